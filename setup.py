@@ -1,0 +1,40 @@
+"""Packaging for tinygrad_med.
+
+The CUDA sources in kernels/ are installed inside the package as
+``tinygrad_med/kernels/*.cu`` so that a non-editable ``pip install .`` finds them
+(backend.kernel_dir looks there first, then in the checkout).
+"""
+
+from setuptools import setup
+
+setup(
+    name="tinygrad_med",
+    version="0.1.0",
+    description="A teaching deep-learning framework (NumPy + our own CUDA kernels) for medical imaging",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=[
+        "tinygrad_med",
+        "tinygrad_med.ops",
+        "tinygrad_med.kernelcheck",
+        "tinygrad_med.kernels",
+    ],
+    package_dir={"tinygrad_med.kernels": "kernels"},
+    package_data={
+        "tinygrad_med.kernels": ["*.cu", "*.cuh"],
+        "tinygrad_med.kernelcheck": ["*.h", "*.sh"],
+    },
+    install_requires=[
+        "numpy>=1.24",
+        "scipy>=1.10",
+        "tqdm>=4.60",
+        "matplotlib>=3.6",
+    ],
+    extras_require={
+        # CUDA 13 wheels; for CUDA 12 install cupy-cuda12x instead.
+        "gpu": ["cupy-cuda13x>=13", "nvidia-cuda-nvrtc==13.0.*"],
+        "test": ["pytest>=7", "hypothesis>=6", "ruff>=0.5", "threadpoolctl>=3"],
+    },
+    entry_points={"console_scripts": ["tgm=tinygrad_med.cli:main"]},
+)

@@ -1,0 +1,42 @@
+"""tinygrad_med: a teaching deep-learning framework for the lecture "Advanced concepts in deep learning".
+
+    import tinygrad_med as tm
+    x = tm.randn(4, 3, requires_grad=True)
+    loss = (x @ tm.randn(3, 2)).relu().sum()
+    loss.backward()           # x.grad now holds dL/dx
+
+Tensors live on 'cpu' (NumPy) or 'cuda' (CuPy with our own CUDA kernels).
+"""
+
+import numpy as _numpy
+
+from . import backend, random
+from .errors import CheckpointError, DeviceError, DTypeError, KernelError, ShapeError
+from .factory import (arange, empty, eye, from_numpy, full, full_like, linspace, ones, ones_like, rand, rand_like,
+                      randint, randn, randn_like, tensor, zeros, zeros_like)
+from .function import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .gradcheck import GradcheckError, gradcheck
+from .ops.arithmetic import abs, add, clamp, div, exp, log, maximum, minimum, mul, neg, pow, sqrt, sub, where
+from .ops.matmul import matmul
+from .ops.reduce import amax, amin, argmax, argmin, logsumexp, max, mean, min, std, sum, var
+from .ops.shape import cat, chunk, flatten, permute, reshape, split, squeeze, stack, transpose, unsqueeze
+from .random import manual_seed
+from .tensor import Tensor
+
+float32 = _numpy.dtype("float32")
+float64 = _numpy.dtype("float64")
+float16 = _numpy.dtype("float16")
+int32 = _numpy.dtype("int32")
+int64 = _numpy.dtype("int64")
+uint8 = _numpy.dtype("uint8")
+bool = _numpy.dtype("bool")
+float = float32
+double = float64
+long = int64
+
+__version__ = "0.1.0"
+
+
+def cuda_is_available():
+    """True if CuPy is installed and a CUDA device answers (torch.cuda.is_available)."""
+    return backend.cuda_available()

@@ -1,0 +1,345 @@
+"""Array modules, devices and CUDA kernels: the ONLY module that imports cupy.
+
+A tensor on device 'cpu' holds a numpy.ndarray, one on 'cuda' a cupy.ndarray.
+Op code is written once against the array module returned by ``get_xp(x)``;
+the op families that are the point of the course also have raw CUDA kernels,
+loaded here from ``kernels/<family>.cu`` and launched with the same call that
+``cupy.RawKernel`` takes::
+
+    kernel = load_kernel("pool", "max_pool2d_fwd", x.dtype)
+    kernel((blocks,), (threads,), (x, y, idx, N, C, H, W))
+
+Every kernel file is compiled once per process and dtype, with
+``-DREAL_T=float`` or ``-DREAL_T=double``, so one source serves float32 and
+float64.  Before a launch, the arguments are checked against the parameter list
+parsed from the .cu source: arrays must be contiguous, of the right dtype and on
+the right device; Python scalars are converted to the kernel's ``long long`` or
+``double`` (a kernel parameter of type ``int`` or ``float`` is refused, because
+CuPy packs every Python int as 64 bits and every float as a double).
+
+Without a GPU, ``use_emulator()`` makes ``load_kernel`` return the same kernels
+compiled for the CPU (tinygrad_med/kernelcheck), and makes ``on_gpu(x)`` true
+for numpy arrays, so the GPU path of every op runs and is tested in CI.
+"""
+
+import contextlib
+import os
+import re
+from pathlib import Path
+
+import numpy
+
+from .errors import DeviceError, DTypeError, KernelError, ShapeError, fmt
+
+try:  # CuPy is optional: everything on the CPU works without it.
+    import cupy
+
+    _CUPY_IMPORT_ERROR = None
+except Exception as error:  # ImportError, or a broken CUDA install
+    cupy = None
+    _CUPY_IMPORT_ERROR = error
+
+__all__ = [
+    "cupy",
+    "get_xp",
+    "is_gpu_array",
+    "on_gpu",
+    "cuda_available",
+    "cuda_unavailable_reason",
+    "normalize_device",
+    "device_of",
+    "array_module",
+    "to_device",
+    "to_numpy",
+    "kernel_dir",
+    "kernel_signature",
+    "load_kernel",
+    "use_emulator",
+    "emulating",
+    "synchronize",
+]
+
+# ----------------------------------------------------------------------------- devices
+
+
+def is_gpu_array(array):
+    """True if ``array`` is a cupy.ndarray."""
+    return cupy is not None and isinstance(array, cupy.ndarray)
+
+
+def get_xp(array):
+    """The array module (numpy or cupy) that ``array`` belongs to."""
+    return cupy if is_gpu_array(array) else numpy
+
+
+def on_gpu(array):
+    """True if an op on ``array`` should take its GPU (kernel) path.
+
+    That is a cupy array, or any array while ``use_emulator()`` is active: the
+    one place where ops decide between ``_f_cpu`` and ``_f_gpu``.
+    """
+    return is_gpu_array(array) or _EMULATOR["on"]
+
+
+def cuda_unavailable_reason():
+    """None if a CUDA device can be used, else a sentence saying why not."""
+    if cupy is None:
+        return (
+            f"CuPy is not installed ({_CUPY_IMPORT_ERROR}); "
+            "install it with: pip install 'tinygrad_med[gpu]'"
+        )
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as error:  # cudaErrorInsufficientDriver, cudaErrorNoDevice, ...
+        return f"CuPy is installed but no CUDA device can be used ({error}); check the driver"
+    if count == 0:
+        return "CuPy is installed but the driver reports no CUDA device"
+    return None
+
+
+def cuda_available():
+    """True if tensors can be placed on 'cuda'."""
+    return cuda_unavailable_reason() is None
+
+
+def normalize_device(device):
+    """'cpu' or 'cuda' from 'cpu', 'cuda', 'cuda:0' or None (-> 'cpu')."""
+    if device is None:
+        return "cpu"
+    name = str(device)
+    if name == "cpu":
+        return "cpu"
+    if name in ("cuda", "cuda:0", "gpu"):
+        return "cuda"
+    raise DeviceError(fmt("device", f"unknown device {name!r}; expected 'cpu' or 'cuda'"))
+
+
+def device_of(array):
+    """'cuda' for a cupy array, 'cpu' for anything else."""
+    return "cuda" if is_gpu_array(array) else "cpu"
+
+
+def array_module(device):
+    """numpy for 'cpu', cupy for 'cuda' (DeviceError saying why if CUDA cannot be used)."""
+    if normalize_device(device) == "cpu":
+        return numpy
+    reason = cuda_unavailable_reason()
+    if reason is not None:
+        raise DeviceError(fmt("device 'cuda'", reason))
+    return cupy
+
+
+def to_device(array, device):
+    """Return ``array`` on ``device`` ('cpu' or 'cuda'), copying only if it moves."""
+    device = normalize_device(device)
+    if device == "cpu":
+        return cupy.asnumpy(array) if is_gpu_array(array) else numpy.asarray(array)
+    reason = cuda_unavailable_reason()
+    if reason is not None:
+        raise DeviceError(fmt("to('cuda')", reason))
+    return cupy.asarray(array)
+
+
+def to_numpy(array):
+    """A numpy copy-or-view of ``array`` wherever it lives."""
+    return cupy.asnumpy(array) if is_gpu_array(array) else numpy.asarray(array)
+
+
+def synchronize():
+    """Wait for the GPU to finish queued work (no-op without one); used by benchmarks."""
+    if cupy is not None and cuda_available():
+        cupy.cuda.Device().synchronize()
+
+
+# ----------------------------------------------------------------------------- kernels
+
+
+def kernel_dir():
+    """The folder holding the .cu files: inside the installed package, else the checkout's."""
+    installed = Path(__file__).resolve().parent / "kernels"
+    if installed.is_dir() and any(installed.glob("*.cu")):
+        return installed
+    return Path(__file__).resolve().parent.parent / "kernels"
+
+
+# extern "C" __global__ void [__launch_bounds__(...)] name(params)
+_KERNEL_RE = re.compile(
+    r'extern\s+"C"\s+__global__\s+void\s+(?:__launch_bounds__\([^)]*\)\s+)?(\w+)\s*\(([^)]*)\)',
+    re.S,
+)
+# pointer element type -> numpy dtype (None means the module's REAL_T)
+_POINTER_DTYPES = {
+    "real_t": None,
+    "float": numpy.float32,
+    "double": numpy.float64,
+    "long long": numpy.int64,
+    "int": numpy.int32,
+    "unsigned int": numpy.uint32,
+    "unsigned char": numpy.uint8,
+    "bool": numpy.bool_,
+}
+_SCALAR_TYPES = {"long long": int, "unsigned long long": int, "double": float}
+
+
+def _parse_params(text):
+    """'const real_t* __restrict__ x, long long n' -> [('real_t*', 'x'), ('long long', 'n')]."""
+    params = []
+    for raw in text.split(","):
+        words = raw.replace("*", " * ").split()
+        words = [w for w in words if w not in ("const", "__restrict__")]
+        if not words:
+            continue
+        name, ctype = words[-1], " ".join(words[:-1]).replace(" *", "*")
+        params.append((ctype, name))
+    return params
+
+
+def kernel_signature(family, name=None):
+    """Parameter lists of the kernels in ``kernels/<family>.cu``.
+
+    Returns:
+        {kernel name: [(C type, parameter name), ...]}, or one such list if ``name`` is given.
+    Raises:
+        KernelError if the file or the kernel does not exist.
+    """
+    path = kernel_dir() / f"{family}.cu"
+    if not path.is_file():
+        raise KernelError(fmt("load_kernel", f"no kernel file {path}"))
+    found = {m.group(1): _parse_params(m.group(2)) for m in _KERNEL_RE.finditer(path.read_text())}
+    if name is None:
+        return found
+    if name not in found:
+        raise KernelError(fmt("load_kernel", f"{path.name} has no kernel {name!r}; it has {sorted(found)}"))
+    return found[name]
+
+
+class Kernel:
+    """One CUDA kernel, callable as ``kernel(grid, block, args)`` like cupy.RawKernel.
+
+    The arguments are checked against the parameter list of the .cu source before
+    the launch; a wrong count, dtype, device or a non-contiguous array is a clear error.
+    """
+
+    def __init__(self, family, name, dtype, params, function, xp):
+        self.family, self.name, self.dtype = family, name, numpy.dtype(dtype)
+        self.params, self.function, self.xp = params, function, xp
+
+    def __repr__(self):
+        return f"Kernel({self.family}.cu::{self.name}, REAL_T={self.dtype.name})"
+
+    def __call__(self, grid, block, args, shared_mem=0):
+        grid, block = _dims(self, "grid", grid), _dims(self, "block", block)
+        if block[0] * block[1] * block[2] > 1024:
+            raise KernelError(fmt(self.name, f"block {block} has more than 1024 threads"))
+        self.function(grid, block, self._check_args(args), shared_mem=shared_mem)
+
+    def _check_args(self, args):
+        where = f"{self.family}.cu::{self.name}"
+        if len(args) != len(self.params):
+            names = ", ".join(n for _, n in self.params)
+            raise KernelError(fmt(where, f"takes {len(self.params)} arguments ({names}) but got {len(args)}"))
+        packed = []
+        for (ctype, pname), arg in zip(self.params, args):
+            if ctype.endswith("*"):
+                packed.append(self._check_array(where, ctype, pname, arg))
+            elif ctype in _SCALAR_TYPES:
+                if hasattr(arg, "shape") and getattr(arg, "ndim", 0) != 0:
+                    raise KernelError(fmt(where, f"parameter {pname} ({ctype}) got an array", arg=arg))
+                packed.append(_SCALAR_TYPES[ctype](arg))
+            else:
+                raise KernelError(
+                    fmt(where, f"parameter {pname} has by-value type {ctype!r}; use long long or double")
+                )
+        return tuple(packed)
+
+    def _check_array(self, where, ctype, pname, arg):
+        if not isinstance(arg, self.xp.ndarray):
+            raise DeviceError(
+                fmt(where, f"parameter {pname} expects a {self.xp.__name__} array, got {type(arg).__name__}")
+            )
+        expected = _POINTER_DTYPES.get(ctype[:-1])
+        expected = self.dtype if expected is None else numpy.dtype(expected)
+        if arg.dtype != expected:
+            raise DTypeError(fmt(where, f"parameter {pname} ({ctype}) expects {expected}, got {arg.dtype}"))
+        if not arg.flags.c_contiguous:
+            raise ShapeError(
+                fmt(where, f"parameter {pname} must be C-contiguous", arg=arg, hint="pass x.copy() or ascontiguousarray")
+            )
+        return arg
+
+
+def _dims(kernel, what, dims):
+    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    if not 1 <= len(dims) <= 3 or any(int(d) < 1 for d in dims):
+        raise KernelError(fmt(kernel.name, f"{what} must be 1 to 3 positive sizes, got {dims}"))
+    return tuple(int(d) for d in dims) + (1,) * (3 - len(dims))
+
+
+NVRTC_OPTIONS = ("--std=c++17",)  # + -DREAL_T=..., -I<kernel_dir>; CuPy adds -arch and -ftz=true
+_MODULES = {}
+_EMULATOR = {"on": False}
+
+
+def compile_options(dtype):
+    """The options every kernel file is compiled with (also used by the compile check)."""
+    real = {"float32": "float", "float64": "double"}[numpy.dtype(dtype).name]
+    return NVRTC_OPTIONS + (f"-DREAL_T={real}", f"-I{kernel_dir()}")
+
+
+def load_kernel(family, name, dtype):
+    """The kernel ``name`` of ``kernels/<family>.cu`` compiled for REAL_T = ``dtype``.
+
+    Compiles the file once per process, dtype and provider (CuPy on a GPU, the CPU
+    emulator inside ``use_emulator()``) and caches it.
+    """
+    dtype = numpy.dtype(dtype)
+    if dtype.name not in ("float32", "float64"):
+        raise DTypeError(fmt("load_kernel", f"kernels are built for float32 or float64, got {dtype}"))
+    params = kernel_signature(family, name)
+    provider = "emulator" if _EMULATOR["on"] else "cupy"
+    key = (family, dtype.name, provider)
+    if key not in _MODULES:
+        _MODULES[key] = _compile(family, dtype, provider)
+    module, xp = _MODULES[key]
+    return Kernel(family, name, dtype, params, module.get_function(name), xp)
+
+
+def _compile(family, dtype, provider):
+    if provider == "emulator":
+        from .kernelcheck import emulator
+
+        return emulator.load_module(family, dtype), numpy
+    reason = cuda_unavailable_reason()
+    if reason is not None:
+        raise DeviceError(fmt("load_kernel", reason))
+    source = (kernel_dir() / f"{family}.cu").read_text()
+    try:
+        module = cupy.RawModule(code=source, options=compile_options(dtype))
+        module.compile()
+    except Exception as error:
+        raise KernelError(fmt("load_kernel", f"kernels/{family}.cu failed to compile: {error}")) from error
+    return module, cupy
+
+
+@contextlib.contextmanager
+def use_emulator(on=True):
+    """Run the GPU path of every op on the CPU: kernels compiled with g++ and our CUDA header.
+
+    Inside this context ``on_gpu(x)`` is true for numpy arrays and ``load_kernel``
+    returns emulated kernels, so ``_f_gpu`` code and the .cu kernels run without a GPU.
+    """
+    previous = _EMULATOR["on"]
+    _EMULATOR["on"] = on
+    try:
+        yield
+    finally:
+        _EMULATOR["on"] = previous
+
+
+def emulating():
+    """True inside ``use_emulator()``."""
+    return _EMULATOR["on"]
+
+
+if os.environ.get("TGM_EMULATE_CUDA") == "1":  # run a whole program's GPU path on the CPU
+    _EMULATOR["on"] = True

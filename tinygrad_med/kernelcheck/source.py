@@ -1,0 +1,65 @@
+"""What the kernel checks read from a .cu file's text: kernel signatures and barriers.
+
+The signature parser is backend.py's own (the one ``load_kernel`` checks arguments
+against); this module only lets it read any file, such as the planted-bug kernels of
+the tests, and adds the one question the emulator must answer before a launch: does
+this kernel reach ``__syncthreads``, directly or through a ``__device__`` function?
+"""
+
+import re
+from pathlib import Path
+
+from .. import backend
+
+__all__ = ["kernel_signatures", "barrier_kernels", "source_files"]
+
+# `__device__ <type> name(...) {` -- a device function definition (not a declaration)
+_DEVICE_FN_RE = re.compile(r"__device__[^;{}()]*?\b(\w+)\s*\([^;{}]*\)\s*(?:const\s*)?\{", re.S)
+_COMMENT_RE = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
+
+
+def kernel_signatures(path):
+    """{kernel name: [(C type, parameter name), ...]} for every extern "C" __global__ in ``path``."""
+    text = Path(path).read_text()
+    return {m.group(1): backend._parse_params(m.group(2)) for m in backend._KERNEL_RE.finditer(text)}
+
+
+def source_files(path):
+    """``path`` and every quoted #include it pulls in from its own folder, in include order."""
+    path, seen = Path(path), []
+    pending = [path]
+    while pending:
+        current = pending.pop(0)
+        if current in seen or not current.is_file():
+            continue
+        seen.append(current)
+        for name in re.findall(r'#\s*include\s*"([^"]+)"', current.read_text()):
+            pending.append(current.parent / name)
+    return seen
+
+
+def _body_after(text, start):
+    """The text between the first '{' at or after ``start`` and its matching '}'."""
+    open_at = text.index("{", start)
+    depth = 0
+    for k in range(open_at, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[k], 0)
+        if depth == 0:
+            return text[open_at + 1 : k]
+    return text[open_at + 1 :]
+
+
+def barrier_kernels(text):
+    """Names of the kernels in ``text`` that may call __syncthreads (through device functions too)."""
+    text = _COMMENT_RE.sub(" ", text)
+    bodies = {m.group(1): _body_after(text, m.end() - 1) for m in _DEVICE_FN_RE.finditer(text)}
+    kernels = {m.group(1): _body_after(text, m.end()) for m in backend._KERNEL_RE.finditer(text)}
+    syncing = {"__syncthreads"}
+    grew = True
+    while grew:  # close over calls: f syncs if its body names a function that syncs
+        grew = False
+        for name, body in bodies.items():
+            if name not in syncing and any(re.search(rf"\b{s}\s*\(", body) for s in syncing):
+                syncing.add(name)
+                grew = True
+    return {k for k, body in kernels.items() if any(re.search(rf"\b{s}\s*\(", body) for s in syncing)}

@@ -1,0 +1,278 @@
+"""Movement ops: reshape, permute, expand, indexing, cat/stack/split, pad, device/dtype moves.
+
+Lecture: "CNN refresher" (flattening feature maps before the fully connected layers,
+concatenating feature maps in U-Net, DenseNet and Inception).
+None of these change values, so each backward just moves gy back to where the
+input's elements were: reshape back, permute with the inverse order, sum over
+expanded axes, scatter-add into the indexed positions, slice the concatenation.
+"""
+
+import numpy
+
+from .. import backend
+from ..errors import ShapeError, fmt
+from ..function import Function
+from ..tensor import Tensor
+from .reduce import normalize_dims
+
+__all__ = ["reshape", "flatten", "permute", "transpose", "squeeze", "unsqueeze", "expand", "getitem",
+           "cat", "stack", "split", "chunk", "pad", "to"]
+
+
+def _shape_arg(shape):
+    """Accept reshape(2, 3) and reshape((2, 3)) alike."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        return tuple(shape[0])
+    return tuple(int(s) for s in shape)
+
+
+def reshape(x, *shape):
+    """View x with a new shape (one size may be -1).  Backward: gy reshaped to x's shape."""
+    shape = _shape_arg(shape)
+    known = int(numpy.prod([s for s in shape if s != -1]))
+    if shape.count(-1) > 1 or (-1 not in shape and known != x.numel()) or (
+        -1 in shape and (known == 0 or x.numel() % known)
+    ):
+        raise ShapeError(fmt("reshape", f"cannot reshape {x.numel()} elements into {shape}", x=x))
+    return Reshape.apply(x, shape=shape)
+
+
+class Reshape(Function):
+    def forward(self, x, shape):
+        self.x_shape = x.shape
+        return x.reshape(shape)
+
+    def backward(self, gy):
+        return gy.reshape(self.x_shape)
+
+
+def flatten(x, start_dim=0, end_dim=-1):
+    """Merge dims start_dim..end_dim into one, as torch.flatten."""
+    if x.ndim == 0:
+        return reshape(x, 1)
+    start, end = normalize_dims(x, (start_dim,), "flatten")[0], normalize_dims(x, (end_dim,), "flatten")[0]
+    merged = int(numpy.prod(x.shape[start : end + 1]))
+    return reshape(x, *x.shape[:start], merged, *x.shape[end + 1 :])
+
+
+def permute(x, *dims):
+    """Reorder dims.  Backward: gy permuted by the inverse order."""
+    dims = _shape_arg(dims)
+    if sorted(d % max(x.ndim, 1) for d in dims) != list(range(x.ndim)):
+        raise ShapeError(fmt("permute", f"dims {dims} are not a permutation of the {x.ndim} dims", x=x))
+    return Permute.apply(x, dims=tuple(d % max(x.ndim, 1) for d in dims))
+
+
+class Permute(Function):
+    def forward(self, x, dims):
+        self.inverse = tuple(numpy.argsort(dims))
+        return x.transpose(dims)
+
+    def backward(self, gy):
+        return gy.transpose(self.inverse)
+
+
+def transpose(x, dim0, dim1):
+    """Swap two dims."""
+    dims = list(range(x.ndim))
+    a, b = normalize_dims(x, (dim0,), "transpose")[0], normalize_dims(x, (dim1,), "transpose")[0]
+    dims[a], dims[b] = dims[b], dims[a]
+    return permute(x, *dims)
+
+
+def squeeze(x, dim=None):
+    """Remove size-1 dims (only ``dim`` if given and of size 1, as torch.squeeze)."""
+    if dim is None:
+        shape = [n for n in x.shape if n != 1]
+    else:
+        axes = normalize_dims(x, dim, "squeeze")
+        shape = [n for i, n in enumerate(x.shape) if not (i in axes and n == 1)]
+    return reshape(x, *shape) if list(shape) != list(x.shape) else x
+
+
+def unsqueeze(x, dim):
+    """Insert a size-1 dim at ``dim`` (negative counts from the end of the result)."""
+    if not -x.ndim - 1 <= dim <= x.ndim:
+        raise ShapeError(fmt("unsqueeze", f"dim {dim} is out of range for a {x.ndim}-D tensor", x=x))
+    dim = dim % (x.ndim + 1)
+    return reshape(x, *x.shape[:dim], 1, *x.shape[dim:])
+
+
+def expand(x, *shape):
+    """Broadcast size-1 dims to ``shape`` (-1 keeps a size).  Backward: sum over expanded dims."""
+    shape = _shape_arg(shape)
+    lead = len(shape) - x.ndim
+    if lead < 0:
+        raise ShapeError(fmt("expand", f"cannot expand to fewer dims {shape}", x=x))
+    target = tuple(x.shape[i - lead] if s == -1 else s for i, s in enumerate(shape))
+    for i, n in enumerate(x.shape):
+        if n != 1 and n != target[i + lead]:
+            raise ShapeError(fmt("expand", f"size {n} of dim {i} cannot expand to {target[i + lead]}", x=x))
+    return Expand.apply(x, shape=target)
+
+
+class Expand(Function):
+    def forward(self, x, shape):
+        self.x_shape = x.shape
+        return backend.get_xp(x).broadcast_to(x, shape)
+
+    def backward(self, gy):
+        from .arithmetic import unbroadcast
+
+        return unbroadcast(gy, self.x_shape)
+
+
+def getitem(x, index):
+    """x[index]: slices, ints, None, Ellipsis, bool masks and integer arrays (fancy indexing).
+
+    Backward: a zero tensor of x's shape with gy scatter-added at the indexed positions
+    (add.at, so an element picked twice receives both contributions).
+    """
+    index = _raw_index(index, x)
+    return GetItem.apply(x, index=index)
+
+
+def _raw_index(index, x):
+    if isinstance(index, tuple):
+        return tuple(_raw_index(i, x) for i in index)
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, list):
+        return backend.to_device(numpy.asarray(index), x.device)
+    return index
+
+
+class GetItem(Function):
+    def forward(self, x, index):
+        self.x_shape, self.x_dtype, self.index = x.shape, x.dtype, index
+        try:
+            y = x[index]
+        except IndexError as error:
+            raise ShapeError(fmt("getitem", str(error), x=x)) from None
+        return y if isinstance(y, type(x)) else backend.get_xp(x).asarray(y)  # x[0] of 1-D is a scalar
+
+    def backward(self, gy):
+        xp = backend.get_xp(gy)
+        gx = xp.zeros(self.x_shape, dtype=gy.dtype)
+        _scatter_add(xp, gx, self.index, gy)
+        return gx
+
+
+def _scatter_add(xp, target, index, values):
+    if xp is numpy:
+        numpy.add.at(target, index, values)
+    else:
+        xp.add.at(target, index, values)  # cupy supports ufunc.at for add
+
+
+def cat(tensors, dim=0):
+    """Concatenate along ``dim`` (torch.cat).  Backward: gy sliced back into the pieces."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ShapeError(fmt("cat", "expected a non-empty list of tensors"))
+    first = tensors[0]
+    (axis,) = normalize_dims(first, dim, "cat")
+    for i, t in enumerate(tensors[1:], 1):
+        if t.ndim != first.ndim or any(a != b for j, (a, b) in enumerate(zip(t.shape, first.shape)) if j != axis):
+            raise ShapeError(fmt("cat", f"tensor {i} does not match tensor 0 outside dim {axis}",
+                                 tensor0=first, **{f"tensor{i}": t}))
+    return Cat.apply(*tensors, axis=axis)
+
+
+class Cat(Function):
+    def forward(self, *xs, axis):
+        self.axis, self.sizes = axis, [x.shape[axis] for x in xs]
+        return backend.get_xp(xs[0]).concatenate(xs, axis=axis)
+
+    def backward(self, gy):
+        bounds = numpy.cumsum(self.sizes)[:-1]
+        return tuple(backend.get_xp(gy).split(gy, bounds, axis=self.axis))
+
+
+def stack(tensors, dim=0):
+    """Stack equal-shaped tensors along a new dim."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ShapeError(fmt("stack", "expected a non-empty list of tensors"))
+    for i, t in enumerate(tensors[1:], 1):
+        if t.shape != tensors[0].shape:
+            raise ShapeError(fmt("stack", f"tensor {i} differs in shape from tensor 0",
+                                 tensor0=tensors[0], **{f"tensor{i}": t}))
+    return cat([unsqueeze(t, dim) for t in tensors], dim)
+
+
+def split(x, split_size_or_sections, dim=0):
+    """Split into pieces of a size (last may be smaller) or a list of sizes (torch.split)."""
+    (axis,) = normalize_dims(x, dim, "split")
+    n = x.shape[axis]
+    if isinstance(split_size_or_sections, int):
+        if split_size_or_sections <= 0:
+            raise ValueError(f"split: split_size must be positive, got {split_size_or_sections}")
+        sizes = [min(split_size_or_sections, n - s) for s in range(0, n, split_size_or_sections)]
+    else:
+        sizes = list(split_size_or_sections)
+        if sum(sizes) != n:
+            raise ShapeError(fmt("split", f"sizes {sizes} do not add up to {n} along dim {axis}", x=x))
+    pieces, start = [], 0
+    for size in sizes:
+        index = (slice(None),) * axis + (slice(start, start + size),)
+        pieces.append(getitem(x, index))
+        start += size
+    return tuple(pieces)
+
+
+def chunk(x, chunks, dim=0):
+    """Split into ``chunks`` pieces of equal size (the last may be smaller), as torch.chunk."""
+    (axis,) = normalize_dims(x, dim, "chunk")
+    size = -(-x.shape[axis] // chunks)
+    return split(x, max(size, 1), dim)
+
+
+def pad(x, pad, mode="constant", value=0.0):
+    """Pad the last dims: ``pad`` = (left_last, right_last, left_2nd_last, ...) as F.pad.
+
+    Forward:  y = x surrounded by ``value`` (mode 'constant')
+    Backward: gx = gy with the padding cut off
+    Other modes ('reflect', 'replicate') live in ops/resample.py.
+    """
+    if mode != "constant":
+        from . import resample
+
+        return resample.pad(x, pad, mode, value)
+    if len(pad) % 2 or len(pad) // 2 > x.ndim:
+        raise ShapeError(fmt("pad", f"pad {tuple(pad)} needs an even length of at most 2 * ndim", x=x))
+    widths = [(0, 0)] * x.ndim
+    for i in range(len(pad) // 2):
+        widths[x.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
+    if any(a < 0 or b < 0 for a, b in widths):
+        raise ValueError(f"pad: negative padding {tuple(pad)} is not supported")
+    return Pad.apply(x, widths=tuple(widths), value=value)
+
+
+class Pad(Function):
+    def forward(self, x, widths, value):
+        self.crop = tuple(slice(a, a + n) for (a, _), n in zip(widths, x.shape))
+        return backend.get_xp(x).pad(x, widths, mode="constant", constant_values=value)
+
+    def backward(self, gy):
+        return gy[self.crop]
+
+
+def to(x, device=None, dtype=None):
+    """Copy to another device and/or dtype; the gradient flows back (moved/cast back)."""
+    device = x.device if device is None else backend.normalize_device(device)
+    dtype = x.dtype if dtype is None else numpy.dtype(dtype)
+    if device == x.device and dtype == x.dtype:
+        return x
+    if dtype.kind != "f" or x.dtype.kind != "f":  # integer casts carry no gradient
+        return Tensor._wrap(backend.to_device(x.data, device).astype(dtype))
+    return To.apply(x, device=device, dtype=dtype)
+
+
+class To(Function):
+    def forward(self, x, device, dtype):
+        self.device, self.dtype = backend.device_of(x), x.dtype
+        return backend.to_device(x, device).astype(dtype, copy=False)
+
+    def backward(self, gy):
+        return backend.to_device(gy, self.device).astype(self.dtype, copy=False)

@@ -1,0 +1,585 @@
+"""Tensor: an array plus the bookkeeping reverse-mode autodiff needs. No op math here.
+
+A Tensor wraps a numpy array (device 'cpu') or a cupy array ('cuda').  When it
+is the result of an op on tensors that require grad, ``_ctx`` points to the
+Function that made it; ``backward()`` walks those Functions in reverse
+topological order and applies the chain rule (lecture: "CNN refresher",
+backpropagation through the computational graph):
+
+    dL/dx = sum over the ops f that read x of  (df/dx)^T dL/df
+
+Every method below is a one-line call into tinygrad_med/ops/<family>.py, where
+the forward and backward of the op stand side by side.
+"""
+
+import numpy
+
+from . import backend
+from .errors import DTypeError, ShapeError, fmt
+from .function import is_grad_enabled
+
+__all__ = ["Tensor"]
+
+_FLOAT_DEFAULT = numpy.float32
+
+
+def _as_array(data, dtype, device):
+    """Turn ``data`` (list, scalar, numpy or cupy array, Tensor) into an array on ``device``."""
+    if isinstance(data, Tensor):
+        data = data.data
+    if backend.is_gpu_array(data) or isinstance(data, numpy.ndarray):
+        array = data
+    else:
+        array = numpy.asarray(data)
+        if dtype is None and array.dtype.kind == "f":
+            array = array.astype(_FLOAT_DEFAULT)  # Python floats -> float32, as in PyTorch
+        elif dtype is None and array.dtype.kind in "iu":
+            array = array.astype(numpy.int64)
+    if dtype is not None and array.dtype != numpy.dtype(dtype):
+        array = array.astype(dtype)
+    if device is not None:
+        array = backend.to_device(array, device)
+    return array
+
+
+class Tensor:
+    """An n-dimensional array that records the ops applied to it.
+
+    Args:
+        data: array-like; Python numbers become float32 (floats) or int64 (ints);
+            numpy/cupy arrays keep their dtype, as with ``torch.tensor``.
+        requires_grad: record ops on this tensor so that ``backward`` fills ``.grad``.
+        dtype: numpy dtype (``tm.float32``, ``tm.float64``, ``tm.int64``...).
+        device: 'cpu' or 'cuda'; default: where ``data`` already is.
+    Raises:
+        DTypeError if ``requires_grad`` is asked of a non-float tensor.
+    """
+
+    __array_priority__ = 1000  # numpy_array + tensor -> Tensor.__radd__
+
+    def __init__(self, data, requires_grad=False, dtype=None, device=None):
+        self.data = _as_array(data, dtype, device)
+        self.grad = None
+        self._ctx = None  # the Function that produced this tensor (None for leaves)
+        self._out_index = 0  # which output of _ctx this is
+        self._retain = False
+        self.requires_grad = False
+        self.requires_grad_(requires_grad)
+
+    @classmethod
+    def _wrap(cls, array, ctx=None, index=0):
+        """Fast path for op results: no conversion, optional creator."""
+        t = cls.__new__(cls)
+        t.data, t.grad, t._ctx, t._out_index, t._retain = array, None, ctx, index, False
+        t.requires_grad = ctx is not None
+        return t
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def shape(self):
+        return tuple(self.data.shape)
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def device(self):
+        return backend.device_of(self.data)
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    @property
+    def is_leaf(self):
+        return self._ctx is None
+
+    @property
+    def T(self):
+        return self.permute(*reversed(range(self.ndim)))
+
+    def size(self, dim=None):
+        """The shape, or its size along ``dim``, as in PyTorch."""
+        return self.shape if dim is None else self.shape[_dim(self, dim, "size")]
+
+    def dim(self):
+        return self.ndim
+
+    def numel(self):
+        return int(self.data.size)
+
+    def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __repr__(self):
+        body = numpy.array2string(backend.to_numpy(self.data), precision=4, separator=", ", prefix="tensor(")
+        extra = [] if self.dtype == _FLOAT_DEFAULT or self.dtype == numpy.int64 else [f"dtype={self.dtype}"]
+        if self.device != "cpu":
+            extra.append(f"device='{self.device}'")
+        if self._ctx is not None:
+            extra.append(f"grad_fn=<{type(self._ctx).__name__}>")
+        elif self.requires_grad:
+            extra.append("requires_grad=True")
+        return "tensor(" + ", ".join([body] + extra) + ")"
+
+    # ------------------------------------------------------------------ autograd
+    def requires_grad_(self, requires_grad=True):
+        """Set ``requires_grad`` in place (leaves only) and return self."""
+        if requires_grad and self.data.dtype.kind != "f":
+            raise DTypeError(
+                fmt("requires_grad", f"only float tensors can require gradients, got dtype {self.data.dtype}",
+                    hint="create it with dtype=tm.float32")
+            )
+        if not requires_grad and self._ctx is not None:
+            raise RuntimeError("requires_grad_(False) on a non-leaf tensor; use .detach() instead")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def retain_grad(self):
+        """Keep ``.grad`` for this non-leaf tensor after backward."""
+        self._retain = True
+        if self._ctx is not None:
+            self._ctx.__dict__.setdefault("retained", {})[self._out_index] = self
+        return self
+
+    def detach(self):
+        """A new leaf sharing the data, cut from the graph."""
+        return Tensor._wrap(self.data)
+
+    def backward(self, gradient=None, retain_graph=False):
+        """Accumulate d(self)/d(leaf) * gradient into every leaf's ``.grad``.
+
+        Args:
+            gradient: dL/d(self), same shape as self; may be omitted for a one-element tensor.
+            retain_graph: keep the saved values so that backward can run again.
+        Raises:
+            ShapeError if self has more than one element and no gradient is given.
+            RuntimeError if self does not require grad or its graph was already freed.
+        """
+        _run_backward(self, gradient, retain_graph)
+
+    # ------------------------------------------------------------------ conversion
+    def numpy(self):
+        """The data as a numpy array (copied from the GPU if needed)."""
+        return backend.to_numpy(self.data)
+
+    def item(self):
+        """The value of a one-element tensor as a Python number."""
+        if self.data.size != 1:
+            raise ShapeError(fmt("item", "only one-element tensors can be converted to a Python number", x=self))
+        return self.data.reshape(-1)[0].item()
+
+    def tolist(self):
+        return backend.to_numpy(self.data).tolist()
+
+    def to(self, *args, dtype=None, device=None):
+        """``to('cuda')``, ``to(tm.float64)`` or ``to('cuda', tm.float64)``: moved/cast copy with gradient."""
+        for arg in args:
+            if isinstance(arg, str):
+                device = arg
+            else:
+                dtype = arg
+        return _shape.to(self, device=device, dtype=dtype)
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self):
+        return self.to("cuda")
+
+    def float(self):
+        return self.to(numpy.float32)
+
+    def double(self):
+        return self.to(numpy.float64)
+
+    def long(self):
+        return self.to(numpy.int64)
+
+    def int(self):
+        return self.to(numpy.int32)
+
+    def bool(self):
+        return Tensor._wrap(self.data.astype(bool))
+
+    def type_as(self, other):
+        return self.to(other.dtype)
+
+    # ------------------------------------------------------------------ in-place (no graph)
+    def _inplace(self, name):
+        if is_grad_enabled() and (self.requires_grad or self._ctx is not None):
+            raise RuntimeError(
+                f"{name}: in-place change of a tensor that requires grad; wrap it in tm.no_grad()"
+            )
+
+    def zero_(self):
+        self._inplace("zero_")
+        self.data[...] = 0
+        return self
+
+    def fill_(self, value):
+        self._inplace("fill_")
+        self.data[...] = value
+        return self
+
+    def copy_(self, source):
+        self._inplace("copy_")
+        src = source.data if isinstance(source, Tensor) else source
+        if tuple(numpy.shape(src)) != self.shape and numpy.ndim(src) > 0:
+            raise ShapeError(fmt("copy_", "source and destination shapes differ", self=self, source=src))
+        self.data[...] = backend.to_device(src, self.device) if hasattr(src, "shape") else src
+        return self
+
+    def add_(self, other, alpha=1):
+        self._inplace("add_")
+        self.data += alpha * (other.data if isinstance(other, Tensor) else other)
+        return self
+
+    def mul_(self, other):
+        self._inplace("mul_")
+        self.data *= other.data if isinstance(other, Tensor) else other
+        return self
+
+    def uniform_(self, low=0.0, high=1.0):
+        from . import random
+
+        self._inplace("uniform_")
+        self.data[...] = random.generator(self.device).uniform(low, high, self.shape).astype(self.dtype)
+        return self
+
+    def normal_(self, mean=0.0, std=1.0):
+        from . import random
+
+        self._inplace("normal_")
+        self.data[...] = random.generator(self.device).normal(mean, std, self.shape).astype(self.dtype)
+        return self
+
+    def __setitem__(self, index, value):
+        self._inplace("__setitem__")
+        index = index.data if isinstance(index, Tensor) else index
+        self.data[index] = value.data if isinstance(value, Tensor) else value
+
+    # ------------------------------------------------------------------ arithmetic (ops/arithmetic.py)
+    def __add__(self, other):
+        return _arithmetic.add(self, other)
+
+    def __radd__(self, other):
+        return _arithmetic.add(other, self)
+
+    def __sub__(self, other):
+        return _arithmetic.sub(self, other)
+
+    def __rsub__(self, other):
+        return _arithmetic.sub(other, self)
+
+    def __mul__(self, other):
+        return _arithmetic.mul(self, other)
+
+    def __rmul__(self, other):
+        return _arithmetic.mul(other, self)
+
+    def __truediv__(self, other):
+        return _arithmetic.div(self, other)
+
+    def __rtruediv__(self, other):
+        return _arithmetic.div(other, self)
+
+    def __pow__(self, exponent):
+        return _arithmetic.pow(self, exponent)
+
+    def __rpow__(self, base):
+        return _arithmetic.pow(base, self)
+
+    def __neg__(self):
+        return _arithmetic.neg(self)
+
+    def __matmul__(self, other):
+        return _matmul.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return _matmul.matmul(other, self)
+
+    def __eq__(self, other):
+        return _arithmetic.compare(self, other, "eq")
+
+    def __ne__(self, other):
+        return _arithmetic.compare(self, other, "ne")
+
+    def __lt__(self, other):
+        return _arithmetic.compare(self, other, "lt")
+
+    def __le__(self, other):
+        return _arithmetic.compare(self, other, "le")
+
+    def __gt__(self, other):
+        return _arithmetic.compare(self, other, "gt")
+
+    def __ge__(self, other):
+        return _arithmetic.compare(self, other, "ge")
+
+    __hash__ = object.__hash__
+
+    def __bool__(self):
+        if self.data.size != 1:
+            raise ValueError("the truth value of a tensor with more than one element is ambiguous")
+        return bool(self.data.reshape(-1)[0])
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        if self.dtype.kind not in "iu":
+            raise TypeError(f"only integer tensors can be used as an index, got {self.dtype}")
+        return int(self.item())
+
+    def add(self, other):
+        return _arithmetic.add(self, other)
+
+    def sub(self, other):
+        return _arithmetic.sub(self, other)
+
+    def mul(self, other):
+        return _arithmetic.mul(self, other)
+
+    def div(self, other):
+        return _arithmetic.div(self, other)
+
+    def pow(self, exponent):
+        return _arithmetic.pow(self, exponent)
+
+    def neg(self):
+        return _arithmetic.neg(self)
+
+    def exp(self):
+        return _arithmetic.exp(self)
+
+    def log(self):
+        return _arithmetic.log(self)
+
+    def sqrt(self):
+        return _arithmetic.sqrt(self)
+
+    def abs(self):
+        return _arithmetic.abs(self)
+
+    def clamp(self, min=None, max=None):
+        return _arithmetic.clamp(self, min, max)
+
+    clip = clamp
+
+    def matmul(self, other):
+        return _matmul.matmul(self, other)
+
+    # ------------------------------------------------------------------ activations (ops/activation.py)
+    def sigmoid(self):
+        from .ops import activation
+
+        return activation.sigmoid(self)
+
+    def tanh(self):
+        from .ops import activation
+
+        return activation.tanh(self)
+
+    def relu(self):
+        from .ops import activation
+
+        return activation.relu(self)
+
+    def softmax(self, dim):
+        from .ops import activation
+
+        return activation.softmax(self, dim)
+
+    def log_softmax(self, dim):
+        from .ops import activation
+
+        return activation.log_softmax(self, dim)
+
+    # ------------------------------------------------------------------ reductions (ops/reduce.py)
+    def sum(self, dim=None, keepdim=False):
+        return _reduce.sum(self, dim, keepdim)
+
+    def mean(self, dim=None, keepdim=False):
+        return _reduce.mean(self, dim, keepdim)
+
+    def max(self, dim=None, keepdim=False):
+        return _reduce.max(self, dim, keepdim)
+
+    def min(self, dim=None, keepdim=False):
+        return _reduce.min(self, dim, keepdim)
+
+    def amax(self, dim=None, keepdim=False):
+        return _reduce.amax(self, dim, keepdim)
+
+    def amin(self, dim=None, keepdim=False):
+        return _reduce.amin(self, dim, keepdim)
+
+    def var(self, dim=None, keepdim=False, unbiased=True, correction=None):
+        return _reduce.var(self, dim, keepdim, unbiased, correction)
+
+    def std(self, dim=None, keepdim=False, unbiased=True, correction=None):
+        return _reduce.std(self, dim, keepdim, unbiased, correction)
+
+    def argmax(self, dim=None, keepdim=False):
+        return _reduce.argmax(self, dim, keepdim)
+
+    def argmin(self, dim=None, keepdim=False):
+        return _reduce.argmin(self, dim, keepdim)
+
+    def logsumexp(self, dim, keepdim=False):
+        return _reduce.logsumexp(self, dim, keepdim)
+
+    # ------------------------------------------------------------------ shape (ops/shape.py)
+    def reshape(self, *shape):
+        return _shape.reshape(self, *shape)
+
+    def view(self, *shape):
+        return _shape.reshape(self, *shape)
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        return _shape.flatten(self, start_dim, end_dim)
+
+    def permute(self, *dims):
+        return _shape.permute(self, *dims)
+
+    def transpose(self, dim0, dim1):
+        return _shape.transpose(self, dim0, dim1)
+
+    def squeeze(self, dim=None):
+        return _shape.squeeze(self, dim)
+
+    def unsqueeze(self, dim):
+        return _shape.unsqueeze(self, dim)
+
+    def expand(self, *shape):
+        return _shape.expand(self, *shape)
+
+    def expand_as(self, other):
+        return _shape.expand(self, *other.shape)
+
+    def contiguous(self):
+        return self
+
+    def split(self, split_size_or_sections, dim=0):
+        return _shape.split(self, split_size_or_sections, dim)
+
+    def chunk(self, chunks, dim=0):
+        return _shape.chunk(self, chunks, dim)
+
+    def __getitem__(self, index):
+        return _shape.getitem(self, index)
+
+
+def _dim(t, dim, op):
+    """Normalise a possibly negative dim, or raise ShapeError naming the op."""
+    if not -t.ndim <= dim < max(t.ndim, 1):
+        raise ShapeError(fmt(op, f"dim {dim} is out of range for a {t.ndim}-D tensor", x=t))
+    return dim % max(t.ndim, 1)
+
+
+
+# ---------------------------------------------------------------------- the backward pass
+
+
+def _run_backward(root, gradient, retain_graph):
+    """Reverse-mode sweep from ``root``: the chain rule applied Function by Function.
+
+    Gradients of intermediate results live in ``pending`` (one slot per output of
+    each Function) until every consumer has contributed; leaves accumulate into
+    ``.grad``.  Without ``retain_graph`` each Function's saved arrays are dropped
+    once used, so a second backward through the same graph is an error.
+    """
+    if not root.requires_grad:
+        raise RuntimeError("backward: the tensor does not require grad and has no grad_fn")
+    xp = backend.get_xp(root.data)
+    if gradient is None:
+        if root.data.size != 1:
+            raise ShapeError(fmt("backward", "gradient can be implied only for one-element outputs; "
+                                 "pass gradient= of the same shape", output=root))
+        gy = xp.ones_like(root.data)
+    else:
+        gy = gradient.data if isinstance(gradient, Tensor) else xp.asarray(gradient, dtype=root.dtype)
+        if tuple(gy.shape) != root.shape:
+            raise ShapeError(fmt("backward", "gradient must have the output's shape", output=root, gradient=gy))
+    if root._ctx is None:
+        _accumulate_leaf(root, gy)
+        return
+    pending = {root._ctx: [None] * len(root._ctx.outputs_meta)}
+    pending[root._ctx][root._out_index] = gy
+    for fn in _topological_order(root._ctx):
+        gys = pending.pop(fn, None)
+        if gys is None:
+            continue  # no gradient flows through this Function
+        _apply_backward(fn, gys, pending)
+        if not retain_graph:
+            fn.__dict__.clear()
+            fn.freed = True
+
+
+def _apply_backward(fn, gys, pending):
+    if getattr(fn, "freed", False) or not hasattr(fn, "inputs"):
+        raise RuntimeError(f"backward through {type(fn).__name__} a second time: its saved values were freed; "
+                           "call backward(retain_graph=True) the first time")
+    xp = backend.get_xp(next(g for g in gys if g is not None))
+    gys = [xp.zeros(shape, dtype) if g is None else g for g, (shape, dtype) in zip(gys, fn.outputs_meta)]
+    for index, tensor in getattr(fn, "retained", {}).items():
+        tensor.grad = Tensor._wrap(gys[index])
+    gxs = fn.backward(*gys)
+    if not isinstance(gxs, tuple):
+        gxs = (gxs,)
+    for x, gx, need in zip(fn.inputs, gxs, fn.needs_input_grad):
+        if not need or gx is None:
+            continue
+        if tuple(gx.shape) != x.shape:
+            raise ShapeError(fmt(f"{type(fn).__name__}.backward", "returned a gradient of the wrong shape",
+                                 x=x, gx=gx))
+        if gx.dtype != x.dtype:
+            gx = gx.astype(x.dtype)
+        if x._ctx is None:
+            _accumulate_leaf(x, gx)
+            continue
+        slots = pending.setdefault(x._ctx, [None] * len(x._ctx.outputs_meta))
+        previous = slots[x._out_index]
+        slots[x._out_index] = gx if previous is None else previous + gx
+
+
+def _accumulate_leaf(leaf, gx):
+    # Out of place: gx may be shared with another input's gradient (e.g. both sides of an add).
+    leaf.grad = Tensor._wrap(gx) if leaf.grad is None else Tensor._wrap(leaf.grad.data + gx)
+
+
+def _topological_order(root_fn):
+    """Functions reachable from ``root_fn``, each after every Function that consumes its outputs.
+
+    Iterative depth-first search, so a chain of 10,000 ops does not hit Python's recursion limit.
+    """
+    order, visited, stack = [], set(), [(root_fn, False)]
+    while stack:
+        fn, inputs_done = stack.pop()
+        if inputs_done:
+            order.append(fn)  # post-order: after every Function that made one of its inputs
+            continue
+        if fn in visited:
+            continue
+        visited.add(fn)
+        stack.append((fn, True))
+        for x in getattr(fn, "inputs", ()):
+            parent = x._ctx if isinstance(x, Tensor) else None
+            if parent is not None and parent not in visited:
+                stack.append((parent, False))
+    order.reverse()
+    return order
+
+
+# Imported last: the op modules import Tensor from here.
+from .ops import arithmetic as _arithmetic  # noqa: E402
+from .ops import matmul as _matmul  # noqa: E402
+from .ops import reduce as _reduce  # noqa: E402
+from .ops import shape as _shape  # noqa: E402
