@@ -1,0 +1,13 @@
+"""Parameter-owning layers with torch.nn's names; each calls ops from nn.functional only.
+
+    module.py      Module, Parameter
+    linear.py      Linear, Identity, Sequential, ModuleList, ModuleDict, Flatten
+    activation.py  ReLU, Sigmoid, Tanh, LeakyReLU, ELU, Maxout, Softmax, LogSoftmax
+    loss.py        CrossEntropyLoss, NLLLoss, MSELoss, L1Loss, BCELoss, ...
+    init.py        kaiming_/xavier_ uniform and normal, zeros_, ones_
+    conv.py, pool.py, norm.py, dropout.py, resample.py, recurrent.py, graph layers: see each file.
+"""
+
+from . import functional, init  # noqa: F401
+from .module import Module, Parameter  # noqa: F401
+# Each layer family adds its import line below.

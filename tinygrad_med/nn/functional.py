@@ -1,0 +1,9 @@
+"""torch.nn.functional's names, gathered from the op families in tinygrad_med/ops/.
+
+Nothing is defined here: each function lives, with its Function class and its
+CUDA path, in the ops module named in the import.
+"""
+
+from ..ops.matmul import linear  # noqa: F401
+from ..ops.shape import pad  # noqa: F401
+# Each op family adds its import line below.
