@@ -511,6 +511,7 @@ def _run_backward(root, gradient, retain_graph):
     if root._ctx is None:
         _accumulate_leaf(root, gy)
         return
+    _check_not_freed(root._ctx)
     pending = {root._ctx: [None] * len(root._ctx.outputs_meta)}
     pending[root._ctx][root._out_index] = gy
     for fn in _topological_order(root._ctx):
@@ -523,10 +524,14 @@ def _run_backward(root, gradient, retain_graph):
             fn.freed = True
 
 
-def _apply_backward(fn, gys, pending):
+def _check_not_freed(fn):
     if getattr(fn, "freed", False) or not hasattr(fn, "inputs"):
         raise RuntimeError(f"backward through {type(fn).__name__} a second time: its saved values were freed; "
                            "call backward(retain_graph=True) the first time")
+
+
+def _apply_backward(fn, gys, pending):
+    _check_not_freed(fn)
     xp = backend.get_xp(next(g for g in gys if g is not None))
     gys = [xp.zeros(shape, dtype) if g is None else g for g, (shape, dtype) in zip(gys, fn.outputs_meta)]
     for index, tensor in getattr(fn, "retained", {}).items():
