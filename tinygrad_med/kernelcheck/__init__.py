@@ -13,3 +13,18 @@ Two tools, both usable in CI where there is no GPU:
 
 Data files this package needs at run time: ``cuda_cpu.h`` and ``run_sanitized.sh``.
 """
+
+import os
+
+__all__ = ["tool_env"]
+
+
+def tool_env():
+    """The environment for g++ / nvcc subprocesses: ours, less the sanitizer preload.
+
+    Under run_sanitized.sh python runs with libasan in LD_PRELOAD; the compilers are not
+    built for it, and run slower and noisier with it, so they get an environment without it.
+    """
+    env = dict(os.environ)
+    env.pop("LD_PRELOAD", None)
+    return env

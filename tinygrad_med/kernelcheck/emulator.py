@@ -39,7 +39,7 @@ import numpy
 
 from .. import backend
 from ..errors import KernelError, fmt
-from . import source
+from . import source, tool_env
 
 __all__ = ["load_module", "load_file", "thread_order", "sanitizing", "header_path", "cache_dir", "build_library"]
 
@@ -152,7 +152,7 @@ def _compile(cu_path, glue, out, real):
         glue_path, tmp_out = Path(tmp) / f"{cu_path.stem}_glue.cpp", Path(tmp) / "lib.so"
         glue_path.write_text(glue)
         command = _compile_command(cu_path, glue_path, tmp_out, real)
-        result = subprocess.run(command, capture_output=True, text=True)
+        result = subprocess.run(command, capture_output=True, text=True, env=tool_env())
         if result.returncode != 0:
             raise KernelError(
                 fmt("emulator", f"{cu_path.name} does not compile for the CPU (REAL_T={real}):\n{result.stderr}")
@@ -179,7 +179,9 @@ class Module:
     def get_function(self, name):
         """The kernel ``name`` as a callable ``f(grid, block, args, shared_mem=0)``."""
         if name not in self.signatures:
-            raise KernelError(fmt("emulator", f"{self.path.name} has no kernel {name!r}; it has {sorted(self.signatures)}"))
+            raise KernelError(
+                fmt("emulator", f"{self.path.name} has no kernel {name!r}; it has {sorted(self.signatures)}")
+            )
         launcher = getattr(self.library, f"tgm_launch_{name}")
         launcher.restype = ctypes.c_int
         return Function(f"{self.path.name}::{name}", self.signatures[name], launcher, name in self.barriers)
@@ -200,7 +202,9 @@ class Function:
         if dims[3] * dims[4] * dims[5] > 1024:
             raise KernelError(fmt(self.where, f"block {tuple(dims[3:])} has more than 1024 threads"))
         config = (ctypes.c_longlong * 8)(*dims, _current_order(), int(self.uses_barriers))
-        slots = (ctypes.c_ulonglong * max(1, len(args)))(*[_slot(self.where, p, a) for p, a in zip(self.params, args)])
+        slots = (ctypes.c_ulonglong * max(1, len(args)))(
+            *[_slot(self.where, p, a) for p, a in zip(self.params, args, strict=True)]
+        )
         error = ctypes.create_string_buffer(600)
         with _LAUNCH_LOCK:
             status = self.launcher(config, slots, error, len(error))
