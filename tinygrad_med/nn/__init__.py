@@ -11,3 +11,4 @@
 from . import functional, init  # noqa: F401
 from .module import Module, Parameter  # noqa: F401
 # Each layer family adds its import line below.
+from .linear import Flatten, Identity, Linear, ModuleDict, ModuleList, ParameterList, Sequential, Unflatten  # noqa: F401
