@@ -78,34 +78,50 @@ class Function:
     @classmethod
     def apply(cls, *inputs, **kwargs):
         """Run the op on Tensors (and plain Python values) and record it in the graph."""
-        from .tensor import Tensor
-
+        Tensor = _tensor_class()
+        raw, needs, array_type = [], [], None
+        for t in inputs:  # one pass: unwrap, note who needs a gradient, check devices agree
+            if isinstance(t, Tensor):
+                raw.append(t.data)
+                needs.append(t.requires_grad)
+                if array_type is None:
+                    array_type = type(t.data)
+                elif type(t.data) is not array_type:
+                    _raise_mixed_devices(cls.__name__, inputs)
+            else:
+                raw.append(t)
+                needs.append(False)
         fn = cls()
-        tensors = [t for t in inputs if isinstance(t, Tensor)]
-        _check_same_device(cls.__name__, tensors)
-        raw = [t.data if isinstance(t, Tensor) else t for t in inputs]
         outputs = fn.forward(*raw, **kwargs)
-        record = cls.differentiable and _GRAD["enabled"] and any(t.requires_grad for t in tensors)
+        record = cls.differentiable and _GRAD["enabled"] and any(needs)
         if record:
-            fn.inputs = inputs
-            fn.needs_input_grad = [isinstance(t, Tensor) and t.requires_grad for t in inputs]
+            fn.inputs, fn.needs_input_grad = inputs, needs
+        creator = fn if record else None
         if isinstance(outputs, tuple):
-            results = tuple(Tensor._wrap(y, fn if record else None, i) for i, y in enumerate(outputs))
             if record:
                 fn.outputs_meta = [(y.shape, y.dtype) for y in outputs]
-            return results
+            return tuple(Tensor._wrap(y, creator, i) for i, y in enumerate(outputs))
         if record:
             fn.outputs_meta = [(outputs.shape, outputs.dtype)]
-        return Tensor._wrap(outputs, fn if record else None, 0)
+        return Tensor._wrap(outputs, creator, 0)
 
 
-def _check_same_device(op, tensors):
-    if len(tensors) < 2:
-        return
-    first = tensors[0].device
-    for t in tensors[1:]:
-        if t.device != first:
-            raise DeviceError(
-                fmt(op, f"inputs are on different devices ({first} and {t.device})",
-                    hint=f"move them with .to('{first}') first")
-            )
+_TENSOR = []
+
+
+def _tensor_class():
+    """tensor.py imports this module, so Tensor is looked up once, on first use."""
+    if not _TENSOR:
+        from .tensor import Tensor
+
+        _TENSOR.append(Tensor)
+    return _TENSOR[0]
+
+
+def _raise_mixed_devices(op, inputs):
+    devices = [t.device for t in inputs if isinstance(t, _tensor_class())]
+    first = devices[0]
+    other = next((d for d in devices if d != first), first)
+    raise DeviceError(
+        fmt(op, f"inputs are on different devices ({first} and {other})", hint=f"move them with .to('{first}') first")
+    )

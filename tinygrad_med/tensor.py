@@ -69,6 +69,8 @@ class Tensor:
     @classmethod
     def _wrap(cls, array, ctx=None, index=0):
         """Fast path for op results: no conversion, optional creator."""
+        if isinstance(array, numpy.generic):  # numpy turns 0-d results into scalars; keep arrays
+            array = numpy.asarray(array)
         t = cls.__new__(cls)
         t.data, t.grad, t._ctx, t._out_index, t._retain = array, None, ctx, index, False
         t.requires_grad = ctx is not None
@@ -532,25 +534,30 @@ def _check_not_freed(fn):
 
 def _apply_backward(fn, gys, pending):
     _check_not_freed(fn)
-    xp = backend.get_xp(next(g for g in gys if g is not None))
-    gys = [xp.zeros(shape, dtype) if g is None else g for g, (shape, dtype) in zip(gys, fn.outputs_meta)]
-    for index, tensor in getattr(fn, "retained", {}).items():
-        tensor.grad = Tensor._wrap(gys[index])
+    if len(gys) > 1 or gys[0] is None:  # a multi-output op: outputs that got no gradient get zeros
+        xp = backend.get_xp(next(g for g in gys if g is not None))
+        gys = [xp.zeros(shape, dtype) if g is None else g for g, (shape, dtype) in zip(gys, fn.outputs_meta)]
+    if "retained" in fn.__dict__:
+        for index, tensor in fn.retained.items():
+            tensor.grad = Tensor._wrap(gys[index])
     gxs = fn.backward(*gys)
     if not isinstance(gxs, tuple):
         gxs = (gxs,)
     for x, gx, need in zip(fn.inputs, gxs, fn.needs_input_grad):
         if not need or gx is None:
             continue
-        if tuple(gx.shape) != x.shape:
+        if gx.shape != x.data.shape:
             raise ShapeError(fmt(f"{type(fn).__name__}.backward", "returned a gradient of the wrong shape",
                                  x=x, gx=gx))
-        if gx.dtype != x.dtype:
-            gx = gx.astype(x.dtype)
-        if x._ctx is None:
+        if gx.dtype != x.data.dtype:
+            gx = gx.astype(x.data.dtype)
+        creator = x._ctx
+        if creator is None:
             _accumulate_leaf(x, gx)
             continue
-        slots = pending.setdefault(x._ctx, [None] * len(x._ctx.outputs_meta))
+        slots = pending.get(creator)
+        if slots is None:
+            slots = pending[creator] = [None] * len(creator.outputs_meta)
         previous = slots[x._out_index]
         slots[x._out_index] = gx if previous is None else previous + gx
 

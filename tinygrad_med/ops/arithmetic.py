@@ -64,7 +64,7 @@ class Add(Function):
     """y = a + b."""
 
     def forward(self, a, b):
-        self.a_shape, self.b_shape = numpy.shape(a), numpy.shape(b)
+        self.a_shape, self.b_shape = getattr(a, "shape", ()), getattr(b, "shape", ())
         return a + b
 
     def backward(self, gy):
@@ -80,7 +80,7 @@ class Sub(Function):
     """y = a - b."""
 
     def forward(self, a, b):
-        self.a_shape, self.b_shape = numpy.shape(a), numpy.shape(b)
+        self.a_shape, self.b_shape = getattr(a, "shape", ()), getattr(b, "shape", ())
         return a - b
 
     def backward(self, gy):
