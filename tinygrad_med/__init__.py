@@ -10,7 +10,7 @@ Tensors live on 'cpu' (NumPy) or 'cuda' (CuPy with our own CUDA kernels).
 
 import numpy as _numpy
 
-from . import backend, random
+from . import backend, nn, random
 from .errors import CheckpointError, DeviceError, DTypeError, KernelError, ShapeError
 from .factory import (arange, empty, eye, from_numpy, full, full_like, linspace, ones, ones_like, rand, rand_like,
                       randint, randn, randn_like, tensor, zeros, zeros_like)
@@ -21,6 +21,7 @@ from .ops.matmul import matmul
 from .ops.reduce import amax, amin, argmax, argmin, logsumexp, max, mean, min, std, sum, var
 from .ops.shape import cat, chunk, flatten, permute, reshape, split, squeeze, stack, transpose, unsqueeze
 from .random import manual_seed
+from .serialization import load, save
 from .tensor import Tensor
 
 float32 = _numpy.dtype("float32")

@@ -1,0 +1,215 @@
+"""Checkpoints: ``tm.save(obj, path)`` and ``tm.load(path)`` as .npz files, never pickle.
+
+Lecture: none (training machinery).  PyTorch's torch.save pickles, so loading a
+file can run code; here a checkpoint is a plain NumPy .npz (a zip of .npy
+arrays) plus a JSON manifest stored as a uint8 array under the key "manifest".
+
+    obj = {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": 3}
+    tm.save(obj, "ckpt.npz")       # arrays: "data/model/fc.weight", ..., plus "manifest"
+    obj = tm.load("ckpt.npz")      # the same nested structure, tensors as Tensors
+
+The manifest is a tree that mirrors ``obj``: dicts (str or int keys), lists,
+tuples, Python numbers/strings/None/bools inline, and for every Tensor or array
+the npz key, shape and dtype it was saved with.  Saving writes a temporary file
+beside ``path``, fsyncs it and renames it over ``path`` (os.replace is atomic),
+so a crash mid-save leaves the previous checkpoint whole.  Loading checks every
+array against the manifest and raises CheckpointError naming the file, the key
+and the shapes; it only reads the file.
+"""
+
+import json
+import os
+import tempfile
+import zipfile
+from collections import OrderedDict
+
+import numpy
+
+from . import backend
+from .errors import CheckpointError
+from .tensor import Tensor
+
+__all__ = ["save", "load"]
+
+FORMAT, VERSION = "tinygrad_med.checkpoint", 1
+MANIFEST_KEY, DATA_PREFIX, SEP = "manifest", "data/", "/"
+
+
+def save(obj, path):
+    """Write ``obj`` to ``path`` as an .npz checkpoint, atomically.
+
+    Args:
+        obj: a Tensor, a numpy array, or nested dicts (str/int keys) / lists / tuples of
+            Tensors, numpy arrays, numpy scalars, Python numbers, strings, bools and None
+            (e.g. {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": 3}).
+        path: file name (str or os.PathLike); written as given, no suffix is added.
+    Raises:
+        TypeError naming the key path of a value that cannot be stored without pickle
+        (the file is not touched then).
+    """
+    path = os.fspath(path)
+    arrays = {}
+    manifest = {"format": FORMAT, "version": VERSION, "root": _encode(obj, [], arrays)}
+    arrays[MANIFEST_KEY] = numpy.frombuffer(json.dumps(manifest).encode("utf-8"), dtype=numpy.uint8)
+    _write_atomically(path, arrays)
+
+
+def load(path, map_location=None):
+    """Read a checkpoint written by ``save`` and rebuild the nested structure.
+
+    Args:
+        path: file name (str or os.PathLike).
+        map_location: device for the tensors ('cpu' or 'cuda'); default 'cpu'.
+    Returns:
+        The saved object: Tensors come back as (non-grad) Tensors, numpy arrays as numpy
+        arrays, OrderedDicts (state_dicts) as OrderedDicts.
+    Raises:
+        FileNotFoundError if ``path`` does not exist.
+        CheckpointError naming the file (and the key and shapes, where one is at fault) if
+        the file is not an .npz, is truncated, has no manifest, lacks an array the manifest
+        names, or holds an array of another shape or dtype than the manifest records.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"load: no checkpoint at {path!r}")
+    device = backend.normalize_device(map_location)
+    try:
+        npz = numpy.load(path, allow_pickle=False)
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
+        raise CheckpointError(f"load: {path!r} is not a readable .npz checkpoint ({error})") from error
+    if not isinstance(npz, numpy.lib.npyio.NpzFile):
+        raise CheckpointError(f"load: {path!r} holds a single .npy array, not an .npz checkpoint written by tm.save")
+    with npz:
+        manifest = _read_manifest(npz, path)
+        return _decode(manifest["root"], npz, path, device)
+
+
+# ----------------------------------------------------------------------------- save helpers
+
+
+def _encode(value, keys, arrays):
+    """The manifest node for ``value``; arrays go into ``arrays`` under their key path."""
+    if isinstance(value, (Tensor, numpy.ndarray)) or backend.is_gpu_array(value):
+        array = backend.to_numpy(value.data if isinstance(value, Tensor) else value)
+        if array.dtype.hasobject or array.dtype.kind == "V":
+            raise TypeError(f"save: {_where(keys)} has dtype {array.dtype}, which cannot be stored without pickle")
+        key = DATA_PREFIX + SEP.join(str(k) for k in keys)
+        while key in arrays:  # two paths that join to the same text ("a/b" vs ("a", "b"))
+            key += "'"
+        arrays[key] = array
+        kind = "tensor" if isinstance(value, Tensor) else "ndarray"
+        return {"t": kind, "key": key, "shape": list(array.shape), "dtype": array.dtype.str}
+    if isinstance(value, numpy.generic):
+        return {"t": "scalar", "dtype": value.dtype.str, "v": value.item()}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return {"t": "value", "v": value}
+    if isinstance(value, dict):
+        items = []
+        for k, v in value.items():
+            if isinstance(k, bool) or not isinstance(k, (str, int)):
+                raise TypeError(f"save: key {k!r} in {_where(keys)} is a {type(k).__name__}; only str and int keys "
+                                "can be stored")
+            items.append([k, _encode(v, keys + [k], arrays)])
+        return {"t": "odict" if isinstance(value, OrderedDict) else "dict", "items": items}
+    if isinstance(value, (list, tuple)):
+        items = [_encode(v, keys + [i], arrays) for i, v in enumerate(value)]
+        return {"t": "tuple" if isinstance(value, tuple) else "list", "items": items}
+    raise TypeError(f"save: {_where(keys)} is a {type(value).__name__}; a checkpoint holds only tensors, arrays, "
+                    "numbers, strings, None and dicts/lists/tuples of them (no pickle)")
+
+
+def _where(keys):
+    return "the object" if not keys else "key " + repr(SEP.join(str(k) for k in keys))
+
+
+def _write_atomically(path, arrays):
+    """Write to a temporary file in the same folder, fsync, then os.replace it over ``path``."""
+    folder = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            numpy.savez(file, allow_pickle=False, **arrays)
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(temporary, _file_mode(path))
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
+    _fsync_folder(folder)
+
+
+def _file_mode(path):
+    """Keep an existing checkpoint's permissions; else the usual 0o666 minus the umask (mkstemp makes 0o600)."""
+    if os.path.exists(path):
+        return os.stat(path).st_mode & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _fsync_folder(folder):
+    # Makes the rename itself durable; not possible on every platform (Windows), hence best effort.
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
+# ----------------------------------------------------------------------------- load helpers
+
+
+def _read_manifest(npz, path):
+    if MANIFEST_KEY not in npz.files:
+        raise CheckpointError(f"load: {path!r} has no {MANIFEST_KEY!r} entry; it was not written by tm.save "
+                              f"(arrays found: {npz.files[:5]})")
+    raw = _read_array(npz, MANIFEST_KEY, path)
+    try:
+        manifest = json.loads(bytes(raw.astype(numpy.uint8)).decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise CheckpointError(f"load: {path!r} has a corrupt manifest ({error})") from error
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or "root" not in manifest:
+        raise CheckpointError(f"load: {path!r} has a manifest in an unknown format")
+    if manifest.get("version") != VERSION:
+        raise CheckpointError(f"load: {path!r} is format version {manifest.get('version')}; "
+                              f"this tinygrad_med reads version {VERSION}")
+    return manifest
+
+
+def _read_array(npz, key, path):
+    if key not in npz.files:
+        raise CheckpointError(f"load: {path!r} is missing the array {key!r} that its manifest lists")
+    try:
+        return npz[key]
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
+        raise CheckpointError(f"load: {path!r}: array {key!r} cannot be read ({error})") from error
+
+
+def _decode(node, npz, path, device):
+    kind = node.get("t") if isinstance(node, dict) else None
+    if kind in ("tensor", "ndarray"):
+        array = _read_array(npz, node["key"], path)
+        expected_shape, expected_dtype = tuple(node["shape"]), numpy.dtype(node["dtype"])
+        if tuple(array.shape) != expected_shape or array.dtype != expected_dtype:
+            raise CheckpointError(f"load: {path!r}: array {node['key']!r} has shape {tuple(array.shape)} and dtype "
+                                  f"{array.dtype}, but the manifest records shape {expected_shape} and dtype "
+                                  f"{expected_dtype}")
+        return Tensor._wrap(backend.to_device(array, device)) if kind == "tensor" else array
+    if kind == "scalar":
+        return numpy.dtype(node["dtype"]).type(node["v"])
+    if kind == "value":
+        return node["v"]
+    if kind in ("dict", "odict"):
+        pairs = [(key, _decode(child, npz, path, device)) for key, child in node["items"]]
+        return OrderedDict(pairs) if kind == "odict" else dict(pairs)
+    if kind in ("list", "tuple"):
+        items = [_decode(child, npz, path, device) for child in node["items"]]
+        return tuple(items) if kind == "tuple" else items
+    raise CheckpointError(f"load: {path!r} has a manifest entry of unknown type {kind!r}")
