@@ -1,0 +1,285 @@
+"""Normalisation: batch_norm, instance_norm, group_norm, layer_norm  <->  kernels/norm.cu.
+
+Lecture: "Batch normalization".  Every op here normalises groups of values to mean 0
+and variance 1 and then scales and shifts them.  They differ only in which values
+form a group, so all four run through one Function, ``BatchNorm``, on a view of x
+as (N, C, S) whose "channels" are the groups:
+
+    batch_norm     x (N, C, *)   -> (N, C, S)        one group per channel, over batch and space
+    instance_norm  x (N, C, *)   -> (1, N*C, S)      one group per sample and channel
+    group_norm     x (N, C, *)   -> (1, N*G, C/G*S)  one group per sample and group of channels
+    layer_norm     x (..., *D)   -> (1, M, prod(D))  one group per sample, over the last dims
+
+Reference: S. Ioffe, C. Szegedy, "Batch Normalization: Accelerating Deep Network Training
+by Reducing Internal Covariate Shift", arXiv:1502.03167 (Algorithm 1 and section 3.1).
+"""
+
+import math
+
+import numpy
+
+from .. import backend
+from ..errors import DTypeError, ShapeError, fmt
+from ..function import Function
+from ..tensor import Tensor
+
+__all__ = ["batch_norm", "instance_norm", "group_norm", "layer_norm", "BatchNorm"]
+
+NORM_THREADS = 256  # threads per block of the reduction kernels (= NORM_THREADS in kernels/norm.cu)
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+    """Batch normalisation over the batch and spatial dims, per channel (torch.nn.functional.batch_norm).
+
+    Lecture: "Batch normalization".
+    Forward:  mu_B = (1/m) sum_i x_i;  sigma2_B = (1/m) sum_i (x_i - mu_B)^2   (m = N * spatial size)
+              x_hat = (x - mu_B) / sqrt(sigma2_B + eps);  y = gamma * x_hat + beta
+              training: batch statistics, and in place
+                  running_mean <- (1 - momentum) running_mean + momentum mu_B
+                  running_var  <- (1 - momentum) running_var + momentum sigma2_B m / (m - 1)  (unbiased)
+              eval: mu_B, sigma2_B replaced by running_mean, running_var
+    Backward: g_beta = sum gy;  g_gamma = sum gy x_hat   (sums over everything but the channel)
+              training: gx = (gamma inv_std / m) (m gy - sum gy - x_hat sum(gy x_hat))
+              eval:     gx = gamma inv_std gy
+    Shapes:   x (N, C), (N, C, L), (N, C, H, W) or (N, C, D, H, W) -> y of the same shape;
+              running_mean, running_var, weight (gamma), bias (beta): (C,)
+    Reference: Ioffe & Szegedy, arXiv:1502.03167, Algorithm 1 (training) and Algorithm 2 (inference).
+
+    Args:
+        input: the tensor x, float32 or float64.
+        running_mean, running_var: tensors of shape (C,) updated in place when training; may be
+            None when training (nothing is tracked), must be given in eval mode.
+        weight, bias: gamma and beta, or None for 1 and 0.
+        training: use (and track) the batch statistics instead of the running ones.
+        momentum: weight of the new batch statistic in the running average.
+        eps: added to the variance before the square root.
+    Returns:
+        y, a Tensor shaped like x.
+    Raises:
+        ShapeError if x has fewer than 2 dims, a channel count disagrees, or a channel has a single
+        value while training; DTypeError if x is not floating point; ValueError if eval mode has no
+        running statistics.
+    """
+    _check_input("batch_norm", input, 2, "(N, C, *)")
+    C = input.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
+                    ("bias", bias)):
+        _check_per_channel("batch_norm", name, t, (C,), input)
+    if training and input.numel() // max(C, 1) <= 1:
+        raise ShapeError(fmt("batch_norm", f"expected more than 1 value per channel when training, got "
+                             f"{input.numel() // max(C, 1)}", x=input, hint="use a batch of 2 or more"))
+    if (running_mean is None) != (running_var is None):
+        raise ValueError(fmt("batch_norm", "give both running_mean and running_var, or neither"))
+    if not training and running_mean is None:
+        raise ValueError(fmt("batch_norm", "running_mean and running_var must be given in eval mode",
+                             hint="pass training=True to use the batch statistics"))
+    raw = {"running_mean": None if running_mean is None else running_mean.data,
+           "running_var": None if running_var is None else running_var.data}
+    return BatchNorm.apply(input, weight, bias, **raw, training=training, momentum=momentum, eps=eps)
+
+
+class BatchNorm(Function):
+    """x_hat = (x - mu) inv_std and y = gamma x_hat + beta per channel of x viewed as (N, C, S)."""
+
+    def forward(self, x, gamma, beta, running_mean, running_var, training, momentum, eps):
+        xp, self.x_shape, self.training = backend.get_xp(x), x.shape, training
+        x3 = xp.ascontiguousarray(x).reshape(x.shape[0], x.shape[1], -1)  # (N, C, *) -> (N, C, S)
+        gpu = backend.on_gpu(x3)  # the one dispatch: kernels/norm.cu or the NumPy reference
+        stats, fwd = (_batch_norm_stats_gpu, _batch_norm_fwd_gpu) if gpu else (_batch_norm_stats_cpu,
+                                                                                _batch_norm_fwd_cpu)
+        self.bwd = _batch_norm_bwd_gpu if gpu else _batch_norm_bwd_cpu
+        if training:
+            mean, var = stats(x3)
+            if running_mean is not None:
+                _update_running_stats(running_mean, running_var, mean, var, x3.size // x3.shape[1], momentum)
+        else:
+            mean, var = running_mean.astype(x.dtype), running_var.astype(x.dtype)
+        self.inv_std = 1.0 / xp.sqrt(var + x.dtype.type(eps))  # (C,)
+        self.gamma = xp.ones_like(mean) if gamma is None else xp.ascontiguousarray(gamma, dtype=x.dtype)
+        beta = xp.zeros_like(mean) if beta is None else xp.ascontiguousarray(beta, dtype=x.dtype)
+        y, self.x_hat = fwd(x3, mean, self.inv_std, self.gamma, beta)
+        return y.reshape(x.shape)
+
+    def backward(self, gy):
+        gy3 = backend.get_xp(gy).ascontiguousarray(gy).reshape(self.x_hat.shape)
+        gx, g_gamma, g_beta = self.bwd(gy3, self.x_hat, self.gamma, self.inv_std, self.training)
+        return gx.reshape(self.x_shape), g_gamma, g_beta
+
+
+def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats=True,
+                  momentum=0.1, eps=1e-5):
+    """Instance normalisation: each sample's channel normalised over its own spatial dims.
+
+    Lecture: "Batch normalization" (the statistics taken per sample instead of per batch).
+    Forward:  batch_norm of x viewed as (1, N*C, S); y = weight[c] x_hat + bias[c];
+              running stats (if given) move towards the batch average of the per-instance
+              mean and unbiased variance; use_input_stats=False normalises with the running stats.
+    Backward: that of batch_norm (training) on the view, then of the per-channel affine map.
+    Shapes:   x (N, C, L), (N, C, H, W) or (N, C, D, H, W) -> same shape; running stats, weight, bias (C,)
+    Raises:   ShapeError if x has fewer than 3 dims, a channel count disagrees, or a channel has one
+              spatial element.
+    """
+    _check_input("instance_norm", input, 3, "(N, C, *)")
+    N, C = input.shape[:2]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
+                    ("bias", bias)):
+        _check_per_channel("instance_norm", name, t, (C,), input)
+    if not use_input_stats:
+        return batch_norm(input, running_mean, running_var, weight, bias, False, momentum, eps)
+    if math.prod(input.shape[2:]) <= 1:
+        raise ShapeError(fmt("instance_norm", "expected more than 1 spatial element when training", x=input))
+    xp = backend.get_xp(input.data)
+    tiled = {k: None if t is None else xp.tile(t.data, N) for k, t in (("running_mean", running_mean),
+                                                                        ("running_var", running_var))}
+    y = BatchNorm.apply(input.reshape(1, N * C, -1), None, None, **tiled, training=True, momentum=momentum,
+                        eps=eps)
+    for key, t in (("running_mean", running_mean), ("running_var", running_var)):
+        if t is not None:  # (N*C,) -> (C,): the average over the batch, as PyTorch does
+            t.data[...] = tiled[key].reshape(N, C).mean(axis=0)
+    return _affine(y.reshape(input.shape), weight, bias, (1, C) + (1,) * (input.ndim - 2))
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    """Group normalisation: each sample's channels split into num_groups groups, each normalised.
+
+    Lecture: "Batch normalization" (statistics over a group of channels of one sample).
+    Forward:  x viewed as (N, G, C/G * S); x_hat over each (n, g); y = weight[c] x_hat + bias[c]
+    Backward: that of batch_norm (training) on the view, then of the per-channel affine map.
+    Shapes:   x (N, C, *) -> same shape; weight, bias (C,)
+    Reference: Y. Wu, K. He, "Group Normalization", arXiv:1803.08494.
+    Raises:   ShapeError if C is not divisible by num_groups or weight/bias are not (C,).
+    """
+    _check_input("group_norm", input, 2, "(N, C, *)")
+    N, C = input.shape[:2]
+    if num_groups < 1 or C % num_groups:
+        raise ShapeError(fmt("group_norm", f"{C} channels are not divisible into num_groups={num_groups}",
+                             x=(input.shape, "(N, C, *)")))
+    for name, t in (("weight", weight), ("bias", bias)):
+        _check_per_channel("group_norm", name, t, (C,), input)
+    y = _normalize(input.reshape(1, N * num_groups, -1), eps).reshape(input.shape)
+    return _affine(y, weight, bias, (1, C) + (1,) * (input.ndim - 2))
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Layer normalisation over the last len(normalized_shape) dims of each sample.
+
+    Lecture: "Batch normalization" (statistics over the features of one sample).
+    Forward:  x viewed as (M, K), K = prod(normalized_shape); x_hat over each row;
+              y = weight * x_hat + bias (weight, bias of shape normalized_shape)
+    Backward: that of batch_norm (training) on the view, then of the elementwise affine map.
+    Shapes:   x (..., *normalized_shape) -> same shape
+    Reference: J. L. Ba, J. R. Kiros, G. E. Hinton, "Layer Normalization", arXiv:1607.06450.
+    Raises:   ShapeError if x does not end in normalized_shape or weight/bias have another shape.
+    """
+    shape = (int(normalized_shape),) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    _check_input("layer_norm", input, len(shape), "(..., *normalized_shape)")
+    if tuple(input.shape[input.ndim - len(shape):]) != shape:
+        raise ShapeError(fmt("layer_norm", f"x does not end in normalized_shape {shape}", x=input))
+    for name, t in (("weight", weight), ("bias", bias)):
+        _check_per_channel("layer_norm", name, t, shape, input)
+    K = math.prod(shape)
+    y = _normalize(input.reshape(1, input.numel() // max(K, 1), K), eps).reshape(input.shape)
+    return _affine(y, weight, bias, shape)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _normalize(x3, eps):
+    """x_hat per row of x3 (1, R, K): BatchNorm in training mode, without affine or running stats."""
+    return BatchNorm.apply(x3, None, None, running_mean=None, running_var=None, training=True, momentum=0.0,
+                           eps=eps)
+
+
+def _affine(y, weight, bias, shape):
+    """y * weight + bias with weight and bias reshaped to broadcast (recorded as Tensor ops)."""
+    if weight is not None:
+        y = y * weight.reshape(shape)
+    if bias is not None:
+        y = y + bias.reshape(shape)
+    return y
+
+
+def _check_input(op, x, min_dims, layout):
+    if not isinstance(x, Tensor):
+        raise TypeError(fmt(op, f"expected a Tensor, got {type(x).__name__}"))
+    if x.ndim < max(min_dims, 1):
+        raise ShapeError(fmt(op, f"expected at least {max(min_dims, 1)} dims {layout}, got {x.ndim}", x=x))
+    if x.dtype.kind != "f":
+        raise DTypeError(fmt(op, f"x has dtype {x.dtype}; expected float32 or float64", x=x))
+
+
+def _check_per_channel(op, name, t, shape, x):
+    if t is not None and tuple(t.shape) != tuple(shape):
+        raise ShapeError(fmt(op, f"{name} has shape {tuple(t.shape)} but x expects {tuple(shape)}",
+                             x=(x.shape, "(N, C, *)"), **{name: t}))
+
+
+def _update_running_stats(running_mean, running_var, mean, var, m, momentum):
+    """In place: running <- (1 - momentum) running + momentum batch, with the unbiased variance."""
+    running_mean[...] = (1 - momentum) * running_mean + momentum * mean
+    running_var[...] = (1 - momentum) * running_var + momentum * var * (m / (m - 1))
+
+
+def _channel_sum(a3):
+    """(N, C, S) -> (C,): the sum over the batch and spatial axes (pairwise along S)."""
+    return a3.sum(axis=0).sum(axis=-1)
+
+
+def _batch_norm_stats_cpu(x3):
+    """Per-channel batch mean and biased variance of x3 (N, C, S), two passes."""
+    m = x3.shape[0] * x3.shape[2]
+    mean = _channel_sum(x3) / m
+    centered = x3 - mean[:, None]
+    return mean, _channel_sum(centered * centered) / m
+
+
+def _batch_norm_stats_gpu(x3):
+    xp, (N, C, S) = backend.get_xp(x3), x3.shape
+    mean, var = xp.empty(C, dtype=x3.dtype), xp.empty(C, dtype=x3.dtype)
+    kernel = backend.load_kernel("norm", "batch_norm_stats", x3.dtype)
+    kernel((C,), (NORM_THREADS,), (x3, mean, var, N, C, S))
+    return mean, var
+
+
+def _batch_norm_fwd_cpu(x3, mean, inv_std, gamma, beta):
+    """x_hat = (x - mean) inv_std and y = gamma x_hat + beta, per channel of x3 (N, C, S)."""
+    x_hat = (x3 - mean[:, None]) * inv_std[:, None]
+    return x_hat * gamma[:, None] + beta[:, None], x_hat
+
+
+def _batch_norm_fwd_gpu(x3, mean, inv_std, gamma, beta):
+    xp, (N, C, S) = backend.get_xp(x3), x3.shape
+    y, x_hat = xp.empty_like(x3), xp.empty_like(x3)
+    kernel = backend.load_kernel("norm", "batch_norm_fwd", x3.dtype)
+    kernel((_blocks(x3.size),), (256,), (x3, mean, inv_std, gamma, beta, y, x_hat, N, C, S))
+    return y, x_hat
+
+
+def _batch_norm_bwd_cpu(gy3, x_hat, gamma, inv_std, training):
+    """(gx, g_gamma, g_beta) of y = gamma x_hat + beta, through the batch statistics if training."""
+    m = gy3.shape[0] * gy3.shape[2]
+    sum_gy, sum_gy_xhat = _channel_sum(gy3), _channel_sum(gy3 * x_hat)
+    scale = (gamma * inv_std)[:, None]
+    if training:  # the compact form of Ioffe & Szegedy's chain rule through mu_B and sigma2_B
+        gx = (scale / m) * (m * gy3 - sum_gy[:, None] - x_hat * sum_gy_xhat[:, None])
+    else:
+        gx = scale * gy3
+    return gx, sum_gy_xhat, sum_gy
+
+
+def _batch_norm_bwd_gpu(gy3, x_hat, gamma, inv_std, training):
+    xp, (N, C, S) = backend.get_xp(gy3), gy3.shape
+    sum_gy, sum_gy_xhat = xp.empty(C, dtype=gy3.dtype), xp.empty(C, dtype=gy3.dtype)
+    reduce = backend.load_kernel("norm", "batch_norm_bwd_reduce", gy3.dtype)
+    reduce((C,), (NORM_THREADS,), (gy3, x_hat, sum_gy, sum_gy_xhat, N, C, S))
+    gx = xp.empty_like(gy3)
+    kernel = backend.load_kernel("norm", "batch_norm_bwd", gy3.dtype)
+    kernel((_blocks(gy3.size),), (256,), (gy3, x_hat, gamma, inv_std, sum_gy, sum_gy_xhat, gx, N, C, S,
+                                          int(training)))
+    return gx, sum_gy_xhat, sum_gy
+
+
+def _blocks(n, threads=256):
+    """Blocks for a grid-stride loop over n elements (capped: each thread then takes several)."""
+    return max(1, min((n + threads - 1) // threads, 65535))
