@@ -1,6 +1,8 @@
 // tests/kernels_planted/planted_early_return.cu -- PLANTED BUG: a return before a barrier.
 // block_max: partial[b] = max over block b's 64 elements; threads past n return early and never
-// reach __syncthreads, which hangs a GPU or leaves it undefined. The emulator must raise instead.
+// reach __syncthreads. CUDA leaves that undefined: older GPUs hang; an H200 counts the exited
+// threads as arrived, and the tree then reads shared memory they never wrote (stale values).
+// The emulator must raise instead.
 typedef REAL_T real_t;
 #define BLOCK 64
 

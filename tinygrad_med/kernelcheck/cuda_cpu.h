@@ -8,7 +8,8 @@
 //   - in a kernel with __syncthreads, each CUDA thread of the block is a ucontext fiber, and
 //     __syncthreads() switches back to a scheduler that resumes the next fiber.  When every fiber
 //     waits at the barrier, all are released.  A fiber that returns while others wait is reported
-//     (in CUDA that hangs or is undefined), and so are threads waiting at different barriers;
+//     (undefined in CUDA: older GPUs hang, newer ones go on with shared memory the exited threads
+//     never wrote), and so are threads waiting at different barriers;
 //   - order 1 runs blocks and threads in reverse; comparing with order 0 exposes missing barriers.
 // One OS thread runs a launch (emulator.py serialises launches), so the built-ins are plain
 // globals and atomics are plain read-modify-writes: a fiber is never pre-empted.
@@ -256,6 +257,7 @@ static int launch(const long long* cfg, void (*body)(const unsigned long long*),
     if (L.fibers) run_block_fibers(threads, order);
     else run_block_loop(threads, order);
   }
+  std::fflush(stdout);  // a kernel's printf output comes before Python's next line
   if (!L.error[0]) return 0;
   std::snprintf(error, error_size, "block (%u, %u, %u): %s", blockIdx.x, blockIdx.y, blockIdx.z, L.error);
   return 1;

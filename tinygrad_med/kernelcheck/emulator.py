@@ -152,7 +152,10 @@ def _compile(cu_path, glue, out, real):
         glue_path, tmp_out = Path(tmp) / f"{cu_path.stem}_glue.cpp", Path(tmp) / "lib.so"
         glue_path.write_text(glue)
         command = _compile_command(cu_path, glue_path, tmp_out, real)
-        result = subprocess.run(command, capture_output=True, text=True, env=tool_env())
+        try:
+            result = subprocess.run(command, capture_output=True, text=True, env=tool_env())
+        except FileNotFoundError as error:
+            raise KernelError(fmt("emulator", f"no C++ compiler: {error}", hint="install g++ or set TGM_EMULATOR_CXX"))
         if result.returncode != 0:
             raise KernelError(
                 fmt("emulator", f"{cu_path.name} does not compile for the CPU (REAL_T={real}):\n{result.stderr}")
