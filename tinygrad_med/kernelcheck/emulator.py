@@ -155,7 +155,8 @@ def _compile(cu_path, glue, out, real):
         try:
             result = subprocess.run(command, capture_output=True, text=True, env=tool_env())
         except FileNotFoundError as error:
-            raise KernelError(fmt("emulator", f"no C++ compiler: {error}", hint="install g++ or set TGM_EMULATOR_CXX"))
+            hint = "install g++ or set TGM_EMULATOR_CXX"
+            raise KernelError(fmt("emulator", f"no C++ compiler: {error}", hint=hint)) from error
         if result.returncode != 0:
             raise KernelError(
                 fmt("emulator", f"{cu_path.name} does not compile for the CPU (REAL_T={real}):\n{result.stderr}")
