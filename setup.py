@@ -17,6 +17,7 @@ setup(
     packages=[
         "tinygrad_med",
         "tinygrad_med.ops",
+        "tinygrad_med.optim",
         "tinygrad_med.kernelcheck",
         "tinygrad_med.kernels",
     ],
