@@ -1,0 +1,223 @@
+"""Dropout: dropout, dropout1d/2d/3d (whole channels), alpha_dropout  <->  kernels/dropout.cu.
+
+Lecture: "Dropout regularization".  During training each value (or each whole channel)
+is kept with probability 1 - p and scaled by 1 / (1 - p) ("inverted" dropout), so that
+evaluation, where dropout is the identity, sees the same expected activations.
+
+The random numbers come from Philox4x32-10, a counter-based generator: the number of
+mask entry k is a pure function of (seed, k).  So the mask
+
+    keep_k = u_k >= round(p * 2^32),   u_k = word k % 4 of Philox4x32-10(counter=k // 4, key=seed)
+
+is never stored (backward makes it again from the 64-bit seed), the GPU makes every
+element's number in its own thread, and the CPU (vectorised NumPy below) and the GPU
+(kernels/dropout.cu) produce the same mask bit for bit.  The seed of each call comes from
+``tinygrad_med.random.next_seed()``, so ``manual_seed`` makes a run repeat exactly.
+
+Reference: J. K. Salmon, M. A. Moraes, R. O. Dror, D. E. Shaw, "Parallel random numbers:
+as easy as 1, 2, 3", SC'11 (Philox); N. Srivastava et al., "Dropout: a simple way to prevent
+neural networks from overfitting", JMLR 15 (2014); J. Tompson et al., arXiv:1411.4280
+(channel dropout); G. Klambauer et al., arXiv:1706.02515 (alpha dropout).
+"""
+
+import math
+
+import numpy
+
+from .. import backend, random
+from ..errors import DTypeError, ShapeError, fmt
+from ..function import Function
+from ..tensor import Tensor
+from .norm import _blocks
+
+__all__ = ["dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "philox4x32_10", "Dropout"]
+
+_M0, _M1 = numpy.uint64(0xD2511F53), numpy.uint64(0xCD9E8D57)  # Philox multipliers
+_W0, _W1 = 0x9E3779B9, 0xBB67AE85  # Weyl key increments
+_LOW, _32 = numpy.uint64(0xFFFFFFFF), numpy.uint64(32)
+_SELU_ALPHA, _SELU_SCALE = 1.6732632423543772, 1.0507009873554805
+
+
+def dropout(input, p=0.5, training=True, inplace=False):
+    """Zero each element with probability p and scale the rest by 1 / (1 - p) (torch.nn.functional.dropout).
+
+    Lecture: "Dropout regularization".
+    Forward:  y_i = x_i * keep_i / (1 - p),  keep_i ~ Bernoulli(1 - p) from Philox(seed, i); y = x in eval
+              (p = 1 gives zeros, p = 0 the identity)
+    Backward: gx_i = gy_i * keep_i / (1 - p)  (the mask regenerated from the seed)
+    Shapes:   x (*) -> y (*)
+
+    Args:
+        input: float tensor of any shape.
+        p: probability of dropping an element, in [0, 1].
+        training: dropout only while training; the identity otherwise.
+        inplace: must be False (tensors here are not modified in place by ops).
+    Raises:
+        ValueError if p is outside [0, 1] or inplace is True; DTypeError for a non-float tensor.
+    """
+    _check("dropout", input, p, inplace)
+    return _dropout(input, p, training, group=1)
+
+
+def dropout1d(input, p=0.5, training=True, inplace=False):
+    """Zero whole channels of (N, C, L) or (C, L) input with probability p (torch.nn.functional.dropout1d).
+
+    Forward:  y[n, c, :] = x[n, c, :] * keep[n, c] / (1 - p)   Backward: gx = gy * keep / (1 - p)
+    Shapes:   x (N, C, L) or (C, L) -> same shape
+    Raises:   ShapeError for other ranks; ValueError if p is outside [0, 1].
+    """
+    return _channel_dropout("dropout1d", input, p, training, inplace, {2: 1, 3: 1})
+
+
+def dropout2d(input, p=0.5, training=True, inplace=False):
+    """Zero whole channels of (N, C, H, W) input with probability p (torch.nn.functional.dropout2d).
+
+    Lecture: "Dropout regularization" (for feature maps, whose neighbouring pixels are correlated,
+    dropping single pixels does little; Tompson et al. drop whole channels).
+    Forward:  y[n, c] = x[n, c] * keep[n, c] / (1 - p),  keep[n, c] from Philox(seed, n*C + c)
+    Backward: gx[n, c] = gy[n, c] * keep[n, c] / (1 - p)
+    Shapes:   x (N, C, H, W) -> same shape; a 3-D input is read as (N, C, L), as PyTorch does
+    Raises:   ShapeError for other ranks; ValueError if p is outside [0, 1].
+    """
+    return _channel_dropout("dropout2d", input, p, training, inplace, {3: 1, 4: 2})
+
+
+def dropout3d(input, p=0.5, training=True, inplace=False):
+    """Zero whole channels of (N, C, D, H, W) or (C, D, H, W) input (torch.nn.functional.dropout3d).
+
+    Forward:  y[n, c] = x[n, c] * keep[n, c] / (1 - p)   Backward: gx[n, c] = gy[n, c] * keep[n, c] / (1 - p)
+    Shapes:   x (N, C, D, H, W) or (C, D, H, W) -> same shape
+    Raises:   ShapeError for other ranks; ValueError if p is outside [0, 1].
+    """
+    return _channel_dropout("dropout3d", input, p, training, inplace, {4: 3, 5: 3})
+
+
+def alpha_dropout(input, p=0.5, training=False, inplace=False):
+    """Dropout for SELU networks: dropped values go to SELU's saturation value, mean and variance kept.
+
+    Forward:  y = a (x keep + alpha' (1 - keep)) + b, alpha' = -SELU_SCALE * SELU_ALPHA,
+              a = ((1 - p)(1 + p alpha'^2))^(-1/2), b = -a alpha' p   (Klambauer et al., arXiv:1706.02515)
+    Backward: gx = gy * a * keep
+    Shapes:   x (*) -> y (*)
+    Raises:   ValueError if p is outside [0, 1].
+    """
+    _check("alpha_dropout", input, p, inplace)
+    if not training or p == 0:
+        return input
+    if p == 1:
+        return input * 0.0
+    alpha = -_SELU_SCALE * _SELU_ALPHA
+    a = ((1 - p) * (1 + p * alpha**2)) ** -0.5
+    keep = _dropout(Tensor._wrap(backend.get_xp(input.data).ones_like(input.data)), p, True, group=1) * (1 - p)
+    return (input * keep + alpha * (1 - keep)) * a - a * alpha * p
+
+
+class Dropout(Function):
+    """y = x * keep * scale with keep regenerated from the seed in backward (nothing stored but the seed)."""
+
+    def forward(self, x, seed, threshold, scale, group):
+        self.options = (seed, threshold, scale, group)
+        self.apply_mask = _dropout_fwd_gpu if backend.on_gpu(x) else _dropout_fwd_cpu  # the one dispatch
+        return self.apply_mask(backend.get_xp(x).ascontiguousarray(x), *self.options)
+
+    def backward(self, gy):
+        # the map is linear in x, so its backward is the same map applied to gy (same seed -> same mask)
+        return self.apply_mask(backend.get_xp(gy).ascontiguousarray(gy), *self.options)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _check(op, x, p, inplace):
+    if not isinstance(x, Tensor):
+        raise TypeError(fmt(op, f"expected a Tensor, got {type(x).__name__}"))
+    if x.dtype.kind != "f":
+        raise DTypeError(fmt(op, f"x has dtype {x.dtype}; expected float32 or float64", x=x))
+    if not 0.0 <= p <= 1.0:  # also false for nan
+        raise ValueError(fmt(op, f"dropout probability has to be between 0 and 1, but got {p}"))
+    if inplace:
+        raise ValueError(fmt(op, "inplace=True is not supported", hint="use y = dropout(x, p) instead"))
+
+
+def _channel_dropout(op, input, p, training, inplace, spatial_dims):
+    """Channel dropout: one mask entry per (sample, channel), shared by its spatial_dims[rank] last dims."""
+    _check(op, input, p, inplace)
+    if input.ndim not in spatial_dims:
+        ranks = " or ".join(f"{r}-D" for r in spatial_dims)
+        raise ShapeError(fmt(op, f"expected a {ranks} input, got {input.ndim}-D", x=input,
+                             hint="use dropout for element-wise dropout"))
+    group = math.prod(input.shape[input.ndim - spatial_dims[input.ndim]:])
+    return _dropout(input, p, training, group)
+
+
+def _dropout(input, p, training, group):
+    if not training or p == 0:
+        return input
+    scale = 0.0 if p == 1 else 1.0 / (1.0 - p)
+    return Dropout.apply(input, seed=random.next_seed(), threshold=_threshold(p), scale=scale,
+                         group=max(int(group), 1))
+
+
+def _threshold(p):
+    """Drop entry k iff u_k < round(p 2^32): probability p up to 2^-33 (p = 1 drops every entry)."""
+    return int(round(float(p) * 2.0**32))
+
+
+def philox4x32_10(counter, key):
+    """Philox4x32-10 of 4 counter words (uint32 values, arrays broadcast together) and 2 key words (ints).
+
+    Returns the 4 output words as uint32 arrays.  Known answer (Random123): counter 0, key 0 ->
+    (0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8).  The words are held in uint64 so that the
+    32 x 32 -> 64-bit products are exact (every word stays below 2^32), and updated in place:
+    this loop is the CPU cost of dropout.
+    """
+    words = numpy.broadcast_arrays(*(numpy.asarray(c, dtype=numpy.uint64) & _LOW for c in counter))
+    c0, c1, c2, c3 = (numpy.array(w) for w in words)  # writable copies
+    k0, k1 = int(key[0]) & 0xFFFFFFFF, int(key[1]) & 0xFFFFFFFF
+    product0, product1 = numpy.empty_like(c0), numpy.empty_like(c0)
+    for round_ in range(10):
+        if round_ > 0:  # key schedule: bumped before rounds 2..10, modulo 2^32
+            k0, k1 = (k0 + _W0) & 0xFFFFFFFF, (k1 + _W1) & 0xFFFFFFFF
+        numpy.multiply(c0, _M0, out=product0)  # (hi0, lo0) = M0 * c0
+        numpy.multiply(c2, _M1, out=product1)  # (hi1, lo1) = M1 * c2
+        numpy.right_shift(product1, _32, out=c0)  # c0 <- hi1 ^ c1 ^ k0
+        c0 ^= c1
+        c0 ^= numpy.uint64(k0)
+        numpy.bitwise_and(product1, _LOW, out=c1)  # c1 <- lo1
+        numpy.right_shift(product0, _32, out=c2)  # c2 <- hi0 ^ c3 ^ k1
+        c2 ^= c3
+        c2 ^= numpy.uint64(k1)
+        numpy.bitwise_and(product0, _LOW, out=c3)  # c3 <- lo0
+    return tuple(c.astype(numpy.uint32) for c in (c0, c1, c2, c3))
+
+
+def _philox_uint32_cpu(n, seed):
+    """u_0 .. u_{n-1}: word k % 4 of Philox4x32-10(counter=(lo32(k/4), hi32(k/4), 0, 0), key=seed)."""
+    block = numpy.arange((n + 3) // 4, dtype=numpy.uint64)
+    zero = numpy.zeros(1, dtype=numpy.uint32)
+    key = (seed & 0xFFFFFFFF, (seed >> 32) & 0xFFFFFFFF)
+    words = philox4x32_10((block & _LOW, block >> _32, zero, zero), key)
+    return numpy.stack(words, axis=1).reshape(-1)[:n]  # (blocks, 4) -> (4 * blocks,) -> (n,)
+
+
+def _philox_uint32_gpu(n, seed):
+    xp = numpy if backend.emulating() else backend.cupy  # no input array to take the module from
+    out = xp.empty(n, dtype=numpy.uint32)
+    kernel = backend.load_kernel("dropout", "philox_uint32", numpy.float32)
+    kernel((_blocks(n),), (256,), (out, n, seed))
+    return out
+
+
+def _dropout_fwd_cpu(x, seed, threshold, scale, group):
+    """y = x * (u_k >= threshold ? scale : 0) with k = flat index // group; x C-contiguous."""
+    keep = _philox_uint32_cpu(x.size // group, seed) >= threshold
+    factor = numpy.where(keep, x.dtype.type(scale), x.dtype.type(0))  # (n // group,)
+    return (x.reshape(-1, group) * factor[:, None]).reshape(x.shape)
+
+
+def _dropout_fwd_gpu(x, seed, threshold, scale, group):
+    y = backend.get_xp(x).empty_like(x)
+    kernel = backend.load_kernel("dropout", "dropout_fwd", x.dtype)
+    kernel((_blocks(x.size),), (256,), (x, y, x.size, group, seed, threshold, scale))
+    return y
+
