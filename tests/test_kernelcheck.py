@@ -206,6 +206,12 @@ def test_return_before_barrier_raises_instead_of_hanging():
 
 
 @needs_gxx
+def test_threads_at_different_barriers_raise():
+    with pytest.raises(KernelError, match=r"threads wait at different __syncthreads \(lines 8 and 11\)"):
+        planted("planted_split_barrier")((1,), (4,), (numpy.zeros(4, numpy.float32),))
+
+
+@needs_gxx
 def test_dynamic_shared_memory_is_refused():
     with backend.use_emulator():
         kernel = backend.load_kernel("selftest", "block_sum", numpy.float32)

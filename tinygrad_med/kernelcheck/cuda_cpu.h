@@ -245,7 +245,8 @@ static int launch(const long long* cfg, void (*body)(const unsigned long long*),
   int order = (int)cfg[6], threads = (int)(cfg[3] * cfg[4] * cfg[5]);
   long long blocks = cfg[0] * cfg[1] * cfg[2];
   static Fiber fibers[1024];
-  if (L.fibers) {
+  if (threads > 1024) fail("block of %d threads; CUDA allows at most 1024", threads, 0);
+  if (L.fibers && !L.error[0]) {
     char* pool = stacks(threads);
     if (!pool) fail("cannot allocate %d fiber stacks", threads, 0);
     for (int t = 0; pool && t < threads; ++t) fibers[t].stack = pool + (size_t)t * STACK_BYTES;

@@ -16,6 +16,7 @@ __all__ = ["kernel_signatures", "barrier_kernels", "source_files"]
 # `__device__ <type> name(...) {` -- a device function definition (not a declaration)
 _DEVICE_FN_RE = re.compile(r"__device__[^;{}()]*?\b(\w+)\s*\([^;{}]*\)\s*(?:const\s*)?\{", re.S)
 _COMMENT_RE = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
+_SYNC_MACRO_RE = re.compile(r"#\s*define\s+(\w+)[^\n]*\b__syncthreads\b")  # e.g. #define SYNC() __syncthreads()
 
 
 def kernel_signatures(path):
@@ -54,7 +55,7 @@ def barrier_kernels(text):
     text = _COMMENT_RE.sub(" ", text)
     bodies = {m.group(1): _body_after(text, m.end() - 1) for m in _DEVICE_FN_RE.finditer(text)}
     kernels = {m.group(1): _body_after(text, m.end()) for m in backend._KERNEL_RE.finditer(text)}
-    syncing = {"__syncthreads"}
+    syncing = {"__syncthreads"} | set(_SYNC_MACRO_RE.findall(text))
     grew = True
     while grew:  # close over calls: f syncs if its body names a function that syncs
         grew = False
