@@ -1,0 +1,51 @@
+"""The lecture's models, and a registry from the names ``tgm train MODEL`` takes to constructors.
+
+    cnn.py     MLP, SmallCNN
+    resnet.py  ResNet-18 (ImageNet or CIFAR-style stem)
+    unet.py    U-Net 2D/3D (Ronneberger et al. 2015; Cicek et al. 2016)
+"""
+
+from ..errors import fmt
+from .cnn import MLP, SmallCNN
+from .resnet import BasicBlock, ResNet, resnet18
+from .unet import UNet, UNet3D
+
+__all__ = ["MLP", "SmallCNN", "BasicBlock", "ResNet", "resnet18", "UNet", "UNet3D", "MODELS", "create_model",
+           "UnknownNameError"]
+
+
+class UnknownNameError(ValueError):
+    """A model or dataset name that is not registered; the message lists the valid names."""
+
+
+def _mlp(in_channels, num_classes, input_size=(8, 8), **options):
+    features = in_channels
+    for size in input_size:
+        features *= size
+    return MLP(features, num_classes, **options)
+
+
+MODELS = {
+    "mlp": (_mlp, "multi-layer perceptron (Flatten, Linear, ReLU, Linear) for small images"),
+    "cnn": (lambda in_channels, num_classes, **o: SmallCNN(in_channels, num_classes, **o),
+            "small CNN: conv-BN-ReLU blocks, max pooling, global average pooling"),
+    "resnet18": (lambda in_channels, num_classes, stem="cifar", **o: resnet18(in_channels, num_classes, stem, **o),
+                 "ResNet-18 (He et al. 2015), CIFAR-style stem by default"),
+    "unet": (lambda in_channels, num_classes, **o: UNet(in_channels, num_classes, **o),
+             "2D U-Net (Ronneberger et al. 2015), widths 16-32-64 by default"),
+    "unet3d": (lambda in_channels, num_classes, **o: UNet3D(in_channels, num_classes, **o),
+               "3D U-Net (Cicek et al. 2016), widths 8-16-32 by default"),
+}
+
+
+def create_model(name, in_channels, num_classes, **options):
+    """Build the registered model ``name``.
+
+    Raises:
+        UnknownNameError listing the valid names if ``name`` is not registered.
+    """
+    if name not in MODELS:
+        valid = ", ".join(sorted(MODELS))
+        raise UnknownNameError(fmt("create_model", f"unknown model {name!r}; valid models: {valid}"))
+    constructor, _ = MODELS[name]
+    return constructor(in_channels, num_classes, **options)

@@ -1,0 +1,93 @@
+"""U-Net in 2D and 3D (Ronneberger, Fischer and Brox, arXiv:1505.04597; Cicek et al. 3D U-Net,
+arXiv:1606.06650).
+
+Lecture: "Image segmentation - U-Net" (a contracting path of conv blocks and pooling, an expanding
+path of transposed convolutions, and skip connections that concatenate encoder features).
+
+Differences from the paper, for small CPU runs: 'same' padding (output size = input size, so no
+cropping of the skip connections), batch normalisation after each convolution, and a configurable
+width (channels of the first level, doubled per level) and depth (number of poolings). The default
+16-32-64 has 0.12M parameters.
+"""
+
+from .. import nn
+from ..errors import ShapeError, fmt
+from ..ops.shape import cat
+
+__all__ = ["UNet", "UNet3D"]
+
+
+def _layers(spatial_dims):
+    if spatial_dims == 2:
+        return nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d, nn.ConvTranspose2d
+    return nn.Conv3d, nn.BatchNorm3d, nn.MaxPool3d, nn.ConvTranspose3d
+
+
+class ConvBlock(nn.Module):
+    """(conv 3x3 -> BN -> ReLU) twice; 'same' padding keeps the size."""
+
+    def __init__(self, in_channels, out_channels, spatial_dims=2, batch_norm=True):
+        super().__init__()
+        conv, norm, _, _ = _layers(spatial_dims)
+        layers = []
+        for channels in (in_channels, out_channels):
+            layers.append(conv(channels, out_channels, 3, padding=1, bias=not batch_norm))
+            if batch_norm:
+                layers.append(norm(out_channels))
+            layers.append(nn.ReLU())
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.body(x)
+
+
+class UNet(nn.Module):
+    """U-Net with ``depth`` poolings and widths base_width * 2**level.
+
+    Shapes: x (N, in_channels, H, W) (or (N, C, D, H, W) with spatial_dims=3), every spatial size
+            divisible by 2**depth -> logits (N, num_classes, H, W)
+    Args:
+        in_channels, num_classes: input channels and output classes (logits, no softmax).
+        base_width: channels of the first level (16 gives 16-32-64 at depth 2).
+        depth: number of 2x down-samplings (the paper uses 4).
+        spatial_dims: 2 or 3.
+        batch_norm: BN after every conv.
+    Raises:
+        ShapeError in forward if a spatial size is not divisible by 2**depth.
+    """
+
+    def __init__(self, in_channels=1, num_classes=2, base_width=16, depth=2, spatial_dims=2, batch_norm=True):
+        super().__init__()
+        if spatial_dims not in (2, 3) or depth < 1 or base_width < 1:
+            raise ValueError(fmt("UNet", f"need spatial_dims 2 or 3, depth >= 1, base_width >= 1; got "
+                                 f"spatial_dims={spatial_dims}, depth={depth}, base_width={base_width}"))
+        conv, _, pool, up = _layers(spatial_dims)
+        widths = [base_width * 2 ** level for level in range(depth + 1)]
+        self.depth, self.spatial_dims = depth, spatial_dims
+        self.down = nn.ModuleList([ConvBlock(in_channels, widths[0], spatial_dims, batch_norm)] +
+                                  [ConvBlock(widths[i], widths[i + 1], spatial_dims, batch_norm) for i in range(depth)])
+        self.pool = pool(2)
+        self.up = nn.ModuleList([up(widths[i + 1], widths[i], 2, stride=2) for i in reversed(range(depth))])
+        self.decode = nn.ModuleList([ConvBlock(2 * widths[i], widths[i], spatial_dims, batch_norm)
+                                     for i in reversed(range(depth))])
+        self.head = conv(widths[0], num_classes, 1)
+
+    def forward(self, x):
+        factor = 2 ** self.depth
+        if x.ndim != self.spatial_dims + 2 or any(s % factor for s in x.shape[2:]):
+            raise ShapeError(fmt("UNet", f"input must be (N, C, *S) with {self.spatial_dims} spatial sizes divisible "
+                                 f"by 2**depth = {factor}", x=x))
+        skips = []
+        for level, block in enumerate(self.down):
+            x = block(x if level == 0 else self.pool(x))  # level l: (N, w_l, S / 2**l)
+            skips.append(x)
+        for up, block, skip in zip(self.up, self.decode, reversed(skips[:-1]), strict=False):
+            x = block(cat([up(x), skip], dim=1))  # (N, w, S) + (N, w, S) -> (N, 2w, S)
+        return self.head(x)
+
+
+class UNet3D(UNet):
+    """3D U-Net (Cicek et al., arXiv:1606.06650) for volumes; default widths 8-16-32."""
+
+    def __init__(self, in_channels=1, num_classes=3, base_width=8, depth=2, batch_norm=True):
+        super().__init__(in_channels, num_classes, base_width, depth, spatial_dims=3, batch_norm=batch_norm)
