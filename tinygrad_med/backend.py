@@ -25,6 +25,7 @@ for numpy arrays, so the GPU path of every op runs and is tested in CI.
 import contextlib
 import os
 import re
+import time
 from pathlib import Path
 
 import numpy
@@ -57,6 +58,8 @@ __all__ = [
     "use_emulator",
     "emulating",
     "synchronize",
+    "time_call",
+    "device_properties",
 ]
 
 # ----------------------------------------------------------------------------- devices
@@ -149,6 +152,41 @@ def synchronize():
     """Wait for the GPU to finish queued work (no-op without one); used by benchmarks."""
     if cupy is not None and cuda_available():
         cupy.cuda.Device().synchronize()
+
+
+def time_call(fn, device):
+    """Seconds one call of ``fn`` takes on ``device``.
+
+    On 'cuda' the time between two CUDA events recorded around the call, after the
+    queue is drained (so only this call's kernels are measured); on 'cpu' the wall clock.
+    """
+    if normalize_device(device) == "cuda":
+        synchronize()
+        start, end = cupy.cuda.Event(), cupy.cuda.Event()
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        return cupy.cuda.get_elapsed_time(start, end) / 1e3
+    begin = time.perf_counter()
+    fn()
+    return time.perf_counter() - begin
+
+
+def device_properties():
+    """Name, driver, CUDA runtime and CuPy versions of the GPU (empty dict without one)."""
+    if not cuda_available():
+        return {}
+    props = cupy.cuda.runtime.getDeviceProperties(0)
+    return {
+        "gpu": props["name"].decode() if isinstance(props["name"], bytes) else str(props["name"]),
+        "multiprocessors": props["multiProcessorCount"],
+        "memory_bytes": props["totalGlobalMem"],
+        "compute_capability": f"{props['major']}.{props['minor']}",
+        "driver": cupy.cuda.runtime.driverGetVersion(),
+        "cuda_runtime": cupy.cuda.runtime.runtimeGetVersion(),
+        "cupy": cupy.__version__,
+    }
 
 
 # ----------------------------------------------------------------------------- kernels

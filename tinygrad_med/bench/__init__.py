@@ -1,0 +1,64 @@
+"""``tgm bench``: CPU against GPU for every kernel, against the roofline and against PyTorch.
+
+    tgm bench --device cpu --size small --repeat 5 --out bench-out
+    tgm bench --ops conv --ops pool --compare benchmarks/results/old.json
+
+Writes a table to the terminal and, under --out, a JSON file with the machine and every
+row, and two PNG plots (per-op times by device on a log scale; the roofline of each device).
+"""
+
+import os
+import time
+
+__all__ = ["add_bench_commands", "main"]
+
+
+def add_bench_commands(subparsers):
+    """Register ``tgm bench`` on the tgm argument parser."""
+    from .workloads import families
+
+    bench = subparsers.add_parser("bench", help="benchmark every op on every device (table, JSON, plots)")
+    bench.add_argument("--device", action="append", choices=["cpu", "cuda"], help="default: every available")
+    bench.add_argument("--ops", action="append", choices=families(), help="op families (default: all)")
+    bench.add_argument("--size", action="append", choices=["small", "medium", "large"], help="default: all three")
+    bench.add_argument("--repeat", type=int, default=10, help="timed runs per row (median reported)")
+    bench.add_argument("--warmup", type=int, default=2)
+    bench.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
+    bench.add_argument("--quick-peaks", action="store_true", help="smaller roofline measurements (for tests)")
+    bench.add_argument("--out", default="bench-out", help="folder for JSON and PNG files")
+    bench.add_argument("--compare", metavar="OLD.json", help="print the change against an earlier run")
+    bench.set_defaults(run=main)
+
+
+def main(args):
+    from .. import backend
+    from . import report
+    from .runner import run_benchmarks
+    from .timing import machine_info, peaks
+
+    devices = args.device or (["cpu", "cuda"] if backend.cuda_available() else ["cpu"])
+    if "cuda" in devices and not backend.cuda_available():
+        print(f"tgm bench: cuda is not available: {backend.cuda_unavailable_reason()}")
+        return 2
+    machine = machine_info()
+    measured = {d: peaks(d, quick=args.quick_peaks) for d in devices}
+    for device, peak in measured.items():
+        print(f"{device}: GEMM {peak['gemm_gflops']:.1f} GFLOP/s (n={peak['gemm_size']}), "
+              f"copy {peak['copy_gbs']:.1f} GB/s  [roofline, measured now]")
+    print(report.HEADER)
+    rows = run_benchmarks(devices, args.size or ["small", "medium", "large"], args.ops, args.repeat, args.warmup,
+                          measured, torch=not args.no_torch, progress=report.print_row)
+    for op, entry in report.speedups(rows).items():
+        sizes = ", ".join(f"{s} {v:.1f}x" for s, v in entry["speedup"].items())
+        print(f"GPU/CPU speedup {op}: {sizes}; GPU wins from: {entry['gpu_wins_from']}")
+    os.makedirs(args.out, exist_ok=True)
+    stamp = time.strftime("%Y-%m-%d")
+    name = (machine.get("gpu") or "cpu").replace(" ", "-")
+    prefix = os.path.join(args.out, f"bench-{name}-{stamp}")
+    report.write_json(prefix + ".json", machine, measured, rows)
+    written = [prefix + ".json"] + report.plot(rows, measured, prefix)
+    print("wrote " + ", ".join(written))
+    if args.compare:
+        report.compare(rows, args.compare)
+    wrong = [r for r in rows if r.get("status") == "WRONG"]
+    return 1 if wrong else 0
