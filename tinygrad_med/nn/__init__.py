@@ -12,3 +12,6 @@ from . import functional, init  # noqa: F401
 from .module import Module, Parameter  # noqa: F401
 # Each layer family adds its import line below.
 from .linear import Flatten, Identity, Linear, ModuleDict, ModuleList, ParameterList, Sequential, Unflatten  # noqa: F401
+from .norm import (BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm, InstanceNorm1d, InstanceNorm2d,  # noqa: F401
+                   InstanceNorm3d, LayerNorm)
+from .dropout import AlphaDropout, Dropout, Dropout1d, Dropout2d, Dropout3d  # noqa: F401

@@ -7,3 +7,5 @@ CUDA path, in the ops module named in the import.
 from ..ops.matmul import linear  # noqa: F401
 from ..ops.shape import pad  # noqa: F401
 # Each op family adds its import line below.
+from ..ops.norm import batch_norm, group_norm, instance_norm, layer_norm  # noqa: F401
+from ..ops.dropout import alpha_dropout, dropout, dropout1d, dropout2d, dropout3d  # noqa: F401
