@@ -5,7 +5,7 @@ The CUDA sources in kernels/ are installed inside the package as
 (backend.kernel_dir looks there first, then in the checkout).
 """
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 setup(
     name="tinygrad_med",
@@ -14,13 +14,8 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=[
-        "tinygrad_med",
-        "tinygrad_med.ops",
-        "tinygrad_med.optim",
-        "tinygrad_med.kernelcheck",
-        "tinygrad_med.kernels",
-    ],
+    # every tinygrad_med.* package (nn, optim, data, models, bench, ...) plus the .cu files as one more
+    packages=find_packages(include=["tinygrad_med", "tinygrad_med.*"]) + ["tinygrad_med.kernels"],
     package_dir={"tinygrad_med.kernels": "kernels"},
     package_data={
         "tinygrad_med.kernels": ["*.cu", "*.cuh"],
