@@ -1,8 +1,8 @@
 // kernels/selftest.cu -- small kernels that test the kernel harness itself (tinygrad_med/kernelcheck)
 // saxpy:          y[i] = a * x[i] + y[i]                       (grid-stride loop, double scalar)
 // im2col_2d:      col[(c*KH + p)*KW + q, i*OW + j] = x[c, i*S - P + p*D, j*S - P + q*D] (0 outside)
-// block_sum:      partial[b] = sum of x over block b's 256 elements (shared-memory tree, __syncthreads
-//                 inside a __device__ function)
+// block_sum:      partial[b] = sum of x over block b's 256 elements (common.cuh's block_reduce: a
+//                 shared-memory tree, its __syncthreads inside a __device__ function of another file)
 // transpose_tile: y[j, i] = x[i, j] through a 16 x 16 shared tile (2-D blocks, __syncthreads)
 // histogram:      counts[labels[i]] += 1 (atomicAdd on unsigned int)
 // scatter_add:    out[index[i]] += src[i] (atomicAdd on real_t)
@@ -28,23 +28,13 @@ extern "C" __global__ void im2col_2d(const real_t* __restrict__ x, real_t* __res
   }
 }
 
-// s[0] = sum of s[0 .. SUM_BLOCK); every thread of the block must call it (it has barriers)
-__device__ void block_reduce_sum(real_t* s) {
-  for (int half = SUM_BLOCK / 2; half > 0; half /= 2) {  // halve the active threads each step
-    if (threadIdx.x < half) s[threadIdx.x] += s[threadIdx.x + half];
-    __syncthreads();
-  }
-}
-
 // launch with blockDim.x == SUM_BLOCK; partial has one element per block
 extern "C" __global__ void __launch_bounds__(SUM_BLOCK) block_sum(const real_t* __restrict__ x,
                                                                   real_t* __restrict__ partial, long long n) {
   __shared__ real_t s[SUM_BLOCK];
   long long i = (long long)blockIdx.x * SUM_BLOCK + threadIdx.x;
-  s[threadIdx.x] = i < n ? x[i] : (real_t)0;
-  __syncthreads();
-  block_reduce_sum(s);  // the barriers are in here: the emulator must still run this kernel as fibers
-  if (threadIdx.x == 0) partial[blockIdx.x] = s[0];
+  real_t total = block_reduce(s, i < n ? x[i] : (real_t)0, false);  // barriers inside (common.cuh)
+  if (threadIdx.x == 0) partial[blockIdx.x] = total;
 }
 
 // x (R, K) -> y (K, R); launch with block (TILE, TILE) and grid (ceil(K/TILE), ceil(R/TILE))
