@@ -1,5 +1,6 @@
 """nn.Module / Parameter semantics, Linear and the containers, and nn.init's formulas and statistics."""
 
+import copy
 import math
 from collections import OrderedDict
 
@@ -82,6 +83,11 @@ def test_registration_before_init_and_bad_names_are_errors():
     module = nn.Module()
     with pytest.raises(KeyError, match="contain '.'"):
         module.register_buffer("a.b", tm.zeros(1))
+    module.add_module("child", nn.Identity())
+    with pytest.raises(KeyError, match="attribute 'child' already exists"):
+        module.register_buffer("child", tm.zeros(1))
+    with pytest.raises(KeyError, match="attribute 'forward' already exists"):
+        module.register_parameter("forward", None)
     with pytest.raises(TypeError, match="cannot assign Tensor as parameter"):
         module.register_parameter("w", tm.zeros(1))
     with pytest.raises(TypeError, match="is not a Module subclass"):
@@ -123,6 +129,14 @@ def test_train_eval_propagate_to_every_descendant():
     with pytest.raises(ValueError, match="mode is expected to be a bool"):
         block.train("yes")
 
+    class FrozenStats(nn.Module):  # a layer that stays in eval mode, like a frozen batch norm
+        def train(self, mode=True):
+            return super().train(False)
+
+    model = nn.Sequential(nn.Linear(2, 2), FrozenStats())
+    model.train()
+    assert model.training and model[0].training and not model[1].training
+
 
 def test_zero_grad_sets_none_or_fresh_zeros():
     block = Block()
@@ -133,6 +147,16 @@ def test_zero_grad_sets_none_or_fresh_zeros():
         assert param.grad.shape == param.shape and not param.grad.numpy().any()
     block.zero_grad()
     assert all(p.grad is None for p in block.parameters())
+
+
+def test_deepcopy_gives_independent_parameters():
+    model = nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 1))
+    twin = copy.deepcopy(model)
+    assert repr(twin) == repr(model) and isinstance(twin[0].weight, nn.Parameter)
+    assert twin[0].weight is not model[0].weight
+    with tm.no_grad():
+        twin[0].weight.fill_(0.0)
+    assert model[0].weight.numpy().any()
 
 
 def test_requires_grad_and_apply():

@@ -150,6 +150,10 @@ def test_unsupported_values_are_refused_before_touching_the_file(tmp_path):
         tm.save({"bad": numpy.array([{}, 1], dtype=object)}, path)
     with pytest.raises(TypeError, match="key 1.5 .* only str and int keys"):
         tm.save({1.5: 0}, path)
+    with pytest.raises(TypeError, match="the object is a Sequential.*; save its state_dict"):
+        tm.save(small_model(), path)
+    with pytest.raises(TypeError, match="key 'z' is a complex128"):
+        tm.save({"z": numpy.complex128(1j)}, path)
     assert path.read_bytes() == before and os.listdir(tmp_path) == ["ckpt.npz"]
 
 
@@ -287,6 +291,9 @@ def test_bad_manifest_gives_checkpoint_error(tmp_path, good_file):
         tm.load(path)
     _rewrite(path, _with_manifest(_arrays(good_file), lambda m: m.update(version=99)))
     with pytest.raises(CheckpointError, match="format version 99"):
+        tm.load(path)
+    _rewrite(path, _with_manifest(_arrays(good_file), lambda m: m["root"]["items"][0][1]["items"][0][1].pop("key")))
+    with pytest.raises(CheckpointError, match="bad_manifest.npz.*malformed manifest.*KeyError"):
         tm.load(path)
 
 

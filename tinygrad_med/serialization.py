@@ -26,7 +26,7 @@ from collections import OrderedDict
 import numpy
 
 from . import backend
-from .errors import CheckpointError
+from .errors import CheckpointError, fmt
 from .tensor import Tensor
 
 __all__ = ["save", "load"]
@@ -76,12 +76,15 @@ def load(path, map_location=None):
     try:
         npz = numpy.load(path, allow_pickle=False)
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
-        raise CheckpointError(f"load: {path!r} is not a readable .npz checkpoint ({error})") from error
+        raise _corrupt(path, f"not a readable .npz checkpoint ({error})") from error
     if not isinstance(npz, numpy.lib.npyio.NpzFile):
-        raise CheckpointError(f"load: {path!r} holds a single .npy array, not an .npz checkpoint written by tm.save")
+        raise _corrupt(path, "holds a single .npy array, not an .npz checkpoint written by tm.save")
     with npz:
         manifest = _read_manifest(npz, path)
-        return _decode(manifest["root"], npz, path, device)
+        try:
+            return _decode(manifest["root"], npz, path, device)
+        except (KeyError, TypeError, IndexError, AttributeError) as error:  # a hand-edited or damaged manifest
+            raise _corrupt(path, f"malformed manifest ({type(error).__name__}: {error})") from error
 
 
 # ----------------------------------------------------------------------------- save helpers
@@ -90,16 +93,8 @@ def load(path, map_location=None):
 def _encode(value, keys, arrays):
     """The manifest node for ``value``; arrays go into ``arrays`` under their key path."""
     if isinstance(value, (Tensor, numpy.ndarray)) or backend.is_gpu_array(value):
-        array = backend.to_numpy(value.data if isinstance(value, Tensor) else value)
-        if array.dtype.hasobject or array.dtype.kind == "V":
-            raise TypeError(f"save: {_where(keys)} has dtype {array.dtype}, which cannot be stored without pickle")
-        key = DATA_PREFIX + SEP.join(str(k) for k in keys)
-        while key in arrays:  # two paths that join to the same text ("a/b" vs ("a", "b"))
-            key += "'"
-        arrays[key] = array
-        kind = "tensor" if isinstance(value, Tensor) else "ndarray"
-        return {"t": kind, "key": key, "shape": list(array.shape), "dtype": array.dtype.str}
-    if isinstance(value, numpy.generic):
+        return _encode_array(value, keys, arrays)
+    if isinstance(value, numpy.generic) and value.dtype.kind in "biuf":
         return {"t": "scalar", "dtype": value.dtype.str, "v": value.item()}
     if value is None or isinstance(value, (bool, int, float, str)):
         return {"t": "value", "v": value}
@@ -107,15 +102,28 @@ def _encode(value, keys, arrays):
         items = []
         for k, v in value.items():
             if isinstance(k, bool) or not isinstance(k, (str, int)):
-                raise TypeError(f"save: key {k!r} in {_where(keys)} is a {type(k).__name__}; only str and int keys "
-                                "can be stored")
+                raise TypeError(fmt("save", f"key {k!r} in {_where(keys)} is a {type(k).__name__}; only str and int "
+                                    "keys can be stored"))
             items.append([k, _encode(v, keys + [k], arrays)])
         return {"t": "odict" if isinstance(value, OrderedDict) else "dict", "items": items}
     if isinstance(value, (list, tuple)):
         items = [_encode(v, keys + [i], arrays) for i, v in enumerate(value)]
         return {"t": "tuple" if isinstance(value, tuple) else "list", "items": items}
-    raise TypeError(f"save: {_where(keys)} is a {type(value).__name__}; a checkpoint holds only tensors, arrays, "
-                    "numbers, strings, None and dicts/lists/tuples of them (no pickle)")
+    hint = "save its state_dict() instead" if hasattr(value, "state_dict") else None
+    raise TypeError(fmt("save", f"{_where(keys)} is a {type(value).__name__}; a checkpoint holds only tensors, "
+                        "arrays, numbers, strings, None and dicts/lists/tuples of them (no pickle)", hint=hint))
+
+
+def _encode_array(value, keys, arrays):
+    array = backend.to_numpy(value.data if isinstance(value, Tensor) else value)
+    if array.dtype.hasobject or array.dtype.kind == "V":
+        raise TypeError(fmt("save", f"{_where(keys)} has dtype {array.dtype}, which cannot be stored without pickle"))
+    key = DATA_PREFIX + SEP.join(str(k) for k in keys)
+    while key in arrays:  # two paths that join to the same text ({"a/b": x} vs {"a": {"b": y}})
+        key += "'"
+    arrays[key] = array
+    kind = "tensor" if isinstance(value, Tensor) else "ndarray"
+    return {"t": kind, "key": key, "shape": list(array.shape), "dtype": array.dtype.str}
 
 
 def _where(keys):
@@ -166,30 +174,34 @@ def _fsync_folder(folder):
 # ----------------------------------------------------------------------------- load helpers
 
 
+def _corrupt(path, problem):
+    return CheckpointError(fmt("load", f"{path!r}: {problem}"))
+
+
 def _read_manifest(npz, path):
     if MANIFEST_KEY not in npz.files:
-        raise CheckpointError(f"load: {path!r} has no {MANIFEST_KEY!r} entry; it was not written by tm.save "
+        raise _corrupt(path, f"no {MANIFEST_KEY!r} entry; it was not written by tm.save "
                               f"(arrays found: {npz.files[:5]})")
     raw = _read_array(npz, MANIFEST_KEY, path)
     try:
         manifest = json.loads(bytes(raw.astype(numpy.uint8)).decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as error:
-        raise CheckpointError(f"load: {path!r} has a corrupt manifest ({error})") from error
+        raise _corrupt(path, f"corrupt manifest ({error})") from error
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or "root" not in manifest:
-        raise CheckpointError(f"load: {path!r} has a manifest in an unknown format")
+        raise _corrupt(path, "the manifest is in an unknown format")
     if manifest.get("version") != VERSION:
-        raise CheckpointError(f"load: {path!r} is format version {manifest.get('version')}; "
+        raise _corrupt(path, f"format version {manifest.get('version')}; "
                               f"this tinygrad_med reads version {VERSION}")
     return manifest
 
 
 def _read_array(npz, key, path):
     if key not in npz.files:
-        raise CheckpointError(f"load: {path!r} is missing the array {key!r} that its manifest lists")
+        raise _corrupt(path, f"missing the array {key!r} that its manifest lists")
     try:
         return npz[key]
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
-        raise CheckpointError(f"load: {path!r}: array {key!r} cannot be read ({error})") from error
+        raise _corrupt(path, f"array {key!r} cannot be read ({error})") from error
 
 
 def _decode(node, npz, path, device):
@@ -198,7 +210,7 @@ def _decode(node, npz, path, device):
         array = _read_array(npz, node["key"], path)
         expected_shape, expected_dtype = tuple(node["shape"]), numpy.dtype(node["dtype"])
         if tuple(array.shape) != expected_shape or array.dtype != expected_dtype:
-            raise CheckpointError(f"load: {path!r}: array {node['key']!r} has shape {tuple(array.shape)} and dtype "
+            raise _corrupt(path, f"array {node['key']!r} has shape {tuple(array.shape)} and dtype "
                                   f"{array.dtype}, but the manifest records shape {expected_shape} and dtype "
                                   f"{expected_dtype}")
         return Tensor._wrap(backend.to_device(array, device)) if kind == "tensor" else array
@@ -212,4 +224,4 @@ def _decode(node, npz, path, device):
     if kind in ("list", "tuple"):
         items = [_decode(child, npz, path, device) for child in node["items"]]
         return tuple(items) if kind == "tuple" else items
-    raise CheckpointError(f"load: {path!r} has a manifest entry of unknown type {kind!r}")
+    raise _corrupt(path, f"the manifest has an entry of unknown type {kind!r}")

@@ -120,17 +120,17 @@ class Module:
         else:
             object.__delattr__(self, name)
 
-    def _check_name(self, what, name):
+    def _check_name(self, what, name, registry):
         if not isinstance(name, str):
             raise TypeError(f"{what} name should be a string, got {type(name).__name__}")
         if name == "" or "." in name:
             raise KeyError(f"{what} name can't be empty or contain '.', got {name!r}")
-        if name in self.__dict__ and name not in self._parameters:
+        if hasattr(self, name) and name not in registry:
             raise KeyError(f"attribute {name!r} already exists")
 
     def register_parameter(self, name, param):
         """Register ``param`` (a Parameter, or None) under ``name``."""
-        self._check_name("parameter", name)
+        self._check_name("parameter", name, self._parameters)
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"cannot assign {type(param).__name__} as parameter {name!r} (Parameter or None expected)")
         self._forget(name)
@@ -138,7 +138,7 @@ class Module:
 
     def register_buffer(self, name, tensor, persistent=True):
         """Register non-learned state (e.g. running_mean); saved in state_dict if ``persistent``."""
-        self._check_name("buffer", name)
+        self._check_name("buffer", name, self._buffers)
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"cannot assign {type(tensor).__name__} as buffer {name!r} (Tensor or None expected)")
         if isinstance(tensor, Parameter):
@@ -152,7 +152,7 @@ class Module:
         """Register ``module`` (or None) as a child under ``name``."""
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{type(module).__name__} is not a Module subclass")
-        self._check_name("module", name)
+        self._check_name("module", name, self._modules)
         self._forget(name)
         self._modules[name] = module
 
@@ -196,7 +196,7 @@ class Module:
 
     def _named_members(self, registry, prefix, recurse, remove_duplicate=True):
         seen = set()
-        owners = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
+        owners = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse else [(prefix, self)]
         for owner_name, owner in owners:
             for name, value in getattr(owner, registry).items():
                 if value is None or (remove_duplicate and id(value) in seen):
@@ -228,8 +228,9 @@ class Module:
         """Set training mode on self and every descendant (dropout, batch norm read it)."""
         if not isinstance(mode, bool):
             raise ValueError(f"train: mode is expected to be a bool, got {type(mode).__name__}")
-        for module in self.modules():
-            object.__setattr__(module, "training", mode)
+        self.training = mode
+        for child in self.children():
+            child.train(mode)  # a call per child, so that a layer overriding train() is honoured
         return self
 
     def eval(self):
