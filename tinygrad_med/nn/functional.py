@@ -9,3 +9,5 @@ from ..ops.shape import pad  # noqa: F401
 # Each op family adds its import line below.
 from ..ops.norm import batch_norm, group_norm, instance_norm, layer_norm  # noqa: F401
 from ..ops.dropout import alpha_dropout, dropout, dropout1d, dropout2d, dropout3d  # noqa: F401
+from ..ops.conv import conv1d, conv2d, conv3d  # noqa: F401
+from ..ops.conv_transpose import conv_transpose1d, conv_transpose2d, conv_transpose3d  # noqa: F401
