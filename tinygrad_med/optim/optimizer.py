@@ -314,7 +314,8 @@ def launch_update(kernel_name, param, grad, buffers, scalars):
         param: the parameter's array, updated in place (a non-contiguous one through a
             contiguous copy that is written back).
         grad: its gradient (made contiguous by a copy if needed; never modified).
-        buffers: the state arrays the kernel reads and writes (C-contiguous, param's shape).
+        buffers: the state arrays the kernel reads and writes (C-contiguous, param's shape);
+            ``param`` itself stands in for a buffer that the options leave unused.
         scalars: the kernel's by-value arguments after the pointers, without the trailing n.
     """
     n = param.size
@@ -325,6 +326,7 @@ def launch_update(kernel_name, param, grad, buffers, scalars):
     grad = grad if grad.flags.c_contiguous else xp.ascontiguousarray(grad)
     kernel = backend.load_kernel("optim", kernel_name, param.dtype)
     blocks = min((n + THREADS - 1) // THREADS, MAX_BLOCKS)
+    buffers = [work if buffer is param else buffer for buffer in buffers]  # param stands in for unused state
     kernel((blocks,), (THREADS,), (work, grad, *buffers, *scalars, n))
     if work is not param:
         param[...] = work
