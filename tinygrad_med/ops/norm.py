@@ -16,8 +16,6 @@ by Reducing Internal Covariate Shift", arXiv:1502.03167 (Algorithm 1 and section
 
 import math
 
-import numpy
-
 from .. import backend
 from ..errors import DTypeError, ShapeError, fmt
 from ..function import Function
