@@ -16,7 +16,7 @@ from ..tensor import Tensor
 from .reduce import normalize_dims
 
 __all__ = ["reshape", "flatten", "permute", "transpose", "squeeze", "unsqueeze", "expand", "getitem",
-           "cat", "stack", "split", "chunk", "pad", "to"]
+           "cat", "stack", "split", "unbind", "chunk", "pad", "to"]
 
 
 def _shape_arg(shape):
@@ -213,12 +213,33 @@ def split(x, split_size_or_sections, dim=0):
         sizes = list(split_size_or_sections)
         if sum(sizes) != n:
             raise ShapeError(fmt("split", f"sizes {sizes} do not add up to {n} along dim {axis}", x=x))
-    pieces, start = [], 0
-    for size in sizes:
-        index = (slice(None),) * axis + (slice(start, start + size),)
-        pieces.append(getitem(x, index))
-        start += size
-    return tuple(pieces)
+    return Split.apply(x, sizes=tuple(sizes), axis=axis)
+
+
+class Split(Function):
+    """One op with one output per piece, so backward concatenates once (not once per piece)."""
+
+    def forward(self, x, sizes, axis):
+        self.axis, bounds = axis, numpy.cumsum(sizes)[:-1]
+        return tuple(backend.get_xp(x).split(x, bounds, axis=axis))
+
+    def backward(self, *gys):
+        return backend.get_xp(gys[0]).concatenate(gys, axis=self.axis)
+
+
+def unbind(x, dim=0):
+    """The slices of x along ``dim``, that dim removed (torch.unbind); backward stacks them back."""
+    (axis,) = normalize_dims(x, dim, "unbind")
+    return Unbind.apply(x, axis=axis)
+
+
+class Unbind(Function):
+    def forward(self, x, axis):
+        self.axis = axis
+        return tuple(backend.get_xp(x).moveaxis(x, axis, 0))
+
+    def backward(self, *gys):
+        return backend.get_xp(gys[0]).stack(gys, axis=self.axis)
 
 
 def chunk(x, chunks, dim=0):
