@@ -11,3 +11,8 @@ from ..ops.norm import batch_norm, group_norm, instance_norm, layer_norm  # noqa
 from ..ops.dropout import alpha_dropout, dropout, dropout1d, dropout2d, dropout3d  # noqa: F401
 from ..ops.conv import conv1d, conv2d, conv3d  # noqa: F401
 from ..ops.conv_transpose import conv_transpose1d, conv_transpose2d, conv_transpose3d  # noqa: F401
+from ..ops.adaptive_pool import (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_avg_pool3d,  # noqa: F401
+                                 adaptive_max_pool1d, adaptive_max_pool2d, adaptive_max_pool3d, max_unpool1d,
+                                 max_unpool2d, max_unpool3d)
+from ..ops.pool import avg_pool1d, avg_pool2d, avg_pool3d, max_pool1d, max_pool2d, max_pool3d  # noqa: F401
+from ..ops.resample import interpolate  # noqa: F401

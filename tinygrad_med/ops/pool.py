@@ -1,0 +1,362 @@
+"""Pooling: max and average over sliding windows (1D/2D/3D), on the CPU and with kernels/pool.cu.
+
+Lecture: "Convolutional neural networks - Pooling" (max and average pooling of 2 x 2
+windows with stride 2 reduce the resolution of each feature map, channel by channel).
+Adaptive pooling, global average pooling and max unpooling: ops/adaptive_pool.py.
+
+One N-d code path serves 1D, 2D and 3D: an input is (N, C, *spatial) or (C, *spatial),
+and a window is described per spatial dim by its size K, stride S, padding P and dilation D.
+For one kernel offset k, the inputs seen by all windows form a strided slice
+``x_padded[..., k*D :: S]``, so the CPU path loops over the K kernel offsets only (never
+over output positions) and works on whole arrays; the GPU kernels run one thread per
+output (3-D geometry, with size-1 leading dims for 1D and 2D).
+
+Output size per spatial dim (as PyTorch):
+    O = floor_or_ceil((L + 2P - D*(K-1) - 1) / S) + 1,
+    and in ceil_mode the last window must start inside the input or the left padding:
+    if (O-1)*S >= L + P then O -= 1.
+"""
+
+import itertools
+from typing import NamedTuple
+
+import numpy
+
+from .. import backend
+from ..errors import DTypeError, ShapeError, fmt
+from ..function import Function
+
+__all__ = ["max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d", "pool_output_size"]
+
+_LAYOUT = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}
+
+
+def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """1D max pooling; see max_pool2d.  Shapes: (N, C, L) -> (N, C, OL)."""
+    return _max_pool("max_pool1d", 1, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """Max pooling over KH x KW windows (padding counts as -inf).
+
+    Lecture: "Convolutional neural networks - Max Pooling".
+    Forward:  y[n,c,i,j] = max_{p,q} x[n, c, i*S - P + p*D, j*S - P + q*D]
+    Backward: gx[n,c,h,w] = sum of gy[n,c,i,j] over the windows (i,j) whose argmax is (h,w)
+    Shapes:   x (N, C, H, W) or (C, H, W) -> y (N, C, OH, OW),
+              OH = floor_or_ceil((H + 2P - D*(KH-1) - 1) / S) + 1 (same for OW; see module doc)
+    Args:
+        x: float tensor.
+        kernel_size, stride (default: kernel_size), padding, dilation: int or one per spatial dim.
+        ceil_mode: round the output size up (last window may hang over the right edge).
+        return_indices: also return the argmax, a flat index into each (H, W) plane as in PyTorch.
+    Returns:
+        y, or (y, indices) with indices int64 of y's shape (no gradient).
+    Raises:
+        ShapeError on a wrong rank, padding > kernel_size // 2, or a window larger than the padded input.
+    """
+    return _max_pool("max_pool2d", 2, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def max_pool3d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """3D max pooling; see max_pool2d.  Shapes: (N, C, D, H, W) -> (N, C, OD, OH, OW)."""
+    return _max_pool("max_pool3d", 3, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def _max_pool(op, nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
+    win = _window(op, nd, x, kernel_size, stride, padding, dilation, ceil_mode)
+    if not return_indices:
+        return MaxPool.apply(x, win=win, return_indices=False)
+    y, indices = MaxPool.apply(x, win=win, return_indices=True)
+    return y, indices.detach()
+
+
+class MaxPool(Function):
+    """y = max over each window; saves the flat argmax per (N, C) plane for the backward scatter."""
+
+    def forward(self, x, win, return_indices):
+        self.x_shape, self.nd = x.shape, len(win.size)
+        fwd = _max_pool_fwd_gpu if backend.on_gpu(x) else _max_pool_fwd_cpu
+        y, self.argmax = fwd(x, win)
+        return (y, self.argmax) if return_indices else y
+
+    def backward(self, gy, *_):  # no gradient flows into the indices output
+        bwd = _max_pool_bwd_gpu if backend.on_gpu(gy) else _max_pool_bwd_cpu
+        return bwd(gy, self.argmax, self.x_shape, self.nd)
+
+
+def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    """1D average pooling; see avg_pool2d.  Shapes: (N, C, L) -> (N, C, OL)."""
+    return _avg_pool("avg_pool1d", 1, x, kernel_size, stride, padding, ceil_mode, count_include_pad, None)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True, divisor_override=None):
+    """Average pooling over KH x KW windows.
+
+    Lecture: "Convolutional neural networks - Average Pooling".
+    Forward:  y[n,c,i,j] = (1/m_ij) * sum_{p,q} x[n, c, i*S - P + p, j*S - P + q]  (padding counts as 0)
+              m_ij = divisor_override, else the window's size clipped to the padded input
+              (count_include_pad=True), else the number of real (unpadded) inputs it covers.
+    Backward: gx[n,c,h,w] = sum over windows (i,j) covering (h,w) of gy[n,c,i,j] / m_ij
+    Shapes:   x (N, C, H, W) or (C, H, W) -> y (N, C, OH, OW), OH = floor_or_ceil((H + 2P - KH) / S) + 1
+    Raises:
+        ShapeError on a wrong rank, padding > kernel_size // 2, or a window larger than the padded input;
+        ValueError if divisor_override is 0.
+    """
+    return _avg_pool("avg_pool2d", 2, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+
+
+def avg_pool3d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True, divisor_override=None):
+    """3D average pooling; see avg_pool2d.  Shapes: (N, C, D, H, W) -> (N, C, OD, OH, OW)."""
+    return _avg_pool("avg_pool3d", 3, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+
+
+def _avg_pool(op, nd, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
+    win = _window(op, nd, x, kernel_size, stride, padding, 1, ceil_mode)
+    if divisor_override is not None and int(divisor_override) == 0:
+        raise ValueError(fmt(op, "divisor_override must not be zero"))
+    divisor = 0 if divisor_override is None else int(divisor_override)  # 0: derive it from the window
+    return AvgPool.apply(x, win=win, count_include_pad=bool(count_include_pad), divisor=divisor)
+
+
+class AvgPool(Function):
+    """y = window sum / m; the backward spreads gy / m evenly over each window."""
+
+    def forward(self, x, win, count_include_pad, divisor):
+        self.x_shape, self.options = x.shape, (win, count_include_pad, divisor)
+        fwd = _avg_pool_fwd_gpu if backend.on_gpu(x) else _avg_pool_fwd_cpu
+        return fwd(x, *self.options)
+
+    def backward(self, gy):
+        bwd = _avg_pool_bwd_gpu if backend.on_gpu(gy) else _avg_pool_bwd_cpu
+        return bwd(gy, self.x_shape, *self.options)
+
+
+# ----------------------------------------------------------------------------- window geometry
+
+
+class Window(NamedTuple):
+    """Per spatial dim: input size L, kernel K, stride S, padding P, dilation D and output size O."""
+
+    size: tuple
+    kernel: tuple
+    stride: tuple
+    padding: tuple
+    dilation: tuple
+    out: tuple
+
+    def offsets(self):
+        """All kernel offsets (k_1, ..., k_nd) in row-major order: PyTorch's scan order of a window."""
+        return list(itertools.product(*(range(k) for k in self.kernel)))
+
+    def padded_widths(self, ndim):
+        """numpy.pad widths: P on the left, on the right whatever the last window needs (ceil_mode)."""
+        right = [
+            max(0, (o - 1) * s + d * (k - 1) + 1 - n - p)
+            for n, k, s, p, d, o in zip(
+                self.size, self.kernel, self.stride, self.padding, self.dilation, self.out, strict=True
+            )
+        ]
+        return [(0, 0)] * (ndim - len(self.size)) + list(zip(self.padding, right, strict=True))
+
+    def slices(self, offset):
+        """The inputs that kernel offset ``offset`` sees in every window: x_padded[..., k*D :: S] (O of them)."""
+        return (Ellipsis,) + tuple(
+            slice(k * d, k * d + s * (o - 1) + 1, s)
+            for k, s, d, o in zip(offset, self.stride, self.dilation, self.out, strict=True)
+        )
+
+
+def pool_output_size(size, kernel, stride, padding, dilation, ceil_mode):
+    """PyTorch's output size of one spatial dim (see the module docstring)."""
+    span = size + 2 * padding - dilation * (kernel - 1) - 1
+    out = (-(-span // stride) if ceil_mode else span // stride) + 1
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1
+    return out
+
+
+def _ntuple(op, name, value, nd, minimum):
+    values = (value,) * nd if isinstance(value, int) else tuple(value)
+    if len(values) == 1:
+        values = values * nd
+    if len(values) != nd or not all(isinstance(v, (int, numpy.integer)) for v in values):
+        raise ShapeError(fmt(op, f"{name} must be an int or a tuple of {nd} ints, got {value!r}"))
+    if any(v < minimum for v in values):
+        raise ShapeError(fmt(op, f"{name} must be at least {minimum}, got {value!r}"))
+    return tuple(int(v) for v in values)
+
+
+def check_input(op, x, nd):
+    """x must be a float tensor of rank nd+1 (unbatched) or nd+2 with non-empty spatial dims."""
+    if x.ndim not in (nd + 1, nd + 2) or 0 in x.shape[1:]:
+        raise ShapeError(fmt(op, f"expected a non-empty {nd + 1}-D or {nd + 2}-D input {_LAYOUT[nd]}", x=x))
+    if x.dtype.kind != "f":
+        raise DTypeError(fmt(op, f"expected a float tensor, got {x.dtype}", x=x))
+
+
+def _window(op, nd, x, kernel_size, stride, padding, dilation, ceil_mode):
+    """Validate the pooling arguments as PyTorch does and return the Window."""
+    check_input(op, x, nd)
+    kernel = _ntuple(op, "kernel_size", kernel_size, nd, 1)
+    stride = kernel if stride is None or stride == () or stride == [] else _ntuple(op, "stride", stride, nd, 1)
+    padding = _ntuple(op, "padding", padding, nd, 0)
+    dilation = _ntuple(op, "dilation", dilation, nd, 1)
+    if any(p > k // 2 for p, k in zip(padding, kernel, strict=True)):
+        raise ShapeError(fmt(op, f"padding {padding} must be at most half of kernel_size {kernel}", x=x))
+    size = tuple(x.shape[-nd:])
+    out = tuple(
+        pool_output_size(*args, ceil_mode) for args in zip(size, kernel, stride, padding, dilation, strict=True)
+    )
+    if min(out) < 1:
+        raise ShapeError(
+            fmt(
+                op,
+                f"the window (kernel_size={kernel}, dilation={dilation}) is larger than the "
+                f"padded input (padding={padding}); the output size would be {out}",
+                x=x,
+            )
+        )
+    return Window(size, kernel, stride, padding, dilation, out)
+
+
+def _launch_dims(win):
+    """Window geometry as the kernels take it: 3 spatial dims, with size-1 dims in front for 1D/2D."""
+    extra = 3 - len(win.size)
+    fields = [
+        (1,) * extra + win.size,
+        (1,) * extra + win.out,
+        (1,) * extra + win.kernel,
+        (1,) * extra + win.stride,
+        (0,) * extra + win.padding,
+        (1,) * extra + win.dilation,
+    ]
+    return [v for field in fields for v in field]
+
+
+def _grid(n, threads=256):
+    return (max(1, min(-(-n // threads), 65535)),), (threads,)
+
+
+# ----------------------------------------------------------------------------- max pool: CPU / GPU
+
+
+def _max_pool_fwd_cpu(x, win):
+    """Running max over the kernel offsets; returns (y, flat argmax per plane)."""
+    widths = win.padded_widths(x.ndim)
+    padded = numpy.pad(x, widths, constant_values=-numpy.inf) if any(map(any, widths)) else x
+    offsets = win.offsets()
+    y = padded[win.slices(offsets[0])].copy()  # (N, C, *O)
+    local = numpy.zeros(y.shape, numpy.min_scalar_type(len(offsets)))  # which offset holds the max
+    for k, offset in enumerate(offsets[1:], 1):
+        seen = padded[win.slices(offset)]
+        better = seen > y  # strict: the first maximum in scan order wins ties, as in PyTorch
+        numpy.maximum(y, seen, out=y)
+        local = numpy.where(better, local.dtype.type(k), local)
+    return y, _flat_argmax(win, local)
+
+
+def _flat_argmax(win, local):
+    """Local offset index -> flat input index per plane: sum_d (o_d*S_d - P_d + k_d*D_d) * plane_stride_d."""
+    strides, nd = _plane_strides(win.size), len(win.size)
+    base = sum(
+        ((numpy.arange(o) * s - p) * st).reshape((-1,) + (1,) * (nd - 1 - d))
+        for d, (o, s, p, st) in enumerate(zip(win.out, win.stride, win.padding, strides, strict=True))
+    )
+    delta = numpy.array(
+        [
+            sum(k * dil * st for k, dil, st in zip(offset, win.dilation, strides, strict=True))
+            for offset in win.offsets()
+        ],
+        dtype=numpy.int64,
+    )
+    return base + delta[local]  # (N, C, *O) int64
+
+
+def _plane_strides(size):
+    """Row-major strides of one (D, H, W) plane, in elements: (H*W, W, 1)."""
+    return tuple(int(v) for v in numpy.cumprod((1,) + tuple(size[:0:-1]))[::-1])
+
+
+def _max_pool_fwd_gpu(x, win):
+    xp = backend.get_xp(x)
+    x = xp.ascontiguousarray(x)
+    y = xp.empty(x.shape[: -len(win.size)] + win.out, x.dtype)
+    argmax = xp.empty(y.shape, xp.int64)
+    planes = int(numpy.prod(x.shape[: -len(win.size)]))
+    kernel = backend.load_kernel("pool", "max_pool_fwd", x.dtype)
+    kernel(*_grid(y.size), (x, y, argmax, planes, *_launch_dims(win)))
+    return y, argmax
+
+
+def _max_pool_bwd_cpu(gy, argmax, x_shape, nd):
+    """gx[plane, argmax] += gy (add.at: overlapping windows may pick the same input)."""
+    plane_in, plane_out = int(numpy.prod(x_shape[-nd:])), int(numpy.prod(argmax.shape[-nd:]))
+    gx = numpy.zeros(x_shape, gy.dtype)
+    rows = numpy.arange(argmax.size // plane_out).reshape(-1, 1) * plane_in  # start of each (n, c) plane
+    numpy.add.at(gx.reshape(-1), (argmax.reshape(-1, plane_out) + rows).reshape(-1), gy.reshape(-1))
+    return gx
+
+
+def _max_pool_bwd_gpu(gy, argmax, x_shape, nd):
+    xp = backend.get_xp(gy)
+    plane_in, plane_out = int(numpy.prod(x_shape[-nd:])), int(numpy.prod(argmax.shape[-nd:]))
+    gx = xp.zeros(x_shape, gy.dtype)
+    kernel = backend.load_kernel("pool", "max_pool_bwd", gy.dtype)
+    kernel(*_grid(gy.size), (xp.ascontiguousarray(gy), argmax, gx, gy.size, plane_out, plane_in))
+    return gx
+
+
+# ----------------------------------------------------------------------------- average pool: CPU / GPU
+
+
+def _avg_pool_fwd_cpu(x, win, count_include_pad, divisor):
+    """Sum of the K strided slices (one per kernel offset), divided by m."""
+    padded = numpy.pad(x, win.padded_widths(x.ndim))  # zeros: padding adds nothing to a sum
+    offsets = win.offsets()
+    total = padded[win.slices(offsets[0])].copy()  # (N, C, *O)
+    for offset in offsets[1:]:
+        total += padded[win.slices(offset)]
+    return total / _avg_divisor(win, count_include_pad, divisor).astype(x.dtype)
+
+
+def _avg_pool_bwd_cpu(gy, x_shape, win, count_include_pad, divisor):
+    """Each kernel offset's slice of the padded gx receives gy / m; the padding is cut off at the end."""
+    share = gy / _avg_divisor(win, count_include_pad, divisor).astype(gy.dtype)
+    widths = win.padded_widths(len(x_shape))
+    gx = numpy.zeros([n + a + b for n, (a, b) in zip(x_shape, widths, strict=True)], gy.dtype)
+    for offset in win.offsets():
+        gx[win.slices(offset)] += share  # no two windows share an input at the same offset
+    return gx[tuple(slice(a, a + n) for n, (a, _) in zip(x_shape, widths, strict=True))]
+
+
+def _avg_divisor(win, count_include_pad, divisor):
+    """m per output position (an outer product over the spatial dims), or the override."""
+    if divisor:
+        return numpy.asarray(divisor)
+    nd, m = len(win.size), numpy.ones((1,) * len(win.size), numpy.int64)
+    for d, (n, k, s, p, o) in enumerate(zip(win.size, win.kernel, win.stride, win.padding, win.out, strict=True)):
+        start = numpy.arange(o) * s - p
+        end = numpy.minimum(start + k, n + p)  # the window clipped to the padded input
+        count = end - start if count_include_pad else numpy.minimum(end, n) - numpy.maximum(start, 0)
+        m = m * count.reshape((-1,) + (1,) * (nd - 1 - d))
+    return m
+
+
+def _avg_pool_fwd_gpu(x, win, count_include_pad, divisor):
+    xp = backend.get_xp(x)
+    x = xp.ascontiguousarray(x)
+    y = xp.empty(x.shape[: -len(win.size)] + win.out, x.dtype)
+    kernel = backend.load_kernel("pool", "avg_pool_fwd", x.dtype)
+    kernel(*_grid(y.size), (x, y, y.size, *_launch_dims(win)[:15], int(count_include_pad), divisor))
+    return y
+
+
+def _avg_pool_bwd_gpu(gy, x_shape, win, count_include_pad, divisor):
+    xp = backend.get_xp(gy)
+    gx = xp.empty(x_shape, gy.dtype)
+    kernel = backend.load_kernel("pool", "avg_pool_bwd", gy.dtype)
+    kernel(
+        *_grid(gx.size),
+        (xp.ascontiguousarray(gy), gx, gx.size, *_launch_dims(win)[:15], int(count_include_pad), divisor),
+    )
+    return gx

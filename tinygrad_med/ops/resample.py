@@ -1,0 +1,291 @@
+"""Resampling: interpolate (nearest, linear, bilinear, trilinear, area) and reflect/replicate/circular pad.
+
+Lecture: "Semantic segmentation" (FCN: "add upsampling operations at the end of the
+network"; encoder-decoder and U-Net decoders upsample feature maps) and "Spatial
+transformer" (bilinear interpolation).
+
+Every op here is linear and separable: along each spatial axis, output position o reads
+a few input positions with fixed weights, i.e. it multiplies that axis by an (O x L)
+matrix M.  So forward is y = x x_1 M_1 x_2 M_2 ..., and backward is the adjoint,
+gx = gy x_1 M_1^T x_2 M_2^T ... (the lecture's "transposed convolution multiplies by the
+transposed matrix").  On the CPU the matrices are built explicitly (they are small) and
+applied with BLAS; on the GPU ``interpolate`` runs kernels/resample.cu, which computes the
+same two taps per axis on the fly (backward with atomicAdd).
+
+Source coordinate of output o along an axis of L inputs and O outputs (PyTorch's rules):
+    nearest:        src = min(floor(o * scale), L - 1)            scale = 1/scale_factor or L/O (float32)
+    nearest-exact:  src = min(floor((o + 0.5) * scale), L - 1)
+    linear, align_corners=True:  src = o * (L - 1) / (O - 1)      (0 if O == 1)
+    linear, align_corners=False: src = max((o + 0.5) * scale - 0.5, 0)
+    then i0 = floor(src), i1 = min(i0 + 1, L - 1), lam = src - i0:  y[o] = (1 - lam) x[i0] + lam x[i1]
+"""
+
+import math
+
+import numpy
+
+from .. import backend
+from ..errors import DTypeError, ShapeError, fmt
+from ..function import Function
+
+__all__ = ["interpolate", "pad", "separable"]
+
+_MODES = {"nearest": 0, "linear": 1, "nearest-exact": 2, "bilinear": 1, "trilinear": 1, "area": None}
+_LINEAR_RANK = {"linear": 3, "bilinear": 4, "trilinear": 5}
+
+
+def interpolate(
+    x, size=None, scale_factor=None, mode="nearest", align_corners=None, recompute_scale_factor=None, antialias=False
+):
+    """Resize the spatial dims of x (N, C, *spatial) by nearest or (bi/tri)linear interpolation.
+
+    Lecture: "Semantic segmentation" (upsampling) and "Spatial transformer" (bilinear interpolation).
+    Forward:  along each spatial axis y[o] = (1 - lam_o) x[i0_o] + lam_o x[i1_o]  (module docstring;
+              nearest: lam = 0); the axes are done one after another (a tensor product).
+    Backward: gx[i] = sum over outputs o reading i of (its weight) * gy[o]  (the transposed matrix)
+    Shapes:   x (N, C, *L) -> y (N, C, *O), O = size, or floor(L * scale_factor).
+    Args:
+        x: float tensor (N, C, L), (N, C, H, W) or (N, C, D, H, W).
+        size: int or one int per spatial dim.  scale_factor: float or one per spatial dim (not both).
+        mode: 'nearest', 'nearest-exact', 'linear' (3-D), 'bilinear' (4-D), 'trilinear' (5-D) or 'area'.
+        align_corners: linear modes only; True maps the corner pixels' centres onto each other.
+        recompute_scale_factor: True computes the scale from the sizes even when scale_factor is given.
+    Raises:
+        ValueError / ShapeError on a mode not matching the rank, both or neither of size and
+        scale_factor, align_corners with a non-linear mode, or an output size below 1.
+    """
+    nd = x.ndim - 2
+    if mode not in _MODES:
+        raise ValueError(fmt("interpolate", f"mode {mode!r} is not supported; use one of {sorted(_MODES)}"))
+    if antialias:
+        raise ValueError(fmt("interpolate", "antialias=True is not supported"))
+    if align_corners is not None and mode not in _LINEAR_RANK:
+        raise ValueError(
+            fmt(
+                "interpolate",
+                f"align_corners can only be set with the modes linear | bilinear | trilinear, not {mode!r}",
+            )
+        )
+    if not 1 <= nd <= 3:
+        raise ShapeError(fmt("interpolate", "expected a 3-D, 4-D or 5-D input (N, C, *spatial)", x=x))
+    if mode in _LINEAR_RANK and x.ndim != _LINEAR_RANK[mode]:
+        raise ShapeError(fmt("interpolate", f"mode {mode!r} needs a {_LINEAR_RANK[mode]}-D input", x=x))
+    if x.dtype.kind != "f":
+        raise DTypeError(fmt("interpolate", f"expected a float tensor, got {x.dtype}", x=x))
+    out, scales = _output_size(x, size, scale_factor, recompute_scale_factor)
+    if mode == "area":
+        from .adaptive_pool import _adaptive_avg  # area interpolation is adaptive average pooling
+
+        return _adaptive_avg("interpolate", nd, x, out)
+    steps = tuple(
+        _axis_scale(n, o, s, mode, bool(align_corners)) for n, o, s in zip(x.shape[2:], out, scales, strict=True)
+    )
+    return Interpolate.apply(x, out=out, steps=steps, mode=_MODES[mode], align_corners=bool(align_corners))
+
+
+class Interpolate(Function):
+    """y = x resampled along each spatial axis; backward scatters gy back with the same weights."""
+
+    def forward(self, x, out, steps, mode, align_corners):
+        self.x_shape, self.geometry = x.shape, (out, steps, mode, align_corners)
+        fwd = _interpolate_fwd_gpu if backend.on_gpu(x) else _interpolate_fwd_cpu
+        return fwd(x, x.shape, *self.geometry)
+
+    def backward(self, gy):
+        bwd = _interpolate_bwd_gpu if backend.on_gpu(gy) else _interpolate_bwd_cpu
+        return bwd(gy, self.x_shape, *self.geometry)
+
+
+def _output_size(x, size, scale_factor, recompute_scale_factor):
+    """(output sizes, scale factors to use in the source formula or None) as F.interpolate."""
+    nd = x.ndim - 2
+    if (size is None) == (scale_factor is None):
+        raise ValueError(fmt("interpolate", "exactly one of size or scale_factor should be defined"))
+    given = size if size is not None else scale_factor
+    values = (given,) * nd if isinstance(given, (int, float)) else tuple(given)
+    if len(values) != nd:
+        raise ShapeError(
+            fmt(
+                "interpolate",
+                f"{'size' if size is not None else 'scale_factor'} needs {nd} "
+                f"values for a {x.ndim}-D input, got {given!r}",
+                x=x,
+            )
+        )
+    if size is not None:
+        out, scales = tuple(int(v) for v in values), (None,) * nd
+    else:
+        out = tuple(int(math.floor(n * float(s))) for n, s in zip(x.shape[2:], values, strict=True))
+        scales = (None,) * nd if recompute_scale_factor else tuple(float(s) for s in values)
+    if min(out) < 1:
+        raise ShapeError(fmt("interpolate", f"the output size {out} must be at least 1 in every dim", x=x))
+    return out, scales
+
+
+def _axis_scale(n, o, scale_factor, mode, align_corners):
+    """The factor the source formula multiplies by (module docstring), as PyTorch computes it."""
+    if mode in ("nearest", "nearest-exact"):  # PyTorch keeps this scale in float32
+        return float(numpy.float32(1.0 / scale_factor) if scale_factor else numpy.float32(n) / numpy.float32(o))
+    if align_corners:
+        return (n - 1) / (o - 1) if o > 1 else 0.0
+    return 1.0 / scale_factor if scale_factor else n / o
+
+
+def _axis_taps(n, o, step, mode, align_corners):
+    """Per output position: (i0, i1, lam) with y[o] = (1 - lam) x[i0] + lam x[i1]."""
+    dst = numpy.arange(o)
+    if mode != _MODES["linear"]:  # nearest: floor in float32, as PyTorch
+        where = dst.astype(numpy.float32) if mode == _MODES["nearest"] else (dst + 0.5).astype(numpy.float32)
+        i0 = numpy.minimum(numpy.floor(where * numpy.float32(step)).astype(numpy.int64), n - 1)
+        return i0, i0, numpy.zeros(o)
+    src = dst * step if align_corners else numpy.maximum((dst + 0.5) * step - 0.5, 0.0)
+    i0 = numpy.minimum(numpy.floor(src).astype(numpy.int64), n - 1)
+    return i0, numpy.minimum(i0 + 1, n - 1), numpy.clip(src - i0, 0.0, 1.0)
+
+
+def _axis_matrix(n, o, step, mode, align_corners):
+    """The (O x L) interpolation matrix of one axis: row o holds 1 - lam at i0 and lam at i1."""
+    i0, i1, lam = _axis_taps(n, o, step, mode, align_corners)
+    matrix, rows = numpy.zeros((o, n)), numpy.arange(o)
+    numpy.add.at(matrix, (rows, i0), 1.0 - lam)  # add: i0 == i1 at the last input
+    numpy.add.at(matrix, (rows, i1), lam)
+    return matrix
+
+
+def _interpolate_fwd_cpu(x, x_shape, out, steps, mode, align_corners):
+    matrices = [_axis_matrix(n, o, s, mode, align_corners) for n, o, s in zip(x_shape[2:], out, steps, strict=True)]
+    return _apply_axes(x, matrices, transpose=False)
+
+
+def _interpolate_bwd_cpu(gy, x_shape, out, steps, mode, align_corners):
+    matrices = [_axis_matrix(n, o, s, mode, align_corners) for n, o, s in zip(x_shape[2:], out, steps, strict=True)]
+    return _apply_axes(gy, matrices, transpose=True)
+
+
+def _launch_args(x_shape, out, steps, mode, align_corners):
+    """Sizes, output sizes and steps as 3 spatial dims (size-1 dims in front for 1-D/2-D), mode, align."""
+    extra = 3 - len(out)
+    sizes = (1,) * extra + tuple(x_shape[2:])
+    return (*sizes, *((1,) * extra + tuple(out)), *((1.0,) * extra + tuple(steps)), mode, int(align_corners))
+
+
+def _interpolate_fwd_gpu(x, x_shape, out, steps, mode, align_corners):
+    xp = backend.get_xp(x)
+    y = xp.empty(tuple(x_shape[:2]) + tuple(out), x.dtype)
+    kernel = backend.load_kernel("resample", "interp_fwd", x.dtype)
+    threads = 256
+    kernel(
+        (max(1, min(-(-y.size // threads), 65535)),),
+        (threads,),
+        (xp.ascontiguousarray(x), y, y.size, *_launch_args(x_shape, out, steps, mode, align_corners)),
+    )
+    return y
+
+
+def _interpolate_bwd_gpu(gy, x_shape, out, steps, mode, align_corners):
+    xp = backend.get_xp(gy)
+    gx = xp.zeros(x_shape, gy.dtype)
+    kernel = backend.load_kernel("resample", "interp_bwd", gy.dtype)
+    threads = 256
+    kernel(
+        (max(1, min(-(-gy.size // threads), 65535)),),
+        (threads,),
+        (xp.ascontiguousarray(gy), gx, gy.size, *_launch_args(x_shape, out, steps, mode, align_corners)),
+    )
+    return gx
+
+
+# ----------------------------------------------------------------------------- pad
+
+
+def pad(x, pad, mode="reflect", value=None):
+    """Pad the last 1, 2 or 3 dims by reflecting, replicating or wrapping the border (F.pad's other modes).
+
+    Lecture: "Convolutional neural networks - padding" (borders other than zeros).
+    Forward:  y[j] = x[src(j)] for j in [-left, L + right) along each padded axis, with
+              reflect: src = (L-1) - |(L-1) - |j||  (mirror, edge not repeated: 2 1 | 0 1 2 3 | 2 1)
+              replicate: src = clip(j, 0, L-1)       (0 0 | 0 1 2 3 | 3 3)
+              circular: src = j mod L                (2 3 | 0 1 2 3 | 0 1)
+              i.e. a 0/1 matrix M (L+left+right x L) per axis.
+    Backward: gx = gy multiplied by M^T per axis (border gradients fold back onto their source)
+    Shapes:   pad = (left_last, right_last, left_2nd_last, ...) of length 2k, k in 1..3, for an input
+              of k+1 or k+2 dims; each padded dim grows by left + right.
+    Raises:   ShapeError on other lengths/ranks, negative padding, reflect padding >= the dim size,
+              circular padding > the dim size; ValueError on an unknown mode or a non-zero value.
+    """
+    if mode not in ("reflect", "replicate", "circular"):
+        raise ValueError(fmt("pad", f"mode {mode!r} is not one of 'constant', 'reflect', 'replicate', 'circular'"))
+    if value not in (None, 0):
+        raise ValueError(fmt("pad", f"mode {mode!r} takes no value argument (got {value!r})"))
+    widths = tuple(int(p) for p in pad)
+    k = len(widths) // 2
+    if len(widths) % 2 or k not in (1, 2, 3) or x.ndim not in (k + 1, k + 2):
+        raise ShapeError(
+            fmt(
+                "pad",
+                f"{mode} padding of length {len(widths)} needs a {k + 1}-D or {k + 2}-D input "
+                "(pad = 2 values per padded trailing dim, at most 3 dims)",
+                x=x,
+            )
+        )
+    matrices = []
+    for axis in range(x.ndim - k, x.ndim):
+        left, right = widths[2 * (x.ndim - 1 - axis)], widths[2 * (x.ndim - 1 - axis) + 1]
+        matrices.append(_pad_matrix(x, axis, left, right, mode))
+    return separable(x, matrices)
+
+
+def _pad_matrix(x, axis, left, right, mode):
+    n = x.shape[axis]
+    limit = {"reflect": n - 1, "replicate": None, "circular": n}[mode]
+    if min(left, right) < 0 or (limit is not None and max(left, right) > limit) or n == 0:
+        raise ShapeError(
+            fmt(
+                "pad",
+                f"{mode} padding ({left}, {right}) of dim {axis} (size {n}) must be "
+                f"non-negative{f' and at most {limit}' if limit is not None else ''}",
+                x=x,
+            )
+        )
+    j = numpy.arange(-left, n + right)
+    src = {
+        "reflect": (n - 1) - numpy.abs((n - 1) - numpy.abs(j)),
+        "replicate": numpy.clip(j, 0, n - 1),
+        "circular": j % n,
+    }[mode]
+    return numpy.eye(n)[src]  # (n + left + right, n): row j picks x[src(j)]
+
+
+# ----------------------------------------------------------------------------- separable linear maps
+
+
+def separable(x, matrices):
+    """Multiply each of the last len(matrices) axes of x by one (out, in) matrix (None leaves it as is).
+
+    Forward:  y = x x_1 M_1 x_2 M_2 ... (mode-d products of a tensor with matrices)
+    Backward: gx = gy x_1 M_1^T x_2 M_2^T ...
+    Used by pad (0/1 matrices), adaptive average pooling and area interpolation (averaging matrices).
+    """
+    return Separable.apply(x, matrices=tuple(matrices))
+
+
+class Separable(Function):
+    def forward(self, x, matrices):
+        device = backend.device_of(x)
+        self.matrices = [None if m is None else backend.to_device(numpy.asarray(m, x.dtype), device) for m in matrices]
+        return _apply_axes(x, self.matrices, transpose=False)
+
+    def backward(self, gy):
+        return _apply_axes(gy, self.matrices, transpose=True)
+
+
+def _apply_axes(x, matrices, transpose):
+    """x (..., L_1, ..., L_k) -> (..., O_1, ..., O_k): one tensordot (BLAS) per axis."""
+    xp = backend.get_xp(x)
+    for d, matrix in enumerate(matrices):
+        if matrix is None:
+            continue
+        axis = x.ndim - len(matrices) + d
+        matrix = xp.asarray(matrix.T if transpose else matrix, dtype=x.dtype)
+        x = xp.moveaxis(xp.tensordot(x, matrix, axes=([axis], [1])), -1, axis)
+    return xp.ascontiguousarray(x)
