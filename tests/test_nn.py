@@ -323,6 +323,10 @@ def test_sequential_indexing_slicing_and_mutation():
     assert list(model._modules) == ["0", "1", "2"]
     with pytest.raises(IndexError, match="index 5 is out of range for length 3"):
         model[5]
+    with pytest.raises(TypeError, match="indices must be integers or slices, got str"):
+        model["0"]
+    assert model[numpy.int64(-1)] is model[2]
+    assert len(model.extend([nn.Identity(), nn.Identity()])) == 5
     named = nn.Sequential(OrderedDict([("conv", nn.Linear(2, 2)), ("act", nn.Identity())]))
     assert list(dict(named.named_parameters())) == ["conv.weight", "conv.bias"] and named.act is named[1]
 
@@ -453,3 +457,12 @@ def test_init_gains_agree_with_torch():
     weight = torch.empty(16, 3, 5, 5)
     assert init._calculate_fan_in_and_fan_out(tm.zeros(16, 3, 5, 5)) == \
         torch.nn.init._calculate_fan_in_and_fan_out(weight)
+
+
+def test_every_public_name_has_a_docstring():
+    from tinygrad_med import serialization
+    from tinygrad_med.nn import linear, module
+
+    for namespace in (module, linear, init, serialization):
+        for name in namespace.__all__:
+            assert getattr(namespace, name).__doc__, f"{namespace.__name__}.{name} has no docstring"

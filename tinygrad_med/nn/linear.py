@@ -6,6 +6,7 @@ where the forward y = x W^T + b and its backward stand side by side.
 """
 
 import math
+import operator
 from collections import OrderedDict
 
 from .. import factory
@@ -118,8 +119,11 @@ class Unflatten(Module):
 def _index(container, idx):
     """A non-negative position from ``idx`` (negative counts from the end)."""
     size = len(container)
-    if not isinstance(idx, int) or isinstance(idx, bool):
-        raise TypeError(f"{type(container).__name__} indices must be integers or slices, got {type(idx).__name__}")
+    try:
+        idx = operator.index(idx)  # ints, numpy ints, integer Tensors
+    except TypeError:
+        raise TypeError(f"{type(container).__name__} indices must be integers or slices, "
+                        f"got {type(idx).__name__}") from None
     if not -size <= idx < size:
         raise IndexError(f"{type(container).__name__}: index {idx} is out of range for length {size}")
     return idx % size
@@ -169,6 +173,12 @@ class Sequential(Module):
     def append(self, module):
         """Add ``module`` at the end (named by its position); return self."""
         self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self, modules):
+        """Append each of ``modules``; return self."""
+        for module in modules:
+            self.append(module)
         return self
 
     def forward(self, x):
