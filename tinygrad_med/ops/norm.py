@@ -16,6 +16,8 @@ by Reducing Internal Covariate Shift", arXiv:1502.03167 (Algorithm 1 and section
 
 import math
 
+import numpy
+
 from .. import backend
 from ..errors import DTypeError, ShapeError, fmt
 from ..function import Function
@@ -228,8 +230,9 @@ def _batch_norm_stats_cpu(x3):
     """Per-channel batch mean and biased variance of x3 (N, C, S), two passes."""
     m = x3.shape[0] * x3.shape[2]
     mean = _channel_sum(x3) / m
-    centered = x3 - mean[:, None]
-    return mean, _channel_sum(centered * centered) / m
+    squares = x3 - mean[:, None]
+    squares *= squares  # (x - mu)^2, in place: one temporary
+    return mean, _channel_sum(squares) / m
 
 
 def _batch_norm_stats_gpu(x3):
@@ -242,8 +245,11 @@ def _batch_norm_stats_gpu(x3):
 
 def _batch_norm_fwd_cpu(x3, mean, inv_std, gamma, beta):
     """x_hat = (x - mean) inv_std and y = gamma x_hat + beta, per channel of x3 (N, C, S)."""
-    x_hat = (x3 - mean[:, None]) * inv_std[:, None]
-    return x_hat * gamma[:, None] + beta[:, None], x_hat
+    x_hat = x3 - mean[:, None]
+    x_hat *= inv_std[:, None]
+    y = x_hat * gamma[:, None]
+    y += beta[:, None]
+    return y, x_hat
 
 
 def _batch_norm_fwd_gpu(x3, mean, inv_std, gamma, beta):
@@ -257,12 +263,16 @@ def _batch_norm_fwd_gpu(x3, mean, inv_std, gamma, beta):
 def _batch_norm_bwd_cpu(gy3, x_hat, gamma, inv_std, training):
     """(gx, g_gamma, g_beta) of y = gamma x_hat + beta, through the batch statistics if training."""
     m = gy3.shape[0] * gy3.shape[2]
-    sum_gy, sum_gy_xhat = _channel_sum(gy3), _channel_sum(gy3 * x_hat)
+    gx = gy3 * x_hat  # gy x_hat, then reused for gx (in-place steps: one temporary in all)
+    sum_gy, sum_gy_xhat = _channel_sum(gy3), _channel_sum(gx)
     scale = (gamma * inv_std)[:, None]
-    if training:  # the compact form of Ioffe & Szegedy's chain rule through mu_B and sigma2_B
-        gx = (scale / m) * (m * gy3 - sum_gy[:, None] - x_hat * sum_gy_xhat[:, None])
+    if training:  # the compact form of Ioffe & Szegedy's chain rule through mu_B and sigma2_B:
+        numpy.multiply(x_hat, (sum_gy_xhat / m)[:, None], out=gx)  # gx = (gamma inv_std / m)
+        gx += (sum_gy / m)[:, None]  #                                  (m gy - sum gy - x_hat sum gy x_hat)
+        numpy.subtract(gy3, gx, out=gx)
+        gx *= scale
     else:
-        gx = scale * gy3
+        numpy.multiply(gy3, scale, out=gx)
     return gx, sum_gy_xhat, sum_gy
 
 
