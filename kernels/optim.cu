@@ -50,7 +50,8 @@ extern "C" __global__ void adam_step(real_t* __restrict__ param, const real_t* _
     exp_avg[i] = m;
     exp_avg_sq[i] = v;
     if (amsgrad) {
-      v = max(max_exp_avg_sq[i], v);  // AMSGrad: running maximum of v_t
+      real_t old = max_exp_avg_sq[i];  // AMSGrad: running maximum of v_t (NaN propagates, as numpy.maximum)
+      v = (v > old || v != v) ? v : old;
       max_exp_avg_sq[i] = v;
     }
     real_t denom = sqrt(v) / bc2 + eps_r;  // sqrt(v^_t) + eps

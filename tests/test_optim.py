@@ -203,6 +203,27 @@ def test_kernel_updates_a_non_contiguous_parameter_in_place(device):
     assert_close(run(), device.reference(run), rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.parametrize("cls, options", ALL_CONFIGS, ids=CONFIG_IDS)
+def test_gpu_path_is_one_kernel_launch_per_parameter(monkeypatch, cls, options):
+    launches = []
+    original = tm.backend.Kernel.__call__
+
+    def counting(self, grid, block, args, shared_mem=0):
+        launches.append(self.name)
+        return original(self, grid, block, args, shared_mem)
+
+    monkeypatch.setattr(tm.backend.Kernel, "__call__", counting)
+    params = [tm.Tensor(numpy.ones(shape), requires_grad=True) for shape in ((3, 4), (5,), (2, 2, 2))]
+    opt = cls(params, **options)
+    with tm.backend.use_emulator():
+        for _ in range(2):
+            for p in params[:2]:  # the third has no grad: skipped
+                p.grad = tm.Tensor(numpy.full(p.shape, 0.5))
+            opt.step()
+    kernel = {"SGD": "sgd_step", "Adam": "adam_step", "AdamW": "adam_step", "RMSprop": "rmsprop_step"}
+    assert launches == [kernel[cls.__name__]] * 4
+
+
 def test_step_keeps_tensor_identity_and_never_writes_grad(device):
     w = device.tensor(numpy.ones((3, 4)), requires_grad=True, dtype="float32")
     data = w.data

@@ -164,16 +164,15 @@ class Optimizer:
 
     def _checked_grad(self, param):
         grad = param.grad.data if isinstance(param.grad, Tensor) else param.grad
-        index = self._index_of(param)
         if tuple(grad.shape) != tuple(param.shape):
-            raise ShapeError(fmt(self.name, f"parameter {index}: gradient shape differs from the parameter's",
-                                 param=param, grad=grad))
+            raise ShapeError(fmt(self.name, f"parameter {self._index_of(param)}: gradient shape differs from "
+                                            "the parameter's", param=param, grad=grad))
         if backend.device_of(grad) != backend.device_of(param.data):
-            raise DeviceError(fmt(self.name, f"parameter {index} is on {param.device} but its grad is on "
-                                             f"{backend.device_of(grad)}"))
+            raise DeviceError(fmt(self.name, f"parameter {self._index_of(param)} is on {param.device} but its "
+                                             f"grad is on {backend.device_of(grad)}"))
         if grad.dtype != param.dtype:
-            raise DTypeError(fmt(self.name, f"parameter {index} has dtype {param.dtype} but its grad has "
-                                            f"{grad.dtype}"))
+            raise DTypeError(fmt(self.name, f"parameter {self._index_of(param)} has dtype {param.dtype} but its "
+                                            f"grad has {grad.dtype}"))
         return grad
 
     def _index_of(self, param):
@@ -304,6 +303,7 @@ def _like(current, value):
 
 THREADS = 256  # threads per block of every kernels/optim.cu update kernel
 MAX_BLOCKS = 4096  # the kernels use a grid-stride loop, so any grid covers any size
+_KERNELS = {}  # (kernel name, dtype name, emulating) -> backend.Kernel
 
 
 def launch_update(kernel_name, param, grad, buffers, scalars):
@@ -324,7 +324,10 @@ def launch_update(kernel_name, param, grad, buffers, scalars):
     xp = backend.get_xp(param)
     work = param if param.flags.c_contiguous else xp.ascontiguousarray(param)
     grad = grad if grad.flags.c_contiguous else xp.ascontiguousarray(grad)
-    kernel = backend.load_kernel("optim", kernel_name, param.dtype)
+    key = (kernel_name, param.dtype.name, backend.emulating())
+    if key not in _KERNELS:  # load_kernel parses the .cu file's signature: once, not at every step
+        _KERNELS[key] = backend.load_kernel("optim", kernel_name, param.dtype)
+    kernel = _KERNELS[key]
     blocks = min((n + THREADS - 1) // THREADS, MAX_BLOCKS)
     buffers = [work if buffer is param else buffer for buffer in buffers]  # param stands in for unused state
     kernel((blocks,), (THREADS,), (work, grad, *buffers, *scalars, n))
