@@ -144,7 +144,7 @@ class DataLoader:
             raise ValueError(fmt("DataLoader", f"prefetch must be >= 0, got {prefetch}"))
         self.dataset, self.batch_size, self.shuffle = dataset, int(batch_size), bool(shuffle)
         self.drop_last, self.collate_fn = bool(drop_last), collate_fn or default_collate
-        self.seed, self.prefetch, self.epoch = int(seed), int(prefetch), 0
+        self.seed, self.prefetch, self.epoch, self.start_batch = int(seed), int(prefetch), 0, 0
         self.wait_time = self.fetch_time = 0.0
         if isinstance(dataset, Dataset):
             dataset.seed = self.seed
@@ -153,8 +153,9 @@ class DataLoader:
         n = len(self.dataset)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
-    def set_epoch(self, epoch):
-        self.epoch = int(epoch)
+    def set_epoch(self, epoch, start_batch=0):
+        """The next ``iter()`` yields epoch ``epoch`` from batch ``start_batch`` on (resuming mid-epoch)."""
+        self.epoch, self.start_batch = int(epoch), int(start_batch)
 
     def batch_indices(self, epoch):
         """The list of index arrays that make up epoch ``epoch``'s batches."""
@@ -168,7 +169,7 @@ class DataLoader:
         if hasattr(self.dataset, "set_epoch"):
             self.dataset.set_epoch(epoch)
         self.wait_time = self.fetch_time = 0.0
-        batches = self.batch_indices(epoch)
+        batches, self.start_batch = self.batch_indices(epoch)[self.start_batch:], 0
         source = self._prefetched(batches) if self.prefetch else (self._fetch(b) for b in batches)
         while True:
             start = time.perf_counter()

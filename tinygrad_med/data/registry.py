@@ -1,0 +1,103 @@
+"""Names ``tgm train MODEL --data NAME`` takes, with each dataset's splits and default recipe.
+
+A recipe gives the defaults a run on 2 CPU cores uses (epochs, batch size, learning rate, model
+options); command-line flags override them.
+"""
+
+import numpy
+
+from ..errors import fmt
+from ..models import UnknownNameError
+from .digits import DigitsDataset
+from .medmnist import MedMNIST
+from .mni152 import MNI152Patches
+from .nuclei import NucleiDataset
+from .phantoms import PhantomDataset
+
+__all__ = ["DATASETS", "get_dataset", "recipe", "dataset_names"]
+
+DATASETS = {
+    "nuclei": {
+        "make": lambda split, path=None: NucleiDataset(split, tile=64, samples_per_epoch=64),
+        "recipe": {"model": "unet", "epochs": 30, "batch_size": 16, "lr": 3e-3},
+        "about": "BBBC038 fluorescence nuclei, 2D segmentation (stardist wheel)",
+    },
+    "digits": {
+        "make": lambda split, path=None: DigitsDataset(split),
+        "recipe": {"model": "cnn", "epochs": 12, "batch_size": 32, "lr": 3e-3},
+        "about": "scikit-learn 8x8 digits, 10-class classification",
+    },
+    "mni152": {
+        "make": lambda split, path=None: MNI152Patches(split, patch=32, samples_per_epoch=16),
+        "recipe": {"model": "unet3d", "epochs": 20, "batch_size": 2, "lr": 3e-3},
+        "about": "MNI152 T1 template, 3D grey/white-matter segmentation (nilearn)",
+    },
+    "phantoms": {
+        "make": lambda split, path=None: PhantomDataset(64 if split == "train" else 8, size=64, ndim=2, split=split),
+        "recipe": {"model": "unet", "epochs": 10, "batch_size": 8, "lr": 3e-3},
+        "about": "synthetic 2D MRI-like phantoms with lesions (generated)",
+    },
+    "phantoms3d": {
+        "make": lambda split, path=None: PhantomDataset(16 if split == "train" else 2, size=32, ndim=3, split=split),
+        "recipe": {"model": "unet3d", "epochs": 10, "batch_size": 2, "lr": 3e-3},
+        "about": "synthetic 3D MRI-like phantoms with lesions (generated)",
+    },
+    "medmnist": {
+        "make": lambda split, path=None: MedMNIST(_need_path(path), split),
+        "recipe": {"model": "cnn", "epochs": 10, "batch_size": 64, "lr": 1e-3},
+        "about": "a MedMNIST .npz file you already have (--data-path FILE)",
+    },
+}
+
+
+def dataset_names():
+    return sorted(DATASETS)
+
+
+def _need_path(path):
+    if path is None:
+        raise ValueError(fmt("medmnist", "needs the .npz file",
+                             hint="pass --data-path FILE.npz (nothing is downloaded)"))
+    return path
+
+
+def _spec(name):
+    if name not in DATASETS:
+        valid = ", ".join(dataset_names())
+        raise UnknownNameError(fmt("dataset", f"unknown dataset {name!r}; valid datasets: {valid}"))
+    return DATASETS[name]
+
+
+def get_dataset(name, split, path=None):
+    """The ``split`` ('train' or 'test') of dataset ``name``.
+
+    Raises:
+        UnknownNameError listing the valid names; MissingPackageError naming a missing package.
+    """
+    return _spec(name)["make"](split, path)
+
+
+def recipe(name):
+    """The default training recipe (model, epochs, batch_size, lr) of dataset ``name``."""
+    return dict(_spec(name)["recipe"])
+
+
+def report(name, test_set, predictions):
+    """Dataset-specific extras for the summary: for nuclei, what an intensity threshold alone scores
+    on the held-out strip (with the best threshold, chosen on the test labels: an upper bound for
+    thresholding) and the per-nucleus detection F1 of the model and of that threshold."""
+    if name != "nuclei":
+        return {}
+    from ..metrics import detection_f1, dice_per_class
+
+    image, truth = test_set.image[0], test_set.labels
+    thresholds = numpy.quantile(image, numpy.linspace(0.5, 0.95, 91))
+    scores = [dice_per_class((image > t).astype(numpy.int64), truth, 2)[1] for t in thresholds]
+    best = int(numpy.argmax(scores))
+    model_f1 = detection_f1(predictions[0] == 1, test_set.instances)
+    threshold_f1 = detection_f1(image > thresholds[best], test_set.instances)
+    ceiling = detection_f1(truth, test_set.instances)
+    return {"threshold_baseline_dice": float(scores[best]), "threshold_baseline_value": float(thresholds[best]),
+            "detection_f1": model_f1["f1"], "detection_precision": model_f1["precision"],
+            "detection_recall": model_f1["recall"], "threshold_baseline_detection_f1": threshold_f1["f1"],
+            "ground_truth_mask_detection_f1": ceiling["f1"]}

@@ -1,0 +1,79 @@
+"""Training pictures as PNG files (matplotlib, Agg backend, no display needed).
+
+    curves.png       training loss and held-out metric per epoch
+    predictions.png  image / ground truth / prediction overlays on held-out samples (middle slice in 3D),
+                     or a grid of test images titled "predicted (true)" for classification
+"""
+
+import numpy
+
+__all__ = ["plot_curves", "plot_segmentation", "plot_classification"]
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_curves(history, path, metric_name):
+    """Loss (left axis) and held-out metric (right axis) against epoch."""
+    plt = _pyplot()
+    epochs = [h["epoch"] for h in history]
+    fig, loss_axis = plt.subplots(figsize=(6, 4))
+    loss_axis.plot(epochs, [h["train_loss"] for h in history], "o-", color="tab:blue", label="training loss")
+    loss_axis.set_xlabel("epoch")
+    loss_axis.set_ylabel("training loss", color="tab:blue")
+    metric_axis = loss_axis.twinx()
+    metric_axis.plot(epochs, [h["test_" + metric_name] for h in history], "s-", color="tab:red",
+                     label="held-out " + metric_name)
+    metric_axis.set_ylabel("held-out " + metric_name, color="tab:red")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _middle_slice(array):
+    """(C, H, W) -> (H, W) first channel; (C, D, H, W) -> the middle D slice."""
+    array = array[0] if array.ndim >= 3 else array
+    return array[array.shape[0] // 2] if array.ndim == 3 else array
+
+
+def plot_segmentation(images, targets, predictions, path, num_classes):
+    """Rows of image | ground truth overlay | prediction overlay, for up to 4 samples."""
+    plt = _pyplot()
+    rows = min(4, len(images))
+    fig, axes = plt.subplots(rows, 3, figsize=(9, 3 * rows), squeeze=False)
+    for row in range(rows):
+        image = _middle_slice(images[row])
+        truth, pred = _middle_slice(targets[row][None]), _middle_slice(predictions[row][None])
+        for col, (title, labels) in enumerate([("image", None), ("ground truth", truth), ("prediction", pred)]):
+            axis = axes[row][col]
+            axis.imshow(image, cmap="gray")
+            if labels is not None:
+                overlay = numpy.ma.masked_where(labels == 0, labels)
+                axis.imshow(overlay, cmap="autumn", alpha=0.45, vmin=1, vmax=max(num_classes - 1, 1))
+            axis.set_title(title)
+            axis.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_classification(images, targets, predictions, path):
+    """A grid of up to 16 test images titled 'predicted (true)'."""
+    plt = _pyplot()
+    count = min(16, len(images))
+    fig, axes = plt.subplots(4, 4, figsize=(6, 6))
+    for index, axis in enumerate(axes.ravel()):
+        axis.axis("off")
+        if index < count:
+            axis.imshow(_middle_slice(images[index]), cmap="gray")
+            axis.set_title(f"{predictions[index]} ({targets[index]})", fontsize=9,
+                           color="black" if predictions[index] == targets[index] else "red")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,369 @@
+"""The training loop behind ``tgm train``, ``tgm eval`` and ``tgm predict``.
+
+Lecture: "CNN refresher" (mini-batch stochastic gradient descent: forward, loss, backward, update)
+and "Image segmentation" (Dice + cross-entropy for U-Net / V-Net).
+
+    tgm train unet --data nuclei            # U-Net on the BBBC038 nuclei image, held-out Dice
+    tgm train cnn --data digits             # small CNN on scikit-learn's digits, test accuracy
+    tgm train unet3d --data mni152          # 3D U-Net on MNI152 patches, GM/WM Dice
+
+One run writes into --out (default runs/MODEL-DATA):
+
+    checkpoint.npz  model, optimizer, scheduler, epoch, step, RNG state, config, history (tm.save,
+                    after every epoch and on Ctrl-C)
+    log.jsonl       one JSON line per epoch: losses, metrics, learning rate, times, data-wait share
+    curves.png      loss and metric per epoch; predictions.png: held-out overlays
+    summary.json    the final held-out metrics (and dataset extras such as a threshold baseline)
+
+Resuming is exact: the batches of epoch e (their order and augmentation) are a function of
+(seed, e) only (tinygrad_med/data/dataset.py), and the checkpoint holds every other piece of state,
+so ``--resume`` after an interruption reaches the same weights as an uninterrupted run.
+"""
+
+import json
+import os
+import signal
+import threading
+import time
+
+import numpy
+
+from . import metrics as metrics_module
+from .data import DataLoader
+from .data.registry import get_dataset, recipe, report
+from .errors import CheckpointError, fmt
+from .function import no_grad
+from .models import MODELS, UnknownNameError, create_model
+from .ops.dice import dice_ce_loss
+from .ops.loss import cross_entropy
+from .random import get_rng_state, manual_seed, set_rng_state
+from .serialization import load, save
+
+__all__ = ["Trainer", "make_config", "load_checkpoint", "prepare_out", "add_train_commands", "RUN_FILES"]
+
+RUN_FILES = ("checkpoint.npz", "log.jsonl", "summary.json", "curves.png", "predictions.png")
+CHECKPOINT_FORMAT = "tgm-train-1"
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+DEFAULT_DATA = {"unet": "nuclei", "unet3d": "mni152", "cnn": "digits", "mlp": "digits", "resnet18": "digits"}
+
+
+def make_config(model, data=None, epochs=None, batch_size=None, lr=None, optimizer="adam", device="cpu", seed=0,
+                prefetch=2, data_path=None):
+    """A run's configuration: the dataset's recipe with the given values on top (None keeps the recipe).
+
+    Raises:
+        UnknownNameError listing the valid names for an unknown model, dataset or optimizer.
+    """
+    if model not in MODELS:
+        raise UnknownNameError(fmt("tgm train", f"unknown model {model!r}; valid models: {', '.join(sorted(MODELS))}"))
+    data = data or DEFAULT_DATA.get(model, "digits")
+    defaults = recipe(data)  # raises for an unknown dataset
+    if optimizer not in OPTIMIZERS:
+        raise UnknownNameError(fmt("tgm train", f"unknown optimizer {optimizer!r}; valid: {', '.join(OPTIMIZERS)}"))
+    config = {"model": model, "data": data, "optimizer": optimizer, "device": device, "seed": int(seed),
+              "prefetch": int(prefetch), "data_path": data_path,
+              "epochs": int(epochs if epochs is not None else defaults["epochs"]),
+              "batch_size": int(batch_size if batch_size is not None else defaults["batch_size"]),
+              "lr": float(lr if lr is not None else defaults["lr"])}
+    if config["epochs"] < 1 or config["batch_size"] < 1 or config["lr"] <= 0:
+        raise ValueError(fmt("tgm train", "epochs and batch size must be >= 1 and lr > 0",
+                             epochs=config["epochs"], batch_size=config["batch_size"], lr=config["lr"]))
+    return config
+
+
+def _make_optimizer(name, parameters, lr):
+    from . import optim
+
+    if name == "sgd":
+        return optim.SGD(parameters, lr=lr, momentum=0.9)
+    return {"adam": optim.Adam, "adamw": optim.AdamW, "rmsprop": optim.RMSprop}[name](parameters, lr=lr)
+
+
+class Trainer:
+    """Everything one run needs: data, model, optimizer, scheduler, and the loop over epochs.
+
+    Args:
+        config: from ``make_config``.
+        out: the run's folder (created if needed; use ``prepare_out`` first to protect old runs).
+        progress: show a tqdm bar per epoch.
+    """
+
+    def __init__(self, config, out, progress=True):
+        from .optim.lr_scheduler import CosineAnnealingLR
+
+        self.config, self.out, self.progress = dict(config), os.fspath(out), progress
+        manual_seed(config["seed"])
+        self.train_set = get_dataset(config["data"], "train", config.get("data_path"))
+        self.test_set = get_dataset(config["data"], "test", config.get("data_path"))
+        self.task = self.train_set.task
+        self.num_classes = self.train_set.num_classes
+        self.model = create_model(config["model"], self.train_set.in_channels, self.num_classes).to(config["device"])
+        self.optimizer = _make_optimizer(config["optimizer"], self.model.parameters(), config["lr"])
+        self.scheduler = CosineAnnealingLR(self.optimizer, T_max=config["epochs"])
+        self.train_loader = DataLoader(self.train_set, config["batch_size"], shuffle=True, drop_last=True,
+                                       seed=config["seed"], prefetch=config["prefetch"])
+        eval_batch = 1 if self.task == "segmentation" else 256
+        self.test_loader = DataLoader(self.test_set, eval_batch, shuffle=False)
+        self.epoch, self.step, self.partial, self.history = 0, 0, _fresh_partial(), []
+        self.stop_requested = False
+
+    # ------------------------------------------------------------------ the loop
+    def fit(self, on_step=None):
+        """Train until config['epochs'], or until a stop is requested (Ctrl-C); return the summary.
+
+        Args:
+            on_step: optional callback(trainer) after every optimizer step (tests use it to stop mid-epoch).
+        Returns:
+            dict with the last epoch's log entry, dataset extras, and 'interrupted'.
+        """
+        os.makedirs(self.out, exist_ok=True)
+        previous = _install_sigint(self)
+        try:
+            while self.epoch < self.config["epochs"]:
+                finished = self.train_epoch(on_step)
+                if not finished:
+                    self.save_checkpoint()
+                    return {"interrupted": True, "epoch": self.epoch, "step": self.step}
+                self.end_epoch()
+        finally:
+            _restore_sigint(previous)
+        return self.finish()
+
+    def train_epoch(self, on_step=None):
+        """One pass over the training batches (from self.step on); False if stopped early."""
+        from tqdm import tqdm
+
+        self.model.train()
+        self.train_loader.set_epoch(self.epoch, start_batch=self.step)
+        started = time.perf_counter()
+        bar = tqdm(self.train_loader, total=len(self.train_loader), initial=self.step, disable=not self.progress,
+                   desc=f"epoch {self.epoch + 1}/{self.config['epochs']}", leave=True, dynamic_ncols=True)
+        for x, y in bar:
+            loss, pred = self.train_step(x, y)
+            self.step += 1
+            _accumulate(self.partial, loss, pred, y.numpy(), self.task, self.num_classes)
+            bar.set_postfix(loss=f"{self.partial['loss_sum'] / self.partial['count']:.4f}",
+                            refresh=False, **{self.metric_name: f"{_partial_metric(self.partial, self.task):.4f}"})
+            if on_step is not None:
+                on_step(self)
+            if self.stop_requested:
+                bar.close()
+                return False
+        bar.close()
+        self.partial["seconds"] = time.perf_counter() - started
+        self.partial["wait"] = self.train_loader.wait_time
+        return True
+
+    def train_step(self, x, y):
+        """Forward, loss, backward, update; returns the loss value and the predicted labels."""
+        x, y = x.to(self.config["device"]), y.to(self.config["device"])
+        out = self.model(x)
+        if self.task == "classification":
+            loss = cross_entropy(out, y)
+        else:
+            loss = dice_ce_loss(out, y, include_background=False)
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        return loss.item(), out.data.argmax(axis=1)
+
+    @property
+    def metric_name(self):
+        return "accuracy" if self.task == "classification" else "dice"
+
+    def end_epoch(self):
+        """Evaluate, log one line, step the scheduler, checkpoint, and draw the curves."""
+        entry = {"epoch": self.epoch + 1, "train_loss": self.partial["loss_sum"] / max(self.partial["count"], 1),
+                 "train_" + self.metric_name: _partial_metric(self.partial, self.task),
+                 "lr": self.optimizer.param_groups[0]["lr"], "seconds": round(self.partial["seconds"], 3),
+                 "data_wait_share": round(self.partial["wait"] / max(self.partial["seconds"], 1e-9), 4)}
+        entry.update({"test_" + k: v for k, v in self.evaluate()["metrics"].items()})
+        self.history.append(entry)
+        with open(os.path.join(self.out, "log.jsonl"), "a", encoding="utf-8") as log:
+            log.write(json.dumps(entry) + "\n")
+        self.scheduler.step()
+        self.epoch, self.step, self.partial = self.epoch + 1, 0, _fresh_partial()
+        self.save_checkpoint()
+        _plots().plot_curves(self.history, os.path.join(self.out, "curves.png"), self.metric_name)
+        if self.progress:
+            shown = {k: round(v, 4) for k, v in entry.items() if k.startswith("test_")}
+            print(f"epoch {entry['epoch']}: loss {entry['train_loss']:.4f} held-out {shown}", flush=True)
+
+    def evaluate(self):
+        """Held-out metrics over the whole test split, and the predictions (labels) per sample."""
+        self.model.eval()
+        counts = metrics_module.SegmentationCounts(self.num_classes)
+        images, targets, predictions = [], [], []
+        with no_grad():
+            for x, y in self.test_loader:
+                pred = numpy.asarray(_to_numpy(self.model(x.to(self.config["device"])).data.argmax(axis=1)))
+                counts.update(pred, y.numpy())
+                images.extend(x.numpy())
+                targets.extend(y.numpy())
+                predictions.extend(pred)
+        self.model.train()
+        if self.task == "classification":
+            values = {"accuracy": float(counts.intersection.sum() / max(counts.target_size.sum(), 1))}
+        else:
+            dice, iou = counts.dice(), counts.iou()
+            values = {"dice": float(numpy.nanmean(dice[1:])), "iou": float(numpy.nanmean(iou[1:]))}
+            names = getattr(self.test_set, "class_names", [str(k) for k in range(self.num_classes)])
+            values.update({"dice_" + names[k].replace(" ", "_"): float(dice[k]) for k in range(1, self.num_classes)})
+        return {"metrics": values, "images": images, "targets": targets, "predictions": predictions}
+
+    def finish(self):
+        """Final evaluation, pictures and summary.json."""
+        result = self.evaluate()
+        summary = {"interrupted": False, "epochs": self.epoch, "config": self.config}
+        summary.update({"test_" + k: v for k, v in result["metrics"].items()})
+        summary.update(report(self.config["data"], self.test_set, result["predictions"]))
+        summary["train_seconds"] = round(sum(h["seconds"] for h in self.history), 2)
+        waits = [h["data_wait_share"] * h["seconds"] for h in self.history]
+        summary["data_wait_share"] = round(sum(waits) / max(summary["train_seconds"], 1e-9), 4)
+        self.draw_predictions(result)
+        with open(os.path.join(self.out, "summary.json"), "w", encoding="utf-8") as handle:
+            json.dump(summary, handle, indent=2)
+        return summary
+
+    def draw_predictions(self, result):
+        path = os.path.join(self.out, "predictions.png")
+        if self.task == "classification":
+            _plots().plot_classification(result["images"], result["targets"], result["predictions"], path)
+        else:
+            _plots().plot_segmentation(result["images"], result["targets"], result["predictions"], path,
+                                       self.num_classes)
+
+    # ------------------------------------------------------------------ checkpoints
+    def state(self):
+        return {"format": CHECKPOINT_FORMAT, "config": self.config, "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "epoch": self.epoch, "step": self.step, "partial": dict(self.partial), "rng": get_rng_state(),
+                "history": self.history}
+
+    def save_checkpoint(self):
+        save(self.state(), os.path.join(self.out, "checkpoint.npz"))
+
+    def load_state(self, checkpoint, path):
+        """Restore a checkpoint read by ``load_checkpoint`` (its model must match this run's)."""
+        try:
+            self.model.load_state_dict(checkpoint["model"])
+            self.optimizer.load_state_dict(checkpoint["optimizer"])
+            self.scheduler.load_state_dict(checkpoint["scheduler"])
+        except (CheckpointError, KeyError, ValueError, TypeError) as error:
+            raise CheckpointError(fmt("tgm", f"checkpoint {path} does not fit model {self.config['model']!r}: {error}",
+                                      hint="the file was left as it is")) from error
+        self.epoch, self.step = int(checkpoint["epoch"]), int(checkpoint["step"])
+        self.partial, self.history = dict(checkpoint["partial"]), list(checkpoint["history"])
+        set_rng_state(checkpoint["rng"])
+
+    def request_stop(self):
+        """Finish the current step, save a checkpoint and return (what Ctrl-C does)."""
+        self.stop_requested = True
+
+
+def _fresh_partial():
+    return {"loss_sum": 0.0, "count": 0, "hits": 0, "total": 0, "intersection": 0, "sizes": 0,
+            "seconds": 0.0, "wait": 0.0}
+
+
+def _accumulate(partial, loss, pred, target, task, num_classes):
+    """Running sums of one epoch's loss and training metric (saved in mid-epoch checkpoints)."""
+    pred = numpy.asarray(_to_numpy(pred))
+    partial["loss_sum"] += float(loss)
+    partial["count"] += 1
+    if task == "classification":
+        partial["hits"] += int((pred == target).sum())
+        partial["total"] += int(target.size)
+    else:
+        counts = metrics_module.SegmentationCounts(num_classes).update(pred, target)
+        partial["intersection"] += int(counts.intersection[1:].sum())
+        partial["sizes"] += int(counts.pred_size[1:].sum() + counts.target_size[1:].sum())
+
+
+def _partial_metric(partial, task):
+    if task == "classification":
+        return partial["hits"] / max(partial["total"], 1)
+    return 2.0 * partial["intersection"] / max(partial["sizes"], 1)
+
+
+def _to_numpy(array):
+    from .backend import to_numpy
+
+    return to_numpy(array)
+
+
+def _plots():
+    from . import plots
+
+    return plots
+
+
+def _install_sigint(trainer):
+    """Ctrl-C sets a flag the loop checks after each step; a second Ctrl-C interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum, frame):
+        if trainer.stop_requested:
+            raise KeyboardInterrupt
+        print("\nCtrl-C: finishing this step, saving a checkpoint (Ctrl-C again to abort) ...", flush=True)
+        trainer.request_stop()
+
+    return signal.signal(signal.SIGINT, handler)
+
+
+def _restore_sigint(previous):
+    if previous is not None:
+        signal.signal(signal.SIGINT, previous)
+
+
+def load_checkpoint(path, model=None):
+    """Read a ``tgm train`` checkpoint, checking that it is one and (optionally) which model wrote it.
+
+    Raises:
+        CheckpointError naming the file for a missing, corrupt or foreign checkpoint, or one written
+        for another model; the file is only read, never changed.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise CheckpointError(fmt("tgm", f"no checkpoint at {path}"))
+    try:
+        checkpoint = load(path)
+    except (CheckpointError, OSError, ValueError) as error:
+        raise CheckpointError(fmt("tgm", f"{path} is not a readable checkpoint: {error}",
+                                  hint="the file was left as it is")) from error
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(fmt("tgm", f"{path} was not written by tgm train (no '{CHECKPOINT_FORMAT}' format key)",
+                                  hint="the file was left as it is"))
+    written_for = checkpoint["config"]["model"]
+    if model is not None and written_for != model:
+        raise CheckpointError(fmt("tgm", f"{path} holds a {written_for!r} model trained on "
+                                  f"{checkpoint['config']['data']!r}, not a {model!r} model",
+                                  hint="the file was left as it is; pass the matching model name or another --out"))
+    return checkpoint
+
+
+def prepare_out(out, resume=False, overwrite=False):
+    """Make sure --out may be used: refuse to overwrite a previous run without --resume or --overwrite.
+
+    Raises:
+        FileExistsError naming the folder and the files of the previous run.
+    """
+    found = [name for name in RUN_FILES if os.path.exists(os.path.join(out, name))]
+    if resume:
+        if "checkpoint.npz" not in found:
+            raise CheckpointError(fmt("tgm train", f"--resume: no checkpoint.npz in {out}"))
+        return
+    if found and not overwrite:
+        raise FileExistsError(fmt("tgm train", f"{out} holds a previous run ({', '.join(found)})",
+                                  hint="pass --resume to continue it, --overwrite to replace it, or another --out"))
+    for name in found:
+        os.remove(os.path.join(out, name))
+    os.makedirs(out, exist_ok=True)
+
+
+def add_train_commands(subparsers):
+    """Add the ``train``, ``eval`` and ``predict`` subcommands to tgm's argparse subparsers."""
+    from . import train_cli
+
+    train_cli.add_commands(subparsers)
