@@ -29,26 +29,40 @@ __device__ double block_sum(double v, double* partial) {
   return total;
 }
 
-// element j of channel c, j in [0, N*S): n = j / S, s = j % S  ->  x[(n*C + c)*S + s]
-__device__ long long channel_offset(long long j, long long c, long long C, long long S) {
-  return ((j / S) * C + c) * S + j % S;
-}
+// The elements j = t, t + NORM_THREADS, t + 2 NORM_THREADS, ... (j < N*S) of channel c of x (N, C, S) that
+// thread t sums, as offsets (n*C + c)*S + s with j = n*S + s: (n, s) advance by a precomputed step, so the
+// loops have no 64-bit division (a division per element costs registers and, on sm_90, spills).
+struct ChannelWalk {
+  long long n, s, step_n, step_s, C, S, c;
+  __device__ ChannelWalk(long long c_, long long C_, long long S_)
+      : n(threadIdx.x / S_), s(threadIdx.x % S_), step_n(NORM_THREADS / S_), step_s(NORM_THREADS % S_), C(C_),
+        S(S_), c(c_) {}
+  __device__ long long offset() const { return (n * C + c) * S + s; }
+  __device__ void next() {
+    n += step_n;
+    s += step_s;
+    if (s >= S) {
+      s -= S;
+      ++n;
+    }
+  }
+};
 
-// launch: grid (C,), block (NORM_THREADS,)
+// launch: grid (C,), block (NORM_THREADS,); inv_m = 1 / (N*S)
 extern "C" __global__ void __launch_bounds__(NORM_THREADS) batch_norm_stats(
     const real_t* __restrict__ x, real_t* __restrict__ mean, real_t* __restrict__ var, long long N, long long C,
-    long long S) {
+    long long S, double inv_m) {
   __shared__ double partial[NORM_THREADS];
-  const long long c = blockIdx.x, m = N * S;
+  const long long c = blockIdx.x;
   double sum = 0.0;  // accumulate in double for float32 too: m may be in the millions
-  for (long long j = threadIdx.x; j < m; j += NORM_THREADS) sum += (double)x[channel_offset(j, c, C, S)];
-  const double mu = block_sum(sum, partial) / (double)m;
+  for (ChannelWalk w(c, C, S); w.n < N; w.next()) sum += (double)x[w.offset()];
+  const double mu = block_sum(sum, partial) * inv_m;  // inv_m = 1 / (N*S): no division in the kernel
   double squares = 0.0;  // second pass over (x - mu): no cancellation, unlike E[x^2] - E[x]^2
-  for (long long j = threadIdx.x; j < m; j += NORM_THREADS) {
-    const double d = (double)x[channel_offset(j, c, C, S)] - mu;
+  for (ChannelWalk w(c, C, S); w.n < N; w.next()) {
+    const double d = (double)x[w.offset()] - mu;
     squares += d * d;
   }
-  const double sigma2 = block_sum(squares, partial) / (double)m;
+  const double sigma2 = block_sum(squares, partial) * inv_m;
   if (threadIdx.x == 0) {
     mean[c] = (real_t)mu;
     var[c] = (real_t)sigma2;
@@ -72,10 +86,10 @@ extern "C" __global__ void __launch_bounds__(NORM_THREADS) batch_norm_bwd_reduce
     const real_t* __restrict__ gy, const real_t* __restrict__ x_hat, real_t* __restrict__ sum_gy,
     real_t* __restrict__ sum_gy_xhat, long long N, long long C, long long S) {
   __shared__ double partial[NORM_THREADS];
-  const long long c = blockIdx.x, m = N * S;
+  const long long c = blockIdx.x;
   double a = 0.0, b = 0.0;
-  for (long long j = threadIdx.x; j < m; j += NORM_THREADS) {
-    const long long i = channel_offset(j, c, C, S);
+  for (ChannelWalk w(c, C, S); w.n < N; w.next()) {
+    const long long i = w.offset();
     a += (double)gy[i];
     b += (double)gy[i] * (double)x_hat[i];
   }

@@ -306,7 +306,7 @@ def test_thread_order_check_catches_a_missing_barrier(tmp_path):
     for order in ("forward", "reverse"):
         mean, var = numpy.zeros(2), numpy.zeros(2)
         with emulator.thread_order(order):
-            stats((2,), (norm.NORM_THREADS,), (x3, mean, var, 2, 2, 300))
+            stats((2,), (norm.NORM_THREADS,), (x3, mean, var, 2, 2, 300, 1 / 600))
         results.append(mean)
     assert not numpy.array_equal(results[0], results[1]), "the missing barrier went unnoticed"
 

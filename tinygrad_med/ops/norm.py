@@ -239,7 +239,7 @@ def _batch_norm_stats_gpu(x3):
     xp, (N, C, S) = backend.get_xp(x3), x3.shape
     mean, var = xp.empty(C, dtype=x3.dtype), xp.empty(C, dtype=x3.dtype)
     kernel = backend.load_kernel("norm", "batch_norm_stats", x3.dtype)
-    kernel((C,), (NORM_THREADS,), (x3, mean, var, N, C, S))
+    kernel((C,), (NORM_THREADS,), (x3, mean, var, N, C, S, 1.0 / (N * S)))
     return mean, var
 
 
