@@ -6,7 +6,7 @@ import math
 
 import numpy
 import pytest
-from conftest import assert_close
+from conftest import Device, assert_close
 
 import tinygrad_med as tm
 from tinygrad_med import optim
@@ -158,6 +158,7 @@ CONFIG_IDS = [f"{cls.__name__}-{'-'.join(f'{k}={v}' for k, v in kw.items())}" fo
 
 
 # ----------------------------------------------------------------------------- (c) CPU vs GPU kernels
+CPU = Device("cpu")  # the reference runs build their tensors here (device.reference turns the emulator off)
 
 
 def _device_run(device, cls, options, grads, dtype, shape=(5, 7)):
@@ -176,8 +177,8 @@ def _device_run(device, cls, options, grads, dtype, shape=(5, 7)):
 def test_kernel_trajectory_matches_the_cpu_path(device, cls, options, dtype):
     grads = numpy.random.default_rng(3).normal(size=(20, 5, 7))
     param, state = _device_run(device, cls, options, grads, dtype)
-    ref_param, ref_state = device.reference(_device_run, device, cls, options, grads, dtype)
-    rtol, atol = (1e-5, 1e-6) if dtype == "float32" else (1e-12, 1e-13)  # float32: rounding/FMA on a GPU
+    ref_param, ref_state = device.reference(_device_run, CPU, cls, options, grads, dtype)
+    rtol, atol = (1e-4, 1e-5) if dtype == "float32" else (1e-12, 1e-13)  # float32: FMA contraction on a GPU
     assert param.dtype == numpy.dtype(dtype)
     assert_close(param, ref_param, rtol=rtol, atol=atol)
     assert sorted(state) == sorted(ref_state)
@@ -188,19 +189,19 @@ def test_kernel_trajectory_matches_the_cpu_path(device, cls, options, dtype):
 def test_kernel_updates_a_non_contiguous_parameter_in_place(device):
     base = numpy.arange(12.0, dtype=numpy.float32).reshape(3, 4)
 
-    def run():
-        w = device.tensor(base, requires_grad=True)
+    def run(on):
+        w = on.tensor(base, requires_grad=True)
         w.data = w.data.T  # a transposed view: the kernel works on a contiguous copy written back
         data = w.data
         opt = optim.Adam([w], lr=0.1)
         for s in range(3):
-            w.grad = device.tensor(numpy.sin(numpy.arange(12.0) + s).reshape(4, 3), dtype="float32")
+            w.grad = on.tensor(numpy.sin(numpy.arange(12.0) + s).reshape(4, 3), dtype="float32")
             w.grad.data = w.grad.data.T.copy().T  # a non-contiguous gradient too (Fortran order)
             opt.step()
         assert w.data is data
         return w.numpy()
 
-    assert_close(run(), device.reference(run), rtol=1e-6, atol=1e-7)
+    assert_close(run(device), device.reference(run, CPU), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("cls, options", ALL_CONFIGS, ids=CONFIG_IDS)
