@@ -1,0 +1,125 @@
+"""The training loop: loss goes down, checkpoints resume exactly, Ctrl-C saves, bad input is refused."""
+
+import json
+import os
+import signal
+
+import numpy
+import pytest
+
+from tinygrad_med.cli import main
+from tinygrad_med.errors import CheckpointError
+from tinygrad_med.models import UnknownNameError
+from tinygrad_med.train import Trainer, load_checkpoint, make_config, prepare_out
+
+
+def _config(model="mlp", data="digits", epochs=3, **options):
+    return make_config(model, data, epochs=epochs, batch_size=64, lr=3e-3, prefetch=options.pop("prefetch", 0),
+                       **options)
+
+
+def _weights(trainer):
+    return {k: v.numpy().copy() for k, v in trainer.model.state_dict().items()}
+
+
+def test_a_short_run_reduces_the_loss_and_writes_its_files(tmp_path):
+    trainer = Trainer(_config(epochs=3, prefetch=2), tmp_path, progress=False)
+    summary = trainer.fit()
+    losses = [h["train_loss"] for h in trainer.history]
+    assert losses[2] < losses[1] < losses[0]
+    assert summary["test_accuracy"] > 0.85 and not summary["interrupted"]
+    for name in ("checkpoint.npz", "log.jsonl", "curves.png", "predictions.png", "summary.json"):
+        assert (tmp_path / name).stat().st_size > 0
+    lines = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [line["epoch"] for line in lines] == [1, 2, 3] and 0.0 <= lines[0]["data_wait_share"] <= 1.0
+    assert lines[0]["lr"] > lines[2]["lr"]  # the cosine schedule stepped
+
+
+def _stop_at(step_count):
+    def on_step(trainer):
+        if trainer.epoch * len(trainer.train_loader) + trainer.step == step_count:
+            trainer.request_stop()
+
+    return on_step
+
+
+@pytest.mark.parametrize("stop_after", [30, 23])  # mid-epoch 2, and exactly at the end of epoch 1 (23 batches)
+def test_resume_gives_the_same_result_as_an_uninterrupted_run(tmp_path, stop_after):
+    config = _config(epochs=3)
+    straight = Trainer(config, tmp_path / "a", progress=False)
+    straight.fit()
+    first = Trainer(config, tmp_path / "b", progress=False)
+    assert first.fit(on_step=_stop_at(stop_after))["interrupted"]
+    resumed = Trainer(config, tmp_path / "b", progress=False)
+    resumed.load_state(load_checkpoint(tmp_path / "b" / "checkpoint.npz", model="mlp"), "checkpoint.npz")
+    assert resumed.epoch * len(resumed.train_loader) + resumed.step == stop_after
+    resumed.fit()
+    a, b = _weights(straight), _weights(resumed)
+    assert all(numpy.array_equal(a[k], b[k]) for k in a)
+    keys = ("train_loss", "train_accuracy", "test_accuracy")
+    assert [[h[k] for k in keys] for h in straight.history] == [[h[k] for k in keys] for h in resumed.history]
+
+
+def test_ctrl_c_saves_a_checkpoint_and_resume_continues(tmp_path):
+    out = str(tmp_path / "run")
+
+    def press_ctrl_c(trainer):
+        if trainer.step == 5:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    trainer = Trainer(_config(epochs=2), out, progress=False)
+    assert trainer.fit(on_step=press_ctrl_c) == {"interrupted": True, "epoch": 0, "step": 5}
+    assert load_checkpoint(os.path.join(out, "checkpoint.npz"))["step"] == 5
+    assert main(["train", "mlp", "--data", "digits", "--out", out, "--resume", "--quiet"]) == 0
+    assert len(open(os.path.join(out, "log.jsonl")).read().splitlines()) == 2
+
+
+def test_unknown_model_dataset_or_optimizer_lists_the_valid_names(tmp_path, capsys):
+    with pytest.raises(UnknownNameError, match=r"unknown model 'unett'; valid models: .*cnn.*unet"):
+        make_config("unett", "nuclei")
+    assert main(["train", "unett", "--data", "nuclei", "--out", str(tmp_path)]) == 2
+    assert "valid models: cnn, mlp, resnet18, unet, unet3d" in capsys.readouterr().err
+    assert main(["train", "cnn", "--data", "mnist", "--out", str(tmp_path)]) == 2
+    assert "unknown dataset 'mnist'; valid datasets: digits, medmnist, mni152, nuclei" in capsys.readouterr().err
+    with pytest.raises(UnknownNameError, match="valid: adam, adamw, sgd, rmsprop"):
+        make_config("cnn", "digits", optimizer="lbfgs")
+
+
+def test_a_previous_run_is_not_overwritten_without_resume_or_overwrite(tmp_path, capsys):
+    out = str(tmp_path)
+    assert main(["train", "mlp", "--data", "digits", "--epochs", "1", "--out", out, "--quiet"]) == 0
+    before = (tmp_path / "checkpoint.npz").read_bytes()
+    assert main(["train", "mlp", "--data", "digits", "--epochs", "1", "--out", out, "--quiet"]) == 2
+    assert "holds a previous run" in capsys.readouterr().err and (tmp_path / "checkpoint.npz").read_bytes() == before
+    assert main(["train", "mlp", "--data", "digits", "--epochs", "1", "--out", out, "--quiet", "--overwrite",
+                 "--seed", "1"]) == 0
+    assert (tmp_path / "checkpoint.npz").read_bytes() != before
+    with pytest.raises(CheckpointError, match="no checkpoint.npz"):
+        prepare_out(str(tmp_path / "empty"), resume=True)
+
+
+def test_a_checkpoint_of_another_model_or_a_corrupt_one_is_refused_untouched(tmp_path, capsys):
+    out = str(tmp_path)
+    assert main(["train", "mlp", "--data", "digits", "--epochs", "1", "--out", out, "--quiet"]) == 0
+    path = tmp_path / "checkpoint.npz"
+    before = path.read_bytes()
+    assert main(["train", "cnn", "--data", "digits", "--out", out, "--resume", "--quiet"]) == 2
+    assert "holds a 'mlp' model trained on 'digits', not a 'cnn' model" in capsys.readouterr().err
+    assert path.read_bytes() == before
+    path.write_bytes(before[: len(before) // 2])  # truncated, as by a full disk
+    damaged = path.read_bytes()
+    for argv in (["train", "mlp", "--data", "digits", "--out", out, "--resume"], ["eval", str(path)]):
+        assert main(argv + ["--quiet"] if argv[0] == "train" else argv) == 2
+        assert "not a readable checkpoint" in capsys.readouterr().err and path.read_bytes() == damaged
+    numpy.save(tmp_path / "other.npy", numpy.zeros(3))
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load_checkpoint(tmp_path / "other.npy")
+
+
+def test_eval_reports_the_held_out_metric(tmp_path, capsys):
+    out = str(tmp_path)
+    assert main(["train", "mlp", "--data", "digits", "--epochs", "2", "--out", out, "--quiet"]) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    capsys.readouterr()
+    assert main(["eval", out]) == 0
+    assert json.loads(capsys.readouterr().out)["test_accuracy"] == summary["test_accuracy"]
