@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinygrad_med as tm
-from tinygrad_med import backend
+from tinygrad_med import backend, nn
 from tinygrad_med.errors import DTypeError, ShapeError
 from tinygrad_med.ops import conv as F  # conv1d/2d/3d, as re-exported by nn.functional
 from tinygrad_med.ops.conv import Geometry, col2im, conv_output_size, im2col
@@ -354,3 +354,90 @@ def test_conv_transpose_matches_pytorch(cfg):
     f = {1: torch.nn.functional.conv_transpose1d, 2: torch.nn.functional.conv_transpose2d}.get(cfg["d"])
     t = (f or torch.nn.functional.conv_transpose3d)(*theirs, cfg["S"], cfg["P"], cfg["OP"], cfg["groups"], cfg["D"])
     _torch_check(torch, run_conv_t(cfg, *ours), t, ours, theirs)
+
+
+# ----------------------------------------------------------------------------- nn layers
+
+LAYERS = [
+    (nn.Conv1d, dict(in_channels=4, out_channels=6, kernel_size=3, stride=2, padding=1, groups=2), (2, 4, 9)),
+    (nn.Conv2d, dict(in_channels=3, out_channels=5, kernel_size=(3, 2), dilation=(1, 2), padding="same"), (2, 3, 6, 7)),
+    (nn.Conv3d, dict(in_channels=2, out_channels=3, kernel_size=2, bias=False), (1, 2, 3, 4, 3)),
+    (nn.ConvTranspose1d, dict(in_channels=4, out_channels=2, kernel_size=3, stride=2, output_padding=1), (2, 4, 5)),
+    (
+        nn.ConvTranspose2d,
+        dict(in_channels=2, out_channels=4, kernel_size=4, stride=2, padding=1, groups=2),
+        (1, 2, 3, 3),
+    ),
+    (nn.ConvTranspose3d, dict(in_channels=2, out_channels=2, kernel_size=(2, 3, 2), dilation=2), (1, 2, 2, 3, 2)),
+]
+
+
+@pytest.mark.parametrize("cls, kwargs, x_shape", LAYERS, ids=lambda v: getattr(v, "__name__", ""))
+def test_layer_parameters_init_and_forward(cls, kwargs, x_shape):
+    layer = cls(**kwargs)
+    C, Fo, g = kwargs["in_channels"], kwargs["out_channels"], kwargs.get("groups", 1)
+    K = layer.kernel_size
+    expected = (C, Fo // g, *K) if "Transpose" in cls.__name__ else (Fo, C // g, *K)
+    assert layer.weight.shape == expected and layer.weight.dtype == numpy.float32
+    assert sorted(layer.state_dict()) == (["bias", "weight"] if kwargs.get("bias", True) else ["weight"])
+    bound = 1 / numpy.sqrt(expected[1] * numpy.prod(K))  # kaiming_uniform_(a=sqrt(5)) = U(+-1/sqrt(fan_in))
+    w = layer.weight.numpy()
+    assert numpy.abs(w).max() <= bound and numpy.abs(w).max() > 0.5 * bound
+    if layer.bias is not None:
+        assert layer.bias.shape == (Fo,) and numpy.abs(layer.bias.numpy()).max() <= bound
+    x = tm.randn(*x_shape)
+    y = layer(x)
+    conv = getattr(F, cls.__name__.lower().replace("convtranspose", "conv_transpose"), None)
+    if conv is None:
+        conv = CONV_T[layer.d]
+        expected_y = conv(
+            x, layer.weight, layer.bias, layer.stride, layer.padding, layer.output_padding, g, layer.dilation
+        )
+    else:
+        expected_y = conv(x, layer.weight, layer.bias, layer.stride, layer.padding, layer.dilation, g)
+    assert_close(y, expected_y)
+    y.sum().backward()
+    assert layer.weight.grad.shape == layer.weight.shape
+
+
+@pytest.mark.parametrize("cls, kwargs, x_shape", LAYERS, ids=lambda v: getattr(v, "__name__", ""))
+def test_layer_state_dict_maps_onto_pytorch(cls, kwargs, x_shape):
+    torch = pytest.importorskip("torch")
+    ours, theirs = cls(**kwargs), getattr(torch.nn, cls.__name__)(**kwargs)
+    assert {k: tuple(v.shape) for k, v in theirs.state_dict().items()} == {
+        k: tuple(v.shape) for k, v in ours.state_dict().items()
+    }
+    ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+    x = numpy.random.default_rng(15).standard_normal(x_shape).astype(numpy.float32)
+    assert_close(ours(tm.tensor(x)), theirs(torch.tensor(x)).detach().numpy())
+    assert repr(ours) == repr(theirs)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_conv2d_padding_modes_match_pytorch(mode):
+    torch = pytest.importorskip("torch")
+    theirs = torch.nn.Conv2d(2, 3, 3, padding=(1, 2), padding_mode=mode)
+    ours = nn.Conv2d(2, 3, 3, padding=(1, 2), padding_mode=mode)
+    ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+    x = numpy.random.default_rng(16).standard_normal((1, 2, 5, 6)).astype(numpy.float32)
+    assert_close(ours(tm.tensor(x)), theirs(torch.tensor(x)).detach().numpy())
+
+
+def test_conv_transpose_output_size_argument():
+    layer = nn.ConvTranspose2d(2, 2, 3, stride=2, padding=1)
+    x = tm.randn(1, 2, 4, 4)
+    assert layer(x).shape == (1, 2, 7, 7)
+    assert layer(x, output_size=(1, 2, 8, 8)).shape == (1, 2, 8, 8)
+    with pytest.raises(ValueError, match="not reachable"):
+        layer(x, output_size=(9, 9))
+
+
+def test_layer_bad_arguments():
+    with pytest.raises(ValueError, match="divisible by groups=2"):
+        nn.Conv2d(3, 4, 3, groups=2)
+    with pytest.raises(ValueError, match="padding_mode"):
+        nn.Conv2d(3, 4, 3, padding_mode="mirror")
+    with pytest.raises(ValueError, match="strided"):
+        nn.Conv2d(3, 4, 3, stride=2, padding="same")
+    with pytest.raises(ValueError, match="only padding_mode='zeros'"):
+        nn.ConvTranspose2d(3, 4, 3, padding_mode="reflect")
