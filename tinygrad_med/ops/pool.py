@@ -256,12 +256,18 @@ def _max_pool_fwd_cpu(x, win):
 
 
 def _flat_argmax(win, local):
-    """Local offset index -> flat input index per plane: sum_d (o_d*S_d - P_d + k_d*D_d) * plane_stride_d."""
+    """Local offset index -> flat input index per plane: sum_d (o_d*S_d - P_d + k_d*D_d) * plane_stride_d.
+
+    A window that holds no input at all (possible with dilation > 1 and padding) gets index -1, as in
+    the kernel; its output is -inf and it passes no gradient.
+    """
     strides, nd = _plane_strides(win.size), len(win.size)
-    base = sum(
-        ((numpy.arange(o) * s - p) * st).reshape((-1,) + (1,) * (nd - 1 - d))
-        for d, (o, s, p, st) in enumerate(zip(win.out, win.stride, win.padding, strides, strict=True))
-    )
+    base, valid = 0, True
+    for d, (n, k, s, p, dil, o, st) in enumerate(zip(*win, strides, strict=True)):
+        start = (numpy.arange(o) * s - p).reshape((-1,) + (1,) * (nd - 1 - d))
+        base = base + start * st
+        positions = start[..., None] + numpy.arange(k) * dil  # (O_d, 1.., K_d)
+        valid = valid & ((positions >= 0) & (positions < n)).any(axis=-1)
     delta = numpy.array(
         [
             sum(k * dil * st for k, dil, st in zip(offset, win.dilation, strides, strict=True))
@@ -269,7 +275,8 @@ def _flat_argmax(win, local):
         ],
         dtype=numpy.int64,
     )
-    return base + delta[local]  # (N, C, *O) int64
+    flat = base + delta[local]  # (N, C, *O) int64
+    return flat if numpy.all(valid) else numpy.where(valid, flat, -1)
 
 
 def _plane_strides(size):
@@ -293,7 +300,11 @@ def _max_pool_bwd_cpu(gy, argmax, x_shape, nd):
     plane_in, plane_out = int(numpy.prod(x_shape[-nd:])), int(numpy.prod(argmax.shape[-nd:]))
     gx = numpy.zeros(x_shape, gy.dtype)
     rows = numpy.arange(argmax.size // plane_out).reshape(-1, 1) * plane_in  # start of each (n, c) plane
-    numpy.add.at(gx.reshape(-1), (argmax.reshape(-1, plane_out) + rows).reshape(-1), gy.reshape(-1))
+    flat, gy = (argmax.reshape(-1, plane_out) + rows).reshape(-1), gy.reshape(-1)
+    inside = (argmax >= 0).reshape(-1)  # -1: a window without inputs (see _flat_argmax)
+    if not inside.all():
+        flat, gy = flat[inside], gy[inside]
+    numpy.add.at(gx.reshape(-1), flat, gy)
     return gx
 
 
