@@ -11,7 +11,7 @@ every op's GPU path.
 How threads run (see cuda_cpu.h): blocks one after another; the threads of a block
 as a plain loop, or as fibers switched at each ``__syncthreads`` when the kernel
 calls it. A thread that returns while others wait at a barrier is an error (a
-KernelError here, where a GPU would hang).
+KernelError here; a GPU hangs, or goes on with shared memory nobody wrote).
 
 Knobs (environment variables, read at each launch or build):
     TGM_EMULATOR_ORDER=reverse   run blocks and threads in reverse order; a kernel
@@ -140,9 +140,13 @@ def build_library(cu_path, dtype):
     digest = hashlib.sha256("\0".join(command).encode() + glue.encode() + header_path().read_bytes())
     for path in source.source_files(cu_path):
         digest.update(path.read_bytes())
-    out = cache_dir() / f"{cu_path.stem}-{real}{'-asan' if sanitizing() else ''}-{digest.hexdigest()[:16]}.so"
+    prefix = f"{cu_path.stem}-{real}{'-asan' if sanitizing() else ''}-"
+    out = cache_dir() / f"{prefix}{digest.hexdigest()[:16]}.so"
     if not out.is_file():
         _compile(cu_path, glue, out, real)
+        for stale in out.parent.glob(f"{prefix}*.so"):  # older builds of this file: keep the cache small
+            if stale != out:
+                stale.unlink(missing_ok=True)
     return out, signatures
 
 
