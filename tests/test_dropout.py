@@ -149,6 +149,16 @@ def test_modules_switch_with_train_and_eval():
     assert list(nn.Dropout(0.1).state_dict()) == []
 
 
+def test_alpha_dropout_gradcheck():
+    def fn(x):
+        tm.manual_seed(4)
+        return F.alpha_dropout(x, 0.3, training=True)
+
+    x = tm.tensor(numpy.random.default_rng(8).standard_normal((4, 6)), requires_grad=True)
+    result = tm.gradcheck(fn, [x], atol=1e-7, rtol=1e-6)
+    assert result.passed, result.report()
+
+
 def test_alpha_dropout_keeps_mean_and_variance():
     x = tm.randn(400_000)
     y = F.alpha_dropout(x, 0.2, training=True).numpy()

@@ -29,6 +29,11 @@ def rand(*shape, seed=0, dtype=numpy.float64):
     return (numpy.random.default_rng(seed).standard_normal(shape) * 1.5 + 0.7).astype(dtype)
 
 
+def cpu_tensor(array, requires_grad=False):
+    """The plain CPU twin of device.tensor, for device.reference runs."""
+    return tm.tensor(array.copy(), requires_grad=requires_grad)
+
+
 def t64(array, requires_grad=True):
     return tm.tensor(numpy.asarray(array, dtype=numpy.float64), requires_grad=requires_grad)
 
@@ -237,10 +242,7 @@ def test_batch_norm_parity(device, shape, training):
         y.backward(make(gy))
         return [y, rm, rv] + [t.grad for t in xs]
 
-    def make_cpu(a, requires_grad=False):
-        return tm.tensor(a.copy(), requires_grad=requires_grad)
-
-    for got, expected in zip(run(device.tensor), device.reference(run, make_cpu), strict=True):
+    for got, expected in zip(run(device.tensor), device.reference(run, cpu_tensor), strict=True):
         assert_close(got, expected, rtol=1e-4, atol=1e-5)
 
 
@@ -258,10 +260,7 @@ def test_instance_group_layer_norm_parity(device):
             results += [y] + [t.grad for t in xs if t.grad is not None]
         return results
 
-    def make_cpu(a, requires_grad=False):
-        return tm.tensor(a.copy(), requires_grad=requires_grad)
-
-    for got, expected in zip(run(device.tensor), device.reference(run, make_cpu), strict=True):
+    for got, expected in zip(run(device.tensor), device.reference(run, cpu_tensor), strict=True):
         assert_close(got, expected, rtol=1e-4, atol=1e-5)
 
 
@@ -312,6 +311,15 @@ def test_thread_order_check_catches_a_missing_barrier(tmp_path):
 
 
 # ----------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.gpu
+def test_running_stats_on_another_device_raise(device):
+    if device.name != "cuda":
+        pytest.skip("needs tensors on two devices")
+    x = device.tensor(rand(4, 3, dtype=numpy.float32))
+    with pytest.raises(tm.DeviceError, match="x is on cuda but running_mean is on cpu"):
+        F.batch_norm(x, tm.zeros(3), tm.ones(3), training=True)
 
 
 def test_bad_inputs_raise_clear_errors():

@@ -201,7 +201,7 @@ def _philox_uint32_cpu(n, seed):
 
 
 def _philox_uint32_gpu(n, seed):
-    xp = numpy if backend.emulating() else backend.cupy  # no input array to take the module from
+    xp = numpy if backend.emulating() else backend.array_module("cuda")  # no input array to ask
     out = xp.empty(n, dtype=numpy.uint32)
     kernel = backend.load_kernel("dropout", "philox_uint32", numpy.float32)
     kernel((_blocks(n),), (256,), (out, n, seed))

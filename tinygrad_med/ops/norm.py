@@ -19,7 +19,7 @@ import math
 import numpy
 
 from .. import backend
-from ..errors import DTypeError, ShapeError, fmt
+from ..errors import DeviceError, DTypeError, ShapeError, fmt
 from ..function import Function
 from ..tensor import Tensor
 
@@ -210,9 +210,14 @@ def _check_input(op, x, min_dims, layout):
 
 
 def _check_per_channel(op, name, t, shape, x):
-    if t is not None and tuple(t.shape) != tuple(shape):
+    if t is None:
+        return
+    if tuple(t.shape) != tuple(shape):
         raise ShapeError(fmt(op, f"{name} has shape {tuple(t.shape)} but x expects {tuple(shape)}",
                              x=(x.shape, "(N, C, *)"), **{name: t}))
+    if t.device != x.device:  # running statistics bypass Function.apply's device check: check them here
+        raise DeviceError(fmt(op, f"x is on {x.device} but {name} is on {t.device}",
+                              hint=f"move {name} with .to('{x.device}')"))
 
 
 def _update_running_stats(running_mean, running_var, mean, var, m, momentum):
