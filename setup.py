@@ -26,6 +26,12 @@ setup(
         "scipy>=1.10",
         "tqdm>=4.60",
         "matplotlib>=3.6",
+        # the main job's data ships inside these (read offline; see tinygrad_med/data/):
+        "stardist>=0.8",  # BBBC038 nuclei image + masks (its .tif files; stardist itself is never imported)
+        "tifffile>=2021.1",
+        "nilearn>=0.10",  # MNI152 template and tissue masks
+        "nibabel>=4.0",
+        "scikit-learn>=1.2",  # the 8x8 digits
     ],
     extras_require={
         # CUDA 13 wheels; for CUDA 12 install cupy-cuda12x instead.
