@@ -1,0 +1,226 @@
+"""Tests of ops/resample.py (interpolate, reflect/replicate/circular pad), kernels/resample.cu and nn/resample.py.
+
+(a) forward against the naive loops of tests/reference.py over hypothesis-drawn sizes, scale factors,
+    modes and align_corners; small examples by hand;
+(b) gradient checks in float64 (the backward is the adjoint: a transposed matrix per axis);
+(c) CPU / emulated / cuda parity through the ``device`` fixture (kernels/resample.cu);
+(d) PyTorch cross-check when it is importable; bad input.
+"""
+
+import numpy
+import pytest
+from conftest import assert_close
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from reference import interpolate_nd, pad_nd
+
+import tinygrad_med as tm
+from tinygrad_med.errors import DTypeError, ShapeError
+from tinygrad_med.nn import functional as F
+
+LINEAR = {1: "linear", 2: "bilinear", 3: "trilinear"}
+
+
+def rand(*shape, seed=0):
+    return numpy.random.default_rng(seed).standard_normal(shape)
+
+
+def t64(array, requires_grad=True):
+    return tm.tensor(numpy.asarray(array, dtype=numpy.float64), requires_grad=requires_grad)
+
+
+@st.composite
+def resizes(draw):
+    """(shape, mode, align_corners, size or None, scale factors or None)."""
+    nd = draw(st.integers(1, 3))
+    spatial = [draw(st.integers(1, 5 - nd)) for _ in range(nd)]
+    mode = draw(st.sampled_from(["nearest", LINEAR[nd]]))
+    align = draw(st.booleans()) if mode != "nearest" else None
+    if draw(st.booleans()):
+        return (1, 2, *spatial), mode, align, tuple(draw(st.integers(1, 7 - nd)) for _ in spatial), None
+    scales = tuple(draw(st.sampled_from([0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0])) for _ in spatial)
+    spatial = [max(n, 2) for n in spatial]  # floor(n * 0.5) >= 1
+    return (1, 2, *spatial), mode, align, None, scales
+
+
+# ----------------------------------------------------------------------------- (a) forward
+
+
+def test_bilinear_align_corners_by_hand():
+    x = t64([[[[0.0, 1.0], [2.0, 3.0]]]], False)
+    y = F.interpolate(x, size=(3, 3), mode="bilinear", align_corners=True)
+    assert_close(y, [[[[0, 0.5, 1], [1, 1.5, 2], [2, 2.5, 3]]]], 1e-12, 1e-12)
+    y = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)  # src = (o + 0.5)/2 - 0.5
+    assert_close(y[0, 0, 0], [0, 0.25, 0.75, 1], 1e-12, 1e-12)
+
+
+def test_nearest_upsampling_repeats_pixels():
+    x = rand(2, 3, 3, 4)
+    y = F.interpolate(t64(x, False), scale_factor=2)
+    assert_close(y, x.repeat(2, axis=2).repeat(2, axis=3), 0, 0)
+    assert F.interpolate(tm.tensor(x.astype(numpy.float32)), scale_factor=2).dtype == numpy.float32
+
+
+@settings(max_examples=25, deadline=None)
+@given(config=resizes())
+def test_interpolate_matches_loops(config):
+    shape, mode, align, size, scales = config
+    x = rand(*shape)
+    y = F.interpolate(t64(x, False), size=size, scale_factor=scales, mode=mode, align_corners=align)
+    out = size or tuple(int(n * s) for n, s in zip(shape[2:], scales, strict=True))
+    expected = interpolate_nd(x, out, "nearest" if mode == "nearest" else "linear", bool(align), scales)
+    assert_close(y, expected, 1e-12, 1e-12)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+@pytest.mark.parametrize("shape, pad", [((2, 5), (2, 3)), ((2, 3, 5), (1, 4)), ((2, 3, 4, 5), (3, 0, 1, 2)),
+                                        ((3, 4, 5), (1, 1, 3, 2)), ((1, 2, 3, 4, 5), (1, 2, 0, 3, 2, 1))])
+def test_pad_matches_loops(mode, shape, pad):
+    x = rand(*shape)
+    assert_close(F.pad(t64(x, False), pad, mode=mode), pad_nd(x, pad, mode), 0, 0)
+
+
+def test_reflect_and_replicate_by_hand():
+    x = t64([[[0.0, 1.0, 2.0, 3.0]]], False)
+    assert_close(F.pad(x, (2, 2), mode="reflect"), [[[2, 1, 0, 1, 2, 3, 2, 1]]], 0, 0)
+    assert_close(F.pad(x, (2, 2), mode="replicate"), [[[0, 0, 0, 1, 2, 3, 3, 3]]], 0, 0)
+    assert_close(F.pad(x, (2, 2), mode="circular"), [[[2, 3, 0, 1, 2, 3, 0, 1]]], 0, 0)
+    assert_close(F.pad(x, (1, 1)), [[[0, 0, 1, 2, 3, 0]]], 0, 0)  # 'constant' stays in ops/shape.py
+
+
+def test_area_mode_is_adaptive_average_pooling():
+    x = t64(rand(2, 3, 7, 9), False)
+    assert_close(F.interpolate(x, size=(3, 4), mode="area"), F.adaptive_avg_pool2d(x, (3, 4)), 0, 0)
+
+
+# ----------------------------------------------------------------------------- (b) gradient checks
+
+
+def _check(fn, *arrays):
+    result = tm.gradcheck(fn, [t64(a) for a in arrays], atol=1e-7, rtol=1e-5)
+    assert result.passed, result.report()
+
+
+@settings(max_examples=20, deadline=None)
+@given(config=resizes())
+def test_interpolate_gradcheck(config):
+    shape, mode, align, size, scales = config
+    _check(lambda x: F.interpolate(x, size=size, scale_factor=scales, mode=mode, align_corners=align), rand(*shape))
+
+
+@pytest.mark.parametrize("mode", ["nearest-exact", "area"])
+def test_interpolate_other_modes_gradcheck(mode):
+    _check(lambda x: F.interpolate(x, size=(5, 3), mode=mode), rand(1, 2, 4, 7))
+
+
+@settings(max_examples=20, deadline=None)
+@given(mode=st.sampled_from(["reflect", "replicate", "circular"]), nd=st.integers(1, 3), data=st.data())
+def test_pad_gradcheck(mode, nd, data):
+    spatial = [data.draw(st.integers(2, 4)) for _ in range(nd)]
+    pad = [data.draw(st.integers(0, n - 1)) for n in reversed(spatial) for _ in range(2)]
+    _check(lambda x: F.pad(x, pad, mode=mode), rand(1, 2, *spatial))
+
+
+# ----------------------------------------------------------------------------- (c) CPU / GPU parity
+
+
+def _parity(device, fn, x, dtype=numpy.float32):
+    ours = device.tensor(x, requires_grad=True, dtype=dtype)
+    y = fn(ours)
+    gy = rand(*y.shape, seed=5).astype(dtype)
+    y.backward(device.tensor(gy))
+    ref_x = tm.tensor(x.astype(dtype), requires_grad=True)
+    expected = device.reference(fn, ref_x)
+    device.reference(expected.backward, tm.tensor(gy))
+    assert_close(y, expected)
+    assert_close(ours.grad, ref_x.grad)
+
+
+@pytest.mark.parametrize(
+    "shape, kwargs",
+    [((1, 2, 5), {"scale_factor": 2.5, "mode": "linear", "align_corners": False}),
+     ((1, 2, 5), {"size": 3, "mode": "linear", "align_corners": True}),
+     ((2, 2, 4, 3), {"scale_factor": (2, 1.5), "mode": "bilinear"}),
+     ((2, 2, 4, 3), {"size": (7, 2), "mode": "bilinear", "align_corners": True}),
+     ((1, 2, 3, 2, 4), {"scale_factor": 1.7, "mode": "trilinear", "align_corners": False}),
+     ((1, 2, 3, 2, 4), {"size": (4, 5, 3), "mode": "trilinear", "align_corners": True}),
+     ((2, 2, 4, 3), {"scale_factor": 1.7, "mode": "nearest"}),
+     ((1, 2, 3, 2, 4), {"size": (5, 3, 7), "mode": "nearest"}),
+     ((2, 2, 5), {"size": 8, "mode": "nearest-exact"})],
+)
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+def test_interpolate_parity(device, shape, kwargs, dtype):
+    _parity(device, lambda t: F.interpolate(t, **kwargs), rand(*shape), dtype)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_pad_parity(device, mode):
+    _parity(device, lambda t: F.pad(t, (1, 2, 2, 0), mode=mode), rand(2, 2, 3, 4))
+
+
+# ----------------------------------------------------------------------------- (d) PyTorch and bad input
+
+
+@pytest.mark.parametrize(
+    "shape, kwargs",
+    [((2, 3, 9, 10), {"scale_factor": 1.7}), ((2, 3, 9, 10), {"size": (5, 13)}),
+     ((2, 3, 9, 10), {"scale_factor": 1.7, "mode": "nearest-exact"}),
+     ((2, 3, 9, 10), {"scale_factor": (0.6, 2.3), "mode": "bilinear"}),
+     ((2, 3, 9, 10), {"size": (5, 13), "mode": "bilinear", "align_corners": True}),
+     ((2, 3, 11), {"scale_factor": 1.3, "mode": "linear", "align_corners": False}),
+     ((1, 2, 5, 6, 7), {"scale_factor": 1.6, "mode": "trilinear", "align_corners": True}),
+     ((1, 2, 5, 6, 7), {"size": (3, 8, 4), "mode": "trilinear"}),
+     ((2, 3, 9, 10), {"scale_factor": 1.5, "mode": "bilinear", "recompute_scale_factor": True}),
+     ((2, 3, 9, 10), {"size": (4, 6), "mode": "area"})],
+)
+def test_interpolate_against_pytorch(shape, kwargs):
+    torch = pytest.importorskip("torch")
+    x, gy_seed = rand(*shape), 9
+    xo, xt = t64(x), torch.tensor(x, requires_grad=True)
+    y, yt = F.interpolate(xo, **kwargs), torch.nn.functional.interpolate(xt, **kwargs)
+    gy = rand(*y.shape, seed=gy_seed)
+    y.backward(t64(gy, False))
+    yt.backward(torch.tensor(gy))
+    assert_close(y, yt.detach().numpy(), 1e-12, 1e-12)
+    assert_close(xo.grad, xt.grad.numpy(), 1e-12, 1e-12)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+@pytest.mark.parametrize(
+    "shape, pad", [((2, 3, 5), (2, 3)), ((2, 3, 4, 5), (3, 0, 1, 2)), ((1, 2, 3, 4, 5), (1, 2, 0, 3, 2, 1))]
+)
+def test_pad_against_pytorch(mode, shape, pad):
+    torch = pytest.importorskip("torch")
+    x = rand(*shape)
+    xo, xt = t64(x), torch.tensor(x, requires_grad=True)
+    y, yt = F.pad(xo, pad, mode=mode), torch.nn.functional.pad(xt, pad, mode=mode)
+    gy = rand(*y.shape, seed=3)
+    y.backward(t64(gy, False))
+    yt.backward(torch.tensor(gy))
+    assert_close(y, yt.detach().numpy(), 0, 0)
+    assert_close(xo.grad, xt.grad.numpy(), 1e-12, 1e-12)
+
+
+@pytest.mark.parametrize(
+    "call, error, pattern",
+    [(lambda x: F.interpolate(x, size=3, mode="linear"), ShapeError, r"'linear' needs a 3-D.*x.shape=\(1, 2, 4, 5\)"),
+     (lambda x: F.interpolate(x, size=3, mode="trilinear"), ShapeError, r"'trilinear' needs a 5-D input"),
+     (lambda x: F.interpolate(x[0, 0], size=3), ShapeError, r"3-D, 4-D or 5-D input.*x.shape=\(4, 5\)"),
+     (lambda x: F.interpolate(x, size=3, scale_factor=2), ValueError, r"exactly one of size or scale_factor"),
+     (lambda x: F.interpolate(x), ValueError, r"exactly one of size or scale_factor"),
+     (lambda x: F.interpolate(x, size=3, align_corners=True), ValueError, r"align_corners can only be set"),
+     (lambda x: F.interpolate(x, size=3, mode="bicubic"), ValueError, r"mode 'bicubic' is not supported"),
+     (lambda x: F.interpolate(x, size=(3, 3, 3)), ShapeError, r"size needs 2 values for a 4-D input"),
+     (lambda x: F.interpolate(x, scale_factor=0.1), ShapeError, r"output size \(0, 0\) must be at least 1"),
+     (lambda x: F.interpolate(tm.zeros(1, 2, 4, 5, dtype=tm.int64), size=2), DTypeError, r"float tensor"),
+     (lambda x: F.pad(x, (5, 0, 0, 0), mode="reflect"), ShapeError, r"reflect padding \(5, 0\) of dim 3 \(size 5\)"),
+     (lambda x: F.pad(x, (0, 0, 5, 0), mode="circular"), ShapeError, r"dim 2 \(size 4\) must.*at most 4"),
+     (lambda x: F.pad(x, (-1, 0, 0, 0), mode="replicate"), ShapeError, r"must be non-negative"),
+     (lambda x: F.pad(x, (1, 1), mode="reflect"), ShapeError, r"length 2 needs a 2-D or 3-D input"),
+     (lambda x: F.pad(x, (1, 1, 1), mode="reflect"), ShapeError, r"length 3"),
+     (lambda x: F.pad(x, (1, 1, 1, 1), mode="reflect", value=2.0), ValueError, r"takes no value"),
+     (lambda x: F.pad(x, (1, 1, 1, 1), mode="wrap"), ValueError, r"mode 'wrap' is not one of")],
+)
+def test_bad_input(call, error, pattern):
+    with pytest.raises(error, match=pattern):
+        call(tm.zeros(1, 2, 4, 5))
