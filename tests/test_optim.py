@@ -7,9 +7,11 @@ import math
 import numpy
 import pytest
 from conftest import Device, assert_close
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import tinygrad_med as tm
-from tinygrad_med import optim
+from tinygrad_med import backend, nn, optim
 from tinygrad_med.errors import CheckpointError, DTypeError, ShapeError
 from tinygrad_med.optim import lr_scheduler
 
@@ -184,6 +186,22 @@ def test_kernel_trajectory_matches_the_cpu_path(device, cls, options, dtype):
     assert sorted(state) == sorted(ref_state)
     for key in state:
         assert_close(state[key], ref_state[key], rtol=rtol, atol=atol)
+
+
+@settings(max_examples=20, deadline=None)
+@given(shape=st.lists(st.integers(0, 5), min_size=0, max_size=3), config=st.integers(0, len(ALL_CONFIGS) - 1),
+       dtype=st.sampled_from(["float32", "float64"]), steps=st.integers(1, 4))
+def test_emulated_kernels_agree_for_any_shape(shape, config, dtype, steps):
+    """Any shape, including 0-d and empty parameters (no launch), agrees with the CPU path."""
+    cls, options = ALL_CONFIGS[config]
+    grads = numpy.random.default_rng(len(shape)).normal(size=(steps, *shape))
+    ref_param, ref_state = _device_run(CPU, cls, options, grads, dtype, shape=tuple(shape))
+    with backend.use_emulator():
+        param, state = _device_run(CPU, cls, options, grads, dtype, shape=tuple(shape))
+    assert param.shape == tuple(shape)
+    numpy.testing.assert_array_equal(param, ref_param)  # same operations in the same order on the CPU
+    for key in ref_state:
+        numpy.testing.assert_array_equal(state[key], ref_state[key])
 
 
 def test_kernel_updates_a_non_contiguous_parameter_in_place(device):
@@ -516,6 +534,22 @@ def test_step_with_closure_trains_a_least_squares_model():
     losses = [opt.step(closure).item() for _ in range(300)]
     assert losses[-1] < 1e-6 * losses[0]
     assert_close(w, numpy.array([[1.0], [-2.0], [0.5]]), rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("cls, options", ALL_CONFIGS, ids=CONFIG_IDS)
+def test_every_optimizer_trains_an_nn_model(cls, options):
+    x = tm.Tensor(rng.normal(size=(64, 4)).astype(numpy.float32))
+    y = x @ tm.Tensor(numpy.array([[1.0], [-2.0], [0.5], [3.0]], dtype=numpy.float32)) + 1.0
+    model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 1))
+    opt = cls(model.parameters(), **options)
+    losses = []
+    for _ in range(150):
+        opt.zero_grad()
+        loss = ((model(x) - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.2 * losses[0], (losses[0], losses[-1])
 
 
 def test_add_param_group_uses_defaults_and_its_own_options():

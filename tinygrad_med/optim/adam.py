@@ -128,8 +128,8 @@ def _adam_step_cpu(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr, beta1, 
             grad = grad + weight_decay * param  # Adam: L2 term; a new array, .grad is never modified
     exp_avg *= beta1  # m_t = gamma_1 m_{t-1} + (1 - gamma_1) g_t
     exp_avg += (1 - beta1) * grad
-    grad_sq = grad * grad  # v_t = gamma_2 v_{t-1} + (1 - gamma_2) g_t^2
-    grad_sq *= 1 - beta2
+    grad_sq = numpy.multiply(grad, grad, out=numpy.empty_like(exp_avg))  # an array even when 0-d
+    grad_sq *= 1 - beta2  # v_t = gamma_2 v_{t-1} + (1 - gamma_2) g_t^2
     exp_avg_sq *= beta2
     exp_avg_sq += grad_sq
     second_moment = exp_avg_sq

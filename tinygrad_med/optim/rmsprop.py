@@ -79,8 +79,8 @@ def _rmsprop_step_cpu(param, grad, square_avg, grad_avg, momentum_buffer, lr, al
     only touched when centered / momentum > 0."""
     if weight_decay != 0:
         grad = grad + weight_decay * param  # a new array: .grad is never modified
-    grad_sq = grad * grad  # s_t = alpha s_{t-1} + (1 - alpha) g_t^2
-    grad_sq *= 1 - alpha
+    grad_sq = numpy.multiply(grad, grad, out=numpy.empty_like(square_avg))  # an array even when 0-d
+    grad_sq *= 1 - alpha  # s_t = alpha s_{t-1} + (1 - alpha) g_t^2
     square_avg *= alpha
     square_avg += grad_sq
     rms = grad_sq  # reuse the temporary for r_t
