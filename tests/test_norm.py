@@ -224,6 +224,24 @@ def test_training_gradients_match_torch():
         assert_close(o.grad, t.grad.numpy(), 1e-10, 1e-10)
 
 
+@pytest.mark.parametrize("name, args, shape", [("GroupNorm", (2, 4), (3, 4, 5)), ("LayerNorm", ((4, 5),), (3, 4, 5)),
+                                               ("InstanceNorm1d", (4,), (3, 4, 5))])
+def test_group_layer_instance_modules_match_torch_with_gradients(name, args, shape):
+    torch = pytest.importorskip("torch")
+    kwargs = {"affine": True} if name == "InstanceNorm1d" else {}
+    ours, theirs = getattr(nn, name)(*args, **kwargs).double(), getattr(torch.nn, name)(*args, **kwargs).double()
+    for p, q in zip(ours.parameters(), theirs.parameters(), strict=True):  # non-trivial weight and bias
+        p.data[...] = rand(*p.shape, seed=p.ndim + p.numel())
+        q.data = torch.tensor(p.numpy())
+    x, gy = rand(*shape), rand(*shape, seed=7)
+    xt, xq = t64(x), torch.tensor(x, requires_grad=True)
+    ours(xt).backward(t64(gy, False))
+    theirs(xq).backward(torch.tensor(gy))
+    assert_close(xt.grad, xq.grad.numpy(), 1e-10, 1e-10)
+    for p, q in zip(ours.parameters(), theirs.parameters(), strict=True):
+        assert_close(p.grad, q.grad.numpy(), 1e-10, 1e-10)
+
+
 # ----------------------------------------------------------------------------- CPU / GPU parity
 
 
