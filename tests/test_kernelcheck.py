@@ -206,6 +206,20 @@ def test_return_before_barrier_raises_instead_of_hanging():
 
 
 @needs_gxx
+@pytest.mark.skipif(emulator.sanitizing(), reason="ASan builds guard shared arrays with red zones instead")
+@pytest.mark.parametrize("order", ["forward", "reverse"])
+def test_unwritten_shared_memory_reads_as_nan(order):
+    block_total, x = planted("planted_stale_shared"), numpy.ones(256, numpy.float32)
+    partial = numpy.zeros(4, numpy.float32)
+    with emulator.thread_order(order):
+        block_total((4,), (64,), (x, partial, 256))  # every thread stores: fine
+        numpy.testing.assert_array_equal(partial, [64, 64, 64, 64])
+        block_total((4,), (64,), (x, partial, 200))  # the last block's 56 tail threads store nothing
+    numpy.testing.assert_array_equal(partial[:3], [64, 64, 64])
+    assert numpy.isnan(partial[3]), "the read of unwritten shared memory went unnoticed"
+
+
+@needs_gxx
 def test_threads_at_different_barriers_raise():
     with pytest.raises(KernelError, match=r"threads wait at different __syncthreads \(lines 8 and 11\)"):
         planted("planted_split_barrier")((1,), (4,), (numpy.zeros(4, numpy.float32),))

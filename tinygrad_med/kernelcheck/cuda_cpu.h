@@ -37,7 +37,18 @@
 #define __constant__
 #define __forceinline__ inline __attribute__((always_inline))
 #define __noinline__ __attribute__((noinline))
-#define __shared__ static  // blocks run one at a time: one static copy is the block's shared memory
+// Blocks run one at a time, so one static copy is the block's shared memory.  All of it sits in
+// one section, filled with 0xFF bytes (NaN as float or double, -1 as an integer) before each block:
+// a read of shared memory that no thread of this block wrote shows up instead of reading what the
+// previous block left.  Under ASan each array keeps its own red zones instead (ASan leaves arrays
+// in named sections unguarded), so there overflows are reported and stale reads are not.
+#ifdef __SANITIZE_ADDRESS__
+#define __shared__ static
+#else
+#define __shared__ static __attribute__((section("tgm_shared")))
+#endif
+extern "C" char __start_tgm_shared[] __attribute__((weak, visibility("hidden")));  // set by the linker
+extern "C" char __stop_tgm_shared[] __attribute__((weak, visibility("hidden")));
 #define __launch_bounds__(...)
 // __restrict__ is a g++ keyword already.
 
@@ -253,6 +264,7 @@ static int launch(const long long* cfg, void (*body)(const unsigned long long*),
     L.fibers_of_block = fibers;
   }
   for (long long k = 0; k < blocks && !L.error[0]; ++k) {
+    if (__start_tgm_shared) std::memset(__start_tgm_shared, 0xFF, __stop_tgm_shared - __start_tgm_shared);
     long long b = order ? blocks - 1 - k : k;
     blockIdx = {(unsigned)(b % cfg[0]), (unsigned)(b / cfg[0] % cfg[1]), (unsigned)(b / (cfg[0] * cfg[1]))};
     if (L.fibers) run_block_fibers(threads, order);
