@@ -594,6 +594,8 @@ def test_bad_input_errors():
         optim.SGD([w * 2])
     with pytest.raises(TypeError, match=r"but got a Tensor"):
         optim.SGD(w)
+    with pytest.raises(TypeError, match=r"ordered collections"):
+        optim.SGD({w})
     with pytest.raises(TypeError, match=r"parameter 0 is a ndarray"):
         optim.SGD([numpy.zeros(2)])
     with pytest.raises(ValueError, match=r"sgd: invalid lr"):

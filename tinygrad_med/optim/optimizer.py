@@ -68,6 +68,7 @@ class Optimizer:
         if isinstance(params, Tensor):
             raise TypeError(fmt(self.name, "params should be an iterable of Tensors or dicts, but got a Tensor",
                                 hint="pass [tensor] or model.parameters()"))
+        _check_ordered(self.name, params)
         groups = list(params)
         if len(groups) == 0:
             raise ValueError(fmt(self.name, "optimizer got an empty parameter list"))
@@ -94,6 +95,7 @@ class Optimizer:
             raise TypeError(fmt(self.name, f"a param group must be a dict, got {type(param_group).__name__}"))
         group = dict(param_group)
         params = group.get("params")
+        _check_ordered(self.name, params)
         params = [params] if isinstance(params, Tensor) else list(params or [])
         if len(params) == 0:
             raise ValueError(fmt(self.name, "optimizer got an empty parameter list"))
@@ -266,6 +268,12 @@ def check_nonnegative(name, group, keys):
         value = group.get(key)
         if not isinstance(value, (int, float, numpy.number)) or not value >= 0:
             raise ValueError(fmt(name, f"invalid {key}: {value!r}; expected a number >= 0"))
+
+
+def _check_ordered(name, params):
+    if isinstance(params, (set, frozenset)):  # no fixed order: state_dict indices would not be reproducible
+        raise TypeError(fmt(name, "optimizer parameters need to be organized in ordered collections, but the "
+                                  "ordering of tensors in sets changes between runs", hint="pass a list"))
 
 
 def zeros_buffer(param):
