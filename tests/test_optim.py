@@ -111,6 +111,24 @@ def test_sgd_momentum_is_the_slides_velocity_update(beta):
     numpy.testing.assert_allclose(ours, reference_slide_momentum(0.05, beta, 15), rtol=1e-12, atol=1e-13)
 
 
+def test_sgd_momentum_with_a_changing_lr_is_pytorchs_not_the_slides():
+    """Documented in SGD: with a schedule, PyTorch's buffer takes the current lr, the slide's velocity the old ones."""
+    lrs, beta = [0.1, 0.1, 0.01, 0.01], 0.9
+    w = tm.Tensor(W0.copy(), requires_grad=True)
+    opt = optim.SGD([w], lr=lrs[0], momentum=beta)
+    w_b, b, w_v, v = W0.copy(), numpy.zeros(6), W0.copy(), numpy.zeros(6)
+    for lr in lrs:
+        opt.param_groups[0]["lr"] = lr
+        w.grad = tm.Tensor(quadratic_grad(w.numpy()))
+        opt.step()
+        b = beta * b + quadratic_grad(w_b)  # PyTorch: b_t = beta b_{t-1} + g_t, w_t = w_{t-1} - lr_t b_t
+        w_b = w_b - lr * b
+        v = beta * v + lr * quadratic_grad(w_v)  # slide: v_t = beta v_{t-1} + eta_t g_t, w_t = w_{t-1} - v_t
+        w_v = w_v - v
+    numpy.testing.assert_allclose(w.numpy(), w_b, rtol=1e-13)
+    assert numpy.abs(w.numpy() - w_v).max() > 1e-3
+
+
 @pytest.mark.parametrize("momentum, dampening, weight_decay, nesterov",
                          [(0.9, 0.0, 0.0, True), (0.9, 0.3, 0.1, False), (0.0, 0.0, 0.2, False), (0.8, 0, 0.05, True)])
 def test_sgd_options_follow_pytorchs_algorithm(momentum, dampening, weight_decay, nesterov):
