@@ -183,12 +183,8 @@ def test_correct_barrier_kernels_agree_in_both_thread_orders(name, grid, block):
 
 @needs_gxx
 def test_missing_syncthreads_caught_by_thread_order():
-    x = numpy.arange(1, 201, dtype=numpy.float32)
-    shift_left, forward, reverse = (
-        planted("planted_race"),
-        numpy.zeros(200, numpy.float32),
-        numpy.zeros(200, numpy.float32),
-    )
+    shift_left, x = planted("planted_race"), numpy.arange(1, 201, dtype=numpy.float32)
+    forward, reverse = numpy.zeros(200, numpy.float32), numpy.zeros(200, numpy.float32)
     shift_left((4,), (64,), (x, forward, 200))
     with emulator.thread_order("reverse"):
         shift_left((4,), (64,), (x, reverse, 200))
