@@ -16,3 +16,7 @@ from ..ops.adaptive_pool import (adaptive_avg_pool1d, adaptive_avg_pool2d, adapt
                                  max_unpool2d, max_unpool3d)
 from ..ops.pool import avg_pool1d, avg_pool2d, avg_pool3d, max_pool1d, max_pool2d, max_pool3d  # noqa: F401
 from ..ops.resample import interpolate  # noqa: F401
+from ..ops.activation import (elu, gelu, leaky_relu, log_softmax, maxout, relu, sigmoid, silu, softmax,  # noqa: F401
+                              softplus, tanh)
+from ..ops.loss import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, kl_div,  # noqa: F401
+                        l1_loss, mse_loss, nll_loss, smooth_l1_loss)

@@ -1,0 +1,153 @@
+// kernels/activation.cu -- activation functions (lecture: "Convolutional neural networks - Activation function")
+// sigmoid_fwd:     y = 1 / (1 + e^-x), written with e = e^-|x| so that nothing overflows at |x| = 1000
+// sigmoid_bwd:     gx = gy * y * (1 - y)
+// tanh_fwd/bwd:    y = tanh(x);  gx = gy * (1 - y^2)
+// relu_fwd/bwd:    y = max(0, x);  gx = gy * [x > 0]
+// leaky_relu_*:    y = x if x > 0 else slope * x;  gx = gy * (1 if x > 0 else slope)
+// elu_fwd/bwd:     y = x if x > 0 else alpha * (e^x - 1);  gx = gy * (1 if x > 0 else alpha * e^x)
+// gelu_fwd/bwd:    y = x * Phi(x), Phi(x) = (1 + erf(x / sqrt 2)) / 2;  gx = gy * (Phi(x) + x * phi(x))
+// softmax_fwd:     y[r, c] = e^(x[r, c] - m_r) / sum_k e^(x[r, k] - m_r),  m_r = max_k x[r, k]
+// softmax_bwd:     gx[r, c] = y[r, c] * (gy[r, c] - sum_k gy[r, k] y[r, k])
+// log_softmax_fwd: y[r, c] = x[r, c] - m_r - log sum_k e^(x[r, k] - m_r)
+// log_softmax_bwd: gx[r, c] = gy[r, c] - e^(y[r, c]) * sum_k gy[r, k]
+// Reference: tinygrad_med/ops/activation.py::_<name>_cpu.
+// Pointwise kernels: one thread per element (grid-stride loop).  Softmax kernels: one block per
+// row of the last (contiguous) dim, its threads striding over the C entries and reducing in
+// shared memory (common.cuh::block_reduce); blockDim.x must be a power of two <= SOFTMAX_THREADS.
+#include "common.cuh"
+
+#define SOFTMAX_THREADS 256
+
+extern "C" __global__ void sigmoid_fwd(const real_t* __restrict__ x, real_t* __restrict__ y, long long n) {
+  GRID_STRIDE_LOOP(i, n) {
+    real_t v = x[i];
+    real_t e = exp(-fabs(v));  // in (0, 1]: never overflows
+    y[i] = v >= 0 ? (real_t)1 / ((real_t)1 + e) : e / ((real_t)1 + e);
+  }
+}
+
+extern "C" __global__ void sigmoid_bwd(const real_t* __restrict__ y, const real_t* __restrict__ gy,
+                                       real_t* __restrict__ gx, long long n) {
+  GRID_STRIDE_LOOP(i, n) { gx[i] = gy[i] * y[i] * ((real_t)1 - y[i]); }
+}
+
+extern "C" __global__ void tanh_fwd(const real_t* __restrict__ x, real_t* __restrict__ y, long long n) {
+  GRID_STRIDE_LOOP(i, n) { y[i] = tanh(x[i]); }
+}
+
+extern "C" __global__ void tanh_bwd(const real_t* __restrict__ y, const real_t* __restrict__ gy,
+                                    real_t* __restrict__ gx, long long n) {
+  GRID_STRIDE_LOOP(i, n) { gx[i] = gy[i] * ((real_t)1 - y[i] * y[i]); }
+}
+
+extern "C" __global__ void relu_fwd(const real_t* __restrict__ x, real_t* __restrict__ y, long long n) {
+  GRID_STRIDE_LOOP(i, n) {
+    real_t v = x[i];
+    y[i] = v <= 0 ? (real_t)0 : v;  // written so that NaN passes through, as numpy.maximum does
+  }
+}
+
+extern "C" __global__ void relu_bwd(const real_t* __restrict__ x, const real_t* __restrict__ gy,
+                                    real_t* __restrict__ gx, long long n) {
+  GRID_STRIDE_LOOP(i, n) { gx[i] = x[i] > 0 ? gy[i] : (real_t)0; }
+}
+
+extern "C" __global__ void leaky_relu_fwd(const real_t* __restrict__ x, real_t* __restrict__ y, long long n,
+                                          double slope) {
+  GRID_STRIDE_LOOP(i, n) {
+    real_t v = x[i];
+    y[i] = v > 0 ? v : (real_t)slope * v;
+  }
+}
+
+extern "C" __global__ void leaky_relu_bwd(const real_t* __restrict__ x, const real_t* __restrict__ gy,
+                                          real_t* __restrict__ gx, long long n, double slope) {
+  GRID_STRIDE_LOOP(i, n) { gx[i] = x[i] > 0 ? gy[i] : (real_t)slope * gy[i]; }
+}
+
+extern "C" __global__ void elu_fwd(const real_t* __restrict__ x, real_t* __restrict__ y, long long n, double alpha) {
+  GRID_STRIDE_LOOP(i, n) {
+    real_t v = x[i];
+    y[i] = v > 0 ? v : (real_t)alpha * expm1(v);  // expm1: exact near 0, and e^x is never formed for x > 0
+  }
+}
+
+extern "C" __global__ void elu_bwd(const real_t* __restrict__ x, const real_t* __restrict__ gy,
+                                   real_t* __restrict__ gx, long long n, double alpha) {
+  GRID_STRIDE_LOOP(i, n) {
+    real_t v = x[i];
+    gx[i] = v > 0 ? gy[i] : gy[i] * (real_t)alpha * exp(v);
+  }
+}
+
+extern "C" __global__ void gelu_fwd(const real_t* __restrict__ x, real_t* __restrict__ y, long long n) {
+  GRID_STRIDE_LOOP(i, n) {
+    real_t v = x[i];
+    y[i] = (real_t)0.5 * v * ((real_t)1 + erf(v * (real_t)0.70710678118654752440));
+  }
+}
+
+extern "C" __global__ void gelu_bwd(const real_t* __restrict__ x, const real_t* __restrict__ gy,
+                                    real_t* __restrict__ gx, long long n) {
+  GRID_STRIDE_LOOP(i, n) {
+    real_t v = x[i];
+    real_t cdf = (real_t)0.5 * ((real_t)1 + erf(v * (real_t)0.70710678118654752440));
+    real_t pdf = (real_t)0.39894228040143267794 * exp((real_t)-0.5 * v * v);  // 1/sqrt(2 pi) e^(-x^2/2)
+    gx[i] = gy[i] * (cdf + v * pdf);
+  }
+}
+
+// ------------------------------------------------------------------ softmax over rows
+
+// m_r = max_k x[r, k] and s_r = sum_k e^(x[r, k] - m_r), shared by softmax_fwd and log_softmax_fwd.
+__device__ void row_max_sum(real_t* buf, const real_t* xr, long long C, real_t* m, real_t* s) {
+  real_t local = xr[0];  // C >= 1; a start value every thread may take, so no -INFINITY is needed
+  for (long long c = threadIdx.x; c < C; c += blockDim.x) local = max(local, xr[c]);
+  *m = block_reduce(buf, local, true);
+  real_t sum = 0;
+  for (long long c = threadIdx.x; c < C; c += blockDim.x) sum += exp(xr[c] - *m);
+  *s = block_reduce(buf, sum, false);
+}
+
+extern "C" __global__ void softmax_fwd(const real_t* __restrict__ x, real_t* __restrict__ y, long long rows,
+                                       long long C) {
+  __shared__ real_t buf[SOFTMAX_THREADS];
+  for (long long r = blockIdx.x; r < rows; r += gridDim.x) {  // same trip count for the whole block
+    real_t m, s;
+    row_max_sum(buf, x + r * C, C, &m, &s);
+    for (long long c = threadIdx.x; c < C; c += blockDim.x) y[r * C + c] = exp(x[r * C + c] - m) / s;
+  }
+}
+
+extern "C" __global__ void log_softmax_fwd(const real_t* __restrict__ x, real_t* __restrict__ y, long long rows,
+                                           long long C) {
+  __shared__ real_t buf[SOFTMAX_THREADS];
+  for (long long r = blockIdx.x; r < rows; r += gridDim.x) {
+    real_t m, s;
+    row_max_sum(buf, x + r * C, C, &m, &s);
+    real_t lse = m + log(s);
+    for (long long c = threadIdx.x; c < C; c += blockDim.x) y[r * C + c] = x[r * C + c] - lse;
+  }
+}
+
+extern "C" __global__ void softmax_bwd(const real_t* __restrict__ y, const real_t* __restrict__ gy,
+                                       real_t* __restrict__ gx, long long rows, long long C) {
+  __shared__ real_t buf[SOFTMAX_THREADS];
+  for (long long r = blockIdx.x; r < rows; r += gridDim.x) {
+    real_t dot = 0;
+    for (long long c = threadIdx.x; c < C; c += blockDim.x) dot += gy[r * C + c] * y[r * C + c];
+    dot = block_reduce(buf, dot, false);
+    for (long long c = threadIdx.x; c < C; c += blockDim.x) gx[r * C + c] = y[r * C + c] * (gy[r * C + c] - dot);
+  }
+}
+
+extern "C" __global__ void log_softmax_bwd(const real_t* __restrict__ y, const real_t* __restrict__ gy,
+                                           real_t* __restrict__ gx, long long rows, long long C) {
+  __shared__ real_t buf[SOFTMAX_THREADS];
+  for (long long r = blockIdx.x; r < rows; r += gridDim.x) {
+    real_t total = 0;
+    for (long long c = threadIdx.x; c < C; c += blockDim.x) total += gy[r * C + c];
+    total = block_reduce(buf, total, false);
+    for (long long c = threadIdx.x; c < C; c += blockDim.x) gx[r * C + c] = gy[r * C + c] - exp(y[r * C + c]) * total;
+  }
+}
