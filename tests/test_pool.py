@@ -10,6 +10,7 @@
 """
 
 import math
+import re
 
 import numpy
 import pytest
@@ -370,3 +371,64 @@ def test_max_unpool_bad_input():
         F.max_unpool2d(y, indices, 1)
     with pytest.raises(ShapeError, match=r"integer tensor of x's shape"):
         F.max_unpool2d(y, indices[:, :, :1], 2)
+
+
+# ----------------------------------------------------------------------------- nn layers
+
+
+LAYERS = [
+    ("MaxPool1d", (3,), {"stride": 2, "padding": 1, "dilation": 2, "ceil_mode": True}, 1),
+    ("MaxPool2d", (2,), {}, 2),
+    ("MaxPool2d", ((3, 2), (2, 1), (1, 0)), {"return_indices": True}, 2),
+    ("MaxPool3d", (2, 1), {"ceil_mode": True}, 3),
+    ("AvgPool1d", (4, 3, 2, True, False), {}, 1),
+    ("AvgPool2d", (3,), {"stride": 2, "padding": 1, "count_include_pad": False}, 2),
+    ("AvgPool2d", (2,), {"divisor_override": 3}, 2),
+    ("AvgPool3d", ((2, 3, 2), None, 1), {"ceil_mode": True}, 3),
+    ("AdaptiveAvgPool1d", (4,), {}, 1),
+    ("AdaptiveAvgPool2d", (1,), {}, 2),
+    ("AdaptiveAvgPool3d", ((2, None, 3),), {}, 3),
+    ("AdaptiveMaxPool1d", (3,), {}, 1),
+    ("AdaptiveMaxPool2d", ((3, 4), True), {}, 2),
+    ("AdaptiveMaxPool3d", (2,), {}, 3),
+]
+
+
+@pytest.mark.parametrize("name, args, kwargs, nd", LAYERS)
+def test_layers_call_their_functional_op(name, args, kwargs, nd):
+    layer = getattr(tm.nn, name)(*args, **kwargs)
+    x = tm.tensor(distinct(2, 3, *[9, 8, 7][:nd]).astype(numpy.float32))
+    function = getattr(F, re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower())  # MaxPool2d -> max_pool2d
+    ys, expected = layer(x), function(x, *args, **kwargs)
+    ys, expected = (ys, expected) if isinstance(ys, tuple) else ((ys,), (expected,))
+    for a, b in zip(ys, expected, strict=True):
+        assert_close(a, b, 0, 0)
+    assert layer.num_parameters() == 0 and ys[0].dtype == numpy.float32
+
+
+@pytest.mark.parametrize("name, args, kwargs, nd", LAYERS)
+def test_layers_match_pytorch_attributes_and_outputs(name, args, kwargs, nd):
+    """The receptive-field calculator reads kernel_size / stride / padding / dilation as PyTorch stores them."""
+    torch = pytest.importorskip("torch")
+    ours, theirs = getattr(tm.nn, name)(*args, **kwargs), getattr(torch.nn, name)(*args, **kwargs)
+    for attribute in ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "output_size", "return_indices",
+                      "count_include_pad", "divisor_override"):  # fmt: skip
+        assert getattr(ours, attribute, None) == getattr(theirs, attribute, None), attribute
+    assert repr(ours) == repr(theirs)
+    x = distinct(2, 3, *[9, 8, 7][:nd])
+    y, yt = ours(t64(x, False)), theirs(torch.tensor(x))
+    ys, yts = (y, yt) if isinstance(y, tuple) else ((y,), (yt,))
+    for a, b in zip(ys, yts, strict=True):
+        assert_close(a, b.numpy(), 1e-12, 1e-12)
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_max_unpool_layers(nd):
+    pool = getattr(tm.nn, f"MaxPool{nd}d")(2, return_indices=True)
+    unpool = getattr(tm.nn, f"MaxUnpool{nd}d")(2)
+    assert unpool.kernel_size == (2,) * nd and unpool.stride == (2,) * nd and unpool.padding == (0,) * nd
+    x = t64(distinct(1, 2, *[5, 4, 6][:nd]), False)
+    y, indices = pool(x)
+    restored = unpool(y, indices, output_size=x.shape)
+    assert restored.shape == x.shape
+    assert_close(restored, max_unpool_nd(y.numpy(), indices.numpy(), x.shape[2:]), 0, 0)

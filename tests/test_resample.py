@@ -224,3 +224,39 @@ def test_pad_against_pytorch(mode, shape, pad):
 def test_bad_input(call, error, pattern):
     with pytest.raises(error, match=pattern):
         call(tm.zeros(1, 2, 4, 5))
+
+
+# ----------------------------------------------------------------------------- nn layers
+
+
+@pytest.mark.parametrize(
+    "name, args, kwargs, shape",
+    [("Upsample", (), {"scale_factor": 2}, (1, 2, 3, 4)),
+     ("Upsample", ((5, 7),), {"mode": "bilinear", "align_corners": True}, (1, 2, 3, 4)),
+     ("Upsample", (), {"scale_factor": (1.5, 2, 2.5), "mode": "trilinear"}, (1, 2, 2, 3, 2)),
+     ("UpsamplingNearest2d", (), {"scale_factor": 3}, (1, 2, 3, 4)),
+     ("UpsamplingBilinear2d", ((4, 6),), {}, (1, 2, 3, 4)),
+     ("ReflectionPad1d", ((2, 1),), {}, (1, 2, 4)), ("ReflectionPad2d", (1,), {}, (1, 2, 3, 4)),
+     ("ReflectionPad3d", ((1, 0, 1, 2, 0, 1),), {}, (1, 2, 3, 4, 3)),
+     ("ReplicationPad2d", ((0, 3, 1, 2),), {}, (2, 3, 4)),
+     ("ReplicationPad3d", (2,), {}, (1, 1, 2, 3, 2)), ("CircularPad2d", (1,), {}, (1, 2, 3, 4)),
+     ("ZeroPad2d", ((1, 2, 3, 0),), {}, (1, 2, 3, 4)), ("ConstantPad1d", (2, 3.5), {}, (1, 2, 3))],
+)
+def test_layers_against_pytorch(name, args, kwargs, shape):
+    torch = pytest.importorskip("torch")
+    ours, theirs = getattr(tm.nn, name)(*args, **kwargs), getattr(torch.nn, name)(*args, **kwargs)
+    for attribute in ("size", "scale_factor", "mode", "align_corners", "padding", "value"):
+        if hasattr(theirs, attribute):
+            assert getattr(ours, attribute) == getattr(theirs, attribute), attribute
+    x = rand(*shape)
+    assert_close(ours(t64(x, False)), theirs(torch.tensor(x)).numpy(), 1e-12, 1e-12)
+
+
+def test_layers_call_their_functional_op():
+    x = tm.tensor(rand(1, 2, 3, 4).astype(numpy.float32))
+    up = tm.nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)
+    assert_close(up(x), F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False), 0, 0)
+    assert up(x).dtype == numpy.float32 and up.num_parameters() == 0
+    assert_close(tm.nn.ReflectionPad2d((1, 0, 2, 1))(x), F.pad(x, (1, 0, 2, 1), mode="reflect"), 0, 0)
+    assert_close(tm.nn.ZeroPad2d(1)(x), F.pad(x, (1, 1, 1, 1)), 0, 0)
+    assert repr(up) == "Upsample(scale_factor=2.0, mode='bilinear')"
