@@ -99,9 +99,13 @@ def main():
         ratio = f", ratio {cases[kind]['ratio_vs_torch']:.2f}x" if torch is not None else ""
         line = ", ".join(f"{k} {v:.2f} ms" for k, v in cases[kind]["median_ms"].items())
         print(f"{kind:10s} forward+backward {SHAPE} float32: {line}{ratio}")
-    result = {"workload": f"forward+backward on {SHAPE} float32, medians of {args.repeat}",
-              "target": "bn_train within 2x of PyTorch CPU (issue W4)", "cases": cases,
-              "torch_threads": torch.get_num_threads() if torch is not None else None, "machine": machine_info()}
+    result = {
+        "workload": f"forward+backward on {SHAPE} float32, medians of {args.repeat}",
+        "target": "bn_train within 2x of PyTorch CPU (issue W4)",
+        "cases": cases,
+        "torch_threads": torch.get_num_threads() if torch is not None else None,
+        "machine": machine_info(),
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     with open(args.out, "w") as handle:
         json.dump(result, handle, indent=1, default=str)

@@ -22,8 +22,11 @@ from tinygrad_med.ops import dropout as ops
 PHILOX_KAT = [
     ((0, 0, 0, 0), (0, 0), (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)),
     ((0xFFFFFFFF,) * 4, (0xFFFFFFFF,) * 2, (0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD)),
-    ((0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344), (0xA4093822, 0x299F31D0),
-     (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1)),
+    (
+        (0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344),
+        (0xA4093822, 0x299F31D0),
+        (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1),
+    ),
 ]
 
 
@@ -56,8 +59,16 @@ def test_cpu_and_gpu_streams_equal_bit_for_bit(device, n, seed):
     numpy.testing.assert_array_equal(gpu, ops._philox_uint32_cpu(n, seed))
 
 
-@pytest.mark.parametrize("op, shape", [(F.dropout, (5, 7, 3)), (F.dropout1d, (3, 4, 5)), (F.dropout2d, (2, 5, 3, 4)),
-                                       (F.dropout3d, (2, 3, 2, 3, 2)), (F.dropout3d, (4, 2, 3, 2))])
+@pytest.mark.parametrize(
+    "op, shape",
+    [
+        (F.dropout, (5, 7, 3)),
+        (F.dropout1d, (3, 4, 5)),
+        (F.dropout2d, (2, 5, 3, 4)),
+        (F.dropout3d, (2, 3, 2, 3, 2)),
+        (F.dropout3d, (4, 2, 3, 2)),
+    ],
+)
 @pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
 def test_dropout_parity_exact(device, op, shape, dtype):
     x = numpy.random.default_rng(1).standard_normal(shape).astype(dtype)

@@ -98,8 +98,9 @@ def test_batch_norm_gradcheck_all_inputs(shape, training):
     C = shape[1]
     rm, rv = t64(rand(C, seed=3), False), t64(numpy.abs(rand(C, seed=4)) + 0.5, False)
     inputs = [t64(rand(*shape)), t64(rand(C, seed=1)), t64(rand(C, seed=2))]
-    result = tm.gradcheck(lambda x, w, b: F.batch_norm(x, rm, rv, w, b, training=training), inputs,
-                          atol=1e-6, rtol=1e-5)
+    result = tm.gradcheck(
+        lambda x, w, b: F.batch_norm(x, rm, rv, w, b, training=training), inputs, atol=1e-6, rtol=1e-5
+    )
     assert result.passed, result.report()
 
 
@@ -118,8 +119,12 @@ def test_instance_group_layer_norm_gradcheck(op):
 
 
 @settings(max_examples=15, deadline=None)
-@given(N=st.integers(2, 4), C=st.integers(1, 3), spatial=st.lists(st.integers(1, 4), min_size=0, max_size=3),
-       eps=st.sampled_from([1e-5, 1e-2]))
+@given(
+    N=st.integers(2, 4),
+    C=st.integers(1, 3),
+    spatial=st.lists(st.integers(1, 4), min_size=0, max_size=3),
+    eps=st.sampled_from([1e-5, 1e-2]),
+)
 def test_batch_norm_random_shapes_forward_and_gradient(N, C, spatial, eps):
     shape = (N, C, *spatial)
     x, gamma, beta = rand(*shape, seed=N + C), rand(C, seed=1), rand(C, seed=2)
@@ -160,8 +165,9 @@ def test_module_train_eval_and_cumulative_momentum():
     assert int(bn.num_batches_tracked.item()) == 3
     # momentum=None: the running stats are the plain averages of the batch statistics
     numpy.testing.assert_allclose(bn.running_mean.numpy(), numpy.mean([b.mean(0) for b in batches], 0), rtol=1e-12)
-    numpy.testing.assert_allclose(bn.running_var.numpy(), numpy.mean([b.var(0, ddof=1) for b in batches], 0),
-                                  rtol=1e-12)
+    numpy.testing.assert_allclose(
+        bn.running_var.numpy(), numpy.mean([b.var(0, ddof=1) for b in batches], 0), rtol=1e-12
+    )
     bn.eval()
     y = bn(t64(batches[0], False)).numpy()
     expected = (batches[0] - bn.running_mean.numpy()) / numpy.sqrt(bn.running_var.numpy() + 1e-5)
@@ -191,8 +197,13 @@ def test_instance_norm_module_tracks_and_accepts_unbatched():
     assert inn(t64(x[0], False)).shape == (2, 6)
 
 
-torch_cases = [("BatchNorm1d", (6, 3)), ("BatchNorm1d", (4, 3, 5)), ("BatchNorm2d", (4, 3, 5, 5)),
-               ("BatchNorm3d", (2, 3, 3, 4, 2)), ("InstanceNorm2d", (3, 3, 4, 4))]
+torch_cases = [
+    ("BatchNorm1d", (6, 3)),
+    ("BatchNorm1d", (4, 3, 5)),
+    ("BatchNorm2d", (4, 3, 5, 5)),
+    ("BatchNorm3d", (2, 3, 3, 4, 2)),
+    ("InstanceNorm2d", (3, 3, 4, 4)),
+]
 
 
 @pytest.mark.parametrize("name, shape", torch_cases)
@@ -219,13 +230,16 @@ def test_training_gradients_match_torch():
     F.batch_norm(ours[0], None, None, ours[1], ours[2], training=True).backward(t64(gy, False))
     theirs = [torch.tensor(a, requires_grad=True) for a in (x, w, b)]
     torch.nn.functional.batch_norm(theirs[0], None, None, theirs[1], theirs[2], training=True).backward(
-        torch.tensor(gy))
+        torch.tensor(gy)
+    )
     for o, t in zip(ours, theirs, strict=True):
         assert_close(o.grad, t.grad.numpy(), 1e-10, 1e-10)
 
 
-@pytest.mark.parametrize("name, args, shape", [("GroupNorm", (2, 4), (3, 4, 5)), ("LayerNorm", ((4, 5),), (3, 4, 5)),
-                                               ("InstanceNorm1d", (4,), (3, 4, 5))])
+@pytest.mark.parametrize(
+    "name, args, shape",
+    [("GroupNorm", (2, 4), (3, 4, 5)), ("LayerNorm", ((4, 5),), (3, 4, 5)), ("InstanceNorm1d", (4,), (3, 4, 5))],
+)
 def test_group_layer_instance_modules_match_torch_with_gradients(name, args, shape):
     torch = pytest.importorskip("torch")
     kwargs = {"affine": True} if name == "InstanceNorm1d" else {}
@@ -249,8 +263,12 @@ def test_group_layer_instance_modules_match_torch_with_gradients(name, args, sha
 @pytest.mark.parametrize("training", [True, False])
 def test_batch_norm_parity(device, shape, training):
     C = shape[1]
-    x, gamma, beta, gy = (rand(*shape, dtype=numpy.float32), rand(C, seed=1, dtype=numpy.float32),
-                          rand(C, seed=2, dtype=numpy.float32), rand(*shape, seed=3, dtype=numpy.float32))
+    x, gamma, beta, gy = (
+        rand(*shape, dtype=numpy.float32),
+        rand(C, seed=1, dtype=numpy.float32),
+        rand(C, seed=2, dtype=numpy.float32),
+        rand(*shape, seed=3, dtype=numpy.float32),
+    )
     stats = (numpy.zeros(C, numpy.float32) + 0.2, numpy.ones(C, numpy.float32) * 1.5)
 
     def run(make):
@@ -270,8 +288,11 @@ def test_instance_group_layer_norm_parity(device):
 
     def run(make):
         results = []
-        for op in (lambda x, w, b: F.instance_norm(x, None, None, w, b), lambda x, w, b: F.group_norm(x, 2, w, b),
-                   lambda x, w, b: F.layer_norm(x, (4, 3, 3))):
+        for op in (
+            lambda x, w, b: F.instance_norm(x, None, None, w, b),
+            lambda x, w, b: F.group_norm(x, 2, w, b),
+            lambda x, w, b: F.layer_norm(x, (4, 3, 3)),
+        ):
             xs = [make(a, requires_grad=True) for a in (x, w, b)]
             y = op(*xs)
             y.backward(make(gy))

@@ -16,8 +16,16 @@ from ..errors import ShapeError, fmt
 from . import functional as F
 from .module import Module, Parameter
 
-__all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
-           "GroupNorm", "LayerNorm"]
+__all__ = [
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "BatchNorm3d",
+    "InstanceNorm1d",
+    "InstanceNorm2d",
+    "InstanceNorm3d",
+    "GroupNorm",
+    "LayerNorm",
+]
 
 
 class _NormBase(Module):
@@ -25,8 +33,9 @@ class _NormBase(Module):
 
     ranks = ()  # accepted input ranks, set by each subclass
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, device=None,
-                 dtype=None):
+    def __init__(
+        self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, device=None, dtype=None
+    ):
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
@@ -64,8 +73,10 @@ class _NormBase(Module):
             raise ShapeError(fmt(type(self).__name__, f"expected {ranks} input (got {x.ndim}D input)", x=x))
 
     def extra_repr(self):
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"track_running_stats={self.track_running_stats}")
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+            f"track_running_stats={self.track_running_stats}"
+        )
 
 
 class _BatchNorm(_NormBase):
@@ -81,8 +92,16 @@ class _BatchNorm(_NormBase):
         # without running statistics, evaluation uses the batch statistics too (as PyTorch)
         use_batch_stats = self.training or self.running_mean is None
         track = not self.training or self.track_running_stats
-        return F.batch_norm(x, self.running_mean if track else None, self.running_var if track else None,
-                            self.weight, self.bias, use_batch_stats, factor, self.eps)
+        return F.batch_norm(
+            x,
+            self.running_mean if track else None,
+            self.running_var if track else None,
+            self.weight,
+            self.bias,
+            use_batch_stats,
+            factor,
+            self.eps,
+        )
 
 
 class BatchNorm1d(_BatchNorm):
@@ -125,8 +144,9 @@ class BatchNorm3d(_BatchNorm):
 class _InstanceNorm(_NormBase):
     """Instance normalisation layer (see InstanceNorm2d)."""
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False, track_running_stats=False, device=None,
-                 dtype=None):
+    def __init__(
+        self, num_features, eps=1e-5, momentum=0.1, affine=False, track_running_stats=False, device=None, dtype=None
+    ):
         super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype)
 
     def forward(self, x):
@@ -135,8 +155,16 @@ class _InstanceNorm(_NormBase):
         if unbatched:  # (C, *) -> (1, C, *)
             x = x.unsqueeze(0)
         momentum = 0.0 if self.momentum is None else self.momentum
-        y = F.instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
-                            self.training or not self.track_running_stats, momentum, self.eps)
+        y = F.instance_norm(
+            x,
+            self.running_mean,
+            self.running_var,
+            self.weight,
+            self.bias,
+            self.training or not self.track_running_stats,
+            momentum,
+            self.eps,
+        )
         return y.squeeze(0) if unbatched else y
 
 
@@ -181,8 +209,9 @@ class GroupNorm(Module):
     def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, device=None, dtype=None):
         super().__init__()
         if num_groups < 1 or num_channels % num_groups:
-            raise ShapeError(fmt("GroupNorm", f"num_channels={num_channels} must be divisible by "
-                                 f"num_groups={num_groups}"))
+            raise ShapeError(
+                fmt("GroupNorm", f"num_channels={num_channels} must be divisible by num_groups={num_groups}")
+            )
         self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
         if affine:
             self.weight = Parameter(factory.ones(num_channels, dtype=dtype, device=device))

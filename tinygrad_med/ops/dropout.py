@@ -144,9 +144,15 @@ def _channel_dropout(op, input, p, training, inplace, spatial_dims):
     _check(op, input, p, inplace)
     if input.ndim not in spatial_dims:
         ranks = " or ".join(f"{r}-D" for r in spatial_dims)
-        raise ShapeError(fmt(op, f"expected a {ranks} input, got {input.ndim}-D", x=input,
-                             hint="use dropout for element-wise dropout"))
-    group = math.prod(input.shape[input.ndim - spatial_dims[input.ndim]:])
+        raise ShapeError(
+            fmt(
+                op,
+                f"expected a {ranks} input, got {input.ndim}-D",
+                x=input,
+                hint="use dropout for element-wise dropout",
+            )
+        )
+    group = math.prod(input.shape[input.ndim - spatial_dims[input.ndim] :])
     return _dropout(input, p, training, group)
 
 
@@ -154,8 +160,7 @@ def _dropout(input, p, training, group):
     if not training or p == 0:
         return input
     scale = 0.0 if p == 1 else 1.0 / (1.0 - p)
-    return Dropout.apply(input, seed=random.next_seed(), threshold=_threshold(p), scale=scale,
-                         group=max(int(group), 1))
+    return Dropout.apply(input, seed=random.next_seed(), threshold=_threshold(p), scale=scale, group=max(int(group), 1))
 
 
 def _threshold(p):
@@ -220,4 +225,3 @@ def _dropout_fwd_gpu(x, seed, threshold, scale, group):
     kernel = backend.load_kernel("dropout", "dropout_fwd", x.dtype)
     kernel((_blocks(x.size),), (256,), (x, y, x.size, group, seed, threshold, scale))
     return y
-

@@ -62,19 +62,31 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     """
     _check_input("batch_norm", input, 2, "(N, C, *)")
     C = input.shape[1]
-    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
-                    ("bias", bias)):
+    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
         _check_per_channel("batch_norm", name, t, (C,), input)
     if training and input.numel() // max(C, 1) <= 1:
-        raise ShapeError(fmt("batch_norm", f"expected more than 1 value per channel when training, got "
-                             f"{input.numel() // max(C, 1)}", x=input, hint="use a batch of 2 or more"))
+        raise ShapeError(
+            fmt(
+                "batch_norm",
+                f"expected more than 1 value per channel when training, got {input.numel() // max(C, 1)}",
+                x=input,
+                hint="use a batch of 2 or more",
+            )
+        )
     if (running_mean is None) != (running_var is None):
         raise ValueError(fmt("batch_norm", "give both running_mean and running_var, or neither"))
     if not training and running_mean is None:
-        raise ValueError(fmt("batch_norm", "running_mean and running_var must be given in eval mode",
-                             hint="pass training=True to use the batch statistics"))
-    raw = {"running_mean": None if running_mean is None else running_mean.data,
-           "running_var": None if running_var is None else running_var.data}
+        raise ValueError(
+            fmt(
+                "batch_norm",
+                "running_mean and running_var must be given in eval mode",
+                hint="pass training=True to use the batch statistics",
+            )
+        )
+    raw = {
+        "running_mean": None if running_mean is None else running_mean.data,
+        "running_var": None if running_var is None else running_var.data,
+    }
     return BatchNorm.apply(input, weight, bias, **raw, training=training, momentum=momentum, eps=eps)
 
 
@@ -85,8 +97,9 @@ class BatchNorm(Function):
         xp, self.x_shape, self.training = backend.get_xp(x), x.shape, training
         x3 = xp.ascontiguousarray(x).reshape(x.shape[0], x.shape[1], -1)  # (N, C, *) -> (N, C, S)
         gpu = backend.on_gpu(x3)  # the one dispatch: kernels/norm.cu or the NumPy reference
-        stats, fwd = (_batch_norm_stats_gpu, _batch_norm_fwd_gpu) if gpu else (_batch_norm_stats_cpu,
-                                                                                _batch_norm_fwd_cpu)
+        stats, fwd = (
+            (_batch_norm_stats_gpu, _batch_norm_fwd_gpu) if gpu else (_batch_norm_stats_cpu, _batch_norm_fwd_cpu)
+        )
         self.bwd = _batch_norm_bwd_gpu if gpu else _batch_norm_bwd_cpu
         if training:
             mean, var = stats(x3)
@@ -106,8 +119,9 @@ class BatchNorm(Function):
         return gx.reshape(self.x_shape), g_gamma, g_beta
 
 
-def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats=True,
-                  momentum=0.1, eps=1e-5):
+def instance_norm(
+    input, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats=True, momentum=0.1, eps=1e-5
+):
     """Instance normalisation: each sample's channel normalised over its own spatial dims.
 
     Lecture: "Batch normalization" (the statistics taken per sample instead of per batch).
@@ -121,18 +135,18 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     """
     _check_input("instance_norm", input, 3, "(N, C, *)")
     N, C = input.shape[:2]
-    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
-                    ("bias", bias)):
+    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
         _check_per_channel("instance_norm", name, t, (C,), input)
     if not use_input_stats:
         return batch_norm(input, running_mean, running_var, weight, bias, False, momentum, eps)
     if math.prod(input.shape[2:]) <= 1:
         raise ShapeError(fmt("instance_norm", "expected more than 1 spatial element when training", x=input))
     xp = backend.get_xp(input.data)
-    tiled = {k: None if t is None else xp.tile(t.data, N) for k, t in (("running_mean", running_mean),
-                                                                        ("running_var", running_var))}
-    y = BatchNorm.apply(input.reshape(1, N * C, -1), None, None, **tiled, training=True, momentum=momentum,
-                        eps=eps)
+    tiled = {
+        k: None if t is None else xp.tile(t.data, N)
+        for k, t in (("running_mean", running_mean), ("running_var", running_var))
+    }
+    y = BatchNorm.apply(input.reshape(1, N * C, -1), None, None, **tiled, training=True, momentum=momentum, eps=eps)
     for key, t in (("running_mean", running_mean), ("running_var", running_var)):
         if t is not None:  # (N*C,) -> (C,): the average over the batch, as PyTorch does
             t.data[...] = tiled[key].reshape(N, C).mean(axis=0)
@@ -152,8 +166,13 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     _check_input("group_norm", input, 2, "(N, C, *)")
     N, C = input.shape[:2]
     if num_groups < 1 or C % num_groups:
-        raise ShapeError(fmt("group_norm", f"{C} channels are not divisible into num_groups={num_groups}",
-                             x=(input.shape, "(N, C, *)")))
+        raise ShapeError(
+            fmt(
+                "group_norm",
+                f"{C} channels are not divisible into num_groups={num_groups}",
+                x=(input.shape, "(N, C, *)"),
+            )
+        )
     for name, t in (("weight", weight), ("bias", bias)):
         _check_per_channel("group_norm", name, t, (C,), input)
     y = _normalize(input.reshape(1, N * num_groups, -1), eps).reshape(input.shape)
@@ -173,7 +192,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     """
     shape = (int(normalized_shape),) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     _check_input("layer_norm", input, len(shape), "(..., *normalized_shape)")
-    if tuple(input.shape[input.ndim - len(shape):]) != shape:
+    if tuple(input.shape[input.ndim - len(shape) :]) != shape:
         raise ShapeError(fmt("layer_norm", f"x does not end in normalized_shape {shape}", x=input))
     for name, t in (("weight", weight), ("bias", bias)):
         _check_per_channel("layer_norm", name, t, shape, input)
@@ -187,8 +206,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
 
 def _normalize(x3, eps):
     """x_hat per row of x3 (1, R, K): BatchNorm in training mode, without affine or running stats."""
-    return BatchNorm.apply(x3, None, None, running_mean=None, running_var=None, training=True, momentum=0.0,
-                           eps=eps)
+    return BatchNorm.apply(x3, None, None, running_mean=None, running_var=None, training=True, momentum=0.0, eps=eps)
 
 
 def _affine(y, weight, bias, shape):
@@ -213,11 +231,18 @@ def _check_per_channel(op, name, t, shape, x):
     if t is None:
         return
     if tuple(t.shape) != tuple(shape):
-        raise ShapeError(fmt(op, f"{name} has shape {tuple(t.shape)} but x expects {tuple(shape)}",
-                             x=(x.shape, "(N, C, *)"), **{name: t}))
+        raise ShapeError(
+            fmt(
+                op,
+                f"{name} has shape {tuple(t.shape)} but x expects {tuple(shape)}",
+                x=(x.shape, "(N, C, *)"),
+                **{name: t},
+            )
+        )
     if t.device != x.device:  # running statistics bypass Function.apply's device check: check them here
-        raise DeviceError(fmt(op, f"x is on {x.device} but {name} is on {t.device}",
-                              hint=f"move {name} with .to('{x.device}')"))
+        raise DeviceError(
+            fmt(op, f"x is on {x.device} but {name} is on {t.device}", hint=f"move {name} with .to('{x.device}')")
+        )
 
 
 def _update_running_stats(running_mean, running_var, mean, var, m, momentum):
@@ -271,9 +296,11 @@ def _batch_norm_bwd_cpu(gy3, x_hat, gamma, inv_std, training):
     gx = gy3 * x_hat  # gy x_hat, then reused for gx (in-place steps: one temporary in all)
     sum_gy, sum_gy_xhat = _channel_sum(gy3), _channel_sum(gx)
     scale = (gamma * inv_std)[:, None]
-    if training:  # the compact form of Ioffe & Szegedy's chain rule through mu_B and sigma2_B:
-        numpy.multiply(x_hat, (sum_gy_xhat / m)[:, None], out=gx)  # gx = (gamma inv_std / m)
-        gx += (sum_gy / m)[:, None]  #                                  (m gy - sum gy - x_hat sum gy x_hat)
+    if training:  # Ioffe & Szegedy's chain rule through mu_B and sigma2_B, in its compact form
+        # gx = (gamma inv_std / m)(m gy - sum gy - x_hat sum(gy x_hat))
+        #    = gamma inv_std (gy - (x_hat sum(gy x_hat) / m + sum(gy) / m)), built in place in gx:
+        numpy.multiply(x_hat, (sum_gy_xhat / m)[:, None], out=gx)
+        gx += (sum_gy / m)[:, None]
         numpy.subtract(gy3, gx, out=gx)
         gx *= scale
     else:
@@ -288,8 +315,7 @@ def _batch_norm_bwd_gpu(gy3, x_hat, gamma, inv_std, training):
     reduce((C,), (NORM_THREADS,), (gy3, x_hat, sum_gy, sum_gy_xhat, N, C, S))
     gx = xp.empty_like(gy3)
     kernel = backend.load_kernel("norm", "batch_norm_bwd", gy3.dtype)
-    kernel((_blocks(gy3.size),), (256,), (gy3, x_hat, gamma, inv_std, sum_gy, sum_gy_xhat, gx, N, C, S,
-                                          int(training)))
+    kernel((_blocks(gy3.size),), (256,), (gy3, x_hat, gamma, inv_std, sum_gy, sum_gy_xhat, gx, N, C, S, int(training)))
     return gx, sum_gy_xhat, sum_gy
 
 
