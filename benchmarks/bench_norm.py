@@ -14,6 +14,7 @@ figures from one run on one machine; no asserts.
 
 import argparse
 import json
+import os
 import statistics
 import time
 from pathlib import Path
@@ -105,6 +106,7 @@ def main():
         "cases": cases,
         "torch_threads": torch.get_num_threads() if torch is not None else None,
         "machine": machine_info(),
+        "load_average_1_5_15_min": os.getloadavg(),  # other work on the machine skews both sides
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     with open(args.out, "w") as handle:
