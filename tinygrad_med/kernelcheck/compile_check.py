@@ -115,7 +115,11 @@ def _run_nvcc(nvcc, cu_path, dtype, report):
         if result.returncode != 0:
             report.problems.append(f"nvcc failed:\n{result.stderr.strip()}")
             return ""
-        _parse_ptxas(result.stderr + result.stdout, report)
+        output = result.stderr + result.stdout
+        warnings = [line for line in output.splitlines() if "warning" in line.lower()]
+        if warnings:  # a tool that -Werror does not reach still fails the check
+            report.problems.append("nvcc warnings:\n" + "\n".join(warnings))
+        _parse_ptxas(output, report)
         ptx = next(Path(tmp).glob("*.ptx"), None)
         return ptx.read_text() if ptx else ""
 
