@@ -9,6 +9,14 @@
 #endif
 typedef REAL_T real_t;  // float32 or float64 tensors: one source, compiled twice
 
+// NVRTC (what CuPy compiles with) has no <math.h>, so no INFINITY or NAN; nvcc and g++ have them.
+#ifndef INFINITY
+#define INFINITY __int_as_float(0x7f800000)
+#endif
+#ifndef NAN
+#define NAN __int_as_float(0x7fffffff)
+#endif
+
 // for (long long i = global thread index; i < n; i += threads in the grid): any grid covers any n.
 #define GRID_STRIDE_LOOP(i, n)                                                \
   for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < (n); \
