@@ -44,10 +44,12 @@ def in_place_vs_naive(repeat, n=2**22):
     state = {"t": 0, "m": numpy.zeros(n, numpy.float32), "v": numpy.zeros(n, numpy.float32)}
     naive = time_steps(lambda: naive_adam_step(w, g, state), "cpu", repeat)
     mine = time_steps(ours("adam", n, "cpu"), "cpu", repeat)
-    print(f"cpu    in-place adam / naive out-of-place numpy adam (n={n}): {mine:.2e} / {naive:.2e} s "
-          f"= {mine / naive:.2f}")
-    return dict(device="cpu", case="adam in-place / naive numpy", n=n, params=1, ours_s=mine, naive_s=naive,
-                ratio=mine / naive)
+    print(
+        f"cpu    in-place adam / naive out-of-place numpy adam (n={n}): {mine:.2e} / {naive:.2e} s = {mine / naive:.2f}"
+    )
+    return dict(
+        device="cpu", case="adam in-place / naive numpy", n=n, params=1, ours_s=mine, naive_s=naive, ratio=mine / naive
+    )
 
 
 def time_steps(step, device, repeat):
@@ -93,18 +95,29 @@ def main():
     except ImportError:
         torch = None
     rows = []
-    print(f"{'device':6} {'case':18} {'n':>9} {'params':>6} {'ours s':>10} {'GB/s':>7} {'torch s':>10} "
-          f"{'ours/torch':>10}")
+    print(
+        f"{'device':6} {'case':18} {'n':>9} {'params':>6} {'ours s':>10} {'GB/s':>7} {'torch s':>10} {'ours/torch':>10}"
+    )
     for device in devices:
         for case, (_, _, _, arrays) in CASES.items():
             for n, params in ((2**16, 1), (2**20, 1), (2**22, 1), (2**20, 64)):
                 mine = time_steps(ours(case, n, device, params), device, args.repeat)
                 other = time_steps(theirs(torch, case, n, device, params), device, args.repeat) if torch else None
-                row = dict(device=device, case=case, n=n, params=params, ours_s=mine, torch_s=other,
-                           gbs=arrays * 4 * n / mine / 1e9, ratio=mine / other if other else None)
+                row = dict(
+                    device=device,
+                    case=case,
+                    n=n,
+                    params=params,
+                    ours_s=mine,
+                    torch_s=other,
+                    gbs=arrays * 4 * n / mine / 1e9,
+                    ratio=mine / other if other else None,
+                )
                 rows.append(row)
-                print(f"{device:6} {case:18} {n:9d} {params:6d} {mine:10.2e} {row['gbs']:7.1f} "
-                      f"{other or float('nan'):10.2e} {row['ratio'] or float('nan'):10.2f}")
+                print(
+                    f"{device:6} {case:18} {n:9d} {params:6d} {mine:10.2e} {row['gbs']:7.1f} "
+                    f"{other or float('nan'):10.2e} {row['ratio'] or float('nan'):10.2f}"
+                )
         if device == "cpu":
             rows.append(in_place_vs_naive(args.repeat))
     if args.out:

@@ -129,21 +129,35 @@ def test_sgd_momentum_with_a_changing_lr_is_pytorchs_not_the_slides():
     assert numpy.abs(w.numpy() - w_v).max() > 1e-3
 
 
-@pytest.mark.parametrize("momentum, dampening, weight_decay, nesterov",
-                         [(0.9, 0.0, 0.0, True), (0.9, 0.3, 0.1, False), (0.0, 0.0, 0.2, False), (0.8, 0, 0.05, True)])
+@pytest.mark.parametrize(
+    "momentum, dampening, weight_decay, nesterov",
+    [(0.9, 0.0, 0.0, True), (0.9, 0.3, 0.1, False), (0.0, 0.0, 0.2, False), (0.8, 0, 0.05, True)],
+)
 def test_sgd_options_follow_pytorchs_algorithm(momentum, dampening, weight_decay, nesterov):
-    ours = run_ours(lambda p: optim.SGD(p, lr=0.05, momentum=momentum, dampening=dampening,
-                                        weight_decay=weight_decay, nesterov=nesterov), steps=12)
+    ours = run_ours(
+        lambda p: optim.SGD(
+            p, lr=0.05, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov
+        ),
+        steps=12,
+    )
     expected = reference_sgd_torch_doc(0.05, momentum, dampening, weight_decay, nesterov, 12)
     numpy.testing.assert_allclose(ours, expected, rtol=1e-12, atol=1e-13)
 
 
-@pytest.mark.parametrize("cls, weight_decay, amsgrad",
-                         [(optim.Adam, 0.0, False), (optim.Adam, 0.1, False), (optim.Adam, 0.1, True),
-                          (optim.AdamW, 0.1, False), (optim.AdamW, 0.3, True)])
+@pytest.mark.parametrize(
+    "cls, weight_decay, amsgrad",
+    [
+        (optim.Adam, 0.0, False),
+        (optim.Adam, 0.1, False),
+        (optim.Adam, 0.1, True),
+        (optim.AdamW, 0.1, False),
+        (optim.AdamW, 0.3, True),
+    ],
+)
 def test_adam_follows_the_slide_and_papers(cls, weight_decay, amsgrad):
-    ours = run_ours(lambda p: cls(p, lr=0.1, betas=(0.8, 0.95), eps=1e-6, weight_decay=weight_decay,
-                                  amsgrad=amsgrad), steps=15)
+    ours = run_ours(
+        lambda p: cls(p, lr=0.1, betas=(0.8, 0.95), eps=1e-6, weight_decay=weight_decay, amsgrad=amsgrad), steps=15
+    )
     expected = reference_adam(0.1, 0.8, 0.95, 1e-6, weight_decay, amsgrad, cls is optim.AdamW, 15)
     numpy.testing.assert_allclose(ours, expected, rtol=1e-12, atol=1e-13)
 
@@ -154,11 +168,16 @@ def test_adam_first_step_moves_each_weight_by_about_lr():
     numpy.testing.assert_allclose(path[0] - path[1], 0.01 * numpy.sign(quadratic_grad(W0)), rtol=1e-12)
 
 
-@pytest.mark.parametrize("weight_decay, momentum, centered", [(0, 0, False), (0.1, 0.5, False), (0, 0.9, True),
-                                                              (0.2, 0, True)])
+@pytest.mark.parametrize(
+    "weight_decay, momentum, centered", [(0, 0, False), (0.1, 0.5, False), (0, 0.9, True), (0.2, 0, True)]
+)
 def test_rmsprop_follows_its_formula(weight_decay, momentum, centered):
-    ours = run_ours(lambda p: optim.RMSprop(p, lr=0.01, alpha=0.9, eps=1e-6, weight_decay=weight_decay,
-                                            momentum=momentum, centered=centered), steps=15)
+    ours = run_ours(
+        lambda p: optim.RMSprop(
+            p, lr=0.01, alpha=0.9, eps=1e-6, weight_decay=weight_decay, momentum=momentum, centered=centered
+        ),
+        steps=15,
+    )
     expected = reference_rmsprop(0.01, 0.9, 1e-6, weight_decay, momentum, centered, 15)
     numpy.testing.assert_allclose(ours, expected, rtol=1e-12, atol=1e-13)
 
@@ -207,8 +226,12 @@ def test_kernel_trajectory_matches_the_cpu_path(device, cls, options, dtype):
 
 
 @settings(max_examples=20, deadline=None)
-@given(shape=st.lists(st.integers(0, 5), min_size=0, max_size=3), config=st.integers(0, len(ALL_CONFIGS) - 1),
-       dtype=st.sampled_from(["float32", "float64"]), steps=st.integers(1, 4))
+@given(
+    shape=st.lists(st.integers(0, 5), min_size=0, max_size=3),
+    config=st.integers(0, len(ALL_CONFIGS) - 1),
+    dtype=st.sampled_from(["float32", "float64"]),
+    steps=st.integers(1, 4),
+)
 def test_emulated_kernels_agree_for_any_shape(shape, config, dtype, steps):
     """Any shape, including 0-d and empty parameters (no launch), agrees with the CPU path."""
     cls, options = ALL_CONFIGS[config]
@@ -296,24 +319,49 @@ def _option_grid():
                 for nesterov in (False, True):
                     if nesterov and (momentum == 0 or dampening != 0):
                         continue
-                    cases.append(("SGD", dict(lr=0.05, momentum=momentum, dampening=dampening,
-                                              weight_decay=weight_decay, nesterov=nesterov)))
+                    cases.append(
+                        (
+                            "SGD",
+                            dict(
+                                lr=0.05,
+                                momentum=momentum,
+                                dampening=dampening,
+                                weight_decay=weight_decay,
+                                nesterov=nesterov,
+                            ),
+                        )
+                    )
     for name in ("Adam", "AdamW"):
         for weight_decay in (0.0, 0.1):
             for amsgrad in (False, True):
                 for betas in ((0.9, 0.999), (0.5, 0.6)):
-                    cases.append((name, dict(lr=0.05, betas=betas, eps=1e-8, weight_decay=weight_decay,
-                                             amsgrad=amsgrad)))
+                    cases.append(
+                        (name, dict(lr=0.05, betas=betas, eps=1e-8, weight_decay=weight_decay, amsgrad=amsgrad))
+                    )
     for weight_decay in (0.0, 0.1):
         for momentum in (0.0, 0.7):
             for centered in (False, True):
-                cases.append(("RMSprop", dict(lr=0.01, alpha=0.9, eps=1e-8, weight_decay=weight_decay,
-                                              momentum=momentum, centered=centered)))
+                cases.append(
+                    (
+                        "RMSprop",
+                        dict(
+                            lr=0.01,
+                            alpha=0.9,
+                            eps=1e-8,
+                            weight_decay=weight_decay,
+                            momentum=momentum,
+                            centered=centered,
+                        ),
+                    )
+                )
     return cases
 
 
-@pytest.mark.parametrize("cls_name, options", _option_grid(),
-                         ids=[f"{n}-{'-'.join(f'{k}={v}' for k, v in o.items())}" for n, o in _option_grid()])
+@pytest.mark.parametrize(
+    "cls_name, options",
+    _option_grid(),
+    ids=[f"{n}-{'-'.join(f'{k}={v}' for k, v in o.items())}" for n, o in _option_grid()],
+)
 def test_trajectory_matches_torch_optim(cls_name, options):
     torch = pytest.importorskip("torch")
     expected = _torch_run(torch, cls_name, options, steps=25)
@@ -369,13 +417,19 @@ def _lrs(make_scheduler, epochs, base_lr=0.1):
 # name -> (build the scheduler from a module with torch.optim.lr_scheduler's names, closed form at epoch e)
 SCHEDULES = {
     "StepLR": (lambda mod, o: mod.StepLR(o, step_size=3, gamma=0.5), lambda e: 0.1 * 0.5 ** (e // 3)),
-    "MultiStepLR": (lambda mod, o: mod.MultiStepLR(o, milestones=[7, 2, 5], gamma=0.3),
-                    lambda e: 0.1 * 0.3 ** sum(e >= m for m in (2, 5, 7))),
+    "MultiStepLR": (
+        lambda mod, o: mod.MultiStepLR(o, milestones=[7, 2, 5], gamma=0.3),
+        lambda e: 0.1 * 0.3 ** sum(e >= m for m in (2, 5, 7)),
+    ),
     "ExponentialLR": (lambda mod, o: mod.ExponentialLR(o, gamma=0.9), lambda e: 0.1 * 0.9**e),
-    "CosineAnnealingLR": (lambda mod, o: mod.CosineAnnealingLR(o, T_max=8, eta_min=0.01),
-                          lambda e: 0.01 + 0.09 * (1 + math.cos(math.pi * e / 8)) / 2),
-    "LinearLR": (lambda mod, o: mod.LinearLR(o, start_factor=0.25, total_iters=4),
-                 lambda e: 0.1 * (0.25 + 0.75 * min(e, 4) / 4)),
+    "CosineAnnealingLR": (
+        lambda mod, o: mod.CosineAnnealingLR(o, T_max=8, eta_min=0.01),
+        lambda e: 0.01 + 0.09 * (1 + math.cos(math.pi * e / 8)) / 2,
+    ),
+    "LinearLR": (
+        lambda mod, o: mod.LinearLR(o, start_factor=0.25, total_iters=4),
+        lambda e: 0.1 * (0.25 + 0.75 * min(e, 4) / 4),
+    ),
 }
 
 
@@ -403,13 +457,21 @@ def test_scheduler_matches_torch(name):
 PLATEAU_METRICS = [1.0, 0.9, 0.9, 0.95, 0.9, 0.91, 0.5, 0.5, 0.5, 0.5, 0.5, 0.49995, 0.6, 0.6, 0.6, 0.6, 0.6, 0.6]
 
 
-@pytest.mark.parametrize("mode, threshold_mode, threshold, cooldown",
-                         [("min", "rel", 1e-4, 0), ("min", "abs", 0.05, 1), ("max", "rel", 0.01, 0),
-                          ("max", "abs", 0.0, 2)])
+@pytest.mark.parametrize(
+    "mode, threshold_mode, threshold, cooldown",
+    [("min", "rel", 1e-4, 0), ("min", "abs", 0.05, 1), ("max", "rel", 0.01, 0), ("max", "abs", 0.0, 2)],
+)
 def test_reduce_lr_on_plateau_matches_torch(mode, threshold_mode, threshold, cooldown):
     torch = pytest.importorskip("torch")
-    options = dict(mode=mode, factor=0.5, patience=1, threshold=threshold, threshold_mode=threshold_mode,
-                   cooldown=cooldown, min_lr=0.01)
+    options = dict(
+        mode=mode,
+        factor=0.5,
+        patience=1,
+        threshold=threshold,
+        threshold_mode=threshold_mode,
+        cooldown=cooldown,
+        min_lr=0.01,
+    )
     t_opt = torch.optim.SGD([torch.zeros(2, requires_grad=True)], lr=0.1)
     m_opt = optim.SGD([tm.zeros(2, requires_grad=True)], lr=0.1)
     t_sched = torch.optim.lr_scheduler.ReduceLROnPlateau(t_opt, **options)
@@ -513,8 +575,9 @@ def test_load_state_dict_rejects_mismatches():
     with pytest.raises(CheckpointError, match=r"adam: state 'exp_avg' of parameter 0 has the wrong shape"):
         optim.Adam([tm.zeros(4, requires_grad=True)]).load_state_dict(sd)
     with pytest.raises(CheckpointError, match="has 1 parameter groups but the optimizer has 2"):
-        optim.Adam([{"params": [tm.zeros(3, requires_grad=True)]},
-                    {"params": [tm.zeros(3, requires_grad=True)]}]).load_state_dict(sd)
+        optim.Adam(
+            [{"params": [tm.zeros(3, requires_grad=True)]}, {"params": [tm.zeros(3, requires_grad=True)]}]
+        ).load_state_dict(sd)
     with pytest.raises(CheckpointError, match="parameter group 0 has 2 parameters"):
         optim.Adam([tm.zeros(3, requires_grad=True), tm.zeros(3, requires_grad=True)]).load_state_dict(sd)
     with pytest.raises(CheckpointError, match="expects a dict with 'state' and 'param_groups'"):

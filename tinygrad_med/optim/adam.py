@@ -68,8 +68,9 @@ class Adam(Optimizer):
             raise ValueError(fmt(self.name, f"betas must be a pair (beta1, beta2), got {betas!r}"))
         for i, beta in enumerate(betas):
             if not 0.0 <= beta < 1.0:
-                raise ValueError(fmt(self.name, f"invalid beta parameter at index {i}: {beta!r}; "
-                                                "expected 0 <= beta < 1"))
+                raise ValueError(
+                    fmt(self.name, f"invalid beta parameter at index {i}: {beta!r}; expected 0 <= beta < 1")
+                )
 
     def _init_state(self, state, param, group):
         super()._init_state(state, param, group)
@@ -87,9 +88,22 @@ class Adam(Optimizer):
             state["max_exp_avg_sq"] = zeros_buffer(param)
         max_exp_avg_sq = state.get("max_exp_avg_sq", param)  # unused by the step without amsgrad
         step = _adam_step_gpu if on_gpu(param) else _adam_step_cpu
-        step(param, grad, state["exp_avg"], state["exp_avg_sq"], max_exp_avg_sq, group["lr"], beta1, beta2,
-             group["eps"], group["weight_decay"], self.decoupled_weight_decay, group["amsgrad"], step_size,
-             bias_correction2_sqrt)
+        step(
+            param,
+            grad,
+            state["exp_avg"],
+            state["exp_avg_sq"],
+            max_exp_avg_sq,
+            group["lr"],
+            beta1,
+            beta2,
+            group["eps"],
+            group["weight_decay"],
+            self.decoupled_weight_decay,
+            group["amsgrad"],
+            step_size,
+            bias_correction2_sqrt,
+        )
 
 
 class AdamW(Adam):
@@ -118,8 +132,22 @@ class AdamW(Adam):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
 
 
-def _adam_step_cpu(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr, beta1, beta2, eps, weight_decay,
-                   decoupled, amsgrad, step_size, bias_correction2_sqrt):
+def _adam_step_cpu(
+    param,
+    grad,
+    exp_avg,
+    exp_avg_sq,
+    max_exp_avg_sq,
+    lr,
+    beta1,
+    beta2,
+    eps,
+    weight_decay,
+    decoupled,
+    amsgrad,
+    step_size,
+    bias_correction2_sqrt,
+):
     """One Adam/AdamW step on numpy arrays, in place on param and the moment buffers (the reference)."""
     if weight_decay != 0:
         if decoupled:
@@ -145,9 +173,37 @@ def _adam_step_cpu(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr, beta1, 
     param -= denom  # w_t = w_{t-1} - step_size m_t / denom
 
 
-def _adam_step_gpu(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr, beta1, beta2, eps, weight_decay,
-                   decoupled, amsgrad, step_size, bias_correction2_sqrt):
+def _adam_step_gpu(
+    param,
+    grad,
+    exp_avg,
+    exp_avg_sq,
+    max_exp_avg_sq,
+    lr,
+    beta1,
+    beta2,
+    eps,
+    weight_decay,
+    decoupled,
+    amsgrad,
+    step_size,
+    bias_correction2_sqrt,
+):
     """The same step as ``_adam_step_cpu``: one launch of kernels/optim.cu::adam_step."""
-    launch_update("adam_step", param, grad, (exp_avg, exp_avg_sq, max_exp_avg_sq),
-                  (lr, beta1, beta2, eps, weight_decay, int(bool(decoupled)), int(bool(amsgrad)), step_size,
-                   bias_correction2_sqrt))
+    launch_update(
+        "adam_step",
+        param,
+        grad,
+        (exp_avg, exp_avg_sq, max_exp_avg_sq),
+        (
+            lr,
+            beta1,
+            beta2,
+            eps,
+            weight_decay,
+            int(bool(decoupled)),
+            int(bool(amsgrad)),
+            step_size,
+            bias_correction2_sqrt,
+        ),
+    )

@@ -24,8 +24,15 @@ import math
 from ..errors import fmt
 from .optimizer import Optimizer
 
-__all__ = ["LRScheduler", "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "LinearLR",
-           "ReduceLROnPlateau"]
+__all__ = [
+    "LRScheduler",
+    "StepLR",
+    "MultiStepLR",
+    "ExponentialLR",
+    "CosineAnnealingLR",
+    "LinearLR",
+    "ReduceLROnPlateau",
+]
 
 
 class LRScheduler:
@@ -52,8 +59,12 @@ class LRScheduler:
             if last_epoch == -1:
                 group.setdefault("initial_lr", group["lr"])
             elif "initial_lr" not in group:
-                raise KeyError(fmt(type(self).__name__, f"param_groups[{i}] has no 'initial_lr' to resume "
-                                                        f"from last_epoch={last_epoch}"))
+                raise KeyError(
+                    fmt(
+                        type(self).__name__,
+                        f"param_groups[{i}] has no 'initial_lr' to resume from last_epoch={last_epoch}",
+                    )
+                )
         self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
         self.last_epoch = last_epoch
         self._step_count = 0
@@ -212,8 +223,14 @@ class LinearLR(LRScheduler):
 
     def __init__(self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5, last_epoch=-1):
         if not 0 < start_factor <= 1 or not 0 <= end_factor <= 1:
-            raise ValueError(fmt("LinearLR", "expected 0 < start_factor <= 1 and 0 <= end_factor <= 1",
-                                 start_factor=start_factor, end_factor=end_factor))
+            raise ValueError(
+                fmt(
+                    "LinearLR",
+                    "expected 0 < start_factor <= 1 and 0 <= end_factor <= 1",
+                    start_factor=start_factor,
+                    end_factor=end_factor,
+                )
+            )
         if total_iters < 1:
             raise ValueError(fmt("LinearLR", f"total_iters must be at least 1, got {total_iters!r}"))
         self.start_factor, self.end_factor, self.total_iters = start_factor, end_factor, total_iters
@@ -250,16 +267,32 @@ class ReduceLROnPlateau(LRScheduler):
         ValueError if factor >= 1, mode / threshold_mode is unknown, or min_lr has the wrong length.
     """
 
-    def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4, threshold_mode="rel",
-                 cooldown=0, min_lr=0, eps=1e-8):
+    def __init__(
+        self,
+        optimizer,
+        mode="min",
+        factor=0.1,
+        patience=10,
+        threshold=1e-4,
+        threshold_mode="rel",
+        cooldown=0,
+        min_lr=0,
+        eps=1e-8,
+    ):
         name = "ReduceLROnPlateau"
         if not isinstance(optimizer, Optimizer):
             raise TypeError(fmt(name, f"{type(optimizer).__name__} is not an Optimizer"))
         if factor >= 1.0:
             raise ValueError(fmt(name, f"factor should be < 1.0, got {factor!r}"))
         if mode not in ("min", "max") or threshold_mode not in ("rel", "abs"):
-            raise ValueError(fmt(name, "expected mode 'min' or 'max' and threshold_mode 'rel' or 'abs'",
-                                 mode=mode, threshold_mode=threshold_mode))
+            raise ValueError(
+                fmt(
+                    name,
+                    "expected mode 'min' or 'max' and threshold_mode 'rel' or 'abs'",
+                    mode=mode,
+                    threshold_mode=threshold_mode,
+                )
+            )
         groups = len(optimizer.param_groups)
         min_lrs = list(min_lr) if isinstance(min_lr, (list, tuple)) else [min_lr] * groups
         if len(min_lrs) != groups:

@@ -66,8 +66,13 @@ class Optimizer:
         self.state = {}  # parameter (hashed by identity) -> {"step": int, buffer name: array}
         self.param_groups = []
         if isinstance(params, Tensor):
-            raise TypeError(fmt(self.name, "params should be an iterable of Tensors or dicts, but got a Tensor",
-                                hint="pass [tensor] or model.parameters()"))
+            raise TypeError(
+                fmt(
+                    self.name,
+                    "params should be an iterable of Tensors or dicts, but got a Tensor",
+                    hint="pass [tensor] or model.parameters()",
+                )
+            )
         _check_ordered(self.name, params)
         groups = list(params)
         if len(groups) == 0:
@@ -112,14 +117,19 @@ class Optimizer:
 
     def _check_param(self, param, index, seen):
         if not isinstance(param, Tensor):
-            raise TypeError(fmt(self.name, f"parameter {index} is a {type(param).__name__}; "
-                                           "optimizers can only optimize Tensors"))
+            raise TypeError(
+                fmt(self.name, f"parameter {index} is a {type(param).__name__}; optimizers can only optimize Tensors")
+            )
         if param.dtype.name not in ("float32", "float64"):
-            raise DTypeError(fmt(self.name, f"parameter {index} has dtype {param.dtype}; "
-                                            "expected float32 or float64"))
+            raise DTypeError(fmt(self.name, f"parameter {index} has dtype {param.dtype}; expected float32 or float64"))
         if not param.is_leaf:
-            raise ValueError(fmt(self.name, f"parameter {index} is not a leaf tensor; can't optimize it",
-                                 hint="pass the leaf (e.g. a Parameter), or .detach().requires_grad_()"))
+            raise ValueError(
+                fmt(
+                    self.name,
+                    f"parameter {index} is not a leaf tensor; can't optimize it",
+                    hint="pass the leaf (e.g. a Parameter), or .detach().requires_grad_()",
+                )
+            )
         if id(param) in seen:
             raise ValueError(fmt(self.name, f"parameter {index} appears more than once in the parameter groups"))
 
@@ -167,14 +177,29 @@ class Optimizer:
     def _checked_grad(self, param):
         grad = param.grad.data if isinstance(param.grad, Tensor) else param.grad
         if tuple(grad.shape) != tuple(param.shape):
-            raise ShapeError(fmt(self.name, f"parameter {self._index_of(param)}: gradient shape differs from "
-                                            "the parameter's", param=param, grad=grad))
+            raise ShapeError(
+                fmt(
+                    self.name,
+                    f"parameter {self._index_of(param)}: gradient shape differs from the parameter's",
+                    param=param,
+                    grad=grad,
+                )
+            )
         if backend.device_of(grad) != backend.device_of(param.data):
-            raise DeviceError(fmt(self.name, f"parameter {self._index_of(param)} is on {param.device} but its "
-                                             f"grad is on {backend.device_of(grad)}"))
+            raise DeviceError(
+                fmt(
+                    self.name,
+                    f"parameter {self._index_of(param)} is on {param.device} but its "
+                    f"grad is on {backend.device_of(grad)}",
+                )
+            )
         if grad.dtype != param.dtype:
-            raise DTypeError(fmt(self.name, f"parameter {self._index_of(param)} has dtype {param.dtype} but its "
-                                            f"grad has {grad.dtype}"))
+            raise DTypeError(
+                fmt(
+                    self.name,
+                    f"parameter {self._index_of(param)} has dtype {param.dtype} but its grad has {grad.dtype}",
+                )
+            )
         return grad
 
     def _index_of(self, param):
@@ -229,12 +254,22 @@ class Optimizer:
             raise CheckpointError(fmt(self.name, "load_state_dict expects a dict with 'state' and 'param_groups'"))
         saved_groups = list(state_dict["param_groups"])
         if len(saved_groups) != len(self.param_groups):
-            raise CheckpointError(fmt(self.name, f"the state dict has {len(saved_groups)} parameter groups but "
-                                                 f"the optimizer has {len(self.param_groups)}"))
+            raise CheckpointError(
+                fmt(
+                    self.name,
+                    f"the state dict has {len(saved_groups)} parameter groups but "
+                    f"the optimizer has {len(self.param_groups)}",
+                )
+            )
         for i, (group, saved) in enumerate(zip(self.param_groups, saved_groups, strict=True)):
             if len(saved["params"]) != len(group["params"]):
-                raise CheckpointError(fmt(self.name, f"parameter group {i} has {len(group['params'])} parameters "
-                                                     f"but the state dict's has {len(saved['params'])}"))
+                raise CheckpointError(
+                    fmt(
+                        self.name,
+                        f"parameter group {i} has {len(group['params'])} parameters "
+                        f"but the state dict's has {len(saved['params'])}",
+                    )
+                )
         params = {}
         for group, saved in zip(self.param_groups, saved_groups, strict=True):
             params.update({int(_as_number(k)): p for k, p in zip(saved["params"], group["params"], strict=True)})
@@ -242,8 +277,9 @@ class Optimizer:
         for key, buffers in dict(state_dict["state"]).items():
             key = int(_as_number(key))
             if key not in params:
-                raise CheckpointError(fmt(self.name, f"the state dict has state for parameter {key}, "
-                                                     f"which no parameter group lists"))
+                raise CheckpointError(
+                    fmt(self.name, f"the state dict has state for parameter {key}, which no parameter group lists")
+                )
             param = params[key]
             new_state[param] = {name: self._loaded_value(key, param, name, value) for name, value in buffers.items()}
         for group, saved in zip(self.param_groups, saved_groups, strict=True):
@@ -258,8 +294,9 @@ class Optimizer:
         array = value.data if isinstance(value, Tensor) else value
         array = backend.to_numpy(array) if backend.is_gpu_array(array) else numpy.asarray(array)
         if tuple(array.shape) != tuple(param.shape):
-            raise CheckpointError(fmt(self.name, f"state {name!r} of parameter {index} has the wrong shape",
-                                      param=param, saved=array))
+            raise CheckpointError(
+                fmt(self.name, f"state {name!r} of parameter {index} has the wrong shape", param=param, saved=array)
+            )
         return backend.to_device(array.astype(param.dtype, copy=True), param.device)
 
 
@@ -272,8 +309,14 @@ def check_nonnegative(name, group, keys):
 
 def _check_ordered(name, params):
     if isinstance(params, (set, frozenset)):  # no fixed order: state_dict indices would not be reproducible
-        raise TypeError(fmt(name, "optimizer parameters need to be organized in ordered collections, but the "
-                                  "ordering of tensors in sets changes between runs", hint="pass a list"))
+        raise TypeError(
+            fmt(
+                name,
+                "optimizer parameters need to be organized in ordered collections, but the "
+                "ordering of tensors in sets changes between runs",
+                hint="pass a list",
+            )
+        )
 
 
 def zeros_buffer(param):

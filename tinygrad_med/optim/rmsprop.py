@@ -48,8 +48,7 @@ class RMSprop(Optimizer):
     name = "rmsprop"
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False):
-        defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
-                        centered=centered)
+        defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum, centered=centered)
         super().__init__(params, defaults)
 
     def _check_options(self, group):
@@ -69,12 +68,24 @@ class RMSprop(Optimizer):
             if wanted and key not in state:  # an option switched on after the first step
                 state[key] = zeros_buffer(param)
         step = _rmsprop_step_gpu if on_gpu(param) else _rmsprop_step_cpu
-        step(param, grad, state["square_avg"], state.get("grad_avg", param), state.get("momentum_buffer", param),
-             group["lr"], group["alpha"], group["eps"], group["weight_decay"], group["momentum"], group["centered"])
+        step(
+            param,
+            grad,
+            state["square_avg"],
+            state.get("grad_avg", param),
+            state.get("momentum_buffer", param),
+            group["lr"],
+            group["alpha"],
+            group["eps"],
+            group["weight_decay"],
+            group["momentum"],
+            group["centered"],
+        )
 
 
-def _rmsprop_step_cpu(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, eps, weight_decay, momentum,
-                      centered):
+def _rmsprop_step_cpu(
+    param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, eps, weight_decay, momentum, centered
+):
     """One RMSprop step on numpy arrays, in place (the reference). grad_avg / momentum_buffer are
     only touched when centered / momentum > 0."""
     if weight_decay != 0:
@@ -103,8 +114,14 @@ def _rmsprop_step_cpu(param, grad, square_avg, grad_avg, momentum_buffer, lr, al
     param -= rms
 
 
-def _rmsprop_step_gpu(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, eps, weight_decay, momentum,
-                      centered):
+def _rmsprop_step_gpu(
+    param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, eps, weight_decay, momentum, centered
+):
     """The same step as ``_rmsprop_step_cpu``: one launch of kernels/optim.cu::rmsprop_step."""
-    launch_update("rmsprop_step", param, grad, (square_avg, grad_avg, momentum_buffer),
-                  (lr, alpha, eps, weight_decay, momentum, int(bool(centered))))
+    launch_update(
+        "rmsprop_step",
+        param,
+        grad,
+        (square_avg, grad_avg, momentum_buffer),
+        (lr, alpha, eps, weight_decay, momentum, int(bool(centered))),
+    )

@@ -62,8 +62,14 @@ class SGD(Optimizer):
         super()._check_options(group)
         check_nonnegative(self.name, group, ("momentum", "weight_decay"))
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
-            raise ValueError(fmt(self.name, "Nesterov momentum requires a momentum and zero dampening",
-                                 momentum=group["momentum"], dampening=group["dampening"]))
+            raise ValueError(
+                fmt(
+                    self.name,
+                    "Nesterov momentum requires a momentum and zero dampening",
+                    momentum=group["momentum"],
+                    dampening=group["dampening"],
+                )
+            )
 
     def _update(self, param, grad, state, group):
         first_step = False
@@ -72,8 +78,17 @@ class SGD(Optimizer):
             first_step = True
         buffer = state.get("momentum_buffer", param)  # unused by the step when momentum == 0
         step = _sgd_step_gpu if on_gpu(param) else _sgd_step_cpu
-        step(param, grad, buffer, group["lr"], group["momentum"], group["dampening"], group["weight_decay"],
-             group["nesterov"], first_step)
+        step(
+            param,
+            grad,
+            buffer,
+            group["lr"],
+            group["momentum"],
+            group["dampening"],
+            group["weight_decay"],
+            group["nesterov"],
+            first_step,
+        )
 
 
 def _sgd_step_cpu(param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov, first_step):
@@ -92,5 +107,10 @@ def _sgd_step_cpu(param, grad, momentum_buffer, lr, momentum, dampening, weight_
 
 def _sgd_step_gpu(param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov, first_step):
     """The same step as ``_sgd_step_cpu``: one launch of kernels/optim.cu::sgd_step."""
-    launch_update("sgd_step", param, grad, (momentum_buffer,),
-                  (lr, momentum, dampening, weight_decay, int(bool(nesterov)), int(bool(first_step))))
+    launch_update(
+        "sgd_step",
+        param,
+        grad,
+        (momentum_buffer,),
+        (lr, momentum, dampening, weight_decay, int(bool(nesterov)), int(bool(first_step))),
+    )
