@@ -11,6 +11,8 @@ import math
 import numpy
 import pytest
 from conftest import assert_close
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import tinygrad_med as tm
 from tinygrad_med import nn
@@ -37,7 +39,9 @@ def naive_cross_entropy(x, t, weight=None, ignore_index=-100, reduction="mean", 
         smooth = -sum(w[c] * log_p[c] for c in range(C)) / C
         losses[index] = -(1 - label_smoothing) * w[y] * log_p[y] + label_smoothing * smooth
         total_weight += w[y]
-    return {"none": losses, "sum": losses.sum(), "mean": losses.sum() / total_weight}[reduction]
+    if reduction == "none":
+        return losses
+    return losses.sum() if reduction == "sum" else losses.sum() / total_weight
 
 
 def naive_elementwise(name, x, t, **kw):
@@ -126,6 +130,28 @@ def test_nll_loss_matches_naive_and_gradcheck(options, reduction):
     assert_close(y, naive_cross_entropy(x, t, w, reduction=reduction, **kw), rtol=1e-12, atol=1e-12)
     tm.gradcheck(lambda s: L.nll_loss(s, tm.tensor(t), weight, reduction=reduction, **kw),
                  [tm.tensor(log_p, requires_grad=True)], atol=1e-7, rtol=1e-5)
+
+
+@settings(max_examples=20, deadline=None)
+@given(N=st.integers(1, 3), C=st.integers(1, 5), spatial=st.lists(st.integers(1, 3), max_size=2),
+       smoothing=st.sampled_from([0.0, 0.3]), weighted=st.booleans(), seed=st.integers(0, 100))
+def test_cross_entropy_any_spatial_shape(N, C, spatial, smoothing, weighted, seed):
+    """(N, C, d1, ..., dk) scores with (N, d1, ..., dk) targets: loss shape for 'none', value, and gradient."""
+    x = _scores((N, C, *spatial), seed)
+    t = _targets((N, *spatial), C, seed, ignore=-100)
+    w = numpy.random.default_rng(seed).uniform(0.5, 2.0, C) if weighted else None
+    weight = None if w is None else tm.tensor(w)
+    none = L.cross_entropy(tm.tensor(x), tm.tensor(t), weight, reduction="none", label_smoothing=smoothing)
+    assert none.shape == t.shape
+    assert_close(none, naive_cross_entropy(x, t, w, reduction="none", label_smoothing=smoothing), rtol=1e-12,
+                 atol=1e-12)
+    s = tm.tensor(x, requires_grad=True)
+    L.cross_entropy(s, tm.tensor(t), weight, reduction="sum", label_smoothing=smoothing).backward()
+    grad = s.grad.numpy()
+    ignored = numpy.expand_dims(t == -100, 1)
+    numpy.testing.assert_array_equal(numpy.where(ignored, grad, 0), 0)  # ignored pixels get no gradient
+    if w is None:  # softmax - target: each pixel's gradient sums to 0 over the classes
+        numpy.testing.assert_allclose(grad.sum(axis=1), 0, atol=1e-12)
 
 
 def test_nll_loss_takes_minus_infinity_at_other_classes():
