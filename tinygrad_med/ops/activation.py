@@ -212,6 +212,7 @@ def _elu_bwd_cpu(x, gy, alpha):
 def gelu(x, approximate="none"):
     """Gaussian error linear unit (exact form, erf).
 
+    Lecture: not on the slides; a smooth ReLU of later architectures.
     Forward:  y = x Phi(x),  Phi(x) = (1 + erf(x / sqrt 2)) / 2
     Backward: gx = gy (Phi(x) + x phi(x)),  phi(x) = e^{-x^2/2} / sqrt(2 pi)
     Shapes:   x (...) -> y (...)
@@ -249,6 +250,7 @@ def _gelu_bwd_cpu(x, gy):
 def softplus(x, beta=1.0, threshold=20.0):
     """Softplus, a smooth ReLU, with PyTorch's linear cut-over above the threshold.
 
+    Lecture: not on the slides (the smooth version of ReLU).
     Forward:  y = log(1 + e^{beta x}) / beta, or y = x where beta x > threshold
               (computed as max(x, 0) + log1p(e^{-|beta x|}) / beta: no overflow)
     Backward: gx = gy * sigma(beta x), or gy where beta x > threshold
@@ -273,7 +275,15 @@ class Softplus(Function):
 
 
 def silu(x):
-    """Sigmoid linear unit (swish).  Forward: y = x sigma(x).  Backward: gx = gy sigma(x) (1 + x (1 - sigma(x)))."""
+    """Sigmoid linear unit (swish).
+
+    Lecture: not on the slides; a smooth ReLU of later architectures.
+    Forward:  y = x sigma(x)
+    Backward: gx = gy sigma(x) (1 + x (1 - sigma(x)))
+    Shapes:   x (...) -> y (...)
+    Raises:   DTypeError for a non-float x.
+    Reference: Elfwing et al., "Sigmoid-weighted linear units...", arXiv:1702.03118.
+    """
     _check_float("silu", x)
     return SiLU.apply(x)
 
@@ -335,6 +345,7 @@ class Maxout(Function):
 def softmax(x, dim=None):
     """Softmax over ``dim``: a probability distribution along that axis.
 
+    Lecture: "Image classification" (class scores -> probabilities, before the cross-entropy).
     Forward:  y_c = e^{x_c - m} / sum_k e^{x_k - m},  m = max_k x_k  (m cancels; it prevents overflow)
     Backward: gx_c = y_c (gy_c - sum_k gy_k y_k)
     Shapes:   x (...) -> y (...), rows along dim sum to 1
@@ -349,6 +360,7 @@ def softmax(x, dim=None):
 def log_softmax(x, dim=None):
     """Log of the softmax over ``dim``, computed directly (never log of a rounded 0).
 
+    Lecture: "Image classification" (log-probabilities for nll_loss).
     Forward:  y_c = x_c - m - log sum_k e^{x_k - m},  m = max_k x_k
     Backward: gx_c = gy_c - e^{y_c} sum_k gy_k
     Shapes:   x (...) -> y (...)

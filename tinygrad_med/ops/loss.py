@@ -32,7 +32,8 @@ __all__ = ["cross_entropy", "nll_loss", "binary_cross_entropy", "binary_cross_en
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
     """Softmax cross-entropy between class scores and class indices (or class probabilities).
 
-    Lecture: "CNN refresher" (classification loss); per-pixel for the segmentation networks.
+    Lecture: "Image classification" (the classifier's loss); "Segmentation" (a dense classification
+              problem: one cross-entropy per pixel, class dim 1).
     Forward:  index targets t: loss_r = (1 - eps) w_t (-log p_{r,t}) + (eps / C) sum_c w_c (-log p_{r,c}),
               p_r = softmax(x_r) over the class dim, eps = label_smoothing; 0 where t = ignore_index.
               probability targets q: loss_r = -sum_c w_c q'_{r,c} log p_{r,c}, q' = (1 - eps) q + eps / C.
@@ -283,9 +284,13 @@ class BinaryCrossEntropyWithLogits(Function):
 
 
 def mse_loss(input, target, reduction="mean"):
-    """Mean squared error.  Forward: loss = (x - t)^2.  Backward: gx = 2 gy (x - t), gt = -gx.
+    """Mean squared error (reconstruction loss of the autoencoders).
 
-    Shapes: input and target broadcastable (PyTorch broadcasts too) -> () or the broadcast shape for 'none'.
+    Lecture: "Convolutional autoencoder" (reconstruction error).
+    Forward:  loss = (x - t)^2, then reduced
+    Backward: gx = 2 gy (x - t);  gt = -gx  (each summed over its broadcast dims)
+    Shapes:   input and target broadcastable (PyTorch broadcasts too) -> () or the broadcast shape for 'none'
+    Raises:   DTypeError for non-float input or target; ShapeError if they do not broadcast.
     """
     _check_pair("mse_loss", input, target, reduction)
     return _reduce(SquaredError.apply(input, target), reduction)
@@ -304,7 +309,13 @@ class SquaredError(Function):
 
 
 def l1_loss(input, target, reduction="mean"):
-    """Mean absolute error.  Forward: loss = |x - t|.  Backward: gx = gy sign(x - t), gt = -gx."""
+    """Mean absolute error.
+
+    Forward:  loss = |x - t|, then reduced
+    Backward: gx = gy sign(x - t) (0 at x = t, as PyTorch);  gt = -gx
+    Shapes:   as mse_loss.
+    Raises:   as mse_loss.
+    """
     _check_pair("l1_loss", input, target, reduction)
     return _reduce(AbsoluteError.apply(input, target), reduction)
 
@@ -326,7 +337,7 @@ class AbsoluteError(Function):
 def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
     """Smooth L1 (Huber / beta) loss, as in Fast R-CNN's box regression.
 
-    Lecture: "Fast R-CNN" (multitask loss for box regression).
+    Lecture: "Object detection - Fast R-CNN [Girshick, 2015]" (box regression; Faster R-CNN's multitask loss).
     Forward:  d = x - t;  loss = 0.5 d^2 / beta if |d| < beta else |d| - 0.5 beta  (beta = 0: |d|)
     Backward: gx = gy d / beta if |d| < beta else gy sign(d);  gt = -gx
     Raises:   ValueError for beta < 0.
@@ -358,7 +369,7 @@ class SmoothL1Error(Function):
 def kl_div(input, target, reduction="mean", log_target=False):
     """Kullback-Leibler divergence KL(target || model), with input the model's log-probabilities.
 
-    Lecture: "Variational autoencoder" (the KL term).
+    Lecture: "Variational autoencoder (VAE)" (the term that pulls the encoding towards N(0, I)).
     Forward:  loss = t (log t - x), 0 where t = 0;  with log_target: loss = e^t (t - x)
     Backward: gx = -gy t (or -gy e^t);  gt = gy (log t + 1 - x), 0 where t = 0 (or gy e^t (t + 1 - x))
     Shapes:   input and target broadcastable -> () or the broadcast shape for 'none'
