@@ -25,8 +25,10 @@ from tinygrad_med.data.registry import get_dataset
 from tinygrad_med.errors import ShapeError
 from tinygrad_med.models import UnknownNameError
 
-needs_stardist = pytest.mark.skipif(importlib.util.find_spec("stardist") is None or
-                                    importlib.util.find_spec("tifffile") is None, reason="stardist/tifffile missing")
+needs_stardist = pytest.mark.skipif(
+    importlib.util.find_spec("stardist") is None or importlib.util.find_spec("tifffile") is None,
+    reason="stardist/tifffile missing",
+)
 needs_nilearn = pytest.mark.skipif(importlib.util.find_spec("nilearn") is None, reason="nilearn missing")
 
 
@@ -86,8 +88,9 @@ def test_spatial_transforms_keep_image_and_mask_aligned(spatial):
     rng = numpy.random.default_rng(0)
     mask = rng.integers(0, 3, spatial)
     image = numpy.stack([mask * 10.0, mask * -1.0])  # the image is a function of the mask
-    chain = T.Compose([T.RandomFlip(0.5, spatial_dims=len(spatial)), T.RandomRot90(),
-                       T.RandomCrop((4,) * len(spatial))])
+    chain = T.Compose(
+        [T.RandomFlip(0.5, spatial_dims=len(spatial)), T.RandomRot90(), T.RandomCrop((4,) * len(spatial))]
+    )
     for seed in range(8):
         out_image, out_mask = chain(image, mask, numpy.random.default_rng(seed))
         assert out_image.shape == (2,) + (4,) * len(spatial) and out_mask.shape == (4,) * len(spatial)
@@ -121,7 +124,7 @@ def test_nuclei_image_and_instances_from_the_stardist_wheel():
     assert len(numpy.unique(instances)) - 1 == 125  # 125 annotated nuclei
     boxes, ids = instance_boxes(instances)
     assert boxes.shape == (125, 4) and numpy.all(boxes[:, 2] > boxes[:, 0]) and numpy.all(boxes[:, 3] > boxes[:, 1])
-    first = instances[boxes[0, 1]:boxes[0, 3], boxes[0, 0]:boxes[0, 2]] == ids[0]
+    first = instances[boxes[0, 1] : boxes[0, 3], boxes[0, 0] : boxes[0, 2]] == ids[0]
     assert first.any(axis=0).all() and first.any(axis=1).all()  # the box is tight
 
 
@@ -184,10 +187,15 @@ def test_digits_split_is_stratified_and_disjoint():
 def test_medmnist_reads_the_npz_format(tmp_path):
     rng = numpy.random.default_rng(0)
     path = tmp_path / "pathmnist.npz"
-    numpy.savez(path, train_images=rng.integers(0, 256, (5, 28, 28, 3), dtype=numpy.uint8),
-                train_labels=rng.integers(0, 9, (5, 1)), val_images=numpy.zeros((2, 28, 28, 3), numpy.uint8),
-                val_labels=numpy.zeros((2, 1)), test_images=numpy.zeros((3, 28, 28, 3), numpy.uint8),
-                test_labels=numpy.zeros((3, 1)))
+    numpy.savez(
+        path,
+        train_images=rng.integers(0, 256, (5, 28, 28, 3), dtype=numpy.uint8),
+        train_labels=rng.integers(0, 9, (5, 1)),
+        val_images=numpy.zeros((2, 28, 28, 3), numpy.uint8),
+        val_labels=numpy.zeros((2, 1)),
+        test_images=numpy.zeros((3, 28, 28, 3), numpy.uint8),
+        test_labels=numpy.zeros((3, 1)),
+    )
     data = MedMNIST(path, "train")
     x, y = data[2]
     assert len(data) == 5 and x.shape == (3, 28, 28) and x.dtype == numpy.float32 and x.max() <= 1.0

@@ -22,7 +22,7 @@ def _reference_dice_loss(logits, labels, eps, squared, include_background=True):
     for c in range(probs.shape[1]):
         p, g = probs[:, c].ravel(), onehot[:, c].ravel()
         power = 2 if squared else 1
-        scores.append((2 * numpy.sum(p * g) + eps) / (numpy.sum(p ** power) + numpy.sum(g ** power) + eps))
+        scores.append((2 * numpy.sum(p * g) + eps) / (numpy.sum(p**power) + numpy.sum(g**power) + eps))
     if not include_background and probs.shape[1] > 1:
         scores = scores[1:]
     return 1.0 - numpy.mean(scores)
@@ -59,8 +59,12 @@ def test_perfect_prediction_gives_zero_loss_and_soft_dice_per_class():
     assert dice_loss(tm.tensor(logits), labels, eps=0.0).item() == pytest.approx(0.0, abs=1e-6)
     probs = tm.tensor(numpy.full((1, 2, 2, 2), 0.5))
     onehot = tm.tensor(numpy.stack([labels[:, :, :] == 0, labels == 1], axis=1).astype(float))
-    assert_close(soft_dice(probs, onehot, eps=0.0).numpy(), numpy.array([2 * 0.5 / (2 + 1), 2 * 1.0 / (2 + 2)]),
-                 rtol=1e-6, atol=1e-9)
+    assert_close(
+        soft_dice(probs, onehot, eps=0.0).numpy(),
+        numpy.array([2 * 0.5 / (2 + 1), 2 * 1.0 / (2 + 2)]),
+        rtol=1e-6,
+        atol=1e-9,
+    )
 
 
 def test_dice_ce_adds_cross_entropy():

@@ -14,8 +14,9 @@ from tinygrad_med.train import Trainer, load_checkpoint, make_config, prepare_ou
 
 
 def _config(model="mlp", data="digits", epochs=3, **options):
-    return make_config(model, data, epochs=epochs, batch_size=64, lr=3e-3, prefetch=options.pop("prefetch", 0),
-                       **options)
+    return make_config(
+        model, data, epochs=epochs, batch_size=64, lr=3e-3, prefetch=options.pop("prefetch", 0), **options
+    )
 
 
 def _weights(trainer):
@@ -91,8 +92,12 @@ def test_a_previous_run_is_not_overwritten_without_resume_or_overwrite(tmp_path,
     before = (tmp_path / "checkpoint.npz").read_bytes()
     assert main(["train", "mlp", "--data", "digits", "--epochs", "1", "--out", out, "--quiet"]) == 2
     assert "holds a previous run" in capsys.readouterr().err and (tmp_path / "checkpoint.npz").read_bytes() == before
-    assert main(["train", "mlp", "--data", "digits", "--epochs", "1", "--out", out, "--quiet", "--overwrite",
-                 "--seed", "1"]) == 0
+    assert (
+        main(
+            ["train", "mlp", "--data", "digits", "--epochs", "1", "--out", out, "--quiet", "--overwrite", "--seed", "1"]
+        )
+        == 0
+    )
     assert (tmp_path / "checkpoint.npz").read_bytes() != before
     with pytest.raises(CheckpointError, match="no checkpoint.npz"):
         prepare_out(str(tmp_path / "empty"), resume=True)

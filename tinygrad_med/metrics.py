@@ -15,8 +15,7 @@ import numpy
 
 from .errors import ShapeError, fmt
 
-__all__ = ["accuracy", "dice_per_class", "iou_per_class", "precision", "recall", "SegmentationCounts",
-           "detection_f1"]
+__all__ = ["accuracy", "dice_per_class", "iou_per_class", "precision", "recall", "SegmentationCounts", "detection_f1"]
 
 
 def _array(x):
@@ -29,8 +28,14 @@ def _labels(pred, target, op):
     if pred.ndim == target.ndim + 1:
         pred = pred.argmax(axis=1)  # (N, C, ...) -> (N, ...)
     if pred.shape != target.shape:
-        raise ShapeError(fmt(op, "pred must be labels of the target's shape, or scores (N, C, ...) with class dim 1",
-                             pred=pred, target=target))
+        raise ShapeError(
+            fmt(
+                op,
+                "pred must be labels of the target's shape, or scores (N, C, ...) with class dim 1",
+                pred=pred,
+                target=target,
+            )
+        )
     return pred, target
 
 
@@ -61,9 +66,15 @@ class SegmentationCounts:
         pred, target = _labels(pred, target, "SegmentationCounts.update")
         k = self.num_classes
         if target.size and (target.min() < 0 or target.max() >= k):
-            raise ShapeError(fmt("SegmentationCounts.update", f"target labels must be in 0..{k - 1}",
-                                 target_min=int(target.min()), target_max=int(target.max())))
-        joint = numpy.bincount(pred.ravel().astype(numpy.int64) * k + target.ravel(), minlength=k * k)[:k * k]
+            raise ShapeError(
+                fmt(
+                    "SegmentationCounts.update",
+                    f"target labels must be in 0..{k - 1}",
+                    target_min=int(target.min()),
+                    target_max=int(target.max()),
+                )
+            )
+        joint = numpy.bincount(pred.ravel().astype(numpy.int64) * k + target.ravel(), minlength=k * k)[: k * k]
         confusion = joint.reshape(k, k)  # rows: predicted class, columns: true class
         self.intersection += numpy.diag(confusion)
         self.pred_size += confusion.sum(axis=1)
@@ -142,8 +153,14 @@ def detection_f1(pred_mask, target_instances, iou_threshold=0.5):
 
     pred_mask, target = _array(pred_mask), _array(target_instances)
     if pred_mask.shape != target.shape:
-        raise ShapeError(fmt("detection_f1", "pred_mask and target_instances differ in shape",
-                             pred_mask=pred_mask, target_instances=target))
+        raise ShapeError(
+            fmt(
+                "detection_f1",
+                "pred_mask and target_instances differ in shape",
+                pred_mask=pred_mask,
+                target_instances=target,
+            )
+        )
     pred, n_pred = ndimage.label(pred_mask > 0)
     if target.max(initial=0) <= 1:
         target, _ = ndimage.label(target > 0)
@@ -156,8 +173,14 @@ def detection_f1(pred_mask, target_instances, iou_threshold=0.5):
     precision_ = tp / n_pred if n_pred else float("nan")
     recall_ = tp / n_true if n_true else float("nan")
     f1 = 2.0 * tp / (n_pred + n_true) if n_pred + n_true else float("nan")
-    return {"f1": f1, "precision": precision_, "recall": recall_, "tp": int(tp), "n_pred": int(n_pred),
-            "n_true": int(n_true)}
+    return {
+        "f1": f1,
+        "precision": precision_,
+        "recall": recall_,
+        "tp": int(tp),
+        "n_pred": int(n_pred),
+        "n_true": int(n_true),
+    }
 
 
 def _matches(pred, n_pred, target, n_true, iou_threshold):

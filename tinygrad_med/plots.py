@@ -1,8 +1,8 @@
 """Training pictures as PNG files (matplotlib, Agg backend, no display needed).
 
-    curves.png       training loss and held-out metric per epoch
-    predictions.png  image / ground truth / prediction overlays on held-out samples (middle slice in 3D),
-                     or a grid of test images titled "predicted (true)" for classification
+curves.png       training loss and held-out metric per epoch
+predictions.png  image / ground truth / prediction overlays on held-out samples (middle slice in 3D),
+                 or a grid of test images titled "predicted (true)" for classification
 """
 
 import numpy
@@ -28,8 +28,9 @@ def plot_curves(history, path, metric_name):
     loss_axis.set_xlabel("epoch")
     loss_axis.set_ylabel("training loss", color="tab:blue")
     metric_axis = loss_axis.twinx()
-    metric_axis.plot(epochs, [h["test_" + metric_name] for h in history], "s-", color="tab:red",
-                     label="held-out " + metric_name)
+    metric_axis.plot(
+        epochs, [h["test_" + metric_name] for h in history], "s-", color="tab:red", label="held-out " + metric_name
+    )
     metric_axis.set_ylabel("held-out " + metric_name, color="tab:red")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -72,8 +73,11 @@ def plot_classification(images, targets, predictions, path):
         axis.axis("off")
         if index < count:
             axis.imshow(_middle_slice(images[index]), cmap="gray")
-            axis.set_title(f"{predictions[index]} ({targets[index]})", fontsize=9,
-                           color="black" if predictions[index] == targets[index] else "red")
+            axis.set_title(
+                f"{predictions[index]} ({targets[index]})",
+                fontsize=9,
+                color="black" if predictions[index] == targets[index] else "red",
+            )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -47,8 +47,18 @@ OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 DEFAULT_DATA = {"unet": "nuclei", "unet3d": "mni152", "cnn": "digits", "mlp": "digits", "resnet18": "digits"}
 
 
-def make_config(model, data=None, epochs=None, batch_size=None, lr=None, optimizer="adam", device="cpu", seed=0,
-                prefetch=2, data_path=None):
+def make_config(
+    model,
+    data=None,
+    epochs=None,
+    batch_size=None,
+    lr=None,
+    optimizer="adam",
+    device="cpu",
+    seed=0,
+    prefetch=2,
+    data_path=None,
+):
     """A run's configuration: the dataset's recipe with the given values on top (None keeps the recipe).
 
     Raises:
@@ -60,14 +70,28 @@ def make_config(model, data=None, epochs=None, batch_size=None, lr=None, optimiz
     defaults = recipe(data)  # raises for an unknown dataset
     if optimizer not in OPTIMIZERS:
         raise UnknownNameError(fmt("tgm train", f"unknown optimizer {optimizer!r}; valid: {', '.join(OPTIMIZERS)}"))
-    config = {"model": model, "data": data, "optimizer": optimizer, "device": device, "seed": int(seed),
-              "prefetch": int(prefetch), "data_path": data_path,
-              "epochs": int(epochs if epochs is not None else defaults["epochs"]),
-              "batch_size": int(batch_size if batch_size is not None else defaults["batch_size"]),
-              "lr": float(lr if lr is not None else defaults["lr"])}
+    config = {
+        "model": model,
+        "data": data,
+        "optimizer": optimizer,
+        "device": device,
+        "seed": int(seed),
+        "prefetch": int(prefetch),
+        "data_path": data_path,
+        "epochs": int(epochs if epochs is not None else defaults["epochs"]),
+        "batch_size": int(batch_size if batch_size is not None else defaults["batch_size"]),
+        "lr": float(lr if lr is not None else defaults["lr"]),
+    }
     if config["epochs"] < 1 or config["batch_size"] < 1 or config["lr"] <= 0:
-        raise ValueError(fmt("tgm train", "epochs and batch size must be >= 1 and lr > 0",
-                             epochs=config["epochs"], batch_size=config["batch_size"], lr=config["lr"]))
+        raise ValueError(
+            fmt(
+                "tgm train",
+                "epochs and batch size must be >= 1 and lr > 0",
+                epochs=config["epochs"],
+                batch_size=config["batch_size"],
+                lr=config["lr"],
+            )
+        )
     return config
 
 
@@ -100,8 +124,14 @@ class Trainer:
         self.model = create_model(config["model"], self.train_set.in_channels, self.num_classes).to(config["device"])
         self.optimizer = _make_optimizer(config["optimizer"], self.model.parameters(), config["lr"])
         self.scheduler = CosineAnnealingLR(self.optimizer, T_max=config["epochs"])
-        self.train_loader = DataLoader(self.train_set, config["batch_size"], shuffle=True, drop_last=True,
-                                       seed=config["seed"], prefetch=config["prefetch"])
+        self.train_loader = DataLoader(
+            self.train_set,
+            config["batch_size"],
+            shuffle=True,
+            drop_last=True,
+            seed=config["seed"],
+            prefetch=config["prefetch"],
+        )
         eval_batch = 1 if self.task == "segmentation" else 256
         self.test_loader = DataLoader(self.test_set, eval_batch, shuffle=False)
         self.epoch, self.step, self.partial, self.history = 0, 0, _fresh_partial(), []
@@ -136,14 +166,24 @@ class Trainer:
         self.model.train()
         self.train_loader.set_epoch(self.epoch, start_batch=self.step)
         started = time.perf_counter()
-        bar = tqdm(self.train_loader, total=len(self.train_loader), initial=self.step, disable=not self.progress,
-                   desc=f"epoch {self.epoch + 1}/{self.config['epochs']}", leave=True, dynamic_ncols=True)
+        bar = tqdm(
+            self.train_loader,
+            total=len(self.train_loader),
+            initial=self.step,
+            disable=not self.progress,
+            desc=f"epoch {self.epoch + 1}/{self.config['epochs']}",
+            leave=True,
+            dynamic_ncols=True,
+        )
         for x, y in bar:
             loss, pred = self.train_step(x, y)
             self.step += 1
             _accumulate(self.partial, loss, pred, y.numpy(), self.task, self.num_classes)
-            bar.set_postfix(loss=f"{self.partial['loss_sum'] / self.partial['count']:.4f}",
-                            refresh=False, **{self.metric_name: f"{_partial_metric(self.partial, self.task):.4f}"})
+            bar.set_postfix(
+                loss=f"{self.partial['loss_sum'] / self.partial['count']:.4f}",
+                refresh=False,
+                **{self.metric_name: f"{_partial_metric(self.partial, self.task):.4f}"},
+            )
             if on_step is not None:
                 on_step(self)
             if self.stop_requested:
@@ -173,10 +213,14 @@ class Trainer:
 
     def end_epoch(self):
         """Evaluate, log one line, step the scheduler, checkpoint, and draw the curves."""
-        entry = {"epoch": self.epoch + 1, "train_loss": self.partial["loss_sum"] / max(self.partial["count"], 1),
-                 "train_" + self.metric_name: _partial_metric(self.partial, self.task),
-                 "lr": self.optimizer.param_groups[0]["lr"], "seconds": round(self.partial["seconds"], 3),
-                 "data_wait_share": round(self.partial["wait"] / max(self.partial["seconds"], 1e-9), 4)}
+        entry = {
+            "epoch": self.epoch + 1,
+            "train_loss": self.partial["loss_sum"] / max(self.partial["count"], 1),
+            "train_" + self.metric_name: _partial_metric(self.partial, self.task),
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "seconds": round(self.partial["seconds"], 3),
+            "data_wait_share": round(self.partial["wait"] / max(self.partial["seconds"], 1e-9), 4),
+        }
         entry.update({"test_" + k: v for k, v in self.evaluate()["metrics"].items()})
         self.history.append(entry)
         with open(os.path.join(self.out, "log.jsonl"), "a", encoding="utf-8") as log:
@@ -230,15 +274,24 @@ class Trainer:
         if self.task == "classification":
             _plots().plot_classification(result["images"], result["targets"], result["predictions"], path)
         else:
-            _plots().plot_segmentation(result["images"], result["targets"], result["predictions"], path,
-                                       self.num_classes)
+            _plots().plot_segmentation(
+                result["images"], result["targets"], result["predictions"], path, self.num_classes
+            )
 
     # ------------------------------------------------------------------ checkpoints
     def state(self):
-        return {"format": CHECKPOINT_FORMAT, "config": self.config, "model": self.model.state_dict(),
-                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                "epoch": self.epoch, "step": self.step, "partial": dict(self.partial), "rng": get_rng_state(),
-                "history": self.history}
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "config": self.config,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "epoch": self.epoch,
+            "step": self.step,
+            "partial": dict(self.partial),
+            "rng": get_rng_state(),
+            "history": self.history,
+        }
 
     def save_checkpoint(self):
         save(self.state(), os.path.join(self.out, "checkpoint.npz"))
@@ -250,8 +303,13 @@ class Trainer:
             self.optimizer.load_state_dict(checkpoint["optimizer"])
             self.scheduler.load_state_dict(checkpoint["scheduler"])
         except (CheckpointError, KeyError, ValueError, TypeError) as error:
-            raise CheckpointError(fmt("tgm", f"checkpoint {path} does not fit model {self.config['model']!r}: {error}",
-                                      hint="the file was left as it is")) from error
+            raise CheckpointError(
+                fmt(
+                    "tgm",
+                    f"checkpoint {path} does not fit model {self.config['model']!r}: {error}",
+                    hint="the file was left as it is",
+                )
+            ) from error
         self.epoch, self.step = int(checkpoint["epoch"]), int(checkpoint["step"])
         self.partial, self.history = dict(checkpoint["partial"]), list(checkpoint["history"])
         set_rng_state(checkpoint["rng"])
@@ -262,8 +320,16 @@ class Trainer:
 
 
 def _fresh_partial():
-    return {"loss_sum": 0.0, "count": 0, "hits": 0, "total": 0, "intersection": 0, "sizes": 0,
-            "seconds": 0.0, "wait": 0.0}
+    return {
+        "loss_sum": 0.0,
+        "count": 0,
+        "hits": 0,
+        "total": 0,
+        "intersection": 0,
+        "sizes": 0,
+        "seconds": 0.0,
+        "wait": 0.0,
+    }
 
 
 def _accumulate(partial, loss, pred, target, task, num_classes):
@@ -330,16 +396,27 @@ def load_checkpoint(path, model=None):
     try:
         checkpoint = load(path)
     except (CheckpointError, OSError, ValueError) as error:
-        raise CheckpointError(fmt("tgm", f"{path} is not a readable checkpoint: {error}",
-                                  hint="the file was left as it is")) from error
+        raise CheckpointError(
+            fmt("tgm", f"{path} is not a readable checkpoint: {error}", hint="the file was left as it is")
+        ) from error
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(fmt("tgm", f"{path} was not written by tgm train (no '{CHECKPOINT_FORMAT}' format key)",
-                                  hint="the file was left as it is"))
+        raise CheckpointError(
+            fmt(
+                "tgm",
+                f"{path} was not written by tgm train (no '{CHECKPOINT_FORMAT}' format key)",
+                hint="the file was left as it is",
+            )
+        )
     written_for = checkpoint["config"]["model"]
     if model is not None and written_for != model:
-        raise CheckpointError(fmt("tgm", f"{path} holds a {written_for!r} model trained on "
-                                  f"{checkpoint['config']['data']!r}, not a {model!r} model",
-                                  hint="the file was left as it is; pass the matching model name or another --out"))
+        raise CheckpointError(
+            fmt(
+                "tgm",
+                f"{path} holds a {written_for!r} model trained on "
+                f"{checkpoint['config']['data']!r}, not a {model!r} model",
+                hint="the file was left as it is; pass the matching model name or another --out",
+            )
+        )
     return checkpoint
 
 
@@ -355,8 +432,13 @@ def prepare_out(out, resume=False, overwrite=False):
             raise CheckpointError(fmt("tgm train", f"--resume: no checkpoint.npz in {out}"))
         return
     if found and not overwrite:
-        raise FileExistsError(fmt("tgm train", f"{out} holds a previous run ({', '.join(found)})",
-                                  hint="pass --resume to continue it, --overwrite to replace it, or another --out"))
+        raise FileExistsError(
+            fmt(
+                "tgm train",
+                f"{out} holds a previous run ({', '.join(found)})",
+                hint="pass --resume to continue it, --overwrite to replace it, or another --out",
+            )
+        )
     for name in found:
         os.remove(os.path.join(out, name))
     os.makedirs(out, exist_ok=True)

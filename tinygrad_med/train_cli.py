@@ -17,8 +17,15 @@ from .models import MODELS, UnknownNameError
 
 __all__ = ["add_commands", "run_train", "run_eval", "run_predict"]
 
-_EXPECTED = (UnknownNameError, CheckpointError, FileExistsError, FileNotFoundError, MissingPackageError, ShapeError,
-             ValueError)
+_EXPECTED = (
+    UnknownNameError,
+    CheckpointError,
+    FileExistsError,
+    FileNotFoundError,
+    MissingPackageError,
+    ShapeError,
+    ValueError,
+)
 
 
 def add_commands(subparsers):
@@ -27,8 +34,11 @@ def add_commands(subparsers):
 
     models = "; ".join(f"{name}: {about}" for name, (_, about) in sorted(MODELS.items()))
     datasets = "; ".join(f"{name}: {spec['about']}" for name, spec in sorted(DATASETS.items()))
-    train = subparsers.add_parser("train", help="train a model on a dataset (the main job)",
-                                  description=f"Models -- {models}. Datasets -- {datasets}.")
+    train = subparsers.add_parser(
+        "train",
+        help="train a model on a dataset (the main job)",
+        description=f"Models -- {models}. Datasets -- {datasets}.",
+    )
     train.add_argument("model", help=f"one of: {', '.join(sorted(MODELS))}")
     train.add_argument("--data", help=f"one of: {', '.join(sorted(DATASETS))} (default: the model's usual one)")
     train.add_argument("--data-path", help="file for datasets read from disk (medmnist: the .npz)")
@@ -72,8 +82,18 @@ def _guarded(handler):
 def run_train(args):
     from .train import Trainer, load_checkpoint, make_config, prepare_out
 
-    config = make_config(args.model, args.data, args.epochs, args.batch_size, args.lr, args.optimizer, args.device,
-                         args.seed, args.prefetch, args.data_path)
+    config = make_config(
+        args.model,
+        args.data,
+        args.epochs,
+        args.batch_size,
+        args.lr,
+        args.optimizer,
+        args.device,
+        args.seed,
+        args.prefetch,
+        args.data_path,
+    )
     out = args.out or os.path.join("runs", f"{config['model']}-{config['data']}")
     prepare_out(out, resume=args.resume, overwrite=args.overwrite)
     checkpoint = None
@@ -132,7 +152,7 @@ def run_predict(args):
         image, reference = trainer.test_set[0][0], None
     trainer.model.eval()
     with no_grad():
-        logits = trainer.model(Tensor(_pad(image, 2 ** trainer.model.depth)[None]).to(args.device))
+        logits = trainer.model(Tensor(_pad(image, 2**trainer.model.depth)[None]).to(args.device))
     labels = numpy.asarray(logits.numpy().argmax(axis=1)[0])[tuple(slice(0, s) for s in image.shape[1:])]
     default = "prediction.png" if labels.ndim == 2 else "prediction.npy"
     output = args.output or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), default)
@@ -184,8 +204,11 @@ def _write_mask(labels, output, num_classes, reference):
         from .data._packages import require
 
         nibabel = require("nibabel", "predict")
-        affine = nibabel.load(reference).affine if reference and reference.lower().endswith((".nii", ".nii.gz")) \
+        affine = (
+            nibabel.load(reference).affine
+            if reference and reference.lower().endswith((".nii", ".nii.gz"))
             else numpy.eye(4)
+        )
         nibabel.save(nibabel.Nifti1Image(labels.astype(numpy.int16), affine), output)
     else:
         numpy.save(output, labels.astype(numpy.int64))

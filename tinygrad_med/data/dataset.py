@@ -58,8 +58,9 @@ class TensorDataset(Dataset):
     def __init__(self, *arrays):
         if not arrays:
             raise ShapeError(fmt("TensorDataset", "needs at least one array"))
-        self.arrays = [a.numpy() if hasattr(a, "numpy") and not isinstance(a, numpy.ndarray) else numpy.asarray(a)
-                       for a in arrays]
+        self.arrays = [
+            a.numpy() if hasattr(a, "numpy") and not isinstance(a, numpy.ndarray) else numpy.asarray(a) for a in arrays
+        ]
         lengths = {len(a) for a in self.arrays}
         if len(lengths) != 1:
             lengths = [len(a) for a in self.arrays]
@@ -110,8 +111,13 @@ def default_collate(samples):
     arrays = [numpy.asarray(s) for s in samples]
     shapes = {a.shape for a in arrays}
     if len(shapes) != 1:
-        raise ShapeError(fmt("default_collate", f"samples differ in shape: {sorted(shapes)}",
-                             hint="crop or pad them to one size, or pass a collate_fn"))
+        raise ShapeError(
+            fmt(
+                "default_collate",
+                f"samples differ in shape: {sorted(shapes)}",
+                hint="crop or pad them to one size, or pass a collate_fn",
+            )
+        )
     batch = numpy.stack(arrays)
     if batch.dtype == numpy.float64 and not isinstance(first, numpy.ndarray):
         batch = batch.astype(numpy.float32)  # Python floats -> float32
@@ -162,14 +168,14 @@ class DataLoader:
         n = len(self.dataset)
         order = numpy.random.default_rng([self.seed, int(epoch)]).permutation(n) if self.shuffle else numpy.arange(n)
         stop = len(self) * self.batch_size
-        return [order[i:min(i + self.batch_size, stop, n)] for i in range(0, min(stop, n), self.batch_size)]
+        return [order[i : min(i + self.batch_size, stop, n)] for i in range(0, min(stop, n), self.batch_size)]
 
     def __iter__(self):
         epoch, self.epoch = self.epoch, self.epoch + 1
         if hasattr(self.dataset, "set_epoch"):
             self.dataset.set_epoch(epoch)
         self.wait_time = self.fetch_time = 0.0
-        batches, self.start_batch = self.batch_indices(epoch)[self.start_batch:], 0
+        batches, self.start_batch = self.batch_indices(epoch)[self.start_batch :], 0
         source = self._prefetched(batches) if self.prefetch else (self._fetch(b) for b in batches)
         while True:
             start = time.perf_counter()

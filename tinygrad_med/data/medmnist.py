@@ -36,8 +36,10 @@ class MedMNIST(Dataset):
             raise ValueError(fmt("MedMNIST", f"split must be 'train', 'val' or 'test', got {split!r}"))
         path = os.path.expanduser(str(path))
         if not os.path.exists(path):
-            raise FileNotFoundError(f"MedMNIST: no file {path}; tinygrad_med does not download MedMNIST -- "
-                                    "get the .npz from https://medmnist.com and pass its path")
+            raise FileNotFoundError(
+                f"MedMNIST: no file {path}; tinygrad_med does not download MedMNIST -- "
+                "get the .npz from https://medmnist.com and pass its path"
+            )
         with numpy.load(path, allow_pickle=False) as archive:
             missing = [k for k in (f"{split}_images", f"{split}_labels") if k not in archive.files]
             if missing:

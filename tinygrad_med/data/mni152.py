@@ -70,8 +70,9 @@ class MNI152Patches(Dataset):
         else:
             right = slice(MIDLINE + 1, MIDLINE + 49)
             self.image, self.labels = image[None, right, _Y, _Z], labels[right, _Y, _Z]
-        self.transform = transform or Compose([RandomCrop((self.patch,) * 3), RandomIntensityScale(),
-                                               RandomNoise(0.02)])
+        self.transform = transform or Compose(
+            [RandomCrop((self.patch,) * 3), RandomIntensityScale(), RandomNoise(0.02)]
+        )
         self.num_classes, self.in_channels, self.spatial_dims, self.task = 3, 1, 3, "segmentation"
         self.class_names = ["background", "grey matter", "white matter"]
 

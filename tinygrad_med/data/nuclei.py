@@ -36,10 +36,12 @@ def load_nuclei():
     """
     if "raw" not in _CACHE:
         tifffile = require("tifffile", "nuclei")
-        image = tifffile.imread(package_file("stardist", "data", "images", "img2d.tif", dataset="nuclei",
-                                             pip_name="stardist --no-deps"))
-        mask = tifffile.imread(package_file("stardist", "data", "images", "mask2d.tif", dataset="nuclei",
-                                            pip_name="stardist --no-deps"))
+        image = tifffile.imread(
+            package_file("stardist", "data", "images", "img2d.tif", dataset="nuclei", pip_name="stardist --no-deps")
+        )
+        mask = tifffile.imread(
+            package_file("stardist", "data", "images", "mask2d.tif", dataset="nuclei", pip_name="stardist --no-deps")
+        )
         _CACHE["raw"] = (image, mask.astype(numpy.int64))
     return _CACHE["raw"]
 
@@ -65,8 +67,9 @@ def instance_boxes(instances):
 
 def train_transform(tile=128):
     """The default augmentation: random tile, flips, 90-degree rotations, brightness/contrast."""
-    return Compose([RandomCrop((tile, tile)), RandomFlip(0.5), RandomRot90(),
-                    RandomIntensityScale((0.8, 1.2), (-0.1, 0.1))])
+    return Compose(
+        [RandomCrop((tile, tile)), RandomFlip(0.5), RandomRot90(), RandomIntensityScale((0.8, 1.2), (-0.1, 0.1))]
+    )
 
 
 class NucleiDataset(Dataset):

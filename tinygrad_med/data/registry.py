@@ -56,8 +56,9 @@ def dataset_names():
 
 def _need_path(path):
     if path is None:
-        raise ValueError(fmt("medmnist", "needs the .npz file",
-                             hint="pass --data-path FILE.npz (nothing is downloaded)"))
+        raise ValueError(
+            fmt("medmnist", "needs the .npz file", hint="pass --data-path FILE.npz (nothing is downloaded)")
+        )
     return path
 
 
@@ -97,7 +98,12 @@ def report(name, test_set, predictions):
     model_f1 = detection_f1(predictions[0] == 1, test_set.instances)
     threshold_f1 = detection_f1(image > thresholds[best], test_set.instances)
     ceiling = detection_f1(truth, test_set.instances)
-    return {"threshold_baseline_dice": float(scores[best]), "threshold_baseline_value": float(thresholds[best]),
-            "detection_f1": model_f1["f1"], "detection_precision": model_f1["precision"],
-            "detection_recall": model_f1["recall"], "threshold_baseline_detection_f1": threshold_f1["f1"],
-            "ground_truth_mask_detection_f1": ceiling["f1"]}
+    return {
+        "threshold_baseline_dice": float(scores[best]),
+        "threshold_baseline_value": float(thresholds[best]),
+        "detection_f1": model_f1["f1"],
+        "detection_precision": model_f1["precision"],
+        "detection_recall": model_f1["recall"],
+        "threshold_baseline_detection_f1": threshold_f1["f1"],
+        "ground_truth_mask_detection_f1": ceiling["f1"],
+    }

@@ -18,8 +18,7 @@ import numpy
 
 from ..errors import ShapeError, fmt
 
-__all__ = ["Compose", "RandomFlip", "RandomRot90", "RandomCrop", "CenterCrop", "RandomIntensityScale",
-           "RandomNoise"]
+__all__ = ["Compose", "RandomFlip", "RandomRot90", "RandomCrop", "CenterCrop", "RandomIntensityScale", "RandomNoise"]
 
 
 def _spatial_axes(array, spatial_dims):
@@ -102,7 +101,7 @@ class RandomCrop:
         self.size = tuple(int(s) for s in size)
 
     def starts(self, shape, rng):
-        spatial = shape[-len(self.size):]
+        spatial = shape[-len(self.size) :]
         if any(n > s for n, s in zip(self.size, spatial, strict=False)):
             raise ShapeError(fmt(type(self).__name__, f"crop {self.size} is larger than the image {spatial}"))
         return [int(rng.integers(s - n + 1)) for n, s in zip(self.size, spatial, strict=False)]
@@ -117,7 +116,7 @@ class CenterCrop(RandomCrop):
     """Cut the central window of ``size`` (no randomness)."""
 
     def starts(self, shape, rng):
-        spatial = shape[-len(self.size):]
+        spatial = shape[-len(self.size) :]
         if any(n > s for n, s in zip(self.size, spatial, strict=False)):
             raise ShapeError(fmt("CenterCrop", f"crop {self.size} is larger than the image {spatial}"))
         return [(s - n) // 2 for n, s in zip(self.size, spatial, strict=False)]

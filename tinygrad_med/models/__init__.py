@@ -1,8 +1,8 @@
 """The lecture's models, and a registry from the names ``tgm train MODEL`` takes to constructors.
 
-    cnn.py     MLP, SmallCNN
-    resnet.py  ResNet-18 (ImageNet or CIFAR-style stem)
-    unet.py    U-Net 2D/3D (Ronneberger et al. 2015; Cicek et al. 2016)
+cnn.py     MLP, SmallCNN
+resnet.py  ResNet-18 (ImageNet or CIFAR-style stem)
+unet.py    U-Net 2D/3D (Ronneberger et al. 2015; Cicek et al. 2016)
 """
 
 from ..errors import fmt
@@ -10,8 +10,18 @@ from .cnn import MLP, SmallCNN
 from .resnet import BasicBlock, ResNet, resnet18
 from .unet import UNet, UNet3D
 
-__all__ = ["MLP", "SmallCNN", "BasicBlock", "ResNet", "resnet18", "UNet", "UNet3D", "MODELS", "create_model",
-           "UnknownNameError"]
+__all__ = [
+    "MLP",
+    "SmallCNN",
+    "BasicBlock",
+    "ResNet",
+    "resnet18",
+    "UNet",
+    "UNet3D",
+    "MODELS",
+    "create_model",
+    "UnknownNameError",
+]
 
 
 class UnknownNameError(ValueError):
@@ -27,14 +37,22 @@ def _mlp(in_channels, num_classes, input_size=(8, 8), **options):
 
 MODELS = {
     "mlp": (_mlp, "multi-layer perceptron (Flatten, Linear, ReLU, Linear) for small images"),
-    "cnn": (lambda in_channels, num_classes, **o: SmallCNN(in_channels, num_classes, **o),
-            "small CNN: conv-BN-ReLU blocks, max pooling, global average pooling"),
-    "resnet18": (lambda in_channels, num_classes, stem="cifar", **o: resnet18(in_channels, num_classes, stem, **o),
-                 "ResNet-18 (He et al. 2015), CIFAR-style stem by default"),
-    "unet": (lambda in_channels, num_classes, **o: UNet(in_channels, num_classes, **o),
-             "2D U-Net (Ronneberger et al. 2015), widths 16-32-64 by default"),
-    "unet3d": (lambda in_channels, num_classes, **o: UNet3D(in_channels, num_classes, **o),
-               "3D U-Net (Cicek et al. 2016), widths 8-16-32 by default"),
+    "cnn": (
+        lambda in_channels, num_classes, **o: SmallCNN(in_channels, num_classes, **o),
+        "small CNN: conv-BN-ReLU blocks, max pooling, global average pooling",
+    ),
+    "resnet18": (
+        lambda in_channels, num_classes, stem="cifar", **o: resnet18(in_channels, num_classes, stem, **o),
+        "ResNet-18 (He et al. 2015), CIFAR-style stem by default",
+    ),
+    "unet": (
+        lambda in_channels, num_classes, **o: UNet(in_channels, num_classes, **o),
+        "2D U-Net (Ronneberger et al. 2015), widths 16-32-64 by default",
+    ),
+    "unet3d": (
+        lambda in_channels, num_classes, **o: UNet3D(in_channels, num_classes, **o),
+        "3D U-Net (Cicek et al. 2016), widths 8-16-32 by default",
+    ),
 }
 
 

@@ -16,8 +16,9 @@ class MLP(nn.Module):
 
     def __init__(self, in_features=64, num_classes=10, hidden=128):
         super().__init__()
-        self.net = nn.Sequential(nn.Flatten(), nn.Linear(in_features, hidden), nn.ReLU(),
-                                 nn.Linear(hidden, num_classes))
+        self.net = nn.Sequential(
+            nn.Flatten(), nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, num_classes)
+        )
 
     def forward(self, x):
         return self.net(x)
@@ -35,8 +36,12 @@ class SmallCNN(nn.Module):
 
     def __init__(self, in_channels=1, num_classes=10, width=32):
         super().__init__()
-        self.features = nn.Sequential(*_conv_bn_relu(in_channels, width), *_conv_bn_relu(width, 2 * width),
-                                      nn.MaxPool2d(2), *_conv_bn_relu(2 * width, 2 * width))
+        self.features = nn.Sequential(
+            *_conv_bn_relu(in_channels, width),
+            *_conv_bn_relu(width, 2 * width),
+            nn.MaxPool2d(2),
+            *_conv_bn_relu(2 * width, 2 * width),
+        )
         self.head = nn.Linear(2 * width, num_classes)
 
     def forward(self, x):

@@ -27,8 +27,9 @@ class BasicBlock(nn.Module):
         self.relu = nn.ReLU()
         self.shortcut = nn.Identity()
         if stride != 1 or in_channels != out_channels:  # projection shortcut (option B of the paper)
-            self.shortcut = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
-                                          nn.BatchNorm2d(out_channels))
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False), nn.BatchNorm2d(out_channels)
+            )
 
     def forward(self, x):
         y = self.relu(self.bn1(self.conv1(x)))
@@ -48,14 +49,19 @@ class ResNet(nn.Module):
         if stem not in ("imagenet", "cifar"):
             raise ValueError(fmt("ResNet", f"stem must be 'imagenet' or 'cifar', got {stem!r}"))
         if stem == "imagenet":
-            self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 7, stride=2, padding=3, bias=False),
-                                      nn.BatchNorm2d(width), nn.ReLU(), nn.MaxPool2d(3, stride=2, padding=1))
+            self.stem = nn.Sequential(
+                nn.Conv2d(in_channels, width, 7, stride=2, padding=3, bias=False),
+                nn.BatchNorm2d(width),
+                nn.ReLU(),
+                nn.MaxPool2d(3, stride=2, padding=1),
+            )
         else:
-            self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 3, padding=1, bias=False),
-                                      nn.BatchNorm2d(width), nn.ReLU())
+            self.stem = nn.Sequential(
+                nn.Conv2d(in_channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU()
+            )
         layers, channels = [], width
         for stage, count in enumerate(blocks):
-            out_channels = width * 2 ** stage
+            out_channels = width * 2**stage
             for index in range(count):
                 layers.append(BasicBlock(channels, out_channels, stride=2 if stage > 0 and index == 0 else 1))
                 channels = out_channels

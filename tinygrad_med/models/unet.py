@@ -59,24 +59,37 @@ class UNet(nn.Module):
     def __init__(self, in_channels=1, num_classes=2, base_width=16, depth=2, spatial_dims=2, batch_norm=True):
         super().__init__()
         if spatial_dims not in (2, 3) or depth < 1 or base_width < 1:
-            raise ValueError(fmt("UNet", f"need spatial_dims 2 or 3, depth >= 1, base_width >= 1; got "
-                                 f"spatial_dims={spatial_dims}, depth={depth}, base_width={base_width}"))
+            raise ValueError(
+                fmt(
+                    "UNet",
+                    f"need spatial_dims 2 or 3, depth >= 1, base_width >= 1; got "
+                    f"spatial_dims={spatial_dims}, depth={depth}, base_width={base_width}",
+                )
+            )
         conv, _, pool, up = _layers(spatial_dims)
-        widths = [base_width * 2 ** level for level in range(depth + 1)]
+        widths = [base_width * 2**level for level in range(depth + 1)]
         self.depth, self.spatial_dims = depth, spatial_dims
-        self.down = nn.ModuleList([ConvBlock(in_channels, widths[0], spatial_dims, batch_norm)] +
-                                  [ConvBlock(widths[i], widths[i + 1], spatial_dims, batch_norm) for i in range(depth)])
+        self.down = nn.ModuleList(
+            [ConvBlock(in_channels, widths[0], spatial_dims, batch_norm)]
+            + [ConvBlock(widths[i], widths[i + 1], spatial_dims, batch_norm) for i in range(depth)]
+        )
         self.pool = pool(2)
         self.up = nn.ModuleList([up(widths[i + 1], widths[i], 2, stride=2) for i in reversed(range(depth))])
-        self.decode = nn.ModuleList([ConvBlock(2 * widths[i], widths[i], spatial_dims, batch_norm)
-                                     for i in reversed(range(depth))])
+        self.decode = nn.ModuleList(
+            [ConvBlock(2 * widths[i], widths[i], spatial_dims, batch_norm) for i in reversed(range(depth))]
+        )
         self.head = conv(widths[0], num_classes, 1)
 
     def forward(self, x):
-        factor = 2 ** self.depth
+        factor = 2**self.depth
         if x.ndim != self.spatial_dims + 2 or any(s % factor for s in x.shape[2:]):
-            raise ShapeError(fmt("UNet", f"input must be (N, C, *S) with {self.spatial_dims} spatial sizes divisible "
-                                 f"by 2**depth = {factor}", x=x))
+            raise ShapeError(
+                fmt(
+                    "UNet",
+                    f"input must be (N, C, *S) with {self.spatial_dims} spatial sizes divisible by 2**depth = {factor}",
+                    x=x,
+                )
+            )
         skips = []
         for level, block in enumerate(self.down):
             x = block(x if level == 0 else self.pool(x))  # level l: (N, w_l, S / 2**l)

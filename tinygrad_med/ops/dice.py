@@ -36,8 +36,14 @@ def one_hot_labels(target, num_classes, like):
     xp = get_xp(like.data)
     labels = xp.asarray(to_device(labels, like.device)) if hasattr(like, "device") else labels
     if labels.size and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
-        raise ShapeError(fmt("dice_loss", f"target labels must be in 0..{num_classes - 1}",
-                             target_min=int(labels.min()), target_max=int(labels.max())))
+        raise ShapeError(
+            fmt(
+                "dice_loss",
+                f"target labels must be in 0..{num_classes - 1}",
+                target_min=int(labels.min()),
+                target_max=int(labels.max()),
+            )
+        )
     classes = xp.arange(num_classes).reshape((1, num_classes) + (1,) * (labels.ndim - 1))
     return Tensor._wrap((labels[:, None] == classes).astype(like.dtype))  # (N, *S) -> (N, C, *S)
 
@@ -51,8 +57,14 @@ def soft_dice(probs, target_one_hot, eps=1.0, squared=False):
     Raises:   ShapeError if the shapes differ or have fewer than 2 dims.
     """
     if probs.ndim < 2 or tuple(probs.shape) != tuple(target_one_hot.shape):
-        raise ShapeError(fmt("soft_dice", "probs and target_one_hot must both be (N, C, *S)",
-                             probs=probs, target_one_hot=target_one_hot))
+        raise ShapeError(
+            fmt(
+                "soft_dice",
+                "probs and target_one_hot must both be (N, C, *S)",
+                probs=probs,
+                target_one_hot=target_one_hot,
+            )
+        )
     dims = (0,) + tuple(range(2, probs.ndim))  # every dim but the class dim C
     intersection = (probs * target_one_hot).sum(dim=dims)
     if squared:
@@ -67,15 +79,22 @@ def _probs_and_target(input, target, op):
     if not isinstance(input, Tensor) or input.dtype.kind != "f":
         raise DTypeError(fmt(op, "input must be a float Tensor of logits (N, C, *S)", input=input))
     if input.ndim < 3:
-        raise ShapeError(fmt(op, "input must be logits (N, C, *S) with 1 to 3 spatial dims",
-                             input=(input.shape, "(N, C, *S)")))
+        raise ShapeError(
+            fmt(op, "input must be logits (N, C, *S) with 1 to 3 spatial dims", input=(input.shape, "(N, C, *S)"))
+        )
     labels = target.data if isinstance(target, Tensor) else numpy.asarray(target)
     n, c, spatial = input.shape[0], input.shape[1], tuple(input.shape[2:])
     if c == 1 and tuple(labels.shape) == (n, 1) + spatial:
         labels = labels[:, 0]
     if tuple(labels.shape) != (n,) + spatial:
-        raise ShapeError(fmt(op, f"target must be labels (N, *S) = {(n,) + spatial}", input=(input.shape, "(N, C, *S)"),
-                             target=labels))
+        raise ShapeError(
+            fmt(
+                op,
+                f"target must be labels (N, *S) = {(n,) + spatial}",
+                input=(input.shape, "(N, C, *S)"),
+                target=labels,
+            )
+        )
     if c == 1:  # binary: p = sigmoid(logit) for the foreground, one channel
         return input.sigmoid(), one_hot_labels(labels.astype(numpy.int64), 2, input)[:, 1:]
     return input.softmax(1), one_hot_labels(labels, c, input)
