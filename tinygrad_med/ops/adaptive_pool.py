@@ -58,6 +58,11 @@ def adaptive_avg_pool2d(x, output_size):
               matrix A (O x L) with A[i, h0(i):h1(i)] = 1/(h1 - h0), so y = A_H x A_W^T.
     Backward: gx = A_H^T gy A_W (the transposed matrices)
     Shapes:   x (N, C, H, W) or (C, H, W) -> y (N, C, OH, OW); an entry None keeps that dim's size.
+    Args:
+        x: float tensor.
+        output_size: int or (OH, OW), entries may be None.
+    Returns:
+        y, of x's dtype.
     Raises:   ShapeError on a wrong rank or an output size below 1.
     """
     return _adaptive_avg("adaptive_avg_pool2d", 2, x, output_size)
@@ -80,6 +85,11 @@ def adaptive_max_pool2d(x, output_size, return_indices=False):
     Forward:  y[n,c,i,j] = max of x[n, c, h0(i):h1(i), w0(j):w1(j)] (windows as adaptive_avg_pool2d)
     Backward: gx[n,c,h,w] = sum of gy over the windows whose argmax is (h,w) (windows may overlap)
     Shapes:   x (N, C, H, W) or (C, H, W) -> y (N, C, OH, OW); indices flat per (H, W) plane.
+    Args:
+        x: float tensor.  output_size: int or (OH, OW), entries may be None.
+        return_indices: also return the flat argmax per plane (int64, no gradient), as PyTorch.
+    Returns:
+        y, or (y, indices).
     Raises:   ShapeError on a wrong rank or an output size below 1.
     """
     return _adaptive_max("adaptive_max_pool2d", 2, x, output_size, return_indices)
@@ -183,6 +193,12 @@ def max_unpool2d(x, indices, kernel_size, stride=None, padding=0, output_size=No
     Backward: gx[n,c,i,j] = gy[n, c, indices[n,c,i,j]] (a gather)
     Shapes:   x, indices (N, C, H, W) -> y (N, C, OH, OW), OH = (H - 1)*S - 2P + KH unless output_size
               is given (within S of that); indices come from max_pool2d(..., return_indices=True).
+    Args:
+        x: float tensor.  indices: int64 tensor of x's shape.
+        kernel_size, stride (default: kernel_size), padding: those of the max_pool2d being inverted.
+        output_size: (OH, OW) or a full shape whose last two entries are taken.
+    Returns:
+        y (N, C, OH, OW), of x's dtype.
     Raises:   ShapeError if x and indices differ in shape, an index is out of range, or output_size is invalid.
     """
     return _max_unpool("max_unpool2d", 2, x, indices, kernel_size, stride, padding, output_size)

@@ -98,6 +98,14 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
               (count_include_pad=True), else the number of real (unpadded) inputs it covers.
     Backward: gx[n,c,h,w] = sum over windows (i,j) covering (h,w) of gy[n,c,i,j] / m_ij
     Shapes:   x (N, C, H, W) or (C, H, W) -> y (N, C, OH, OW), OH = floor_or_ceil((H + 2P - KH) / S) + 1
+    Args:
+        x: float tensor.
+        kernel_size, stride (default: kernel_size), padding: int or one per spatial dim.
+        ceil_mode: round the output size up (the last window may hang over the right edge).
+        count_include_pad: count the zero padding in m (not the part beyond it in ceil_mode).
+        divisor_override: if given, m for every window.
+    Returns:
+        y, of x's dtype.
     Raises:
         ShapeError on a wrong rank, padding > kernel_size // 2, or a window larger than the padded input;
         ValueError if divisor_override is 0.
@@ -251,7 +259,7 @@ def _max_pool_fwd_cpu(x, win):
         seen = padded[win.slices(offset)]
         better = seen > y  # strict: the first maximum in scan order wins ties, as in PyTorch
         numpy.maximum(y, seen, out=y)
-        local = numpy.where(better, local.dtype.type(k), local)
+        numpy.maximum(local, better * local.dtype.type(k), out=local)  # k exceeds every earlier offset
     return y, _flat_argmax(win, local)
 
 
