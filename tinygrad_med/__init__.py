@@ -10,7 +10,7 @@ Tensors live on 'cpu' (NumPy) or 'cuda' (CuPy with our own CUDA kernels).
 
 import numpy as _numpy
 
-from . import backend, nn, optim, random, utils
+from . import backend, graph, nn, optim, random, utils
 from .errors import CheckpointError, DeviceError, DTypeError, KernelError, ShapeError
 from .factory import (arange, empty, eye, from_numpy, full, full_like, linspace, ones, ones_like, rand, rand_like,
                       randint, randn, randn_like, tensor, zeros, zeros_like)

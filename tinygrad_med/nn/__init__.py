@@ -26,3 +26,5 @@ from .resample import (CircularPad1d, CircularPad2d, CircularPad3d, ConstantPad1
                        ConstantPad3d, ReflectionPad1d, ReflectionPad2d, ReflectionPad3d, ReplicationPad1d,
                        ReplicationPad2d, ReplicationPad3d, Upsample, UpsamplingBilinear2d, UpsamplingNearest2d,
                        ZeroPad1d, ZeroPad2d, ZeroPad3d)
+from .graph import (AdaptiveGraphPool, ChebConv, GaussianGraphConv, GCNConv, GlobalAddPool, GlobalMaxPool,  # noqa: F401
+                    GlobalMeanPool, SpectralGraphConv)

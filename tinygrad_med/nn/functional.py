@@ -20,3 +20,6 @@ from ..ops.activation import (elu, gelu, leaky_relu, log_softmax, maxout, relu, 
                               softplus, tanh)
 from ..ops.loss import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, kl_div,  # noqa: F401
                         l1_loss, mse_loss, nll_loss, smooth_l1_loss)
+from ..ops.graph import gaussian_kernel, global_add_pool, global_max_pool, global_mean_pool, spmm  # noqa: F401
+from ..ops.graph_conv import (cheb_conv, dense_diff_pool, diff_pool, gaussian_graph_conv, gcn_conv,  # noqa: F401
+                              spectral_conv)
