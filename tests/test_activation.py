@@ -300,3 +300,18 @@ def test_public_names_have_docstrings():
     for module in (A, ops_loss, nn_activation, nn_loss):
         for name in module.__all__:
             assert (getattr(module, name).__doc__ or "").strip(), f"{module.__name__}.{name} has no docstring"
+
+
+def test_pytorch_keyword_arguments(device):
+    x = device.tensor(_away_from_kinks((2, 5)).astype(numpy.float32), requires_grad=True)
+    assert_close(A.relu(x, inplace=True), A.relu(x), rtol=0, atol=0)
+    assert_close(x, _away_from_kinks((2, 5)).astype(numpy.float32), rtol=0, atol=0)  # never overwritten
+    y = A.log_softmax(x, dim=1, dtype=tm.float64)
+    assert y.dtype == numpy.float64
+    y.backward(device.tensor(numpy.ones((2, 5))))  # float64 gradient flows back into the float32 input
+    assert x.grad.dtype == numpy.float32
+    assert_close(x.grad, 1 - 5 * A.softmax(x, 1).numpy(), rtol=1e-5, atol=1e-6)
+    z = A.sigmoid(x)
+    x.grad = None
+    z.backward(device.tensor(numpy.ones((2, 5))))  # a float64 upstream gradient into a float32 kernel
+    assert_close(x.grad, (z * (1 - z)).numpy(), rtol=1e-6, atol=1e-7)

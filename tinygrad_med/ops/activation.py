@@ -5,6 +5,9 @@ function, its Function class (forward, then backward right below it) and a
 ``_<name>_fwd_cpu`` / ``_<name>_fwd_gpu`` pair; the GPU half launches the kernel of the
 same name in kernels/activation.cu (softplus, SiLU and maxout stay as array code).
 
+``inplace=True`` (accepted for PyTorch compatibility) still returns a new tensor: ops never
+overwrite their input, so that autograd's saved values stay valid.
+
 Numerical care: sigmoid is written with e = exp(-|x|), ELU with expm1(min(x, 0)) and
 softmax subtracts the row maximum, so inputs of +-1000 give the exact limits (0, 1,
 -alpha, a one-hot row) with no overflow.  Where the exact limit needs exp to underflow
@@ -114,7 +117,7 @@ class Tanh(Function):
 # ----------------------------------------------------------------------------- ReLU family
 
 
-def relu(x):
+def relu(x, inplace=False):
     """Rectified linear unit.
 
     Lecture: "Convolutional neural networks - Activation function" (ReLU: reduces the vanishing gradient).
@@ -138,7 +141,7 @@ class ReLU(Function):
         return _pointwise_gpu("relu_bwd", self.x, gy) if on_gpu(gy) else gy * (self.x > 0)
 
 
-def leaky_relu(x, negative_slope=0.01):
+def leaky_relu(x, negative_slope=0.01, inplace=False):
     """Leaky ReLU (the lecture's slide uses slope 0.1: max(0.1 x, x)).
 
     Lecture: "Convolutional neural networks - Activation function" (Leaky ReLU: neurons always active).
@@ -166,7 +169,7 @@ class LeakyReLU(Function):
         return get_xp(gy).where(self.x > 0, gy, gy * self.slope).astype(gy.dtype, copy=False)
 
 
-def elu(x, alpha=1.0):
+def elu(x, alpha=1.0, inplace=False):
     """Exponential linear unit.
 
     Lecture: "Convolutional neural networks - Activation function" (ELU).
@@ -274,7 +277,7 @@ class Softplus(Function):
         return get_xp(gy).where(self.linear, gy, gy * stable_sigmoid(self.beta * self.x))
 
 
-def silu(x):
+def silu(x, inplace=False):
     """Sigmoid linear unit (swish).
 
     Lecture: not on the slides; a smooth ReLU of later architectures.
@@ -342,30 +345,34 @@ class Maxout(Function):
 # ----------------------------------------------------------------------------- softmax
 
 
-def softmax(x, dim=None):
+def softmax(x, dim=None, *, dtype=None):
     """Softmax over ``dim``: a probability distribution along that axis.
 
     Lecture: "Image classification" (class scores -> probabilities, before the cross-entropy).
     Forward:  y_c = e^{x_c - m} / sum_k e^{x_k - m},  m = max_k x_k  (m cancels; it prevents overflow)
     Backward: gx_c = y_c (gy_c - sum_k gy_k y_k)
     Shapes:   x (...) -> y (...), rows along dim sum to 1
+    Args:     dim: the axis whose entries form each distribution (required). dtype: cast x first.
     Raises:   TypeError if dim is not given; ShapeError if it is out of range.
     """
+    x = x if dtype is None else x.to(dtype)
     axis = _softmax_axis("softmax", x, dim)
     if x.ndim == 0:  # a single score: its own distribution
         return softmax(x.reshape(1), 0).reshape(())
     return Softmax.apply(x, axis=axis)
 
 
-def log_softmax(x, dim=None):
+def log_softmax(x, dim=None, *, dtype=None):
     """Log of the softmax over ``dim``, computed directly (never log of a rounded 0).
 
     Lecture: "Image classification" (log-probabilities for nll_loss).
     Forward:  y_c = x_c - m - log sum_k e^{x_k - m},  m = max_k x_k
     Backward: gx_c = gy_c - e^{y_c} sum_k gy_k
     Shapes:   x (...) -> y (...)
+    Args:     dim, dtype: as softmax.
     Raises:   TypeError if dim is not given; ShapeError if it is out of range.
     """
+    x = x if dtype is None else x.to(dtype)
     axis = _softmax_axis("log_softmax", x, dim)
     if x.ndim == 0:
         return log_softmax(x.reshape(1), 0).reshape(())
@@ -448,7 +455,7 @@ _SOFTMAX_THREADS = 256  # SOFTMAX_THREADS in kernels/activation.cu
 def _pointwise_gpu(name, *arrays, scalars=()):
     """Launch kernels/activation.cu::<name>(*arrays, out, n, *scalars), one thread per element."""
     xp = get_xp(arrays[0])
-    arrays = [xp.ascontiguousarray(a) for a in arrays]
+    arrays = [xp.ascontiguousarray(a, dtype=arrays[0].dtype) for a in arrays]  # gy may come in another dtype
     out = xp.empty_like(arrays[0])
     n = out.size
     blocks = max(1, min((n + _THREADS - 1) // _THREADS, 65535))
@@ -459,7 +466,7 @@ def _pointwise_gpu(name, *arrays, scalars=()):
 def _rows_gpu(name, axis, *arrays):
     """Launch a softmax kernel over rows of ``axis``: moved last, made contiguous, then moved back."""
     xp = get_xp(arrays[0])
-    rows_last = [xp.ascontiguousarray(xp.moveaxis(a, axis, -1)) for a in arrays]  # (..., C) per row
+    rows_last = [xp.ascontiguousarray(xp.moveaxis(a, axis, -1), dtype=arrays[0].dtype) for a in arrays]  # (..., C)
     out = xp.empty_like(rows_last[0])
     C = out.shape[-1]
     rows = out.size // C if C else 0

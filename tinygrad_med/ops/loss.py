@@ -198,11 +198,11 @@ def _softmax_xent_bwd_cpu(x3, target, weight, lse, g, ignore_index, smoothing, w
 def _softmax_xent_bwd_gpu(x3, target, weight, lse, g, ignore_index, smoothing, weight_sum):
     xp = get_xp(x3)
     N, C, D = x3.shape
-    gx = xp.empty((N, C, D), dtype=x3.dtype)
+    gx, g = xp.empty((N, C, D), dtype=x3.dtype), xp.ascontiguousarray(g, dtype=x3.dtype)
     blocks = max(1, min((gx.size + _XENT_THREADS - 1) // _XENT_THREADS, 65535))
     load_kernel("loss", "softmax_xent_bwd", x3.dtype)(
         (blocks,), (_XENT_THREADS,),
-        (xp.ascontiguousarray(x3), target, xp.ascontiguousarray(weight), lse, xp.ascontiguousarray(g), gx,
+        (xp.ascontiguousarray(x3), target, xp.ascontiguousarray(weight), lse, g, gx,
          N * D, C, D, ignore_index, smoothing, weight_sum))
     return gx
 
