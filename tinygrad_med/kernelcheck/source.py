@@ -60,7 +60,12 @@ def barrier_kernels(text):
     while grew:  # close over calls: f syncs if its body names a function that syncs
         grew = False
         for name, body in bodies.items():
-            if name not in syncing and any(re.search(rf"\b{s}\s*\(", body) for s in syncing):
+            if name not in syncing and _mentions(body, syncing):
                 syncing.add(name)
                 grew = True
-    return {k for k, body in kernels.items() if any(re.search(rf"\b{s}\s*\(", body) for s in syncing)}
+    return {k for k, body in kernels.items() if _mentions(body, syncing)}
+
+
+def _mentions(body, names):
+    """True if ``body`` names any of ``names`` (called or not: a function pointer counts too)."""
+    return any(re.search(rf"\b{name}\b", body) for name in names)
