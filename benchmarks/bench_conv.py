@@ -112,7 +112,7 @@ def stage_times(spec, rng, repeat):
     x = rng.standard_normal((spec["N"], spec["C"], *spec["size"])).astype(numpy.float32)
     W = rng.standard_normal((spec["F"], spec["C"], *spec["kernel"])).astype(numpy.float32)
     gy = rng.standard_normal((spec["N"], spec["F"], *spec["size"])).astype(numpy.float32)
-    geometry = conv_ops._geometry(
+    geometry = conv_ops.make_geometry(
         spec["op"], len(spec["size"]), x, W, spec["kernel"], (1,) * len(spec["size"]), (1,) * len(spec["size"]),
         ((spec["padding"],) * 2,) * len(spec["size"]),
     )  # fmt: skip

@@ -4,18 +4,18 @@
 // Layout: x (N, C, D, H, W); col (C*KD*KH*KW, N*OD*OH*OW), row r = ((c*KD + kd)*KH + kh)*KW + kw,
 //         column m = ((n*OD + od)*OH + oh)*OW + ow.
 //
-// im2col_nd: col[r, m] = x[n, c, od*SD - PD + kd*DD, oh*SH - PH + kh*DH, ow*SW - PW + kw*DW]  (0 outside x)
-//            one thread per column element.
-// col2im_nd: the adjoint of im2col. Input element (d, h, w) was copied to column m by kernel offset (kd, kh, kw)
-//            iff  d + PD - kd*DD = od*SD  with 0 <= od < OD  (same for h and w), so
-//              gx[n, c, d, h, w] = sum over (kd, kh, kw) with SD | (d + PD - kd*DD), od = (d + PD - kd*DD)/SD
-//                                  in [0, OD) (same for oh, ow) of col[r(c, kd, kh, kw), m(n, od, oh, ow)]
-//            one thread per input element gathering over the KD*KH*KW offsets: every thread writes only its
-//            own element, so no atomics are needed.
+// im2col: col[r, m] = x[n, c, od*SD - PD + kd*DD, oh*SH - PH + kh*DH, ow*SW - PW + kw*DW]  (0 outside x)
+//         one thread per column element.
+// col2im: the adjoint of im2col. Input element (d, h, w) was copied to column m by kernel offset (kd, kh, kw)
+//         iff  d + PD - kd*DD = od*SD  with 0 <= od < OD  (same for h and w), so
+//           gx[n, c, d, h, w] = sum over (kd, kh, kw) with SD | (d + PD - kd*DD), od = (d + PD - kd*DD)/SD
+//                               in [0, OD) (same for oh, ow) of col[r(c, kd, kh, kw), m(n, od, oh, ow)]
+//         one thread per input element gathering over the KD*KH*KW offsets: every thread writes only its
+//         own element, so no atomics are needed.
 // Reference: tinygrad_med/ops/conv.py::_im2col_cpu and _col2im_cpu (parity tests in tests/test_conv.py).
 #include "common.cuh"
 
-extern "C" __global__ void im2col_nd(const real_t* __restrict__ x, real_t* __restrict__ col, long long N,
+extern "C" __global__ void im2col(const real_t* __restrict__ x, real_t* __restrict__ col, long long N,
                                      long long C, long long D, long long H, long long W, long long KD,
                                      long long KH, long long KW, long long SD, long long SH, long long SW,
                                      long long PD, long long PH, long long PW, long long DD, long long DH,
@@ -38,7 +38,7 @@ __device__ long long source_index(long long i, long long k, long long S, long lo
   return t / S < O ? t / S : -1;
 }
 
-extern "C" __global__ void col2im_nd(const real_t* __restrict__ col, real_t* __restrict__ gx, long long N,
+extern "C" __global__ void col2im(const real_t* __restrict__ col, real_t* __restrict__ gx, long long N,
                                      long long C, long long D, long long H, long long W, long long KD,
                                      long long KH, long long KW, long long SD, long long SH, long long SW,
                                      long long PD, long long PH, long long PW, long long DD, long long DH,

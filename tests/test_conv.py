@@ -18,7 +18,8 @@ import tinygrad_med as tm
 from tinygrad_med import backend, nn
 from tinygrad_med.errors import DTypeError, ShapeError
 from tinygrad_med.ops import conv as F  # conv1d/2d/3d, as re-exported by nn.functional
-from tinygrad_med.ops.conv import Geometry, col2im, conv_output_size, im2col
+from tinygrad_med.ops.conv import col2im, conv_output_size, im2col
+from tinygrad_med.ops.conv_args import Geometry
 from tinygrad_med.ops.conv_transpose import (
     conv_transpose1d,
     conv_transpose2d,

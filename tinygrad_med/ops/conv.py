@@ -19,28 +19,22 @@ Backward is the same product transposed:
 
 where col2im is the adjoint of im2col: every column entry is added back to the input
 element it was copied from.  The same code serves 1D, 2D and 3D (the geometry is a tuple
-per spatial dim); the GPU path runs the same formulas as kernels/conv.cu::im2col_nd and
-col2im_nd, which lift 1D and 2D to 3D with unit dims.  conv_transpose.py reuses all of it.
+per spatial dim); the GPU path runs the same formulas as kernels/conv.cu::im2col and
+col2im, which lift 1D and 2D to 3D with unit dims.  conv_transpose.py reuses all of it.
 """
 
 import math
-from collections import namedtuple
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy
 from numpy.lib.stride_tricks import as_strided
 
 from .. import backend
-from ..errors import DTypeError, ShapeError, fmt
 from ..function import Function
-from ..tensor import Tensor
+from .conv_args import Geometry, check_inputs, conv_output_size, make_geometry, padding_arg, tuple_arg  # noqa: F401
 
-__all__ = ["conv1d", "conv2d", "conv3d", "im2col", "col2im", "conv_output_size"]
-
-_SPATIAL = {1: ("W",), 2: ("H", "W"), 3: ("D", "H", "W")}
-
-# K: kernel size, S: stride, D: dilation, P: (low, high) padding, I: input size, O: output size;
-# each a tuple with one entry per spatial dim.
-Geometry = namedtuple("Geometry", "K S D P I O")
+__all__ = ["conv1d", "conv2d", "conv3d", "im2col", "col2im", "conv_output_size", "empty_cache"]
 
 
 def conv1d(x, W, b=None, stride=1, padding=0, dilation=1, groups=1):
@@ -92,13 +86,13 @@ def conv3d(x, W, b=None, stride=1, padding=0, dilation=1, groups=1):
 
 def _conv(op, d, x, W, b, stride, padding, dilation, groups):
     """Validate, build the geometry, and run ConvNd (adding a batch dim to unbatched input)."""
-    _check_inputs(op, d, x, W, b, groups, transposed=False)
+    check_inputs(op, d, x, W, b, groups, transposed=False)
     if x.ndim == d + 1:  # unbatched (C, *spatial), as PyTorch allows
         return _conv(op, d, x.unsqueeze(0), W, b, stride, padding, dilation, groups).squeeze(0)
-    stride, dilation = _tuple(op, "stride", stride, d), _tuple(op, "dilation", dilation, d)
+    stride, dilation = tuple_arg(op, "stride", stride, d), tuple_arg(op, "dilation", dilation, d)
     kernel = tuple(W.shape[2:])
-    pads = _padding(op, padding, kernel, stride, dilation, d)
-    geometry = _geometry(op, d, x, W, kernel, stride, dilation, pads)
+    pads = padding_arg(op, padding, kernel, stride, dilation, d)
+    geometry = make_geometry(op, d, x, W, kernel, stride, dilation, pads)
     inputs = (x, W) if b is None else (x, W, b)
     return ConvNd.apply(*inputs, geometry=geometry, groups=groups)
 
@@ -122,17 +116,19 @@ class ConvNd(Function):
     def backward(self, gy):
         geometry, groups = self.geometry, self.groups
         want_gx, want_gW = self.needs_input_grad[0], self.needs_input_grad[1]
-        gb = gy.sum(axis=(0, *range(2, gy.ndim))) if len(self.needs_input_grad) > 2 else None
         if _is_pointwise(geometry):
+            gb = gy.sum(axis=(0, *range(2, gy.ndim))) if len(self.needs_input_grad) > 2 else None
             return (*self._pointwise_backward(gy, want_gx, want_gW), gb)
         gx = gW = None
         gy_t = channels_first(gy, groups)  # (g, F/g, N * prod O)
+        gb = gy_t.sum(axis=-1).reshape(-1) if len(self.needs_input_grad) > 2 else None  # contiguous rows
         col = self.col if self.col is not None else im2col(self.x, geometry)
         if want_gW:
             gW = weight_grad(col, gy_t).reshape(self.W.shape)
         if want_gx:  # gcol = W^T gy is written over the column buffer, which gW no longer needs
             gx = conv_transpose_by_col2im(gy_t, self.W, geometry, self.x.shape, out=col)
             self.col = None  # overwritten: a second backward (retain_graph) recomputes it
+            _spare_buffers.put(col)  # and the next forward's im2col of this shape may write into it
         return gx, gW, gb
 
     def _pointwise_backward(self, gy, want_gx, want_gW):
@@ -204,15 +200,6 @@ def col2im(col, x_shape, geometry):
     return _col2im_cpu(col, x_shape, geometry)
 
 
-def conv_output_size(size, kernel, stride=1, padding=0, dilation=1):
-    """PyTorch's output-size formula for one dim: floor((size + 2P - D*(K-1) - 1) / S) + 1.
-
-    ``padding`` may be an int (both sides) or a (low, high) pair.
-    """
-    low, high = (padding, padding) if isinstance(padding, int) else padding
-    return (size + low + high - dilation * (kernel - 1) - 1) // stride + 1
-
-
 # ----------------------------------------------------------------------------- CPU / GPU pairs
 
 
@@ -234,48 +221,62 @@ def _im2col_cpu(x, geometry):
         *(st[2 + i] * geometry.S[i] for i in range(d)),
     )
     patches = as_strided(padded, shape, strides, writeable=False)  # (C, *K, N, *O), no copy
-    col = numpy.empty((C * math.prod(geometry.K), N * math.prod(geometry.O)), x.dtype)
-    numpy.copyto(col.reshape(shape), patches)  # the one copy
+    col = _spare_buffers.take((C * math.prod(geometry.K), N * math.prod(geometry.O)), x.dtype)
+    col_k = col.reshape(shape)
+    _by_channel_blocks(lambda c: numpy.copyto(col_k[c], patches[c]), C, col.size)  # the one copy
     return col
 
 
 def _im2col_gpu(x, geometry):
-    """kernels/conv.cu::im2col_nd, one thread per column element."""
+    """kernels/conv.cu::im2col, one thread per column element."""
     xp = backend.get_xp(x)
     N, C = x.shape[:2]
     col = xp.empty((C * math.prod(geometry.K), N * math.prod(geometry.O)), x.dtype)
-    kernel = backend.load_kernel("conv", "im2col_nd", x.dtype)
+    kernel = backend.load_kernel("conv", "im2col", x.dtype)
     kernel(_blocks(col.size), (256,), (xp.ascontiguousarray(x), col, N, C, *_lift3d(geometry)))
     return col
 
 
 def _col2im_cpu(col, x_shape, geometry):
-    """Accumulate over the kernel offsets: one strided slice-add per offset k."""
-    N, C, d = x_shape[0], x_shape[1], len(geometry.K)
-    gx = numpy.zeros(x_shape, col.dtype)
+    """Accumulate over the kernel offsets: one strided slice-add per offset k.
+
+    The sum is built in (C, N, *I) order, the order of col's rows and columns, so that both sides of
+    every slice-add are read front to back; the result is returned as an (N, C, *I) view of it.
+    """
+    N, C = x_shape[:2]
+    gx = numpy.zeros((C, N, *x_shape[2:]), col.dtype)
     col_k = col.reshape(C, *geometry.K, N, *geometry.O)  # (C, *K, N, *O)
-    for k in numpy.ndindex(*geometry.K):
-        in_slices, out_slices = [], []
-        for i in range(d):  # output positions o whose input o*S - P_low + k*D falls inside x
-            start = k[i] * geometry.D[i] - geometry.P[i][0]
-            o_lo = max(0, -(start // geometry.S[i]))  # ceil(-start / S), at least 0
-            o_hi = min(geometry.O[i], (geometry.I[i] - 1 - start) // geometry.S[i] + 1)
-            if o_hi <= o_lo:
-                break
-            out_slices.append(slice(o_lo, o_hi))
-            first = o_lo * geometry.S[i] + start
-            in_slices.append(slice(first, first + (o_hi - o_lo - 1) * geometry.S[i] + 1, geometry.S[i]))
-        else:
-            piece = col_k[(slice(None), *k, slice(None), *out_slices)]  # (C, N, *O_valid)
-            gx[(slice(None), slice(None), *in_slices)] += piece.swapaxes(0, 1)
-    return gx
+    offsets = [(k, *_offset_slices(k, geometry)) for k in numpy.ndindex(*geometry.K)]
+
+    def add_block(c):  # channels c: gx[c, :, o*S - P_low + k*D] += col[(c, k), (:, o)] for every offset k
+        for k, in_slices, out_slices in offsets:
+            if in_slices is not None:
+                gx[(c, slice(None), *in_slices)] += col_k[(c, *k, slice(None), *out_slices)]
+
+    _by_channel_blocks(add_block, C, col.size)
+    return gx.swapaxes(0, 1)  # (N, C, *I), a view: no copy
+
+
+def _offset_slices(k, geometry):
+    """For kernel offset k: the slices of x and of the output grid that it pairs (None if none)."""
+    in_slices, out_slices = [], []
+    for i in range(len(k)):  # output positions o whose input o*S - P_low + k*D falls inside x
+        start = k[i] * geometry.D[i] - geometry.P[i][0]
+        o_lo = max(0, -(start // geometry.S[i]))  # ceil(-start / S), at least 0
+        o_hi = min(geometry.O[i], (geometry.I[i] - 1 - start) // geometry.S[i] + 1)
+        if o_hi <= o_lo:
+            return None, None
+        out_slices.append(slice(o_lo, o_hi))
+        first = o_lo * geometry.S[i] + start
+        in_slices.append(slice(first, first + (o_hi - o_lo - 1) * geometry.S[i] + 1, geometry.S[i]))
+    return in_slices, out_slices
 
 
 def _col2im_gpu(col, x_shape, geometry):
-    """kernels/conv.cu::col2im_nd, one thread per input element gathering over the kernel offsets."""
+    """kernels/conv.cu::col2im, one thread per input element gathering over the kernel offsets."""
     xp = backend.get_xp(col)
     gx = xp.empty(x_shape, col.dtype)
-    kernel = backend.load_kernel("conv", "col2im_nd", col.dtype)
+    kernel = backend.load_kernel("conv", "col2im", col.dtype)
     kernel(_blocks(gx.size), (256,), (xp.ascontiguousarray(col), gx, x_shape[0], x_shape[1], *_lift3d(geometry)))
     return gx
 
@@ -319,92 +320,58 @@ def channels_first(a, groups):
 
 
 def batch_first(a_t, N, spatial):
-    """(groups, C/groups, N * prod spatial) -> (N, C, *spatial), one copy."""
-    xp = backend.get_xp(a_t)
+    """(groups, C/groups, N * prod spatial) -> (N, C, *spatial), a transposed view (no copy)."""
     C = a_t.shape[0] * a_t.shape[1]
-    out = xp.empty((N, C) + tuple(spatial), a_t.dtype)
-    out[...] = a_t.reshape((C, N) + tuple(spatial)).swapaxes(0, 1)
-    return out
+    return a_t.reshape((C, N) + tuple(spatial)).swapaxes(0, 1)
 
 
-def _tuple(op, name, value, d):
-    """An int or a length-d sequence of positive ints -> a d-tuple."""
-    values = (value,) * d if isinstance(value, (int, numpy.integer)) else tuple(value)
-    if len(values) != d or any(not isinstance(v, (int, numpy.integer)) or v < 1 for v in values):
-        raise ShapeError(fmt(op, f"{name} must be a positive int or a tuple of {d} positive ints, got {value!r}"))
-    return tuple(int(v) for v in values)
+def _by_channel_blocks(fn, C, size):
+    """fn(channel slice) over blocks of channels, in parallel threads for large arrays.
+
+    Not part of the math: NumPy releases the GIL inside copies and adds, so the memory-bound
+    im2col/col2im loops can use every core while BLAS is idle (each block writes its own rows).
+    """
+    workers = min(_THREADS, C) if size >= _PARALLEL_MIN_SIZE else 1
+    if workers <= 1:
+        fn(slice(None))
+        return
+    bounds = [C * i // workers for i in range(workers + 1)]
+    list(_pool().map(fn, [slice(a, b) for a, b in zip(bounds, bounds[1:], strict=False)]))
 
 
-def _padding(op, padding, kernel, stride, dilation, d):
-    """int / tuple / 'valid' / 'same' -> ((low, high), ...) per spatial dim, with PyTorch's rules."""
-    if isinstance(padding, str):
-        if padding == "valid":
-            return ((0, 0),) * d
-        if padding != "same":
-            raise ShapeError(fmt(op, f"padding must be an int, a tuple, 'valid' or 'same', got {padding!r}"))
-        if any(s != 1 for s in stride):
-            raise ShapeError(fmt(op, f"padding='same' needs stride 1, got stride={stride}", hint="pad explicitly"))
-        total = [dil * (k - 1) for dil, k in zip(dilation, kernel, strict=True)]
-        return tuple((t // 2, t - t // 2) for t in total)  # PyTorch puts the odd element at the end
-    values = (padding,) * d if isinstance(padding, (int, numpy.integer)) else tuple(padding)
-    if len(values) != d or any(not isinstance(v, (int, numpy.integer)) or v < 0 for v in values):
-        raise ShapeError(fmt(op, f"padding must be a non-negative int or a tuple of {d}, got {padding!r}"))
-    return tuple((int(v), int(v)) for v in values)
+class _SpareBuffers:
+    """Column buffers that a finished backward hands back, one per (shape, dtype), for the next im2col.
+
+    Not part of the math: a fresh buffer of 100 MB costs milliseconds of page faults on every step.
+    Only buffers nothing else refers to are put here; ``empty_cache()`` drops them (CPU only).
+    """
+
+    def __init__(self):
+        self.free, self.enabled = {}, True
+
+    def take(self, shape, dtype):
+        found = self.free.pop((shape, numpy.dtype(dtype)), None)
+        return found if found is not None else numpy.empty(shape, dtype)
+
+    def put(self, buffer):
+        if self.enabled and isinstance(buffer, numpy.ndarray) and buffer.base is None:
+            self.free[(buffer.shape, buffer.dtype)] = buffer
 
 
-def _geometry(op, d, x, W, kernel, stride, dilation, pads):
-    """The Geometry of a convolution, or ShapeError if the kernel is larger than the padded input."""
-    size = tuple(x.shape[2:])
-    out = tuple(
-        conv_output_size(i, k, s, p, dil) for i, k, s, p, dil in zip(size, kernel, stride, pads, dilation, strict=True)
-    )
-    if any(o < 1 for o in out):
-        names = _SPATIAL[d]
-        padded = tuple(i + lo + hi for i, (lo, hi) in zip(size, pads, strict=True))
-        span = tuple(dil * (k - 1) + 1 for k, dil in zip(kernel, dilation, strict=True))
-        raise ShapeError(
-            fmt(
-                op,
-                f"the (dilated) kernel {span} is larger than the padded input {padded}",
-                x=(x.shape, f"(N, C, {', '.join(names)})"),
-                W=(W.shape, _w_layout(d, transposed=False)),
-                hint="use a smaller kernel or dilation, or more padding",
-            )
-        )
-    return Geometry(kernel, stride, dilation, pads, size, out)
+_spare_buffers = _SpareBuffers()
 
 
-def _w_layout(d, transposed):
-    kernel = ", ".join("K" + s for s in _SPATIAL[d])
-    return f"(C, F/groups, {kernel})" if transposed else f"(F, C, {kernel})"
+def empty_cache():
+    """Drop the column buffers kept for reuse between training steps (as torch.cuda.empty_cache)."""
+    _spare_buffers.free.clear()
 
 
-def _check_inputs(op, d, x, W, b, groups, transposed):
-    """Rank, dtype, groups and channel checks shared by conv and conv_transpose."""
-    x_layout = f"(N, C, {', '.join(_SPATIAL[d])})"
-    w_layout = _w_layout(d, transposed)
-    if not isinstance(x, Tensor) or not isinstance(W, Tensor):
-        raise DTypeError(fmt(op, f"x and W must be Tensors, got {type(x).__name__} and {type(W).__name__}"))
-    if x.ndim not in (d + 1, d + 2):
-        raise ShapeError(
-            fmt(op, f"x must be {d + 2}-D (or {d + 1}-D unbatched), got {x.ndim}-D", x=(x.shape, x_layout))
-        )
-    if W.ndim != d + 2:
-        raise ShapeError(fmt(op, f"W must be {d + 2}-D, got {W.ndim}-D", W=(W.shape, w_layout)))
-    if x.dtype.kind != "f" or W.dtype != x.dtype or (b is not None and b.dtype != x.dtype):
-        dtypes = f"x {x.dtype}, W {W.dtype}" + ("" if b is None else f", b {b.dtype}")
-        raise DTypeError(fmt(op, f"x, W and b must share one float dtype, got {dtypes}"))
-    if not isinstance(groups, (int, numpy.integer)) or groups < 1:
-        raise ShapeError(fmt(op, f"groups must be a positive int, got {groups!r}"))
-    C = x.shape[-d - 1]
-    F = W.shape[1] * groups if transposed else W.shape[0]  # output channels
-    x_full = (x.shape, x_layout) if x.ndim == d + 2 else (x.shape, x_layout.replace("N, ", ""))
-    if C % groups or (transposed and W.shape[0] % groups) or (not transposed and F % groups):
-        raise ShapeError(
-            fmt(op, f"groups={groups} must divide both the input and output channels", x=x_full, W=(W.shape, w_layout))
-        )
-    expected = W.shape[0] if transposed else W.shape[1] * groups
-    if C != expected:
-        raise ShapeError(fmt(op, f"x has {C} channels but W expects {expected}", x=x_full, W=(W.shape, w_layout)))
-    if b is not None and tuple(b.shape) != (F,):
-        raise ShapeError(fmt(op, f"b must have shape ({F},)", b=b, W=(W.shape, w_layout)))
+_THREADS = min(os.cpu_count() or 1, 8)
+_PARALLEL_MIN_SIZE = 1 << 20  # elements; below this, thread start-up costs more than it saves
+_POOL = []
+
+
+def _pool():
+    if not _POOL:
+        _POOL.append(ThreadPoolExecutor(_THREADS, thread_name_prefix="tgm-conv"))
+    return _POOL[0]

@@ -18,17 +18,8 @@ The weight has PyTorch's layout (C_in, C_out/groups, *K).  Output size per spati
 
 from ..errors import ShapeError, fmt
 from ..function import Function
-from .conv import (
-    Geometry,
-    _check_inputs,
-    _padding,
-    _tuple,
-    _w_layout,
-    channels_first,
-    conv_by_im2col,
-    conv_transpose_by_col2im,
-    weight_grad,
-)
+from .conv import channels_first, conv_by_im2col, conv_transpose_by_col2im, weight_grad
+from .conv_args import Geometry, check_inputs, padding_arg, tuple_arg, w_layout
 
 __all__ = ["conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "conv_transpose_output_size"]
 
@@ -82,14 +73,14 @@ def conv_transpose_output_size(size, kernel, stride=1, padding=0, output_padding
 
 def _conv_transpose(op, d, x, W, b, stride, padding, output_padding, groups, dilation):
     """Validate, build the geometry of the convolution this is the adjoint of, run ConvTransposeNd."""
-    _check_inputs(op, d, x, W, b, groups, transposed=True)
+    check_inputs(op, d, x, W, b, groups, transposed=True)
     if x.ndim == d + 1:  # unbatched (C, *spatial)
         y = _conv_transpose(op, d, x.unsqueeze(0), W, b, stride, padding, output_padding, groups, dilation)
         return y.squeeze(0)
-    stride, dilation = _tuple(op, "stride", stride, d), _tuple(op, "dilation", dilation, d)
+    stride, dilation = tuple_arg(op, "stride", stride, d), tuple_arg(op, "dilation", dilation, d)
     if isinstance(padding, str):
         raise ShapeError(fmt(op, f"padding must be an int or a tuple of {d} ints, got {padding!r}"))
-    pads = _padding(op, padding, (), stride, dilation, d)
+    pads = padding_arg(op, padding, (), stride, dilation, d)
     extra = (output_padding,) * d if isinstance(output_padding, int) else tuple(output_padding)
     if len(extra) != d or any(e < 0 or (e >= s and e >= dl) for e, s, dl in zip(extra, stride, dilation, strict=True)):
         raise ShapeError(
@@ -110,7 +101,7 @@ def _conv_transpose(op, d, x, W, b, stride, padding, output_padding, groups, dil
                 op,
                 f"the output size {out} is not positive",
                 x=x,
-                W=(W.shape, _w_layout(d, True)),
+                W=(W.shape, w_layout(d, True)),
                 hint="use less padding",
             )
         )
