@@ -55,6 +55,14 @@ def windows(draw, pool="max"):
     return shape, tuple(kernel), tuple(stride), tuple(padding), tuple(dilation), draw(st.booleans())
 
 
+@st.composite
+def adaptive_configs(draw):
+    """(input shape, output size) of an adaptive pool over 1 to 3 spatial dims."""
+    nd = draw(st.integers(1, 3))
+    size = tuple(draw(st.integers(1, 7 - nd)) for _ in range(nd))
+    return (2, 2, *size), tuple(draw(st.integers(1, 6 - nd)) for _ in range(nd))
+
+
 # ----------------------------------------------------------------------------- (a) the lecture's examples
 
 
@@ -116,11 +124,10 @@ def test_avg_pool_matches_loops(config, count_include_pad, divisor):
 
 
 @settings(max_examples=20, deadline=None)
-@given(nd=st.integers(1, 3), data=st.data())
-def test_adaptive_pools_match_loops(nd, data):
-    size = [data.draw(st.integers(1, 7 - nd)) for _ in range(nd)]
-    out = tuple(data.draw(st.integers(1, 6 - nd)) for _ in range(nd))
-    x = distinct(2, 2, *size)
+@given(config=adaptive_configs())
+def test_adaptive_pools_match_loops(config):
+    shape, out = config
+    nd, x = len(out), distinct(*shape)
     assert_close(ADAPTIVE_AVG[nd](t64(x, False), out), adaptive_pool_nd(x, out, "avg"), 1e-12, 1e-12)
     y, indices = ADAPTIVE_MAX[nd](t64(x, False), out, return_indices=True)
     expected, expected_indices = adaptive_pool_nd(x, out, "max")
@@ -214,15 +221,15 @@ def test_avg_pool_gradcheck(config, count_include_pad, divisor):
 
 
 @settings(max_examples=15, deadline=None)
-@given(nd=st.integers(1, 3), data=st.data())
-def test_adaptive_and_unpool_gradcheck(nd, data):
-    size = [data.draw(st.integers(1, 6 - nd)) for _ in range(nd)]
-    out = tuple(data.draw(st.integers(1, 5 - nd)) for _ in range(nd))
-    x = distinct(2, 2, *size)
+@given(config=adaptive_configs())
+def test_adaptive_and_unpool_gradcheck(config):
+    shape, out = config
+    nd, x = len(out), distinct(*shape)
     _check(lambda x: ADAPTIVE_AVG[nd](x, out), x)
     _check(lambda x: ADAPTIVE_MAX[nd](x, out), x)
-    y, indices = MAX[nd](t64(x, False), 1, return_indices=True)  # one index per input: a valid unpool map
-    _check(lambda y: UNPOOL[nd](y, indices, 1), y.numpy())
+    kernel = tuple(min(2, n) for n in shape[2:])
+    y, indices = MAX[nd](t64(x, False), kernel, return_indices=True)  # a valid unpool map
+    _check(lambda y: UNPOOL[nd](y, indices, kernel, output_size=shape[2:]), y.numpy())
 
 
 @settings(max_examples=20, deadline=None)
