@@ -6,9 +6,9 @@
 //   mode 2, nearest-exact:  i0 = i1 = min(floor((o + 0.5) * step), L - 1)
 //   mode 1, linear:         src = align ? o * step : max((o + 0.5) * step - 0.5, 0),
 //                           i0 = floor(src), i1 = min(i0 + 1, L - 1), lam = src - i0
-// interp_fwd: y[o_d, o_h, o_w] = sum over the 8 corners of w_d * w_h * w_w * x[i_d, i_h, i_w]  (trilinear;
+// interpolate_fwd: y[o_d, o_h, o_w] = sum over the 8 corners of w_d * w_h * w_w * x[i_d, i_h, i_w]  (trilinear;
 //             bilinear and linear are the same with size-1 leading dims)
-// interp_bwd: gx[corner] += w_d * w_h * w_w * gy[o]   (atomicAdd: neighbouring outputs share inputs)
+// interpolate_bwd: gx[corner] += w_d * w_h * w_w * gy[o]   (atomicAdd: neighbouring outputs share inputs)
 // Reference: tinygrad_med/ops/resample.py::_interpolate_fwd_cpu / _interpolate_bwd_cpu (the same taps as
 // one (O x L) matrix per axis). One thread per output element, grid-stride loops.
 #include "common.cuh"
@@ -47,7 +47,7 @@ __device__ double corner(long long c, const Taps& td, const Taps& th, const Taps
   Taps td = axis_taps(od, in_d, step_d, mode, align), th = axis_taps(oh, in_h, step_h, mode, align); \
   Taps tw = axis_taps(ow, in_w, step_w, mode, align)
 
-extern "C" __global__ void interp_fwd(const real_t* __restrict__ x, real_t* __restrict__ y, long long n_out,
+extern "C" __global__ void interpolate_fwd(const real_t* __restrict__ x, real_t* __restrict__ y, long long n_out,
                                       long long in_d, long long in_h, long long in_w, long long out_d, long long out_h,
                                       long long out_w, double step_d, double step_h, double step_w, long long mode,
                                       long long align) {
@@ -64,7 +64,7 @@ extern "C" __global__ void interp_fwd(const real_t* __restrict__ x, real_t* __re
   }
 }
 
-extern "C" __global__ void interp_bwd(const real_t* __restrict__ gy, real_t* __restrict__ gx, long long n_out,
+extern "C" __global__ void interpolate_bwd(const real_t* __restrict__ gy, real_t* __restrict__ gx, long long n_out,
                                       long long in_d, long long in_h, long long in_w, long long out_d, long long out_h,
                                       long long out_w, double step_d, double step_h, double step_w, long long mode,
                                       long long align) {

@@ -321,7 +321,7 @@ def _max_pool_bwd_gpu(gy, argmax, x_shape, nd):
     plane_in, plane_out = int(numpy.prod(x_shape[-nd:])), int(numpy.prod(argmax.shape[-nd:]))
     gx = xp.zeros(x_shape, gy.dtype)
     kernel = backend.load_kernel("pool", "max_pool_bwd", gy.dtype)
-    kernel(*_grid(gy.size), (xp.ascontiguousarray(gy), argmax, gx, gy.size, plane_out, plane_in))
+    kernel(*_grid(gy.size), (xp.ascontiguousarray(gy), xp.ascontiguousarray(argmax), gx, gy.size, plane_out, plane_in))
     return gx
 
 

@@ -172,27 +172,23 @@ def _launch_args(x_shape, out, steps, mode, align_corners):
 def _interpolate_fwd_gpu(x, x_shape, out, steps, mode, align_corners):
     xp = backend.get_xp(x)
     y = xp.empty(tuple(x_shape[:2]) + tuple(out), x.dtype)
-    kernel = backend.load_kernel("resample", "interp_fwd", x.dtype)
-    threads = 256
-    kernel(
-        (max(1, min(-(-y.size // threads), 65535)),),
-        (threads,),
-        (xp.ascontiguousarray(x), y, y.size, *_launch_args(x_shape, out, steps, mode, align_corners)),
-    )
+    args = _launch_args(x_shape, out, steps, mode, align_corners)
+    _launch("interpolate_fwd", y.size, (xp.ascontiguousarray(x), y, y.size, *args))
     return y
 
 
 def _interpolate_bwd_gpu(gy, x_shape, out, steps, mode, align_corners):
     xp = backend.get_xp(gy)
-    gx = xp.zeros(x_shape, gy.dtype)
-    kernel = backend.load_kernel("resample", "interp_bwd", gy.dtype)
-    threads = 256
-    kernel(
-        (max(1, min(-(-gy.size // threads), 65535)),),
-        (threads,),
-        (xp.ascontiguousarray(gy), gx, gy.size, *_launch_args(x_shape, out, steps, mode, align_corners)),
-    )
+    gx = xp.zeros(x_shape, gy.dtype)  # the kernel adds into it
+    args = _launch_args(x_shape, out, steps, mode, align_corners)
+    _launch("interpolate_bwd", gy.size, (xp.ascontiguousarray(gy), gx, gy.size, *args))
     return gx
+
+
+def _launch(name, n, args, threads=256):
+    """Launch kernels/resample.cu::name with one thread per element (grid-stride beyond 65535 blocks)."""
+    kernel = backend.load_kernel("resample", name, args[1].dtype)
+    kernel((max(1, min(-(-n // threads), 65535)),), (threads,), args)
 
 
 # ----------------------------------------------------------------------------- pad
