@@ -102,7 +102,7 @@ def adaptive_max_pool3d(x, output_size, return_indices=False):
 
 def _adaptive_sizes(op, nd, x, output_size):
     check_input(op, x, nd)
-    sizes = (output_size,) * nd if output_size is None or isinstance(output_size, int) else tuple(output_size)
+    sizes = (output_size,) * nd if output_size is None or numpy.ndim(output_size) == 0 else tuple(output_size)
     if len(sizes) == 1:
         sizes = sizes * nd
     if len(sizes) != nd:

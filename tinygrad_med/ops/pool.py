@@ -184,7 +184,7 @@ def pool_output_size(size, kernel, stride, padding, dilation, ceil_mode):
 
 
 def _ntuple(op, name, value, nd, minimum):
-    values = (value,) * nd if isinstance(value, int) else tuple(value)
+    values = (value,) * nd if numpy.ndim(value) == 0 else tuple(value)
     if len(values) == 1:
         values = values * nd
     if len(values) != nd or not all(isinstance(v, (int, numpy.integer)) for v in values):

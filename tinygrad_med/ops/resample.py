@@ -102,7 +102,7 @@ def _output_size(x, size, scale_factor, recompute_scale_factor):
     if (size is None) == (scale_factor is None):
         raise ValueError(fmt("interpolate", "exactly one of size or scale_factor should be defined"))
     given = size if size is not None else scale_factor
-    values = (given,) * nd if isinstance(given, (int, float)) else tuple(given)
+    values = (given,) * nd if numpy.ndim(given) == 0 else tuple(given)
     if len(values) != nd:
         raise ShapeError(
             fmt(
