@@ -1,0 +1,220 @@
+"""Recurrent cells: the fused gate arithmetic of LSTM and GRU steps, and the plain RNN cell.
+
+Lecture: "Recurrent neural networks" (unrolling the loop; the LSTM's memory decides
+dynamically what to remember and what to forget).
+A step is two matrix products (``x W_ih^T`` and ``h W_hh^T``, cuBLAS/BLAS through
+ops/matmul.linear) followed by elementwise gate arithmetic.  That gate arithmetic is one
+Function per cell type with forward and backward side by side, and one fused CUDA kernel
+each way on the GPU (kernels/rnn.cu), so a step costs two GEMMs and one launch.
+Gate order and parameter names are PyTorch's (LSTM: i, f, g, o; GRU: r, z, n).
+"""
+
+from .. import backend
+from ..errors import ShapeError, fmt
+from ..function import Function
+from .activation import relu, tanh
+from .matmul import linear
+
+__all__ = ["lstm_cell", "gru_cell", "rnn_cell", "lstm_gates", "gru_gates"]
+
+_THREADS = 256
+
+
+def _check_cell(op, x, h, W_ih, W_hh, gates):
+    hidden = h.shape[-1]
+    layout_x, layout_h = (x.shape, "(N, input_size)"), (h.shape, "(N, hidden_size)")
+    if x.ndim != 2 or h.ndim != 2 or x.shape[0] != h.shape[0]:
+        raise ShapeError(fmt(op, "expected x (N, input_size) and h (N, hidden_size) with the same N",
+                             x=layout_x, h=layout_h))
+    if W_ih.shape[1] != x.shape[1]:
+        raise ShapeError(fmt(op, f"x has {x.shape[1]} features but W_ih expects {W_ih.shape[1]}",
+                             x=layout_x, W_ih=(W_ih.shape, f"({gates}*hidden_size, input_size)")))
+    if W_ih.shape[0] != gates * hidden or W_hh.shape != (gates * hidden, hidden):
+        raise ShapeError(fmt(op, f"weights must be ({gates}*hidden_size, input_size) and "
+                                 f"({gates}*hidden_size, hidden_size) for hidden_size {hidden}",
+                             W_ih=W_ih, W_hh=W_hh, h=layout_h))
+
+
+def lstm_cell(x, hc, W_ih, W_hh, b_ih=None, b_hh=None):
+    """One LSTM step (Hochreiter & Schmidhuber, 1997), as torch.nn.LSTMCell.
+
+    Lecture: "Recurrent neural networks" (Long Short Term Memory (LSTM) network).
+    Forward:  [a_i a_f a_g a_o] = x W_ih^T + b_ih + h W_hh^T + b_hh
+              i = sigmoid(a_i), f = sigmoid(a_f), g = tanh(a_g), o = sigmoid(a_o)
+              c' = f * c + i * g,   h' = o * tanh(c')
+    Backward: through lstm_gates (below) and the two linear maps.
+    Shapes:   x (N, input_size), h and c (N, hidden_size) -> h', c' (N, hidden_size)
+    Reference: Hochreiter & Schmidhuber, "Long short-term memory", Neural Computation 1997.
+    """
+    h, c = hc
+    _check_cell("lstm_cell", x, h, W_ih, W_hh, 4)
+    return lstm_gates(linear(x, W_ih, b_ih) + linear(h, W_hh, b_hh), c)
+
+
+def lstm_gates(gates, c):
+    """The LSTM's elementwise part: (gates (N, 4H), c (N, H)) -> (h', c'), one fused kernel on the GPU.
+
+    Forward:  i, f, o = sigmoid(a_i, a_f, a_o); g = tanh(a_g); c' = f c + i g; h' = o tanh(c')
+    Backward: with t = tanh(c') and gc_total = gc' + gh' o (1 - t^2):
+              ga_i = gc_total g i (1 - i),  ga_f = gc_total c f (1 - f),
+              ga_g = gc_total i (1 - g^2),  ga_o = gh' t o (1 - o),   gc = gc_total f
+    """
+    if gates.ndim != 2 or gates.shape[1] != 4 * c.shape[1] or gates.shape[0] != c.shape[0]:
+        raise ShapeError(fmt("lstm_gates", "gates must be (N, 4 * hidden_size) for c (N, hidden_size)",
+                             gates=gates, c=c))
+    return LSTMGates.apply(gates, c)
+
+
+class LSTMGates(Function):
+    def forward(self, gates, c):
+        fwd = _lstm_gates_fwd_gpu if backend.on_gpu(gates) else _lstm_gates_fwd_cpu
+        h_new, c_new, self.act = fwd(gates, c)  # act: (N, 4H) = [i f g o] after their nonlinearities
+        self.c, self.c_new = c, c_new
+        return h_new, c_new
+
+    def backward(self, gh, gc):
+        bwd = _lstm_gates_bwd_gpu if backend.on_gpu(gh) else _lstm_gates_bwd_cpu
+        return bwd(gh, gc, self.act, self.c, self.c_new)
+
+
+def _lstm_gates_fwd_cpu(gates, c):
+    xp = backend.get_xp(gates)
+    hidden = c.shape[1]
+    act = gates.copy()
+    # i, f and o are sigmoids; g is a tanh. sigmoid(a) = (1 + tanh(a/2)) / 2 never overflows.
+    for k in (0, 1, 3):
+        part = act[:, k * hidden : (k + 1) * hidden]
+        part[...] = 0.5 * (1 + xp.tanh(0.5 * part))
+    act[:, 2 * hidden : 3 * hidden] = xp.tanh(act[:, 2 * hidden : 3 * hidden])
+    i, f, g, o = (act[:, k * hidden : (k + 1) * hidden] for k in range(4))
+    c_new = f * c + i * g
+    h_new = o * xp.tanh(c_new)
+    return h_new, c_new, act
+
+
+def _lstm_gates_bwd_cpu(gh, gc, act, c, c_new):
+    xp = backend.get_xp(gh)
+    hidden = c.shape[1]
+    i, f, g, o = (act[:, k * hidden : (k + 1) * hidden] for k in range(4))
+    t = xp.tanh(c_new)
+    gc_total = gc + gh * o * (1 - t * t)
+    g_gates = xp.concatenate([gc_total * g * i * (1 - i), gc_total * c * f * (1 - f),
+                              gc_total * i * (1 - g * g), gh * t * o * (1 - o)], axis=1)
+    return g_gates, gc_total * f
+
+
+def _launch(name, count, dtype, args):
+    blocks = max(1, min(-(-count // _THREADS), 65535))
+    backend.load_kernel("rnn", name, dtype)((blocks,), (_THREADS,), args)
+
+
+def _lstm_gates_fwd_gpu(gates, c):
+    xp = backend.get_xp(gates)
+    gates, c = xp.ascontiguousarray(gates), xp.ascontiguousarray(c)
+    N, hidden = c.shape
+    h_new, c_new, act = xp.empty_like(c), xp.empty_like(c), xp.empty_like(gates)
+    _launch("lstm_gates_fwd", N * hidden, gates.dtype, (gates, c, h_new, c_new, act, N, hidden))
+    return h_new, c_new, act
+
+
+def _lstm_gates_bwd_gpu(gh, gc, act, c, c_new):
+    xp = backend.get_xp(gh)
+    gh, gc = xp.ascontiguousarray(gh), xp.ascontiguousarray(gc)
+    N, hidden = c.shape
+    g_gates, g_c = xp.empty_like(act), xp.empty_like(c)
+    _launch("lstm_gates_bwd", N * hidden, gh.dtype, (gh, gc, act, c, c_new, g_gates, g_c, N, hidden))
+    return g_gates, g_c
+
+
+def gru_cell(x, h, W_ih, W_hh, b_ih=None, b_hh=None):
+    """One GRU step (Cho et al., 2014), as torch.nn.GRUCell.
+
+    Lecture: "Recurrent neural networks" (gated units keep long-term dependencies).
+    Forward:  [gi_r gi_z gi_n] = x W_ih^T + b_ih,  [gh_r gh_z gh_n] = h W_hh^T + b_hh
+              r = sigmoid(gi_r + gh_r), z = sigmoid(gi_z + gh_z), n = tanh(gi_n + r * gh_n)
+              h' = (1 - z) * n + z * h
+    Backward: through gru_gates (below) and the two linear maps.
+    Shapes:   x (N, input_size), h (N, hidden_size) -> h' (N, hidden_size)
+    Reference: Cho et al., "Learning phrase representations using RNN encoder-decoder", arXiv:1406.1078.
+    """
+    _check_cell("gru_cell", x, h, W_ih, W_hh, 3)
+    return gru_gates(linear(x, W_ih, b_ih), linear(h, W_hh, b_hh), h)
+
+
+def gru_gates(gi, gh, h):
+    """The GRU's elementwise part: (gi, gh (N, 3H), h (N, H)) -> h', one fused kernel on the GPU.
+
+    Backward: with g = gh': gn = g (1 - z), gz = g (h - n), gh_direct = g z,
+              ga_n = gn (1 - n^2) -> g gi_n = ga_n, g gh_n = ga_n r,  gr = ga_n gh_n,
+              ga_r = gr r (1 - r) -> g gi_r = g gh_r = ga_r,  ga_z = gz z (1 - z) likewise.
+    """
+    if gi.shape != gh.shape or gi.ndim != 2 or gi.shape[1] != 3 * h.shape[1] or gi.shape[0] != h.shape[0]:
+        raise ShapeError(fmt("gru_gates", "gi and gh must both be (N, 3 * hidden_size) for h (N, hidden_size)",
+                             gi=gi, gh=gh, h=h))
+    return GRUGates.apply(gi, gh, h)
+
+
+class GRUGates(Function):
+    def forward(self, gi, gh, h):
+        fwd = _gru_gates_fwd_gpu if backend.on_gpu(gi) else _gru_gates_fwd_cpu
+        h_new, self.act = fwd(gi, gh, h)  # act: (N, 3H) = [r z n]
+        self.gh, self.h = gh, h
+        return h_new
+
+    def backward(self, g):
+        bwd = _gru_gates_bwd_gpu if backend.on_gpu(g) else _gru_gates_bwd_cpu
+        return bwd(g, self.act, self.gh, self.h)
+
+
+def _gru_gates_fwd_cpu(gi, gh, h):
+    xp = backend.get_xp(gi)
+    hidden = h.shape[1]
+    rz = gi[:, : 2 * hidden] + gh[:, : 2 * hidden]
+    rz = 0.5 * (1 + xp.tanh(0.5 * rz))  # sigmoid, overflow-free
+    r, z = rz[:, :hidden], rz[:, hidden:]
+    n = xp.tanh(gi[:, 2 * hidden :] + r * gh[:, 2 * hidden :])
+    return (1 - z) * n + z * h, xp.concatenate([rz, n], axis=1)
+
+
+def _gru_gates_bwd_cpu(g, act, gh, h):
+    xp = backend.get_xp(g)
+    hidden = h.shape[1]
+    r, z, n = act[:, :hidden], act[:, hidden : 2 * hidden], act[:, 2 * hidden :]
+    ga_n = g * (1 - z) * (1 - n * n)
+    ga_r = ga_n * gh[:, 2 * hidden :] * r * (1 - r)
+    ga_z = g * (h - n) * z * (1 - z)
+    g_gi = xp.concatenate([ga_r, ga_z, ga_n], axis=1)
+    g_gh = xp.concatenate([ga_r, ga_z, ga_n * r], axis=1)
+    return g_gi, g_gh, g * z
+
+
+def _gru_gates_fwd_gpu(gi, gh, h):
+    xp = backend.get_xp(gi)
+    gi, gh, h = xp.ascontiguousarray(gi), xp.ascontiguousarray(gh), xp.ascontiguousarray(h)
+    N, hidden = h.shape
+    h_new, act = xp.empty_like(h), xp.empty_like(gi)
+    _launch("gru_gates_fwd", N * hidden, gi.dtype, (gi, gh, h, h_new, act, N, hidden))
+    return h_new, act
+
+
+def _gru_gates_bwd_gpu(g, act, gh, h):
+    xp = backend.get_xp(g)
+    g = xp.ascontiguousarray(g)
+    N, hidden = h.shape
+    g_gi, g_gh, g_h = xp.empty_like(act), xp.empty_like(act), xp.empty_like(h)
+    _launch("gru_gates_bwd", N * hidden, g.dtype, (g, act, gh, h, g_gi, g_gh, g_h, N, hidden))
+    return g_gi, g_gh, g_h
+
+
+def rnn_cell(x, h, W_ih, W_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
+    """One Elman RNN step, as torch.nn.RNNCell: h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh).
+
+    Lecture: "Recurrent neural networks" (consider the previous state when making a new prediction).
+    Backward: through the activation (tanh or relu, ops/activation.py) and the two linear maps.
+    Shapes:   x (N, input_size), h (N, hidden_size) -> h' (N, hidden_size)
+    """
+    if nonlinearity not in ("tanh", "relu"):
+        raise ValueError(f"rnn_cell: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+    _check_cell("rnn_cell", x, h, W_ih, W_hh, 1)
+    pre = linear(x, W_ih, b_ih) + linear(h, W_hh, b_hh)
+    return tanh(pre) if nonlinearity == "tanh" else relu(pre)
