@@ -8,9 +8,11 @@ Every op here is linear and separable: along each spatial axis, output position 
 a few input positions with fixed weights, i.e. it multiplies that axis by an (O x L)
 matrix M.  So forward is y = x x_1 M_1 x_2 M_2 ..., and backward is the adjoint,
 gx = gy x_1 M_1^T x_2 M_2^T ... (the lecture's "transposed convolution multiplies by the
-transposed matrix").  On the CPU the matrices are built explicitly (they are small) and
-applied with BLAS; on the GPU ``interpolate`` runs kernels/resample.cu, which computes the
-same two taps per axis on the fly (backward with atomicAdd).
+transposed matrix").  For interpolation on the CPU the matrices are built explicitly (they
+are small) and applied with BLAS; on the GPU ``interpolate`` runs kernels/resample.cu, which
+computes the same two taps per axis on the fly (backward with atomicAdd).  Padding's matrix
+is a gather (one source per output), so pad gathers forward and folds the borders back in
+backward, on both devices, at O(1) per element.
 
 Source coordinate of output o along an axis of L inputs and O outputs (PyTorch's rules):
     nearest:        src = min(floor(o * scale), L - 1)            scale = 1/scale_factor or L/O (float32)
@@ -202,8 +204,9 @@ def pad(x, pad, mode="reflect", value=None):
               reflect: src = (L-1) - |(L-1) - |j||  (mirror, edge not repeated: 2 1 | 0 1 2 3 | 2 1)
               replicate: src = clip(j, 0, L-1)       (0 0 | 0 1 2 3 | 3 3)
               circular: src = j mod L                (2 3 | 0 1 2 3 | 0 1)
-              i.e. a 0/1 matrix M (L+left+right x L) per axis.
-    Backward: gx = gy multiplied by M^T per axis (border gradients fold back onto their source)
+              i.e. a gather (a 0/1 matrix M of L+left+right rows applied along the axis).
+    Backward: gx = M^T gy per axis: the interior of gy, plus each border gradient folded back onto
+              the input it copied (one slice add per padded position, none per pixel)
     Shapes:   pad = (left_last, right_last, left_2nd_last, ...) of length 2k, k in 1..3, for an input
               of k+1 or k+2 dims; each padded dim grows by left + right.
     Raises:   ShapeError on other lengths/ranks, negative padding, reflect padding >= the dim size,
@@ -216,40 +219,46 @@ def pad(x, pad, mode="reflect", value=None):
     widths = tuple(int(p) for p in pad)
     k = len(widths) // 2
     if len(widths) % 2 or k not in (1, 2, 3) or x.ndim not in (k + 1, k + 2):
-        raise ShapeError(
-            fmt(
-                "pad",
-                f"{mode} padding of length {len(widths)} needs a {k + 1}-D or {k + 2}-D input "
-                "(pad = 2 values per padded trailing dim, at most 3 dims)",
-                x=x,
-            )
-        )
-    matrices = []
+        raise ShapeError(fmt("pad", f"{mode} padding of length {len(widths)} needs a {k + 1}-D or {k + 2}-D input "
+                             "(pad = 2 values per padded trailing dim, at most 3 dims)", x=x))  # fmt: skip
+    sources = []
     for axis in range(x.ndim - k, x.ndim):
         left, right = widths[2 * (x.ndim - 1 - axis)], widths[2 * (x.ndim - 1 - axis) + 1]
-        matrices.append(_pad_matrix(x, axis, left, right, mode))
-    return separable(x, matrices)
+        sources.append((axis, left, _pad_source(x, axis, left, right, mode)))
+    return BorderPad.apply(x, sources=tuple(sources))
 
 
-def _pad_matrix(x, axis, left, right, mode):
+class BorderPad(Function):
+    """y = x gathered at src(j) along each padded axis; backward folds the border gradients back."""
+
+    def forward(self, x, sources):
+        xp = backend.get_xp(x)
+        self.x_shape, self.sources = x.shape, sources
+        for axis, _, src in sources:
+            x = xp.take(x, xp.asarray(src), axis=axis)
+        return x
+
+    def backward(self, gy):
+        for axis, left, src in reversed(self.sources):
+            n, before = self.x_shape[axis], (slice(None),) * axis
+            gx = gy[(*before, slice(left, left + n))].copy()  # the interior: src(j) = j - left
+            for j in [*range(left), *range(left + n, len(src))]:  # each padded position adds to its source
+                gx[(*before, int(src[j]))] += gy[(*before, j)]
+            gy = gx
+        return gy
+
+
+def _pad_source(x, axis, left, right, mode):
+    """src(j) for j in [-left, n + right) along ``axis`` (see pad), after checking the widths."""
     n = x.shape[axis]
     limit = {"reflect": n - 1, "replicate": None, "circular": n}[mode]
     if min(left, right) < 0 or (limit is not None and max(left, right) > limit) or n == 0:
-        raise ShapeError(
-            fmt(
-                "pad",
-                f"{mode} padding ({left}, {right}) of dim {axis} (size {n}) must be "
-                f"non-negative{f' and at most {limit}' if limit is not None else ''}",
-                x=x,
-            )
-        )
+        raise ShapeError(fmt("pad", f"{mode} padding ({left}, {right}) of dim {axis} (size {n}) must be "
+                             f"non-negative{f' and at most {limit}' if limit is not None else ''}", x=x))  # fmt: skip
     j = numpy.arange(-left, n + right)
-    src = {
-        "reflect": (n - 1) - numpy.abs((n - 1) - numpy.abs(j)),
-        "replicate": numpy.clip(j, 0, n - 1),
-        "circular": j % n,
-    }[mode]
-    return numpy.eye(n)[src]  # (n + left + right, n): row j picks x[src(j)]
+    if mode == "reflect":
+        return (n - 1) - numpy.abs((n - 1) - numpy.abs(j))
+    return numpy.clip(j, 0, n - 1) if mode == "replicate" else j % n
 
 
 # ----------------------------------------------------------------------------- separable linear maps
@@ -260,7 +269,7 @@ def separable(x, matrices):
 
     Forward:  y = x x_1 M_1 x_2 M_2 ... (mode-d products of a tensor with matrices)
     Backward: gx = gy x_1 M_1^T x_2 M_2^T ...
-    Used by pad (0/1 matrices), adaptive average pooling and area interpolation (averaging matrices).
+    Used by adaptive average pooling and area interpolation (averaging matrices).
     """
     return Separable.apply(x, matrices=tuple(matrices))
 
