@@ -1,0 +1,103 @@
+"""LSTM forward+backward (seq 32, batch 32, input 128, hidden 256, float32) against PyTorch CPU
+and against a NumPy LSTM written step by step (issue: within 1.5x of PyTorch, faster than NumPy per step).
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_rnn.py [--out FILE.json]
+"""
+
+import argparse
+import json
+import statistics
+import time
+
+import numpy
+
+import tinygrad_med as tm
+from tinygrad_med import nn
+from tinygrad_med.bench.timing import machine_info
+
+T, N, INPUT, HIDDEN = 32, 32, 128, 256
+
+
+def numpy_lstm_forward_backward(x, W_ih, W_hh, b):
+    """The same LSTM in NumPy, one step at a time (both products per step), with its backward."""
+    h, c = numpy.zeros((N, HIDDEN), numpy.float32), numpy.zeros((N, HIDDEN), numpy.float32)
+    cache = []
+    for t in range(T):
+        a = x[t] @ W_ih.T + h @ W_hh.T + b
+        i, f = 1 / (1 + numpy.exp(-a[:, :HIDDEN])), 1 / (1 + numpy.exp(-a[:, HIDDEN : 2 * HIDDEN]))
+        g, o = numpy.tanh(a[:, 2 * HIDDEN : 3 * HIDDEN]), 1 / (1 + numpy.exp(-a[:, 3 * HIDDEN :]))
+        c_new = f * c + i * g
+        cache.append((h, c, i, f, g, o, c_new))
+        h, c = o * numpy.tanh(c_new), c_new
+    gW_ih, gW_hh, gb = numpy.zeros_like(W_ih), numpy.zeros_like(W_hh), numpy.zeros_like(b)
+    gh, gc = numpy.ones((N, HIDDEN), numpy.float32), numpy.zeros((N, HIDDEN), numpy.float32)
+    for t in reversed(range(T)):
+        h_prev, c_prev, i, f, g, o, c_new = cache[t]
+        tc = numpy.tanh(c_new)
+        gct = gc + gh * o * (1 - tc * tc)
+        ga = numpy.concatenate([gct * g * i * (1 - i), gct * c_prev * f * (1 - f), gct * i * (1 - g * g),
+                                gh * tc * o * (1 - o)], axis=1)
+        gW_ih += ga.T @ x[t]
+        gW_hh += ga.T @ h_prev
+        gb += ga.sum(0)
+        gh = ga @ W_hh + 1  # + dL/dh_t from the output sum
+        gc = gct * f
+    return gW_ih, gW_hh, gb
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out")
+    parser.add_argument("--repeat", type=int, default=10)
+    args = parser.parse_args()
+    rng = numpy.random.default_rng(0)
+    x = rng.standard_normal((T, N, INPUT)).astype(numpy.float32)
+    lstm = nn.LSTM(INPUT, HIDDEN)
+    xt = tm.tensor(x)
+
+    def ours():
+        lstm.zero_grad()
+        out, _ = lstm(xt)
+        out.sum().backward()
+
+    W_ih, W_hh = lstm.weight_ih_l0.numpy(), lstm.weight_hh_l0.numpy()
+    b = (lstm.bias_ih_l0.numpy() + lstm.bias_hh_l0.numpy()).astype(numpy.float32)
+    candidates = {"tinygrad_med": ours, "numpy per step": lambda: numpy_lstm_forward_backward(x, W_ih, W_hh, b)}
+    try:
+        import torch
+
+        theirs = torch.nn.LSTM(INPUT, HIDDEN)
+        xs = torch.from_numpy(x)
+
+        def torch_step():
+            theirs.zero_grad()
+            out, _ = theirs(xs)
+            out.sum().backward()
+
+        candidates["torch"] = torch_step
+    except ImportError:
+        pass
+    times = {name: [] for name in candidates}
+    for fn in candidates.values():
+        fn()
+    for _ in range(args.repeat):
+        for name, fn in candidates.items():
+            begin = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - begin)
+    medians = {name: statistics.median(t) * 1e3 for name, t in times.items()}
+    result = {"machine": machine_info(), "median_ms": medians}
+    for name, ms in medians.items():
+        print(f"{name:16s} {ms:8.2f} ms")
+    if "torch" in medians:
+        result["vs_torch"] = medians["tinygrad_med"] / medians["torch"]
+        print(f"tinygrad_med / torch = {result['vs_torch']:.2f}x (target <= 1.5x)")
+    result["vs_numpy"] = medians["tinygrad_med"] / medians["numpy per step"]
+    print(f"tinygrad_med / numpy per step = {result['vs_numpy']:.2f}x (target < 1)")
+    if args.out:
+        with open(args.out, "w") as handle:
+            json.dump(result, handle, indent=1, default=str)
+
+
+if __name__ == "__main__":
+    main()
