@@ -17,11 +17,11 @@ waiting for a batch, reported as a share of the epoch's wall time.
 
 import argparse
 import json
-import statistics
 import time
 from pathlib import Path
 
 import numpy
+from bench_norm import interleaved  # the same call-by-call interleaving as the batch-norm benchmark
 
 import tinygrad_med as tm
 from tinygrad_med.bench.timing import machine_info
@@ -88,20 +88,6 @@ def torch_step(torch, x, y):
         optimizer.step()
 
     return run
-
-
-def interleaved(fns, repeat, warmup=2):
-    """{name: median seconds} of each closure, the closures called in turn ``repeat`` times."""
-    for _ in range(warmup):
-        for fn in fns.values():
-            fn()
-    times = {name: [] for name in fns}
-    for _ in range(repeat):
-        for name, fn in fns.items():
-            begin = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - begin)
-    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def data_wait(prefetch):

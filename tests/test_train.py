@@ -128,3 +128,27 @@ def test_eval_reports_the_held_out_metric(tmp_path, capsys):
     capsys.readouterr()
     assert main(["eval", out]) == 0
     assert json.loads(capsys.readouterr().out)["test_accuracy"] == summary["test_accuracy"]
+
+
+def test_predict_writes_a_png_mask_for_2d_and_npy_or_nifti_for_3d(tmp_path, capsys):
+    import matplotlib.image
+
+    run2d, run3d = str(tmp_path / "p2"), str(tmp_path / "p3")
+    assert main(["train", "unet", "--data", "phantoms", "--epochs", "1", "--out", run2d, "--quiet"]) == 0
+    assert main(["predict", run2d, "--output", str(tmp_path / "mask.png")]) == 0
+    mask = matplotlib.image.imread(tmp_path / "mask.png")
+    assert mask.shape[:2] == (64, 64)
+    image = numpy.random.default_rng(0).random((30, 42)).astype(numpy.float32)  # not a multiple of 4: padded
+    numpy.save(tmp_path / "image.npy", image)
+    assert main(["predict", run2d, "--input", str(tmp_path / "image.npy"), "--output", str(tmp_path / "m.png")]) == 0
+    assert matplotlib.image.imread(tmp_path / "m.png").shape[:2] == (30, 42)
+    assert main(["train", "unet3d", "--data", "phantoms3d", "--epochs", "1", "--out", run3d, "--quiet"]) == 0
+    assert main(["predict", run3d, "--output", str(tmp_path / "mask.npy")]) == 0
+    labels = numpy.load(tmp_path / "mask.npy")
+    assert labels.shape == (32, 32, 32) and labels.dtype == numpy.int64 and set(numpy.unique(labels)) <= {0, 1, 2}
+    nibabel = pytest.importorskip("nibabel")
+    assert main(["predict", run3d, "--output", str(tmp_path / "mask.nii.gz")]) == 0
+    assert numpy.array_equal(nibabel.load(tmp_path / "mask.nii.gz").get_fdata().astype(numpy.int64), labels)
+    capsys.readouterr()
+    assert main(["predict", run3d, "--output", str(tmp_path / "mask3d.png")]) == 2
+    assert "a PNG holds a 2D mask" in capsys.readouterr().err

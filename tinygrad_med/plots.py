@@ -47,10 +47,15 @@ def plot_segmentation(images, targets, predictions, path, num_classes):
     """Rows of image | ground truth overlay | prediction overlay, for up to 4 samples."""
     plt = _pyplot()
     rows = min(4, len(images))
-    fig, axes = plt.subplots(rows, 3, figsize=(9, 3 * rows), squeeze=False)
+    tall = _middle_slice(images[0]).shape[0] > 2 * _middle_slice(images[0]).shape[1]  # e.g. the 512 x 128 strip
+    shape, size = ((3 * rows, 1), (12, 10 * rows)) if tall else ((rows, 3), (9, 3 * rows))
+    fig, axes = plt.subplots(*shape, figsize=size, squeeze=False)
+    axes = axes.reshape(rows, 3)
     for row in range(rows):
         image = _middle_slice(images[row])
         truth, pred = _middle_slice(targets[row][None]), _middle_slice(predictions[row][None])
+        if tall:  # lay the strip on its side so that it fills the page width
+            image, truth, pred = numpy.rot90(image), numpy.rot90(truth), numpy.rot90(pred)
         for col, (title, labels) in enumerate([("image", None), ("ground truth", truth), ("prediction", pred)]):
             axis = axes[row][col]
             axis.imshow(image, cmap="gray")

@@ -18,8 +18,8 @@ __all__ = ["DATASETS", "get_dataset", "recipe", "dataset_names"]
 
 DATASETS = {
     "nuclei": {
-        "make": lambda split, path=None: NucleiDataset(split, tile=64, samples_per_epoch=64),
-        "recipe": {"model": "unet", "epochs": 30, "batch_size": 16, "lr": 3e-3},
+        "make": lambda split, path=None: NucleiDataset(split, tile=64, samples_per_epoch=128),
+        "recipe": {"model": "unet", "epochs": 12, "batch_size": 16, "lr": 3e-3},
         "about": "BBBC038 fluorescence nuclei, 2D segmentation (stardist wheel)",
     },
     "digits": {
