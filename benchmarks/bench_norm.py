@@ -4,7 +4,7 @@ Target: within 2x of PyTorch CPU.  Also timed, without a target: the same in eva
 dropout / dropout2d forward+backward (the CPU cost is the vectorised Philox stream).
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_norm.py \
-        [--repeat 30] [--out benchmarks/results/bench_norm.json]
+        [--repeat 30] [--torch-threads K] [--out benchmarks/results/bench_norm.json]
 
 Each case runs a BatchNorm2d layer (weight, bias and input requiring grad, running statistics
 updated) and backward with a fixed upstream gradient; ours and PyTorch's are interleaved
@@ -79,12 +79,15 @@ def interleaved(fns, repeat, warmup=3):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument("--torch-threads", type=int, help="torch.set_num_threads (default: PyTorch's own)")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "bench_norm.json"))
     args = parser.parse_args()
     try:
         import torch
     except ImportError:
         torch = None
+    if torch is not None and args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
     rng = numpy.random.default_rng(0)
     x = rng.standard_normal(SHAPE, dtype=numpy.float32) * 2 + 1
     gy = rng.standard_normal(SHAPE, dtype=numpy.float32)
