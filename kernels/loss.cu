@@ -7,8 +7,8 @@
 // softmax_xent_bwd: gx_rc = g_r [ p_rc ((1 - eps) w_t + (eps / C) W) - (1 - eps) w_t [c = t] - (eps / C) w_c ],
 //                   p_rc = e^(x_rc - lse_r), and 0 for ignored rows; g_r = dL/d loss_r (gy, or gy / sum w_t for 'mean')
 // Reference: tinygrad_med/ops/loss.py::_softmax_xent_fwd_cpu / _softmax_xent_bwd_cpu.
-// Forward: one block per row, threads striding over C and reducing in shared memory with common.cuh's
-// block_reduce (blockDim.x a power of two <= XENT_THREADS).  Backward: one thread per element of x (no reduction: lse_r is saved).
+// Forward: blockDim.y rows per block, blockDim.x threads per row striding over C and reducing in shared
+// memory with common.cuh's block_reduce (blockDim.x a power of two, blockDim.x * blockDim.y <= XENT_THREADS).  Backward: one thread per element of x (no reduction: lse_r is saved).
 #include "common.cuh"
 
 #define XENT_THREADS 256
@@ -18,19 +18,21 @@ extern "C" __global__ void softmax_xent_fwd(const real_t* __restrict__ x, const 
                                             real_t* __restrict__ lse, long long rows, long long C, long long D,
                                             long long ignore_index, double smoothing, double weight_sum) {
   __shared__ real_t buf[XENT_THREADS];
-  for (long long r = blockIdx.x; r < rows; r += gridDim.x) {  // same trip count for the whole block
-    const real_t* xr = x + (r / D) * C * D + r % D;             // class c of row r is xr[c * D]
-    real_t m = xr[0];
-    for (long long c = threadIdx.x; c < C; c += blockDim.x) m = max(m, xr[c * D]);
-    m = block_reduce(buf, m, true);
+  real_t* rowbuf = buf + threadIdx.y * blockDim.x;  // this row's slice of the scratch
+  for (long long first = (long long)blockIdx.x * blockDim.y; first < rows; first += (long long)gridDim.x * blockDim.y) {
+    long long r = first + threadIdx.y, n = r < rows ? C : 0;  // a row past the end: no entries, same barriers
+    const real_t* xr = x + ((n ? r : 0) / D) * C * D + (n ? r : 0) % D;  // class c of row r is xr[c * D]
+    real_t m = n ? xr[0] : (real_t)0;
+    for (long long c = threadIdx.x; c < n; c += blockDim.x) m = max(m, xr[c * D]);
+    m = block_reduce(rowbuf, m, true);
     real_t sum_exp = 0, sum_wx = 0;
-    for (long long c = threadIdx.x; c < C; c += blockDim.x) {
+    for (long long c = threadIdx.x; c < n; c += blockDim.x) {
       sum_exp += exp(xr[c * D] - m);
       sum_wx += weight[c] * xr[c * D];
     }
-    sum_exp = block_reduce(buf, sum_exp, false);
-    if (smoothing != 0) sum_wx = block_reduce(buf, sum_wx, false);  // uniform branch: whole block
-    if (threadIdx.x == 0) {
+    sum_exp = block_reduce(rowbuf, sum_exp, false);
+    if (smoothing != 0) sum_wx = block_reduce(rowbuf, sum_wx, false);  // uniform branch: whole block
+    if (threadIdx.x == 0 && n) {
       real_t row_lse = m + log(sum_exp);
       long long t = target[r];
       real_t value = 0;  // an ignored row adds nothing

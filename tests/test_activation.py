@@ -315,3 +315,24 @@ def test_pytorch_keyword_arguments(device):
     x.grad = None
     z.backward(device.tensor(numpy.ones((2, 5))))  # a float64 upstream gradient into a float32 kernel
     assert_close(x.grad, (z * (1 - z)).numpy(), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("max_blocks", [65535, 2])
+def test_row_kernels_share_blocks_between_short_rows(monkeypatch, max_blocks):
+    """C = 3: 4 threads per row, 64 rows per block; 150 rows leave the last block part-empty, and with
+    at most 2 blocks each block loops over several row groups.  Both thread orders agree with NumPy."""
+    from tinygrad_med import backend
+    from tinygrad_med.kernelcheck.emulator import thread_order
+
+    monkeypatch.setattr(A, "_MAX_BLOCKS", max_blocks)
+    assert A.row_launch(150, 3) == ((min(3, max_blocks),), (4, 64))
+    x = numpy.random.default_rng(12).standard_normal((150, 3)) * 5
+    gy = numpy.random.default_rng(13).standard_normal((150, 3))
+    expected = [_forward_backward(lambda s, op=op: op(s, 1), x, gy) for op in (A.softmax, A.log_softmax)]
+    with backend.use_emulator():
+        for order in ("forward", "reverse"):
+            with thread_order(order):
+                for op, (y_ref, gx_ref) in zip((A.softmax, A.log_softmax), expected, strict=True):
+                    y, gx = _forward_backward(lambda s, op=op: op(s, 1), x, gy)
+                    numpy.testing.assert_allclose(y, y_ref, rtol=1e-12, atol=1e-12)
+                    numpy.testing.assert_allclose(gx, gx_ref, rtol=1e-12, atol=1e-12)

@@ -417,3 +417,29 @@ def test_pointwise_losses_refuse_bad_pairs():
         L.l1_loss(x, tm.ones(4))
     with pytest.raises(ShapeError, match=r"pos_weight must broadcast to input's shape"):
         L.binary_cross_entropy_with_logits(x, x, pos_weight=tm.ones(4, dtype=tm.float64))
+
+
+@pytest.mark.parametrize("max_blocks", [65535, 3])
+def test_cross_entropy_kernel_many_pixels_per_block(monkeypatch, max_blocks):
+    """Segmentation layout, C = 2: 128 pixels per block, 2*7*11 = 154 pixels -> a part-empty last block;
+    with 3 blocks at most, the kernels loop.  Both thread orders match the CPU path."""
+    from tinygrad_med import backend
+    from tinygrad_med.kernelcheck.emulator import thread_order
+    from tinygrad_med.ops import activation
+
+    monkeypatch.setattr(activation, "_MAX_BLOCKS", max_blocks)
+    x, t = _scores((2, 2, 7, 11), 15), _targets((2, 7, 11), 2, 16, ignore=-100)
+    w = tm.tensor([0.7, 1.3])
+
+    def run():
+        s = tm.tensor(x, requires_grad=True)
+        y = L.cross_entropy(s, tm.tensor(t), w, label_smoothing=0.2, reduction="sum")
+        y.backward()
+        return y.numpy(), s.grad.numpy()
+
+    expected = run()
+    with backend.use_emulator():
+        for order in ("forward", "reverse"):
+            with thread_order(order):
+                for got, want in zip(run(), expected, strict=True):
+                    numpy.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)

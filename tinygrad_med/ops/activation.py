@@ -449,7 +449,8 @@ def _log_softmax_bwd_cpu(y, gy, axis):
 # ----------------------------------------------------------------------------- kernel launches
 
 _THREADS = 256
-_SOFTMAX_THREADS = 256  # SOFTMAX_THREADS in kernels/activation.cu
+_SOFTMAX_THREADS = 256  # SOFTMAX_THREADS in kernels/activation.cu (and XENT_THREADS in loss.cu)
+_MAX_BLOCKS = 65535  # kernels loop over the rest (a test lowers it to exercise those loops)
 
 
 def _pointwise_gpu(name, *arrays, scalars=()):
@@ -457,10 +458,14 @@ def _pointwise_gpu(name, *arrays, scalars=()):
     xp = get_xp(arrays[0])
     arrays = [xp.ascontiguousarray(a, dtype=arrays[0].dtype) for a in arrays]  # gy may come in another dtype
     out = xp.empty_like(arrays[0])
-    n = out.size
-    blocks = max(1, min((n + _THREADS - 1) // _THREADS, 65535))
-    load_kernel("activation", name, out.dtype)((blocks,), (_THREADS,), (*arrays, out, n, *scalars))
+    grid, block = pointwise_launch(out.size)
+    load_kernel("activation", name, out.dtype)(grid, block, (*arrays, out, out.size, *scalars))
     return out
+
+
+def pointwise_launch(n, threads=_THREADS):
+    """Grid and block for a grid-stride loop over n elements (at most _MAX_BLOCKS blocks)."""
+    return (max(1, min(-(-n // threads), _MAX_BLOCKS)),), (threads,)
 
 
 def _rows_gpu(name, axis, *arrays):
@@ -471,7 +476,15 @@ def _rows_gpu(name, axis, *arrays):
     C = out.shape[-1]
     rows = out.size // C if C else 0
     if rows:
-        threads = min(_SOFTMAX_THREADS, 1 << max(0, int(C - 1).bit_length()))  # power of two >= C
-        blocks = min(rows, 65535)
-        load_kernel("activation", name, out.dtype)((blocks,), (threads,), (*rows_last, out, rows, C))
+        grid, block = row_launch(rows, C)
+        load_kernel("activation", name, out.dtype)(grid, block, (*rows_last, out, rows, C))
     return xp.moveaxis(out, -1, axis)
+
+
+def row_launch(rows, C, threads=_SOFTMAX_THREADS):
+    """Grid and block for the row kernels: a power of two >= C threads per row (at most ``threads``),
+    and as many rows per block as fit in ``threads`` -- many short rows (C = 2 classes per pixel)
+    share a block instead of leaving it almost empty."""
+    per_row = min(threads, 1 << max(0, int(C - 1).bit_length()))
+    rows_per_block = max(1, min(threads // per_row, rows))
+    return (max(1, min(-(-rows // rows_per_block), _MAX_BLOCKS)),), (per_row, rows_per_block)

@@ -18,7 +18,7 @@ from ..backend import get_xp, load_kernel, on_gpu
 from ..errors import DeviceError, DTypeError, ShapeError, fmt
 from ..function import Function
 from ..tensor import Tensor
-from .activation import log_softmax, stable_sigmoid
+from .activation import log_softmax, pointwise_launch, row_launch, stable_sigmoid
 from .arithmetic import unbroadcast
 
 __all__ = ["cross_entropy", "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "mse_loss",
@@ -176,9 +176,9 @@ def _softmax_xent_fwd_gpu(x3, target, weight, ignore_index, smoothing, weight_su
     N, C, D = x3.shape
     x3 = xp.ascontiguousarray(x3)
     loss, lse = xp.empty(N * D, dtype=x3.dtype), xp.empty(N * D, dtype=x3.dtype)
-    threads = min(_XENT_THREADS, 1 << max(0, int(C - 1).bit_length()))  # power of two >= C
+    grid, block = row_launch(N * D, C, _XENT_THREADS)  # many pixels per block when C is small
     load_kernel("loss", "softmax_xent_fwd", x3.dtype)(
-        (max(1, min(N * D, 65535)),), (threads,),
+        grid, block,
         (x3, target, xp.ascontiguousarray(weight), loss, lse, N * D, C, D, ignore_index, smoothing, weight_sum))
     return loss, lse
 
@@ -199,9 +199,9 @@ def _softmax_xent_bwd_gpu(x3, target, weight, lse, g, ignore_index, smoothing, w
     xp = get_xp(x3)
     N, C, D = x3.shape
     gx, g = xp.empty((N, C, D), dtype=x3.dtype), xp.ascontiguousarray(g, dtype=x3.dtype)
-    blocks = max(1, min((gx.size + _XENT_THREADS - 1) // _XENT_THREADS, 65535))
+    grid, block = pointwise_launch(gx.size, _XENT_THREADS)  # one thread per element of x
     load_kernel("loss", "softmax_xent_bwd", x3.dtype)(
-        (blocks,), (_XENT_THREADS,),
+        grid, block,
         (xp.ascontiguousarray(x3), target, xp.ascontiguousarray(weight), lse, g, gx,
          N * D, C, D, ignore_index, smoothing, weight_sum))
     return gx
