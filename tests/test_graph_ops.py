@@ -245,3 +245,25 @@ def test_bad_input_names_the_shapes():
         F.global_max_pool(tm.randn(4, 2), numpy.array([0, 0, 1]))
     with pytest.raises(TypeError, match="expected a Graph or a CSR operator"):
         F.spmm(numpy.eye(3), tm.randn(3, 2))
+
+
+def test_gradcheck_on_every_device(device):
+    """The float64 gradient check again on the kernels' path (emulated here, the GPU when there is one)."""
+    g = mesh_graph(*icosphere(0), pseudo="local")
+    r = rng(5)
+    inputs = [
+        device.tensor(a, True, numpy.float64)
+        for a in (
+            r.standard_normal((12, 2)),
+            r.standard_normal((2, 2, 3)),
+            r.standard_normal((3, 2)),
+            r.random((3, 2)) + 0.5,
+        )
+    ]
+
+    def fn(x, W, mu, sigma):
+        z = F.gaussian_graph_conv(x, g, W, mu, sigma)  # spmm with K edge channels + gaussian_kernel
+        return F.global_max_pool(z, g) + F.global_mean_pool(z, g)
+
+    result = tm.gradcheck(fn, inputs, atol=1e-7, rtol=1e-5)
+    assert result.passed, result.report()
