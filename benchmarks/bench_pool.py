@@ -8,8 +8,9 @@ avg_pool2d 2x2, max_pool2d 3x3 stride 2 padding 1 (the ResNet stem), global aver
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_pool.py \
         [--repeat 30] [--out benchmarks/results/bench_pool.json]
 
-Ours and PyTorch's calls are interleaved call by call, so both see the same machine state;
-medians over ``--repeat`` calls, all ratios from this one run on this machine; no asserts.
+Ours and PyTorch's calls (its default threads, and 1 thread) are interleaved call by call, so
+all see the same machine state; medians over ``--repeat`` calls, all ratios from this one run on
+this machine, the load average recorded beside them; no asserts.
 """
 
 import argparse
@@ -72,8 +73,26 @@ def interleaved(fns, repeat, warmup=3):
     return times
 
 
+def with_threads(torch, threads, fn):
+    """fn run with PyTorch limited to ``threads`` intra-op threads, the default restored after."""
+    default = torch.get_num_threads()
+
+    def run():
+        torch.set_num_threads(threads)
+        try:
+            fn()
+        finally:
+            torch.set_num_threads(default)
+
+    return run
+
+
 def run_case(name, torch, x, gy_of, repeat):
-    """Medians (ms) of ours and PyTorch's, and their ratio, for each pass of one case."""
+    """Medians (ms) of ours and PyTorch's (default threads and 1 thread), and the ratios, per pass of one case.
+
+    PyTorch with 1 thread is timed too: on a shared 2-core machine its default 2 threads can lose
+    more to waiting for each other than they gain, so the ratio against the faster is the fair one.
+    """
     ours = closures("ours", CASES[name], x, gy_of)
     theirs = closures(torch, CASES[name], x, gy_of) if torch is not None else {}
     passes = ("forward+backward", "forward", "backward") if name == TARGET else ("forward+backward",)
@@ -81,7 +100,7 @@ def run_case(name, torch, x, gy_of, repeat):
     for stage in passes:
         fns = {"tinygrad_med": ours[stage]}
         if stage in theirs:
-            fns["torch"] = theirs[stage]
+            fns["torch"], fns["torch_1thread"] = theirs[stage], with_threads(torch, 1, theirs[stage])
         if stage == "backward":  # a graph to differentiate, made once; retain_graph keeps it
             for library in (ours, theirs):
                 if library:
@@ -90,9 +109,11 @@ def run_case(name, torch, x, gy_of, repeat):
         entry = {"median_ms": {k: s["median_s"] * 1e3 for k, s in stats.items()},
                  "iqr_rel": {k: round(s["iqr_rel"], 3) for k, s in stats.items()}}  # fmt: skip
         if "torch" in stats:
-            entry["ratio_vs_torch"] = stats["tinygrad_med"]["median_s"] / stats["torch"]["median_s"]
+            ours_s = stats["tinygrad_med"]["median_s"]
+            entry["ratio_vs_torch"] = ours_s / stats["torch"]["median_s"]
+            entry["ratio_vs_torch_best"] = ours_s / min(stats["torch"]["median_s"], stats["torch_1thread"]["median_s"])
         result[stage] = entry
-        ratio = f", ratio {entry['ratio_vs_torch']:.2f}x" if "ratio_vs_torch" in entry else ""
+        ratio = f", ratio {entry['ratio_vs_torch_best']:.2f}x vs the faster torch" if "torch" in stats else ""
         timing = ", ".join(f"{k} {v:.2f} ms" for k, v in entry["median_ms"].items())
         print(f"{name:22s} {stage:16s}: {timing}{ratio}")
     return result
@@ -118,7 +139,7 @@ def main():
     cases = {name: run_case(name, torch, x, gy_of, args.repeat) for name in args.cases}
     result = {
         "workload": f"{SHAPE} float32, medians of {args.repeat} interleaved calls",
-        "target": f"{TARGET} forward+backward within 2x of PyTorch CPU (issue W4)",
+        "target": f"{TARGET} forward+backward within 2x of PyTorch CPU (issue W4): ratio_vs_torch_best <= 2",
         "cases": cases,
         "torch_threads": torch.get_num_threads() if torch is not None else None,
         "machine": machine_info(),
