@@ -174,6 +174,12 @@ def test_alpha_dropout_keeps_mean_and_variance():
     x = tm.randn(400_000)
     y = F.alpha_dropout(x, 0.2, training=True).numpy()
     assert abs(y.mean()) < 0.01 and abs(y.std() - 1.0) < 0.01
+    alpha = -1.0507009873554805 * 1.6732632423543772  # SELU's saturation value -scale * alpha
+    a = ((1 - 0.2) * (1 + 0.2 * alpha**2)) ** -0.5
+    b = -a * alpha * 0.2
+    kept = numpy.isclose(y, a * x.numpy() + b, rtol=1e-5, atol=1e-6)
+    numpy.testing.assert_allclose(y[~kept], a * alpha + b, rtol=1e-5)  # every dropped value is the same
+    assert abs((~kept).mean() - 0.2) < 0.005
     assert F.alpha_dropout(x, 0.2, training=False) is x
     assert nn.AlphaDropout(0.2).eval()(x) is x
 

@@ -62,6 +62,7 @@ def dropout(input, p=0.5, training=True, inplace=False):
 def dropout1d(input, p=0.5, training=True, inplace=False):
     """Zero whole channels of (N, C, L) or (C, L) input with probability p (torch.nn.functional.dropout1d).
 
+    Lecture: "Dropout regularization".
     Forward:  y[n, c, :] = x[n, c, :] * keep[n, c] / (1 - p)   Backward: gx = gy * keep / (1 - p)
     Shapes:   x (N, C, L) or (C, L) -> same shape
     Raises:   ShapeError for other ranks; ValueError if p is outside [0, 1].
@@ -85,6 +86,7 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
 def dropout3d(input, p=0.5, training=True, inplace=False):
     """Zero whole channels of (N, C, D, H, W) or (C, D, H, W) input (torch.nn.functional.dropout3d).
 
+    Lecture: "Dropout regularization".
     Forward:  y[n, c] = x[n, c] * keep[n, c] / (1 - p)   Backward: gx[n, c] = gy[n, c] * keep[n, c] / (1 - p)
     Shapes:   x (N, C, D, H, W) or (C, D, H, W) -> same shape
     Raises:   ShapeError for other ranks; ValueError if p is outside [0, 1].
@@ -95,6 +97,7 @@ def dropout3d(input, p=0.5, training=True, inplace=False):
 def alpha_dropout(input, p=0.5, training=False, inplace=False):
     """Dropout for SELU networks: dropped values go to SELU's saturation value, mean and variance kept.
 
+    Lecture: "Dropout regularization" (the variant for self-normalising networks).
     Forward:  y = a (x keep + alpha' (1 - keep)) + b, alpha' = -SELU_SCALE * SELU_ALPHA,
               a = ((1 - p)(1 + p alpha'^2))^(-1/2), b = -a alpha' p   (Klambauer et al., arXiv:1706.02515)
     Backward: gx = gy * a * keep
@@ -108,7 +111,8 @@ def alpha_dropout(input, p=0.5, training=False, inplace=False):
         return input * 0.0
     alpha = -_SELU_SCALE * _SELU_ALPHA
     a = ((1 - p) * (1 + p * alpha**2)) ** -0.5
-    keep = _dropout(Tensor._wrap(backend.get_xp(input.data).ones_like(input.data)), p, True, group=1) * (1 - p)
+    ones = Tensor._wrap(backend.get_xp(input.data).ones_like(input.data))
+    keep = Dropout.apply(ones, seed=random.next_seed(), threshold=_threshold(p), scale=1.0, group=1)  # 0 / 1
     return (input * keep + alpha * (1 - keep)) * a - a * alpha * p
 
 
