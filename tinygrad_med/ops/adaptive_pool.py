@@ -130,15 +130,17 @@ def _adaptive_avg(op, nd, x, output_size):
 
 def _adaptive_max(op, nd, x, output_size, return_indices):
     out = _adaptive_sizes(op, nd, x, output_size)
-    y, indices = AdaptiveMaxPool.apply(x, out=out)
-    return (y, indices.detach()) if return_indices else y
+    if not return_indices:
+        return AdaptiveMaxPool.apply(x, out=out, return_indices=False)
+    y, indices = AdaptiveMaxPool.apply(x, out=out, return_indices=True)
+    return y, indices.detach()
 
 
 class AdaptiveMaxPool(Function):
     """Gathers all windows at once (each padded to the longest by repeating its last element,
     which never wins a tie), takes the argmax, and scatters gy back to it like max_pool."""
 
-    def forward(self, x, out):
+    def forward(self, x, out, return_indices):
         xp, nd = backend.get_xp(x), len(out)
         self.x_shape, self.nd = x.shape, nd
         positions = [_adaptive_positions(n, o) for n, o in zip(x.shape[-nd:], out, strict=True)]  # (O_d, K_d)
@@ -151,9 +153,10 @@ class AdaptiveMaxPool(Function):
         )  # flat index in the plane of each gathered element
         flat = xp.asarray(_windows_last(flat, nd))
         self.argmax = xp.take_along_axis(xp.broadcast_to(flat, windows.shape), local, -1)[..., 0]
-        return xp.take_along_axis(windows, local, -1)[..., 0], self.argmax
+        y = xp.take_along_axis(windows, local, -1)[..., 0]
+        return (y, self.argmax) if return_indices else y
 
-    def backward(self, gy, _):
+    def backward(self, gy, *_):  # no gradient flows into the indices output
         bwd = _max_pool_bwd_gpu if backend.on_gpu(gy) else _max_pool_bwd_cpu
         return bwd(gy, self.argmax, self.x_shape, self.nd)
 
