@@ -335,6 +335,48 @@ def test_adaptive_pooling_has_a_fixed_size_output_for_any_graph_size():
     assert_close(adj_pool.numpy().sum((1, 2)), [g.adjacency.data.sum() for g in graphs], 1e-4, 1e-4)
 
 
+# ----------------------------------------------------------------------------- learning with pseudo-coordinates
+
+
+def test_gaussian_conv_learns_a_directional_derivative_that_gcn_cannot():
+    """z_i = y_east - y_west on a grid: the Gaussians in u_ij tell east from west, GCN's isotropic sum cannot."""
+    from tinygrad_med import optim
+
+    side = 8
+    g = mesh_graph(*grid_mesh(side, side), pseudo="local")
+    grid = rng(0).standard_normal((side, side))  # y, row = grid y, column = grid x
+    target, mask = numpy.zeros_like(grid), numpy.zeros_like(grid)
+    target[:, 1:-1], mask[:, 1:-1] = grid[:, 2:] - grid[:, :-2], 1  # central difference along x, interior
+    y, t, m = (t64(a.reshape(-1, 1), False) for a in (grid, target, mask))
+
+    def train(layer, steps=300):
+        opt = optim.Adam(layer.parameters(), lr=0.05)
+        for _ in range(steps):
+            opt.zero_grad()
+            loss = (((layer(y, g) - t) * m) ** 2).sum() / m.sum()
+            loss.backward()
+            opt.step()
+        return float(loss)
+
+    tm.manual_seed(0)
+    variance = float(((t * m) ** 2).sum() / m.sum())
+    assert train(nn.GaussianGraphConv(1, 1, dim=2, kernel_size=4, dtype=tm.float64)) < 1e-3 * variance
+    assert train(nn.GCNConv(1, 1, dtype=tm.float64)) > 0.9 * variance
+
+
+def test_fsaverage5_cortical_mesh():
+    pytest.importorskip("nilearn")
+    pytest.importorskip("nibabel")
+    from tinygrad_med.graph import fsaverage5
+
+    vertices, faces, sulc = fsaverage5("left", "pial", "sulc")
+    g = mesh_graph(vertices, faces)
+    assert g.num_nodes == 10242 and len(faces) == 20480 and sulc.shape == (10242,)
+    assert g.num_nodes - g.num_edges // 2 + len(faces) == 2  # Euler characteristic of a closed surface
+    z = nn.GaussianGraphConv(1, 4, dim=2, kernel_size=3)(tm.tensor(sulc[:, None], dtype=tm.float32), g)
+    assert z.shape == (10242, 4) and numpy.isfinite(z.numpy()).all()
+
+
 # ----------------------------------------------------------------------------- bad input
 
 

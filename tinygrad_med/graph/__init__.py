@@ -6,14 +6,15 @@ tinygrad_med/ops/graph.py (kernels/graph.cu) and the layers in tinygrad_med/nn/g
 
     structure.py   CSR, Graph (from_dense / from_scipy / from_edge_index / from_mesh), batch_graphs
     operators.py   laplacian, gcn_operator, scaled_laplacian, eigh, degree_pseudo_coordinates
-    mesh.py        mesh_graph (pseudo-coordinates u_ij), mesh_edges, vertex_normals, icosphere, grid_mesh
+    mesh.py        mesh_graph (pseudo-coordinates u_ij), mesh_edges, vertex_normals, icosphere, grid_mesh,
+                   fsaverage5 (the cortical mesh shipped with nilearn)
 
     g = Graph.from_dense(A)                   # A[i, j] != 0: j is a neighbour of i
     L = laplacian(A, normalized=True)         # I - D^-1/2 A D^-1/2
     batch = batch_graphs([g1, g2])            # block diagonal, batch.batch = node -> graph
 """
 
-from .mesh import grid_mesh, icosphere, mesh_edges, mesh_graph, vertex_normals
+from .mesh import fsaverage5, grid_mesh, icosphere, mesh_edges, mesh_graph, vertex_normals
 from .operators import degree_pseudo_coordinates, eigh, gcn_operator, laplacian, scaled_laplacian
 from .structure import CSR, Graph, batch_graphs
 
@@ -31,4 +32,5 @@ __all__ = [
     "vertex_normals",
     "icosphere",
     "grid_mesh",
+    "fsaverage5",
 ]

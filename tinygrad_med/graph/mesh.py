@@ -22,7 +22,7 @@ import numpy
 from ..errors import ShapeError, fmt
 from .structure import Graph, _coo_to_csr
 
-__all__ = ["mesh_graph", "mesh_edges", "vertex_normals", "icosphere", "grid_mesh"]
+__all__ = ["mesh_graph", "mesh_edges", "vertex_normals", "icosphere", "grid_mesh", "fsaverage5"]
 
 PSEUDO_KINDS = ("local", "polar", "cartesian")
 
@@ -150,6 +150,33 @@ def grid_mesh(rows, cols):
     lower = numpy.stack([top_left, top_left + cols + 1, top_left + cols], axis=1)  # counter-clockwise:
     upper = numpy.stack([top_left, top_left + 1, top_left + cols + 1], axis=1)  # normals point to +z
     return vertices, numpy.concatenate([lower, upper]).astype(numpy.int64)
+
+
+def fsaverage5(hemi="left", surface="pial", feature="sulc"):
+    """The fsaverage5 cortical surface that ships inside nilearn's wheel (offline; nibabel reads it).
+
+    Lecture: "Graph convolutions - Motivation: learning on surfaces (cortex)".
+    Returns:  (vertices (10242, 3) float64 in mm, faces (20480, 3) int64, per-vertex feature (10242,) float64
+              or None): surface 'pial', 'white', 'infl', 'sphere' or 'flat'; feature 'sulc', 'curv',
+              'thick', 'area' or None.
+    Raises:   ImportError naming the packages if nilearn or nibabel is missing.
+    """
+    try:
+        import nibabel
+        import nilearn
+    except ImportError as error:
+        raise ImportError(
+            fmt("fsaverage5", f"needs nilearn and nibabel ({error})", hint="pip install nilearn nibabel")
+        ) from error
+    from pathlib import Path
+
+    folder = Path(nilearn.__file__).parent / "datasets" / "data" / "fsaverage5"
+    mesh = nibabel.load(folder / f"{surface}_{hemi}.gii.gz")
+    vertices, faces = (numpy.asarray(d.data) for d in mesh.darrays[:2])
+    values = (
+        None if feature is None else numpy.asarray(nibabel.load(folder / f"{feature}_{hemi}.gii.gz").darrays[0].data)
+    )
+    return vertices.astype(numpy.float64), faces.astype(numpy.int64), None if values is None else values.astype(float)
 
 
 def _subdivide(vertices, faces):
