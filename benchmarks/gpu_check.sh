@@ -19,6 +19,12 @@ OUT=${OUT:-gpu-check-out}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 log="$OUT/log.txt"
+# GPU_CHECK_BUDGET=short: the same steps with tighter limits (about 6.5 minutes in all)
+if [[ ${GPU_CHECK_BUDGET:-full} == short ]]; then
+  t_tests=150 t_grad=60 t_compile=30 t_bench=120 bench_sizes="--size medium --size large" repeat=5
+else
+  t_tests=240 t_grad=120 t_compile=60 t_bench=240 bench_sizes="" repeat=7
+fi
 step() { echo; echo "== $* ($(date +%T))"; } >>"$log"
 
 if ls .whl/*.whl >/dev/null 2>&1; then
@@ -31,14 +37,14 @@ fi
   python3 -c "from tinygrad_med import backend; print(backend.device_properties() or backend.cuda_unavailable_reason())"
 
   step "GPU tests (pytest -m gpu)"
-  timeout 240 python3 -m pytest -m gpu -q -p no:cacheprovider -x --junitxml="$OUT/gpu-tests.xml" 2>&1 | tail -40
+  timeout $t_tests python3 -m pytest -m gpu -q -p no:cacheprovider --junitxml="$OUT/gpu-tests.xml" 2>&1 | tail -40
 
   step "tgm gradcheck --device cuda"
-  timeout 120 python3 -m tinygrad_med gradcheck --device cuda --json "$OUT/gradcheck-cuda.json"
+  timeout $t_grad python3 -m tinygrad_med gradcheck --device cuda --json "$OUT/gradcheck-cuda.json"
 
   step "kernel compile check (nvcc) and CuPy RawModule compile of every kernel file"
-  timeout 60 python3 -m tinygrad_med.kernelcheck.compile_check --no-nvrtc 2>&1 | tail -60
-  timeout 60 python3 - <<'PY'
+  timeout $t_compile python3 -m tinygrad_med.kernelcheck.compile_check --no-nvrtc 2>&1 | tail -60
+  timeout $t_compile python3 - <<'PY'
 from tinygrad_med import backend
 for path in sorted(backend.kernel_dir().glob("*.cu")):
     for dtype in ("float32", "float64"):
@@ -48,7 +54,8 @@ for path in sorted(backend.kernel_dir().glob("*.cu")):
 PY
 
   step "tgm bench (cpu and cuda)"
-  timeout 240 python3 -m tinygrad_med bench --device cpu --device cuda --repeat 7 --out "$OUT"
+  # shellcheck disable=SC2086
+  timeout $t_bench python3 -m tinygrad_med bench --device cuda --device cpu $bench_sizes --repeat $repeat --out "$OUT"
   step "done"
 } >>"$log" 2>&1
 tail -c 6000 "$log"

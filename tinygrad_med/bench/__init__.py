@@ -45,16 +45,23 @@ def main(args):
     for device, peak in measured.items():
         print(f"{device}: GEMM {peak['gemm_gflops']:.1f} GFLOP/s (n={peak['gemm_size']}), "
               f"copy {peak['copy_gbs']:.1f} GB/s  [roofline, measured now]")
-    print(report.HEADER)
-    rows = run_benchmarks(devices, args.size or ["small", "medium", "large"], args.ops, args.repeat, args.warmup,
-                          measured, torch=not args.no_torch, progress=report.print_row)
-    for op, entry in report.speedups(rows).items():
-        sizes = ", ".join(f"{s} {v:.1f}x" for s, v in entry["speedup"].items())
-        print(f"GPU/CPU speedup {op}: {sizes}; GPU wins from: {entry['gpu_wins_from']}")
     os.makedirs(args.out, exist_ok=True)
     stamp = time.strftime("%Y-%m-%d")
     name = (machine.get("gpu") or "cpu").replace(" ", "-")
     prefix = os.path.join(args.out, f"bench-{name}-{stamp}")
+    done = []
+
+    def progress(row):  # the JSON is rewritten after every row, so a run cut short keeps what it measured
+        done.append(row)
+        report.print_row(row)
+        report.write_json(prefix + ".json", machine, measured, done)
+
+    print(report.HEADER)
+    rows = run_benchmarks(devices, args.size or ["small", "medium", "large"], args.ops, args.repeat, args.warmup,
+                          measured, torch=not args.no_torch, progress=progress)
+    for op, entry in report.speedups(rows).items():
+        sizes = ", ".join(f"{s} {v:.1f}x" for s, v in entry["speedup"].items())
+        print(f"GPU/CPU speedup {op}: {sizes}; GPU wins from: {entry['gpu_wins_from']}")
     report.write_json(prefix + ".json", machine, measured, rows)
     written = [prefix + ".json"] + report.plot(rows, measured, prefix)
     print("wrote " + ", ".join(written))
