@@ -122,12 +122,39 @@ def _family_cases(r, distinct, labels):
         ("group_norm", "group_norm", lambda f: (lambda x, g, b: f(x, 2, g, b), [r(2, 4, 3), r(4), r(4)])),
         ("instance_norm", "instance_norm", lambda f: (f, [r(2, 3, 5)])),
         ("dropout (seeded)", "dropout", lambda f: (_seeded(lambda x: f(x, 0.3, True)), [r(4, 5)])),
-    ]
+    ] + _graph_specs(r, distinct)
     found = []
     for name, attr, build in specs:
         fn = getattr(F, attr, None)
         found.append((name, None, None) if fn is None else (name, *build(fn)))
     return found
+
+
+def _graph_specs(r, distinct):
+    """Graph ops (ops/graph.py, ops/graph_conv.py) on the 12-node icosahedron mesh, a batch of two for pooling."""
+    from . import nn
+    from .graph import batch_graphs, icosphere, mesh_graph
+
+    g = mesh_graph(*icosphere(0), pseudo="local")  # 12 nodes, 60 directed edges, u_ij in 2-D
+    pair = batch_graphs([g, mesh_graph(*icosphere(0), pseudo="polar")])
+    u = g.pseudo
+
+    def kernel(f):
+        return lambda mu, sigma: f(Tensor(u, device=mu.device), mu, sigma)
+
+    return [
+        ("spmm (3 edge channels)", "spmm", lambda f: (lambda x, w: f(g, x, w), [r(12, 2), r(60, 3, low=0.1)])),
+        ("gaussian_kernel (mu, sigma)", "gaussian_kernel", lambda f: (kernel(f), [r(3, 2), r(3, 2, low=0.5)])),
+        ("gcn_conv", "gcn_conv", lambda f: (lambda x, w, b: f(x, g, w, b), [r(12, 3), r(2, 3), r(2)])),
+        ("cheb_conv (K=3)", "cheb_conv", lambda f: (lambda x, w: f(x, g, w), [r(12, 3), r(3, 2, 3)])),
+        ("spectral_conv", "spectral_conv", lambda f: (lambda x, w: f(x, g, w), [r(12, 2), r(12, 3, 2)])),
+        ("gaussian_graph_conv", "gaussian_graph_conv", lambda f: (lambda x, w, mu, sigma, b: f(x, g, w, mu, sigma, b),
+                                                                  [r(12, 2), r(3, 2, 4), r(4, 2), r(4, 2, low=0.5),
+                                                                   r(3)])),
+        ("global_max/mean_pool", "global_max_pool",
+         lambda f: (lambda x: f(x, pair) + nn.functional.global_mean_pool(x, pair), [distinct(24, 3)])),
+        ("diff_pool", "diff_pool", lambda f: (lambda x, s: f(x, pair, s)[:3], [r(24, 3), r(24, 4)])),
+    ]
 
 
 def _seeded(fn):
