@@ -43,7 +43,7 @@ def spmm(graph, x, edge_weight=None):
               g_a[e=(i,j), k] = sum_f gy[i, k, f] x[j, f]   (only if edge_weight requires grad)
     Shapes:   x (V_in, F); edge_weight None, (E,) or (E, K) -> y (V_out, F), (V_out, F) or (V_out, K, F)
     Args:
-        graph: a Graph (its adjacency) or a CSR operator (e.g. graph.gcn_operator(g)).
+        graph: a Graph (its adjacency) or a CSR operator (e.g. tinygrad_med.graph.gcn_operator(g)).
         x: node features, float32 or float64.
         edge_weight: values a_ij in CSR order (Tensor, may require grad), one or K per edge;
             None: the graph's own weights.
@@ -56,7 +56,7 @@ def spmm(graph, x, edge_weight=None):
     if edge_weight is None:
         values = _constant(csr.data, x, ("data", id(csr)), csr)
     else:
-        values = edge_weight if isinstance(edge_weight, Tensor) else Tensor(edge_weight, dtype=x.dtype)
+        values = edge_weight if isinstance(edge_weight, Tensor) else Tensor(edge_weight, dtype=x.dtype, device=x.device)
         if values.ndim not in (1, 2) or values.shape[0] != csr.nnz:
             raise ShapeError(
                 fmt(

@@ -44,6 +44,15 @@ def spectral_conv(x, graph, weight, bias=None):
     """
     graph = _as_graph("spectral_conv", graph)
     _check_nodes("spectral_conv", x, graph.num_nodes, "(V, F_in)")
+    if weight.ndim not in (1, 3) or (weight.ndim == 3 and weight.shape[2] != x.shape[1]):
+        raise ShapeError(
+            fmt(
+                "spectral_conv",
+                f"weight must be (n,) or (n, F_out, F_in={x.shape[1]})",
+                weight=weight,
+                x=(x.shape, "(V, F_in)"),
+            )
+        )
     n, B = weight.shape[0], graph.num_graphs
     if graph.num_nodes != n * B or (graph.ptr[1:] - graph.ptr[:-1] != n).any():
         raise ShapeError(
@@ -54,16 +63,7 @@ def spectral_conv(x, graph, weight, bias=None):
                 hint=f"the batch has graphs of sizes {sorted(set(graph.ptr[1:] - graph.ptr[:-1]))}",
             )
         )
-    if weight.ndim not in (1, 3) or (weight.ndim == 3 and weight.shape[2] != x.shape[1]):
-        raise ShapeError(
-            fmt(
-                "spectral_conv",
-                f"weight must be (n,) or (n, F_out, F_in={x.shape[1]})",
-                weight=weight,
-                x=(x.shape, "(V, F_in)"),
-            )
-        )
-    lam, U = graph_operators.eigh(graph)
+    _, U = graph_operators.eigh(graph)
     U = _constant(U, x, ("U",), graph)  # (V, V), block diagonal over the batch
     x_hat = U.transpose(0, 1) @ x  # (V, F_in): graph Fourier transform
     theta = weight if B == 1 else weight.unsqueeze(0).expand(B, *weight.shape).reshape(n * B, *weight.shape[1:])
