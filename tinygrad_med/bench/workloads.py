@@ -171,6 +171,27 @@ def _adam_inputs(p, rng):
     return [(_r(rng, p["n"]), True)]
 
 
+_MESHES = {}
+
+
+def _mesh(num_nodes):
+    """The grid mesh graph with num_nodes = side^2 vertices (built once per size): about 6 edges per vertex."""
+    if num_nodes not in _MESHES:
+        from ..graph import grid_mesh, mesh_graph
+
+        side = int(round(num_nodes**0.5))
+        _MESHES[num_nodes] = mesh_graph(*grid_mesh(side, side), pseudo=None)
+    return _MESHES[num_nodes]
+
+
+def _spmm_cost(p):
+    """2 E F flops; x read and y written once, CSR read (int64 index + value per edge); backward: A^T and perm."""
+    V, F = p["side"] ** 2, p["F"]
+    E = 6 * V  # interior vertices of the triangulated grid have 6 neighbours
+    fwd = 2 * V * F * F32 + E * (8 + F32) + V * 8
+    return 2 * E * F, fwd, 4 * E * F, 2 * fwd + E * 8
+
+
 WORKLOADS = [
     Workload("matmul (cuBLAS/BLAS)", "matmul",
              sizes={"small": {"n": 256}, "medium": {"n": 1024}, "large": {"n": 2048}}, gpu_large={"n": 4096},
@@ -207,6 +228,11 @@ WORKLOADS = [
               lambda lib, x: lib.nn.functional.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False),
               lambda torch, x: torch.nn.functional.interpolate(x, scale_factor=2, mode="bilinear",
                                                                align_corners=False), 5, 10),
+    Workload("spmm mesh (ours)", "graph",
+             sizes={"small": {"side": 64, "F": 64}, "medium": {"side": 128, "F": 64}, "large": {"side": 317, "F": 64}},
+             gpu_large={"side": 1000, "F": 64},
+             inputs=lambda p, rng: [(_r(rng, p["side"] ** 2, p["F"]), True)],
+             run=lambda tm, x: tm.nn.functional.spmm(_mesh(x.shape[0]), x), cost=_spmm_cost),
     Workload("adam step", "optim",
              sizes={"small": {"n": 2**16}, "medium": {"n": 2**20}, "large": {"n": 2**24}}, gpu_large={"n": 2**28},
              inputs=_adam_inputs, run=None, cost=lambda p: (12 * p["n"], 7 * p["n"] * F32, 12 * p["n"], 7 * p["n"] * F32),
