@@ -132,7 +132,9 @@ class GaussianGraphConv(_GraphConv):
               weight (P, M, K) = w_pqk, mu (K, dim), sigma (K, dim), bias (P,)
     Init:     weight, bias as Linear with fan-in M K; mu ~ U(-1, 1) (the pseudo-coordinates of
               tinygrad_med.graph.mesh_graph are in units of the mean edge length); sigma = 1.
-    Reference: Monti et al., arXiv:1611.08402; PyTorch Geometric's GMMConv(in, out, dim, kernel_size).
+    Reference: Monti et al., arXiv:1611.08402; PyTorch Geometric's GMMConv(in, out, dim, kernel_size),
+    whose defaults differ from the slide: it averages over N(i) (aggr='mean') and adds a root weight
+    for node i itself; here the sum over j in N(i) is the slide's and there is no separate self term.
     """
 
     def __init__(self, in_channels, out_channels, dim, kernel_size, bias=True, device=None, dtype=None):

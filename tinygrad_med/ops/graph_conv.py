@@ -36,7 +36,10 @@ def spectral_conv(x, graph, weight, bias=None):
     Backward: through the products: g_theta[v] = gz_hat[v] x_hat[v]^T, gx = U (theta^T . U^T gz)
     Shapes:   x (V, F_in), weight (n,) or (n, F_out, F_in), bias (F_out,) -> z (V, F_out);
               n = nodes per graph: every graph of a batch must have n nodes (the filter is indexed by
-              the eigenvalue's rank, ascending).
+              the eigenvalue's rank, ascending).  Where an eigenvalue repeats (symmetric meshes such
+              as the icosphere), eigh picks an arbitrary basis of its eigenspace, so a filter that is not
+              constant over the eigenspace depends on that choice (and is not permutation equivariant);
+              a function of the eigenvalue, as in cheb_conv, never is.
     Reference: J. Bruna et al., "Spectral Networks and Locally Connected Networks on Graphs",
     arXiv:1312.6203, section 4.1.
     Raises:   ShapeError if x has the wrong node count, the graphs are not all of size n, or the
