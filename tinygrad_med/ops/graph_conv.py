@@ -39,7 +39,7 @@ def spectral_conv(x, graph, weight, bias=None):
               the eigenvalue's rank, ascending).  Where an eigenvalue repeats (symmetric meshes such
               as the icosphere), eigh picks an arbitrary basis of its eigenspace, so a filter that is not
               constant over the eigenspace depends on that choice (and is not permutation equivariant);
-              a function of the eigenvalue, as in cheb_conv, never is.
+              a filter that is a function of the eigenvalue (cheb_conv) never does.
     Reference: J. Bruna et al., "Spectral Networks and Locally Connected Networks on Graphs",
     arXiv:1312.6203, section 4.1.
     Raises:   ShapeError if x has the wrong node count, the graphs are not all of size n, or the
