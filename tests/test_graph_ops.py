@@ -99,10 +99,10 @@ def test_global_pools_match_loops():
 
 def test_global_max_pool_ties_and_empty_graphs():
     empty = Graph.from_dense(numpy.zeros((0, 0)))
-    g = batch_graphs([plain(3), empty, plain(2, seed=1)])
+    g = batch_graphs([plain(3), empty, plain(2, seed=1), empty])  # empty graphs inside and at the end
     x = t64([[1.0, 2.0], [1.0, 0.0], [0.0, 2.0], [5.0, -1.0], [4.0, -1.0]])
     y = F.global_max_pool(x, g)
-    assert_close(y, [[1.0, 2.0], [0.0, 0.0], [5.0, -1.0]], 0, 0)  # the empty graph pools to 0
+    assert_close(y, [[1.0, 2.0], [0.0, 0.0], [5.0, -1.0], [0.0, 0.0]], 0, 0)  # an empty graph pools to 0
     y.sum().backward()  # ties: the gradient goes to the first maximum only
     assert_close(x.grad, [[1, 1], [0, 0], [0, 0], [1, 1], [0, 0]], 0, 0)
 

@@ -106,9 +106,12 @@ class Graph:
         pseudo: numpy (E, D) pseudo-coordinates u_ij in CSR order, or None.
         batch: int64 (V,) the graph each node belongs to (all zeros for one graph).
         ptr: int64 (B + 1,) node ranges: graph b holds nodes ptr[b]:ptr[b+1].
+    Args:
+        adjacency, pseudo, batch: as the attributes (batch None: one graph);
+        num_graphs: B, needed only when graphs without nodes end the batch (batch_graphs sets it).
     """
 
-    def __init__(self, adjacency, pseudo=None, batch=None):
+    def __init__(self, adjacency, pseudo=None, batch=None, num_graphs=None):
         if adjacency.shape[0] != adjacency.shape[1]:
             raise ShapeError(fmt("Graph", "the adjacency must be square (V, V)", A=(adjacency.shape, "(V, V)")))
         if not numpy.all(numpy.isfinite(adjacency.data)):
@@ -129,7 +132,8 @@ class Graph:
             raise ShapeError(
                 fmt("Graph", f"batch must be a sorted node-to-graph index of length V={V}", batch=self.batch)
             )
-        sizes = numpy.bincount(self.batch, minlength=int(self.batch[-1]) + 1 if V else 0)
+        # num_graphs counts graphs without nodes at the end of a batch, which the index cannot show
+        sizes = numpy.bincount(self.batch, minlength=num_graphs or (int(self.batch[-1]) + 1 if V else 0))
         self.ptr = numpy.concatenate([[0], numpy.cumsum(sizes)]).astype(numpy.int64)
         self.cache = {}  # derived operators, see tinygrad_med/graph/operators.py
 
@@ -258,7 +262,8 @@ def batch_graphs(graphs):
     data = numpy.concatenate([g.adjacency.data for g in graphs])
     pseudo = None if graphs[0].pseudo is None else numpy.concatenate([g.pseudo for g in graphs])
     batch = numpy.repeat(numpy.arange(len(graphs), dtype=numpy.int64), sizes)
-    return Graph(CSR(indptr, indices, data, (offsets[-1], offsets[-1])), pseudo=pseudo, batch=batch)
+    shape = (offsets[-1], offsets[-1])
+    return Graph(CSR(indptr, indices, data, shape), pseudo=pseudo, batch=batch, num_graphs=len(graphs))
 
 
 def _check_square(op, A):
