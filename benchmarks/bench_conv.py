@@ -18,6 +18,7 @@ import argparse
 import datetime
 import json
 import math
+import os
 import statistics
 import time
 import tracemalloc
@@ -97,7 +98,11 @@ def timed(fn):
 
 
 def peak_memory(step):
-    """Peak bytes allocated (tracemalloc sees NumPy's buffers) during one step, above what existed before."""
+    """Peak bytes allocated (tracemalloc sees NumPy's buffers) during one step, above what existed before.
+
+    The column-buffer cache is emptied first, so that the step allocates its im2col buffer itself.
+    """
+    conv_ops.empty_cache()
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
     tracemalloc.reset_peak()
@@ -167,7 +172,12 @@ def main():
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--workloads", default="W1,W3")
     parser.add_argument("--out", default=None, help="JSON path (default benchmarks/results/cpu-conv-<date>.json)")
+    parser.add_argument("--threads", type=int, default=None, help="im2col/col2im threads (default: all cores)")
+    parser.add_argument("--no-reuse", action="store_true", help="allocate a fresh column buffer every step")
     args = parser.parse_args()
+    if args.threads is not None:
+        conv_ops._THREADS = args.threads
+    conv_ops._spare_buffers.enabled = not args.no_reuse
     results = [run_workload(w, WORKLOADS[w], args.repeat) for w in args.workloads.split(",")]
     for r in results:
         m = r["median_ms"]
@@ -179,7 +189,10 @@ def main():
     stamp = datetime.datetime.now(datetime.timezone.utc)
     out = Path(args.out or Path(__file__).parent / "results" / f"cpu-conv-{stamp:%Y%m%d-%H%M}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"date": stamp.isoformat(), "machine": machine_info(), "results": results}, indent=2))
+    settings = {"repeat": args.repeat, "conv_threads": conv_ops._THREADS, "reuse_column_buffer": not args.no_reuse}
+    settings["load_average_1_5_15min"] = os.getloadavg()  # other processes on the machine during the run
+    report = {"date": stamp.isoformat(), "machine": machine_info(), "settings": settings, "results": results}
+    out.write_text(json.dumps(report, indent=2))
     print(f"wrote {out}")
 
 

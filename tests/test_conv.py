@@ -198,6 +198,39 @@ def test_second_backward_recomputes_the_reused_column_buffer():
     assert_close(x.grad, 2 * first[0]) and assert_close(W.grad, 2 * first[1])
 
 
+def test_channel_block_threads_give_the_same_result(monkeypatch):
+    """im2col/col2im split large arrays over threads by channel blocks; force that path on tiny inputs."""
+    from tinygrad_med.ops import conv as conv_ops
+
+    rng = numpy.random.default_rng(17)
+    x, W = rng.standard_normal((2, 5, 7, 6)), rng.standard_normal((4, 5, 3, 2))
+    monkeypatch.setattr(conv_ops, "_PARALLEL_MIN_SIZE", 0)
+    monkeypatch.setattr(conv_ops, "_THREADS", 3)  # 5 channels in blocks of 1, 2, 2
+    inputs = [tm.tensor(a, requires_grad=True) for a in (x, W)]
+    y = F.conv2d(*inputs, stride=(2, 1), padding=(1, 2), dilation=(1, 2))
+    assert_close(y, reference.conv_nd(x, W, None, (2, 1), (1, 2), (1, 2)), rtol=1e-12, atol=1e-12)
+    fn = lambda x, W: F.conv2d(x, W, stride=(2, 1), padding=(1, 2), dilation=(1, 2))  # noqa: E731
+    assert tm.gradcheck(fn, inputs, atol=1e-7, rtol=1e-5).passed
+
+
+def test_reused_column_buffer_does_not_leak_between_steps():
+    """A finished backward hands its column buffer to the next forward of the same shape."""
+    from tinygrad_med.ops import conv as conv_ops
+
+    rng = numpy.random.default_rng(18)
+    W = tm.tensor(rng.standard_normal((3, 2, 3, 3)), requires_grad=True)
+    xs = [rng.standard_normal((2, 2, 6, 6)) for _ in range(3)]
+    conv_ops.empty_cache()
+    for x in xs:  # step k's forward writes into step k-1's buffer
+        xt = tm.tensor(x, requires_grad=True)
+        y = F.conv2d(xt, W, padding=1)
+        assert_close(y, reference.conv_nd(x, W.numpy(), None, 1, 1), rtol=1e-12, atol=1e-12)
+        y.backward(tm.ones(*y.shape, dtype=tm.float64))
+    assert len(conv_ops._spare_buffers.free) == 1
+    conv_ops.empty_cache()
+    assert not conv_ops._spare_buffers.free
+
+
 # ----------------------------------------------------------------------------- (b) gradients
 
 

@@ -366,12 +366,13 @@ def empty_cache():
     _spare_buffers.free.clear()
 
 
-_THREADS = min(os.cpu_count() or 1, 8)
+_THREADS = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 8)
 _PARALLEL_MIN_SIZE = 1 << 20  # elements; below this, thread start-up costs more than it saves
-_POOL = []
+_POOL = {}  # process id -> executor: a forked child (a data-loading worker) must not reuse the parent's
 
 
 def _pool():
-    if not _POOL:
-        _POOL.append(ThreadPoolExecutor(_THREADS, thread_name_prefix="tgm-conv"))
-    return _POOL[0]
+    if os.getpid() not in _POOL:
+        _POOL.clear()
+        _POOL[os.getpid()] = ThreadPoolExecutor(_THREADS, thread_name_prefix="tgm-conv")
+    return _POOL[os.getpid()]
