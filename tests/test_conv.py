@@ -475,3 +475,16 @@ def test_layer_bad_arguments():
         nn.Conv2d(3, 4, 3, stride=2, padding="same")
     with pytest.raises(ValueError, match="only padding_mode='zeros'"):
         nn.ConvTranspose2d(3, 4, 3, padding_mode="reflect")
+
+
+def test_every_public_name_has_a_docstring():
+    from tinygrad_med import utils
+    from tinygrad_med.nn import conv as nn_conv
+    from tinygrad_med.ops import conv, conv_args, conv_transpose
+
+    for namespace in (conv, conv_transpose, conv_args, nn_conv, utils):
+        for name in namespace.__all__:
+            assert getattr(namespace, name).__doc__, f"{namespace.__name__}.{name} has no docstring"
+    for op in (conv.conv1d, conv.conv2d, conv.conv3d, conv_transpose.conv_transpose2d):
+        for part in ("Lecture:", "Forward:", "Backward:", "Shapes:", "Raises:"):
+            assert part in op.__doc__, f"{op.__name__} docstring lacks {part}"

@@ -79,6 +79,7 @@ def make_geometry(op, d, x, W, kernel, stride, dilation, pads):
 
 
 def w_layout(d, transposed):
+    """The layout string of W in error messages: "(F, C, KH, KW)", or "(C, F/groups, KH, KW)" transposed."""
     kernel = ", ".join("K" + s for s in _SPATIAL[d])
     return f"(C, F/groups, {kernel})" if transposed else f"(F, C, {kernel})"
 
