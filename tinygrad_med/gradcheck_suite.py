@@ -71,13 +71,14 @@ def _family_cases(r, distinct, labels):
         ("softmax", "softmax", lambda f: (lambda x: f(x, 1), [r(3, 4)])),
         ("log_softmax", "log_softmax", lambda f: (lambda x: f(x, 1), [r(3, 4)])),
         ("cross_entropy", "cross_entropy",
-         lambda f: (lambda x: f(x, Tensor(labels(4, 3)), label_smoothing=0.1), [r(4, 3)])),
-        ("cross_entropy (N,C,H,W)", "cross_entropy", lambda f: (lambda x: f(x, Tensor(labels(18, 3).reshape(2, 3, 3))), [r(2, 3, 3, 3)])),
-        ("nll_loss", "nll_loss", lambda f: (lambda x: f(x, Tensor(labels(4, 3))), [r(4, 3)])),
+         lambda f, t=labels(4, 3): (lambda x: f(x, _beside(x, t), label_smoothing=0.1), [r(4, 3)])),
+        ("cross_entropy (N,C,H,W)", "cross_entropy",
+         lambda f, t=labels(18, 3).reshape(2, 3, 3): (lambda x: f(x, _beside(x, t)), [r(2, 3, 3, 3)])),
+        ("nll_loss", "nll_loss", lambda f, t=labels(4, 3): (lambda x: f(x, _beside(x, t)), [r(4, 3)])),
         ("bce_with_logits", "binary_cross_entropy_with_logits",
          lambda f: (lambda x, t: f(x, t), [r(4, 3), r(4, 3, low=0.0, high=1.0)])),
         ("binary_cross_entropy", "binary_cross_entropy",
-         lambda f: (lambda x: f(x, Tensor(numpy.full((4, 3), 0.3))), [r(4, 3, low=0.1, high=0.9)])),
+         lambda f: (lambda x: f(x, _beside(x, numpy.full((4, 3), 0.3))), [r(4, 3, low=0.1, high=0.9)])),
         ("mse_loss", "mse_loss", lambda f: (f, [r(4, 3), r(4, 3)])),
         ("l1_loss", "l1_loss", lambda f: (f, [distinct(4, 3), r(4, 3, low=-1, high=-0.5)])),
         ("smooth_l1_loss", "smooth_l1_loss", lambda f: (f, [distinct(4, 3), r(4, 3, low=-1, high=-0.5)])),
@@ -155,6 +156,11 @@ def _graph_specs(r, distinct):
          lambda f: (lambda x: f(x, pair) + nn.functional.global_mean_pool(x, pair), [distinct(24, 3)])),
         ("diff_pool", "diff_pool", lambda f: (lambda x, s: f(x, pair, s)[:3], [r(24, 3), r(24, 4)])),
     ]
+
+
+def _beside(x, array):
+    """A constant (labels, targets) on the same device as the input x."""
+    return Tensor(array, device=x.device)
 
 
 def _seeded(fn):
