@@ -314,7 +314,8 @@ def _dims(kernel, what, dims):
 
 
 NVRTC_OPTIONS = ("--std=c++17",)  # + -DREAL_T=..., -I<kernel_dir>; CuPy adds -arch and -ftz=true
-_MODULES = {}
+_MODULES = {}  # (family, dtype name, provider) -> (compiled module, array module)
+_KERNELS = {}  # (family, name, dtype, provider) -> Kernel, so a launch re-reads nothing
 _EMULATOR = {"on": False}
 
 
@@ -330,16 +331,21 @@ def load_kernel(family, name, dtype):
     Compiles the file once per process, dtype and provider (CuPy on a GPU, the CPU
     emulator inside ``use_emulator()``) and caches it.
     """
+    provider = "emulator" if _EMULATOR["on"] else "cupy"
+    kernel = _KERNELS.get((family, name, dtype, provider))
+    if kernel is not None:  # the common case: one dict lookup per launch
+        return kernel
     dtype = numpy.dtype(dtype)
     if dtype.name not in ("float32", "float64"):
         raise DTypeError(fmt("load_kernel", f"kernels are built for float32 or float64, got {dtype}"))
     params = kernel_signature(family, name)
-    provider = "emulator" if _EMULATOR["on"] else "cupy"
     key = (family, dtype.name, provider)
     if key not in _MODULES:
         _MODULES[key] = _compile(family, dtype, provider)
     module, xp = _MODULES[key]
-    return Kernel(family, name, dtype, params, module.get_function(name), xp)
+    kernel = Kernel(family, name, dtype, params, module.get_function(name), xp)
+    _KERNELS[(family, name, dtype, provider)] = kernel
+    return kernel
 
 
 def _compile(family, dtype, provider):
