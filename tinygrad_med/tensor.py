@@ -161,7 +161,7 @@ class Tensor:
             ShapeError if self has more than one element and no gradient is given.
             RuntimeError if self does not require grad or its graph was already freed.
         """
-        _run_backward(self, gradient, retain_graph)
+        _autograd.run_backward(self, gradient, retain_graph)
 
     # ------------------------------------------------------------------ conversion
     def numpy(self):
@@ -487,110 +487,8 @@ def _dim(t, dim, op):
 
 
 
-# ---------------------------------------------------------------------- the backward pass
-
-
-def _run_backward(root, gradient, retain_graph):
-    """Reverse-mode sweep from ``root``: the chain rule applied Function by Function.
-
-    Gradients of intermediate results live in ``pending`` (one slot per output of
-    each Function) until every consumer has contributed; leaves accumulate into
-    ``.grad``.  Without ``retain_graph`` each Function's saved arrays are dropped
-    once used, so a second backward through the same graph is an error.
-    """
-    if not root.requires_grad:
-        raise RuntimeError("backward: the tensor does not require grad and has no grad_fn")
-    xp = backend.get_xp(root.data)
-    if gradient is None:
-        if root.data.size != 1:
-            raise ShapeError(fmt("backward", "gradient can be implied only for one-element outputs; "
-                                 "pass gradient= of the same shape", output=root))
-        gy = xp.ones_like(root.data)
-    else:
-        gy = gradient.data if isinstance(gradient, Tensor) else xp.asarray(gradient, dtype=root.dtype)
-        if tuple(gy.shape) != root.shape:
-            raise ShapeError(fmt("backward", "gradient must have the output's shape", output=root, gradient=gy))
-    if root._ctx is None:
-        _accumulate_leaf(root, gy)
-        return
-    _check_not_freed(root._ctx)
-    pending = {root._ctx: [None] * len(root._ctx.outputs_meta)}
-    pending[root._ctx][root._out_index] = gy
-    for fn in _topological_order(root._ctx):
-        gys = pending.pop(fn, None)
-        if gys is None:
-            continue  # no gradient flows through this Function
-        _apply_backward(fn, gys, pending)
-        if not retain_graph:
-            fn.__dict__.clear()
-            fn.freed = True
-
-
-def _check_not_freed(fn):
-    if getattr(fn, "freed", False) or not hasattr(fn, "inputs"):
-        raise RuntimeError(f"backward through {type(fn).__name__} a second time: its saved values were freed; "
-                           "call backward(retain_graph=True) the first time")
-
-
-def _apply_backward(fn, gys, pending):
-    _check_not_freed(fn)
-    if len(gys) > 1 or gys[0] is None:  # a multi-output op: outputs that got no gradient get zeros
-        xp = backend.get_xp(next(g for g in gys if g is not None))
-        gys = [xp.zeros(shape, dtype) if g is None else g for g, (shape, dtype) in zip(gys, fn.outputs_meta)]
-    if "retained" in fn.__dict__:
-        for index, tensor in fn.retained.items():
-            tensor.grad = Tensor._wrap(gys[index])
-    gxs = fn.backward(*gys)
-    if not isinstance(gxs, tuple):
-        gxs = (gxs,)
-    for x, gx, need in zip(fn.inputs, gxs, fn.needs_input_grad):
-        if not need or gx is None:
-            continue
-        if gx.shape != x.data.shape:
-            raise ShapeError(fmt(f"{type(fn).__name__}.backward", "returned a gradient of the wrong shape",
-                                 x=x, gx=gx))
-        if gx.dtype != x.data.dtype:
-            gx = gx.astype(x.data.dtype)
-        creator = x._ctx
-        if creator is None:
-            _accumulate_leaf(x, gx)
-            continue
-        slots = pending.get(creator)
-        if slots is None:
-            slots = pending[creator] = [None] * len(creator.outputs_meta)
-        previous = slots[x._out_index]
-        slots[x._out_index] = gx if previous is None else previous + gx
-
-
-def _accumulate_leaf(leaf, gx):
-    # Out of place: gx may be shared with another input's gradient (e.g. both sides of an add).
-    leaf.grad = Tensor._wrap(gx) if leaf.grad is None else Tensor._wrap(leaf.grad.data + gx)
-
-
-def _topological_order(root_fn):
-    """Functions reachable from ``root_fn``, each after every Function that consumes its outputs.
-
-    Iterative depth-first search, so a chain of 10,000 ops does not hit Python's recursion limit.
-    """
-    order, visited, stack = [], set(), [(root_fn, False)]
-    while stack:
-        fn, inputs_done = stack.pop()
-        if inputs_done:
-            order.append(fn)  # post-order: after every Function that made one of its inputs
-            continue
-        if fn in visited:
-            continue
-        visited.add(fn)
-        stack.append((fn, True))
-        for x in getattr(fn, "inputs", ()):
-            parent = x._ctx if isinstance(x, Tensor) else None
-            if parent is not None and parent not in visited:
-                stack.append((parent, False))
-    order.reverse()
-    return order
-
-
-# Imported last: the op modules import Tensor from here.
+# Imported last: these modules import Tensor from here.
+from . import autograd as _autograd  # noqa: E402
 from .ops import arithmetic as _arithmetic  # noqa: E402
 from .ops import matmul as _matmul  # noqa: E402
 from .ops import reduce as _reduce  # noqa: E402
