@@ -7,9 +7,9 @@ dropout / dropout2d forward+backward (the CPU cost is the vectorised Philox stre
         [--repeat 30] [--torch-threads K] [--out benchmarks/results/bench_norm.json]
 
 Each case runs a BatchNorm2d layer (weight, bias and input requiring grad, running statistics
-updated) and backward with a fixed upstream gradient; ours and PyTorch's are interleaved
-call by call so that both see the same machine state.  Medians over ``--repeat`` calls, all
-figures from one run on one machine; no asserts.
+updated) and backward with a fixed upstream gradient; ours and PyTorch's run in alternating
+blocks so that both see the same machine state.  Medians over ``--repeat`` calls, all figures
+from one run on one machine, with the load average beside them; no asserts.
 """
 
 import argparse
@@ -62,17 +62,23 @@ def torch_case(torch, kind, x, gy):
     return run
 
 
-def interleaved(fns, repeat, warmup=3):
-    """{name: median seconds} of each closure, the closures called in turn ``repeat`` times."""
-    for _ in range(warmup):
-        for fn in fns.values():
-            fn()
+def alternating_blocks(fns, repeat, blocks=5, warmup=3):
+    """{name: median seconds} of each closure over ``repeat`` calls, run in ``blocks`` alternating blocks.
+
+    Blocks rather than call-by-call interleaving: PyTorch's OpenMP threads spin for a while after
+    each call, and a call of ours right after one would pay for their spinning.  Alternating
+    blocks still let both sides see the same machine state over the run.
+    """
     times = {name: [] for name in fns}
-    for _ in range(repeat):
+    per_block = max(1, repeat // blocks)
+    for _ in range(blocks):
         for name, fn in fns.items():
-            begin = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - begin)
+            for _ in range(warmup):
+                fn()
+            for _ in range(per_block):
+                begin = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - begin)
     return {name: statistics.median(t) for name, t in times.items()}
 
 
@@ -96,7 +102,7 @@ def main():
         fns = {"tinygrad_med": ours_case(kind, x, gy)}
         if torch is not None:
             fns["torch"] = torch_case(torch, kind, x, gy)
-        medians = interleaved(fns, args.repeat)
+        medians = alternating_blocks(fns, args.repeat)
         cases[kind] = {"median_ms": {k: v * 1e3 for k, v in medians.items()}}
         if torch is not None:
             cases[kind]["ratio_vs_torch"] = medians["tinygrad_med"] / medians["torch"]
