@@ -187,6 +187,18 @@ def test_unbatched_input_and_float32_default():
     assert_close(y, F.conv2d(x.unsqueeze(0), W, padding=1)[0])
 
 
+def test_chained_convolutions_take_the_transposed_view_output():
+    """conv's output is an (N, F, *O) view of the (F, N, *O) GEMM result; the next conv must read it right."""
+    rng = numpy.random.default_rng(19)
+    x, W1, W2 = rng.standard_normal((2, 3, 7, 6)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal((2, 4, 2, 2))
+    for padding in (0, 1):
+        y = F.conv2d(F.conv2d(tm.tensor(x), tm.tensor(W1), padding=1), tm.tensor(W2), padding=padding)
+        expected = reference.conv_nd(reference.conv_nd(x, W1, padding=1), W2, padding=padding)
+        assert_close(y, expected, rtol=1e-12, atol=1e-12)
+    y1, W3 = F.conv2d(tm.tensor(x), tm.tensor(W1), padding=1), rng.standard_normal((5, 4, 1, 1))
+    assert_close(F.conv2d(y1, tm.tensor(W3)), reference.conv_nd(y1.numpy(), W3), rtol=1e-12, atol=1e-12)  # 1x1 path
+
+
 def test_second_backward_recomputes_the_reused_column_buffer():
     """backward writes gcol over the forward's column buffer; retain_graph must still give the same grads."""
     x, W = tm.randn(2, 3, 6, 6, requires_grad=True), tm.randn(4, 3, 3, 3, requires_grad=True)

@@ -122,6 +122,8 @@ class ConvNd(Function):
         gx = gW = None
         gy_t = channels_first(gy, groups)  # (g, F/g, N * prod O)
         gb = gy_t.sum(axis=-1).reshape(-1) if len(self.needs_input_grad) > 2 else None  # contiguous rows
+        if not (want_gW or want_gx):
+            return gx, gW, gb
         col = self.col if self.col is not None else im2col(self.x, geometry)
         if want_gW:
             gW = weight_grad(col, gy_t).reshape(self.W.shape)
