@@ -7,6 +7,7 @@ Issue targets (float32, forward + backward):
     W3 conv3d 3x3x3 pad 1, N=2, 16->16 channels, 32^3: within 3x of PyTorch CPU.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_conv.py [--repeat 15] [--out FILE]
+    python benchmarks/bench_conv.py --device cuda     # our kernels + cuBLAS vs PyTorch/cuDNN on a GPU
 
 All timings are medians over ``--repeat`` runs, measured round-robin (ours, SGEMM, PyTorch, ours, ...)
 so that all figures of one workload share the machine's state; the ratios are from this one run.
@@ -167,6 +168,42 @@ def run_workload(name, spec, repeat):
     return result
 
 
+def gpu_workload(name, spec, repeat):
+    """GPU: our kernels + cuBLAS against PyTorch (cuDNN), forward + backward, synchronised medians."""
+    import torch
+
+    from tinygrad_med import backend
+
+    rng = numpy.random.default_rng(0)
+    arrays = [rng.standard_normal(s).astype(numpy.float32) for s in ((spec["N"], spec["C"], *spec["size"]),
+              (spec["F"], spec["C"], *spec["kernel"]), (spec["N"], spec["F"], *spec["size"]))]  # fmt: skip
+    x, W = (tm.tensor(a, device="cuda", requires_grad=True) for a in arrays[:2])
+    gy, op = tm.tensor(arrays[2], device="cuda"), conv2d if spec["op"] == "conv2d" else conv3d
+    xt, Wt = (torch.tensor(a, device="cuda", requires_grad=True) for a in arrays[:2])
+    gyt, op_t = torch.tensor(arrays[2], device="cuda"), getattr(torch.nn.functional, spec["op"])
+
+    def ours():
+        x.grad = W.grad = None
+        op(x, W, padding=spec["padding"]).backward(gy)
+        backend.synchronize()
+
+    def theirs():
+        xt.grad = Wt.grad = None
+        op_t(xt, Wt, padding=spec["padding"]).backward(gyt)
+        torch.cuda.synchronize()
+
+    times = {"ours": [], "torch": []}
+    for _ in range(3):
+        ours(), theirs()
+    for _ in range(repeat):
+        times["ours"].append(timed(ours))
+        times["torch"].append(timed(theirs))
+    median = {k: statistics.median(v) * 1e3 for k, v in times.items()}
+    gx_diff = float(numpy.abs(x.grad.numpy() - xt.grad.cpu().numpy()).max())  # PyTorch's cuDNN may use TF32
+    return {"workload": name, "device": torch.cuda.get_device_name(), "median_ms": median,
+            "ours_over_torch": median["ours"] / median["torch"], "max_abs_gx_difference": gx_diff}  # fmt: skip
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=15)
@@ -174,7 +211,15 @@ def main():
     parser.add_argument("--out", default=None, help="JSON path (default benchmarks/results/cpu-conv-<date>.json)")
     parser.add_argument("--threads", type=int, default=None, help="im2col/col2im threads (default: all cores)")
     parser.add_argument("--no-reuse", action="store_true", help="allocate a fresh column buffer every step")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="cuda: our GPU path vs cuDNN")
     args = parser.parse_args()
+    stamp = datetime.datetime.now(datetime.timezone.utc)
+    if args.device == "cuda":
+        results = [gpu_workload(w, WORKLOADS[w], args.repeat) for w in args.workloads.split(",")]
+        print("\n".join(json.dumps(r) for r in results))
+        out = Path(args.out or Path(__file__).parent / "results" / f"gpu-conv-{stamp:%Y%m%d-%H%M}.json")
+        out.write_text(json.dumps({"date": stamp.isoformat(), "machine": machine_info(), "results": results}, indent=2))
+        return
     if args.threads is not None:
         conv_ops._THREADS = args.threads
     conv_ops._spare_buffers.enabled = not args.no_reuse
@@ -186,7 +231,6 @@ def main():
               f"({100 * r['fraction_of_sgemm_throughput']:.0f}% of SGEMM throughput){torch_part}; "
               f"peak {r['peak_bytes'] / 2**20:.1f} MiB = {r['peak_over_im2col_buffer']:.2f}x im2col")  # fmt: skip
         print("    stages (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in r["stages_ms"].items()))
-    stamp = datetime.datetime.now(datetime.timezone.utc)
     out = Path(args.out or Path(__file__).parent / "results" / f"cpu-conv-{stamp:%Y%m%d-%H%M}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     settings = {"repeat": args.repeat, "conv_threads": conv_ops._THREADS, "reuse_column_buffer": not args.no_reuse}
