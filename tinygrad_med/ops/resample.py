@@ -225,18 +225,20 @@ def pad(x, pad, mode="reflect", value=None):
     for axis in range(x.ndim - k, x.ndim):
         left, right = widths[2 * (x.ndim - 1 - axis)], widths[2 * (x.ndim - 1 - axis) + 1]
         sources.append((axis, left, _pad_source(x, axis, left, right, mode)))
-    return BorderPad.apply(x, sources=tuple(sources))
+    return BorderPad.apply(x, sources=tuple(sources), mode=mode)
 
 
 class BorderPad(Function):
-    """y = x gathered at src(j) along each padded axis; backward folds the border gradients back."""
+    """y = x[src(j)] along each padded axis (numpy's pad modes reflect, edge, wrap are exactly these);
+    backward folds the border gradients back onto their sources."""
 
-    def forward(self, x, sources):
-        xp = backend.get_xp(x)
+    def forward(self, x, sources, mode):
         self.x_shape, self.sources = x.shape, sources
-        for axis, _, src in sources:
-            x = xp.take(x, xp.asarray(src), axis=axis)
-        return x
+        widths = [(0, 0)] * x.ndim
+        for axis, left, src in sources:
+            widths[axis] = (left, len(src) - left - x.shape[axis])
+        numpy_mode = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}[mode]
+        return backend.get_xp(x).pad(x, widths, mode=numpy_mode)
 
     def backward(self, gy):
         for axis, left, src in reversed(self.sources):
@@ -287,7 +289,8 @@ class Separable(Function):
 def _apply_axes(x, matrices, transpose):
     """x (..., L_1, ..., L_k) -> (..., O_1, ..., O_k): one tensordot (BLAS) per axis."""
     xp = backend.get_xp(x)
-    for d, matrix in enumerate(matrices):
+    for d in reversed(range(len(matrices))):  # the last axis first: a plain GEMM, no transposed copy
+        matrix = matrices[d]
         if matrix is None:
             continue
         axis = x.ndim - len(matrices) + d
