@@ -60,16 +60,21 @@ def closures(library, op, x, gy):
 
 
 def interleaved(fns, repeat, warmup=3):
-    """{name: times in seconds}: the closures called in turn, ``repeat`` rounds after ``warmup``."""
+    """{name: (wall times, process CPU times) in seconds}: the closures called in turn, ``repeat`` rounds.
+
+    CPU time (all threads of this process) is less sensitive than wall time to other processes
+    sharing the machine; for single-threaded code it is the time the work itself took.
+    """
     for _ in range(warmup):
         for fn in fns.values():
             fn()
-    times = {name: [] for name in fns}
+    times = {name: ([], []) for name in fns}
     for _ in range(repeat):
         for name, fn in fns.items():
-            begin = time.perf_counter()
+            wall, cpu = time.perf_counter(), time.process_time()
             fn()
-            times[name].append(time.perf_counter() - begin)
+            times[name][0].append(time.perf_counter() - wall)
+            times[name][1].append(time.process_time() - cpu)
     return times
 
 
@@ -105,9 +110,11 @@ def run_case(name, torch, x, gy_of, repeat):
             for library in (ours, theirs):
                 if library:
                     library["forward"]()
-        stats = {k: summarize(v) for k, v in interleaved(fns, repeat).items()}
+        times = interleaved(fns, repeat)
+        stats = {k: summarize(wall) for k, (wall, _) in times.items()}
         entry = {"median_ms": {k: s["median_s"] * 1e3 for k, s in stats.items()},
-                 "iqr_rel": {k: round(s["iqr_rel"], 3) for k, s in stats.items()}}  # fmt: skip
+                 "iqr_rel": {k: round(s["iqr_rel"], 3) for k, s in stats.items()},
+                 "cpu_median_ms": {k: summarize(cpu)["median_s"] * 1e3 for k, (_, cpu) in times.items()}}  # fmt: skip
         if "torch" in stats:
             ours_s = stats["tinygrad_med"]["median_s"]
             entry["ratio_vs_torch"] = ours_s / stats["torch"]["median_s"]
