@@ -267,7 +267,7 @@ def _pad_source(x, axis, left, right, mode):
 
 
 def separable(x, matrices):
-    """Multiply each of the last len(matrices) axes of x by one (out, in) matrix (None leaves it as is).
+    """Multiply each of the last len(matrices) axes of x by one (out, in) matrix.
 
     Forward:  y = x x_1 M_1 x_2 M_2 ... (mode-d products of a tensor with matrices)
     Backward: gx = gy x_1 M_1^T x_2 M_2^T ...
@@ -277,9 +277,10 @@ def separable(x, matrices):
 
 
 class Separable(Function):
+    """y = x times one matrix per trailing axis; backward: gy times the transposed matrices."""
+
     def forward(self, x, matrices):
-        device = backend.device_of(x)
-        self.matrices = [None if m is None else backend.to_device(numpy.asarray(m, x.dtype), device) for m in matrices]
+        self.matrices = [backend.to_device(numpy.asarray(m, x.dtype), backend.device_of(x)) for m in matrices]
         return _apply_axes(x, self.matrices, transpose=False)
 
     def backward(self, gy):
@@ -290,10 +291,7 @@ def _apply_axes(x, matrices, transpose):
     """x (..., L_1, ..., L_k) -> (..., O_1, ..., O_k): one tensordot (BLAS) per axis."""
     xp = backend.get_xp(x)
     for d in reversed(range(len(matrices))):  # the last axis first: a plain GEMM, no transposed copy
-        matrix = matrices[d]
-        if matrix is None:
-            continue
-        axis = x.ndim - len(matrices) + d
+        axis, matrix = x.ndim - len(matrices) + d, matrices[d]
         matrix = xp.asarray(matrix.T if transpose else matrix, dtype=x.dtype)
         x = xp.moveaxis(xp.tensordot(x, matrix, axes=([axis], [1])), -1, axis)
     return xp.ascontiguousarray(x)
