@@ -110,6 +110,8 @@ def test_a_checkpoint_of_another_model_or_a_corrupt_one_is_refused_untouched(tmp
     before = path.read_bytes()
     assert main(["train", "cnn", "--data", "digits", "--out", out, "--resume", "--quiet"]) == 2
     assert "holds a 'mlp' model trained on 'digits', not a 'cnn' model" in capsys.readouterr().err
+    assert main(["train", "mlp", "--data", "phantoms", "--out", out, "--resume", "--quiet"]) == 2
+    assert "not a 'mlp' model on 'phantoms'" in capsys.readouterr().err
     assert path.read_bytes() == before
     path.write_bytes(before[: len(before) // 2])  # truncated, as by a full disk
     damaged = path.read_bytes()
@@ -134,7 +136,10 @@ def test_predict_writes_a_png_mask_for_2d_and_npy_or_nifti_for_3d(tmp_path, caps
     import matplotlib.image
 
     run2d, run3d = str(tmp_path / "p2"), str(tmp_path / "p3")
-    assert main(["train", "unet", "--data", "phantoms", "--epochs", "1", "--out", run2d, "--quiet"]) == 0
+    assert (
+        main(["train", "unet", "--data", "phantoms", "--epochs", "1", "--batch-size", "32", "--out", run2d, "--quiet"])
+        == 0
+    )
     assert main(["predict", run2d, "--output", str(tmp_path / "mask.png")]) == 0
     mask = matplotlib.image.imread(tmp_path / "mask.png")
     assert mask.shape[:2] == (64, 64)
@@ -142,7 +147,12 @@ def test_predict_writes_a_png_mask_for_2d_and_npy_or_nifti_for_3d(tmp_path, caps
     numpy.save(tmp_path / "image.npy", image)
     assert main(["predict", run2d, "--input", str(tmp_path / "image.npy"), "--output", str(tmp_path / "m.png")]) == 0
     assert matplotlib.image.imread(tmp_path / "m.png").shape[:2] == (30, 42)
-    assert main(["train", "unet3d", "--data", "phantoms3d", "--epochs", "1", "--out", run3d, "--quiet"]) == 0
+    assert (
+        main(
+            ["train", "unet3d", "--data", "phantoms3d", "--epochs", "1", "--batch-size", "8", "--out", run3d, "--quiet"]
+        )
+        == 0
+    )
     assert main(["predict", run3d, "--output", str(tmp_path / "mask.npy")]) == 0
     labels = numpy.load(tmp_path / "mask.npy")
     assert labels.shape == (32, 32, 32) and labels.dtype == numpy.int64 and set(numpy.unique(labels)) <= {0, 1, 2}

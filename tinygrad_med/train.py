@@ -37,12 +37,11 @@ from .models import MODELS, UnknownNameError, create_model
 from .ops.dice import dice_ce_loss
 from .ops.loss import cross_entropy
 from .random import get_rng_state, manual_seed, set_rng_state
-from .serialization import load, save
+from .run_folder import CHECKPOINT_FORMAT, RUN_FILES, load_checkpoint, prepare_out
+from .serialization import save
 
 __all__ = ["Trainer", "make_config", "load_checkpoint", "prepare_out", "add_train_commands", "RUN_FILES"]
 
-RUN_FILES = ("checkpoint.npz", "log.jsonl", "summary.json", "curves.png", "predictions.png")
-CHECKPOINT_FORMAT = "tgm-train-1"
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 DEFAULT_DATA = {"unet": "nuclei", "unet3d": "mni152", "cnn": "digits", "mlp": "digits", "resnet18": "digits"}
 
@@ -135,7 +134,7 @@ class Trainer:
         eval_batch = 1 if self.task == "segmentation" else 256
         self.test_loader = DataLoader(self.test_set, eval_batch, shuffle=False)
         self.epoch, self.step, self.partial, self.history = 0, 0, _fresh_partial(), []
-        self.stop_requested = False
+        self.stop_requested, self.last_eval, self.last_plot = False, None, time.perf_counter()
 
     # ------------------------------------------------------------------ the loop
     def fit(self, on_step=None):
@@ -153,6 +152,8 @@ class Trainer:
                 finished = self.train_epoch(on_step)
                 if not finished:
                     self.save_checkpoint()
+                    if self.history:
+                        self.draw_curves()
                     return {"interrupted": True, "epoch": self.epoch, "step": self.step}
                 self.end_epoch()
         finally:
@@ -221,14 +222,18 @@ class Trainer:
             "seconds": round(self.partial["seconds"], 3),
             "data_wait_share": round(self.partial["wait"] / max(self.partial["seconds"], 1e-9), 4),
         }
-        entry.update({"test_" + k: v for k, v in self.evaluate()["metrics"].items()})
+        self.last_eval = self.evaluate()
+        entry.update({"test_" + k: v for k, v in self.last_eval["metrics"].items()})
         self.history.append(entry)
         with open(os.path.join(self.out, "log.jsonl"), "a", encoding="utf-8") as log:
             log.write(json.dumps(entry) + "\n")
         self.scheduler.step()
         self.epoch, self.step, self.partial = self.epoch + 1, 0, _fresh_partial()
         self.save_checkpoint()
-        _plots().plot_curves(self.history, os.path.join(self.out, "curves.png"), self.metric_name)
+        if (
+            time.perf_counter() - self.last_plot > 10.0
+        ):  # redrawn at most every 10 s (matplotlib is slow), and at the end
+            self.draw_curves()
         if self.progress:
             shown = {k: round(v, 4) for k, v in entry.items() if k.startswith("test_")}
             print(f"epoch {entry['epoch']}: loss {entry['train_loss']:.4f} held-out {shown}", flush=True)
@@ -257,7 +262,7 @@ class Trainer:
 
     def finish(self):
         """Final evaluation, pictures and summary.json."""
-        result = self.evaluate()
+        result = self.last_eval if self.last_eval is not None else self.evaluate()
         summary = {"interrupted": False, "epochs": self.epoch, "config": self.config}
         summary.update({"test_" + k: v for k, v in result["metrics"].items()})
         summary.update(report(self.config["data"], self.test_set, result["predictions"]))
@@ -265,9 +270,14 @@ class Trainer:
         waits = [h["data_wait_share"] * h["seconds"] for h in self.history]
         summary["data_wait_share"] = round(sum(waits) / max(summary["train_seconds"], 1e-9), 4)
         self.draw_predictions(result)
+        self.draw_curves()
         with open(os.path.join(self.out, "summary.json"), "w", encoding="utf-8") as handle:
             json.dump(summary, handle, indent=2)
         return summary
+
+    def draw_curves(self):
+        _plots().plot_curves(self.history, os.path.join(self.out, "curves.png"), self.metric_name)
+        self.last_plot = time.perf_counter()
 
     def draw_predictions(self, result):
         path = os.path.join(self.out, "predictions.png")
@@ -381,67 +391,6 @@ def _install_sigint(trainer):
 def _restore_sigint(previous):
     if previous is not None:
         signal.signal(signal.SIGINT, previous)
-
-
-def load_checkpoint(path, model=None):
-    """Read a ``tgm train`` checkpoint, checking that it is one and (optionally) which model wrote it.
-
-    Raises:
-        CheckpointError naming the file for a missing, corrupt or foreign checkpoint, or one written
-        for another model; the file is only read, never changed.
-    """
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise CheckpointError(fmt("tgm", f"no checkpoint at {path}"))
-    try:
-        checkpoint = load(path)
-    except (CheckpointError, OSError, ValueError) as error:
-        raise CheckpointError(
-            fmt("tgm", f"{path} is not a readable checkpoint: {error}", hint="the file was left as it is")
-        ) from error
-    if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(
-            fmt(
-                "tgm",
-                f"{path} was not written by tgm train (no '{CHECKPOINT_FORMAT}' format key)",
-                hint="the file was left as it is",
-            )
-        )
-    written_for = checkpoint["config"]["model"]
-    if model is not None and written_for != model:
-        raise CheckpointError(
-            fmt(
-                "tgm",
-                f"{path} holds a {written_for!r} model trained on "
-                f"{checkpoint['config']['data']!r}, not a {model!r} model",
-                hint="the file was left as it is; pass the matching model name or another --out",
-            )
-        )
-    return checkpoint
-
-
-def prepare_out(out, resume=False, overwrite=False):
-    """Make sure --out may be used: refuse to overwrite a previous run without --resume or --overwrite.
-
-    Raises:
-        FileExistsError naming the folder and the files of the previous run.
-    """
-    found = [name for name in RUN_FILES if os.path.exists(os.path.join(out, name))]
-    if resume:
-        if "checkpoint.npz" not in found:
-            raise CheckpointError(fmt("tgm train", f"--resume: no checkpoint.npz in {out}"))
-        return
-    if found and not overwrite:
-        raise FileExistsError(
-            fmt(
-                "tgm train",
-                f"{out} holds a previous run ({', '.join(found)})",
-                hint="pass --resume to continue it, --overwrite to replace it, or another --out",
-            )
-        )
-    for name in found:
-        os.remove(os.path.join(out, name))
-    os.makedirs(out, exist_ok=True)
 
 
 def add_train_commands(subparsers):

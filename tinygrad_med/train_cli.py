@@ -98,7 +98,7 @@ def run_train(args):
     prepare_out(out, resume=args.resume, overwrite=args.overwrite)
     checkpoint = None
     if args.resume:
-        checkpoint = load_checkpoint(os.path.join(out, "checkpoint.npz"), model=config["model"])
+        checkpoint = load_checkpoint(os.path.join(out, "checkpoint.npz"), config["model"], args.data)
         saved = dict(checkpoint["config"])
         saved.update({"device": config["device"], "prefetch": config["prefetch"]})
         if args.epochs is not None:
