@@ -99,8 +99,10 @@ def main():
         "mlp_ratio_vs_numpy": mlp["tinygrad_med"] / mlp["numpy"],
     }
     print(f"autograd: {result['autograd_us_per_op']:.2f} us per scalar add (forward+backward), target <= 10")
-    print(f"MLP 784-256-256-10 step, batch 128: tinygrad_med {mlp['tinygrad_med'] * 1e3:.2f} ms, "
-          f"NumPy {mlp['numpy'] * 1e3:.2f} ms, ratio {result['mlp_ratio_vs_numpy']:.2f}x (target <= 1.3x)")
+    print(
+        f"MLP 784-256-256-10 step, batch 128: tinygrad_med {mlp['tinygrad_med'] * 1e3:.2f} ms, "
+        f"NumPy {mlp['numpy'] * 1e3:.2f} ms, ratio {result['mlp_ratio_vs_numpy']:.2f}x (target <= 1.3x)"
+    )
     if args.out:
         with open(args.out, "w") as handle:
             json.dump(result, handle, indent=1, default=str)

@@ -35,8 +35,9 @@ def numpy_lstm_forward_backward(x, W_ih, W_hh, b):
         h_prev, c_prev, i, f, g, o, c_new = cache[t]
         tc = numpy.tanh(c_new)
         gct = gc + gh * o * (1 - tc * tc)
-        ga = numpy.concatenate([gct * g * i * (1 - i), gct * c_prev * f * (1 - f), gct * i * (1 - g * g),
-                                gh * tc * o * (1 - o)], axis=1)
+        ga = numpy.concatenate(
+            [gct * g * i * (1 - i), gct * c_prev * f * (1 - f), gct * i * (1 - g * g), gh * tc * o * (1 - o)], axis=1
+        )
         gW_ih += ga.T @ x[t]
         gW_hh += ga.T @ h_prev
         gb += ga.sum(0)

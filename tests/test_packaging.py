@@ -14,13 +14,19 @@ ROOT = Path(__file__).resolve().parent.parent
 def installed(tmp_path_factory):
     """Build the wheel and install it into a folder of its own (no dependencies)."""
     work = tmp_path_factory.mktemp("wheel")
-    build = subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation",
-                            "-q", "-w", str(work)], capture_output=True, text=True)
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-q", "-w", str(work)],
+        capture_output=True,
+        text=True,
+    )
     assert build.returncode == 0, build.stderr
     (wheel,) = work.glob("tinygrad_med-*.whl")
     target = work / "site"
-    install = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target),
-                              str(wheel)], capture_output=True, text=True)
+    install = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
+        capture_output=True,
+        text=True,
+    )
     assert install.returncode == 0, install.stderr
     return wheel, target
 
@@ -36,8 +42,15 @@ def test_wheel_contains_every_kernel_and_the_emulator_header(installed):
 
 def test_installed_package_finds_its_kernels_outside_the_checkout(installed, tmp_path):
     _, target = installed
-    code = ("from tinygrad_med import backend; d = backend.kernel_dir(); "
-            "print(d); assert str(d).startswith(%r); assert (d / 'gemm.cu').is_file()" % str(target))
-    run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env={"PYTHONPATH": str(target), "PATH": ""},
-                         capture_output=True, text=True)
+    code = (
+        "from tinygrad_med import backend; d = backend.kernel_dir(); "
+        "print(d); assert str(d).startswith(%r); assert (d / 'gemm.cu').is_file()" % str(target)
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(target), "PATH": ""},
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr + run.stdout

@@ -28,8 +28,9 @@ def test_gru_gates_match_the_equations():
     gi, gh, h = rng.standard_normal((3, 6)), rng.standard_normal((3, 6)), rng.standard_normal((3, 2))
     r, z = _sigmoid(gi[:, :2] + gh[:, :2]), _sigmoid(gi[:, 2:4] + gh[:, 2:4])
     n = numpy.tanh(gi[:, 4:] + r * gh[:, 4:])
-    numpy.testing.assert_allclose(gru_gates(tm.tensor(gi), tm.tensor(gh), tm.tensor(h)).numpy(),
-                                  (1 - z) * n + z * h, rtol=1e-12)
+    numpy.testing.assert_allclose(
+        gru_gates(tm.tensor(gi), tm.tensor(gh), tm.tensor(h)).numpy(), (1 - z) * n + z * h, rtol=1e-12
+    )
 
 
 def test_gate_functions_gradcheck_and_parity(device):
@@ -51,8 +52,9 @@ def test_layers_gradcheck_through_time(mode, bidirectional):
     tm.manual_seed(0)
     layer = getattr(nn, mode)(3, 4, num_layers=2, bidirectional=bidirectional).double()
     x = tm.Tensor(numpy.random.default_rng(3).standard_normal((5, 2, 3)), requires_grad=True)
-    h0 = tm.Tensor(numpy.random.default_rng(4).standard_normal((2 * (2 if bidirectional else 1), 2, 4)),
-                   requires_grad=True)
+    h0 = tm.Tensor(
+        numpy.random.default_rng(4).standard_normal((2 * (2 if bidirectional else 1), 2, 4)), requires_grad=True
+    )
     if mode == "LSTM":
         tm.gradcheck(lambda x, h0: layer(x, (h0, h0 * 0.5))[0], [x, h0])
     else:
@@ -112,9 +114,11 @@ def test_padded_steps_change_neither_state_nor_gradient():
 def test_pytorch_state_dict_loads_and_gives_the_same_numbers():
     torch = pytest.importorskip("torch")
     torch.manual_seed(0)
-    for ours_cls, theirs in ((nn.LSTM, torch.nn.LSTM(3, 4, num_layers=2, bidirectional=True, batch_first=True)),
-                             (nn.GRU, torch.nn.GRU(3, 4, batch_first=True)),
-                             (nn.RNN, torch.nn.RNN(3, 4, nonlinearity="relu", batch_first=True))):
+    for ours_cls, theirs in (
+        (nn.LSTM, torch.nn.LSTM(3, 4, num_layers=2, bidirectional=True, batch_first=True)),
+        (nn.GRU, torch.nn.GRU(3, 4, batch_first=True)),
+        (nn.RNN, torch.nn.RNN(3, 4, nonlinearity="relu", batch_first=True)),
+    ):
         kwargs = {k: getattr(theirs, k) for k in ("num_layers", "bidirectional", "batch_first")}
         if ours_cls is nn.RNN:
             kwargs["nonlinearity"] = "relu"
@@ -131,7 +135,9 @@ def test_cell_shapes_and_errors():
     h, c = cell(tm.randn(2, 3))
     assert h.shape == c.shape == (2, 4)
     assert nn.GRUCell(3, 4)(tm.randn(2, 3)).shape == (2, 4)
-    with pytest.raises(ShapeError, match=r"lstm_cell: x has 5 features but W_ih expects 3 \(x.shape=\(2, 5\) as \(N, input_size\)"):
+    with pytest.raises(
+        ShapeError, match=r"lstm_cell: x has 5 features but W_ih expects 3 \(x.shape=\(2, 5\) as \(N, input_size\)"
+    ):
         cell(tm.randn(2, 5))
     with pytest.raises(ShapeError, match="expected input of size 3"):
         nn.LSTM(3, 4)(tm.randn(5, 2, 6))

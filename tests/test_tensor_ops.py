@@ -170,7 +170,9 @@ def test_split_and_chunk_sizes_follow_torch():
 
 
 def test_cat_with_mismatched_shapes_names_both():
-    with pytest.raises(ShapeError, match=r"cat: tensor 1 does not match tensor 0 outside dim 1.*tensor1.shape=\(3, 4\)"):
+    with pytest.raises(
+        ShapeError, match=r"cat: tensor 1 does not match tensor 0 outside dim 1.*tensor1.shape=\(3, 4\)"
+    ):
         tm.cat([tm.ones(2, 4), tm.ones(3, 4)], dim=1)
 
 

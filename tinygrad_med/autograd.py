@@ -31,8 +31,13 @@ def run_backward(root, gradient, retain_graph):
     xp = backend.get_xp(root.data)
     if gradient is None:
         if root.data.size != 1:
-            raise ShapeError(fmt("backward", "gradient can be implied only for one-element outputs; "
-                                 "pass gradient= of the same shape", output=root))
+            raise ShapeError(
+                fmt(
+                    "backward",
+                    "gradient can be implied only for one-element outputs; pass gradient= of the same shape",
+                    output=root,
+                )
+            )
         gy = xp.ones_like(root.data)
     else:
         gy = gradient.data if isinstance(gradient, Tensor) else xp.asarray(gradient, dtype=root.dtype)
@@ -56,8 +61,10 @@ def run_backward(root, gradient, retain_graph):
 
 def _check_not_freed(fn):
     if getattr(fn, "freed", False) or not hasattr(fn, "inputs"):
-        raise RuntimeError(f"backward through {type(fn).__name__} a second time: its saved values were freed; "
-                           "call backward(retain_graph=True) the first time")
+        raise RuntimeError(
+            f"backward through {type(fn).__name__} a second time: its saved values were freed; "
+            "call backward(retain_graph=True) the first time"
+        )
 
 
 def _apply_backward(fn, gys, pending):
@@ -75,8 +82,7 @@ def _apply_backward(fn, gys, pending):
         if not need or gx is None:
             continue
         if gx.shape != x.data.shape:
-            raise ShapeError(fmt(f"{type(fn).__name__}.backward", "returned a gradient of the wrong shape",
-                                 x=x, gx=gx))
+            raise ShapeError(fmt(f"{type(fn).__name__}.backward", "returned a gradient of the wrong shape", x=x, gx=gx))
         if gx.dtype != x.data.dtype:
             gx = gx.astype(x.data.dtype)
         creator = x._ctx

@@ -87,10 +87,7 @@ def on_gpu(array):
 def cuda_unavailable_reason():
     """None if a CUDA device can be used, else a sentence saying why not."""
     if cupy is None:
-        return (
-            f"CuPy is not installed ({_CUPY_IMPORT_ERROR}); "
-            "install it with: pip install 'tinygrad_med[gpu]'"
-        )
+        return f"CuPy is not installed ({_CUPY_IMPORT_ERROR}); install it with: pip install 'tinygrad_med[gpu]'"
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as error:  # cudaErrorInsufficientDriver, cudaErrorNoDevice, ...
@@ -285,9 +282,7 @@ class Kernel:
                     raise KernelError(fmt(where, f"parameter {pname} ({ctype}) got an array", arg=arg))
                 packed.append(_SCALAR_TYPES[ctype](arg))
             else:
-                raise KernelError(
-                    fmt(where, f"parameter {pname} has by-value type {ctype!r}; use long long or double")
-                )
+                raise KernelError(fmt(where, f"parameter {pname} has by-value type {ctype!r}; use long long or double"))
         return tuple(packed)
 
     def _check_array(self, where, ctype, pname, arg):
@@ -301,7 +296,9 @@ class Kernel:
             raise DTypeError(fmt(where, f"parameter {pname} ({ctype}) expects {expected}, got {arg.dtype}"))
         if not arg.flags.c_contiguous:
             raise ShapeError(
-                fmt(where, f"parameter {pname} must be C-contiguous", arg=arg, hint="pass x.copy() or ascontiguousarray")
+                fmt(
+                    where, f"parameter {pname} must be C-contiguous", arg=arg, hint="pass x.copy() or ascontiguousarray"
+                )
             )
         return arg
 

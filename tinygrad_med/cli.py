@@ -1,9 +1,9 @@
 """The ``tgm`` command (also ``python -m tinygrad_med``).
 
-    tgm gradcheck [--device cpu|emulated|cuda] [--op NAME]   gradient check of every op, as a table
-    tgm train MODEL --data DATASET ...                        the main job (tinygrad_med/train.py)
-    tgm eval / tgm predict                                    see tinygrad_med/train.py
-    tgm bench [--device ...] [--ops ...] [--size ...]         CPU vs GPU benchmarks (benchmarks/)
+tgm gradcheck [--device cpu|emulated|cuda] [--op NAME]   gradient check of every op, as a table
+tgm train MODEL --data DATASET ...                        the main job (tinygrad_med/train.py)
+tgm eval / tgm predict                                    see tinygrad_med/train.py
+tgm bench [--device ...] [--ops ...] [--size ...]         CPU vs GPU benchmarks (benchmarks/)
 """
 
 import argparse
@@ -19,8 +19,12 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True)
 
     check = sub.add_parser("gradcheck", help="gradient-check every op on every available device")
-    check.add_argument("--device", action="append", choices=["cpu", "emulated", "cuda"],
-                       help="device(s) to check (default: all available)")
+    check.add_argument(
+        "--device",
+        action="append",
+        choices=["cpu", "emulated", "cuda"],
+        help="device(s) to check (default: all available)",
+    )
     check.add_argument("--op", action="append", help="only ops whose name contains this (repeatable)")
     check.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
     check.set_defaults(run=_gradcheck)
@@ -56,8 +60,10 @@ def _gradcheck(args):
     if unavailable:
         from . import backend
 
-        print(f"tgm gradcheck: device {unavailable[0]} is not available: "
-              f"{backend.cuda_unavailable_reason() if unavailable[0] == 'cuda' else 'g++ not found'}")
+        print(
+            f"tgm gradcheck: device {unavailable[0]} is not available: "
+            f"{backend.cuda_unavailable_reason() if unavailable[0] == 'cuda' else 'g++ not found'}"
+        )
         return 2
     print(f"{'op':28s} {'device':9s} {'max abs err':>12s} {'max rel err':>12s}  status")
 

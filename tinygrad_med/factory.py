@@ -11,8 +11,25 @@ from . import backend, random
 from .errors import ShapeError, fmt
 from .tensor import Tensor
 
-__all__ = ["tensor", "zeros", "ones", "full", "empty", "arange", "linspace", "eye", "rand", "randn", "randint",
-           "zeros_like", "ones_like", "full_like", "rand_like", "randn_like", "from_numpy"]
+__all__ = [
+    "tensor",
+    "zeros",
+    "ones",
+    "full",
+    "empty",
+    "arange",
+    "linspace",
+    "eye",
+    "rand",
+    "randn",
+    "randint",
+    "zeros_like",
+    "ones_like",
+    "full_like",
+    "rand_like",
+    "randn_like",
+    "from_numpy",
+]
 
 _DEFAULT = numpy.float32
 
@@ -82,15 +99,25 @@ def eye(n, m=None, dtype=None, device=None, requires_grad=False):
 def rand(*size, dtype=None, device=None, requires_grad=False):
     """Uniform on [0, 1)."""
     gen = random.generator(device or "cpu")
-    return _make(lambda xp, s, d: gen.random(s).astype(d) if xp is numpy else gen.random_sample(s, dtype=d),
-                 _size(size), dtype, device, requires_grad)
+    return _make(
+        lambda xp, s, d: gen.random(s).astype(d) if xp is numpy else gen.random_sample(s, dtype=d),
+        _size(size),
+        dtype,
+        device,
+        requires_grad,
+    )
 
 
 def randn(*size, dtype=None, device=None, requires_grad=False):
     """Standard normal."""
     gen = random.generator(device or "cpu")
-    return _make(lambda xp, s, d: gen.standard_normal(s).astype(d) if xp is numpy else gen.standard_normal(s, dtype=d),
-                 _size(size), dtype, device, requires_grad)
+    return _make(
+        lambda xp, s, d: gen.standard_normal(s).astype(d) if xp is numpy else gen.standard_normal(s, dtype=d),
+        _size(size),
+        dtype,
+        device,
+        requires_grad,
+    )
 
 
 def randint(low, high=None, size=(), dtype=None, device=None):
@@ -98,8 +125,13 @@ def randint(low, high=None, size=(), dtype=None, device=None):
     if high is None:
         low, high = 0, low
     gen = random.generator(device or "cpu")
-    return _make(lambda xp, s, d: (gen.integers(low, high, s) if xp is numpy else gen.randint(low, high, s)).astype(d),
-                 _size((size,)), dtype or numpy.int64, device, False)
+    return _make(
+        lambda xp, s, d: (gen.integers(low, high, s) if xp is numpy else gen.randint(low, high, s)).astype(d),
+        _size((size,)),
+        dtype or numpy.int64,
+        device,
+        False,
+    )
 
 
 def _like(fn, x, dtype, device, requires_grad, *args):

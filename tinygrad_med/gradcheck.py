@@ -55,13 +55,16 @@ class GradcheckResult:
             return "gradcheck: nothing to check (no input requires grad)"
         i, index, numeric, analytic = self.worst
         status = "passed" if self.passed else "FAILED"
-        return (f"gradcheck {status}: {self.checked} checks, max abs err {self.max_abs_err:.3g}, "
-                f"max rel err {self.max_rel_err:.3g}; worst at input {i} index {index}: "
-                f"numeric {numeric:.8g} vs analytic {analytic:.8g}")
+        return (
+            f"gradcheck {status}: {self.checked} checks, max abs err {self.max_abs_err:.3g}, "
+            f"max rel err {self.max_rel_err:.3g}; worst at input {i} index {index}: "
+            f"numeric {numeric:.8g} vs analytic {analytic:.8g}"
+        )
 
 
-def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, max_elements=4096, directions=3, seed=0,
-              raise_exception=True):
+def gradcheck(
+    fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, max_elements=4096, directions=3, seed=0, raise_exception=True
+):
     """Compare backward() of ``fn`` with central differences, in float64.
 
     Args:
@@ -157,7 +160,15 @@ def _check_elements(result, i, x, grad, loss, rng, eps, atol, rtol, max_elements
         down = loss()
         flat[k] = original
         numeric = (up - down) / (2 * eps)
-        _record(result, i, tuple(int(j) for j in numpy.unravel_index(k, x.shape)), numeric, float(grad.reshape(-1)[k]), atol, rtol)
+        _record(
+            result,
+            i,
+            tuple(int(j) for j in numpy.unravel_index(k, x.shape)),
+            numeric,
+            float(grad.reshape(-1)[k]),
+            atol,
+            rtol,
+        )
 
 
 def _check_directions(result, i, x, grad, loss, rng, eps, atol, rtol, directions):

@@ -132,8 +132,11 @@ class Tensor:
         """Set ``requires_grad`` in place (leaves only) and return self."""
         if requires_grad and self.data.dtype.kind != "f":
             raise DTypeError(
-                fmt("requires_grad", f"only float tensors can require gradients, got dtype {self.data.dtype}",
-                    hint="create it with dtype=tm.float32")
+                fmt(
+                    "requires_grad",
+                    f"only float tensors can require gradients, got dtype {self.data.dtype}",
+                    hint="create it with dtype=tm.float32",
+                )
             )
         if not requires_grad and self._ctx is not None:
             raise RuntimeError("requires_grad_(False) on a non-leaf tensor; use .detach() instead")
@@ -213,9 +216,7 @@ class Tensor:
     # ------------------------------------------------------------------ in-place (no graph)
     def _inplace(self, name):
         if is_grad_enabled() and (self.requires_grad or self._ctx is not None):
-            raise RuntimeError(
-                f"{name}: in-place change of a tensor that requires grad; wrap it in tm.no_grad()"
-            )
+            raise RuntimeError(f"{name}: in-place change of a tensor that requires grad; wrap it in tm.no_grad()")
 
     def zero_(self):
         self._inplace("zero_")
@@ -484,7 +485,6 @@ def _dim(t, dim, op):
     if not -t.ndim <= dim < max(t.ndim, 1):
         raise ShapeError(fmt(op, f"dim {dim} is out of range for a {t.ndim}-D tensor", x=t))
     return dim % max(t.ndim, 1)
-
 
 
 # Imported last: these modules import Tensor from here.

@@ -43,8 +43,10 @@ def main(args):
     machine = machine_info()
     measured = {d: peaks(d, quick=args.quick_peaks) for d in devices}
     for device, peak in measured.items():
-        print(f"{device}: GEMM {peak['gemm_gflops']:.1f} GFLOP/s (n={peak['gemm_size']}), "
-              f"copy {peak['copy_gbs']:.1f} GB/s  [roofline, measured now]")
+        print(
+            f"{device}: GEMM {peak['gemm_gflops']:.1f} GFLOP/s (n={peak['gemm_size']}), "
+            f"copy {peak['copy_gbs']:.1f} GB/s  [roofline, measured now]"
+        )
     os.makedirs(args.out, exist_ok=True)
     stamp = time.strftime("%Y-%m-%d")
     name = (machine.get("gpu") or "cpu").replace(" ", "-")
@@ -57,8 +59,16 @@ def main(args):
         report.write_json(prefix + ".json", machine, measured, done)
 
     print(report.HEADER)
-    rows = run_benchmarks(devices, args.size or ["small", "medium", "large"], args.ops, args.repeat, args.warmup,
-                          measured, torch=not args.no_torch, progress=progress)
+    rows = run_benchmarks(
+        devices,
+        args.size or ["small", "medium", "large"],
+        args.ops,
+        args.repeat,
+        args.warmup,
+        measured,
+        torch=not args.no_torch,
+        progress=progress,
+    )
     for op, entry in report.speedups(rows).items():
         sizes = ", ".join(f"{s} {v:.1f}x" for s, v in entry["speedup"].items())
         print(f"GPU/CPU speedup {op}: {sizes}; GPU wins from: {entry['gpu_wins_from']}")

@@ -4,8 +4,10 @@ import json
 
 __all__ = ["print_row", "speedups", "write_json", "plot", "compare"]
 
-HEADER = (f"{'op':26s} {'size':6s} {'device':6s} {'pass':17s} {'median':>10s} {'spread':>7s} "
-          f"{'GFLOP/s':>9s} {'GB/s':>8s} {'roofline':>8s} {'vs torch':>8s}  status")
+HEADER = (
+    f"{'op':26s} {'size':6s} {'device':6s} {'pass':17s} {'median':>10s} {'spread':>7s} "
+    f"{'GFLOP/s':>9s} {'GB/s':>8s} {'roofline':>8s} {'vs torch':>8s}  status"
+)
 
 
 def _ms(seconds):
@@ -15,13 +17,19 @@ def _ms(seconds):
 def print_row(row):
     """One line of the terminal table."""
     if "median_s" not in row:
-        print(f"{row['op']:26s} {row['size']:6s} {row['device']:6s} {row['pass']:17s} {'':>10s} {'':>7s} "
-              f"{'':>9s} {'':>8s} {'':>8s} {'':>8s}  {row['status']}", flush=True)
+        print(
+            f"{row['op']:26s} {row['size']:6s} {row['device']:6s} {row['pass']:17s} {'':>10s} {'':>7s} "
+            f"{'':>9s} {'':>8s} {'':>8s} {'':>8s}  {row['status']}",
+            flush=True,
+        )
         return
     torch = f"{row['vs_torch']:7.2f}x" if "vs_torch" in row else f"{'-':>8s}"
-    print(f"{row['op']:26s} {row['size']:6s} {row['device']:6s} {row['pass']:17s} {_ms(row['median_s'])} "
-          f"{row['iqr_rel'] * 100:6.1f}% {row['gflops']:9.1f} {row['gbs']:8.1f} "
-          f"{row['roofline_share'] * 100:7.1f}% {torch}  {row['status']}", flush=True)
+    print(
+        f"{row['op']:26s} {row['size']:6s} {row['device']:6s} {row['pass']:17s} {_ms(row['median_s'])} "
+        f"{row['iqr_rel'] * 100:6.1f}% {row['gflops']:9.1f} {row['gbs']:8.1f} "
+        f"{row['roofline_share'] * 100:7.1f}% {torch}  {row['status']}",
+        flush=True,
+    )
 
 
 def speedups(rows):
@@ -48,8 +56,12 @@ def speedups(rows):
 
 def write_json(path, machine, peaks, rows):
     with open(path, "w") as handle:
-        json.dump({"machine": machine, "peaks": peaks, "rows": rows, "speedups": speedups(rows)}, handle,
-                  indent=1, default=str)
+        json.dump(
+            {"machine": machine, "peaks": peaks, "rows": rows, "speedups": speedups(rows)},
+            handle,
+            indent=1,
+            default=str,
+        )
 
 
 def plot(rows, peaks, prefix):
@@ -109,5 +121,7 @@ def compare(rows, old_path):
     for r in rows:
         key = (r["op"], r["size"], r["device"], r["pass"])
         if "median_s" in r and key in old:
-            print(f"{r['op']:26s} {r['size']:6s} {r['device']:6s} {r['pass']:17s} "
-                  f"{r['median_s'] / old[key]['median_s']:6.2f}x")
+            print(
+                f"{r['op']:26s} {r['size']:6s} {r['device']:6s} {r['pass']:17s} "
+                f"{r['median_s'] / old[key]['median_s']:6.2f}x"
+            )

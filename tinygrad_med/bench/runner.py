@@ -142,10 +142,40 @@ def _roofline(flops, moved, seconds, peak):
     return {"gflops": gflops, "gbs": gbs, "intensity": intensity, "bound": bound, "roofline_share": share}
 
 
-def run_benchmarks(devices, sizes, families=None, repeat=10, warmup=2, peaks_by_device=None, torch=True,
-                   progress=None):
+def _run_model(name, size, device, repeat, warmup):
+    from .model_steps import MODEL_STEPS, build_step
+
+    sizes = MODEL_STEPS[name]
+    params = sizes["gpu_large"] if size == "large" and device == "cuda" and "gpu_large" in sizes else sizes[size]
+    row = {"op": name, "family": "model", "size": size, "params": params, "device": device, "pass": "train step"}
+    _, reference = build_step(name, params, "cpu", numpy.dtype(numpy.float64))
+    step, first = build_step(name, params, device, numpy.dtype(numpy.float32))
+    error = abs(first - reference) / max(abs(reference), 1e-30)
+    row.update(
+        summarize(measure(step, device, repeat, warmup)),
+        rel_error=error,
+        status="ok" if error < TOLERANCE else "WRONG",
+        gflops=0.0,
+        gbs=0.0,
+        intensity=0.0,
+        bound="-",
+        roofline_share=0.0,
+    )
+    return row
+
+
+def run_benchmarks(devices, sizes, families=None, repeat=10, warmup=2, peaks_by_device=None, torch=True, progress=None):
     """Benchmark every selected workload; returns a list of row dicts."""
     rows = []
+    if not families or "model" in families:
+        from .model_steps import MODEL_STEPS
+
+        for name in MODEL_STEPS:
+            for size in sizes:
+                for device in devices:
+                    rows.append(_run_model(name, size, device, repeat, warmup))
+                    if progress:
+                        progress(rows[-1])
     for work in WORKLOADS:
         if families and work.family not in families:
             continue
@@ -163,8 +193,14 @@ def _run_one(work, size, device, repeat, warmup, backward, peak, with_torch):
     params = work.params(size, device)
     items = work.inputs(params, numpy.random.default_rng(0))
     flops_fwd, bytes_fwd, flops_fb, bytes_fb = work.cost(params)
-    row = {"op": work.name, "family": work.family, "size": size, "params": params, "device": device,
-           "pass": "forward+backward" if backward else "forward"}
+    row = {
+        "op": work.name,
+        "family": work.family,
+        "size": size,
+        "params": params,
+        "device": device,
+        "pass": "forward+backward" if backward else "forward",
+    }
     try:
         if work.run is None:
             error, times, _ = _time_adam(items, device, repeat, warmup)

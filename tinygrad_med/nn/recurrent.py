@@ -46,10 +46,12 @@ class _CellBase(Module):
         super().__init__()
         gates = _GATES[mode]
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
-        self.weight_ih = Parameter(Tensor(numpy.zeros((gates * hidden_size, input_size)), dtype=dtype or "float32",
-                                          device=device))
-        self.weight_hh = Parameter(Tensor(numpy.zeros((gates * hidden_size, hidden_size)), dtype=dtype or "float32",
-                                          device=device))
+        self.weight_ih = Parameter(
+            Tensor(numpy.zeros((gates * hidden_size, input_size)), dtype=dtype or "float32", device=device)
+        )
+        self.weight_hh = Parameter(
+            Tensor(numpy.zeros((gates * hidden_size, hidden_size)), dtype=dtype or "float32", device=device)
+        )
         if bias:
             self.bias_ih = Parameter(Tensor(numpy.zeros(gates * hidden_size), dtype=dtype or "float32", device=device))
             self.bias_hh = Parameter(Tensor(numpy.zeros(gates * hidden_size), dtype=dtype or "float32", device=device))
@@ -103,8 +105,19 @@ class _RecurrentBase(Module):
 
     mode = None
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False, nonlinearity="tanh", dtype=None, device=None):
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        num_layers=1,
+        bias=True,
+        batch_first=False,
+        dropout=0.0,
+        bidirectional=False,
+        nonlinearity="tanh",
+        dtype=None,
+        device=None,
+    ):
         super().__init__()
         if not 0 <= dropout <= 1:
             raise ValueError(f"{type(self).__name__}: dropout must be in [0, 1], got {dropout}")
@@ -120,8 +133,11 @@ class _RecurrentBase(Module):
                 if bias:
                     shapes.update(bias_ih=(gates,), bias_hh=(gates,))
                 for name, shape in shapes.items():
-                    setattr(self, f"{name}_l{layer}{suffix}",
-                            Parameter(Tensor(numpy.zeros(shape), dtype=dtype or "float32", device=device)))
+                    setattr(
+                        self,
+                        f"{name}_l{layer}{suffix}",
+                        Parameter(Tensor(numpy.zeros(shape), dtype=dtype or "float32", device=device)),
+                    )
         _uniform_parameters(self, hidden_size)
 
     def extra_repr(self):
@@ -146,8 +162,13 @@ class _RecurrentBase(Module):
         if unbatched:
             x = x.unsqueeze(1)
         if x.ndim != 3 or x.shape[-1] != self.input_size:
-            raise ShapeError(fmt(type(self).__name__, f"expected input of size {self.input_size} in the last dim",
-                                 x=(x.shape, "(N, T, input_size)" if self.batch_first else "(T, N, input_size)")))
+            raise ShapeError(
+                fmt(
+                    type(self).__name__,
+                    f"expected input of size {self.input_size} in the last dim",
+                    x=(x.shape, "(N, T, input_size)" if self.batch_first else "(T, N, input_size)"),
+                )
+            )
         if self.batch_first and not unbatched:
             x = x.transpose(0, 1)
         T, N = x.shape[0], x.shape[1]
@@ -184,8 +205,13 @@ class _RecurrentBase(Module):
         for h in hx:
             h = h.unsqueeze(1) if unbatched else h
             if h.shape != (count, x.shape[1], self.hidden_size):
-                raise ShapeError(fmt(type(self).__name__, f"initial state must be ({count}, N, {self.hidden_size})",
-                                     hx=(h.shape, "(num_layers * directions, N, hidden_size)")))
+                raise ShapeError(
+                    fmt(
+                        type(self).__name__,
+                        f"initial state must be ({count}, N, {self.hidden_size})",
+                        hx=(h.shape, "(num_layers * directions, N, hidden_size)"),
+                    )
+                )
             result.append(unbind(h, 0))
         return result
 
@@ -194,8 +220,7 @@ class _RecurrentBase(Module):
             return None
         lengths = numpy.asarray(lengths.numpy() if isinstance(lengths, Tensor) else lengths).reshape(-1)
         if lengths.shape != (N,) or lengths.min() < 1 or lengths.max() > T:
-            raise ShapeError(fmt(type(self).__name__, f"lengths must be N={N} values in 1..T={T}",
-                                 lengths=lengths))
+            raise ShapeError(fmt(type(self).__name__, f"lengths must be N={N} values in 1..T={T}", lengths=lengths))
         valid = numpy.arange(T)[:, None] < lengths[None, :]  # (T, N): step t is real for sample n
         return [backend.to_device(valid[t][:, None], x.device) for t in range(T)]
 
@@ -231,12 +256,33 @@ class RNN(_RecurrentBase):
 
     mode = "RNN"
 
-    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, dtype=None, device=None):
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        num_layers=1,
+        nonlinearity="tanh",
+        bias=True,
+        batch_first=False,
+        dropout=0.0,
+        bidirectional=False,
+        dtype=None,
+        device=None,
+    ):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         nonlinearity, dtype=dtype, device=device)
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            nonlinearity,
+            dtype=dtype,
+            device=device,
+        )
 
 
 class LSTM(_RecurrentBase):
@@ -247,10 +293,21 @@ class LSTM(_RecurrentBase):
 
     mode = "LSTM"
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False, dtype=None, device=None):
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         dtype=dtype, device=device)
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        num_layers=1,
+        bias=True,
+        batch_first=False,
+        dropout=0.0,
+        bidirectional=False,
+        dtype=None,
+        device=None,
+    ):
+        super().__init__(
+            input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, dtype=dtype, device=device
+        )
 
 
 class GRU(_RecurrentBase):
@@ -258,7 +315,18 @@ class GRU(_RecurrentBase):
 
     mode = "GRU"
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False, dtype=None, device=None):
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         dtype=dtype, device=device)
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        num_layers=1,
+        bias=True,
+        batch_first=False,
+        dropout=0.0,
+        bidirectional=False,
+        dtype=None,
+        device=None,
+    ):
+        super().__init__(
+            input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, dtype=dtype, device=device
+        )

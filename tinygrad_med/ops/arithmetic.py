@@ -16,8 +16,24 @@ from ..errors import ShapeError, fmt
 from ..function import Function
 from ..tensor import Tensor
 
-__all__ = ["add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sqrt", "abs", "clamp", "where",
-           "maximum", "minimum", "compare", "unbroadcast"]
+__all__ = [
+    "add",
+    "sub",
+    "mul",
+    "div",
+    "neg",
+    "pow",
+    "exp",
+    "log",
+    "sqrt",
+    "abs",
+    "clamp",
+    "where",
+    "maximum",
+    "minimum",
+    "compare",
+    "unbroadcast",
+]
 
 
 def unbroadcast(g, shape):
@@ -34,8 +50,15 @@ def _check_broadcast(op, a, b):
     try:
         return numpy.broadcast_shapes(numpy.shape(a), numpy.shape(b))
     except ValueError:
-        raise ShapeError(fmt(op, "shapes cannot be broadcast together", a=a, b=b,
-                             hint="sizes must match or be 1, aligned from the right")) from None
+        raise ShapeError(
+            fmt(
+                op,
+                "shapes cannot be broadcast together",
+                a=a,
+                b=b,
+                hint="sizes must match or be 1, aligned from the right",
+            )
+        ) from None
 
 
 def _binary(cls, op, a, b):
@@ -258,8 +281,10 @@ class Where(Function):
     def backward(self, gy):
         zero = gy.dtype.type(0)
         xp = backend.get_xp(gy)
-        return (unbroadcast(xp.where(self.c, gy, zero), self.a_shape),
-                unbroadcast(xp.where(self.c, zero, gy), self.b_shape))
+        return (
+            unbroadcast(xp.where(self.c, gy, zero), self.a_shape),
+            unbroadcast(xp.where(self.c, zero, gy), self.b_shape),
+        )
 
 
 def maximum(a, b):

@@ -27,8 +27,14 @@ def tiled_matmul(a, b):
     Raises:   ShapeError if the operands are not 2-D or K differs; DTypeError if not float.
     """
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
-        raise ShapeError(fmt("tiled_matmul", "expected 2-D operands with matching inner size",
-                             a=(a.shape, "(M, K)"), b=(b.shape, "(K, N)")))
+        raise ShapeError(
+            fmt(
+                "tiled_matmul",
+                "expected 2-D operands with matching inner size",
+                a=(a.shape, "(M, K)"),
+                b=(b.shape, "(K, N)"),
+            )
+        )
     if a.dtype != b.dtype or a.dtype.kind != "f":
         raise DTypeError(fmt("tiled_matmul", f"expected two float32 or two float64 operands, got {a.dtype}, {b.dtype}"))
     return TiledMatMul.apply(a, b)

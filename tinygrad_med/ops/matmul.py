@@ -30,8 +30,14 @@ def matmul(a, b):
     if a.ndim == 0 or b.ndim == 0:
         raise ShapeError(fmt("matmul", "both operands need at least one dim", a=a, b=b))
     if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
-        raise ShapeError(fmt("matmul", f"inner sizes differ ({a.shape[-1]} vs {b.shape[-2 if b.ndim > 1 else 0]})",
-                             a=(a.shape, "(..., M, K)"), b=(b.shape, "(..., K, N)")))
+        raise ShapeError(
+            fmt(
+                "matmul",
+                f"inner sizes differ ({a.shape[-1]} vs {b.shape[-2 if b.ndim > 1 else 0]})",
+                a=(a.shape, "(..., M, K)"),
+                b=(b.shape, "(..., K, N)"),
+            )
+        )
     if a.dtype.kind != "f" or b.dtype.kind != "f":
         raise DTypeError(fmt("matmul", f"expected float operands, got {a.dtype} and {b.dtype}"))
     if a.ndim == 1 and b.ndim == 1:
@@ -70,8 +76,14 @@ def linear(x, W, b=None):
     Raises:   ShapeError if x's last dim is not W's in_features.
     """
     if W.ndim != 2 or x.shape[-1] != W.shape[1]:
-        raise ShapeError(fmt("linear", f"x has {x.shape[-1]} features but W expects {W.shape[-1]}",
-                             x=(x.shape, "(..., in_features)"), W=(W.shape, "(out_features, in_features)")))
+        raise ShapeError(
+            fmt(
+                "linear",
+                f"x has {x.shape[-1]} features but W expects {W.shape[-1]}",
+                x=(x.shape, "(..., in_features)"),
+                W=(W.shape, "(out_features, in_features)"),
+            )
+        )
     if b is not None and b.shape != (W.shape[0],):
         raise ShapeError(fmt("linear", "bias must have shape (out_features,)", b=b, W=W))
     return Linear.apply(x, W, b) if b is not None else Linear.apply(x, W)

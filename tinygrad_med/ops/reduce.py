@@ -15,8 +15,7 @@ from ..errors import ShapeError, fmt
 from ..function import Function
 from ..tensor import Tensor
 
-__all__ = ["sum", "mean", "max", "min", "amax", "amin", "var", "std", "argmax", "argmin", "logsumexp",
-           "normalize_dims"]
+__all__ = ["sum", "mean", "max", "min", "amax", "amin", "var", "std", "argmax", "argmin", "logsumexp", "normalize_dims"]
 
 
 def normalize_dims(x, dim, op):

@@ -24,15 +24,29 @@ def _check_cell(op, x, h, W_ih, W_hh, gates):
     hidden = h.shape[-1]
     layout_x, layout_h = (x.shape, "(N, input_size)"), (h.shape, "(N, hidden_size)")
     if x.ndim != 2 or h.ndim != 2 or x.shape[0] != h.shape[0]:
-        raise ShapeError(fmt(op, "expected x (N, input_size) and h (N, hidden_size) with the same N",
-                             x=layout_x, h=layout_h))
+        raise ShapeError(
+            fmt(op, "expected x (N, input_size) and h (N, hidden_size) with the same N", x=layout_x, h=layout_h)
+        )
     if W_ih.shape[1] != x.shape[1]:
-        raise ShapeError(fmt(op, f"x has {x.shape[1]} features but W_ih expects {W_ih.shape[1]}",
-                             x=layout_x, W_ih=(W_ih.shape, f"({gates}*hidden_size, input_size)")))
+        raise ShapeError(
+            fmt(
+                op,
+                f"x has {x.shape[1]} features but W_ih expects {W_ih.shape[1]}",
+                x=layout_x,
+                W_ih=(W_ih.shape, f"({gates}*hidden_size, input_size)"),
+            )
+        )
     if W_ih.shape[0] != gates * hidden or W_hh.shape != (gates * hidden, hidden):
-        raise ShapeError(fmt(op, f"weights must be ({gates}*hidden_size, input_size) and "
-                                 f"({gates}*hidden_size, hidden_size) for hidden_size {hidden}",
-                             W_ih=W_ih, W_hh=W_hh, h=layout_h))
+        raise ShapeError(
+            fmt(
+                op,
+                f"weights must be ({gates}*hidden_size, input_size) and "
+                f"({gates}*hidden_size, hidden_size) for hidden_size {hidden}",
+                W_ih=W_ih,
+                W_hh=W_hh,
+                h=layout_h,
+            )
+        )
 
 
 def lstm_cell(x, hc, W_ih, W_hh, b_ih=None, b_hh=None):
@@ -60,8 +74,9 @@ def lstm_gates(gates, c):
               ga_g = gc_total i (1 - g^2),  ga_o = gh' t o (1 - o),   gc = gc_total f
     """
     if gates.ndim != 2 or gates.shape[1] != 4 * c.shape[1] or gates.shape[0] != c.shape[0]:
-        raise ShapeError(fmt("lstm_gates", "gates must be (N, 4 * hidden_size) for c (N, hidden_size)",
-                             gates=gates, c=c))
+        raise ShapeError(
+            fmt("lstm_gates", "gates must be (N, 4 * hidden_size) for c (N, hidden_size)", gates=gates, c=c)
+        )
     return LSTMGates.apply(gates, c)
 
 
@@ -98,8 +113,10 @@ def _lstm_gates_bwd_cpu(gh, gc, act, c, c_new):
     i, f, g, o = (act[:, k * hidden : (k + 1) * hidden] for k in range(4))
     t = xp.tanh(c_new)
     gc_total = gc + gh * o * (1 - t * t)
-    g_gates = xp.concatenate([gc_total * g * i * (1 - i), gc_total * c * f * (1 - f),
-                              gc_total * i * (1 - g * g), gh * t * o * (1 - o)], axis=1)
+    g_gates = xp.concatenate(
+        [gc_total * g * i * (1 - i), gc_total * c * f * (1 - f), gc_total * i * (1 - g * g), gh * t * o * (1 - o)],
+        axis=1,
+    )
     return g_gates, gc_total * f
 
 
@@ -149,8 +166,9 @@ def gru_gates(gi, gh, h):
               ga_r = gr r (1 - r) -> g gi_r = g gh_r = ga_r,  ga_z = gz z (1 - z) likewise.
     """
     if gi.shape != gh.shape or gi.ndim != 2 or gi.shape[1] != 3 * h.shape[1] or gi.shape[0] != h.shape[0]:
-        raise ShapeError(fmt("gru_gates", "gi and gh must both be (N, 3 * hidden_size) for h (N, hidden_size)",
-                             gi=gi, gh=gh, h=h))
+        raise ShapeError(
+            fmt("gru_gates", "gi and gh must both be (N, 3 * hidden_size) for h (N, hidden_size)", gi=gi, gh=gh, h=h)
+        )
     return GRUGates.apply(gi, gh, h)
 
 

@@ -15,8 +15,23 @@ from ..function import Function
 from ..tensor import Tensor
 from .reduce import normalize_dims
 
-__all__ = ["reshape", "flatten", "permute", "transpose", "squeeze", "unsqueeze", "expand", "getitem",
-           "cat", "stack", "split", "unbind", "chunk", "pad", "to"]
+__all__ = [
+    "reshape",
+    "flatten",
+    "permute",
+    "transpose",
+    "squeeze",
+    "unsqueeze",
+    "expand",
+    "getitem",
+    "cat",
+    "stack",
+    "split",
+    "unbind",
+    "chunk",
+    "pad",
+    "to",
+]
 
 
 def _shape_arg(shape):
@@ -30,8 +45,10 @@ def reshape(x, *shape):
     """View x with a new shape (one size may be -1).  Backward: gy reshaped to x's shape."""
     shape = _shape_arg(shape)
     known = int(numpy.prod([s for s in shape if s != -1]))
-    if shape.count(-1) > 1 or (-1 not in shape and known != x.numel()) or (
-        -1 in shape and (known == 0 or x.numel() % known)
+    if (
+        shape.count(-1) > 1
+        or (-1 not in shape and known != x.numel())
+        or (-1 in shape and (known == 0 or x.numel() % known))
     ):
         raise ShapeError(fmt("reshape", f"cannot reshape {x.numel()} elements into {shape}", x=x))
     return Reshape.apply(x, shape=shape)
@@ -174,8 +191,9 @@ def cat(tensors, dim=0):
     (axis,) = normalize_dims(first, dim, "cat")
     for i, t in enumerate(tensors[1:], 1):
         if t.ndim != first.ndim or any(a != b for j, (a, b) in enumerate(zip(t.shape, first.shape)) if j != axis):
-            raise ShapeError(fmt("cat", f"tensor {i} does not match tensor 0 outside dim {axis}",
-                                 tensor0=first, **{f"tensor{i}": t}))
+            raise ShapeError(
+                fmt("cat", f"tensor {i} does not match tensor 0 outside dim {axis}", tensor0=first, **{f"tensor{i}": t})
+            )
     return Cat.apply(*tensors, axis=axis)
 
 
@@ -196,8 +214,9 @@ def stack(tensors, dim=0):
         raise ShapeError(fmt("stack", "expected a non-empty list of tensors"))
     for i, t in enumerate(tensors[1:], 1):
         if t.shape != tensors[0].shape:
-            raise ShapeError(fmt("stack", f"tensor {i} differs in shape from tensor 0",
-                                 tensor0=tensors[0], **{f"tensor{i}": t}))
+            raise ShapeError(
+                fmt("stack", f"tensor {i} differs in shape from tensor 0", tensor0=tensors[0], **{f"tensor{i}": t})
+            )
     return cat([unsqueeze(t, dim) for t in tensors], dim)
 
 
