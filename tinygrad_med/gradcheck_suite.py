@@ -70,55 +70,120 @@ def _family_cases(r, distinct, labels):
         ("maxout", "maxout", lambda f: (lambda x: f(x, 2, 1), [distinct(3, 4)])),
         ("softmax", "softmax", lambda f: (lambda x: f(x, 1), [r(3, 4)])),
         ("log_softmax", "log_softmax", lambda f: (lambda x: f(x, 1), [r(3, 4)])),
-        ("cross_entropy", "cross_entropy",
-         lambda f, t=labels(4, 3): (lambda x: f(x, _beside(x, t), label_smoothing=0.1), [r(4, 3)])),
-        ("cross_entropy (N,C,H,W)", "cross_entropy",
-         lambda f, t=labels(18, 3).reshape(2, 3, 3): (lambda x: f(x, _beside(x, t)), [r(2, 3, 3, 3)])),
+        (
+            "cross_entropy",
+            "cross_entropy",
+            lambda f, t=labels(4, 3): (lambda x: f(x, _beside(x, t), label_smoothing=0.1), [r(4, 3)]),
+        ),
+        (
+            "cross_entropy (N,C,H,W)",
+            "cross_entropy",
+            lambda f, t=labels(18, 3).reshape(2, 3, 3): (lambda x: f(x, _beside(x, t)), [r(2, 3, 3, 3)]),
+        ),
         ("nll_loss", "nll_loss", lambda f, t=labels(4, 3): (lambda x: f(x, _beside(x, t)), [r(4, 3)])),
-        ("bce_with_logits", "binary_cross_entropy_with_logits",
-         lambda f: (lambda x, t: f(x, t), [r(4, 3), r(4, 3, low=0.0, high=1.0)])),
-        ("binary_cross_entropy", "binary_cross_entropy",
-         lambda f: (lambda x: f(x, _beside(x, numpy.full((4, 3), 0.3))), [r(4, 3, low=0.1, high=0.9)])),
+        (
+            "bce_with_logits",
+            "binary_cross_entropy_with_logits",
+            lambda f: (lambda x, t: f(x, t), [r(4, 3), r(4, 3, low=0.0, high=1.0)]),
+        ),
+        (
+            "binary_cross_entropy",
+            "binary_cross_entropy",
+            lambda f: (lambda x: f(x, _beside(x, numpy.full((4, 3), 0.3))), [r(4, 3, low=0.1, high=0.9)]),
+        ),
         ("mse_loss", "mse_loss", lambda f: (f, [r(4, 3), r(4, 3)])),
         ("l1_loss", "l1_loss", lambda f: (f, [distinct(4, 3), r(4, 3, low=-1, high=-0.5)])),
         ("smooth_l1_loss", "smooth_l1_loss", lambda f: (f, [distinct(4, 3), r(4, 3, low=-1, high=-0.5)])),
-        ("kl_div", "kl_div", lambda f: (lambda a, b: f(a, b, reduction="batchmean"),
-                                        [r(4, 3), r(4, 3, low=0.1, high=1.0)])),
-        ("conv1d", "conv1d", lambda f: (lambda x, w, b: f(x, w, b, stride=2, padding=1, dilation=2),
-                                        [r(2, 2, 9), r(3, 2, 3), r(3)])),
-        ("conv2d", "conv2d", lambda f: (lambda x, w, b: f(x, w, b, stride=(2, 1), padding=1, groups=2),
-                                        [r(2, 4, 5, 6), r(4, 2, 3, 2), r(4)])),
-        ("conv3d", "conv3d", lambda f: (lambda x, w: f(x, w, padding=1, dilation=(1, 2, 1)),
-                                        [r(1, 2, 4, 5, 4), r(2, 2, 2, 3, 2)])),
-        ("conv_transpose2d", "conv_transpose2d",
-         lambda f: (lambda x, w, b: f(x, w, b, stride=2, padding=1, output_padding=1),
-                    [r(2, 3, 3, 4), r(3, 2, 3, 3), r(2)])),
-        ("conv_transpose3d", "conv_transpose3d",
-         lambda f: (lambda x, w: f(x, w, stride=2), [r(1, 2, 2, 3, 2), r(2, 2, 2, 2, 2)])),
+        (
+            "kl_div",
+            "kl_div",
+            lambda f: (lambda a, b: f(a, b, reduction="batchmean"), [r(4, 3), r(4, 3, low=0.1, high=1.0)]),
+        ),
+        (
+            "conv1d",
+            "conv1d",
+            lambda f: (lambda x, w, b: f(x, w, b, stride=2, padding=1, dilation=2), [r(2, 2, 9), r(3, 2, 3), r(3)]),
+        ),
+        (
+            "conv2d",
+            "conv2d",
+            lambda f: (
+                lambda x, w, b: f(x, w, b, stride=(2, 1), padding=1, groups=2),
+                [r(2, 4, 5, 6), r(4, 2, 3, 2), r(4)],
+            ),
+        ),
+        (
+            "conv3d",
+            "conv3d",
+            lambda f: (lambda x, w: f(x, w, padding=1, dilation=(1, 2, 1)), [r(1, 2, 4, 5, 4), r(2, 2, 2, 3, 2)]),
+        ),
+        (
+            "conv_transpose2d",
+            "conv_transpose2d",
+            lambda f: (
+                lambda x, w, b: f(x, w, b, stride=2, padding=1, output_padding=1),
+                [r(2, 3, 3, 4), r(3, 2, 3, 3), r(2)],
+            ),
+        ),
+        (
+            "conv_transpose3d",
+            "conv_transpose3d",
+            lambda f: (lambda x, w: f(x, w, stride=2), [r(1, 2, 2, 3, 2), r(2, 2, 2, 2, 2)]),
+        ),
         ("max_pool2d", "max_pool2d", lambda f: (lambda x: f(x, 2, stride=2, padding=1), [distinct(2, 2, 5, 5)])),
         ("max_pool3d", "max_pool3d", lambda f: (lambda x: f(x, 2), [distinct(1, 2, 4, 4, 4)])),
-        ("avg_pool2d", "avg_pool2d", lambda f: (lambda x: f(x, 3, stride=2, padding=1, ceil_mode=True),
-                                                [r(2, 2, 6, 5)])),
+        (
+            "avg_pool2d",
+            "avg_pool2d",
+            lambda f: (lambda x: f(x, 3, stride=2, padding=1, ceil_mode=True), [r(2, 2, 6, 5)]),
+        ),
         ("adaptive_avg_pool2d", "adaptive_avg_pool2d", lambda f: (lambda x: f(x, (2, 3)), [r(2, 2, 5, 7)])),
-        ("interpolate bilinear", "interpolate",
-         lambda f: (lambda x: f(x, scale_factor=2, mode="bilinear", align_corners=False), [r(1, 2, 3, 4)])),
-        ("interpolate trilinear", "interpolate",
-         lambda f: (lambda x: f(x, size=(3, 4, 5), mode="trilinear", align_corners=True), [r(1, 1, 2, 3, 2)])),
+        (
+            "interpolate bilinear",
+            "interpolate",
+            lambda f: (lambda x: f(x, scale_factor=2, mode="bilinear", align_corners=False), [r(1, 2, 3, 4)]),
+        ),
+        (
+            "interpolate trilinear",
+            "interpolate",
+            lambda f: (lambda x: f(x, size=(3, 4, 5), mode="trilinear", align_corners=True), [r(1, 1, 2, 3, 2)]),
+        ),
         ("pad reflect", "pad", lambda f: (lambda x: f(x, (2, 1, 1, 2), mode="reflect"), [r(1, 2, 4, 5)])),
-        ("max_pool1d (dilation, ceil)", "max_pool1d",
-         lambda f: (lambda x: f(x, 3, 2, 1, 2, True), [distinct(2, 2, 9)])),
-        ("avg_pool3d (no pad count)", "avg_pool3d",
-         lambda f: (lambda x: f(x, 2, 2, 1, True, False), [r(1, 2, 3, 4, 5)])),
+        (
+            "max_pool1d (dilation, ceil)",
+            "max_pool1d",
+            lambda f: (lambda x: f(x, 3, 2, 1, 2, True), [distinct(2, 2, 9)]),
+        ),
+        (
+            "avg_pool3d (no pad count)",
+            "avg_pool3d",
+            lambda f: (lambda x: f(x, 2, 2, 1, True, False), [r(1, 2, 3, 4, 5)]),
+        ),
         ("adaptive_max_pool2d", "adaptive_max_pool2d", lambda f: (lambda x: f(x, (3, 2)), [distinct(2, 2, 5, 7)])),
-        ("max_unpool2d", "max_unpool2d", lambda f: (lambda x: f(*F.max_pool2d(x, 2, return_indices=True), 2),
-                                                    [distinct(1, 2, 4, 6)])),
+        (
+            "max_unpool2d",
+            "max_unpool2d",
+            lambda f: (lambda x: f(*F.max_pool2d(x, 2, return_indices=True), 2), [distinct(1, 2, 4, 6)]),
+        ),
         ("interpolate nearest", "interpolate", lambda f: (lambda x: f(x, scale_factor=1.5), [r(1, 2, 3, 4)])),
-        ("interpolate linear", "interpolate",
-         lambda f: (lambda x: f(x, size=7, mode="linear", align_corners=True), [r(2, 2, 4)])),
-        ("pad replicate/circular", "pad", lambda f: (lambda x: f(f(x, (1, 2, 0, 1), mode="replicate"), (1, 1, 2, 0),
-                                                                   mode="circular"), [r(1, 2, 4, 5)])),
-        ("batch_norm (train)", "batch_norm",
-         lambda f: (lambda x, g, b: f(x, None, None, g, b, training=True), [r(4, 3, 2, 2), r(3), r(3)])),
+        (
+            "interpolate linear",
+            "interpolate",
+            lambda f: (lambda x: f(x, size=7, mode="linear", align_corners=True), [r(2, 2, 4)]),
+        ),
+        (
+            "pad replicate/circular",
+            "pad",
+            lambda f: (
+                lambda x: f(f(x, (1, 2, 0, 1), mode="replicate"), (1, 1, 2, 0), mode="circular"),
+                [r(1, 2, 4, 5)],
+            ),
+        ),
+        (
+            "batch_norm (train)",
+            "batch_norm",
+            lambda f: (lambda x, g, b: f(x, None, None, g, b, training=True), [r(4, 3, 2, 2), r(3), r(3)]),
+        ),
         ("layer_norm", "layer_norm", lambda f: (lambda x, g, b: f(x, (4,), g, b), [r(3, 4), r(4), r(4)])),
         ("group_norm", "group_norm", lambda f: (lambda x, g, b: f(x, 2, g, b), [r(2, 4, 3), r(4), r(4)])),
         ("instance_norm", "instance_norm", lambda f: (f, [r(2, 3, 5)])),
@@ -149,11 +214,19 @@ def _graph_specs(r, distinct):
         ("gcn_conv", "gcn_conv", lambda f: (lambda x, w, b: f(x, g, w, b), [r(12, 3), r(2, 3), r(2)])),
         ("cheb_conv (K=3)", "cheb_conv", lambda f: (lambda x, w: f(x, g, w), [r(12, 3), r(3, 2, 3)])),
         ("spectral_conv", "spectral_conv", lambda f: (lambda x, w: f(x, g, w), [r(12, 2), r(12, 3, 2)])),
-        ("gaussian_graph_conv", "gaussian_graph_conv", lambda f: (lambda x, w, mu, sigma, b: f(x, g, w, mu, sigma, b),
-                                                                  [r(12, 2), r(3, 2, 4), r(4, 2), r(4, 2, low=0.5),
-                                                                   r(3)])),
-        ("global_max/mean_pool", "global_max_pool",
-         lambda f: (lambda x: f(x, pair) + nn.functional.global_mean_pool(x, pair), [distinct(24, 3)])),
+        (
+            "gaussian_graph_conv",
+            "gaussian_graph_conv",
+            lambda f: (
+                lambda x, w, mu, sigma, b: f(x, g, w, mu, sigma, b),
+                [r(12, 2), r(3, 2, 4), r(4, 2), r(4, 2, low=0.5), r(3)],
+            ),
+        ),
+        (
+            "global_max/mean_pool",
+            "global_max_pool",
+            lambda f: (lambda x: f(x, pair) + nn.functional.global_mean_pool(x, pair), [distinct(24, 3)]),
+        ),
         ("diff_pool", "diff_pool", lambda f: (lambda x, s: f(x, pair, s)[:3], [r(24, 3), r(24, 4)])),
     ]
 
@@ -174,10 +247,34 @@ def _seeded(fn):
     return wrapped
 
 
+def _recurrent_cases(r):
+    from .ops import rnn
+
+    return [
+        ("lstm_gates (fused)", rnn.lstm_gates, [r(3, 8), r(3, 2)]),
+        ("gru_gates (fused)", rnn.gru_gates, [r(3, 6), r(3, 6), r(3, 2)]),
+        ("lstm_cell (3 steps)", _three_lstm_steps, [r(2, 3), r(8, 3), r(8, 2)]),
+        (
+            "rnn_cell relu",
+            lambda x, w, u: rnn.rnn_cell(x, x[:, :2] * 0.5, w, u, nonlinearity="relu"),
+            [r(2, 3), r(2, 3), r(2, 2)],
+        ),
+    ]
+
+
+def _three_lstm_steps(x, W_ih, W_hh):
+    from .ops import rnn
+
+    h = c = x[:, :2] * 0.0
+    for _ in range(3):  # the same weights at every step: gradients through time
+        h, c = rnn.lstm_cell(x, (h, c), W_ih, W_hh)
+    return h
+
+
 def cases(seed=0):
     """All (name, fn, inputs) cases; fn is None where the op does not exist."""
     r, distinct, labels = _inputs(seed)
-    return _core_cases(r, distinct, labels) + _family_cases(r, distinct, labels)
+    return _core_cases(r, distinct, labels) + _family_cases(r, distinct, labels) + _recurrent_cases(r)
 
 
 def available_devices():
@@ -221,8 +318,9 @@ def _run_case(name, fn, arrays, device):
             target = "cuda" if device == "cuda" else "cpu"
             inputs = [Tensor(a.astype(numpy.float64), requires_grad=True, device=target) for a in arrays]
             result = gradcheck(fn, inputs, raise_exception=False, max_elements=512)
-        row.update(max_abs_err=result.max_abs_err, max_rel_err=result.max_rel_err,
-                   status="pass" if result.passed else "FAIL")
+        row.update(
+            max_abs_err=result.max_abs_err, max_rel_err=result.max_rel_err, status="pass" if result.passed else "FAIL"
+        )
     except Exception as error:  # report and go on: the table must show every op
         row["status"] = f"error: {type(error).__name__}: {str(error)[:120]}"
     row["seconds"] = time.perf_counter() - start
