@@ -63,18 +63,22 @@ def from_numpy(array):
 
 
 def zeros(*size, dtype=None, device=None, requires_grad=False):
+    """A tensor filled with 0 (float32 unless dtype is given)."""
     return _make(lambda xp, s, d: xp.zeros(s, d), _size(size), dtype, device, requires_grad)
 
 
 def ones(*size, dtype=None, device=None, requires_grad=False):
+    """A tensor filled with 1."""
     return _make(lambda xp, s, d: xp.ones(s, d), _size(size), dtype, device, requires_grad)
 
 
 def empty(*size, dtype=None, device=None, requires_grad=False):
+    """An uninitialised tensor in PyTorch; here filled with 0, so nothing random leaks in."""
     return zeros(*size, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad=False):
+    """A tensor of ``size`` filled with ``fill_value``."""
     return _make(lambda xp, s, d: xp.full(s, fill_value, d), _size((size,)), dtype, device, requires_grad)
 
 
@@ -89,10 +93,12 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
 
 
 def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
+    """``steps`` values evenly spaced from start to end, both included."""
     return _make(lambda xp, s, d: xp.linspace(start, end, steps, dtype=d), (), dtype, device, requires_grad)
 
 
 def eye(n, m=None, dtype=None, device=None, requires_grad=False):
+    """The n x m identity matrix (m = n by default)."""
     return _make(lambda xp, s, d: xp.eye(n, m, dtype=d), (), dtype, device, requires_grad)
 
 
@@ -139,20 +145,25 @@ def _like(fn, x, dtype, device, requires_grad, *args):
 
 
 def zeros_like(x, dtype=None, device=None, requires_grad=False):
+    """Zeros with the shape, dtype and device of x (unless given)."""
     return _like(zeros, x, dtype, device, requires_grad)
 
 
 def ones_like(x, dtype=None, device=None, requires_grad=False):
+    """Ones with the shape, dtype and device of x (unless given)."""
     return _like(ones, x, dtype, device, requires_grad)
 
 
 def full_like(x, fill_value, dtype=None, device=None, requires_grad=False):
+    """``fill_value`` with the shape, dtype and device of x (unless given)."""
     return full(x.shape, fill_value, dtype=dtype or x.dtype, device=device or x.device, requires_grad=requires_grad)
 
 
 def rand_like(x, dtype=None, device=None, requires_grad=False):
+    """Uniform [0, 1) values with the shape, dtype and device of x."""
     return _like(rand, x, dtype, device, requires_grad)
 
 
 def randn_like(x, dtype=None, device=None, requires_grad=False):
+    """Standard normal values with the shape, dtype and device of x."""
     return _like(randn, x, dtype, device, requires_grad)

@@ -31,6 +31,7 @@ def add_bench_commands(subparsers):
 
 
 def main(args):
+    """Run ``tgm bench`` with parsed arguments; returns the exit code (1 if any result was wrong)."""
     from .. import backend
     from . import report
     from .runner import run_benchmarks

@@ -55,6 +55,7 @@ def speedups(rows):
 
 
 def write_json(path, machine, peaks, rows):
+    """The machine, the measured ceilings, every row and the GPU/CPU speedups, as JSON."""
     with open(path, "w") as handle:
         json.dump(
             {"machine": machine, "peaks": peaks, "rows": rows, "speedups": speedups(rows)},

@@ -301,6 +301,7 @@ class Optimizer:
 
 
 def check_nonnegative(name, group, keys):
+    """Raise ValueError naming the optimizer and option if any of ``keys`` in ``group`` is negative or not a number."""
     for key in keys:
         value = group.get(key)
         if not isinstance(value, (int, float, numpy.number)) or not value >= 0:
