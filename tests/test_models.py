@@ -75,7 +75,32 @@ def test_small_cnn_and_mlp_classify():
 
 
 def test_registry_builds_every_model_and_lists_valid_names():
-    assert sorted(MODELS) == ["cnn", "mlp", "resnet18", "unet", "unet3d"]
+    assert sorted(MODELS) == ["cnn", "mlp", "resnet18", "unet", "unet3d", "vnet"]
     assert isinstance(create_model("unet", 1, 2), UNet) and isinstance(create_model("unet3d", 1, 3), UNet3D)
-    with pytest.raises(UnknownNameError, match="unknown model 'vgg'; valid models: cnn, mlp, resnet18, unet, unet3d"):
+    with pytest.raises(
+        UnknownNameError, match="unknown model 'vgg'; valid models: cnn, mlp, resnet18, unet, unet3d, vnet"
+    ):
         create_model("vgg", 1, 2)
+
+
+def test_vnet_shapes_parameter_count_and_refusals():
+    from tinygrad_med.models import VNet
+
+    model = VNet(1, 3, base_width=2, depth=2, kernel_size=3, convs=1, batch_norm=False)
+    out = model(tm.randn(1, 1, 8, 4, 8))
+    assert out.shape == (1, 3, 8, 4, 8)
+    widths = [2, 4, 8]
+    expected = _conv(1, 2, 3, 3) + 2  # input stage conv + PReLU slopes
+    for a, b in zip(widths, widths[1:], strict=False):
+        expected += _conv(a, b, 2, 3) + b + _conv(b, b, 3, 3) + b  # down conv + PReLU, stage conv + PReLU
+        expected += _conv(b, a, 2, 3) + a + _conv(2 * a, a, 3, 3) + a  # up conv + PReLU, stage conv + PReLU
+    assert _count(model) == expected + _conv(2, 3, 1, 3)
+    out.sum().backward()
+    assert all(p.grad is not None for p in model.parameters())
+    assert _count(VNet(kernel_size=5, batch_norm=False, convs=1)) > _count(
+        VNet(kernel_size=3, batch_norm=False, convs=1)
+    )
+    with pytest.raises(ShapeError, match=r"divisible by 2\*\*depth = 4"):
+        model(tm.randn(1, 1, 8, 6, 8))
+    with pytest.raises(ValueError, match="odd kernel_size"):
+        VNet(kernel_size=4)

@@ -1,6 +1,6 @@
 """Evaluation metrics for classification, segmentation (2D and 3D) and per-object detection.
 
-Lecture: "Image segmentation" (Dice overlap) and "Object detection" (IoU, matches at IoU >= 0.5).
+Lecture: "SEMANTIC SEGMENTATION" (Dice overlap) and "OBJECT DETECTION" (IoU, matches at IoU >= 0.5).
 
 All functions take numpy arrays or Tensors and return numpy values; they are not differentiable
 (the differentiable soft Dice is tinygrad_med/ops/dice.py). A prediction may be given as labels

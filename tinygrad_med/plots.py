@@ -44,7 +44,7 @@ def _middle_slice(array):
 
 
 def plot_segmentation(images, targets, predictions, path, num_classes):
-    """Rows of image | ground truth overlay | prediction overlay, for up to 4 samples."""
+    """Rows of image | ground truth overlay | prediction overlay, for up to 4 samples (3D: middle D slice)."""
     plt = _pyplot()
     rows = min(4, len(images))
     tall = _middle_slice(images[0]).shape[0] > 2 * _middle_slice(images[0]).shape[1]  # e.g. the 512 x 128 strip
@@ -54,7 +54,7 @@ def plot_segmentation(images, targets, predictions, path, num_classes):
     for row in range(rows):
         image = _middle_slice(images[row])
         truth, pred = _middle_slice(targets[row][None]), _middle_slice(predictions[row][None])
-        if tall:  # lay the strip on its side so that it fills the page width
+        if tall or images[row].ndim == 4:  # a strip on its side; an MNI (y, z) slice with superior (z) up
             image, truth, pred = numpy.rot90(image), numpy.rot90(truth), numpy.rot90(pred)
         for col, (title, labels) in enumerate([("image", None), ("ground truth", truth), ("prediction", pred)]):
             axis = axes[row][col]

@@ -1,7 +1,7 @@
 """The training loop behind ``tgm train``, ``tgm eval`` and ``tgm predict``.
 
-Lecture: "CNN refresher" (mini-batch stochastic gradient descent: forward, loss, backward, update)
-and "Image segmentation" (Dice + cross-entropy for U-Net / V-Net).
+Lecture: "CNN REFRESHER" and "MORE ON OPTIMIZATION" (mini-batch stochastic gradient descent:
+forward, loss, backward, update) and "SEMANTIC SEGMENTATION" (Dice + cross-entropy for U-Net/V-Net).
 
     tgm train unet --data nuclei            # U-Net on the BBBC038 nuclei image, held-out Dice
     tgm train cnn --data digits             # small CNN on scikit-learn's digits, test accuracy
@@ -43,7 +43,14 @@ from .serialization import save
 __all__ = ["Trainer", "make_config", "load_checkpoint", "prepare_out", "add_train_commands", "RUN_FILES"]
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
-DEFAULT_DATA = {"unet": "nuclei", "unet3d": "mni152", "cnn": "digits", "mlp": "digits", "resnet18": "digits"}
+DEFAULT_DATA = {
+    "unet": "nuclei",
+    "unet3d": "mni152",
+    "vnet": "mni152",
+    "cnn": "digits",
+    "mlp": "digits",
+    "resnet18": "digits",
+}
 
 
 def make_config(

@@ -1,6 +1,7 @@
 """Dataset, TensorDataset and DataLoader in PyTorch's shape (torch.utils.data).
 
-Lecture: "Data augmentation" (mini-batches of augmented samples feed stochastic gradient descent).
+Lecture: "HANDLING SPATIAL VARIANCE - Data augmentation" and "CNN REFRESHER" (mini-batches feed
+stochastic gradient descent; batch norm's statistics are taken over the mini-batch).
 
 Reproducibility is by construction rather than by a global random state:
 

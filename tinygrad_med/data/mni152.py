@@ -1,7 +1,7 @@
 """Brain MRI in 3D: the MNI152 T1 template with grey- and white-matter labels, from nilearn.
 
-Source: the ICBM 2009 MNI152 nonlinear asymmetric template (Fonov et al., NeuroImage 2011;
-McConnell Brain Imaging Centre; free for research use with attribution) as shipped inside the
+Source: the skull-stripped ICBM152 2009a nonlinear asymmetric template (Fonov et al., NeuroImage
+2011; McConnell Brain Imaging Centre, free to use with attribution) as shipped inside the
 ``nilearn`` wheel (BSD-3-Clause) and loaded offline by ``load_mni152_template`` and
 ``load_mni152_{gm,wm}_template`` / ``load_mni152_brain_mask`` at 2 mm (99 x 117 x 95 voxels).
 

@@ -1,6 +1,6 @@
 """Augmentations for 2D and 3D images that keep the image and its mask aligned.
 
-Lecture: "Data augmentation" (flips, rotations, crops, intensity changes and noise make new
+Lecture: "HANDLING SPATIAL VARIANCE - Data augmentation" (flips, rotations, crops, intensity changes and noise make new
 training samples that keep their labels).
 
 Every transform is called as ``image, mask = t(image, mask, rng)``:

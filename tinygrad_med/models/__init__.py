@@ -9,6 +9,7 @@ from ..errors import fmt
 from .cnn import MLP, SmallCNN
 from .resnet import BasicBlock, ResNet, resnet18
 from .unet import UNet, UNet3D
+from .vnet import VNet
 
 __all__ = [
     "MLP",
@@ -18,6 +19,7 @@ __all__ = [
     "resnet18",
     "UNet",
     "UNet3D",
+    "VNet",
     "MODELS",
     "create_model",
     "UnknownNameError",
@@ -52,6 +54,10 @@ MODELS = {
     "unet3d": (
         lambda in_channels, num_classes, **o: UNet3D(in_channels, num_classes, **o),
         "3D U-Net (Cicek et al. 2016), widths 8-16-32 by default",
+    ),
+    "vnet": (
+        lambda in_channels, num_classes, **o: VNet(in_channels, num_classes, **o),
+        "V-Net (Milletari et al. 2016): residual stages, strided-conv down-sampling, PReLU; widths 8-16-32",
     ),
 }
 

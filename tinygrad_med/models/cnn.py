@@ -1,6 +1,6 @@
 """Small classifiers: an MLP and a small CNN (conv-BN-ReLU blocks, global average pooling).
 
-Lecture: "CNN refresher" (multi-layer perceptron; convolution, pooling, fully connected head).
+Lecture: "CNN REFRESHER" (multi-layer perceptron; convolution, pooling, fully connected head).
 """
 
 from .. import nn

@@ -1,6 +1,6 @@
 """ResNet-18 (He et al., "Deep Residual Learning for Image Recognition", arXiv:1512.03385).
 
-Lecture: "CNN architectures - ResNet" (residual blocks y = F(x) + x; 1x1 projection shortcuts when
+Lecture: "IMAGE CLASSIFICATION - ResNet [He et al, 2016]" (residual blocks y = F(x) + x; 1x1 projection shortcuts when
 the shape changes).
 
 ``stem='imagenet'`` is the paper's 7x7 stride-2 conv and 3x3 max pool (224 x 224 inputs);

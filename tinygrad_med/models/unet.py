@@ -1,7 +1,8 @@
 """U-Net in 2D and 3D (Ronneberger, Fischer and Brox, arXiv:1505.04597; Cicek et al. 3D U-Net,
 arXiv:1606.06650).
 
-Lecture: "Image segmentation - U-Net" (a contracting path of conv blocks and pooling, an expanding
+Lecture: "SEMANTIC SEGMENTATION - U-Net [Ronneberger et al., 2015]" and "V-Net [Milletari et al.,
+2016]: extension of U-Net to volumetric (3D) data" (a contracting path of conv blocks and pooling, an expanding
 path of transposed convolutions, and skip connections that concatenate encoder features).
 
 Differences from the paper, for small CPU runs: 'same' padding (output size = input size, so no

@@ -1,6 +1,6 @@
 """Soft Dice loss (binary and multi-class, 2D and 3D) and Dice + cross-entropy.
 
-Lecture: "Image segmentation - U-Net / V-Net" (the Dice coefficient as a training objective for
+Lecture: "SEMANTIC SEGMENTATION - V-Net [Milletari et al., 2016]" (the Dice coefficient as a training objective for
 unbalanced foreground/background).
 Reference: Milletari, Navab and Ahmadi, "V-Net: Fully Convolutional Neural Networks for
 Volumetric Medical Image Segmentation", 3DV 2016, arXiv:1606.04797 (eq. 1, squared denominator).
@@ -103,7 +103,7 @@ def _probs_and_target(input, target, op):
 def dice_loss(input, target, eps=1.0, squared=False, include_background=True):
     """Soft Dice loss 1 - mean_c D_c from logits: sigmoid for one channel, softmax for C >= 2.
 
-    Lecture: "Image segmentation - V-Net" (Dice loss).
+    Lecture: "SEMANTIC SEGMENTATION - V-Net [Milletari et al., 2016]" (Dice loss).
     Reference: Milletari et al., V-Net, arXiv:1606.04797.
     Forward:  loss = 1 - mean_c (2 sum p g + eps) / (sum p^s + sum g^s + eps)
     Backward: chain rule through softmax/sigmoid and the Dice ratio (module docstring).
