@@ -11,8 +11,9 @@ Issue targets (float32, forward + backward):
 
 All timings are medians over ``--repeat`` runs, measured round-robin (ours, SGEMM, PyTorch, ours, ...)
 so that all figures of one workload share the machine's state; the ratios are from this one run.
-The SGEMM reference times the three products of one step (y = W col, gW = gy col^T, gcol = W^T gy)
-on contiguous float32 matrices.  No asserts: this script reports.
+A second pass times every contender on one thread by CPU time, steady when other work shares
+the machine (the load average is recorded).  The SGEMM reference times the three products of
+one step (y = W col, gW = gy col^T, gcol = W^T gy) on contiguous float32 matrices.  No asserts: this script reports.
 """
 
 import argparse
@@ -21,6 +22,7 @@ import json
 import math
 import os
 import statistics
+import sys
 import time
 import tracemalloc
 from pathlib import Path
@@ -92,10 +94,44 @@ def torch_step(spec, rng):
     return step
 
 
-def timed(fn):
-    begin = time.perf_counter()
+def timed(fn, clock=time.perf_counter):
+    begin = clock()
     fn()
-    return time.perf_counter() - begin
+    return clock() - begin
+
+
+def round_robin(contenders, repeat, clock=time.perf_counter):
+    """Median and minimum ms of each contender, timed in turn so that all share the machine's state."""
+    for fn in contenders.values():  # warm up: BLAS threads, page faults, first-call costs
+        fn()
+    times = {k: [] for k in contenders}
+    for _ in range(repeat):
+        for key, fn in contenders.items():
+            times[key].append(timed(fn, clock))
+    return {k: statistics.median(v) * 1e3 for k, v in times.items()}, {k: min(v) * 1e3 for k, v in times.items()}
+
+
+def single_thread_cpu_times(contenders, repeat):
+    """Every contender on one thread (BLAS, our channel blocks, PyTorch), timed by process CPU time.
+
+    On a machine shared with other work, wall-clock times swing with the load; the CPU time that one
+    thread spends is a steadier measure of the work each implementation does.
+    """
+    from threadpoolctl import threadpool_limits
+
+    saved = conv_ops._THREADS
+    torch = sys.modules.get("torch")
+    torch_threads = torch.get_num_threads() if torch else None
+    conv_ops._THREADS = 1
+    if torch:
+        torch.set_num_threads(1)
+    try:
+        with threadpool_limits(1):
+            return round_robin(contenders, repeat, time.process_time)[0]
+    finally:
+        conv_ops._THREADS = saved
+        if torch:
+            torch.set_num_threads(torch_threads)
 
 
 def peak_memory(step):
@@ -141,18 +177,15 @@ def run_workload(name, spec, repeat):
     sgemm, flops = sgemm_step(spec, rng)
     theirs = torch_step(spec, rng)
     contenders = {"ours": ours, "sgemm": sgemm} | ({"torch": theirs} if theirs else {})
-    for fn in contenders.values():  # warm up: BLAS threads, page faults, first-call costs
-        fn()
-    times = {k: [] for k in contenders}
-    for _ in range(repeat):
-        for key, fn in contenders.items():
-            times[key].append(timed(fn))
-    median = {k: statistics.median(v) * 1e3 for k, v in times.items()}
+    median, minimum = round_robin(contenders, repeat)
+    cpu = single_thread_cpu_times(contenders, max(3, repeat // 2))
     result = {
         "workload": name,
         "spec": {k: v for k, v in spec.items() if k != "torch_ratio_target"},
         "median_ms": median,
-        "min_ms": {k: min(v) * 1e3 for k, v in times.items()},
+        "min_ms": minimum,
+        "single_thread_cpu_median_ms": cpu,
+        "single_thread_fraction_of_sgemm": cpu["sgemm"] / cpu["ours"],
         "gemm_flops": flops,
         "ours_gflops": flops / median["ours"] / 1e6,
         "sgemm_gflops": flops / median["sgemm"] / 1e6,
@@ -164,6 +197,7 @@ def run_workload(name, spec, repeat):
     result["peak_over_im2col_buffer"] = result["peak_bytes"] / col_bytes
     if "torch" in median:
         result["ours_over_torch"] = median["ours"] / median["torch"]
+        result["single_thread_ours_over_torch"] = cpu["ours"] / cpu["torch"]
         result["torch_ratio_target"] = spec["torch_ratio_target"]
     return result
 
@@ -230,6 +264,12 @@ def main():
         print(f"{r['workload']}: ours {m['ours']:.1f} ms, sgemm {m['sgemm']:.1f} ms "
               f"({100 * r['fraction_of_sgemm_throughput']:.0f}% of SGEMM throughput){torch_part}; "
               f"peak {r['peak_bytes'] / 2**20:.1f} MiB = {r['peak_over_im2col_buffer']:.2f}x im2col")  # fmt: skip
+        c = r["single_thread_cpu_median_ms"]
+        torch_cpu = (
+            f", torch {c['torch']:.1f} (ours/torch {r['single_thread_ours_over_torch']:.2f}x)" if "torch" in c else ""
+        )
+        print(f"    one thread, CPU time: ours {c['ours']:.1f} ms, sgemm {c['sgemm']:.1f} "
+              f"({100 * r['single_thread_fraction_of_sgemm']:.0f}%){torch_cpu}")  # fmt: skip
         print("    stages (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in r["stages_ms"].items()))
     out = Path(args.out or Path(__file__).parent / "results" / f"cpu-conv-{stamp:%Y%m%d-%H%M}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
