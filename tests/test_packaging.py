@@ -44,7 +44,7 @@ def test_installed_package_finds_its_kernels_outside_the_checkout(installed, tmp
     _, target = installed
     code = (
         "from tinygrad_med import backend; d = backend.kernel_dir(); "
-        "print(d); assert str(d).startswith(%r); assert (d / 'gemm.cu').is_file()" % str(target)
+        f"print(d); assert str(d).startswith({str(target)!r}); assert (d / 'gemm.cu').is_file()"
     )
     run = subprocess.run(
         [sys.executable, "-c", code],

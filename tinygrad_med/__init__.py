@@ -12,14 +12,31 @@ import numpy as _numpy
 
 from . import backend, graph, nn, optim, random, utils
 from .errors import CheckpointError, DeviceError, DTypeError, KernelError, ShapeError
-from .factory import (arange, empty, eye, from_numpy, full, full_like, linspace, ones, ones_like, rand, rand_like,
-                      randint, randn, randn_like, tensor, zeros, zeros_like)
+from .factory import (
+    arange,
+    empty,
+    eye,
+    from_numpy,
+    full,
+    full_like,
+    linspace,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randn,
+    randn_like,
+    tensor,
+    zeros,
+    zeros_like,
+)
 from .function import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import GradcheckError, gradcheck
 from .ops.arithmetic import abs, add, clamp, div, exp, log, maximum, minimum, mul, neg, pow, sqrt, sub, where
 from .ops.matmul import matmul
 from .ops.reduce import amax, amin, argmax, argmin, logsumexp, max, mean, min, std, sum, var
-from .ops.shape import cat, chunk, flatten, permute, reshape, split, squeeze, stack, transpose, unsqueeze
+from .ops.shape import cat, chunk, flatten, permute, reshape, split, squeeze, stack, transpose, unbind, unsqueeze
 from .random import manual_seed
 from .serialization import load, save
 from .tensor import Tensor
