@@ -86,7 +86,7 @@ def test_registry_builds_every_model_and_lists_valid_names():
 def test_vnet_shapes_parameter_count_and_refusals():
     from tinygrad_med.models import VNet
 
-    model = VNet(1, 3, base_width=2, depth=2, kernel_size=3, convs=1, batch_norm=False)
+    model = VNet(1, 3, base_width=2, depth=2, kernel_size=3, convs=1, norm="none")
     out = model(tm.randn(1, 1, 8, 4, 8))
     assert out.shape == (1, 3, 8, 4, 8)
     widths = [2, 4, 8]
@@ -97,10 +97,22 @@ def test_vnet_shapes_parameter_count_and_refusals():
     assert _count(model) == expected + _conv(2, 3, 1, 3)
     out.sum().backward()
     assert all(p.grad is not None for p in model.parameters())
-    assert _count(VNet(kernel_size=5, batch_norm=False, convs=1)) > _count(
-        VNet(kernel_size=3, batch_norm=False, convs=1)
-    )
+    assert _count(VNet(kernel_size=5, norm="none", convs=1)) > _count(VNet(kernel_size=3, norm="none", convs=1))
     with pytest.raises(ShapeError, match=r"divisible by 2\*\*depth = 4"):
         model(tm.randn(1, 1, 8, 6, 8))
     with pytest.raises(ValueError, match="odd kernel_size"):
         VNet(kernel_size=4)
+
+
+def test_norm_choices_and_instance_norm_behaves_the_same_in_eval():
+    model = UNet3D(1, 3, base_width=2)  # instance norm by default: no running statistics
+    x = tm.randn(2, 1, 8, 8, 8)
+    train_out = model(x).numpy()
+    assert numpy.allclose(model.eval()(x).numpy(), train_out, atol=1e-5)
+    block_widths = 4 + 8 + 16 + 8 + 4  # two convs per block: BN's 2 per channel out, a bias of 1 per channel in
+    assert (
+        _count(UNet(1, 2, base_width=4, norm="none"))
+        == _count(UNet(1, 2, base_width=4)) - 2 * block_widths * 2 + 2 * block_widths
+    )
+    with pytest.raises(ValueError, match="norm must be one of batch, instance, none; got 'group'"):
+        UNet(norm="group")

@@ -18,23 +18,42 @@ from ..ops.shape import cat
 __all__ = ["UNet", "UNet3D"]
 
 
+NORMS = ("batch", "instance", "none")
+
+
 def _layers(spatial_dims):
     if spatial_dims == 2:
-        return nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d, nn.ConvTranspose2d
-    return nn.Conv3d, nn.BatchNorm3d, nn.MaxPool3d, nn.ConvTranspose3d
+        return nn.Conv2d, nn.MaxPool2d, nn.ConvTranspose2d
+    return nn.Conv3d, nn.MaxPool3d, nn.ConvTranspose3d
+
+
+def norm_layer(norm, channels, spatial_dims):
+    """BatchNorm (statistics of the mini-batch in training, running averages in eval), InstanceNorm with
+    an affine (statistics of each sample and channel, the same in training and eval; nnU-Net's choice
+    for small 3D batches), or None."""
+    if norm == "batch":
+        return (nn.BatchNorm2d if spatial_dims == 2 else nn.BatchNorm3d)(channels)
+    if norm == "instance":
+        return (nn.InstanceNorm2d if spatial_dims == 2 else nn.InstanceNorm3d)(channels, affine=True)
+    return None
+
+
+def check_norm(op, norm):
+    if norm not in NORMS:
+        raise ValueError(fmt(op, f"norm must be one of {', '.join(NORMS)}; got {norm!r}"))
 
 
 class ConvBlock(nn.Module):
-    """(conv 3x3 -> BN -> ReLU) twice; 'same' padding keeps the size."""
+    """(conv 3x3 -> norm -> ReLU) twice; 'same' padding keeps the size."""
 
-    def __init__(self, in_channels, out_channels, spatial_dims=2, batch_norm=True):
+    def __init__(self, in_channels, out_channels, spatial_dims=2, norm="batch"):
         super().__init__()
-        conv, norm, _, _ = _layers(spatial_dims)
+        conv = _layers(spatial_dims)[0]
         layers = []
         for channels in (in_channels, out_channels):
-            layers.append(conv(channels, out_channels, 3, padding=1, bias=not batch_norm))
-            if batch_norm:
-                layers.append(norm(out_channels))
+            layers.append(conv(channels, out_channels, 3, padding=1, bias=norm == "none"))
+            if norm != "none":
+                layers.append(norm_layer(norm, out_channels, spatial_dims))
             layers.append(nn.ReLU())
         self.body = nn.Sequential(*layers)
 
@@ -52,13 +71,15 @@ class UNet(nn.Module):
         base_width: channels of the first level (16 gives 16-32-64 at depth 2).
         depth: number of 2x down-samplings (the paper uses 4).
         spatial_dims: 2 or 3.
-        batch_norm: BN after every conv.
+        norm: 'batch' (default), 'instance' or 'none' after every conv (see ``norm_layer``).
     Raises:
         ShapeError in forward if a spatial size is not divisible by 2**depth.
+        ValueError for an unknown norm or a bad size argument.
     """
 
-    def __init__(self, in_channels=1, num_classes=2, base_width=16, depth=2, spatial_dims=2, batch_norm=True):
+    def __init__(self, in_channels=1, num_classes=2, base_width=16, depth=2, spatial_dims=2, norm="batch"):
         super().__init__()
+        check_norm("UNet", norm)
         if spatial_dims not in (2, 3) or depth < 1 or base_width < 1:
             raise ValueError(
                 fmt(
@@ -67,17 +88,17 @@ class UNet(nn.Module):
                     f"spatial_dims={spatial_dims}, depth={depth}, base_width={base_width}",
                 )
             )
-        conv, _, pool, up = _layers(spatial_dims)
+        conv, pool, up = _layers(spatial_dims)
         widths = [base_width * 2**level for level in range(depth + 1)]
         self.depth, self.spatial_dims = depth, spatial_dims
         self.down = nn.ModuleList(
-            [ConvBlock(in_channels, widths[0], spatial_dims, batch_norm)]
-            + [ConvBlock(widths[i], widths[i + 1], spatial_dims, batch_norm) for i in range(depth)]
+            [ConvBlock(in_channels, widths[0], spatial_dims, norm)]
+            + [ConvBlock(widths[i], widths[i + 1], spatial_dims, norm) for i in range(depth)]
         )
         self.pool = pool(2)
         self.up = nn.ModuleList([up(widths[i + 1], widths[i], 2, stride=2) for i in reversed(range(depth))])
         self.decode = nn.ModuleList(
-            [ConvBlock(2 * widths[i], widths[i], spatial_dims, batch_norm) for i in reversed(range(depth))]
+            [ConvBlock(2 * widths[i], widths[i], spatial_dims, norm) for i in reversed(range(depth))]
         )
         self.head = conv(widths[0], num_classes, 1)
 
@@ -101,7 +122,8 @@ class UNet(nn.Module):
 
 
 class UNet3D(UNet):
-    """3D U-Net (Cicek et al., arXiv:1606.06650) for volumes; default widths 8-16-32."""
+    """3D U-Net (Cicek et al., arXiv:1606.06650) for volumes; default widths 8-16-32 and instance norm
+    (batches of one or two 3D patches give batch norm noisy running statistics)."""
 
-    def __init__(self, in_channels=1, num_classes=3, base_width=8, depth=2, batch_norm=True):
-        super().__init__(in_channels, num_classes, base_width, depth, spatial_dims=3, batch_norm=batch_norm)
+    def __init__(self, in_channels=1, num_classes=3, base_width=8, depth=2, norm="instance"):
+        super().__init__(in_channels, num_classes, base_width, depth, spatial_dims=3, norm=norm)

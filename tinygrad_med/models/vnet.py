@@ -9,7 +9,7 @@ stage's input), down-sampling is a 2x2x2 convolution with stride 2 that doubles 
 (no pooling), up-sampling a 2x2x2 transposed convolution, skip connections concatenate encoder
 features, and the non-linearity is PReLU. Differences, for small CPU runs: the kernel size is a
 parameter (the paper's 5x5x5 costs 125/27 = 4.6 times as much as the default 3x3x3), batch norm
-follows each convolution (``batch_norm=False`` gives the paper's plain stages), and the width,
+(instance norm by default) follows each convolution (``norm='none'`` gives the paper's plain stages), and the width,
 depth and convolutions per stage are configurable (paper: 16 channels, 4 down-samplings, 1-3 convs).
 """
 
@@ -18,6 +18,7 @@ import numpy
 from .. import nn
 from ..errors import ShapeError, fmt
 from ..ops.shape import cat
+from .unet import check_norm, norm_layer
 
 __all__ = ["VNet"]
 
@@ -35,16 +36,16 @@ class _PReLU(nn.Module):
 
 
 class _Stage(nn.Module):
-    """``convs`` x (conv k^3 -> [BN] -> PReLU), plus the stage input (the residual of the paper)."""
+    """``convs`` x (conv k^3 -> [norm] -> PReLU), plus the stage input (the residual of the paper)."""
 
-    def __init__(self, in_channels, channels, convs, kernel_size, batch_norm):
+    def __init__(self, in_channels, channels, convs, kernel_size, norm):
         super().__init__()
         layers = []
         for index in range(convs):
             source = in_channels if index == 0 else channels
-            layers.append(nn.Conv3d(source, channels, kernel_size, padding=kernel_size // 2, bias=not batch_norm))
-            if batch_norm:
-                layers.append(nn.BatchNorm3d(channels))
+            layers.append(nn.Conv3d(source, channels, kernel_size, padding=kernel_size // 2, bias=norm == "none"))
+            if norm != "none":
+                layers.append(norm_layer(norm, channels, 3))
             layers.append(_PReLU(channels))
         self.body = nn.Sequential(*layers)
 
@@ -62,13 +63,14 @@ class VNet(nn.Module):
         depth: number of down-samplings (paper: 4; default 2).
         kernel_size: odd kernel size of the stage convolutions (paper: 5; default 3).
         convs: convolutions per stage (paper: 1, 2, 3, 3, 3 down the encoder; default 2 everywhere).
-        batch_norm: BN after each stage convolution.
+        norm: 'instance' (default), 'batch' or 'none' (the paper) after each stage convolution.
     Raises:
         ShapeError in forward if a spatial size is not divisible by 2**depth.
     """
 
-    def __init__(self, in_channels=1, num_classes=3, base_width=8, depth=2, kernel_size=3, convs=2, batch_norm=True):
+    def __init__(self, in_channels=1, num_classes=3, base_width=8, depth=2, kernel_size=3, convs=2, norm="instance"):
         super().__init__()
+        check_norm("VNet", norm)
         if depth < 1 or base_width < 1 or kernel_size % 2 == 0:
             raise ValueError(
                 fmt(
@@ -78,7 +80,7 @@ class VNet(nn.Module):
             )
         widths = [base_width * 2**level for level in range(depth + 1)]
         self.depth, self.in_channels, self.base_width = depth, in_channels, base_width
-        self.input_stage = _Stage(in_channels, widths[0], 1, kernel_size, batch_norm)
+        self.input_stage = _Stage(in_channels, widths[0], 1, kernel_size, norm)
         self.down = nn.ModuleList(
             [
                 nn.Sequential(nn.Conv3d(widths[i], widths[i + 1], 2, stride=2), _PReLU(widths[i + 1]))
@@ -86,7 +88,7 @@ class VNet(nn.Module):
             ]
         )
         self.encode = nn.ModuleList(
-            [_Stage(widths[i + 1], widths[i + 1], convs, kernel_size, batch_norm) for i in range(depth)]
+            [_Stage(widths[i + 1], widths[i + 1], convs, kernel_size, norm) for i in range(depth)]
         )
         self.up = nn.ModuleList(
             [
@@ -95,7 +97,7 @@ class VNet(nn.Module):
             ]
         )
         self.decode = nn.ModuleList(
-            [_Stage(2 * widths[i], widths[i], convs, kernel_size, batch_norm) for i in reversed(range(depth))]
+            [_Stage(2 * widths[i], widths[i], convs, kernel_size, norm) for i in reversed(range(depth))]
         )
         self.head = nn.Conv3d(widths[0], num_classes, 1)
 
