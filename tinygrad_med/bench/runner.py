@@ -97,6 +97,10 @@ def _time_torch(work, items, device, repeat, warmup, backward):
         return None
     if work.torch_run is None or (device == "cuda" and not torch.cuda.is_available()):
         return None
+    # Strict float32 on both sides: PyTorch's default lets cuDNN convolutions use TF32 tensor cores
+    # (10-bit mantissa), which our float32 kernels and cuBLAS SGEMM do not.
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
     target = "cuda" if device == "cuda" else "cpu"
     tensors = []
     for value, extra in items:
