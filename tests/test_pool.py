@@ -70,14 +70,14 @@ SLIDE_X = numpy.array([[29, 15, 28, 184], [0, 100, 70, 38], [12, 12, 7, 2], [12,
 
 
 def test_lecture_max_pooling_example():
-    """"Max Pooling" slide: 2 x 2 pool size, stride 2."""
+    """ "Max Pooling" slide: 2 x 2 pool size, stride 2."""
     y, indices = F.max_pool2d(tm.tensor(SLIDE_X[None, None]), 2, stride=2, return_indices=True)
     numpy.testing.assert_array_equal(y.numpy()[0, 0], [[100, 184], [12, 45]])
     numpy.testing.assert_array_equal(indices.numpy()[0, 0], [[5, 3], [8, 14]])  # flat positions in the 4x4 map
 
 
 def test_lecture_average_pooling_example():
-    """"Average Pooling" slide (its top-left input is 31): the slide prints 36 for (31+15+0+100)/4 = 36.5."""
+    """ "Average Pooling" slide (its top-left input is 31): the slide prints 36 for (31+15+0+100)/4 = 36.5."""
     x = SLIDE_X.copy()
     x[0, 0] = 31
     y = F.avg_pool2d(tm.tensor(x[None, None]), 2, stride=2).numpy()[0, 0]
@@ -153,8 +153,14 @@ def test_max_unpool_puts_maxima_back(nd):
 
 
 @settings(max_examples=40, deadline=None)
-@given(n=st.integers(1, 40), k=st.integers(1, 6), s=st.integers(1, 4), d=st.integers(1, 3), ceil=st.booleans(),
-       data=st.data())
+@given(
+    n=st.integers(1, 40),
+    k=st.integers(1, 6),
+    s=st.integers(1, 4),
+    d=st.integers(1, 3),
+    ceil=st.booleans(),
+    data=st.data(),
+)
 def test_output_size_is_pytorchs_formula(n, k, s, d, ceil, data):
     """PyTorch docs: O = floor_or_ceil((L + 2P - D(K-1) - 1)/S + 1); in ceil_mode the last window must start
     inside the input or the left padding."""
@@ -274,8 +280,14 @@ def _parity(device, fn, x, dtype=numpy.float32):
 
 @pytest.mark.parametrize(
     "nd, kernel, stride, padding, dilation, ceil_mode",
-    [(2, 2, 2, 0, 1, False), (2, 3, 2, 1, 1, True), (2, (2, 3), 1, (1, 0), 2, False), (1, 3, 2, 1, 2, True),
-     (3, 2, 1, 1, 1, True), (3, (1, 2, 3), (1, 2, 2), 0, 1, False)],
+    [
+        (2, 2, 2, 0, 1, False),
+        (2, 3, 2, 1, 1, True),
+        (2, (2, 3), 1, (1, 0), 2, False),
+        (1, 3, 2, 1, 2, True),
+        (3, 2, 1, 1, 1, True),
+        (3, (1, 2, 3), (1, 2, 2), 0, 1, False),
+    ],
 )
 def test_max_pool_parity(device, nd, kernel, stride, padding, dilation, ceil_mode):
     x = distinct(2, 3, *[6, 7, 5][:nd])
@@ -284,9 +296,15 @@ def test_max_pool_parity(device, nd, kernel, stride, padding, dilation, ceil_mod
 
 @pytest.mark.parametrize(
     "nd, kernel, stride, padding, ceil_mode, count_include_pad, divisor",
-    [(2, 2, 2, 0, False, True, None), (2, 3, 2, 1, True, True, None), (2, 3, 2, 1, True, False, None),
-     (2, (3, 2), (1, 2), (1, 1), False, True, 7), (1, 4, 3, 2, True, False, None), (3, 3, 2, 1, True, False, None),
-     (3, (2, 3, 1), 1, (1, 0, 0), False, True, None)],
+    [
+        (2, 2, 2, 0, False, True, None),
+        (2, 3, 2, 1, True, True, None),
+        (2, 3, 2, 1, True, False, None),
+        (2, (3, 2), (1, 2), (1, 1), False, True, 7),
+        (1, 4, 3, 2, True, False, None),
+        (3, 3, 2, 1, True, False, None),
+        (3, (2, 3, 1), 1, (1, 0, 0), False, True, None),
+    ],
 )
 def test_avg_pool_parity(device, nd, kernel, stride, padding, ceil_mode, count_include_pad, divisor):
     x = numpy.random.default_rng(6).standard_normal((2, 3, *[6, 7, 5][:nd]))
@@ -312,14 +330,20 @@ def test_max_pool_float64_parity_and_overlapping_windows(device):
 
 @pytest.mark.parametrize(
     "name, args, kwargs",
-    [("max_pool2d", (3, 2, 1), {"ceil_mode": True, "return_indices": True}),
-     ("max_pool2d", ((2, 3), (1, 2), (1, 1)), {"dilation": (2, 1), "return_indices": True}),
-     ("max_pool3d", (2,), {"ceil_mode": True, "return_indices": True}),
-     ("max_pool1d", (3, 2, 1), {"dilation": 2, "return_indices": True}),
-     ("avg_pool2d", (3, 2, 1, True, False), {}), ("avg_pool2d", (3, 2, 1, True, True), {"divisor_override": 2}),
-     ("avg_pool3d", ((2, 3, 2), (1, 2, 3), 1, True, True), {}), ("avg_pool1d", (4, 3, 2, True), {}),
-     ("adaptive_avg_pool2d", ((4, 3),), {}), ("adaptive_max_pool2d", ((4, 3), True), {}),
-     ("adaptive_avg_pool3d", ((3, 2, 4),), {}), ("adaptive_max_pool3d", ((3, 2, 4), True), {})],
+    [
+        ("max_pool2d", (3, 2, 1), {"ceil_mode": True, "return_indices": True}),
+        ("max_pool2d", ((2, 3), (1, 2), (1, 1)), {"dilation": (2, 1), "return_indices": True}),
+        ("max_pool3d", (2,), {"ceil_mode": True, "return_indices": True}),
+        ("max_pool1d", (3, 2, 1), {"dilation": 2, "return_indices": True}),
+        ("avg_pool2d", (3, 2, 1, True, False), {}),
+        ("avg_pool2d", (3, 2, 1, True, True), {"divisor_override": 2}),
+        ("avg_pool3d", ((2, 3, 2), (1, 2, 3), 1, True, True), {}),
+        ("avg_pool1d", (4, 3, 2, True), {}),
+        ("adaptive_avg_pool2d", ((4, 3),), {}),
+        ("adaptive_max_pool2d", ((4, 3), True), {}),
+        ("adaptive_avg_pool3d", ((3, 2, 4),), {}),
+        ("adaptive_max_pool3d", ((3, 2, 4), True), {}),
+    ],
 )
 def test_against_pytorch(name, args, kwargs):
     torch = pytest.importorskip("torch")
@@ -349,21 +373,23 @@ def test_max_unpool_against_pytorch():
 
 @pytest.mark.parametrize(
     "call, error, pattern",
-    [(lambda x: F.max_pool2d(x, 7), ShapeError, r"larger than the padded input.*x.shape=\(1, 2, 5, 5\)"),
-     (lambda x: F.avg_pool2d(x, 3, padding=2), ShapeError, r"padding \(2, 2\) must be at most half"),
-     (lambda x: F.max_pool2d(x, 2, padding=2), ShapeError, r"at most half of kernel_size \(2, 2\)"),
-     (lambda x: F.max_pool2d(x[0, 0], 2), ShapeError, r"3-D or 4-D input \(N, C, H, W\).*x.shape=\(5, 5\)"),
-     (lambda x: F.max_pool3d(x[0], 2), ShapeError, r"4-D or 5-D input.*x.shape=\(2, 5, 5\)"),
-     (lambda x: F.avg_pool1d(x, 2), ShapeError, r"2-D or 3-D input \(N, C, L\)"),
-     (lambda x: F.max_pool2d(x, 0), ShapeError, r"kernel_size must be at least 1"),
-     (lambda x: F.max_pool2d(x, 2, stride=0), ShapeError, r"stride must be at least 1"),
-     (lambda x: F.max_pool2d(x, 2, dilation=0), ShapeError, r"dilation must be at least 1"),
-     (lambda x: F.max_pool2d(x, (2, 2, 2)), ShapeError, r"kernel_size must be an int or a tuple of 2 ints"),
-     (lambda x: F.max_pool2d(x, 2, padding=-1), ShapeError, r"padding must be at least 0"),
-     (lambda x: F.avg_pool2d(x, 2, divisor_override=0), ValueError, r"divisor_override must not be zero"),
-     (lambda x: F.adaptive_avg_pool2d(x, 0), ShapeError, r"output_size must be at least 1"),
-     (lambda x: F.adaptive_max_pool2d(x, (1, 2, 3)), ShapeError, r"output_size must be an int or 2 sizes"),
-     (lambda x: F.max_pool2d(tm.zeros(1, 2, 5, 5, dtype=tm.int64), 2), DTypeError, r"expected a float tensor")],
+    [
+        (lambda x: F.max_pool2d(x, 7), ShapeError, r"larger than the padded input.*x.shape=\(1, 2, 5, 5\)"),
+        (lambda x: F.avg_pool2d(x, 3, padding=2), ShapeError, r"padding \(2, 2\) must be at most half"),
+        (lambda x: F.max_pool2d(x, 2, padding=2), ShapeError, r"at most half of kernel_size \(2, 2\)"),
+        (lambda x: F.max_pool2d(x[0, 0], 2), ShapeError, r"3-D or 4-D input \(N, C, H, W\).*x.shape=\(5, 5\)"),
+        (lambda x: F.max_pool3d(x[0], 2), ShapeError, r"4-D or 5-D input.*x.shape=\(2, 5, 5\)"),
+        (lambda x: F.avg_pool1d(x, 2), ShapeError, r"2-D or 3-D input \(N, C, L\)"),
+        (lambda x: F.max_pool2d(x, 0), ShapeError, r"kernel_size must be at least 1"),
+        (lambda x: F.max_pool2d(x, 2, stride=0), ShapeError, r"stride must be at least 1"),
+        (lambda x: F.max_pool2d(x, 2, dilation=0), ShapeError, r"dilation must be at least 1"),
+        (lambda x: F.max_pool2d(x, (2, 2, 2)), ShapeError, r"kernel_size must be an int or a tuple of 2 ints"),
+        (lambda x: F.max_pool2d(x, 2, padding=-1), ShapeError, r"padding must be at least 0"),
+        (lambda x: F.avg_pool2d(x, 2, divisor_override=0), ValueError, r"divisor_override must not be zero"),
+        (lambda x: F.adaptive_avg_pool2d(x, 0), ShapeError, r"output_size must be at least 1"),
+        (lambda x: F.adaptive_max_pool2d(x, (1, 2, 3)), ShapeError, r"output_size must be an int or 2 sizes"),
+        (lambda x: F.max_pool2d(tm.zeros(1, 2, 5, 5, dtype=tm.int64), 2), DTypeError, r"expected a float tensor"),
+    ],
 )
 def test_bad_input(call, error, pattern):
     with pytest.raises(error, match=pattern):

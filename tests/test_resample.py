@@ -73,8 +73,16 @@ def test_interpolate_matches_loops(config):
 
 
 @pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
-@pytest.mark.parametrize("shape, pad", [((2, 5), (2, 3)), ((2, 3, 5), (1, 4)), ((2, 3, 4, 5), (3, 0, 1, 2)),
-                                        ((3, 4, 5), (1, 1, 3, 2)), ((1, 2, 3, 4, 5), (1, 2, 0, 3, 2, 1))])
+@pytest.mark.parametrize(
+    "shape, pad",
+    [
+        ((2, 5), (2, 3)),
+        ((2, 3, 5), (1, 4)),
+        ((2, 3, 4, 5), (3, 0, 1, 2)),
+        ((3, 4, 5), (1, 1, 3, 2)),
+        ((1, 2, 3, 4, 5), (1, 2, 0, 3, 2, 1)),
+    ],
+)
 def test_pad_matches_loops(mode, shape, pad):
     x = rand(*shape)
     assert_close(F.pad(t64(x, False), pad, mode=mode), pad_nd(x, pad, mode), 0, 0)
@@ -138,15 +146,17 @@ def _parity(device, fn, x, dtype=numpy.float32):
 
 @pytest.mark.parametrize(
     "shape, kwargs",
-    [((1, 2, 5), {"scale_factor": 2.5, "mode": "linear", "align_corners": False}),
-     ((1, 2, 5), {"size": 3, "mode": "linear", "align_corners": True}),
-     ((2, 2, 4, 3), {"scale_factor": (2, 1.5), "mode": "bilinear"}),
-     ((2, 2, 4, 3), {"size": (7, 2), "mode": "bilinear", "align_corners": True}),
-     ((1, 2, 3, 2, 4), {"scale_factor": 1.7, "mode": "trilinear", "align_corners": False}),
-     ((1, 2, 3, 2, 4), {"size": (4, 5, 3), "mode": "trilinear", "align_corners": True}),
-     ((2, 2, 4, 3), {"scale_factor": 1.7, "mode": "nearest"}),
-     ((1, 2, 3, 2, 4), {"size": (5, 3, 7), "mode": "nearest"}),
-     ((2, 2, 5), {"size": 8, "mode": "nearest-exact"})],
+    [
+        ((1, 2, 5), {"scale_factor": 2.5, "mode": "linear", "align_corners": False}),
+        ((1, 2, 5), {"size": 3, "mode": "linear", "align_corners": True}),
+        ((2, 2, 4, 3), {"scale_factor": (2, 1.5), "mode": "bilinear"}),
+        ((2, 2, 4, 3), {"size": (7, 2), "mode": "bilinear", "align_corners": True}),
+        ((1, 2, 3, 2, 4), {"scale_factor": 1.7, "mode": "trilinear", "align_corners": False}),
+        ((1, 2, 3, 2, 4), {"size": (4, 5, 3), "mode": "trilinear", "align_corners": True}),
+        ((2, 2, 4, 3), {"scale_factor": 1.7, "mode": "nearest"}),
+        ((1, 2, 3, 2, 4), {"size": (5, 3, 7), "mode": "nearest"}),
+        ((2, 2, 5), {"size": 8, "mode": "nearest-exact"}),
+    ],
 )
 @pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
 def test_interpolate_parity(device, shape, kwargs, dtype):
@@ -163,15 +173,18 @@ def test_pad_parity(device, mode):
 
 @pytest.mark.parametrize(
     "shape, kwargs",
-    [((2, 3, 9, 10), {"scale_factor": 1.7}), ((2, 3, 9, 10), {"size": (5, 13)}),
-     ((2, 3, 9, 10), {"scale_factor": 1.7, "mode": "nearest-exact"}),
-     ((2, 3, 9, 10), {"scale_factor": (0.6, 2.3), "mode": "bilinear"}),
-     ((2, 3, 9, 10), {"size": (5, 13), "mode": "bilinear", "align_corners": True}),
-     ((2, 3, 11), {"scale_factor": 1.3, "mode": "linear", "align_corners": False}),
-     ((1, 2, 5, 6, 7), {"scale_factor": 1.6, "mode": "trilinear", "align_corners": True}),
-     ((1, 2, 5, 6, 7), {"size": (3, 8, 4), "mode": "trilinear"}),
-     ((2, 3, 9, 10), {"scale_factor": 1.5, "mode": "bilinear", "recompute_scale_factor": True}),
-     ((2, 3, 9, 10), {"size": (4, 6), "mode": "area"})],
+    [
+        ((2, 3, 9, 10), {"scale_factor": 1.7}),
+        ((2, 3, 9, 10), {"size": (5, 13)}),
+        ((2, 3, 9, 10), {"scale_factor": 1.7, "mode": "nearest-exact"}),
+        ((2, 3, 9, 10), {"scale_factor": (0.6, 2.3), "mode": "bilinear"}),
+        ((2, 3, 9, 10), {"size": (5, 13), "mode": "bilinear", "align_corners": True}),
+        ((2, 3, 11), {"scale_factor": 1.3, "mode": "linear", "align_corners": False}),
+        ((1, 2, 5, 6, 7), {"scale_factor": 1.6, "mode": "trilinear", "align_corners": True}),
+        ((1, 2, 5, 6, 7), {"size": (3, 8, 4), "mode": "trilinear"}),
+        ((2, 3, 9, 10), {"scale_factor": 1.5, "mode": "bilinear", "recompute_scale_factor": True}),
+        ((2, 3, 9, 10), {"size": (4, 6), "mode": "area"}),
+    ],
 )
 def test_interpolate_against_pytorch(shape, kwargs):
     torch = pytest.importorskip("torch")
@@ -203,23 +216,29 @@ def test_pad_against_pytorch(mode, shape, pad):
 
 @pytest.mark.parametrize(
     "call, error, pattern",
-    [(lambda x: F.interpolate(x, size=3, mode="linear"), ShapeError, r"'linear' needs a 3-D.*x.shape=\(1, 2, 4, 5\)"),
-     (lambda x: F.interpolate(x, size=3, mode="trilinear"), ShapeError, r"'trilinear' needs a 5-D input"),
-     (lambda x: F.interpolate(x[0, 0], size=3), ShapeError, r"3-D, 4-D or 5-D input.*x.shape=\(4, 5\)"),
-     (lambda x: F.interpolate(x, size=3, scale_factor=2), ValueError, r"exactly one of size or scale_factor"),
-     (lambda x: F.interpolate(x), ValueError, r"exactly one of size or scale_factor"),
-     (lambda x: F.interpolate(x, size=3, align_corners=True), ValueError, r"align_corners can only be set"),
-     (lambda x: F.interpolate(x, size=3, mode="bicubic"), ValueError, r"mode 'bicubic' is not supported"),
-     (lambda x: F.interpolate(x, size=(3, 3, 3)), ShapeError, r"size needs 2 values for a 4-D input"),
-     (lambda x: F.interpolate(x, scale_factor=0.1), ShapeError, r"output size \(0, 0\) must be at least 1"),
-     (lambda x: F.interpolate(tm.zeros(1, 2, 4, 5, dtype=tm.int64), size=2), DTypeError, r"float tensor"),
-     (lambda x: F.pad(x, (5, 0, 0, 0), mode="reflect"), ShapeError, r"reflect padding \(5, 0\) of dim 3 \(size 5\)"),
-     (lambda x: F.pad(x, (0, 0, 5, 0), mode="circular"), ShapeError, r"dim 2 \(size 4\) must.*at most 4"),
-     (lambda x: F.pad(x, (-1, 0, 0, 0), mode="replicate"), ShapeError, r"must be non-negative"),
-     (lambda x: F.pad(x, (1, 1), mode="reflect"), ShapeError, r"length 2 needs a 2-D or 3-D input"),
-     (lambda x: F.pad(x, (1, 1, 1), mode="reflect"), ShapeError, r"length 3"),
-     (lambda x: F.pad(x, (1, 1, 1, 1), mode="reflect", value=2.0), ValueError, r"takes no value"),
-     (lambda x: F.pad(x, (1, 1, 1, 1), mode="wrap"), ValueError, r"mode 'wrap' is not one of")],
+    [
+        (
+            lambda x: F.interpolate(x, size=3, mode="linear"),
+            ShapeError,
+            r"'linear' needs a 3-D.*x.shape=\(1, 2, 4, 5\)",
+        ),
+        (lambda x: F.interpolate(x, size=3, mode="trilinear"), ShapeError, r"'trilinear' needs a 5-D input"),
+        (lambda x: F.interpolate(x[0, 0], size=3), ShapeError, r"3-D, 4-D or 5-D input.*x.shape=\(4, 5\)"),
+        (lambda x: F.interpolate(x, size=3, scale_factor=2), ValueError, r"exactly one of size or scale_factor"),
+        (lambda x: F.interpolate(x), ValueError, r"exactly one of size or scale_factor"),
+        (lambda x: F.interpolate(x, size=3, align_corners=True), ValueError, r"align_corners can only be set"),
+        (lambda x: F.interpolate(x, size=3, mode="bicubic"), ValueError, r"mode 'bicubic' is not supported"),
+        (lambda x: F.interpolate(x, size=(3, 3, 3)), ShapeError, r"size needs 2 values for a 4-D input"),
+        (lambda x: F.interpolate(x, scale_factor=0.1), ShapeError, r"output size \(0, 0\) must be at least 1"),
+        (lambda x: F.interpolate(tm.zeros(1, 2, 4, 5, dtype=tm.int64), size=2), DTypeError, r"float tensor"),
+        (lambda x: F.pad(x, (5, 0, 0, 0), mode="reflect"), ShapeError, r"reflect padding \(5, 0\) of dim 3 \(size 5\)"),
+        (lambda x: F.pad(x, (0, 0, 5, 0), mode="circular"), ShapeError, r"dim 2 \(size 4\) must.*at most 4"),
+        (lambda x: F.pad(x, (-1, 0, 0, 0), mode="replicate"), ShapeError, r"must be non-negative"),
+        (lambda x: F.pad(x, (1, 1), mode="reflect"), ShapeError, r"length 2 needs a 2-D or 3-D input"),
+        (lambda x: F.pad(x, (1, 1, 1), mode="reflect"), ShapeError, r"length 3"),
+        (lambda x: F.pad(x, (1, 1, 1, 1), mode="reflect", value=2.0), ValueError, r"takes no value"),
+        (lambda x: F.pad(x, (1, 1, 1, 1), mode="wrap"), ValueError, r"mode 'wrap' is not one of"),
+    ],
 )
 def test_bad_input(call, error, pattern):
     with pytest.raises(error, match=pattern):
@@ -231,16 +250,21 @@ def test_bad_input(call, error, pattern):
 
 @pytest.mark.parametrize(
     "name, args, kwargs, shape",
-    [("Upsample", (), {"scale_factor": 2}, (1, 2, 3, 4)),
-     ("Upsample", ((5, 7),), {"mode": "bilinear", "align_corners": True}, (1, 2, 3, 4)),
-     ("Upsample", (), {"scale_factor": (1.5, 2, 2.5), "mode": "trilinear"}, (1, 2, 2, 3, 2)),
-     ("UpsamplingNearest2d", (), {"scale_factor": 3}, (1, 2, 3, 4)),
-     ("UpsamplingBilinear2d", ((4, 6),), {}, (1, 2, 3, 4)),
-     ("ReflectionPad1d", ((2, 1),), {}, (1, 2, 4)), ("ReflectionPad2d", (1,), {}, (1, 2, 3, 4)),
-     ("ReflectionPad3d", ((1, 0, 1, 2, 0, 1),), {}, (1, 2, 3, 4, 3)),
-     ("ReplicationPad2d", ((0, 3, 1, 2),), {}, (2, 3, 4)),
-     ("ReplicationPad3d", (2,), {}, (1, 1, 2, 3, 2)), ("CircularPad2d", (1,), {}, (1, 2, 3, 4)),
-     ("ZeroPad2d", ((1, 2, 3, 0),), {}, (1, 2, 3, 4)), ("ConstantPad1d", (2, 3.5), {}, (1, 2, 3))],
+    [
+        ("Upsample", (), {"scale_factor": 2}, (1, 2, 3, 4)),
+        ("Upsample", ((5, 7),), {"mode": "bilinear", "align_corners": True}, (1, 2, 3, 4)),
+        ("Upsample", (), {"scale_factor": (1.5, 2, 2.5), "mode": "trilinear"}, (1, 2, 2, 3, 2)),
+        ("UpsamplingNearest2d", (), {"scale_factor": 3}, (1, 2, 3, 4)),
+        ("UpsamplingBilinear2d", ((4, 6),), {}, (1, 2, 3, 4)),
+        ("ReflectionPad1d", ((2, 1),), {}, (1, 2, 4)),
+        ("ReflectionPad2d", (1,), {}, (1, 2, 3, 4)),
+        ("ReflectionPad3d", ((1, 0, 1, 2, 0, 1),), {}, (1, 2, 3, 4, 3)),
+        ("ReplicationPad2d", ((0, 3, 1, 2),), {}, (2, 3, 4)),
+        ("ReplicationPad3d", (2,), {}, (1, 1, 2, 3, 2)),
+        ("CircularPad2d", (1,), {}, (1, 2, 3, 4)),
+        ("ZeroPad2d", ((1, 2, 3, 0),), {}, (1, 2, 3, 4)),
+        ("ConstantPad1d", (2, 3.5), {}, (1, 2, 3)),
+    ],
 )
 def test_layers_against_pytorch(name, args, kwargs, shape):
     torch = pytest.importorskip("torch")
