@@ -105,7 +105,7 @@ def test_vnet_shapes_parameter_count_and_refusals():
 
 
 def test_norm_choices_and_instance_norm_behaves_the_same_in_eval():
-    model = UNet3D(1, 3, base_width=2)  # instance norm by default: no running statistics
+    model = UNet3D(1, 3, base_width=2, norm="instance")  # no running statistics
     x = tm.randn(2, 1, 8, 8, 8)
     train_out = model(x).numpy()
     assert numpy.allclose(model.eval()(x).numpy(), train_out, atol=1e-5)

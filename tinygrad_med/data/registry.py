@@ -29,7 +29,7 @@ DATASETS = {
     },
     "mni152": {
         "make": lambda split, path=None: MNI152Patches(split, patch=32, samples_per_epoch=16),
-        "recipe": {"model": "unet3d", "epochs": 20, "batch_size": 2, "lr": 3e-3},
+        "recipe": {"model": "unet3d", "epochs": 20, "batch_size": 2, "lr": 1e-3},
         "about": "MNI152 T1 template, 3D grey/white-matter segmentation (nilearn)",
     },
     "phantoms": {

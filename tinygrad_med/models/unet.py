@@ -122,8 +122,9 @@ class UNet(nn.Module):
 
 
 class UNet3D(UNet):
-    """3D U-Net (Cicek et al., arXiv:1606.06650) for volumes; default widths 8-16-32 and instance norm
-    (batches of one or two 3D patches give batch norm noisy running statistics)."""
+    """3D U-Net (Cicek et al., arXiv:1606.06650) for volumes; default widths 8-16-32, batch norm
+    (``norm='instance'`` avoids batch norm's running statistics, which are noisy with batches of
+    one or two 3D patches; on the MNI152 recipe batch norm still scored higher: 0.85 vs 0.82 Dice)."""
 
-    def __init__(self, in_channels=1, num_classes=3, base_width=8, depth=2, norm="instance"):
+    def __init__(self, in_channels=1, num_classes=3, base_width=8, depth=2, norm="batch"):
         super().__init__(in_channels, num_classes, base_width, depth, spatial_dims=3, norm=norm)

@@ -9,8 +9,9 @@ stage's input), down-sampling is a 2x2x2 convolution with stride 2 that doubles 
 (no pooling), up-sampling a 2x2x2 transposed convolution, skip connections concatenate encoder
 features, and the non-linearity is PReLU. Differences, for small CPU runs: the kernel size is a
 parameter (the paper's 5x5x5 costs 125/27 = 4.6 times as much as the default 3x3x3), batch norm
-(instance norm by default) follows each convolution (``norm='none'`` gives the paper's plain stages), and the width,
-depth and convolutions per stage are configurable (paper: 16 channels, 4 down-samplings, 1-3 convs).
+follows each convolution (``norm='none'`` gives the paper's plain stages; 'instance' is the third
+choice), and the width, depth and convolutions per stage are configurable (paper: 16 channels,
+4 down-samplings, 1-3 convs per stage).
 """
 
 import numpy
@@ -63,12 +64,12 @@ class VNet(nn.Module):
         depth: number of down-samplings (paper: 4; default 2).
         kernel_size: odd kernel size of the stage convolutions (paper: 5; default 3).
         convs: convolutions per stage (paper: 1, 2, 3, 3, 3 down the encoder; default 2 everywhere).
-        norm: 'instance' (default), 'batch' or 'none' (the paper) after each stage convolution.
+        norm: 'batch' (default), 'instance' or 'none' (the paper) after each stage convolution.
     Raises:
         ShapeError in forward if a spatial size is not divisible by 2**depth.
     """
 
-    def __init__(self, in_channels=1, num_classes=3, base_width=8, depth=2, kernel_size=3, convs=2, norm="instance"):
+    def __init__(self, in_channels=1, num_classes=3, base_width=8, depth=2, kernel_size=3, convs=2, norm="batch"):
         super().__init__()
         check_norm("VNet", norm)
         if depth < 1 or base_width < 1 or kernel_size % 2 == 0:
