@@ -7,8 +7,8 @@ dropout / dropout2d forward+backward (the CPU cost is the vectorised Philox stre
         [--repeat 30] [--torch-threads K] [--out benchmarks/results/bench_norm.json]
 
 Each case runs a BatchNorm2d layer (weight, bias and input requiring grad, running statistics
-updated) and backward with a fixed upstream gradient; ours and PyTorch's run in alternating
-blocks so that both see the same machine state.  Medians over ``--repeat`` calls, all figures
+updated) and backward with a fixed upstream gradient; ours and PyTorch's take turns of 10
+calls so that both see the same machine state.  Medians over ``--repeat`` calls, all figures
 from one run on one machine, with the load average beside them; no asserts.
 """
 
@@ -62,20 +62,23 @@ def torch_case(torch, kind, x, gy):
     return run
 
 
-def alternating_blocks(fns, repeat, blocks=5, warmup=3):
-    """{name: median seconds} of each closure over ``repeat`` calls, run in ``blocks`` alternating blocks.
+def interleaved(fns, repeat, warmup=3, block=1):
+    """{name: median seconds} of each closure over ``repeat`` calls, the closures taking turns.
 
-    Blocks rather than call-by-call interleaving: PyTorch's OpenMP threads spin for a while after
-    each call, and a call of ours right after one would pay for their spinning.  Alternating
-    blocks still let both sides see the same machine state over the run.
+    Each turn is ``block`` timed calls (1: call by call, as benchmarks/bench_unet.py uses it).
+    With block > 1 each turn starts with one untimed call: PyTorch's OpenMP threads spin for a
+    while after each call, and a call of ours right after one would pay for their spinning.
+    Taking turns lets both sides see the same machine state over the run.
     """
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
     times = {name: [] for name in fns}
-    per_block = max(1, repeat // blocks)
-    for _ in range(blocks):
+    for _ in range(-(-repeat // block)):
         for name, fn in fns.items():
-            for _ in range(warmup):
+            if block > 1:
                 fn()
-            for _ in range(per_block):
+            for _ in range(block):
                 begin = time.perf_counter()
                 fn()
                 times[name].append(time.perf_counter() - begin)
@@ -102,7 +105,7 @@ def main():
         fns = {"tinygrad_med": ours_case(kind, x, gy)}
         if torch is not None:
             fns["torch"] = torch_case(torch, kind, x, gy)
-        medians = alternating_blocks(fns, args.repeat)
+        medians = interleaved(fns, args.repeat, block=10)
         cases[kind] = {"median_ms": {k: v * 1e3 for k, v in medians.items()}}
         if torch is not None:
             cases[kind]["ratio_vs_torch"] = medians["tinygrad_med"] / medians["torch"]
