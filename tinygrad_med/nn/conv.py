@@ -139,9 +139,9 @@ class _ConvTranspose(_ConvNd):
         for i, want in enumerate(size):
             low = (x.shape[-self.d + i] - 1) * self.stride[i] - 2 * self.padding[i]
             low += self.dilation[i] * (self.kernel_size[i] - 1) + 1
-            if not low <= want < low + max(self.stride[i], self.dilation[i]):
+            if not low <= want < low + self.stride[i]:  # PyTorch allows up to stride - 1 extra
                 raise ValueError(f"{type(self).__name__}: requested output size {size} is not reachable; dim {i} "
-                                 f"must be in [{low}, {low + max(self.stride[i], self.dilation[i]) - 1}]")  # fmt: skip
+                                 f"must be in [{low}, {low + self.stride[i] - 1}]")  # fmt: skip
             extra.append(want - low)
         return tuple(extra)
 
