@@ -80,6 +80,7 @@ def _guarded(handler):
 
 
 def run_train(args):
+    """``tgm train``: build or resume a run in --out and train it; 0 on success, 130 after Ctrl-C."""
     from .train import Trainer, load_checkpoint, make_config, prepare_out
 
     config = make_config(
@@ -129,6 +130,7 @@ def _trainer_from(path, device):
 
 
 def run_eval(args):
+    """``tgm eval``: print the held-out metrics (and dataset extras) of a checkpoint as JSON."""
     from .data.registry import report
 
     trainer = _trainer_from(args.checkpoint, args.device)
@@ -140,6 +142,7 @@ def run_eval(args):
 
 
 def run_predict(args):
+    """``tgm predict``: write the predicted label mask of --input (default: the first test sample)."""
     from .function import no_grad
     from .tensor import Tensor
 

@@ -51,6 +51,7 @@ DATASETS = {
 
 
 def dataset_names():
+    """The registered dataset names, sorted."""
     return sorted(DATASETS)
 
 
