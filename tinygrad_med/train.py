@@ -30,7 +30,7 @@ import numpy
 
 from . import metrics as metrics_module
 from .data import DataLoader
-from .data.registry import get_dataset, recipe, report
+from .data.registry import dataset_names, get_dataset, recipe, report
 from .errors import CheckpointError, fmt
 from .function import no_grad
 from .models import MODELS, UnknownNameError, create_model
@@ -73,7 +73,11 @@ def make_config(
     if model not in MODELS:
         raise UnknownNameError(fmt("tgm train", f"unknown model {model!r}; valid models: {', '.join(sorted(MODELS))}"))
     data = data or DEFAULT_DATA.get(model, "digits")
-    defaults = recipe(data)  # raises for an unknown dataset
+    if data not in dataset_names():
+        raise UnknownNameError(
+            fmt("tgm train", f"unknown dataset {data!r}; valid datasets: {', '.join(dataset_names())}")
+        )
+    defaults = recipe(data)
     if optimizer not in OPTIMIZERS:
         raise UnknownNameError(fmt("tgm train", f"unknown optimizer {optimizer!r}; valid: {', '.join(OPTIMIZERS)}"))
     config = {

@@ -73,7 +73,8 @@ def _guarded(handler):
         try:
             return handler(args)
         except _EXPECTED as error:
-            print(f"tgm {args.command}: {error}", file=sys.stderr)
+            message = str(error)  # most messages already start with "tgm ...:" (errors.fmt names the op)
+            print(message if message.startswith("tgm") else f"tgm {args.command}: {message}", file=sys.stderr)
             return 2
 
     return run
@@ -158,7 +159,8 @@ def run_predict(args):
         logits = trainer.model(Tensor(_pad(image, 2**trainer.model.depth)[None]).to(args.device))
     labels = numpy.asarray(logits.numpy().argmax(axis=1)[0])[tuple(slice(0, s) for s in image.shape[1:])]
     default = "prediction.png" if labels.ndim == 2 else "prediction.npy"
-    output = args.output or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), default)
+    folder = args.checkpoint if os.path.isdir(args.checkpoint) else os.path.dirname(os.path.abspath(args.checkpoint))
+    output = args.output or os.path.join(folder, default)
     _write_mask(labels, output, trainer.num_classes, reference)
     print(f"wrote {output}: labels {sorted(int(v) for v in numpy.unique(labels))}, shape {labels.shape}")
     return 0
