@@ -162,3 +162,39 @@ def test_predict_writes_a_png_mask_for_2d_and_npy_or_nifti_for_3d(tmp_path, caps
     capsys.readouterr()
     assert main(["predict", run3d, "--output", str(tmp_path / "mask3d.png")]) == 2
     assert "a PNG holds a 2D mask" in capsys.readouterr().err
+
+
+def test_medmnist_trains_from_a_local_npz_and_asks_for_the_path(tmp_path, capsys):
+    rng = numpy.random.default_rng(0)
+    labels = {split: rng.integers(0, 3, (n, 1)) for split, n in (("train", 48), ("val", 4), ("test", 12))}
+    images = {
+        split: (label[:, :, None] * 80 + rng.integers(0, 40, (len(label), 28, 28))).astype(numpy.uint8)
+        for split, label in labels.items()
+    }  # the class sets the brightness: learnable in one epoch
+    path = tmp_path / "toymnist.npz"
+    numpy.savez(path, **{f"{s}_images": images[s] for s in images}, **{f"{s}_labels": labels[s] for s in labels})
+    out = str(tmp_path / "run")
+    assert (
+        main(
+            [
+                "train",
+                "cnn",
+                "--data",
+                "medmnist",
+                "--data-path",
+                str(path),
+                "--epochs",
+                "2",
+                "--batch-size",
+                "8",
+                "--out",
+                out,
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["test_accuracy"] >= 0.5
+    capsys.readouterr()
+    assert main(["train", "cnn", "--data", "medmnist", "--out", str(tmp_path / "other"), "--quiet"]) == 2
+    assert "pass --data-path FILE.npz" in capsys.readouterr().err
