@@ -1,5 +1,6 @@
 """The training loop: loss goes down, checkpoints resume exactly, Ctrl-C saves, bad input is refused."""
 
+import importlib.util
 import json
 import os
 import signal
@@ -198,3 +199,12 @@ def test_medmnist_trains_from_a_local_npz_and_asks_for_the_path(tmp_path, capsys
     capsys.readouterr()
     assert main(["train", "cnn", "--data", "medmnist", "--out", str(tmp_path / "other"), "--quiet"]) == 2
     assert "pass --data-path FILE.npz" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("stardist") is None, reason="stardist (nuclei data) not installed")
+def test_unet_on_the_real_nuclei_image_learns_in_two_epochs(tmp_path):
+    trainer = Trainer(make_config("unet", "nuclei", epochs=2, prefetch=2), tmp_path, progress=False)
+    summary = trainer.fit()
+    assert trainer.history[1]["train_loss"] < trainer.history[0]["train_loss"]
+    assert summary["test_dice"] > 0.75 and summary["threshold_baseline_dice"] == pytest.approx(0.874, abs=0.002)
