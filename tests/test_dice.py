@@ -91,3 +91,23 @@ def test_bad_input():
         dice_loss(tm.zeros(2, 3, 4, dtype=tm.int64), numpy.zeros((2, 4), int))
     with pytest.raises(ShapeError, match="both be"):
         soft_dice(tm.randn(2, 3, 4), tm.randn(2, 3, 5))
+
+
+@pytest.mark.parametrize("shape,classes", [((2, 3, 4, 5), 3), ((1, 1, 2, 3, 4), 2)])
+def test_dice_ce_agrees_on_every_device(device, shape, classes):
+    """The composed loss runs through each backend's softmax/sigmoid/cross-entropy kernels."""
+    rng = numpy.random.default_rng(3)
+    logits = rng.normal(size=shape).astype(numpy.float32)
+    labels = rng.integers(0, classes, (shape[0],) + shape[2:])
+
+    def run(make):
+        x = make(logits, requires_grad=True)
+        loss = dice_ce_loss(x, make(labels), include_background=False)
+        loss.backward()
+        return loss, x.grad
+
+    loss, gx = run(device.tensor)
+    loss_ref, gx_ref = device.reference(run, lambda a, requires_grad=False: tm.tensor(a, requires_grad=requires_grad))
+    assert loss.dtype == numpy.float32 and gx.dtype == numpy.float32
+    assert_close(loss, loss_ref)
+    assert_close(gx, gx_ref)
