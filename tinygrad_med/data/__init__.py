@@ -7,6 +7,7 @@ mni152.py      MNI152 T1 template with grey/white-matter labels (from nilearn), 
 digits.py      scikit-learn's 8x8 digits
 medmnist.py    MedMNIST .npz files the user already has
 phantoms.py    seeded synthetic MRI-like phantoms with exact masks
+registry.py    the names `tgm train --data` takes, each with its default recipe
 """
 
 from . import transforms  # noqa: F401
