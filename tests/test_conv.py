@@ -375,6 +375,7 @@ def _torch_check(torch, y, t, ours, theirs):
         numpy.testing.assert_allclose(a.numpy(), b.detach().numpy(), rtol=1e-9, atol=1e-9)
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same'")  # PyTorch's note about its own padded copy
 @given(cfg=conv_configs())
 @settings(max_examples=20, deadline=None)
 def test_conv_matches_pytorch(cfg):
