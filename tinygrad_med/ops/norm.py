@@ -256,13 +256,17 @@ def _channel_sum(a3):
     return a3.sum(axis=0).sum(axis=-1)
 
 
+def _channel_dot(a3, b3):
+    """(N, C, S), (N, C, S) -> (C,): sum of a3 * b3 per channel, without writing the product."""
+    return numpy.einsum("ncs,ncs->c", a3, b3)
+
+
 def _batch_norm_stats_cpu(x3):
     """Per-channel batch mean and biased variance of x3 (N, C, S), two passes."""
     m = x3.shape[0] * x3.shape[2]
     mean = _channel_sum(x3) / m
-    squares = x3 - mean[:, None]
-    squares *= squares  # (x - mu)^2, in place: one temporary
-    return mean, _channel_sum(squares) / m
+    centered = x3 - mean[:, None]
+    return mean, _channel_dot(centered, centered) / m
 
 
 def _batch_norm_stats_gpu(x3):
@@ -293,18 +297,17 @@ def _batch_norm_fwd_gpu(x3, mean, inv_std, gamma, beta):
 def _batch_norm_bwd_cpu(gy3, x_hat, gamma, inv_std, training):
     """(gx, g_gamma, g_beta) of y = gamma x_hat + beta, through the batch statistics if training."""
     m = gy3.shape[0] * gy3.shape[2]
-    gx = gy3 * x_hat  # gy x_hat, then reused for gx (in-place steps: one temporary in all)
-    sum_gy, sum_gy_xhat = _channel_sum(gy3), _channel_sum(gx)
+    sum_gy, sum_gy_xhat = _channel_sum(gy3), _channel_dot(gy3, x_hat)
     scale = (gamma * inv_std)[:, None]
-    if training:  # Ioffe & Szegedy's chain rule through mu_B and sigma2_B, in its compact form
-        # gx = (gamma inv_std / m)(m gy - sum gy - x_hat sum(gy x_hat))
-        #    = gamma inv_std (gy - (x_hat sum(gy x_hat) / m + sum(gy) / m)), built in place in gx:
-        numpy.multiply(x_hat, (sum_gy_xhat / m)[:, None], out=gx)
-        gx += (sum_gy / m)[:, None]
-        numpy.subtract(gy3, gx, out=gx)
-        gx *= scale
-    else:
-        numpy.multiply(gy3, scale, out=gx)
+    if not training:  # the statistics are constants
+        return gy3 * scale, sum_gy_xhat, sum_gy
+    # Ioffe & Szegedy's chain rule through mu_B and sigma2_B, in its compact form
+    #   gx = (gamma inv_std / m)(m gy - sum gy - x_hat sum(gy x_hat))
+    #      = gamma inv_std (gy - (x_hat sum(gy x_hat) / m + sum(gy) / m)), built in place in gx:
+    gx = x_hat * (sum_gy_xhat / m)[:, None]
+    gx += (sum_gy / m)[:, None]
+    numpy.subtract(gy3, gx, out=gx)
+    gx *= scale
     return gx, sum_gy_xhat, sum_gy
 
 
