@@ -64,6 +64,35 @@ def test_layers_gradcheck_through_time(mode, bidirectional):
     assert all(p.grad is not None and p.grad.shape == p.shape for p in layer.parameters())
 
 
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("masked", [False, True])
+def test_lstm_layer_equals_unrolled_cells_and_gradchecks(device, reverse, masked):
+    """The written-out BPTT of lstm_layer gives what autograd through lstm_cell steps gives."""
+    rng = numpy.random.default_rng(8)
+    T, N, H = 4, 3, 2
+    arrays = [rng.standard_normal(s) for s in ((T, N, 4 * H), (N, H), (N, H), (4 * H, H), (4 * H,))]
+    mask = (numpy.arange(T)[:, None] < numpy.array([4, 2, 1])[None, :])[..., None] if masked else None
+    mask_dev = None if mask is None else device.tensor(mask).data
+    inputs = [device.tensor(a, requires_grad=True) for a in arrays]
+    tm.gradcheck(lambda *t: tm.ops.rnn.lstm_layer(*t, mask=mask_dev, reverse=reverse), inputs)
+
+    def unrolled(gx, h, c, W_hh, b_hh):
+        out = [None] * T
+        for t in reversed(range(T)) if reverse else range(T):
+            h_new, c_new = lstm_gates(gx[t] + tm.ops.matmul.linear(h, W_hh, b_hh), c)
+            if mask is None:
+                h, c, out[t] = h_new, c_new, h_new
+            else:
+                m = tm.tensor(mask[t])
+                h, c, out[t] = tm.where(m, h_new, h), tm.where(m, c_new, c), tm.where(m, h_new, 0.0)
+        return tm.stack(out), h, c
+
+    ref = device.reference(lambda: unrolled(*[tm.tensor(a) for a in arrays]))
+    got = tm.ops.rnn.lstm_layer(*[device.tensor(a) for a in arrays], mask=mask_dev, reverse=reverse)
+    for a, b in zip(got, ref):
+        assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
 def test_lstm_parameter_gradients_gradcheck():
     tm.manual_seed(1)
     cell = nn.LSTMCell(3, 2).double()

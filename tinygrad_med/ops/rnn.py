@@ -15,7 +15,7 @@ from ..function import Function
 from .activation import relu, tanh
 from .matmul import linear
 
-__all__ = ["lstm_cell", "gru_cell", "rnn_cell", "lstm_gates", "gru_gates"]
+__all__ = ["lstm_cell", "gru_cell", "rnn_cell", "lstm_gates", "gru_gates", "lstm_layer"]
 
 _THREADS = 256
 
@@ -141,6 +141,71 @@ def _lstm_gates_bwd_gpu(gh, gc, act, c, c_new):
     g_gates, g_c = xp.empty_like(act), xp.empty_like(c)
     _launch("lstm_gates_bwd", N * hidden, gh.dtype, (gh, gc, act, c, c_new, g_gates, g_c, N, hidden))
     return g_gates, g_c
+
+
+def lstm_layer(gx, h0, c0, W_hh, b_hh=None, mask=None, reverse=False):
+    """One direction of an LSTM layer over all time steps as one op: backpropagation through time written out.
+
+    Lecture: "Recurrent neural networks" (unrolling the loop, and the LSTM's memory).
+    Forward:  for t = 0..T-1 (T-1..0 if reverse): (h, c) = lstm_gates(gx[t] + h W_hh^T + b_hh, c);
+              out[t] = h.  Where mask[t] is False (a padded step) h and c are kept and out[t] = 0.
+    Backward: the same steps in the opposite order: g_gates[t] = lstm_gates' backward of
+              (gout[t] + gh, gc); gh <- g_gates[t] W_hh; gc <- its c-gradient; then ONE product each
+              for the weights: gW_hh = sum_t g_gates[t]^T h[t-1] and gb_hh = sum_t g_gates[t],
+              and g_gx = g_gates (the input projection's gradient, one GEMM in ops/matmul.linear).
+    Shapes:   gx (T, N, 4H) = x W_ih^T + b_ih; h0, c0 (N, H); W_hh (4H, H); mask (T, N, 1) bool
+              -> out (T, N, H), h_T (N, H), c_T (N, H)
+    Same numbers as unrolling lstm_cell with autograd (tests/test_rnn.py ties the two), with two
+    products per step instead of three in the backward, and no graph node per step.
+    """
+    T, N, G = gx.shape
+    if G % 4 or h0.shape != (N, G // 4) or c0.shape != h0.shape or W_hh.shape != (G, G // 4):
+        raise ShapeError(
+            fmt("lstm_layer", "expected gx (T, N, 4H), h0 and c0 (N, H), W_hh (4H, H)", gx=gx, h0=h0, c0=c0, W_hh=W_hh)
+        )
+    return LSTMLayer.apply(gx, h0, c0, W_hh, b_hh, mask=mask, reverse=reverse)
+
+
+class LSTMLayer(Function):
+    def forward(self, gx, h0, c0, W_hh, b_hh, mask, reverse):
+        xp = backend.get_xp(gx)
+        fwd = _lstm_gates_fwd_gpu if backend.on_gpu(gx) else _lstm_gates_fwd_cpu
+        T, N, G = gx.shape
+        order = list(reversed(range(T))) if reverse else list(range(T))
+        out = xp.zeros((T, N, G // 4), dtype=gx.dtype)
+        self.h_prev, self.c_prev = xp.empty_like(out), xp.empty_like(out)
+        self.c_raw, self.act = xp.empty_like(out), xp.empty_like(gx)
+        h, c = h0, c0
+        for t in order:
+            gates = gx[t] + h @ W_hh.T  # (N, 4H): the only product per step
+            if b_hh is not None:
+                gates += b_hh
+            h_new, c_new, act = fwd(gates, c)
+            self.h_prev[t], self.c_prev[t], self.c_raw[t], self.act[t] = h, c, c_new, act
+            if mask is None:
+                h, c, out[t] = h_new, c_new, h_new
+            else:  # a padded step keeps the state and outputs 0
+                h, c, out[t] = xp.where(mask[t], h_new, h), xp.where(mask[t], c_new, c), h_new * mask[t]
+        self.W_hh, self.mask, self.order, self.has_bias = W_hh, mask, order, b_hh is not None
+        return out, h, c
+
+    def backward(self, gout, gh, gc):
+        xp = backend.get_xp(gout)
+        bwd = _lstm_gates_bwd_gpu if backend.on_gpu(gout) else _lstm_gates_bwd_cpu
+        g_gates = xp.empty_like(self.act)
+        for t in reversed(self.order):
+            g_h_new, g_c_new = gout[t] + gh, gc
+            if self.mask is not None:
+                m = self.mask[t]
+                g_h_new, g_c_new, gh_keep, gc_keep = g_h_new * m, g_c_new * m, gh * ~m, gc * ~m
+            g_gates[t], gc = bwd(g_h_new, g_c_new, self.act[t], self.c_prev[t], self.c_raw[t])
+            gh = g_gates[t] @ self.W_hh  # (N, 4H) @ (4H, H)
+            if self.mask is not None:
+                gh, gc = gh + gh_keep, gc + gc_keep
+        G = g_gates.shape[-1]
+        gW_hh = g_gates.reshape(-1, G).T @ self.h_prev.reshape(-1, G // 4)  # one product for all steps
+        gb_hh = g_gates.reshape(-1, G).sum(axis=0) if self.has_bias else None
+        return g_gates, gh, gc, gW_hh, gb_hh
 
 
 def gru_cell(x, h, W_ih, W_hh, b_ih=None, b_hh=None):
