@@ -114,9 +114,10 @@ class _RecurrentBase(Module):
         batch_first=False,
         dropout=0.0,
         bidirectional=False,
-        nonlinearity="tanh",
         dtype=None,
         device=None,
+        *,
+        nonlinearity="tanh",  # RNN only; RNN.__init__ takes it in PyTorch's position
     ):
         super().__init__()
         if not 0 <= dropout <= 1:
@@ -282,9 +283,9 @@ class RNN(_RecurrentBase):
             batch_first,
             dropout,
             bidirectional,
-            nonlinearity,
-            dtype=dtype,
-            device=device,
+            dtype,
+            device,
+            nonlinearity=nonlinearity,
         )
 
 
@@ -296,40 +297,8 @@ class LSTM(_RecurrentBase):
 
     mode = "LSTM"
 
-    def __init__(
-        self,
-        input_size,
-        hidden_size,
-        num_layers=1,
-        bias=True,
-        batch_first=False,
-        dropout=0.0,
-        bidirectional=False,
-        dtype=None,
-        device=None,
-    ):
-        super().__init__(
-            input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, dtype=dtype, device=device
-        )
-
 
 class GRU(_RecurrentBase):
     """GRU layers, as torch.nn.GRU. Reference: Cho et al., arXiv:1406.1078."""
 
     mode = "GRU"
-
-    def __init__(
-        self,
-        input_size,
-        hidden_size,
-        num_layers=1,
-        bias=True,
-        batch_first=False,
-        dropout=0.0,
-        bidirectional=False,
-        dtype=None,
-        device=None,
-    ):
-        super().__init__(
-            input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, dtype=dtype, device=device
-        )
