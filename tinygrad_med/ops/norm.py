@@ -97,20 +97,23 @@ class BatchNorm(Function):
         xp, self.x_shape, self.training = backend.get_xp(x), x.shape, training
         x3 = xp.ascontiguousarray(x).reshape(x.shape[0], x.shape[1], -1)  # (N, C, *) -> (N, C, S)
         gpu = backend.on_gpu(x3)  # the one dispatch: kernels/norm.cu or the NumPy reference
-        stats, fwd = (
-            (_batch_norm_stats_gpu, _batch_norm_fwd_gpu) if gpu else (_batch_norm_stats_cpu, _batch_norm_fwd_cpu)
+        train_fwd, fwd = (
+            (_batch_norm_train_fwd_gpu, _batch_norm_fwd_gpu)
+            if gpu
+            else (_batch_norm_train_fwd_cpu, _batch_norm_fwd_cpu)
         )
         self.bwd = _batch_norm_bwd_gpu if gpu else _batch_norm_bwd_cpu
-        if training:
-            mean, var = stats(x3)
+        C = x3.shape[1]
+        self.gamma = xp.ones(C, x.dtype) if gamma is None else xp.ascontiguousarray(gamma, dtype=x.dtype)
+        beta = xp.zeros(C, x.dtype) if beta is None else xp.ascontiguousarray(beta, dtype=x.dtype)
+        if training:  # Algorithm 1: the batch statistics
+            y, self.x_hat, mean, var, self.inv_std = train_fwd(x3, self.gamma, beta, x.dtype.type(eps))
             if running_mean is not None:
-                _update_running_stats(running_mean, running_var, mean, var, x3.size // x3.shape[1], momentum)
-        else:
+                _update_running_stats(running_mean, running_var, mean, var, x3.size // C, momentum)
+        else:  # Algorithm 2: the running statistics stand in for the batch's
             mean, var = running_mean.astype(x.dtype), running_var.astype(x.dtype)
-        self.inv_std = 1.0 / xp.sqrt(var + x.dtype.type(eps))  # (C,)
-        self.gamma = xp.ones_like(mean) if gamma is None else xp.ascontiguousarray(gamma, dtype=x.dtype)
-        beta = xp.zeros_like(mean) if beta is None else xp.ascontiguousarray(beta, dtype=x.dtype)
-        y, self.x_hat = fwd(x3, mean, self.inv_std, self.gamma, beta)
+            self.inv_std = 1.0 / xp.sqrt(var + x.dtype.type(eps))  # (C,)
+            y, self.x_hat = fwd(x3, mean, self.inv_std, self.gamma, beta)
         return y.reshape(x.shape)
 
     def backward(self, gy):
@@ -261,15 +264,31 @@ def _channel_dot(a3, b3):
     return numpy.einsum("ncs,ncs->c", a3, b3)
 
 
-def _batch_norm_stats_cpu(x3):
-    """Per-channel batch mean and biased variance of x3 (N, C, S), two passes."""
+def _batch_norm_train_fwd_cpu(x3, gamma, beta, eps):
+    """Training forward of x3 (N, C, S): (y, x_hat, mu_B, sigma2_B, inv_std), statistics in two passes.
+
+    The centred x is computed once: it gives sigma2_B and then becomes x_hat in place.
+    """
     m = x3.shape[0] * x3.shape[2]
-    mean = _channel_sum(x3) / m
-    centered = x3 - mean[:, None]
-    return mean, _channel_dot(centered, centered) / m
+    mean = _channel_sum(x3) / m  # mu_B
+    x_hat = x3 - mean[:, None]  # x - mu_B ...
+    var = _channel_dot(x_hat, x_hat) / m  # sigma2_B (biased)
+    inv_std = 1.0 / numpy.sqrt(var + eps)
+    x_hat *= inv_std[:, None]  # ... times 1 / sqrt(sigma2_B + eps): x_hat
+    y = x_hat * gamma[:, None]
+    y += beta[:, None]
+    return y, x_hat, mean, var, inv_std
+
+
+def _batch_norm_train_fwd_gpu(x3, gamma, beta, eps):
+    mean, var = _batch_norm_stats_gpu(x3)
+    inv_std = 1.0 / backend.get_xp(x3).sqrt(var + eps)
+    y, x_hat = _batch_norm_fwd_gpu(x3, mean, inv_std, gamma, beta)
+    return y, x_hat, mean, var, inv_std
 
 
 def _batch_norm_stats_gpu(x3):
+    """mu_B and sigma2_B per channel: kernels/norm.cu::batch_norm_stats, one block per channel."""
     xp, (N, C, S) = backend.get_xp(x3), x3.shape
     mean, var = xp.empty(C, dtype=x3.dtype), xp.empty(C, dtype=x3.dtype)
     kernel = backend.load_kernel("norm", "batch_norm_stats", x3.dtype)
