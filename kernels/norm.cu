@@ -6,7 +6,8 @@
 // batch_norm_bwd_reduce: sum_gy[c] = sum gy;  sum_gy_xhat[c] = sum gy * x_hat
 // batch_norm_bwd:        gx = (gamma[c] inv_std[c] / m) (m gy - sum_gy[c] - x_hat sum_gy_xhat[c])  (training)
 //                        gx = gamma[c] inv_std[c] gy                                            (eval)
-// Reference: tinygrad_med/ops/norm.py::_batch_norm_stats_cpu, _batch_norm_fwd_cpu, _batch_norm_bwd_cpu.
+// Reference: tinygrad_med/ops/norm.py::_batch_norm_train_fwd_cpu (stats + fwd), _batch_norm_fwd_cpu (eval),
+// _batch_norm_bwd_cpu (both backward kernels).
 // The two reductions run one block of NORM_THREADS threads per channel: each thread sums a strided
 // slice of the channel, then the block adds the partial sums as a shared-memory tree (log2 steps,
 // __syncthreads between steps). The elementwise kernels use one thread per element.
