@@ -54,6 +54,7 @@ __all__ = [
     "to_numpy",
     "kernel_dir",
     "kernel_signature",
+    "grid_for",
     "load_kernel",
     "use_emulator",
     "emulating",
@@ -308,6 +309,18 @@ def _dims(kernel, what, dims):
     if not 1 <= len(dims) <= 3 or any(int(d) < 1 for d in dims):
         raise KernelError(fmt(kernel.name, f"{what} must be 1 to 3 positive sizes, got {dims}"))
     return tuple(int(d) for d in dims) + (1,) * (3 - len(dims))
+
+
+MAX_BLOCKS = 65535  # blocks per launch for grid-stride kernels; each thread then loops over the rest
+
+
+def grid_for(n, threads=256):
+    """(grid, block) for a grid-stride kernel over ``n`` elements: ceil(n / threads) blocks, at most MAX_BLOCKS.
+
+    Every elementwise kernel loops ``for (i = global id; i < n; i += all threads)`` (common.cuh's
+    GRID_STRIDE_LOOP), so the cap is safe and one launch covers any n.
+    """
+    return (max(1, min(-(-int(n) // threads), MAX_BLOCKS)),), (threads,)
 
 
 NVRTC_OPTIONS = ("--std=c++17",)  # + -DREAL_T=..., -I<kernel_dir>; CuPy adds -arch and -ftz=true

@@ -17,6 +17,7 @@ to 0, the CPU code says so with ``numpy.errstate(under='ignore')``.
 import numpy
 import scipy.special
 
+from .. import backend
 from ..backend import get_xp, load_kernel, on_gpu
 from ..errors import DTypeError, ShapeError, fmt
 from ..function import Function
@@ -464,8 +465,8 @@ def _pointwise_gpu(name, *arrays, scalars=()):
 
 
 def pointwise_launch(n, threads=_THREADS):
-    """Grid and block for a grid-stride loop over n elements (at most _MAX_BLOCKS blocks)."""
-    return (max(1, min(-(-n // threads), _MAX_BLOCKS)),), (threads,)
+    """Grid and block for a grid-stride loop over n elements (backend.grid_for)."""
+    return backend.grid_for(n, threads)
 
 
 def _rows_gpu(name, axis, *arrays):

@@ -395,5 +395,5 @@ def _kernel(name, dtype):
 
 
 def _grid(n, threads=GRAPH_THREADS):
-    """(grid, block) for the grid-stride kernels: enough blocks for n threads, at most 65535."""
-    return (max(1, min(-(-n // threads), 65535)),), (threads,)
+    """(grid, block) for the grid-stride kernels (backend.grid_for)."""
+    return backend.grid_for(n, threads)

@@ -342,5 +342,5 @@ def _batch_norm_bwd_gpu(gy3, x_hat, gamma, inv_std, training):
 
 
 def _blocks(n, threads=256):
-    """Blocks for a grid-stride loop over n elements (capped: each thread then takes several)."""
-    return max(1, min((n + threads - 1) // threads, 65535))
+    """Blocks for a grid-stride loop over n elements (backend.grid_for)."""
+    return backend.grid_for(n, threads)[0][0]

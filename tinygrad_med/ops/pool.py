@@ -242,7 +242,7 @@ def _launch_dims(win):
 
 
 def _grid(n, threads=256):
-    return (max(1, min(-(-n // threads), 65535)),), (threads,)
+    return backend.grid_for(n, threads)
 
 
 # ----------------------------------------------------------------------------- max pool: CPU / GPU

@@ -190,7 +190,7 @@ def _interpolate_bwd_gpu(gy, x_shape, out, steps, mode, align_corners):
 def _launch(name, n, args, threads=256):
     """Launch kernels/resample.cu::name with one thread per element (grid-stride beyond 65535 blocks)."""
     kernel = backend.load_kernel("resample", name, args[1].dtype)
-    kernel((max(1, min(-(-n // threads), 65535)),), (threads,), args)
+    kernel(*backend.grid_for(n, threads), args)
 
 
 # ----------------------------------------------------------------------------- pad

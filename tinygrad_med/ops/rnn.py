@@ -121,8 +121,7 @@ def _lstm_gates_bwd_cpu(gh, gc, act, c, c_new):
 
 
 def _launch(name, count, dtype, args):
-    blocks = max(1, min(-(-count // _THREADS), 65535))
-    backend.load_kernel("rnn", name, dtype)((blocks,), (_THREADS,), args)
+    backend.load_kernel("rnn", name, dtype)(*backend.grid_for(count, _THREADS), args)
 
 
 def _lstm_gates_fwd_gpu(gates, c):
