@@ -9,8 +9,8 @@ Issue targets (float32, forward + backward):
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_conv.py [--repeat 15] [--out FILE]
     python benchmarks/bench_conv.py --device cuda     # our kernels + cuBLAS vs PyTorch/cuDNN on a GPU
 
-All timings are medians over ``--repeat`` runs, measured round-robin (ours, SGEMM, PyTorch, ours, ...)
-so that all figures of one workload share the machine's state; the ratios are from this one run.
+All timings are medians over ``--repeat`` runs, measured in blocks taken in turn (ours, SGEMM, PyTorch,
+ours, ...) so that all figures of one workload share the machine's state; the ratios are from one run.
 A second pass times every contender on one thread by CPU time, steady when other work shares
 the machine (the load average is recorded).  The SGEMM reference times the three products of
 one step (y = W col, gW = gy col^T, gcol = W^T gy) on contiguous float32 matrices.  No asserts: this script reports.
@@ -100,14 +100,18 @@ def timed(fn, clock=time.perf_counter):
     return clock() - begin
 
 
-def round_robin(contenders, repeat, clock=time.perf_counter):
-    """Median and minimum ms of each contender, timed in turn so that all share the machine's state."""
-    for fn in contenders.values():  # warm up: BLAS threads, page faults, first-call costs
-        fn()
+def round_robin(contenders, repeat, clock=time.perf_counter, rounds=3):
+    """Median and minimum ms of each contender over ``repeat`` runs, taken in blocks, in turn.
+
+    Blocks, not single runs in turn: OpenBLAS and OpenMP threads spin for a while after their work,
+    so a contender timed right after another one would pay for the other's spinning threads.
+    """
     times = {k: [] for k in contenders}
-    for _ in range(repeat):
+    per_block = max(1, repeat // rounds)
+    for _ in range(rounds):
         for key, fn in contenders.items():
-            times[key].append(timed(fn, clock))
+            fn(), fn()  # warm up: wake this contender's threads, fault in its buffers
+            times[key].extend(timed(fn, clock) for _ in range(per_block))
     return {k: statistics.median(v) * 1e3 for k, v in times.items()}, {k: min(v) * 1e3 for k, v in times.items()}
 
 
