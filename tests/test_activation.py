@@ -36,8 +36,14 @@ NAIVE = {
     "silu": lambda v: v / (1 + math.exp(-v)),
 }
 POINTWISE = {
-    "sigmoid": A.sigmoid, "tanh": A.tanh, "relu": A.relu, "leaky_relu": A.leaky_relu, "elu": A.elu,
-    "gelu": A.gelu, "softplus": A.softplus, "silu": A.silu,
+    "sigmoid": A.sigmoid,
+    "tanh": A.tanh,
+    "relu": A.relu,
+    "leaky_relu": A.leaky_relu,
+    "elu": A.elu,
+    "gelu": A.gelu,
+    "softplus": A.softplus,
+    "silu": A.silu,
 }
 KERNEL_OPS = ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu"]  # the ones with kernels in activation.cu
 
@@ -132,8 +138,12 @@ def test_maxout_gradcheck(dim):
 def test_maxout_layer_gradcheck_reaches_weights():
     layer = nn.Maxout(3, 2, num_pieces=3, dtype=tm.float64)
     x = tm.tensor(numpy.random.default_rng(6).standard_normal((4, 3)), requires_grad=True)
-    tm.gradcheck(lambda t, W, b: A.maxout(tm.nn.functional.linear(t, W, b), 3), [x, layer.weight, layer.bias],
-                 atol=1e-7, rtol=1e-5)
+    tm.gradcheck(
+        lambda t, W, b: A.maxout(tm.nn.functional.linear(t, W, b), 3),
+        [x, layer.weight, layer.bias],
+        atol=1e-7,
+        rtol=1e-5,
+    )
 
 
 def test_maxout_sends_gradient_to_the_first_maximum_only():
@@ -255,10 +265,18 @@ def test_limits_at_plus_minus_1000_are_exact_without_warnings(device, dtype):
 
 def test_modules_call_their_ops():
     x = tm.tensor(_away_from_kinks((2, 6)))
-    pairs = [(nn.ReLU(), A.relu(x)), (nn.Sigmoid(), A.sigmoid(x)), (nn.Tanh(), A.tanh(x)),
-             (nn.LeakyReLU(0.1), A.leaky_relu(x, 0.1)), (nn.ELU(0.5), A.elu(x, 0.5)), (nn.GELU(), A.gelu(x)),
-             (nn.Softplus(2.0), A.softplus(x, 2.0)), (nn.SiLU(), A.silu(x)), (nn.Softmax(dim=1), A.softmax(x, 1)),
-             (nn.LogSoftmax(dim=0), A.log_softmax(x, 0))]
+    pairs = [
+        (nn.ReLU(), A.relu(x)),
+        (nn.Sigmoid(), A.sigmoid(x)),
+        (nn.Tanh(), A.tanh(x)),
+        (nn.LeakyReLU(0.1), A.leaky_relu(x, 0.1)),
+        (nn.ELU(0.5), A.elu(x, 0.5)),
+        (nn.GELU(), A.gelu(x)),
+        (nn.Softplus(2.0), A.softplus(x, 2.0)),
+        (nn.SiLU(), A.silu(x)),
+        (nn.Softmax(dim=1), A.softmax(x, 1)),
+        (nn.LogSoftmax(dim=0), A.log_softmax(x, 0)),
+    ]
     for module, expected in pairs:
         assert_close(module(x), expected, rtol=0, atol=0)
     layer = nn.Maxout(6, 4, num_pieces=3)

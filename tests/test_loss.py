@@ -116,8 +116,12 @@ def test_cross_entropy_matches_naive_loop(shape, tshape, options, reduction):
 def test_cross_entropy_gradcheck_every_device(device, options, reduction):
     x, t, w, kw = _ce_case((3, 4, 2), (3, 2), options, seed=3)
     weight = None if w is None else device.tensor(w)
-    tm.gradcheck(lambda s: L.cross_entropy(s, device.tensor(t), weight, reduction=reduction, **kw),
-                 [device.tensor(x, requires_grad=True)], atol=1e-7, rtol=1e-5)
+    tm.gradcheck(
+        lambda s: L.cross_entropy(s, device.tensor(t), weight, reduction=reduction, **kw),
+        [device.tensor(x, requires_grad=True)],
+        atol=1e-7,
+        rtol=1e-5,
+    )
 
 
 @pytest.mark.parametrize("options", [o for o in CE_OPTIONS if "label_smoothing" not in o])
@@ -128,13 +132,23 @@ def test_nll_loss_matches_naive_and_gradcheck(options, reduction):
     weight = None if w is None else tm.tensor(w)
     y = L.nll_loss(tm.tensor(log_p), tm.tensor(t), weight, reduction=reduction, **kw)
     assert_close(y, naive_cross_entropy(x, t, w, reduction=reduction, **kw), rtol=1e-12, atol=1e-12)
-    tm.gradcheck(lambda s: L.nll_loss(s, tm.tensor(t), weight, reduction=reduction, **kw),
-                 [tm.tensor(log_p, requires_grad=True)], atol=1e-7, rtol=1e-5)
+    tm.gradcheck(
+        lambda s: L.nll_loss(s, tm.tensor(t), weight, reduction=reduction, **kw),
+        [tm.tensor(log_p, requires_grad=True)],
+        atol=1e-7,
+        rtol=1e-5,
+    )
 
 
 @settings(max_examples=20, deadline=None)
-@given(N=st.integers(1, 3), C=st.integers(1, 5), spatial=st.lists(st.integers(1, 3), max_size=2),
-       smoothing=st.sampled_from([0.0, 0.3]), weighted=st.booleans(), seed=st.integers(0, 100))
+@given(
+    N=st.integers(1, 3),
+    C=st.integers(1, 5),
+    spatial=st.lists(st.integers(1, 3), max_size=2),
+    smoothing=st.sampled_from([0.0, 0.3]),
+    weighted=st.booleans(),
+    seed=st.integers(0, 100),
+)
 def test_cross_entropy_any_spatial_shape(N, C, spatial, smoothing, weighted, seed):
     """(N, C, d1, ..., dk) scores with (N, d1, ..., dk) targets: loss shape for 'none', value, and gradient."""
     x = _scores((N, C, *spatial), seed)
@@ -143,8 +157,9 @@ def test_cross_entropy_any_spatial_shape(N, C, spatial, smoothing, weighted, see
     weight = None if w is None else tm.tensor(w)
     none = L.cross_entropy(tm.tensor(x), tm.tensor(t), weight, reduction="none", label_smoothing=smoothing)
     assert none.shape == t.shape
-    assert_close(none, naive_cross_entropy(x, t, w, reduction="none", label_smoothing=smoothing), rtol=1e-12,
-                 atol=1e-12)
+    assert_close(
+        none, naive_cross_entropy(x, t, w, reduction="none", label_smoothing=smoothing), rtol=1e-12, atol=1e-12
+    )
     s = tm.tensor(x, requires_grad=True)
     L.cross_entropy(s, tm.tensor(t), weight, reduction="sum", label_smoothing=smoothing).backward()
     grad = s.grad.numpy()
@@ -176,8 +191,12 @@ def test_cross_entropy_probability_targets(options, reduction):
     weight = tm.tensor(w) if options.get("weight") else None
     y = L.cross_entropy(tm.tensor(x), tm.tensor(q), weight, reduction=reduction, label_smoothing=eps)
     assert_close(y, expected, rtol=1e-12, atol=1e-12)
-    tm.gradcheck(lambda s, p: L.cross_entropy(s, p, weight, reduction=reduction, label_smoothing=eps),
-                 [tm.tensor(x, requires_grad=True), tm.tensor(q, requires_grad=True)], atol=1e-7, rtol=1e-5)
+    tm.gradcheck(
+        lambda s, p: L.cross_entropy(s, p, weight, reduction=reduction, label_smoothing=eps),
+        [tm.tensor(x, requires_grad=True), tm.tensor(q, requires_grad=True)],
+        atol=1e-7,
+        rtol=1e-5,
+    )
 
 
 @pytest.mark.parametrize("shape,tshape", [((8, 10), (8,)), ((2, 3, 5, 4), (2, 5, 4)), ((3, 300), (3,))])
@@ -257,8 +276,12 @@ def test_pointwise_losses_match_naive_and_gradcheck(name, reduction):
     per = naive_elementwise(name.replace("kl_log", "kl"), x, t, **kw)
     expected = {"none": per, "sum": per.sum(), "mean": per.mean()}[reduction]
     assert_close(fn(tm.tensor(x), tm.tensor(t), reduction=reduction, **kw), expected, rtol=1e-12, atol=1e-12)
-    tm.gradcheck(lambda a, b: fn(a, b, reduction=reduction, **kw),
-                 [tm.tensor(x, requires_grad=True), tm.tensor(t, requires_grad=True)], atol=1e-7, rtol=1e-5)
+    tm.gradcheck(
+        lambda a, b: fn(a, b, reduction=reduction, **kw),
+        [tm.tensor(x, requires_grad=True), tm.tensor(t, requires_grad=True)],
+        atol=1e-7,
+        rtol=1e-5,
+    )
 
 
 def test_weights_pos_weight_batchmean_and_broadcasting():
@@ -268,14 +291,24 @@ def test_weights_pos_weight_batchmean_and_broadcasting():
     args = [tm.tensor(x, requires_grad=True), tm.tensor(t, requires_grad=True)]
     y = L.binary_cross_entropy_with_logits(*args, weight=tm.tensor(w), pos_weight=tm.tensor(pw))
     assert_close(y, expected, rtol=1e-12)
-    tm.gradcheck(lambda a, b: L.binary_cross_entropy_with_logits(a, b, tm.tensor(w), pos_weight=tm.tensor(pw)),
-                 args, atol=1e-7, rtol=1e-5)
+    tm.gradcheck(
+        lambda a, b: L.binary_cross_entropy_with_logits(a, b, tm.tensor(w), pos_weight=tm.tensor(pw)),
+        args,
+        atol=1e-7,
+        rtol=1e-5,
+    )
     p, q = _pair("bce", (4, 3))
-    assert_close(L.binary_cross_entropy(tm.tensor(p), tm.tensor(q), tm.tensor(w), reduction="sum"),
-                 (naive_elementwise("bce", p, q) * w).sum(), rtol=1e-12)
+    assert_close(
+        L.binary_cross_entropy(tm.tensor(p), tm.tensor(q), tm.tensor(w), reduction="sum"),
+        (naive_elementwise("bce", p, q) * w).sum(),
+        rtol=1e-12,
+    )
     log_p, q = _pair("kl", (4, 3))
-    assert_close(L.kl_div(tm.tensor(log_p), tm.tensor(q), reduction="batchmean"),
-                 naive_elementwise("kl", log_p, q).sum() / 4, rtol=1e-12)
+    assert_close(
+        L.kl_div(tm.tensor(log_p), tm.tensor(q), reduction="batchmean"),
+        naive_elementwise("kl", log_p, q).sum() / 4,
+        rtol=1e-12,
+    )
     x, t = _scores((4, 3)), _scores((3,), 1)  # target broadcast along the batch, as PyTorch allows
     assert_close(L.mse_loss(tm.tensor(x), tm.tensor(t)), naive_elementwise("mse", x, t).mean(), rtol=1e-12)
     pair = [tm.tensor(x, requires_grad=True), tm.tensor(t, requires_grad=True)]
@@ -302,8 +335,9 @@ def test_losses_are_finite_and_warning_free_at_plus_minus_1000(device):
         y.backward()
         results.append((y, s.grad, naive_cross_entropy(x, numpy.array([1, 1]), label_smoothing=0.1)))
         s = tm.tensor(x, requires_grad=True)
-        z = L.binary_cross_entropy_with_logits(s, tm.tensor(numpy.array([[0.0, 1.0, 1.0], [1.0, 0.0, 1.0]])),
-                                               reduction="sum")
+        z = L.binary_cross_entropy_with_logits(
+            s, tm.tensor(numpy.array([[0.0, 1.0, 1.0], [1.0, 0.0, 1.0]])), reduction="sum"
+        )
         z.backward()
         results.append((z, s.grad, 4000 + math.log(2)))
     for value, grad, expected in results:
@@ -333,17 +367,30 @@ def test_matches_pytorch():
         assert_close(s.grad, ts.grad.numpy(), rtol=1e-10, atol=1e-12)
     for name, (fn, kw) in POINTWISE.items():
         x, t = _pair(name)
-        torch_fn = {"mse": F.mse_loss, "l1": F.l1_loss, "smooth_l1": F.smooth_l1_loss, "bce": F.binary_cross_entropy,
-                    "bce_logits": F.binary_cross_entropy_with_logits, "kl": F.kl_div, "kl_log": F.kl_div}[name]
+        torch_fn = {
+            "mse": F.mse_loss,
+            "l1": F.l1_loss,
+            "smooth_l1": F.smooth_l1_loss,
+            "bce": F.binary_cross_entropy,
+            "bce_logits": F.binary_cross_entropy_with_logits,
+            "kl": F.kl_div,
+            "kl_log": F.kl_div,
+        }[name]
         for reduction in ["none", "sum"] + (["batchmean"] if name.startswith("kl") else ["mean"]):
             ours = fn(tm.tensor(x), tm.tensor(t), reduction=reduction, **kw)
-            assert_close(ours, torch_fn(torch.tensor(x), torch.tensor(t), reduction=reduction, **kw).numpy(),
-                         rtol=1e-10, atol=1e-12)
+            assert_close(
+                ours,
+                torch_fn(torch.tensor(x), torch.tensor(t), reduction=reduction, **kw).numpy(),
+                rtol=1e-10,
+                atol=1e-12,
+            )
     q = numpy.random.default_rng(14).dirichlet(numpy.ones(4), size=3)
-    ours = L.cross_entropy(tm.tensor(_scores((3, 4))), tm.tensor(q), tm.tensor(numpy.arange(1.0, 5.0)),
-                           label_smoothing=0.2)
-    theirs = F.cross_entropy(torch.tensor(_scores((3, 4))), torch.tensor(q), torch.arange(1.0, 5.0).double(),
-                             label_smoothing=0.2)
+    ours = L.cross_entropy(
+        tm.tensor(_scores((3, 4))), tm.tensor(q), tm.tensor(numpy.arange(1.0, 5.0)), label_smoothing=0.2
+    )
+    theirs = F.cross_entropy(
+        torch.tensor(_scores((3, 4))), torch.tensor(q), torch.arange(1.0, 5.0).double(), label_smoothing=0.2
+    )
     assert_close(ours, theirs.numpy(), rtol=1e-10)
 
 
@@ -360,8 +407,12 @@ def test_loss_modules_call_their_functions():
     p, q = (tm.tensor(a) for a in _pair("bce"))
     assert_close(nn.BCELoss()(p, q), L.binary_cross_entropy(p, q), rtol=0, atol=0)
     pw = tm.tensor([1.0, 2.0, 3.0, 4.0])
-    assert_close(nn.BCEWithLogitsLoss(pos_weight=pw)(p, q), L.binary_cross_entropy_with_logits(p, q, pos_weight=pw),
-                 rtol=0, atol=0)
+    assert_close(
+        nn.BCEWithLogitsLoss(pos_weight=pw)(p, q),
+        L.binary_cross_entropy_with_logits(p, q, pos_weight=pw),
+        rtol=0,
+        atol=0,
+    )
     assert_close(nn.MSELoss()(p, q), L.mse_loss(p, q), rtol=0, atol=0)
     assert_close(nn.L1Loss(reduction="none")(p, q), L.l1_loss(p, q, "none"), rtol=0, atol=0)
     assert_close(nn.SmoothL1Loss(beta=0.3)(p, q), L.smooth_l1_loss(p, q, beta=0.3), rtol=0, atol=0)
@@ -406,8 +457,11 @@ def test_losses_refuse_bad_options():
 
 def test_pointwise_losses_refuse_bad_pairs():
     x = tm.tensor(numpy.full((2, 3), 0.5))
-    with pytest.raises(ShapeError, match=r"binary_cross_entropy: target must have the same shape as input "
-                                         r"\(input.shape=\(2, 3\); target.shape=\(3,\)\)"):
+    with pytest.raises(
+        ShapeError,
+        match=r"binary_cross_entropy: target must have the same shape as input "
+        r"\(input.shape=\(2, 3\); target.shape=\(3,\)\)",
+    ):
         L.binary_cross_entropy(x, tm.ones(3))
     with pytest.raises(ValueError, match=r"binary_cross_entropy: all elements of input must be probabilities"):
         L.binary_cross_entropy(x * 3, tm.ones(2, 3, dtype=tm.float64))

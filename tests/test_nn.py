@@ -99,7 +99,12 @@ def test_registration_before_init_and_bad_names_are_errors():
 def test_named_parameters_buffers_and_modules_order():
     block = Block()
     assert [name for name, _ in block.named_parameters()] == [
-        "scale", "fc.weight", "fc.bias", "head.0.weight", "head.0.bias"]
+        "scale",
+        "fc.weight",
+        "fc.bias",
+        "head.0.weight",
+        "head.0.bias",
+    ]
     assert [name for name, _ in block.named_parameters(recurse=False)] == ["scale"]
     assert [name for name, _ in block.named_parameters(prefix="model")][:2] == ["model.scale", "model.fc.weight"]
     assert [name for name, _ in block.named_buffers()] == ["running_mean", "count", "cache"]
@@ -205,8 +210,15 @@ def test_state_dict_keys_order_and_detached_shared_values():
     block = Block()
     state = block.state_dict()
     assert isinstance(state, OrderedDict)
-    assert list(state) == ["scale", "running_mean", "count", "fc.weight", "fc.bias", "head.0.weight",
-                           "head.0.bias"]  # own params, own persistent buffers, then children
+    assert list(state) == [
+        "scale",
+        "running_mean",
+        "count",
+        "fc.weight",
+        "fc.bias",
+        "head.0.weight",
+        "head.0.bias",
+    ]  # own params, own persistent buffers, then children
     assert not state["fc.weight"].requires_grad and not isinstance(state["fc.weight"], nn.Parameter)
     assert state["fc.weight"].data is block.fc.weight.data  # a view, as in PyTorch
     assert block.state_dict(keep_vars=True)["scale"] is block.scale
@@ -389,8 +401,11 @@ INITS = {
     "xavier_uniform": (lambda w: init.xavier_uniform_(w, gain=2.0), 2 * math.sqrt(2 / 2880), None),
     "xavier_normal": (lambda w: init.xavier_normal_(w), math.sqrt(2 / 2880), None),
     "kaiming_uniform": (lambda w: init.kaiming_uniform_(w, nonlinearity="relu"), math.sqrt(2 / 576), None),
-    "kaiming_normal_fan_out": (lambda w: init.kaiming_normal_(w, mode="fan_out", nonlinearity="relu"),
-                               math.sqrt(2 / 2304), None),
+    "kaiming_normal_fan_out": (
+        lambda w: init.kaiming_normal_(w, mode="fan_out", nonlinearity="relu"),
+        math.sqrt(2 / 2304),
+        None,
+    ),
     "kaiming_leaky": (lambda w: init.kaiming_normal_(w, a=0.1), math.sqrt(2 / 1.01) / math.sqrt(576), None),
     "uniform": (lambda w: init.uniform_(w, -2, 2), 2 * UNIFORM_STD, 2.0),
     "normal": (lambda w: init.normal_(w, 1.0, 0.5), 0.5, None),
@@ -451,12 +466,20 @@ def test_torch_state_dict_loads_and_gives_the_same_outputs():
 
 def test_init_gains_agree_with_torch():
     torch = pytest.importorskip("torch")
-    for name, param in [("linear", None), ("tanh", None), ("relu", None), ("leaky_relu", None),
-                        ("leaky_relu", 0.3), ("selu", None), ("conv3d", None)]:
+    for name, param in [
+        ("linear", None),
+        ("tanh", None),
+        ("relu", None),
+        ("leaky_relu", None),
+        ("leaky_relu", 0.3),
+        ("selu", None),
+        ("conv3d", None),
+    ]:
         assert init.calculate_gain(name, param) == pytest.approx(torch.nn.init.calculate_gain(name, param))
     weight = torch.empty(16, 3, 5, 5)
-    assert init._calculate_fan_in_and_fan_out(tm.zeros(16, 3, 5, 5)) == \
-        torch.nn.init._calculate_fan_in_and_fan_out(weight)
+    assert init._calculate_fan_in_and_fan_out(tm.zeros(16, 3, 5, 5)) == torch.nn.init._calculate_fan_in_and_fan_out(
+        weight
+    )
 
 
 def test_every_public_name_has_a_docstring():

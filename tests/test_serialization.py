@@ -23,9 +23,19 @@ def small_model():
 def checkpoint_object(model):
     return {
         "model": model.state_dict(),
-        "optimizer": {"state": {0: {"step": 3, "momentum_buffer": tm.ones(8, 4)}},
-                      "param_groups": [{"params": [0, 1, 2, 3], "lr": 0.01, "betas": (0.9, 0.999), "nesterov": False,
-                                        "weight_decay": 0.0, "name": None}]},
+        "optimizer": {
+            "state": {0: {"step": 3, "momentum_buffer": tm.ones(8, 4)}},
+            "param_groups": [
+                {
+                    "params": [0, 1, 2, 3],
+                    "lr": 0.01,
+                    "betas": (0.9, 0.999),
+                    "nesterov": False,
+                    "weight_decay": 0.0,
+                    "name": None,
+                }
+            ],
+        },
         "epoch": 3,
         "best_dice": float("nan"),
         "rng": tm.random.get_rng_state(),
@@ -52,8 +62,14 @@ def test_nested_round_trip_keeps_structure_types_and_values(tmp_path):
     assert list(state) == [0] and state[0]["step"] == 3  # int keys stay ints
     numpy.testing.assert_array_equal(state[0]["momentum_buffer"].numpy(), numpy.ones((8, 4)))
     group = loaded["optimizer"]["param_groups"][0]
-    assert group == {"params": [0, 1, 2, 3], "lr": 0.01, "betas": (0.9, 0.999), "nesterov": False,
-                     "weight_decay": 0.0, "name": None}
+    assert group == {
+        "params": [0, 1, 2, 3],
+        "lr": 0.01,
+        "betas": (0.9, 0.999),
+        "nesterov": False,
+        "weight_decay": 0.0,
+        "name": None,
+    }
     assert isinstance(group["betas"], tuple) and type(group["weight_decay"]) is float
     assert loaded["epoch"] == 3 and type(loaded["epoch"]) is int and numpy.isnan(loaded["best_dice"])
     assert loaded["note"] == "lecture run" and loaded["history"] == [0.9, 0.5, 0.25]
@@ -108,13 +124,24 @@ def test_top_level_tensor_and_pathlike(tmp_path):
 
 
 @settings(max_examples=20, deadline=None)
-@given(st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(-2**40, 2**40), st.floats(allow_nan=False), st.text(max_size=5),
-              st.lists(st.floats(-1e3, 1e3), max_size=4).map(lambda v: numpy.array(v, dtype=numpy.float64))),
-    lambda children: st.one_of(st.lists(children, max_size=3), st.tuples(children, children),
-                               st.dictionaries(st.one_of(st.text(max_size=4), st.integers(0, 9)), children,
-                                               max_size=3)),
-    max_leaves=10))
+@given(
+    st.recursive(
+        st.one_of(
+            st.none(),
+            st.booleans(),
+            st.integers(-(2**40), 2**40),
+            st.floats(allow_nan=False),
+            st.text(max_size=5),
+            st.lists(st.floats(-1e3, 1e3), max_size=4).map(lambda v: numpy.array(v, dtype=numpy.float64)),
+        ),
+        lambda children: st.one_of(
+            st.lists(children, max_size=3),
+            st.tuples(children, children),
+            st.dictionaries(st.one_of(st.text(max_size=4), st.integers(0, 9)), children, max_size=3),
+        ),
+        max_leaves=10,
+    )
+)
 def test_any_nested_structure_round_trips(tmp_path_factory, obj):
     path = tmp_path_factory.mktemp("hyp") / "obj.npz"
     tm.save({"obj": obj}, path)
@@ -216,9 +243,13 @@ def test_corrupted_array_bytes_give_checkpoint_error_naming_the_key(tmp_path, go
     with zipfile.ZipFile(good_file) as archive:
         info = archive.getinfo("data/model/0.weight.npy")
     local = info.header_offset  # local file header: 30 bytes, then name and extra field, then the .npy bytes
-    start = local + 30 + int.from_bytes(data[local + 26:local + 28], "little") + \
-        int.from_bytes(data[local + 28:local + 30], "little")
-    assert bytes(data[start:start + 6]) == b"\x93NUMPY"
+    start = (
+        local
+        + 30
+        + int.from_bytes(data[local + 26 : local + 28], "little")
+        + int.from_bytes(data[local + 28 : local + 30], "little")
+    )
+    assert bytes(data[start : start + 6]) == b"\x93NUMPY"
     for offset in (6, 130):  # header byte, then a weight byte
         flipped = bytearray(data)
         flipped[start + offset] ^= 0xFF
@@ -279,8 +310,11 @@ def test_shape_mismatch_gives_checkpoint_error_with_both_shapes(tmp_path, good_f
     arrays["data/model/0.weight"] = numpy.zeros((4, 8), numpy.float32)  # saved (8, 4)
     path = tmp_path / "reshaped.npz"
     _rewrite(path, arrays)
-    with pytest.raises(CheckpointError, match=r"reshaped.npz.*'data/model/0.weight' has shape \(4, 8\).*"
-                                              r"manifest records shape \(8, 4\)"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"reshaped.npz.*'data/model/0.weight' has shape \(4, 8\).*"
+        r"manifest records shape \(8, 4\)",
+    ):
         tm.load(path)
 
 

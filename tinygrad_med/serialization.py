@@ -102,16 +102,26 @@ def _encode(value, keys, arrays):
         items = []
         for k, v in value.items():
             if isinstance(k, bool) or not isinstance(k, (str, int)):
-                raise TypeError(fmt("save", f"key {k!r} in {_where(keys)} is a {type(k).__name__}; only str and int "
-                                    "keys can be stored"))
+                raise TypeError(
+                    fmt(
+                        "save",
+                        f"key {k!r} in {_where(keys)} is a {type(k).__name__}; only str and int keys can be stored",
+                    )
+                )
             items.append([k, _encode(v, keys + [k], arrays)])
         return {"t": "odict" if isinstance(value, OrderedDict) else "dict", "items": items}
     if isinstance(value, (list, tuple)):
         items = [_encode(v, keys + [i], arrays) for i, v in enumerate(value)]
         return {"t": "tuple" if isinstance(value, tuple) else "list", "items": items}
     hint = "save its state_dict() instead" if hasattr(value, "state_dict") else None
-    raise TypeError(fmt("save", f"{_where(keys)} is a {type(value).__name__}; a checkpoint holds only tensors, "
-                        "arrays, numbers, strings, None and dicts/lists/tuples of them (no pickle)", hint=hint))
+    raise TypeError(
+        fmt(
+            "save",
+            f"{_where(keys)} is a {type(value).__name__}; a checkpoint holds only tensors, "
+            "arrays, numbers, strings, None and dicts/lists/tuples of them (no pickle)",
+            hint=hint,
+        )
+    )
 
 
 def _encode_array(value, keys, arrays):
@@ -180,8 +190,9 @@ def _corrupt(path, problem):
 
 def _read_manifest(npz, path):
     if MANIFEST_KEY not in npz.files:
-        raise _corrupt(path, f"no {MANIFEST_KEY!r} entry; it was not written by tm.save "
-                              f"(arrays found: {npz.files[:5]})")
+        raise _corrupt(
+            path, f"no {MANIFEST_KEY!r} entry; it was not written by tm.save (arrays found: {npz.files[:5]})"
+        )
     raw = _read_array(npz, MANIFEST_KEY, path)
     try:
         manifest = json.loads(bytes(raw.astype(numpy.uint8)).decode("utf-8"))
@@ -190,8 +201,7 @@ def _read_manifest(npz, path):
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or "root" not in manifest:
         raise _corrupt(path, "the manifest is in an unknown format")
     if manifest.get("version") != VERSION:
-        raise _corrupt(path, f"format version {manifest.get('version')}; "
-                              f"this tinygrad_med reads version {VERSION}")
+        raise _corrupt(path, f"format version {manifest.get('version')}; this tinygrad_med reads version {VERSION}")
     return manifest
 
 
@@ -210,9 +220,12 @@ def _decode(node, npz, path, device):
         array = _read_array(npz, node["key"], path)
         expected_shape, expected_dtype = tuple(node["shape"]), numpy.dtype(node["dtype"])
         if tuple(array.shape) != expected_shape or array.dtype != expected_dtype:
-            raise _corrupt(path, f"array {node['key']!r} has shape {tuple(array.shape)} and dtype "
-                                  f"{array.dtype}, but the manifest records shape {expected_shape} and dtype "
-                                  f"{expected_dtype}")
+            raise _corrupt(
+                path,
+                f"array {node['key']!r} has shape {tuple(array.shape)} and dtype "
+                f"{array.dtype}, but the manifest records shape {expected_shape} and dtype "
+                f"{expected_dtype}",
+            )
         return Tensor._wrap(backend.to_device(array, device)) if kind == "tensor" else array
     if kind == "scalar":
         return numpy.dtype(node["dtype"]).type(node["v"])

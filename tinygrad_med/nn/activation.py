@@ -8,8 +8,7 @@ from . import functional as F
 from .linear import Linear
 from .module import Module
 
-__all__ = ["ReLU", "Sigmoid", "Tanh", "LeakyReLU", "ELU", "GELU", "Softplus", "SiLU", "Maxout", "Softmax",
-           "LogSoftmax"]
+__all__ = ["ReLU", "Sigmoid", "Tanh", "LeakyReLU", "ELU", "GELU", "Softplus", "SiLU", "Maxout", "Softmax", "LogSoftmax"]
 
 
 class ReLU(Module):

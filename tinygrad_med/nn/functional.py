@@ -4,22 +4,35 @@ Nothing is defined here: each function lives, with its Function class and its
 CUDA path, in the ops module named in the import.
 """
 
-from ..ops.matmul import linear  # noqa: F401
-from ..ops.shape import pad  # noqa: F401
-# Each op family adds its import line below.
-from ..ops.norm import batch_norm, group_norm, instance_norm, layer_norm  # noqa: F401
-from ..ops.dropout import alpha_dropout, dropout, dropout1d, dropout2d, dropout3d  # noqa: F401
-from ..ops.conv import conv1d, conv2d, conv3d  # noqa: F401
-from ..ops.conv_transpose import conv_transpose1d, conv_transpose2d, conv_transpose3d  # noqa: F401
-from ..ops.adaptive_pool import (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_avg_pool3d,  # noqa: F401
-                                 adaptive_max_pool1d, adaptive_max_pool2d, adaptive_max_pool3d, max_unpool1d,
-                                 max_unpool2d, max_unpool3d)
-from ..ops.pool import avg_pool1d, avg_pool2d, avg_pool3d, max_pool1d, max_pool2d, max_pool3d  # noqa: F401
-from ..ops.resample import interpolate  # noqa: F401
-from ..ops.activation import (elu, gelu, leaky_relu, log_softmax, maxout, relu, sigmoid, silu, softmax,  # noqa: F401
-                              softplus, tanh)
-from ..ops.loss import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, kl_div,  # noqa: F401
-                        l1_loss, mse_loss, nll_loss, smooth_l1_loss)
-from ..ops.graph import gaussian_kernel, global_add_pool, global_max_pool, global_mean_pool, spmm  # noqa: F401
-from ..ops.graph_conv import (cheb_conv, dense_diff_pool, diff_pool, gaussian_graph_conv, gcn_conv,  # noqa: F401
-                              spectral_conv)
+from ..ops.activation import elu, gelu, leaky_relu, log_softmax, maxout, relu, sigmoid, silu, softmax, softplus, tanh
+from ..ops.adaptive_pool import (
+    adaptive_avg_pool1d,
+    adaptive_avg_pool2d,
+    adaptive_avg_pool3d,
+    adaptive_max_pool1d,
+    adaptive_max_pool2d,
+    adaptive_max_pool3d,
+    max_unpool1d,
+    max_unpool2d,
+    max_unpool3d,
+)
+from ..ops.conv import conv1d, conv2d, conv3d
+from ..ops.conv_transpose import conv_transpose1d, conv_transpose2d, conv_transpose3d
+from ..ops.dropout import alpha_dropout, dropout, dropout1d, dropout2d, dropout3d
+from ..ops.graph import gaussian_kernel, global_add_pool, global_max_pool, global_mean_pool, spmm
+from ..ops.graph_conv import cheb_conv, dense_diff_pool, diff_pool, gaussian_graph_conv, gcn_conv, spectral_conv
+from ..ops.loss import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    kl_div,
+    l1_loss,
+    mse_loss,
+    nll_loss,
+    smooth_l1_loss,
+)
+from ..ops.matmul import linear
+from ..ops.norm import batch_norm, group_norm, instance_norm, layer_norm
+from ..ops.pool import avg_pool1d, avg_pool2d, avg_pool3d, max_pool1d, max_pool2d, max_pool3d
+from ..ops.resample import interpolate
+from ..ops.shape import pad

@@ -16,11 +16,30 @@ import math
 from ..errors import ShapeError, fmt
 from ..function import no_grad
 
-__all__ = ["calculate_gain", "uniform_", "normal_", "constant_", "zeros_", "ones_", "xavier_uniform_",
-           "xavier_normal_", "kaiming_uniform_", "kaiming_normal_"]
+__all__ = [
+    "calculate_gain",
+    "uniform_",
+    "normal_",
+    "constant_",
+    "zeros_",
+    "ones_",
+    "xavier_uniform_",
+    "xavier_normal_",
+    "kaiming_uniform_",
+    "kaiming_normal_",
+]
 
-_LINEAR_GAIN = ("linear", "identity", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
-                "conv_transpose3d", "sigmoid")
+_LINEAR_GAIN = (
+    "linear",
+    "identity",
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose3d",
+    "sigmoid",
+)
 
 
 def calculate_gain(nonlinearity, param=None):
@@ -46,8 +65,10 @@ def calculate_gain(nonlinearity, param=None):
         return math.sqrt(2.0 / (1 + slope**2))
     if nonlinearity == "selu":
         return 3.0 / 4
-    raise ValueError(f"calculate_gain: unsupported nonlinearity {nonlinearity!r}; expected one of "
-                     f"{', '.join(_LINEAR_GAIN + ('tanh', 'relu', 'leaky_relu', 'selu'))}")
+    raise ValueError(
+        f"calculate_gain: unsupported nonlinearity {nonlinearity!r}; expected one of "
+        f"{', '.join(_LINEAR_GAIN + ('tanh', 'relu', 'leaky_relu', 'selu'))}"
+    )
 
 
 def _calculate_fan_in_and_fan_out(tensor):
@@ -57,8 +78,13 @@ def _calculate_fan_in_and_fan_out(tensor):
     Raises:   ShapeError for fewer than 2 dims.
     """
     if tensor.ndim < 2:
-        raise ShapeError(fmt("init", "fan in and fan out can not be computed for a tensor with fewer than 2 "
-                             "dimensions", tensor=tensor))
+        raise ShapeError(
+            fmt(
+                "init",
+                "fan in and fan out can not be computed for a tensor with fewer than 2 dimensions",
+                tensor=tensor,
+            )
+        )
     receptive_field = math.prod(tensor.shape[2:])  # KH * KW * ... (1 for a Linear weight)
     return tensor.shape[1] * receptive_field, tensor.shape[0] * receptive_field
 

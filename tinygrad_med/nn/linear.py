@@ -108,9 +108,10 @@ class Unflatten(Module):
         sizes = self.unflattened_size
         known = math.prod(s for s in sizes if s != -1)
         if (-1 not in sizes and known != x.shape[dim]) or (-1 in sizes and (known == 0 or x.shape[dim] % known)):
-            raise ShapeError(fmt("Unflatten", f"unflattened_size {sizes} does not fit dim {self.dim} "
-                                 f"of size {x.shape[dim]}", x=x))
-        return x.reshape(*x.shape[:dim], *sizes, *x.shape[dim + 1:])
+            raise ShapeError(
+                fmt("Unflatten", f"unflattened_size {sizes} does not fit dim {self.dim} of size {x.shape[dim]}", x=x)
+            )
+        return x.reshape(*x.shape[:dim], *sizes, *x.shape[dim + 1 :])
 
     def extra_repr(self):
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
@@ -122,8 +123,9 @@ def _index(container, idx):
     try:
         idx = operator.index(idx)  # ints, numpy ints, integer Tensors
     except TypeError:
-        raise TypeError(f"{type(container).__name__} indices must be integers or slices, "
-                        f"got {type(idx).__name__}") from None
+        raise TypeError(
+            f"{type(container).__name__} indices must be integers or slices, got {type(idx).__name__}"
+        ) from None
     if not -size <= idx < size:
         raise IndexError(f"{type(container).__name__}: index {idx} is out of range for length {size}")
     return idx % size
@@ -317,8 +319,10 @@ class ParameterList(Module):
         return self
 
     def extra_repr(self):
-        lines = [f"({name}): Parameter containing: [{p.dtype} of size {'x'.join(map(str, p.shape))}]"
-                 for name, p in self._parameters.items()]
+        lines = [
+            f"({name}): Parameter containing: [{p.dtype} of size {'x'.join(map(str, p.shape))}]"
+            for name, p in self._parameters.items()
+        ]
         return "\n".join(lines)
 
 

@@ -8,8 +8,16 @@ model and ``state_dict()`` saves them, as in PyTorch.
 from . import functional as F
 from .module import Module
 
-__all__ = ["CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss", "MSELoss", "L1Loss", "SmoothL1Loss",
-           "KLDivLoss"]
+__all__ = [
+    "CrossEntropyLoss",
+    "NLLLoss",
+    "BCELoss",
+    "BCEWithLogitsLoss",
+    "MSELoss",
+    "L1Loss",
+    "SmoothL1Loss",
+    "KLDivLoss",
+]
 
 
 class _Loss(Module):

@@ -84,13 +84,15 @@ class Module:
             modules[name] = value
         elif name in params:
             if value is not None:
-                raise TypeError(f"cannot assign {type(value).__name__} as parameter {name!r} "
-                                "(torch.nn.Parameter or None expected)")
+                raise TypeError(
+                    f"cannot assign {type(value).__name__} as parameter {name!r} (torch.nn.Parameter or None expected)"
+                )
             params[name] = None
         elif name in modules:
             if value is not None:
-                raise TypeError(f"cannot assign {type(value).__name__} as child module {name!r} "
-                                "(Module or None expected)")
+                raise TypeError(
+                    f"cannot assign {type(value).__name__} as child module {name!r} (Module or None expected)"
+                )
             modules[name] = None
         elif name in buffers:
             if value is not None and not isinstance(value, Tensor):
@@ -367,8 +369,10 @@ class Module:
             if source.dtype.kind not in "biuf":
                 problems.append(f"value for {key!r} has dtype {source.dtype}, expected a numeric array")
             elif tuple(source.shape) != target.shape:
-                problems.append(f"size mismatch for {key!r}: copying a param with shape {tuple(source.shape)} "
-                                f"from checkpoint, the shape in current model is {target.shape}")
+                problems.append(
+                    f"size mismatch for {key!r}: copying a param with shape {tuple(source.shape)} "
+                    f"from checkpoint, the shape in current model is {target.shape}"
+                )
             sources[key] = source
         if strict and (missing or unexpected):
             if unexpected:
@@ -376,8 +380,9 @@ class Module:
             if missing:
                 problems.insert(0, "missing key(s) in state_dict: " + ", ".join(map(repr, missing)))
         if problems:
-            raise CheckpointError(fmt("load_state_dict", f"error(s) loading state_dict for {type(self).__name__}: "
-                                      + "; ".join(problems)))
+            raise CheckpointError(
+                fmt("load_state_dict", f"error(s) loading state_dict for {type(self).__name__}: " + "; ".join(problems))
+            )
         with no_grad():
             for key, source in sources.items():
                 target = own[key]

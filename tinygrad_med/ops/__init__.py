@@ -1,22 +1,22 @@
 """Op families, one module each: forward and backward side by side, CPU and GPU paths named alike.
 
-    arithmetic.py      + - * / ** exp log sqrt abs clamp where      (array code on both devices)
-    reduce.py          sum mean max min var std argmax logsumexp
-    shape.py           reshape permute expand getitem cat stack split unbind pad to
-    matmul.py          matmul linear                                (BLAS / cuBLAS)
-    gemm.py            tiled_matmul, the educational GEMM            <-> kernels/gemm.cu
-    activation.py      sigmoid tanh relu leaky_relu elu gelu maxout softmax  <-> kernels/activation.cu
-    loss.py            cross_entropy nll mse l1 smooth_l1 bce kl_div <-> kernels/loss.cu
-    dice.py            soft Dice loss, Dice + cross-entropy          (composed of the ops above)
-    conv.py            conv1d-3d by im2col + GEMM                   <-> kernels/conv.cu
-    conv_transpose.py  conv_transpose1d-3d, the adjoint of conv     <-> kernels/conv.cu
-    conv_args.py       argument checks and output sizes shared by the two
-    pool.py            max_pool1d-3d avg_pool1d-3d                  <-> kernels/pool.cu
-    adaptive_pool.py   adaptive_avg/max_pool1d-3d, max_unpool1d-3d (global average pooling)
-    resample.py        interpolate, pad (reflect replicate circular) <-> kernels/resample.cu
-    norm.py            batch_norm instance_norm group_norm layer_norm <-> kernels/norm.cu
-    dropout.py         dropout dropout1d-3d alpha_dropout (Philox)   <-> kernels/dropout.cu
-    graph.py           spmm, Gaussian edge kernel, graph pooling    <-> kernels/graph.cu
-    graph_conv.py      spectral, Chebyshev, GCN, Gaussian (MoNet) conv, DiffPool
-    rnn.py             lstm_gates gru_gates lstm_layer (+ cells)    <-> kernels/rnn.cu
+arithmetic.py      + - * / ** exp log sqrt abs clamp where      (array code on both devices)
+reduce.py          sum mean max min var std argmax logsumexp
+shape.py           reshape permute expand getitem cat stack split unbind pad to
+matmul.py          matmul linear                                (BLAS / cuBLAS)
+gemm.py            tiled_matmul, the educational GEMM            <-> kernels/gemm.cu
+activation.py      sigmoid tanh relu leaky_relu elu gelu maxout softmax  <-> kernels/activation.cu
+loss.py            cross_entropy nll mse l1 smooth_l1 bce kl_div <-> kernels/loss.cu
+dice.py            soft Dice loss, Dice + cross-entropy          (composed of the ops above)
+conv.py            conv1d-3d by im2col + GEMM                   <-> kernels/conv.cu
+conv_transpose.py  conv_transpose1d-3d, the adjoint of conv     <-> kernels/conv.cu
+conv_args.py       argument checks and output sizes shared by the two
+pool.py            max_pool1d-3d avg_pool1d-3d                  <-> kernels/pool.cu
+adaptive_pool.py   adaptive_avg/max_pool1d-3d, max_unpool1d-3d (global average pooling)
+resample.py        interpolate, pad (reflect replicate circular) <-> kernels/resample.cu
+norm.py            batch_norm instance_norm group_norm layer_norm <-> kernels/norm.cu
+dropout.py         dropout dropout1d-3d alpha_dropout (Philox)   <-> kernels/dropout.cu
+graph.py           spmm, Gaussian edge kernel, graph pooling    <-> kernels/graph.cu
+graph_conv.py      spectral, Chebyshev, GCN, Gaussian (MoNet) conv, DiffPool
+rnn.py             lstm_gates gru_gates lstm_layer (+ cells)    <-> kernels/rnn.cu
 """

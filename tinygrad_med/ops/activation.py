@@ -24,17 +24,40 @@ from ..function import Function
 from ..tensor import Tensor
 from .reduce import normalize_dims
 
-__all__ = ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "softplus", "silu", "maxout", "softmax",
-           "log_softmax", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "ELU", "GELU", "Softplus", "SiLU", "Maxout",
-           "Softmax", "LogSoftmax", "stable_sigmoid"]
+__all__ = [
+    "sigmoid",
+    "tanh",
+    "relu",
+    "leaky_relu",
+    "elu",
+    "gelu",
+    "softplus",
+    "silu",
+    "maxout",
+    "softmax",
+    "log_softmax",
+    "Sigmoid",
+    "Tanh",
+    "ReLU",
+    "LeakyReLU",
+    "ELU",
+    "GELU",
+    "Softplus",
+    "SiLU",
+    "Maxout",
+    "Softmax",
+    "LogSoftmax",
+    "stable_sigmoid",
+]
 
 
 def _check_float(op, x):
     if not isinstance(x, Tensor):
         raise TypeError(fmt(op, f"expected a Tensor, got {type(x).__name__}", hint="wrap it with tm.tensor(...)"))
     if x.dtype.kind != "f":
-        raise DTypeError(fmt(op, f"expected a float tensor, got dtype {x.dtype}", x=x,
-                             hint="convert it with x.float()"))
+        raise DTypeError(
+            fmt(op, f"expected a float tensor, got dtype {x.dtype}", x=x, hint="convert it with x.float()")
+        )
 
 
 def stable_sigmoid(x):
@@ -322,8 +345,13 @@ def maxout(x, num_pieces, dim=-1):
     _check_float("maxout", x)
     (axis,) = normalize_dims(x, dim, "maxout")
     if num_pieces < 1 or x.ndim == 0 or x.shape[axis] % num_pieces:
-        raise ShapeError(fmt("maxout", f"size {x.shape[axis] if x.ndim else 0} of dim {dim} is not a multiple "
-                             f"of num_pieces={num_pieces}", x=x))
+        raise ShapeError(
+            fmt(
+                "maxout",
+                f"size {x.shape[axis] if x.ndim else 0} of dim {dim} is not a multiple of num_pieces={num_pieces}",
+                x=x,
+            )
+        )
     return Maxout.apply(x, num_pieces=int(num_pieces), axis=axis)
 
 
@@ -332,7 +360,7 @@ class Maxout(Function):
 
     def forward(self, x, num_pieces, axis):
         xp = get_xp(x)
-        grouped = x.reshape(x.shape[:axis] + (x.shape[axis] // num_pieces, num_pieces) + x.shape[axis + 1:])
+        grouped = x.reshape(x.shape[:axis] + (x.shape[axis] // num_pieces, num_pieces) + x.shape[axis + 1 :])
         self.x_shape, self.piece_axis = x.shape, axis + 1  # (..., C, ...) -> (..., C/k, k, ...)
         winner = xp.expand_dims(grouped.argmax(axis=axis + 1), axis + 1)
         self.mask = xp.arange(num_pieces).reshape((-1,) + (1,) * (x.ndim - axis - 1)) == winner

@@ -235,7 +235,7 @@ def _im2col_gpu(x, geometry):
     N, C = x.shape[:2]
     col = xp.empty((C * math.prod(geometry.K), N * math.prod(geometry.O)), x.dtype)
     kernel = backend.load_kernel("conv", "im2col", x.dtype)
-    kernel(_blocks(col.size), (256,), (xp.ascontiguousarray(x), col, N, C, *_lift3d(geometry)))
+    kernel(*backend.grid_for(col.size), (xp.ascontiguousarray(x), col, N, C, *_lift3d(geometry)))
     return col
 
 
@@ -279,16 +279,11 @@ def _col2im_gpu(col, x_shape, geometry):
     xp = backend.get_xp(col)
     gx = xp.empty(x_shape, col.dtype)
     kernel = backend.load_kernel("conv", "col2im", col.dtype)
-    kernel(_blocks(gx.size), (256,), (xp.ascontiguousarray(col), gx, x_shape[0], x_shape[1], *_lift3d(geometry)))
+    kernel(*backend.grid_for(gx.size), (xp.ascontiguousarray(col), gx, x_shape[0], x_shape[1], *_lift3d(geometry)))
     return gx
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def _blocks(n):
-    """Blocks of 256 threads for n elements (the kernels use a grid-stride loop, so a cap is safe)."""
-    return (max(1, min((n + 255) // 256, 65535)),)
 
 
 def _lift3d(geometry):

@@ -21,9 +21,24 @@ from ..tensor import Tensor
 from .activation import log_softmax, pointwise_launch, row_launch, stable_sigmoid
 from .arithmetic import unbroadcast
 
-__all__ = ["cross_entropy", "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "mse_loss",
-           "l1_loss", "smooth_l1_loss", "kl_div", "CrossEntropy", "NLL", "BinaryCrossEntropy",
-           "BinaryCrossEntropyWithLogits", "SquaredError", "AbsoluteError", "SmoothL1Error", "KLDivergence"]
+__all__ = [
+    "cross_entropy",
+    "nll_loss",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "mse_loss",
+    "l1_loss",
+    "smooth_l1_loss",
+    "kl_div",
+    "CrossEntropy",
+    "NLL",
+    "BinaryCrossEntropy",
+    "BinaryCrossEntropyWithLogits",
+    "SquaredError",
+    "AbsoluteError",
+    "SmoothL1Error",
+    "KLDivergence",
+]
 
 
 # ----------------------------------------------------------------------------- class-index losses
@@ -55,8 +70,9 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
             raise ValueError(fmt(op, "ignore_index is only supported for class-index targets", target=target))
         return _soft_cross_entropy(input, target, _check_weight(op, weight, input), reduction, label_smoothing)
     x3, rows, weight = _index_layout(op, input, target, weight, ignore_index)
-    loss = CrossEntropy.apply(x3, target=rows, weight=weight, ignore_index=int(ignore_index),
-                              smoothing=float(label_smoothing))
+    loss = CrossEntropy.apply(
+        x3, target=rows, weight=weight, ignore_index=int(ignore_index), smoothing=float(label_smoothing)
+    )
     return _reduce_rows(loss, rows, weight, ignore_index, reduction, target.shape)
 
 
@@ -123,19 +139,37 @@ def _soft_cross_entropy(input, target, weight, reduction, smoothing):
 def _index_layout(op, input, target, weight, ignore_index):
     """Validate class-index targets and lay input out as (N, C, D), target as (N*D,) int64 rows."""
     if not isinstance(target, Tensor) or target.dtype.kind not in "iu":
-        raise DTypeError(fmt(op, "target must be an int64 tensor of class indices (or a float tensor of "
-                             f"probabilities shaped like input), got {_describe(target)}", input=input))
+        raise DTypeError(
+            fmt(
+                op,
+                "target must be an int64 tensor of class indices (or a float tensor of "
+                f"probabilities shaped like input), got {_describe(target)}",
+                input=input,
+            )
+        )
     batch = input.shape[:1] + input.shape[2:] if input.ndim > 1 else ()
     if tuple(target.shape) != batch:
-        raise ShapeError(fmt(op, f"class-index target must have shape {batch} (input's shape without the class "
-                             "dim)", input=(input.shape, "(N, C, d1, ...)"), target=(target.shape, "(N, d1, ...)")))
+        raise ShapeError(
+            fmt(
+                op,
+                f"class-index target must have shape {batch} (input's shape without the class dim)",
+                input=(input.shape, "(N, C, d1, ...)"),
+                target=(target.shape, "(N, d1, ...)"),
+            )
+        )
     _same_device(op, input, target)
     C = input.shape[0 if input.ndim == 1 else 1]
     rows = target.data.reshape(-1).astype(numpy.int64)
     bad = (rows != ignore_index) & ((rows < 0) | (rows >= C))
     if bool(bad.any()):
-        raise IndexError(fmt(op, f"target {int(rows[bad][0])} is out of bounds for {C} classes", target=target,
-                             hint=f"class indices must be in [0, {C - 1}] or equal ignore_index={ignore_index}"))
+        raise IndexError(
+            fmt(
+                op,
+                f"target {int(rows[bad][0])} is out of bounds for {C} classes",
+                target=target,
+                hint=f"class indices must be in [0, {C - 1}] or equal ignore_index={ignore_index}",
+            )
+        )
     weight = _check_weight(op, weight, input)
     weight = get_xp(input.data).ones(C, dtype=input.dtype) if weight is None else weight
     N = input.shape[0] if input.ndim > 1 else 1
@@ -178,8 +212,10 @@ def _softmax_xent_fwd_gpu(x3, target, weight, ignore_index, smoothing, weight_su
     loss, lse = xp.empty(N * D, dtype=x3.dtype), xp.empty(N * D, dtype=x3.dtype)
     grid, block = row_launch(N * D, C, _XENT_THREADS)  # many pixels per block when C is small
     load_kernel("loss", "softmax_xent_fwd", x3.dtype)(
-        grid, block,
-        (x3, target, xp.ascontiguousarray(weight), loss, lse, N * D, C, D, ignore_index, smoothing, weight_sum))
+        grid,
+        block,
+        (x3, target, xp.ascontiguousarray(weight), loss, lse, N * D, C, D, ignore_index, smoothing, weight_sum),
+    )
     return loss, lse
 
 
@@ -201,9 +237,23 @@ def _softmax_xent_bwd_gpu(x3, target, weight, lse, g, ignore_index, smoothing, w
     gx, g = xp.empty((N, C, D), dtype=x3.dtype), xp.ascontiguousarray(g, dtype=x3.dtype)
     grid, block = pointwise_launch(gx.size, _XENT_THREADS)  # one thread per element of x
     load_kernel("loss", "softmax_xent_bwd", x3.dtype)(
-        grid, block,
-        (xp.ascontiguousarray(x3), target, xp.ascontiguousarray(weight), lse, g, gx,
-         N * D, C, D, ignore_index, smoothing, weight_sum))
+        grid,
+        block,
+        (
+            xp.ascontiguousarray(x3),
+            target,
+            xp.ascontiguousarray(weight),
+            lse,
+            g,
+            gx,
+            N * D,
+            C,
+            D,
+            ignore_index,
+            smoothing,
+            weight_sum,
+        ),
+    )
     return gx
 
 
@@ -224,8 +274,14 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     op = "binary_cross_entropy"
     _check_pair(op, input, target, reduction, same_shape=True)
     if bool(((input.data < 0) | (input.data > 1)).any()):
-        raise ValueError(fmt(op, "all elements of input must be probabilities in [0, 1]", input=input,
-                             hint="apply sigmoid first, or use binary_cross_entropy_with_logits"))
+        raise ValueError(
+            fmt(
+                op,
+                "all elements of input must be probabilities in [0, 1]",
+                input=input,
+                hint="apply sigmoid first, or use binary_cross_entropy_with_logits",
+            )
+        )
     loss = BinaryCrossEntropy.apply(input, target)
     return _reduce(_weighted(op, loss, weight), reduction)
 
@@ -440,8 +496,9 @@ def _check_pair(op, input, target, reduction, same_shape=False, allowed=_REDUCTI
     _check_reduction(op, reduction, allowed)
     for name, value in (("input", input), ("target", target)):
         if not _is_float(value):
-            raise DTypeError(fmt(op, f"{name} must be a float tensor, got {_describe(value)}",
-                                 hint="convert it with .float()"))
+            raise DTypeError(
+                fmt(op, f"{name} must be a float tensor, got {_describe(value)}", hint="convert it with .float()")
+            )
     _same_device(op, input, target)
     if same_shape and input.shape != target.shape:
         raise ShapeError(fmt(op, "target must have the same shape as input", input=input, target=target))
@@ -453,8 +510,9 @@ def _check_pair(op, input, target, reduction, same_shape=False, allowed=_REDUCTI
 
 def _same_device(op, a, b):
     if a.device != b.device:
-        raise DeviceError(fmt(op, f"input is on {a.device} but target is on {b.device}",
-                              hint=f"move target with .to('{a.device}')"))
+        raise DeviceError(
+            fmt(op, f"input is on {a.device} but target is on {b.device}", hint=f"move target with .to('{a.device}')")
+        )
 
 
 def _check_weight(op, weight, input):
@@ -463,8 +521,14 @@ def _check_weight(op, weight, input):
         return None
     C = input.shape[0 if input.ndim == 1 else 1]
     if not _is_float(weight) or weight.shape != (C,):
-        raise ShapeError(fmt(op, f"weight must be a float tensor of shape ({C},), one per class", weight=weight,
-                             input=(input.shape, "(N, C, d1, ...)")))
+        raise ShapeError(
+            fmt(
+                op,
+                f"weight must be a float tensor of shape ({C},), one per class",
+                weight=weight,
+                input=(input.shape, "(N, C, d1, ...)"),
+            )
+        )
     _same_device(op, input, weight)
     return weight.data.astype(input.dtype, copy=False)
 
