@@ -225,6 +225,95 @@ def test_channel_block_threads_give_the_same_result(monkeypatch):
     assert tm.gradcheck(fn, inputs, atol=1e-7, rtol=1e-5).passed
 
 
+class _ForcedChunks:
+    """Make the CPU path go chunk by chunk on tiny inputs (blocks of ~chunk_bytes), or never."""
+
+    def __init__(self, chunk_bytes):
+        from tinygrad_med.ops import conv as conv_ops
+
+        self.conv, self.saved = conv_ops, (conv_ops._CHUNKED_MIN_BYTES, conv_ops._CHUNK_BYTES)
+        self.values = (0, chunk_bytes) if chunk_bytes else (1 << 62, conv_ops._CHUNK_BYTES)
+
+    def __enter__(self):
+        self.conv._CHUNKED_MIN_BYTES, self.conv._CHUNK_BYTES = self.values
+
+    def __exit__(self, *exc):
+        self.conv._CHUNKED_MIN_BYTES, self.conv._CHUNK_BYTES = self.saved
+
+
+def _conv_and_grads(cfg, x, W, b):
+    inputs = [tm.tensor(a, requires_grad=True) for a in (x, W, b)]
+    y = run_conv(cfg, *inputs)
+    (y * tm.tensor(numpy.cos(numpy.arange(y.numel())).reshape(y.shape))).sum().backward()
+    return [y.numpy()] + [t.grad.numpy() for t in inputs]
+
+
+@given(cfg=conv_configs(), chunk_bytes=st.sampled_from([1, 200, 1000]))
+@settings(max_examples=25, deadline=None)
+def test_chunks_of_output_positions_give_the_one_product_result(cfg, chunk_bytes):
+    """Large CPU convolutions run im2col + GEMM per chunk of output positions (rows of the first
+    spatial dim, or whole samples); forced on tiny inputs, they must equal the one-product path."""
+    pytest.importorskip("threadpoolctl")
+    x, W, b = make(cfg, numpy.random.default_rng(19))
+    with _ForcedChunks(None):
+        whole = _conv_and_grads(cfg, x, W, b)
+    with _ForcedChunks(chunk_bytes):
+        chunked = _conv_and_grads(cfg, x, W, b)
+    for a, c in zip(whole, chunked, strict=True):
+        assert_close(c, a, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "kernel, stride, padding, dilation",
+    [((3, 1), 1, (1, 1), 1), ((3, 2), 1, (2, 0), (2, 1)), ((2, 2), 1, "same", 1), ((3, 3), (2, 1), 1, 1)],
+    ids=["pad-beyond-1x-kernel", "dilated", "same-even", "strided"],
+)
+def test_chunked_conv_matches_naive_loops(kernel, stride, padding, dilation):
+    """Chunked forward and backward (gx by the flipped-kernel convolution where stride is 1 and the
+    padding is within the kernel's reach, else by col2im) against the slide formula and the one product."""
+    pytest.importorskip("threadpoolctl")
+    rng = numpy.random.default_rng(21)
+    cfg = dict(d=2, groups=1, S=stride, P=padding, D=dilation)
+    x, W, b = rng.standard_normal((2, 3, 9, 7)), rng.standard_normal((4, 3, *kernel)), rng.standard_normal(4)
+    with _ForcedChunks(None):
+        whole = _conv_and_grads(cfg, x, W, b)
+    with _ForcedChunks(300):
+        chunked = _conv_and_grads(cfg, x, W, b)
+    dil = (dilation,) * 2 if isinstance(dilation, int) else dilation
+    pads = same_pads(dict(d=2, P=padding, K=kernel, D=dil))
+    assert_close(chunked[0], reference.conv_nd(x, W, b, stride, pads, dilation), rtol=1e-12, atol=1e-12)
+    for a, c in zip(whole, chunked, strict=True):
+        assert_close(c, a, rtol=1e-12, atol=1e-12)
+
+
+def test_chunked_conv_gradcheck_and_chunk_bounds():
+    """Odd sizes, stride, dilation, groups and padding at both ends: the chunks tile y, each reads
+    only its slab of x, and gradients through the chunked path pass gradcheck."""
+    pytest.importorskip("threadpoolctl")
+    from tinygrad_med.ops import conv as conv_ops
+
+    rng = numpy.random.default_rng(20)
+    x, W, b = rng.standard_normal((2, 4, 9, 7, 5)), rng.standard_normal((6, 2, 3, 2, 3)), rng.standard_normal(6)
+    geometry = Geometry((3, 2, 3), (2, 1, 2), (2, 1, 1), ((3, 3), (1, 1), (1, 1)), (9, 7, 5), (6, 8, 3))
+    column_bytes = 4 * 3 * 2 * 3 * 8  # C * prod K rows of float64
+    with _ForcedChunks(column_bytes * 8 * 3 * 2):  # two output rows (of 8 x 3) per chunk: 2 samples x 3 blocks
+        chunks = list(conv_ops._chunks(x, geometry))
+        assert conv_ops._chunked(x, geometry) and len(chunks) == 6
+        covered = numpy.zeros((2, 5), int)
+        for n, out_rows, in_rows, chunk in chunks:
+            covered[n, out_rows] += 1
+            assert chunk.O[0] == out_rows.stop - out_rows.start and chunk.I[0] == in_rows.stop - in_rows.start
+        assert (covered == 1).all()
+        y = F.conv3d(
+            tm.tensor(x), tm.tensor(W), tm.tensor(b), stride=(2, 1, 2), padding=(3, 1, 1), dilation=(2, 1, 1), groups=2
+        )
+        assert_close(y, reference.conv_nd(x, W, b, (2, 1, 2), (3, 1, 1), (2, 1, 1), groups=2), rtol=1e-12, atol=1e-12)
+        fn = lambda x, W, b: F.conv3d(x, W, b, stride=(2, 1, 2), padding=(3, 1, 1), dilation=(2, 1, 1), groups=2)  # noqa: E731
+        inputs = [tm.tensor(a, requires_grad=True) for a in (x, W, b)]
+        result = tm.gradcheck(fn, inputs, atol=1e-7, rtol=1e-5)
+        assert result.passed, result.report()
+
+
 def test_reused_column_buffer_does_not_leak_between_steps():
     """A finished backward hands its column buffer to the next forward of the same shape."""
     from tinygrad_med.ops import conv as conv_ops
