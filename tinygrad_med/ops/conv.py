@@ -408,7 +408,8 @@ def _chunks(x, geometry):
 
 def _over_chunks(work, x, geometry):
     """[work(chunks) for each thread's share of the chunks]: contiguous shares, one per thread,
-    with BLAS held to one thread meanwhile (each product is small; two BLAS pools would fight)."""
+    with BLAS held to one thread meanwhile (each product is small; two BLAS pools would fight).
+    The limit is process-wide: BLAS calls of other Python threads meanwhile run on one thread too."""
     chunks = list(_chunks(x, geometry))
     workers = min(_THREADS, len(chunks))
     if workers <= 1:
