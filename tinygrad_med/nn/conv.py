@@ -8,8 +8,6 @@ where the forward and backward stand side by side.  A state_dict maps one to one
 PyTorch's: weight (F, C/groups, *K) or, transposed, (C, F/groups, *K), and bias (F,).
 """
 
-import math
-
 from .. import factory
 from . import functional as F
 from . import init
@@ -70,11 +68,7 @@ class _ConvNd(Module):
 
     def reset_parameters(self):
         """PyTorch's default: weight ~ kaiming_uniform_(a=sqrt(5)), bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+        init.default_layer_init_(self.weight, self.bias)
 
     def extra_repr(self):
         text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"

@@ -17,6 +17,7 @@ from ..errors import ShapeError, fmt
 from ..function import no_grad
 
 __all__ = [
+    "default_layer_init_",
     "calculate_gain",
     "uniform_",
     "normal_",
@@ -172,3 +173,13 @@ def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu"):
     if tensor.numel() == 0:
         return tensor  # nothing to fill (PyTorch warns and returns too)
     return normal_(tensor, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(fan))
+
+
+def default_layer_init_(weight, bias=None):
+    """PyTorch's default for Linear and Conv layers: weight ~ kaiming_uniform_(a=sqrt(5)),
+    bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)); in place, returns nothing."""
+    kaiming_uniform_(weight, a=math.sqrt(5))
+    if bias is not None:
+        fan_in, _ = _calculate_fan_in_and_fan_out(weight)
+        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+        uniform_(bias, -bound, bound)
