@@ -49,7 +49,8 @@ def numpy_lstm_forward_backward(x, W_ih, W_hh, b):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out")
-    parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=5, help="timed calls per block")
+    parser.add_argument("--rounds", type=int, default=6, help="blocks per candidate, rotated")
     args = parser.parse_args()
     rng = numpy.random.default_rng(0)
     x = rng.standard_normal((T, N, INPUT)).astype(numpy.float32)
@@ -78,14 +79,16 @@ def main():
         candidates["torch"] = torch_step
     except ImportError:
         pass
+    # Blocks of repetitions, rotated over the candidates: the first call of a block is not timed,
+    # because the previous candidate's threads (OpenBLAS's, or PyTorch's OpenMP pool) may still spin.
     times = {name: [] for name in candidates}
-    for fn in candidates.values():
-        fn()
-    for _ in range(args.repeat):
+    for _ in range(args.rounds):
         for name, fn in candidates.items():
-            begin = time.perf_counter()
             fn()
-            times[name].append(time.perf_counter() - begin)
+            for _ in range(args.repeat):
+                begin = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - begin)
     medians = {name: statistics.median(t) * 1e3 for name, t in times.items()}
     result = {"machine": machine_info(), "median_ms": medians}
     for name, ms in medians.items():

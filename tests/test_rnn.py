@@ -69,17 +69,18 @@ def test_layers_gradcheck_through_time(mode, bidirectional):
 def test_lstm_layer_equals_unrolled_cells_and_gradchecks(device, reverse, masked):
     """The written-out BPTT of lstm_layer gives what autograd through lstm_cell steps gives."""
     rng = numpy.random.default_rng(8)
-    T, N, H = 4, 3, 2
-    arrays = [rng.standard_normal(s) for s in ((T, N, 4 * H), (N, H), (N, H), (4 * H, H), (4 * H,))]
+    T, N, I, H = 4, 3, 2, 2
+    shapes = ((T, N, I), (N, H), (N, H), (4 * H, I), (4 * H, H), (4 * H,), (4 * H,))
+    arrays = [rng.standard_normal(s) for s in shapes]
     mask = (numpy.arange(T)[:, None] < numpy.array([4, 2, 1])[None, :])[..., None] if masked else None
     mask_dev = None if mask is None else device.tensor(mask).data
     inputs = [device.tensor(a, requires_grad=True) for a in arrays]
     tm.gradcheck(lambda *t: tm.ops.rnn.lstm_layer(*t, mask=mask_dev, reverse=reverse), inputs)
 
-    def unrolled(gx, h, c, W_hh, b_hh):
+    def unrolled(x, h, c, W_ih, W_hh, b_ih, b_hh):
         out = [None] * T
         for t in reversed(range(T)) if reverse else range(T):
-            h_new, c_new = lstm_gates(gx[t] + tm.ops.matmul.linear(h, W_hh, b_hh), c)
+            h_new, c_new = tm.ops.rnn.lstm_cell(x[t], (h, c), W_ih, W_hh, b_ih, b_hh)
             if mask is None:
                 h, c, out[t] = h_new, c_new, h_new
             else:
@@ -206,3 +207,14 @@ def test_lstm_recalls_a_token_seen_20_steps_earlier_and_a_memoryless_model_canno
         base_acc = (memoryless(x[:, -1]).argmax(1) == y).numpy().mean()
     assert lstm_acc > 0.95, lstm_acc
     assert base_acc < 0.65, base_acc  # chance is 0.5
+
+
+def test_lstm_layer_rejects_mismatched_shapes():
+    x, h0 = tm.zeros(4, 3, 2), tm.zeros(3, 5)
+    W_ih, W_hh = tm.zeros(20, 2), tm.zeros(20, 5)
+    with pytest.raises(ShapeError, match=r"W_ih.*\(20, 3\)"):
+        tm.ops.rnn.lstm_layer(x, h0, h0, tm.zeros(20, 3), W_hh)
+    with pytest.raises(ShapeError, match=r"h0 and c0 must be \(N, H\) = \(3, 5\)"):
+        tm.ops.rnn.lstm_layer(x, tm.zeros(2, 5), h0, W_ih, W_hh)
+    with pytest.raises(ShapeError, match=r"mask must be \(T, N, 1\)"):
+        tm.ops.rnn.lstm_layer(x, h0, h0, W_ih, W_hh, mask=numpy.ones((4, 3), bool))

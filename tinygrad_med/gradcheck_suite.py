@@ -187,7 +187,13 @@ def _family_cases(r, distinct, labels):
         ("layer_norm", "layer_norm", lambda f: (lambda x, g, b: f(x, (4,), g, b), [r(3, 4), r(4), r(4)])),
         ("group_norm", "group_norm", lambda f: (lambda x, g, b: f(x, 2, g, b), [r(2, 4, 3), r(4), r(4)])),
         ("instance_norm", "instance_norm", lambda f: (f, [r(2, 3, 5)])),
+        ("local_response_norm", "local_response_norm", lambda f: (lambda x: f(x, 3, 0.5, 0.75, 1.0), [r(2, 5, 3)])),
         ("dropout (seeded)", "dropout", lambda f: (_seeded(lambda x: f(x, 0.3, True)), [r(4, 5)])),
+        (
+            "embedding (repeated ids)",
+            "embedding",
+            lambda f, ids=numpy.array([[1, 3, 1], [0, 4, 1]]): (lambda w: f(_beside(w, ids), w), [r(5, 3)]),
+        ),
     ] + _graph_specs(r, distinct)
     found = []
     for name, attr, build in specs:
@@ -254,6 +260,12 @@ def _recurrent_cases(r):
         ("lstm_gates (fused)", rnn.lstm_gates, [r(3, 8), r(3, 2)]),
         ("gru_gates (fused)", rnn.gru_gates, [r(3, 6), r(3, 6), r(3, 2)]),
         ("lstm_cell (3 steps)", _three_lstm_steps, [r(2, 3), r(8, 3), r(8, 2)]),
+        ("lstm_layer (BPTT, 3 steps)", rnn.lstm_layer, [r(3, 2, 3), r(2, 2), r(2, 2), r(8, 3), r(8, 2), r(8), r(8)]),
+        (
+            "lstm_layer reverse",
+            lambda *t: rnn.lstm_layer(*t, reverse=True),
+            [r(3, 2, 3), r(2, 2), r(2, 2), r(8, 3), r(8, 2), r(8), r(8)],
+        ),
         (
             "rnn_cell relu",
             lambda x, w, u: rnn.rnn_cell(x, x[:, :2] * 0.5, w, u, nonlinearity="relu"),

@@ -228,12 +228,13 @@ class _RecurrentBase(Module):
     def _run_direction(self, x, layer, reverse, state, masks):
         suffix = f"l{layer}" + ("_reverse" if reverse else "")
         W_hh, b_hh = getattr(self, f"weight_hh_{suffix}"), getattr(self, f"bias_hh_{suffix}", None)
-        # The input projection of every step at once: one (T*N, in) x (in, gates*H) product.
-        projected = linear(x, getattr(self, f"weight_ih_{suffix}"), getattr(self, f"bias_ih_{suffix}", None))
+        W_ih, b_ih = getattr(self, f"weight_ih_{suffix}"), getattr(self, f"bias_ih_{suffix}", None)
         if self.mode == "LSTM":  # the benchmarked layer: its time loop is one op (ops/rnn.py::lstm_layer)
             mask = None if masks is None else backend.get_xp(x.data).stack(masks)
-            out, h, c = lstm_layer(projected, state[0], state[1], W_hh, b_hh, mask=mask, reverse=reverse)
+            out, h, c = lstm_layer(x, state[0], state[1], W_ih, W_hh, b_ih, b_hh, mask=mask, reverse=reverse)
             return out, [h, c]
+        # The input projection of every step at once: one (T*N, in) x (in, gates*H) product.
+        projected = linear(x, W_ih, b_ih)
         gx = unbind(projected, 0)
         T = len(gx)
         outputs = [None] * T

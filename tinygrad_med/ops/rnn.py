@@ -142,69 +142,96 @@ def _lstm_gates_bwd_gpu(gh, gc, act, c, c_new):
     return g_gates, g_c
 
 
-def lstm_layer(gx, h0, c0, W_hh, b_hh=None, mask=None, reverse=False):
+def lstm_layer(x, h0, c0, W_ih, W_hh, b_ih=None, b_hh=None, mask=None, reverse=False):
     """One direction of an LSTM layer over all time steps as one op: backpropagation through time written out.
 
     Lecture: "Recurrent neural networks" (unrolling the loop, and the LSTM's memory).
-    Forward:  for t = 0..T-1 (T-1..0 if reverse): (h, c) = lstm_gates(gx[t] + h W_hh^T + b_hh, c);
-              out[t] = h.  Where mask[t] is False (a padded step) h and c are kept and out[t] = 0.
-    Backward: the same steps in the opposite order: g_gates[t] = lstm_gates' backward of
-              (gout[t] + gh, gc); gh <- g_gates[t] W_hh; gc <- its c-gradient; then ONE product each
-              for the weights: gW_hh = sum_t g_gates[t]^T h[t-1] and gb_hh = sum_t g_gates[t],
-              and g_gx = g_gates (the input projection's gradient, one GEMM in ops/matmul.linear).
-    Shapes:   gx (T, N, 4H) = x W_ih^T + b_ih; h0, c0 (N, H); W_hh (4H, H); mask (T, N, 1) bool
-              -> out (T, N, H), h_T (N, H), c_T (N, H)
-    Same numbers as unrolling lstm_cell with autograd (tests/test_rnn.py ties the two), with two
-    products per step instead of three in the backward, and no graph node per step.
+    Forward:  A = x W_ih^T + b_ih + b_hh for every step at once (one GEMM), then
+              for t = 0..T-1 (T-1..0 if reverse): (h, c) = lstm_gates(A[t] + h W_hh^T, c);  out[t] = h.
+              Where mask[t] is False (a padded step) h and c are kept and out[t] = 0.
+    Backward: the same steps in the opposite order: G[t] = lstm_gates' backward of (gout[t] + gh, gc);
+              gh <- G[t] W_hh; gc <- its c-gradient.  Then ONE product each for everything else:
+              gW_ih = G^T x,  gW_hh = sum_t G[t]^T h[t-1],  gb_ih = gb_hh = sum_t G[t],  gx = G W_ih.
+    Shapes:   x (T, N, input_size); h0, c0 (N, H); W_ih (4H, input_size); W_hh (4H, H); b_ih, b_hh (4H,);
+              mask (T, N, 1) bool -> out (T, N, H), h_T (N, H), c_T (N, H)
+    Same numbers as unrolling lstm_cell with autograd (tests/test_rnn.py ties the two).  Per step it
+    costs one product forward and one backward; the products over all steps are batched into big GEMMs.
+    Raises:   ShapeError if the shapes do not fit together as above.
     """
-    T, N, G = gx.shape
-    if G % 4 or h0.shape != (N, G // 4) or c0.shape != h0.shape or W_hh.shape != (G, G // 4):
+    G = W_hh.shape[0]
+    if x.ndim != 3 or W_ih.shape != (G, x.shape[-1]) or G % 4 or W_hh.shape != (G, G // 4):
         raise ShapeError(
-            fmt("lstm_layer", "expected gx (T, N, 4H), h0 and c0 (N, H), W_hh (4H, H)", gx=gx, h0=h0, c0=c0, W_hh=W_hh)
+            fmt(
+                "lstm_layer",
+                "expected x (T, N, input_size), W_ih (4H, input_size), W_hh (4H, H)",
+                x=x,
+                W_ih=W_ih,
+                W_hh=W_hh,
+            )
         )
-    return LSTMLayer.apply(gx, h0, c0, W_hh, b_hh, mask=mask, reverse=reverse)
+    T, N = x.shape[0], x.shape[1]
+    if h0.shape != (x.shape[1], G // 4) or c0.shape != h0.shape:
+        raise ShapeError(fmt("lstm_layer", f"h0 and c0 must be (N, H) = ({x.shape[1]}, {G // 4})", h0=h0, c0=c0))
+    if mask is not None and tuple(mask.shape) != (T, N, 1):
+        raise ShapeError(fmt("lstm_layer", f"mask must be (T, N, 1) = ({T}, {N}, 1)", mask=mask))
+    return LSTMLayer.apply(x, h0, c0, W_ih, W_hh, b_ih, b_hh, mask=mask, reverse=reverse)
 
 
 class LSTMLayer(Function):
-    def forward(self, gx, h0, c0, W_hh, b_hh, mask, reverse):
-        xp = backend.get_xp(gx)
-        fwd = _lstm_gates_fwd_gpu if backend.on_gpu(gx) else _lstm_gates_fwd_cpu
-        T, N, G = gx.shape
-        order = list(reversed(range(T))) if reverse else list(range(T))
-        out = xp.zeros((T, N, G // 4), dtype=gx.dtype)
-        self.h_prev, self.c_prev = xp.empty_like(out), xp.empty_like(out)
-        self.c_raw, self.act = xp.empty_like(out), xp.empty_like(gx)
-        h, c = h0, c0
-        for t in order:
-            gates = gx[t] + h @ W_hh.T  # (N, 4H): the only product per step
-            if b_hh is not None:
-                gates += b_hh
-            h_new, c_new, act = fwd(gates, c)
-            self.h_prev[t], self.c_prev[t], self.c_raw[t], self.act[t] = h, c, c_new, act
+    def forward(self, x, h0, c0, W_ih, W_hh, b_ih, b_hh, mask, reverse):
+        xp = backend.get_xp(x)
+        fwd = _lstm_gates_fwd_gpu if backend.on_gpu(x) else _lstm_gates_fwd_cpu
+        T, N, G = x.shape[0], x.shape[1], W_hh.shape[0]
+        A = (x.reshape(T * N, -1) @ W_ih.T).reshape(T, N, G)  # every step's input projection: one GEMM
+        for b in (b_ih, b_hh):
+            if b is not None:
+                A += b
+        # States in time order: hs[t + before] is h before step t, hs[t + after] the h it makes; the
+        # first state sits at hs[0] going forward and at hs[T] going backward in time.  cs alike.
+        before, after = (1, 0) if reverse else (0, 1)
+        hs, cs = xp.empty((T + 1, N, G // 4), x.dtype), xp.empty((T + 1, N, G // 4), x.dtype)
+        hs[T * before], cs[T * before] = h0, c0
+        out = hs[after : after + T] if mask is None else xp.zeros((T, N, G // 4), x.dtype)
+        self.c_new = cs[after : after + T] if mask is None else xp.empty((T, N, G // 4), x.dtype)
+        for t in reversed(range(T)) if reverse else range(T):
+            h, c = hs[t + before], cs[t + before]
+            # (4H, H) @ (H, N), read transposed: BLAS splits the 4H rows over its threads, which is
+            # about 1.5x faster than h @ W_hh^T for a small batch N.
+            gates = A[t] + (W_hh @ h.T).T
+            h_new, self.c_new[t], A[t] = fwd(gates, c)  # A[t] now holds the activations [i f g o]
             if mask is None:
-                h, c, out[t] = h_new, c_new, h_new
+                hs[t + after] = h_new  # cs[t + after] is self.c_new[t], written above
             else:  # a padded step keeps the state and outputs 0
-                h, c, out[t] = xp.where(mask[t], h_new, h), xp.where(mask[t], c_new, c), h_new * mask[t]
-        self.W_hh, self.mask, self.order, self.has_bias = W_hh, mask, order, b_hh is not None
-        return out, h, c
+                hs[t + after], cs[t + after] = xp.where(mask[t], h_new, h), xp.where(mask[t], self.c_new[t], c)
+                out[t] = h_new * mask[t]
+        self.x, self.W_ih, self.W_hh, self.act, self.hs, self.cs = x, W_ih, W_hh, A, hs, cs
+        self.mask, self.reverse, self.before = mask, reverse, before
+        self.has_bias = (b_ih is not None, b_hh is not None)
+        return out, hs[T * after], cs[T * after]
 
     def backward(self, gout, gh, gc):
         xp = backend.get_xp(gout)
         bwd = _lstm_gates_bwd_gpu if backend.on_gpu(gout) else _lstm_gates_bwd_cpu
-        g_gates = xp.empty_like(self.act)
-        for t in reversed(self.order):
+        T, N, G = self.act.shape
+        g_gates = xp.empty_like(self.act)  # G[t] = dL/dA[t]
+        for t in range(T) if self.reverse else reversed(range(T)):
             g_h_new, g_c_new = gout[t] + gh, gc
             if self.mask is not None:
                 m = self.mask[t]
                 g_h_new, g_c_new, gh_keep, gc_keep = g_h_new * m, g_c_new * m, gh * ~m, gc * ~m
-            g_gates[t], gc = bwd(g_h_new, g_c_new, self.act[t], self.c_prev[t], self.c_raw[t])
+            g_gates[t], gc = bwd(g_h_new, g_c_new, self.act[t], self.cs[t + self.before], self.c_new[t])
             gh = g_gates[t] @ self.W_hh  # (N, 4H) @ (4H, H)
             if self.mask is not None:
                 gh, gc = gh + gh_keep, gc + gc_keep
-        G = g_gates.shape[-1]
-        gW_hh = g_gates.reshape(-1, G).T @ self.h_prev.reshape(-1, G // 4)  # one product for all steps
-        gb_hh = g_gates.reshape(-1, G).sum(axis=0) if self.has_bias else None
-        return g_gates, gh, gc, gW_hh, gb_hh
+        G2 = g_gates.reshape(T * N, G)
+        h_prev = self.hs[self.before : self.before + T].reshape(T * N, G // 4)
+        gx = (G2 @ self.W_ih).reshape(self.x.shape) if self.needs_input_grad[0] else None
+        gW_ih = G2.T @ self.x.reshape(T * N, -1) if self.needs_input_grad[3] else None
+        gW_hh = G2.T @ h_prev if self.needs_input_grad[4] else None
+        gb = G2.sum(axis=0) if any(self.has_bias) else None
+        gb_ih = gb if self.has_bias[0] else None
+        gb_hh = None if not self.has_bias[1] else gb if gb_ih is None else gb.copy()  # two leaves, two arrays
+        return gx, gh, gc, gW_ih, gW_hh, gb_ih, gb_hh
 
 
 def gru_cell(x, h, W_ih, W_hh, b_ih=None, b_hh=None):
