@@ -34,6 +34,7 @@ from .norm import (
     InstanceNorm2d,
     InstanceNorm3d,
     LayerNorm,
+    LocalResponseNorm,
 )
 from .pool import (
     AdaptiveAvgPool1d,

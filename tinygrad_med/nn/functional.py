@@ -31,6 +31,7 @@ from ..ops.loss import (
     nll_loss,
     smooth_l1_loss,
 )
+from ..ops.lrn import local_response_norm
 from ..ops.matmul import linear
 from ..ops.norm import batch_norm, group_norm, instance_norm, layer_norm
 from ..ops.pool import avg_pool1d, avg_pool2d, avg_pool3d, max_pool1d, max_pool2d, max_pool3d

@@ -25,6 +25,7 @@ __all__ = [
     "InstanceNorm3d",
     "GroupNorm",
     "LayerNorm",
+    "LocalResponseNorm",
 ]
 
 
@@ -255,3 +256,24 @@ class LayerNorm(Module):
 
     def extra_repr(self):
         return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+
+
+class LocalResponseNorm(Module):
+    """Local response normalisation across channels (torch.nn.LocalResponseNorm).
+
+    Lecture: "Image classification - AlexNet" / "ZF Net" (response normalisation after conv1, conv2).
+    Forward:  y[c] = x[c] / (k + alpha/size * sum_{c' in window(c)} x[c']^2)^beta
+    Backward: nn.functional.local_response_norm (ops/lrn.py).
+    Shapes:   x (N, C, *) -> same
+    Reference: Krizhevsky et al., NIPS 2012, section 3.3 (their alpha = PyTorch's alpha / size).
+    """
+
+    def __init__(self, size, alpha=1e-4, beta=0.75, k=1.0):
+        super().__init__()
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def forward(self, x):
+        return F.local_response_norm(x, self.size, self.alpha, self.beta, self.k)
+
+    def extra_repr(self):
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
