@@ -1,0 +1,152 @@
+// kernels/sample.cu -- grid sampling (lecture: "HANDLING SPATIAL VARIANCE - Spatial transformer")
+// Every input runs as 3-D: a 2-D input (N, C, H, W) is (N, C, 1, H, W) with one tap along D.
+// Source index of the grid coordinate g along an axis of L pixels (PyTorch's rules):
+//   align ? src = (g + 1) / 2 * (L - 1) : src = ((g + 1) * L - 1) / 2
+//   padding 1 (border): src = clip(src, 0, L - 1); 2 (reflection): mirror, then clip; 0 (zeros): taps
+//   outside the input read 0.  The slope dsrc/dg = (L-1)/2 or L/2, times 0 / +-1 where clipped / mirrored.
+// mode 0 (bi/trilinear): taps i0 = floor(src) with weight i0 + 1 - src, i0 + 1 with weight src - i0 per axis;
+// mode 1 (nearest): one tap nearbyint(src) (round half to even), weight 1.
+// grid_sample_fwd: y[n, c, p] = sum over corners of w_x * w_y * w_z * x[n, c, iz, iy, ix]
+// grid_sample_bwd: gx[n, c, corner] += w * gy[n, c, p]   (atomicAdd: neighbouring points share inputs)
+//                  g_grid[n, p, a] = slope_a * sum_{c, corners} gy[n, c, p] * x[corner] * (+-1) * (other weights)
+// Reference: tinygrad_med/ops/sample.py::_grid_sample_fwd_cpu / _grid_sample_bwd_cpu.
+// One thread per output point (n, p), looping over the channels; grid-stride loops.
+#include "common.cuh"
+
+struct AxisTaps {
+  long long i0;     // first tap
+  long long count;  // 2 (linear), 1 (nearest, or the D axis of a 2-D input)
+  real_t w[2];      // weights of taps i0 and i0 + 1
+  real_t slope;     // d src / d grid coordinate (0 for nearest: piecewise constant)
+};
+
+// PyTorch's reflect_coordinates_set_grad: src mirrored into [twice_low/2, twice_high/2]; *flip = +-1.
+__device__ real_t reflect(real_t src, long long twice_low, long long twice_high, real_t* flip) {
+  if (twice_low == twice_high) {
+    *flip = 0;
+    return 0;
+  }
+  const real_t low = (real_t)twice_low / 2, span = (real_t)(twice_high - twice_low) / 2;
+  src -= low;
+  real_t sign = 1;
+  if (src < 0) {
+    sign = -1;
+    src = -src;
+  }
+  const real_t extra = fmod(src, span);
+  const long long flips = (long long)floor(src / span);
+  *flip = flips % 2 == 0 ? sign : -sign;
+  return flips % 2 == 0 ? extra + low : span - extra + low;
+}
+
+__device__ AxisTaps axis_taps(real_t g, long long L, long long mode, long long padding, long long align) {
+  AxisTaps t;
+  real_t src = align ? (g + 1) / 2 * (real_t)(L - 1) : ((g + 1) * (real_t)L - 1) / 2;
+  real_t slope = align ? (real_t)(L - 1) / 2 : (real_t)L / 2;
+  if (padding == 2) {
+    real_t flip;
+    src = align ? reflect(src, 0, 2 * (L - 1), &flip) : reflect(src, -1, 2 * L - 1, &flip);
+    slope *= flip;
+  }
+  if (padding != 0) {  // border, and reflection's final clip
+    if (src <= 0 || src >= (real_t)(L - 1)) slope = 0;
+    src = min(max(src, (real_t)0), (real_t)(L - 1));
+  }
+  if (!(src > (real_t)-1073741824.0 && src < (real_t)1073741824.0)) {  // inf, nan, huge: outside (PyTorch: -100)
+    src = -100;
+    slope = 0;
+  }
+  if (mode == 1) {
+    t.i0 = (long long)nearbyint(src);
+    t.count = 1;
+    t.w[0] = 1;
+    t.w[1] = 0;
+    t.slope = 0;
+    return t;
+  }
+  const real_t lo = floor(src);
+  t.i0 = (long long)lo;
+  t.count = 2;
+  t.w[0] = lo + 1 - src;
+  t.w[1] = src - lo;
+  t.slope = slope;
+  return t;
+}
+
+// The three axes' taps of output point k (grid row k, nd coordinates x, y[, z]): t[0] = D, t[1] = H, t[2] = W.
+__device__ void point_taps(const real_t* g, long long nd, long long D, long long H, long long W, long long mode,
+                           long long padding, long long align, AxisTaps* t) {
+  t[2] = axis_taps(g[0], W, mode, padding, align);
+  t[1] = axis_taps(g[1], H, mode, padding, align);
+  if (nd == 3) {
+    t[0] = axis_taps(g[2], D, mode, padding, align);
+  } else {  // a 2-D input: the single plane, weight 1, no gradient
+    t[0].i0 = 0;
+    t[0].count = 1;
+    t[0].w[0] = 1;
+    t[0].w[1] = 0;
+    t[0].slope = 0;
+  }
+}
+
+__device__ bool inside(long long i, long long L) { return i >= 0 && i < L; }
+
+extern "C" __global__ void grid_sample_fwd(const real_t* __restrict__ x, const real_t* __restrict__ grid,
+                                           real_t* __restrict__ y, long long N, long long C, long long D, long long H,
+                                           long long W, long long P, long long nd, long long mode, long long padding,
+                                           long long align) {
+  const long long S = D * H * W;
+  GRID_STRIDE_LOOP(k, N * P) {
+    const long long n = k / P, p = k % P;
+    AxisTaps t[3];
+    point_taps(grid + k * nd, nd, D, H, W, mode, padding, align, t);
+    for (long long c = 0; c < C; ++c) {
+      const real_t* xc = x + (n * C + c) * S;
+      real_t acc = 0;
+      for (long long bz = 0; bz < t[0].count; ++bz)
+        for (long long by = 0; by < t[1].count; ++by)
+          for (long long bx = 0; bx < t[2].count; ++bx) {
+            const long long iz = t[0].i0 + bz, iy = t[1].i0 + by, ix = t[2].i0 + bx;
+            if (!inside(iz, D) || !inside(iy, H) || !inside(ix, W)) continue;  // zero padding
+            acc += t[2].w[bx] * t[1].w[by] * t[0].w[bz] * xc[(iz * H + iy) * W + ix];
+          }
+      y[(n * C + c) * P + p] = acc;
+    }
+  }
+}
+
+extern "C" __global__ void grid_sample_bwd(const real_t* __restrict__ gy, const real_t* __restrict__ x,
+                                           const real_t* __restrict__ grid, real_t* __restrict__ gx,
+                                           real_t* __restrict__ g_grid, long long N, long long C, long long D,
+                                           long long H, long long W, long long P, long long nd, long long mode,
+                                           long long padding, long long align) {
+  const long long S = D * H * W;
+  GRID_STRIDE_LOOP(k, N * P) {
+    const long long n = k / P, p = k % P;
+    AxisTaps t[3];
+    point_taps(grid + k * nd, nd, D, H, W, mode, padding, align, t);
+    real_t g_src[3] = {0, 0, 0};  // dL/dsrc along D, H, W
+    for (long long c = 0; c < C; ++c) {
+      const real_t* xc = x + (n * C + c) * S;
+      real_t* gxc = gx + (n * C + c) * S;
+      const real_t gout = gy[(n * C + c) * P + p];
+      for (long long bz = 0; bz < t[0].count; ++bz)
+        for (long long by = 0; by < t[1].count; ++by)
+          for (long long bx = 0; bx < t[2].count; ++bx) {
+            const long long iz = t[0].i0 + bz, iy = t[1].i0 + by, ix = t[2].i0 + bx;
+            if (!inside(iz, D) || !inside(iy, H) || !inside(ix, W)) continue;
+            const long long at = (iz * H + iy) * W + ix;
+            const real_t wz = t[0].w[bz], wy = t[1].w[by], wx = t[2].w[bx];
+            atomicAdd(&gxc[at], wx * wy * wz * gout);
+            const real_t v = xc[at] * gout;  // d w / d src along an axis: +1 for the upper tap, -1 for the lower
+            g_src[0] += (bz ? v : -v) * wy * wx;
+            g_src[1] += (by ? v : -v) * wz * wx;
+            g_src[2] += (bx ? v : -v) * wz * wy;
+          }
+    }
+    real_t* gg = g_grid + k * nd;
+    gg[0] = g_src[2] * t[2].slope;
+    gg[1] = g_src[1] * t[1].slope;
+    if (nd == 3) gg[2] = g_src[0] * t[0].slope;
+  }
+}
