@@ -88,6 +88,21 @@ def test_dropout_parity_exact(device, op, shape, dtype):
         assert_close(got, expected, rtol=0, atol=0)  # the same mask and the same products, bit for bit
 
 
+@pytest.mark.parametrize("op, shape", [(F.dropout, (1030,)), (F.dropout, (3, 5)), (F.dropout2d, (3, 4, 5, 7))])
+def test_dropout_kernels_looping_over_a_small_grid(device, monkeypatch, op, shape):
+    """One block of 256 threads: dropout_fwd loops over Philox blocks (n not a multiple of 4 leaves a
+    part block), dropout_channel_fwd carries (i // group, i % group) across grid-stride steps
+    (stride 256 = 7 * 35 + 11 for group 35); the masks stay those of the CPU, bit for bit."""
+    monkeypatch.setattr(backend, "MAX_BLOCKS", 1)
+    x = numpy.random.default_rng(6).standard_normal(shape).astype(numpy.float32)
+
+    def run(make):
+        tm.manual_seed(12)
+        return op(make(x), 0.5)
+
+    assert_close(run(device.tensor), device.reference(lambda: run(tm.tensor)), rtol=0, atol=0)
+
+
 # ----------------------------------------------------------------------------- semantics
 
 

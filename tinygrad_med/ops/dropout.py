@@ -209,11 +209,12 @@ def _philox_uint32_cpu(n, seed):
     return numpy.stack(words, axis=1).reshape(-1)[:n]  # (blocks, 4) -> (4 * blocks,) -> (n,)
 
 
-def _philox_uint32_gpu(n, seed):
-    xp = numpy if backend.emulating() else backend.array_module("cuda")  # no input array to ask
+def _philox_uint32_gpu(n, seed, xp=None):
+    """u_0 .. u_{n-1} from kernels/dropout.cu::philox_uint32 (one thread per Philox block of 4 words)."""
+    xp = xp or (numpy if backend.emulating() else backend.array_module("cuda"))  # no input array to ask
     out = xp.empty(n, dtype=numpy.uint32)
     kernel = backend.load_kernel("dropout", "philox_uint32", numpy.float32)
-    kernel((_blocks(n),), (256,), (out, n, seed))
+    kernel((_blocks((n + 3) // 4),), (256,), (out, n, seed))
     return out
 
 
@@ -225,7 +226,15 @@ def _dropout_fwd_cpu(x, seed, threshold, scale, group):
 
 
 def _dropout_fwd_gpu(x, seed, threshold, scale, group):
-    y = backend.get_xp(x).empty_like(x)
-    kernel = backend.load_kernel("dropout", "dropout_fwd", x.dtype)
-    kernel((_blocks(x.size),), (256,), (x, y, x.size, group, seed, threshold, scale))
+    """Element dropout: dropout_fwd, one thread per Philox block of 4 elements.  Channel dropout: the
+    n // group words u_k first (philox_uint32), then dropout_channel_fwd reads u[i // group]."""
+    xp = backend.get_xp(x)
+    y = xp.empty_like(x)
+    if group == 1:
+        kernel = backend.load_kernel("dropout", "dropout_fwd", x.dtype)
+        kernel((_blocks((x.size + 3) // 4),), (256,), (x, y, x.size, seed, threshold, scale))
+        return y
+    u = _philox_uint32_gpu(x.size // group, seed, xp)
+    kernel = backend.load_kernel("dropout", "dropout_channel_fwd", x.dtype)
+    kernel((_blocks(x.size),), (256,), (x, u, y, x.size, group, threshold, scale))
     return y
