@@ -36,4 +36,5 @@ from ..ops.matmul import linear
 from ..ops.norm import batch_norm, group_norm, instance_norm, layer_norm
 from ..ops.pool import avg_pool1d, avg_pool2d, avg_pool3d, max_pool1d, max_pool2d, max_pool3d
 from ..ops.resample import interpolate
+from ..ops.sample import affine_grid, grid_sample
 from ..ops.shape import pad

@@ -14,6 +14,7 @@ conv_args.py       argument checks and output sizes shared by the two
 pool.py            max_pool1d-3d avg_pool1d-3d                  <-> kernels/pool.cu
 adaptive_pool.py   adaptive_avg/max_pool1d-3d, max_unpool1d-3d (global average pooling)
 resample.py        interpolate, pad (reflect replicate circular) <-> kernels/resample.cu
+sample.py          affine_grid grid_sample (spatial transformer)  <-> kernels/sample.cu
 norm.py            batch_norm instance_norm group_norm layer_norm <-> kernels/norm.cu
 lrn.py             local_response_norm (AlexNet, ZF Net)        (array code on both devices)
 dropout.py         dropout dropout1d-3d alpha_dropout (Philox)   <-> kernels/dropout.cu
