@@ -61,6 +61,22 @@ class ConvBlock(nn.Module):
         return self.body(x)
 
 
+def contracting_path(in_channels, widths, spatial_dims=2, norm="batch"):
+    """The encoder's conv blocks, one per level: in_channels -> widths[0], then widths[l] -> widths[l + 1]."""
+    blocks = [ConvBlock(in_channels, widths[0], spatial_dims, norm)]
+    blocks += [ConvBlock(widths[i], widths[i + 1], spatial_dims, norm) for i in range(len(widths) - 1)]
+    return nn.ModuleList(blocks)
+
+
+def contract(blocks, pool, x):
+    """Run the contracting path; returns every level's features, level l (N, widths[l], S / 2**l)."""
+    levels = []
+    for level, block in enumerate(blocks):
+        x = block(x if level == 0 else pool(x))
+        levels.append(x)
+    return levels
+
+
 class UNet(nn.Module):
     """U-Net with ``depth`` poolings and widths base_width * 2**level.
 
@@ -91,10 +107,7 @@ class UNet(nn.Module):
         conv, pool, up = _layers(spatial_dims)
         widths = [base_width * 2**level for level in range(depth + 1)]
         self.depth, self.spatial_dims = depth, spatial_dims
-        self.down = nn.ModuleList(
-            [ConvBlock(in_channels, widths[0], spatial_dims, norm)]
-            + [ConvBlock(widths[i], widths[i + 1], spatial_dims, norm) for i in range(depth)]
-        )
+        self.down = contracting_path(in_channels, widths, spatial_dims, norm)
         self.pool = pool(2)
         self.up = nn.ModuleList([up(widths[i + 1], widths[i], 2, stride=2) for i in reversed(range(depth))])
         self.decode = nn.ModuleList(
@@ -103,6 +116,11 @@ class UNet(nn.Module):
         self.head = conv(widths[0], num_classes, 1)
 
     def forward(self, x):
+        return self.head(self.features(x))
+
+    def features(self, x):
+        """The last decoder block's output (N, base_width, *S), before the 1x1 head (the Probabilistic
+        U-Net appends its latent sample here)."""
         factor = 2**self.depth
         if x.ndim != self.spatial_dims + 2 or any(s % factor for s in x.shape[2:]):
             raise ShapeError(
@@ -112,13 +130,11 @@ class UNet(nn.Module):
                     x=x,
                 )
             )
-        skips = []
-        for level, block in enumerate(self.down):
-            x = block(x if level == 0 else self.pool(x))  # level l: (N, w_l, S / 2**l)
-            skips.append(x)
+        skips = contract(self.down, self.pool, x)
+        x = skips[-1]
         for up, block, skip in zip(self.up, self.decode, reversed(skips[:-1]), strict=False):
             x = block(cat([up(x), skip], dim=1))  # (N, w, S) + (N, w, S) -> (N, 2w, S)
-        return self.head(x)
+        return x
 
 
 class UNet3D(UNet):
