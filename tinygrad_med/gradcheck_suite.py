@@ -188,7 +188,6 @@ def _family_cases(r, distinct, labels):
         ("group_norm", "group_norm", lambda f: (lambda x, g, b: f(x, 2, g, b), [r(2, 4, 3), r(4), r(4)])),
         ("instance_norm", "instance_norm", lambda f: (f, [r(2, 3, 5)])),
         ("local_response_norm", "local_response_norm", lambda f: (lambda x: f(x, 3, 0.5, 0.75, 1.0), [r(2, 5, 3)])),
-        ("local_response_norm", "local_response_norm", lambda f: (lambda x: f(x, 3, 0.5, 0.75, 1.0), [r(2, 5, 3)])),
         ("dropout (seeded)", "dropout", lambda f: (_seeded(lambda x: f(x, 0.3, True)), [r(4, 5)])),
         (
             "embedding (repeated ids)",

@@ -5,13 +5,14 @@ linear.py      Linear, Identity, Sequential, ModuleList, ModuleDict, Flatten
 activation.py  ReLU, Sigmoid, Tanh, LeakyReLU, ELU, Maxout, Softmax, LogSoftmax
 loss.py        CrossEntropyLoss, NLLLoss, MSELoss, L1Loss, BCELoss, ...
 init.py        kaiming_/xavier_ uniform and normal, zeros_, ones_
-conv.py, pool.py, norm.py, dropout.py, resample.py, recurrent.py, graph layers: see each file.
+conv.py, pool.py, norm.py, dropout.py, resample.py, recurrent.py, embedding.py, graph layers: see each file.
 """
 
 from . import functional, init
 from .activation import ELU, GELU, LeakyReLU, LogSoftmax, Maxout, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh
 from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from .dropout import AlphaDropout, Dropout, Dropout1d, Dropout2d, Dropout3d
+from .embedding import Embedding
 from .graph import (
     AdaptiveGraphPool,
     ChebConv,

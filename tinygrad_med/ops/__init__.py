@@ -6,7 +6,9 @@ shape.py           reshape permute expand getitem cat stack split unbind pad to
 matmul.py          matmul linear                                (BLAS / cuBLAS)
 gemm.py            tiled_matmul, the educational GEMM            <-> kernels/gemm.cu
 activation.py      sigmoid tanh relu leaky_relu elu gelu maxout softmax  <-> kernels/activation.cu
-loss.py            cross_entropy nll mse l1 smooth_l1 bce kl_div <-> kernels/loss.cu
+loss.py            mse l1 smooth_l1 bce bce_with_logits kl_div  (array code; re-exports cross_entropy nll_loss)
+cross_entropy.py   cross_entropy nll_loss (class-index losses)  <-> kernels/cross_entropy.cu
+loss_args.py       argument checks and reductions shared by the two
 dice.py            soft Dice loss, Dice + cross-entropy          (composed of the ops above)
 conv.py            conv1d-3d by im2col + GEMM                   <-> kernels/conv.cu
 conv_transpose.py  conv_transpose1d-3d, the adjoint of conv     <-> kernels/conv.cu
@@ -20,5 +22,6 @@ lrn.py             local_response_norm (AlexNet, ZF Net)        (array code on b
 dropout.py         dropout dropout1d-3d alpha_dropout (Philox)   <-> kernels/dropout.cu
 graph.py           spmm, Gaussian edge kernel, graph pooling    <-> kernels/graph.cu
 graph_conv.py      spectral, Chebyshev, GCN, Gaussian (MoNet) conv, DiffPool
+embedding.py       embedding (gather; scatter-add backward) (array code on both devices)
 rnn.py             lstm_gates gru_gates lstm_layer (+ cells)    <-> kernels/rnn.cu
 """
