@@ -483,7 +483,7 @@ def _log_softmax_bwd_cpu(y, gy, axis):
 # ----------------------------------------------------------------------------- kernel launches
 
 _THREADS = 256
-_SOFTMAX_THREADS = 256  # SOFTMAX_THREADS in kernels/activation.cu (and XENT_THREADS in loss.cu)
+_SOFTMAX_THREADS = 256  # SOFTMAX_THREADS in kernels/activation.cu (and XENT_THREADS in cross_entropy.cu)
 _MAX_BLOCKS = 65535  # kernels loop over the rest (a test lowers it to exercise those loops)
 
 

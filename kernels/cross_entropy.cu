@@ -1,4 +1,4 @@
-// kernels/loss.cu -- fused softmax cross-entropy with class-index targets (torch.nn.functional.cross_entropy)
+// kernels/cross_entropy.cu -- fused softmax cross-entropy with class-index targets (torch.nn.functional.cross_entropy)
 // Layout: x (N, C, D) with D = d1*d2*... (1 for (N, C) scores); row r = n*D + k is one sample or pixel,
 // its C class scores sit D apart.  t = target[r], w = class weights (all 1 when none are given),
 // W = sum_c w_c, eps = label smoothing.
@@ -6,7 +6,7 @@
 //                   loss_r = (1 - eps) w_t (lse_r - x_rt) + (eps / C) (W lse_r - sum_c w_c x_rc),  0 if t = ignore_index
 // softmax_xent_bwd: gx_rc = g_r [ p_rc ((1 - eps) w_t + (eps / C) W) - (1 - eps) w_t [c = t] - (eps / C) w_c ],
 //                   p_rc = e^(x_rc - lse_r), and 0 for ignored rows; g_r = dL/d loss_r (gy, or gy / sum w_t for 'mean')
-// Reference: tinygrad_med/ops/loss.py::_softmax_xent_fwd_cpu / _softmax_xent_bwd_cpu.
+// Reference: tinygrad_med/ops/cross_entropy.py::_softmax_xent_fwd_cpu / _softmax_xent_bwd_cpu.
 // Forward: blockDim.y rows per block, blockDim.x threads per row striding over C and reducing in shared
 // memory with common.cuh's block_reduce (blockDim.x a power of two, blockDim.x * blockDim.y <= XENT_THREADS).  Backward: one thread per element of x (no reduction: lse_r is saved).
 #include "common.cuh"
