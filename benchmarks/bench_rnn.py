@@ -1,7 +1,11 @@
 """LSTM forward+backward (seq 32, batch 32, input 128, hidden 256, float32) against PyTorch CPU
 and against a NumPy LSTM written step by step (issue: within 1.5x of PyTorch, faster than NumPy per step).
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_rnn.py [--out FILE.json]
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_rnn.py [--reuse-memory] [--out FILE.json]
+
+Each row also shows the page faults per call: fresh host buffers above ~128 KiB cost one fault per
+4 KiB page (see tinygrad_med/cpu_memory.py).  --reuse-memory turns on cpu_memory.reuse_freed_memory()
+for the whole process, so every candidate runs with the same allocator settings.
 """
 
 import argparse
@@ -12,7 +16,7 @@ import time
 import numpy
 
 import tinygrad_med as tm
-from tinygrad_med import nn
+from tinygrad_med import cpu_memory, nn
 from tinygrad_med.bench.timing import machine_info
 
 T, N, INPUT, HIDDEN = 32, 32, 128, 256
@@ -51,7 +55,9 @@ def main():
     parser.add_argument("--out")
     parser.add_argument("--repeat", type=int, default=5, help="timed calls per block")
     parser.add_argument("--rounds", type=int, default=6, help="blocks per candidate, rotated")
+    parser.add_argument("--reuse-memory", action="store_true", help="keep freed host buffers in the heap")
     args = parser.parse_args()
+    reused = cpu_memory.reuse_freed_memory() if args.reuse_memory else False
     rng = numpy.random.default_rng(0)
     x = rng.standard_normal((T, N, INPUT)).astype(numpy.float32)
     lstm = nn.LSTM(INPUT, HIDDEN)
@@ -81,18 +87,28 @@ def main():
         pass
     # Blocks of repetitions, rotated over the candidates: the first call of a block is not timed,
     # because the previous candidate's threads (OpenBLAS's, or PyTorch's OpenMP pool) may still spin.
-    times = {name: [] for name in candidates}
+    times, faults = {name: [] for name in candidates}, {name: 0 for name in candidates}
     for _ in range(args.rounds):
         for name, fn in candidates.items():
             fn()
+            faults_before = cpu_memory.page_faults() or 0
             for _ in range(args.repeat):
                 begin = time.perf_counter()
                 fn()
                 times[name].append(time.perf_counter() - begin)
+            faults[name] += (cpu_memory.page_faults() or 0) - faults_before
     medians = {name: statistics.median(t) * 1e3 for name, t in times.items()}
-    result = {"machine": machine_info(), "median_ms": medians}
+    calls = args.rounds * args.repeat
+    result = {
+        "machine": machine_info(),
+        "reuse_freed_memory": reused,
+        "median_ms": medians,
+        "spread_ms": {name: [min(t) * 1e3, max(t) * 1e3] for name, t in times.items()},
+        "page_faults_per_call": {name: count / calls for name, count in faults.items()},
+    }
+    print(f"reuse_freed_memory: {reused}")
     for name, ms in medians.items():
-        print(f"{name:16s} {ms:8.2f} ms")
+        print(f"{name:16s} {ms:8.2f} ms   {faults[name] / calls:8.0f} page faults per call")
     if "torch" in medians:
         result["vs_torch"] = medians["tinygrad_med"] / medians["torch"]
         print(f"tinygrad_med / torch = {result['vs_torch']:.2f}x (target <= 1.5x)")
