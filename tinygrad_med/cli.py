@@ -10,6 +10,8 @@ import argparse
 import json
 import sys
 
+from . import cpu_memory
+
 __all__ = ["main", "build_parser"]
 
 
@@ -84,6 +86,7 @@ def _gradcheck(args):
 def main(argv=None):
     """Entry point of the ``tgm`` console script."""
     args = build_parser().parse_args(argv)
+    cpu_memory.reuse_freed_memory()  # freed host buffers are reused, as CuPy's pool does on the GPU
     return args.run(args) or 0
 
 
