@@ -283,10 +283,32 @@ def _three_lstm_steps(x, W_ih, W_hh):
     return h
 
 
+def _generative_cases(r):
+    """ops/kl.py: the VAE's and the Probabilistic U-Net's KL terms, reparameterisation and ELBO."""
+    from .ops import kl
+
+    eps = r(3, 2)  # a fixed eps: the sample is then a differentiable function of mu and logvar
+    return [
+        ("kl_normal", kl.kl_normal, [r(3, 2), r(3, 2)]),
+        ("kl_normal_normal", kl.kl_normal_normal, [r(3, 2), r(3, 2), r(3, 2), r(3, 2)]),
+        ("reparameterize (fixed eps)", lambda m, v: kl.reparameterize(m, v, _beside(m, eps)), [r(3, 2), r(3, 2)]),
+        (
+            "vae_loss",
+            lambda x_hat, m, v: kl.vae_loss(x_hat, _beside(m, numpy.full((3, 4), 0.3)), m, v, beta=0.5),
+            [r(3, 4, low=0.1, high=0.9), r(3, 2), r(3, 2)],
+        ),
+    ]
+
+
 def cases(seed=0):
     """All (name, fn, inputs) cases; fn is None where the op does not exist."""
     r, distinct, labels = _inputs(seed)
-    return _core_cases(r, distinct, labels) + _family_cases(r, distinct, labels) + _recurrent_cases(r)
+    return (
+        _core_cases(r, distinct, labels)
+        + _family_cases(r, distinct, labels)
+        + _recurrent_cases(r)
+        + _generative_cases(r)
+    )
 
 
 def available_devices():

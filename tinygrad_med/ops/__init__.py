@@ -10,6 +10,7 @@ loss.py            mse l1 smooth_l1 bce bce_with_logits kl_div  (array code; re-
 cross_entropy.py   cross_entropy nll_loss (class-index losses)  <-> kernels/cross_entropy.cu
 loss_args.py       argument checks and reductions shared by the two
 dice.py            soft Dice loss, Dice + cross-entropy          (composed of the ops above)
+kl.py              kl_normal kl_normal_normal reparameterize vae_loss (VAE, Prob. U-Net; composed)
 conv.py            conv1d-3d by im2col + GEMM                   <-> kernels/conv.cu
 conv_transpose.py  conv_transpose1d-3d, the adjoint of conv     <-> kernels/conv.cu
 conv_args.py       argument checks and output sizes shared by the two
