@@ -5,6 +5,7 @@ linear.py      Linear, Identity, Sequential, ModuleList, ModuleDict, Flatten
 activation.py  ReLU, Sigmoid, Tanh, LeakyReLU, ELU, Maxout, Softmax, LogSoftmax
 loss.py        CrossEntropyLoss, NLLLoss, MSELoss, L1Loss, BCELoss, ...
 init.py        kaiming_/xavier_ uniform and normal, zeros_, ones_
+spatial.py     SpatialTransformer (localisation net + affine_grid + grid_sample)
 conv.py, pool.py, norm.py, dropout.py, resample.py, recurrent.py, embedding.py, graph layers: see each file.
 """
 
@@ -75,3 +76,4 @@ from .resample import (
     ZeroPad2d,
     ZeroPad3d,
 )
+from .spatial import SpatialTransformer
