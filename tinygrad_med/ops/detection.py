@@ -1,0 +1,382 @@
+"""Detection ops: RoI pooling, RoI align and non-maxima suppression (torchvision.ops), with kernels/detection.cu.
+
+Lecture: "Object detection" (R-CNN step 5: "non-maxima suppression (removes redundant overlapping
+regions)"; Fast R-CNN shares the CNN between proposals, so each proposal's features are cut out of
+one feature map by RoI pooling; Faster R-CNN's RPN proposes the regions) and "Instance segmentation -
+Mask R-CNN" ("RoI pooling requires interpolation": RoI align).
+
+A region of interest (RoI) is a box (x1, y1, x2, y2) in image pixels plus the index of its image in
+the batch: ``boxes`` is a (K, 5) array (b, x1, y1, x2, y2) or a list of N (K_n, 4) arrays, one per
+image, as torchvision.  spatial_scale maps image pixels to feature-map cells (1/16 for a stride-16
+backbone).  Both poolings cut every RoI into output_size = (PH, PW) bins:
+
+    roi_pool  (Fast R-CNN): the box is rounded to whole cells; bin (i, j) covers the cells
+              [floor(i * h/PH), ceil((i+1) * h/PH)) x (the same for columns), h = rounded height + 1;
+              y = max over the bin, and the argmax routes the gradient back.
+    roi_align (Mask R-CNN): no rounding; each bin averages G_h x G_w bilinear samples at
+              y = y1 + i * bin_h + (iy + 0.5) * bin_h / G_h (and likewise x), G = sampling_ratio,
+              or ceil(roi_height / PH) when sampling_ratio <= 0 (adaptive).
+
+roi_align is linear in the input and separable: along each axis, a RoI's samples read two
+neighbouring rows with weights (1 - lam, lam), so y[k, c] = A_k x[b_k, c] B_k^T with one (PH x H)
+row matrix A_k and one (PW x W) column matrix B_k per RoI (the mean over the grid folded in).  The
+CPU path builds these matrices (a loop over the few sampling points per bin only) and contracts
+with einsum, image by image; the backward is the adjoint, gx[b] = sum_k A_k^T gy[k] B_k.  The GPU
+kernels compute the same taps per output element and scatter the backward with atomicAdd.
+"""
+
+import numpy
+
+from .. import backend
+from ..errors import DeviceError, DTypeError, ShapeError, fmt
+from ..function import Function
+from .boxes import _array, _boxes_array, _iou, _pair, _same_device
+
+__all__ = ["roi_align", "roi_pool", "nms", "batched_nms"]
+
+_LOWEST = -3.402823466e38  # -FLT_MAX: a bin's running max starts here, as torchvision (empty bins give 0)
+
+
+def roi_align(input, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1, aligned=False):
+    """RoI align: average of bilinear samples in each of PH x PW bins of every RoI (torchvision.ops.roi_align).
+
+    Lecture: "Instance segmentation - Mask R-CNN" ("RoI pooling requires interpolation").
+    Forward:  y[k,c,i,j] = (1 / (G_h G_w)) sum_{iy, ix} bilinear(x[b_k, c], y_{i,iy}, x_{j,ix}) with
+              y_{i,iy} = y1 + i * bin_h + (iy + 0.5) * bin_h / G_h, bin_h = roi_height / PH,
+              (y1, roi_height) = (y1_k * scale - o, (y2_k - y1_k) * scale), o = 0.5 if aligned else 0,
+              roi_height >= 1 unless aligned; a sample outside [-1, H] x [-1, W] reads 0, one in
+              [-1, 0) reads row 0, one past H - 1 reads row H - 1 (torchvision's bilinear_interpolate)
+    Backward: gx[b_k, c, h, w] += gy[k,c,i,j] * (its bilinear weight of (h, w)) / (G_h G_w), for all samples
+    Shapes:   input (N, C, H, W), boxes (K, 5) or list of (K_n, 4) -> y (K, C, PH, PW)
+    Reference: He et al., "Mask R-CNN", arXiv:1703.06870, section 3 (RoIAlign).
+    Args:
+        input: float tensor (N, C, H, W); boxes: see the module docstring (no gradient).
+        output_size: int or (PH, PW).  spatial_scale: box coordinates times this give feature-map coordinates.
+        sampling_ratio: G_h = G_w = sampling_ratio if > 0, else adaptive ceil(roi_height / PH), ceil(roi_width / PW).
+        aligned: shift the box by -0.5 pixel so that sample coordinates are pixel centres (Detectron2's fix).
+    Raises:
+        ShapeError / DTypeError / DeviceError / ValueError on bad input (see _rois).
+    """
+    rois, (PH, PW) = _rois("roi_align", input, boxes), _pair("roi_align", "output_size", output_size)
+    return RoIAlign.apply(input, rois, output_size=(PH, PW), spatial_scale=float(spatial_scale),
+                          sampling_ratio=int(sampling_ratio), aligned=bool(aligned))  # fmt: skip
+
+
+class RoIAlign(Function):
+    """y = per-RoI average of bilinear samples; backward scatters gy back with the same weights."""
+
+    def forward(self, x, rois, output_size, spatial_scale, sampling_ratio, aligned):
+        self.rois, self.x_shape = rois, x.shape
+        self.geometry = (output_size, spatial_scale, sampling_ratio, aligned)
+        fwd = _roi_align_fwd_gpu if backend.on_gpu(x) else _roi_align_fwd_cpu
+        return fwd(x, rois, *self.geometry)
+
+    def backward(self, gy):
+        bwd = _roi_align_bwd_gpu if backend.on_gpu(gy) else _roi_align_bwd_cpu
+        return bwd(gy, self.rois, self.x_shape, *self.geometry), None
+
+
+def roi_pool(input, boxes, output_size, spatial_scale=1.0):
+    """RoI max pooling over PH x PW bins of every rounded RoI (torchvision.ops.roi_pool, Fast R-CNN).
+
+    Lecture: "Object detection - Fast R-CNN" (features of every proposal pooled from one shared feature map).
+    Forward:  (x1, y1, x2, y2) = round(box * scale) (half away from zero), h = max(y2 - y1 + 1, 1),
+              rows of bin i: [y1 + floor(i h / PH), y1 + ceil((i+1) h / PH)) clipped to [0, H] (columns alike);
+              y[k,c,i,j] = max of x[b_k, c] over the bin (0 for an empty bin), argmax = its flat h * W + w
+              (the first maximum in row-major order), -1 for an empty bin
+    Backward: gx[b_k, c, argmax[k,c,i,j]] += gy[k,c,i,j]   (bins may overlap: the adds accumulate)
+    Shapes:   input (N, C, H, W), boxes (K, 5) or list of (K_n, 4) -> y (K, C, PH, PW)
+    Reference: Girshick, "Fast R-CNN", arXiv:1504.08083, section 2.1.
+    Raises:
+        ShapeError / DTypeError / DeviceError / ValueError on bad input (see _rois).
+    """
+    rois, (PH, PW) = _rois("roi_pool", input, boxes), _pair("roi_pool", "output_size", output_size)
+    return RoIPool.apply(input, rois, output_size=(PH, PW), spatial_scale=float(spatial_scale))
+
+
+class RoIPool(Function):
+    """y = max over each bin; saves the argmax per output for the backward scatter."""
+
+    def forward(self, x, rois, output_size, spatial_scale):
+        self.rois, self.x_shape = rois, x.shape
+        fwd = _roi_pool_fwd_gpu if backend.on_gpu(x) else _roi_pool_fwd_cpu
+        y, self.argmax = fwd(x, rois, output_size, spatial_scale)
+        return y
+
+    def backward(self, gy):
+        bwd = _roi_pool_bwd_gpu if backend.on_gpu(gy) else _roi_pool_bwd_cpu
+        return bwd(gy, self.argmax, self.rois, self.x_shape), None
+
+
+def nms(boxes, scores, iou_threshold):
+    """Greedy non-maxima suppression (torchvision.ops.nms).
+
+    Lecture: "Object detection" (R-CNN step 5, "non-maxima suppression: removes redundant overlapping regions").
+    Forward:  visit the boxes by decreasing score (ties: lower index first); keep a box unless a kept box
+              has IoU > iou_threshold with it
+    Shapes:   boxes (K, 4) as (x1, y1, x2, y2), scores (K,) -> int64 indices (M,), M <= K, by decreasing score
+    The IoU matrix of the sorted boxes is computed as a whole (kernels/detection.cu::nms_mask on the GPU:
+    one bit per pair); the greedy scan over it stays on the host, since each step depends on the previous
+    one (the scan is K row operations, the IoU matrix K^2 / 2 box pairs).
+    Raises:
+        ShapeError if boxes is not (K, 4) or scores not (K,); DeviceError if they are on different devices.
+    """
+    b, wrap = _boxes_array("nms", "boxes", boxes)
+    s, _ = _array("nms", "scores", scores)
+    _same_device("nms", b, s)
+    if s.shape != (b.shape[0],):
+        raise ShapeError(fmt("nms", "expected scores of shape (K,) for boxes (K, 4)", boxes=b, scores=s))
+    xp = backend.get_xp(b)
+    order = xp.argsort(-s, kind="stable")  # decreasing score
+    if b.shape[0] == 0:
+        keep = numpy.zeros(0, numpy.int64)
+    else:
+        mask = _nms_mask_gpu if backend.on_gpu(b) else _nms_mask_cpu
+        keep = _greedy_keep(mask(xp.ascontiguousarray(b[order]), float(iou_threshold)))
+    kept = order[xp.asarray(keep)].astype(numpy.int64)
+    return wrap(kept)
+
+
+def batched_nms(boxes, scores, idxs, iou_threshold):
+    """NMS within each category: boxes of different idxs never suppress each other (torchvision.ops.batched_nms).
+
+    Lecture: "Object detection" (non-maxima suppression, once per class).
+    Forward:  nms on boxes + idxs * (max coordinate + 1): the offset moves each category to its own region
+              of the plane, so boxes of different categories do not overlap (torchvision's coordinate trick)
+    Shapes:   boxes (K, 4), scores (K,), idxs (K,) integers -> int64 indices (M,) by decreasing score
+    Raises:
+        ShapeError if the shapes disagree.
+    """
+    b, wrap = _boxes_array("batched_nms", "boxes", boxes)
+    i, _ = _array("batched_nms", "idxs", idxs)
+    if i.shape != (b.shape[0],):
+        raise ShapeError(fmt("batched_nms", "expected idxs of shape (K,) for boxes (K, 4)", boxes=b, idxs=i))
+    _same_device("batched_nms", b, i)
+    offset = i.astype(b.dtype)[:, None] * (b.max() + 1 if b.size else 0)  # (K, 1)
+    return nms(wrap(b + offset), scores, iou_threshold)
+
+
+def _greedy_keep(overlap):
+    """Positions kept by the greedy scan of a host (K, K) boolean matrix: overlap[i, j] = IoU(i, j) > t, j > i."""
+    removed, keep = numpy.zeros(overlap.shape[0], bool), []
+    for i in range(overlap.shape[0]):  # sequential by nature: box i survives only if no kept box removed it
+        if not removed[i]:
+            keep.append(i)
+            removed |= overlap[i]
+    return numpy.asarray(keep, numpy.int64)
+
+
+def _nms_mask_cpu(boxes, iou_threshold):
+    """overlap[i, j] = IoU(i, j) > t for j > i (the strict upper triangle), as a numpy bool array."""
+    iou = _iou(boxes, boxes).astype(numpy.float64)  # compare in double, as torchvision's (T)ovr > (double)t
+    return numpy.triu(iou > iou_threshold, k=1)
+
+
+def _nms_mask_gpu(boxes, iou_threshold):
+    xp = backend.get_xp(boxes)
+    K = boxes.shape[0]
+    words = (K + 63) // 64
+    mask = xp.zeros((K, words), numpy.int64)  # bit j % 64 of word j // 64 in row i: IoU(i, j) > t
+    _launch("nms_mask", K * words, (boxes, mask, K, iou_threshold), boxes.dtype)
+    bits = numpy.unpackbits(backend.to_numpy(mask).view(numpy.uint8), axis=1, bitorder="little")  # little-endian
+    return bits[:, :K].astype(bool)
+
+
+# ----------------------------------------------------------------------------- arguments
+
+
+def _rois(op, x, boxes):
+    """Validate input and boxes; return the (K, 5) RoI array (b, x1, y1, x2, y2) in x's dtype and device."""
+    from ..tensor import Tensor
+
+    if x.ndim != 4:
+        raise ShapeError(fmt(op, "expected a 4-D input (N, C, H, W)", input=x))
+    if x.dtype.kind != "f":
+        raise DTypeError(fmt(op, f"expected a float input, got {x.dtype}", input=x))
+    xp = backend.get_xp(x.data)
+    if isinstance(boxes, (list, tuple)):
+        parts = [_rois_part(op, x, n, box) for n, box in enumerate(boxes)]
+        rois = xp.concatenate(parts) if parts else xp.zeros((0, 5), x.dtype)
+    else:
+        array = boxes.data if isinstance(boxes, Tensor) else boxes
+        _check_device(op, x, array, "boxes")
+        rois = xp.asarray(array, dtype=x.dtype)
+        if rois.ndim != 2 or rois.shape[1] != 5:
+            raise ShapeError(fmt(op, "expected boxes of shape (K, 5) as (batch index, x1, y1, x2, y2), "
+                                 "or a list of (K_n, 4) tensors", boxes=rois, input=x))  # fmt: skip
+        index = backend.to_numpy(rois[:, 0])
+        if ((index != numpy.floor(index)) | (index < 0) | (index >= x.shape[0])).any():
+            raise ValueError(fmt(op, f"boxes[:, 0] must hold batch indices in [0, {x.shape[0] - 1}]",
+                                 boxes=rois, input=x))  # fmt: skip
+    return xp.ascontiguousarray(rois)
+
+
+def _rois_part(op, x, n, box):
+    """Image n's (K_n, 4) boxes as (K_n, 5) rows (n, x1, y1, x2, y2)."""
+    from ..tensor import Tensor
+
+    array = box.data if isinstance(box, Tensor) else box
+    _check_device(op, x, array, f"boxes[{n}]")
+    xp = backend.get_xp(x.data)
+    array = xp.asarray(array, dtype=x.dtype)
+    if array.ndim != 2 or array.shape[1] != 4:
+        shape = {f"boxes[{n}]": array}
+        raise ShapeError(fmt(op, f"expected boxes[{n}] of shape (K_{n}, 4) as (x1, y1, x2, y2)", **shape))
+    if n >= x.shape[0]:
+        raise ValueError(fmt(op, f"got boxes for {n + 1} or more images but the batch has {x.shape[0]}", input=x))
+    return xp.concatenate([xp.full((array.shape[0], 1), n, x.dtype), array], axis=1)
+
+
+def _check_device(op, x, array, name):
+    if hasattr(array, "shape") and backend.device_of(array) != x.device:
+        raise DeviceError(fmt(op, f"input is on {x.device} but {name} is on {backend.device_of(array)}",
+                              hint=f"move {name} with .to('{x.device}')"))  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- roi_align: CPU and GPU
+
+
+def _roi_align_fwd_cpu(x, rois, output_size, spatial_scale, sampling_ratio, aligned):
+    A, B, image = _roi_align_matrices(rois, x.shape, output_size, spatial_scale, sampling_ratio, aligned, x.dtype)
+    y = numpy.zeros((rois.shape[0], x.shape[1], *output_size), x.dtype)
+    for n in numpy.unique(image):  # one contraction per image (never per RoI); x[n] is not copied K times
+        k = numpy.flatnonzero(image == n)
+        y[k] = numpy.einsum("kph,chw,kqw->kcpq", A[k], x[n], B[k], optimize=True)  # (k, C, PH, PW)
+    return y
+
+
+def _roi_align_bwd_cpu(gy, rois, x_shape, output_size, spatial_scale, sampling_ratio, aligned):
+    A, B, image = _roi_align_matrices(rois, x_shape, output_size, spatial_scale, sampling_ratio, aligned, gy.dtype)
+    gx = numpy.zeros(x_shape, gy.dtype)
+    for n in numpy.unique(image):  # the adjoint: gx[n] = sum over image n's RoIs of A_k^T gy[k] B_k
+        k = numpy.flatnonzero(image == n)
+        gx[n] = numpy.einsum("kph,kcpq,kqw->chw", A[k], gy[k], B[k], optimize=True)  # (C, H, W)
+    return gx
+
+
+def _roi_align_matrices(rois, x_shape, output_size, spatial_scale, sampling_ratio, aligned, dtype):
+    """Row weights A (K, PH, H), column weights B (K, PW, W) and image index (K,) of every RoI (module doc)."""
+    r = rois.astype(numpy.float64)
+    offset = 0.5 if aligned else 0.0
+    x1, y1, x2, y2 = (r[:, i] * spatial_scale - offset for i in range(1, 5))
+    roi_w, roi_h = x2 - x1, y2 - y1
+    if not aligned:  # torchvision: "force malformed RoIs to be 1x1"
+        roi_w, roi_h = numpy.maximum(roi_w, 1.0), numpy.maximum(roi_h, 1.0)
+    (PH, PW), (H, W) = output_size, x_shape[2:]
+    A = _axis_matrix(y1, roi_h / PH, _grid(roi_h, PH, sampling_ratio), PH, H)
+    B = _axis_matrix(x1, roi_w / PW, _grid(roi_w, PW, sampling_ratio), PW, W)
+    return A.astype(dtype), B.astype(dtype), r[:, 0].astype(numpy.int64)
+
+
+def _grid(roi_size, P, sampling_ratio):
+    """Samples per bin along one axis: sampling_ratio, or ceil(roi_size / P) when adaptive (<= 0)."""
+    if sampling_ratio > 0:
+        return numpy.full(roi_size.shape, sampling_ratio, numpy.int64)
+    return numpy.maximum(numpy.ceil(roi_size / P), 0).astype(numpy.int64)
+
+
+def _axis_matrix(start, bin_size, grid, P, L):
+    """(K, P, L): row p of RoI k sums the bilinear weights / G of its G samples along one axis of length L."""
+    K = start.shape[0]
+    M = numpy.zeros((K, P, L))
+    k, p = numpy.arange(K)[:, None], numpy.arange(P)[None, :]
+    G = numpy.maximum(grid, 1)[:, None].astype(numpy.float64)  # (K, 1)
+    for i in range(int(grid.max(initial=0))):  # the few sampling points of a bin, not pixels or RoIs
+        c = start[:, None] + p * bin_size[:, None] + (i + 0.5) * bin_size[:, None] / G  # (K, P) sample coordinate
+        inside = (i < grid[:, None]) & (c >= -1.0) & (c <= L)  # outside [-1, L]: the sample reads 0
+        c = numpy.where(inside, numpy.maximum(c, 0.0), 0.0)
+        low = numpy.minimum(numpy.floor(c).astype(numpy.int64), L - 1)
+        lam = numpy.where(low >= L - 1, 0.0, c - low)  # at or past the last row: all weight on it
+        weight = inside / G
+        numpy.add.at(M, (k, p, low), weight * (1.0 - lam))
+        numpy.add.at(M, (k, p, numpy.minimum(low + 1, L - 1)), weight * lam)
+    return M
+
+
+def _roi_align_fwd_gpu(x, rois, output_size, spatial_scale, sampling_ratio, aligned):
+    xp = backend.get_xp(x)
+    y = xp.zeros((rois.shape[0], x.shape[1], *output_size), x.dtype)
+    args = (*x.shape[1:], *output_size, spatial_scale, sampling_ratio, int(aligned))
+    _launch("roi_align_fwd", y.size, (xp.ascontiguousarray(x), rois, y, y.size, *args), x.dtype)
+    return y
+
+
+def _roi_align_bwd_gpu(gy, rois, x_shape, output_size, spatial_scale, sampling_ratio, aligned):
+    xp = backend.get_xp(gy)
+    gx = xp.zeros(x_shape, gy.dtype)  # the kernel adds into it
+    args = (*x_shape[1:], *output_size, spatial_scale, sampling_ratio, int(aligned))
+    _launch("roi_align_bwd", gy.size, (xp.ascontiguousarray(gy), rois, gx, gy.size, *args), gy.dtype)
+    return gx
+
+
+# ----------------------------------------------------------------------------- roi_pool: CPU and GPU
+
+
+def _roi_pool_fwd_cpu(x, rois, output_size, spatial_scale):
+    image, (h0, h1), (w0, w1) = _roi_pool_bins(rois, x.shape, output_size, spatial_scale)
+    (K, (PH, PW)), (C, H, W) = (image.shape[0], output_size), x.shape[1:]
+    y = numpy.full((K, PH, PW, C), _LOWEST, x.dtype)
+    argmax = numpy.full((K, PH, PW, C), -1, numpy.int64)
+    b = image[:, None, None]
+    for dh in range(int((h1 - h0).max(initial=0))):  # offsets inside a bin, row-major: the first max wins
+        h = (h0 + dh)[:, :, None]  # (K, PH, 1)
+        for dw in range(int((w1 - w0).max(initial=0))):
+            w = (w0 + dw)[:, None, :]  # (K, 1, PW)
+            hh, ww = numpy.minimum(h, H - 1), numpy.minimum(w, W - 1)
+            v = x[b, :, hh, ww]  # (K, PH, PW, C)
+            better = ((h < h1[:, :, None]) & (w < w1[:, None, :]))[..., None] & (v > y)
+            y = numpy.where(better, v, y)
+            argmax = numpy.where(better, (hh * W + ww)[..., None], argmax)
+    y[(h1 <= h0)[:, :, None] | (w1 <= w0)[:, None, :]] = 0  # an empty bin gives 0 (argmax stays -1)
+    return numpy.ascontiguousarray(y.transpose(0, 3, 1, 2)), numpy.ascontiguousarray(argmax.transpose(0, 3, 1, 2))
+
+
+def _roi_pool_bwd_cpu(gy, argmax, rois, x_shape):
+    N, C, H, W = x_shape
+    image = rois[:, 0].astype(numpy.int64)
+    plane = (image[:, None] * C + numpy.arange(C))[:, :, None, None]  # (K, C, 1, 1): flat (n, c) plane
+    hit = argmax >= 0
+    gx = numpy.bincount((plane * H * W + argmax)[hit], weights=gy[hit], minlength=N * C * H * W)
+    return gx.reshape(x_shape).astype(gy.dtype)
+
+
+def _roi_pool_bins(rois, x_shape, output_size, spatial_scale):
+    """Image index (K,), row bins [h0, h1) (K, PH) and column bins [w0, w1) (K, PW), clipped to the input."""
+    r = rois.astype(numpy.float64)
+    scaled = r[:, 1:] * spatial_scale
+    x1, y1, x2, y2 = (numpy.sign(scaled) * numpy.floor(numpy.abs(scaled) + 0.5)).astype(numpy.int64).T  # C round
+    (PH, PW), (H, W) = output_size, x_shape[2:]
+    rows = _bin_edges(y1, numpy.maximum(y2 - y1 + 1, 1), PH, H)
+    cols = _bin_edges(x1, numpy.maximum(x2 - x1 + 1, 1), PW, W)
+    return r[:, 0].astype(numpy.int64), rows, cols
+
+
+def _bin_edges(start, length, P, L):
+    """[start + floor(i * length / P), start + ceil((i + 1) * length / P)) for i < P, clipped to [0, L]."""
+    size, i = (length / P)[:, None], numpy.arange(P)[None, :]
+    lo = numpy.floor(i * size).astype(numpy.int64) + start[:, None]
+    hi = numpy.ceil((i + 1) * size).astype(numpy.int64) + start[:, None]
+    return numpy.clip(lo, 0, L), numpy.clip(hi, 0, L)
+
+
+def _roi_pool_fwd_gpu(x, rois, output_size, spatial_scale):
+    xp = backend.get_xp(x)
+    y = xp.empty((rois.shape[0], x.shape[1], *output_size), x.dtype)
+    argmax = xp.empty(y.shape, numpy.int64)
+    args = (*x.shape[1:], *output_size, spatial_scale)
+    _launch("roi_pool_fwd", y.size, (xp.ascontiguousarray(x), rois, y, argmax, y.size, *args), x.dtype)
+    return y, argmax
+
+
+def _roi_pool_bwd_gpu(gy, argmax, rois, x_shape):
+    xp = backend.get_xp(gy)
+    gx = xp.zeros(x_shape, gy.dtype)  # the kernel adds into it
+    args = (*x_shape[1:], *gy.shape[2:])
+    _launch("roi_pool_bwd", gy.size, (xp.ascontiguousarray(gy), argmax, rois, gx, gy.size, *args), gy.dtype)
+    return gx
+
+
+def _launch(name, n, args, dtype, threads=256):
+    """Launch kernels/detection.cu::name with one thread per element (nothing to do for n == 0)."""
+    if n:
+        backend.load_kernel("detection", name, dtype)(*backend.grid_for(n, threads), args)
