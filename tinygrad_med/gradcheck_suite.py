@@ -300,6 +300,37 @@ def _generative_cases(r):
     ]
 
 
+def _sample_cases():
+    """grid_sample / affine_grid (ops/sample.py), on their own generator so that the other rows keep their inputs.
+    Random grid points lie a.s. away from the kinks (integer source positions, clip and mirror points)."""
+    import tinygrad_med.nn.functional as F
+
+    r, _, _ = _inputs(1)
+    theta = numpy.eye(2, 3) * 0.8 + r(2, 2, 3, low=-0.1, high=0.1)
+    return [
+        (
+            "grid_sample bilinear (border)",
+            lambda x, g: F.grid_sample(x, g, padding_mode="border"),
+            [r(2, 2, 3, 4), r(2, 3, 2, 2, low=-1.2, high=1.2)],
+        ),
+        (
+            "grid_sample trilinear (reflection)",
+            lambda x, g: F.grid_sample(x, g, padding_mode="reflection", align_corners=True),
+            [r(1, 2, 2, 3, 3), r(1, 2, 2, 2, 3, low=-1.3, high=1.3)],
+        ),
+        (
+            "grid_sample nearest",
+            lambda x, g: F.grid_sample(x, g, mode="nearest"),
+            [r(2, 2, 3, 4), r(2, 3, 2, 2, low=-1.2, high=1.2)],
+        ),
+        (
+            "affine_grid + grid_sample (theta)",
+            lambda th, x: F.grid_sample(x, F.affine_grid(th, (2, 2, 3, 4)), padding_mode="reflection"),
+            [theta, r(2, 2, 3, 4)],
+        ),
+    ]
+
+
 def cases(seed=0):
     """All (name, fn, inputs) cases; fn is None where the op does not exist."""
     r, distinct, labels = _inputs(seed)
@@ -308,6 +339,7 @@ def cases(seed=0):
         + _family_cases(r, distinct, labels)
         + _recurrent_cases(r)
         + _generative_cases(r)
+        + _sample_cases()
     )
 
 
