@@ -3,10 +3,17 @@
 cnn.py     MLP, SmallCNN
 resnet.py  ResNet-18 (ImageNet or CIFAR-style stem)
 unet.py    U-Net 2D/3D (Ronneberger et al. 2015; Cicek et al. 2016)
+vnet.py    V-Net (Milletari et al. 2016)
+fcn.py     FCN-32s/16s/8s (Long et al. 2015)
+hyperdense.py  HyperDense-Net 2D/3D (Dolz et al. 2018)
+captioning.py  image-to-text: CNN encoder + LSTM decoder (Show and Tell), Vocabulary
 """
 
 from ..errors import fmt
+from .captioning import ImageCaptioner, Vocabulary
 from .cnn import MLP, SmallCNN
+from .fcn import FCN
+from .hyperdense import HyperDenseNet
 from .resnet import BasicBlock, ResNet, resnet18
 from .unet import UNet, UNet3D
 from .vnet import VNet
@@ -20,6 +27,10 @@ __all__ = [
     "UNet",
     "UNet3D",
     "VNet",
+    "FCN",
+    "HyperDenseNet",
+    "ImageCaptioner",
+    "Vocabulary",
     "MODELS",
     "create_model",
     "UnknownNameError",
@@ -58,6 +69,18 @@ MODELS = {
     "vnet": (
         lambda in_channels, num_classes, **o: VNet(in_channels, num_classes, **o),
         "V-Net (Milletari et al. 2016): residual stages, strided-conv down-sampling, PReLU; widths 8-16-32",
+    ),
+    "fcn": (
+        lambda in_channels, num_classes, **o: FCN(in_channels, num_classes, **o),
+        "FCN-8s (Long et al. 2015): VGG-like backbone, skips from pool3/pool4, bilinear-initialised up-sampling",
+    ),
+    "hyperdense": (
+        lambda in_channels, num_classes, **o: HyperDenseNet(in_channels, num_classes, **o),
+        "3D HyperDense-Net (Dolz et al. 2018): one densely interconnected path per modality (input channel)",
+    ),
+    "hyperdense2d": (
+        lambda in_channels, num_classes, **o: HyperDenseNet(in_channels, num_classes, spatial_dims=2, **o),
+        "2D HyperDense-Net (Dolz et al. 2018): one densely interconnected path per modality (input channel)",
     ),
 }
 
