@@ -7,13 +7,17 @@ vnet.py    V-Net (Milletari et al. 2016)
 fcn.py     FCN-32s/16s/8s (Long et al. 2015)
 hyperdense.py  HyperDense-Net 2D/3D (Dolz et al. 2018)
 captioning.py  image-to-text: CNN encoder + LSTM decoder (Show and Tell), Vocabulary
+autoencoder.py ConvAutoencoder, VAE (Kingma and Welling 2013); not in the registry (tgm train is supervised)
+prob_unet.py   Probabilistic U-Net (Kohl et al. 2018); not in the registry (its loss needs the posterior net)
 """
 
 from ..errors import fmt
+from .autoencoder import VAE, ConvAutoencoder
 from .captioning import ImageCaptioner, Vocabulary
 from .cnn import MLP, SmallCNN
 from .fcn import FCN
 from .hyperdense import HyperDenseNet
+from .prob_unet import ProbUNet
 from .resnet import BasicBlock, ResNet, resnet18
 from .unet import UNet, UNet3D
 from .vnet import VNet
@@ -31,6 +35,9 @@ __all__ = [
     "HyperDenseNet",
     "ImageCaptioner",
     "Vocabulary",
+    "ConvAutoencoder",
+    "VAE",
+    "ProbUNet",
     "MODELS",
     "create_model",
     "UnknownNameError",
