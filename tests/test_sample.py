@@ -350,3 +350,39 @@ def test_bad_inputs():
         F.grid_sample(x, tm.tensor(rand(2, 3, 3, 2).astype(numpy.float32)))
     with pytest.raises(DTypeError, match="floating point"):
         F.affine_grid(tm.tensor(numpy.zeros((1, 2, 3), numpy.int64)), (1, 1, 2, 2))
+
+
+# ----------------------------------------------------------------------------- data.transforms.RandomAffine
+
+
+def test_random_affine_rotates_image_and_mask_like_rot90():
+    from tinygrad_med.data.transforms import RandomAffine
+
+    rng = numpy.random.default_rng(0)
+    image, mask = rand(2, 5, 5).astype(numpy.float32), rng.integers(0, 3, (5, 5))
+    turned, turned_mask = RandomAffine((90, 90))(image, mask, rng)  # counter-clockwise, as numpy.rot90
+    assert turned.dtype == numpy.float32 and turned_mask.dtype == mask.dtype
+    assert_close(turned, numpy.rot90(image, 1, axes=(-2, -1)), 1e-6, 1e-6)
+    assert (turned_mask == numpy.rot90(mask)).all()
+    same, same_mask = RandomAffine(0)(image, mask, rng)
+    assert_close(same, image, 1e-6, 1e-6)
+    assert (same_mask == mask).all()
+
+
+def test_random_affine_3d_and_translation():
+    from tinygrad_med.data.transforms import RandomAffine
+
+    rng = numpy.random.default_rng(1)
+    volume, labels = rand(1, 4, 4, 4), rng.integers(0, 4, (4, 4, 4))
+    turned, turned_labels = RandomAffine((90, 90), spatial_dims=3)(volume, labels, rng)  # 90 degrees about each axis
+    assert sorted(turned.ravel().round(9)) == sorted(volume.ravel().round(9))  # a permutation of the voxels
+    assert sorted(turned_labels.ravel()) == sorted(labels.ravel())
+    # translate only: the blob's centre of mass moves by the drawn shift (bilinear sampling keeps centroids)
+    image = numpy.zeros((1, 16, 16))
+    image[0, 7:9, 7:9] = 1.0
+    shift = RandomAffine(0, translate=(0.25, 0.0))
+    moved, _ = shift(image, None, numpy.random.default_rng(2))
+    dx = -shift.theta((16, 16), numpy.random.default_rng(2))[0, 2] * 8  # theta's offset is -dx / (W / 2)
+    assert abs(dx) > 0.5
+    assert_close(moved.sum(axis=(0, 1)) @ numpy.arange(16) / moved.sum(), 7.5 + dx, 1e-9, 1e-9)
+    assert_close(moved.sum(axis=(0, 2)) @ numpy.arange(16) / moved.sum(), 7.5, 1e-9, 1e-9)

@@ -17,8 +17,20 @@ image only.
 import numpy
 
 from ..errors import ShapeError, fmt
+from ..function import no_grad
+from ..nn import functional as F
+from ..tensor import Tensor
 
-__all__ = ["Compose", "RandomFlip", "RandomRot90", "RandomCrop", "CenterCrop", "RandomIntensityScale", "RandomNoise"]
+__all__ = [
+    "Compose",
+    "RandomFlip",
+    "RandomRot90",
+    "RandomCrop",
+    "CenterCrop",
+    "RandomIntensityScale",
+    "RandomNoise",
+    "RandomAffine",
+]
 
 
 def _spatial_axes(array, spatial_dims):
@@ -142,3 +154,68 @@ class RandomNoise:
     def __call__(self, image, mask=None, rng=None):
         noise = rng.normal(0.0, self.std, image.shape)
         return (image + noise).astype(image.dtype, copy=False), mask
+
+
+class RandomAffine:
+    """Random rotation, scaling and translation, sampled with affine_grid + grid_sample (torchvision's RandomAffine).
+
+    Lecture: "HANDLING SPATIAL VARIANCE - Data augmentation" (small transformations of the original images), done
+    with the spatial transformer's sampler (ops/sample.py): the image is read bilinearly, the mask with nearest
+    sampling so that labels stay labels; points that fall outside read 0 (padding_mode='zeros') or the border.
+    Forward:  content rotated counter-clockwise by angle ~ U(degrees) (2-D; 3-D: one angle per axis, applied
+              z, y, x), scaled by s ~ U(scale), shifted by t_a ~ U(-translate_a, translate_a) * size_a pixels.
+              Sampling reads y(u) = x(R^-1 (u - t) / s) about the image centre, in pixel units (so non-square
+              images are not sheared), i.e. theta = D^-1 [A | -A t] D with A = R^-1 / s, D = diag(size / 2).
+    Args:
+        degrees: max |angle| in degrees, or a (min, max) range.
+        translate: None, or the max shift as a fraction of the size, one float or one per axis (x, y[, z]).
+        scale: None, or a (min, max) range of the zoom factor.
+        spatial_dims: 2 for (C, H, W) images, 3 for (C, D, H, W).
+        padding_mode: 'zeros' or 'border' (grid_sample's; the mask always uses zeros: background).
+    """
+
+    def __init__(self, degrees, translate=None, scale=None, spatial_dims=2, padding_mode="zeros"):
+        self.degrees = (-float(degrees), float(degrees)) if numpy.ndim(degrees) == 0 else tuple(map(float, degrees))
+        self.translate = None if translate is None else numpy.broadcast_to(translate, (spatial_dims,)).astype(float)
+        self.scale, self.spatial_dims, self.padding_mode = scale, int(spatial_dims), padding_mode
+
+    def theta(self, spatial, rng):
+        """The (d, d + 1) matrix of one draw for an image of spatial size (D,) H, W (normalised coordinates)."""
+        d = self.spatial_dims
+        angles = numpy.radians(rng.uniform(*self.degrees, size=1 if d == 2 else 3))
+        s = rng.uniform(*self.scale) if self.scale is not None else 1.0
+        half = numpy.array(spatial[::-1], dtype=float) / 2  # pixels per normalised unit along x, y[, z]
+        shift = numpy.zeros(d) if self.translate is None else rng.uniform(-1, 1, d) * self.translate * 2 * half
+        inverse = _rotation(angles, d).T / s  # output pixel offset -> input pixel offset
+        return numpy.concatenate([inverse * half[None, :] / half[:, None], (-inverse @ shift / half)[:, None]], 1)
+
+    def __call__(self, image, mask=None, rng=None):
+        _check("RandomAffine", image, mask, self.spatial_dims)
+        theta = self.theta(image.shape[-self.spatial_dims :], rng)
+        image = _warp(image, theta, "bilinear", self.padding_mode)
+        return image, None if mask is None else _warp(mask, theta, "nearest", "zeros")
+
+
+def _warp(array, theta, mode, padding_mode):
+    """array (..., *spatial) read at affine_grid(theta) by grid_sample; integer labels sampled as floats, rounded."""
+    spatial = array.shape[-theta.shape[0] :]
+    work = array if array.dtype.kind == "f" else array.astype(numpy.float32)
+    batch = work.reshape(1, -1, *spatial)  # (1, C or K or 1, *spatial)
+    with no_grad():
+        grid = F.affine_grid(Tensor(theta[None].astype(work.dtype)), batch.shape)
+        out = F.grid_sample(Tensor(batch), grid, mode, padding_mode).numpy().reshape(array.shape)
+    return out if array.dtype.kind == "f" else numpy.rint(out).astype(array.dtype)
+
+
+def _rotation(angles, d):
+    """Counter-clockwise as displayed (x right, y down): 2-D one angle; 3-D about x, y, z in turn (z first)."""
+    if d == 2:
+        c, s = numpy.cos(angles[0]), numpy.sin(angles[0])
+        return numpy.array([[c, s], [-s, c]])
+    rotation = numpy.eye(3)
+    for axis, angle in zip((2, 1, 0), angles[::-1], strict=True):  # about z (the x-y plane), then y, then x
+        i, j = [a for a in range(3) if a != axis]
+        plane = numpy.eye(3)
+        plane[[i, i, j, j], [i, j, i, j]] = numpy.cos(angle), numpy.sin(angle), -numpy.sin(angle), numpy.cos(angle)
+        rotation = plane @ rotation
+    return rotation
