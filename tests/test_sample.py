@@ -386,3 +386,19 @@ def test_random_affine_3d_and_translation():
     assert abs(dx) > 0.5
     assert_close(moved.sum(axis=(0, 1)) @ numpy.arange(16) / moved.sum(), 7.5 + dx, 1e-9, 1e-9)
     assert_close(moved.sum(axis=(0, 2)) @ numpy.arange(16) / moved.sum(), 7.5, 1e-9, 1e-9)
+
+
+def test_stn_classifier_starts_as_its_cnn_and_trains():
+    from tinygrad_med.models.stn import STNClassifier
+
+    model = STNClassifier(1, 3, width=4)
+    x = tm.tensor(rand(4, 1, 8, 8).astype(numpy.float32))
+    logits = model(x)
+    assert logits.shape == (4, 3)
+    assert_close(logits, model.classifier(x), 1e-5, 1e-5)  # the transformer starts as the identity
+    optimizer = tm.optim.SGD(model.parameters(), lr=0.1)
+    loss = F.cross_entropy(model(x), tm.tensor(numpy.array([0, 1, 2, 0])))
+    loss.backward()
+    assert numpy.abs(model.transformer.head.bias.grad.numpy()).max() > 0
+    optimizer.step()
+    assert numpy.abs(model.transformer.head.bias.numpy() - numpy.eye(2, 3).ravel()).max() > 0  # theta moved
