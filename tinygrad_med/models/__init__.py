@@ -4,6 +4,7 @@ cnn.py     MLP, SmallCNN
 resnet.py  ResNet-18 (ImageNet or CIFAR-style stem)
 unet.py    U-Net 2D/3D (Ronneberger et al. 2015; Cicek et al. 2016)
 vnet.py    V-Net (Milletari et al. 2016)
+stn.py     STNClassifier: nn.SpatialTransformer + SmallCNN (Jaderberg et al. 2015)
 fcn.py     FCN-32s/16s/8s (Long et al. 2015)
 hyperdense.py  HyperDense-Net 2D/3D (Dolz et al. 2018)
 captioning.py  image-to-text: CNN encoder + LSTM decoder (Show and Tell), Vocabulary
@@ -19,12 +20,14 @@ from .fcn import FCN
 from .hyperdense import HyperDenseNet
 from .prob_unet import ProbUNet
 from .resnet import BasicBlock, ResNet, resnet18
+from .stn import STNClassifier
 from .unet import UNet, UNet3D
 from .vnet import VNet
 
 __all__ = [
     "MLP",
     "SmallCNN",
+    "STNClassifier",
     "BasicBlock",
     "ResNet",
     "resnet18",
@@ -60,6 +63,10 @@ MODELS = {
     "cnn": (
         lambda in_channels, num_classes, **o: SmallCNN(in_channels, num_classes, **o),
         "small CNN: conv-BN-ReLU blocks, max pooling, global average pooling",
+    ),
+    "stn": (
+        lambda in_channels, num_classes, **o: STNClassifier(in_channels, num_classes, **o),
+        "spatial transformer (Jaderberg et al. 2015) in front of the small CNN; starts as the identity warp",
     ),
     "resnet18": (
         lambda in_channels, num_classes, stem="cifar", **o: resnet18(in_channels, num_classes, stem, **o),
