@@ -259,7 +259,7 @@ def test_group_layer_instance_modules_match_torch_with_gradients(name, args, sha
 # ----------------------------------------------------------------------------- CPU / GPU parity
 
 
-@pytest.mark.parametrize("shape", [(7, 3), (3, 2, 5, 6), (2, 2, 3, 2, 3)])
+@pytest.mark.parametrize("shape", [(7, 3), (3, 2, 5, 6), (2, 2, 3, 2, 3), (3, 2, 1400)])  # last: 2 chunks
 @pytest.mark.parametrize("training", [True, False])
 def test_batch_norm_parity(device, shape, training):
     C = shape[1]
@@ -314,10 +314,17 @@ def _reduce_kernels(x3, gy3):
 
 @needs_gxx
 @pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
-def test_reduction_kernels_race_free_in_both_thread_orders(dtype):
+@pytest.mark.parametrize("shape, max_blocks", [((3, 2, 150), None), ((2, 3, 2100), None), ((2, 3, 2100), 2)])
+def test_reduction_kernels_race_free_in_both_thread_orders(dtype, shape, max_blocks, monkeypatch):
+    """m = 450: one chunk per channel, part empty; m = 4200 > NORM_CHUNK: two chunks per channel (the
+    second short), combined by Chan's formula; max_blocks=2: the blocks loop over (channel, chunk) pairs."""
     from tinygrad_med.kernelcheck import emulator
 
-    x3, gy3 = rand(3, 2, 150, dtype=dtype), rand(3, 2, 150, seed=1, dtype=dtype)  # m = 450 > NORM_THREADS
+    if max_blocks:
+        monkeypatch.setattr(backend, "MAX_BLOCKS", max_blocks)
+    # off centre: a sum-of-squares variance would lose digits (float32's own x_hat loses some at 100)
+    x3 = rand(*shape, dtype=dtype) * 3 + (100 if dtype == numpy.float64 else 5)
+    gy3 = rand(*shape, seed=1, dtype=dtype)
     with backend.use_emulator():
         forward = _reduce_kernels(x3, gy3)
         with emulator.thread_order("reverse"):
@@ -341,14 +348,14 @@ def test_thread_order_check_catches_a_missing_barrier(tmp_path):
     assert step in source
     broken = tmp_path / "norm_without_tree_barrier.cu"
     broken.write_text(source.replace(step, "    if (t < half) partial[t] += partial[t + half];\n"))
-    stats = emulator.load_file(broken, numpy.float64).get_function("batch_norm_stats")
+    stats = emulator.load_file(broken, numpy.float64).get_function("batch_norm_stats_partial")
     x3 = rand(2, 2, 300)
     results = []
     for order in ("forward", "reverse"):
-        mean, var = numpy.zeros(2), numpy.zeros(2)
+        part_sum, part_m2 = numpy.zeros(2), numpy.zeros(2)
         with emulator.thread_order(order):
-            stats((2,), (norm.NORM_THREADS,), (x3, mean, var, 2, 2, 300, 1 / 600))
-        results.append(mean)
+            stats((2,), (norm.NORM_THREADS,), (x3, part_sum, part_m2, 2, 2, 300, 1))
+        results.append(part_sum)
     assert not numpy.array_equal(results[0], results[1]), "the missing barrier went unnoticed"
 
 

@@ -26,6 +26,7 @@ from ..tensor import Tensor
 __all__ = ["batch_norm", "instance_norm", "group_norm", "layer_norm", "BatchNorm"]
 
 NORM_THREADS = 256  # threads per block of the reduction kernels (= NORM_THREADS in kernels/norm.cu)
+NORM_CHUNK = NORM_THREADS * 16  # values of one channel per reduction block (= NORM_CHUNK in kernels/norm.cu)
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
@@ -288,11 +289,16 @@ def _batch_norm_train_fwd_gpu(x3, gamma, beta, eps):
 
 
 def _batch_norm_stats_gpu(x3):
-    """mu_B and sigma2_B per channel: kernels/norm.cu::batch_norm_stats, one block per channel."""
+    """mu_B and sigma2_B per channel: kernels/norm.cu::batch_norm_stats_partial (a block per chunk of
+    NORM_CHUNK values of a channel, C*B blocks in all), then batch_norm_stats_combine (a block per channel)."""
     xp, (N, C, S) = backend.get_xp(x3), x3.shape
+    B = -(-(N * S) // NORM_CHUNK)  # chunks per channel
+    part_sum, part_m2 = xp.empty(C * B, dtype=xp.float64), xp.empty(C * B, dtype=xp.float64)
+    partial = backend.load_kernel("norm", "batch_norm_stats_partial", x3.dtype)
+    partial((_blocks(C * B, 1),), (NORM_THREADS,), (x3, part_sum, part_m2, N, C, S, B))
     mean, var = xp.empty(C, dtype=x3.dtype), xp.empty(C, dtype=x3.dtype)
-    kernel = backend.load_kernel("norm", "batch_norm_stats", x3.dtype)
-    kernel((C,), (NORM_THREADS,), (x3, mean, var, N, C, S, 1.0 / (N * S)))
+    combine = backend.load_kernel("norm", "batch_norm_stats_combine", x3.dtype)
+    combine((_blocks(C, 1),), (NORM_THREADS,), (part_sum, part_m2, mean, var, C, B, N * S))
     return mean, var
 
 
@@ -332,9 +338,13 @@ def _batch_norm_bwd_cpu(gy3, x_hat, gamma, inv_std, training):
 
 def _batch_norm_bwd_gpu(gy3, x_hat, gamma, inv_std, training):
     xp, (N, C, S) = backend.get_xp(gy3), gy3.shape
+    B = -(-(N * S) // NORM_CHUNK)  # chunks per channel, as in _batch_norm_stats_gpu
+    part_gy, part_gy_xhat = xp.empty(C * B, dtype=xp.float64), xp.empty(C * B, dtype=xp.float64)
+    partial = backend.load_kernel("norm", "batch_norm_bwd_partial", gy3.dtype)
+    partial((_blocks(C * B, 1),), (NORM_THREADS,), (gy3, x_hat, part_gy, part_gy_xhat, N, C, S, B))
     sum_gy, sum_gy_xhat = xp.empty(C, dtype=gy3.dtype), xp.empty(C, dtype=gy3.dtype)
-    reduce = backend.load_kernel("norm", "batch_norm_bwd_reduce", gy3.dtype)
-    reduce((C,), (NORM_THREADS,), (gy3, x_hat, sum_gy, sum_gy_xhat, N, C, S))
+    combine = backend.load_kernel("norm", "batch_norm_bwd_combine", gy3.dtype)
+    combine((_blocks(C, 1),), (NORM_THREADS,), (part_gy, part_gy_xhat, sum_gy, sum_gy_xhat, C, B))
     gx = xp.empty_like(gy3)
     kernel = backend.load_kernel("norm", "batch_norm_bwd", gy3.dtype)
     kernel((_blocks(gy3.size),), (256,), (gy3, x_hat, gamma, inv_std, sum_gy, sum_gy_xhat, gx, N, C, S, int(training)))
@@ -342,5 +352,6 @@ def _batch_norm_bwd_gpu(gy3, x_hat, gamma, inv_std, training):
 
 
 def _blocks(n, threads=256):
-    """Blocks for a grid-stride loop over n elements (backend.grid_for)."""
+    """Blocks for a grid-stride loop over n items, ``threads`` items per block (backend.grid_for); the
+    reductions pass threads=1: one block per (channel, chunk) or per channel, at most MAX_BLOCKS."""
     return backend.grid_for(n, threads)[0][0]
