@@ -3,42 +3,75 @@
 // The window of output o along one dim reads input positions o*S - P + k*dil, k = 0 .. K-1 (outside: padding).
 // max_pool_fwd: y = max over the window (the first maximum in scan order wins, as PyTorch);
 //               argmax = the flat index (d*H + h)*W + w of the maximum inside the (n, c) plane
+//               (written only if with_argmax: a forward without backward skips those 8 bytes per output)
 // max_pool_bwd: gx[plane, argmax[k]] += gy[k]   (atomicAdd, because windows may overlap when S < K)
+// max_pool_bwd_gather: the same when no two windows share an input (dilation 1 and S >= K in every dim):
+//               gx[i] = gy[o] if input i lies in window o and argmax[o] is i, else 0 -- one thread per input,
+//               every gx written once (no zero fill, no atomics)
 // avg_pool_fwd: y = (sum of x over the window, padding counting as 0) / m, m = divisor if > 0, else
 //               the product over dims of the window clipped to the padded input (count_include_pad)
 //               or of its part inside the real input (window_count)
 // avg_pool_bwd: gx[i] = sum over the windows covering i of gy[window] / m[window]
 //               (a gather, one thread per input element: no atomics)
 // Reference: tinygrad_med/ops/pool.py::_max_pool_fwd_cpu, _max_pool_bwd_cpu, _avg_pool_fwd_cpu, _avg_pool_bwd_cpu.
-// One thread per output element (per input element for avg_pool_bwd), grid-stride loops.
+// One thread per output element (per input element for avg_pool_bwd and max_pool_bwd_gather), grid-stride loops.
+// Index math is 32-bit: ops/pool.py launches whole (n, c) planes, at most 2^30 elements per launch, so every
+// flat index fits an int (a 64-bit division is a ~70-instruction software routine on the GPU, and 64-bit
+// indices double the registers: that made these memory-bound kernels compute- and occupancy-bound).
 #include "common.cuh"
 
-// (od, oh, ow, plane) of flat output index k in a (planes, out_d, out_h, out_w) array
-#define DECODE_OUTPUT(k, od, oh, ow, plane)                              \
-  long long ow = (k) % out_w, oh = (k) / out_w % out_h;                  \
-  long long od = (k) / (out_w * out_h) % out_d, plane = (k) / (out_w * out_h * out_d)
+// for (int i = global thread index; i < n; i += threads in the grid); n <= 2^30, so i never overflows
+#define GRID_STRIDE_LOOP32(i, n) \
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += blockDim.x * gridDim.x)
+
+// One spatial dim of a pooling window: input size L, output size O, kernel K, stride S, padding P, dilation D
+struct Dim {
+  int L, O, K, S, P, D;
+};
+
+__device__ Dim make_dim(long long L, long long O, long long K, long long S, long long P, long long D) {
+  return Dim{(int)L, (int)O, (int)K, (int)S, (int)P, (int)D};
+}
+
+// (plane, a, b, c) of flat index k in a (planes, A, B, C) array: three divisions (quotient and remainder each)
+struct Coords {
+  int plane, a, b, c;
+};
+
+__device__ Coords decode(int k, int A, int B, int C) {
+  Coords at;
+  at.c = k % C;
+  k /= C;
+  at.b = k % B;
+  k /= B;
+  at.a = k % A;
+  at.plane = k / A;
+  return at;
+}
 
 extern "C" __global__ void max_pool_fwd(const real_t* __restrict__ x, real_t* __restrict__ y,
                                         long long* __restrict__ argmax, long long planes, long long in_d,
                                         long long in_h, long long in_w, long long out_d, long long out_h,
                                         long long out_w, long long k_d, long long k_h, long long k_w, long long s_d,
                                         long long s_h, long long s_w, long long p_d, long long p_h, long long p_w,
-                                        long long dil_d, long long dil_h, long long dil_w) {
-  GRID_STRIDE_LOOP(k, planes * out_d * out_h * out_w) {
-    DECODE_OUTPUT(k, od, oh, ow, plane);
-    const real_t* xc = x + plane * in_d * in_h * in_w;
+                                        long long dil_d, long long dil_h, long long dil_w, long long with_argmax) {
+  const Dim dd = make_dim(in_d, out_d, k_d, s_d, p_d, dil_d), dh = make_dim(in_h, out_h, k_h, s_h, p_h, dil_h),
+            dw = make_dim(in_w, out_w, k_w, s_w, p_w, dil_w);
+  GRID_STRIDE_LOOP32(k, (int)(planes * out_d * out_h * out_w)) {
+    const Coords o = decode(k, dd.O, dh.O, dw.O);
+    const real_t* xc = x + o.plane * dd.L * dh.L * dw.L;
     real_t best = (real_t)0;
-    long long arg = -1;  // stays -1 only if the window holds no input at all
-    for (long long a = 0; a < k_d; ++a) {
-      long long d = od * s_d - p_d + a * dil_d;
-      if (d < 0 || d >= in_d) continue;
-      for (long long b = 0; b < k_h; ++b) {
-        long long h = oh * s_h - p_h + b * dil_h;
-        if (h < 0 || h >= in_h) continue;
-        for (long long c = 0; c < k_w; ++c) {
-          long long w = ow * s_w - p_w + c * dil_w;
-          if (w < 0 || w >= in_w) continue;
-          long long i = (d * in_h + h) * in_w + w;
+    int arg = -1;  // stays -1 only if the window holds no input at all
+    for (int a = 0; a < dd.K; ++a) {
+      const int d = o.a * dd.S - dd.P + a * dd.D;
+      if (d < 0 || d >= dd.L) continue;
+      for (int b = 0; b < dh.K; ++b) {
+        const int h = o.b * dh.S - dh.P + b * dh.D;
+        if (h < 0 || h >= dh.L) continue;
+        for (int c = 0; c < dw.K; ++c) {
+          const int w = o.c * dw.S - dw.P + c * dw.D;
+          if (w < 0 || w >= dw.L) continue;
+          const int i = (d * dh.L + h) * dw.L + w;
           if (arg < 0 || xc[i] > best) {  // strict >: ties keep the first maximum
             best = xc[i];
             arg = i;
@@ -47,56 +80,81 @@ extern "C" __global__ void max_pool_fwd(const real_t* __restrict__ x, real_t* __
       }
     }
     y[k] = arg < 0 ? (real_t)(-INFINITY) : best;
-    argmax[k] = arg;
+    if (with_argmax) argmax[k] = arg;
   }
 }
 
 extern "C" __global__ void max_pool_bwd(const real_t* __restrict__ gy, const long long* __restrict__ argmax,
                                         real_t* __restrict__ gx, long long n_out, long long plane_out,
                                         long long plane_in) {
-  GRID_STRIDE_LOOP(k, n_out) {
-    long long a = argmax[k];
-    if (a >= 0 && a < plane_in) atomicAdd(&gx[k / plane_out * plane_in + a], gy[k]);
+  GRID_STRIDE_LOOP32(k, (int)n_out) {
+    const long long a = argmax[k];
+    if (a >= 0 && a < plane_in) atomicAdd(&gx[k / (int)plane_out * (int)plane_in + (int)a], gy[k]);
+  }
+}
+
+// launch: one thread per input element (n_in of them); windows must not overlap (dilation 1, S >= K)
+extern "C" __global__ void max_pool_bwd_gather(const real_t* __restrict__ gy, const long long* __restrict__ argmax,
+                                               real_t* __restrict__ gx, long long n_in, long long in_d,
+                                               long long in_h, long long in_w, long long out_d, long long out_h,
+                                               long long out_w, long long k_d, long long k_h, long long k_w,
+                                               long long s_d, long long s_h, long long s_w, long long p_d,
+                                               long long p_h, long long p_w) {
+  const Dim dd = make_dim(in_d, out_d, k_d, s_d, p_d, 1), dh = make_dim(in_h, out_h, k_h, s_h, p_h, 1),
+            dw = make_dim(in_w, out_w, k_w, s_w, p_w, 1);
+  GRID_STRIDE_LOOP32(i, (int)n_in) {
+    const Coords at = decode(i, dd.L, dh.L, dw.L);
+    // the one window holding each coordinate pos: o = (pos + P) / S, at offset (pos + P) % S (< K: inside)
+    const int od = (at.a + dd.P) / dd.S, oh = (at.b + dh.P) / dh.S, ow = (at.c + dw.P) / dw.S;
+    const bool inside = at.a + dd.P - od * dd.S < dd.K && od < dd.O && at.b + dh.P - oh * dh.S < dh.K &&
+                        oh < dh.O && at.c + dw.P - ow * dw.S < dw.K && ow < dw.O;
+    real_t g = (real_t)0;
+    if (inside) {
+      const int o = ((at.plane * dd.O + od) * dh.O + oh) * dw.O + ow;
+      if (argmax[o] == (at.a * dh.L + at.b) * dw.L + at.c) g = gy[o];  // this input is the window's maximum
+    }
+    gx[i] = g;
   }
 }
 
 // inputs of window o along one dim that enter its divisor: the window [o*S - P, o*S - P + K) clipped to
 // the padded input [-P, L + P), and, without count_include_pad, to the real input [0, L)
-__device__ long long window_count(long long o, long long L, long long K, long long S, long long P,
-                                  long long include_pad) {
-  long long start = o * S - P, end = min(start + K, L + P);
-  return include_pad ? end - start : min(end, L) - max(start, 0LL);
+__device__ int window_count(int o, const Dim& dim, long long include_pad) {
+  const int start = o * dim.S - dim.P, end = min(start + dim.K, dim.L + dim.P);
+  return include_pad ? end - start : min(end, dim.L) - max(start, 0);
 }
 
-#define AVG_DIVISOR(od, oh, ow)                                                                   \
-  (divisor > 0 ? divisor                                                                          \
-               : window_count(od, in_d, k_d, s_d, p_d, include_pad) *                             \
-                     window_count(oh, in_h, k_h, s_h, p_h, include_pad) *                         \
-                     window_count(ow, in_w, k_w, s_w, p_w, include_pad))
+__device__ real_t avg_divisor(int od, int oh, int ow, const Dim& dd, const Dim& dh, const Dim& dw,
+                              long long include_pad, long long divisor) {
+  if (divisor > 0) return (real_t)divisor;
+  return (real_t)(window_count(od, dd, include_pad) * window_count(oh, dh, include_pad) *
+                  window_count(ow, dw, include_pad));
+}
 
 extern "C" __global__ void avg_pool_fwd(const real_t* __restrict__ x, real_t* __restrict__ y, long long n_out,
                                         long long in_d, long long in_h, long long in_w, long long out_d,
                                         long long out_h, long long out_w, long long k_d, long long k_h, long long k_w,
                                         long long s_d, long long s_h, long long s_w, long long p_d, long long p_h,
                                         long long p_w, long long include_pad, long long divisor) {
-  GRID_STRIDE_LOOP(k, n_out) {
-    DECODE_OUTPUT(k, od, oh, ow, plane);
-    const real_t* xc = x + plane * in_d * in_h * in_w;
-    long long d0 = od * s_d - p_d, h0 = oh * s_h - p_h, w0 = ow * s_w - p_w;
+  const Dim dd = make_dim(in_d, out_d, k_d, s_d, p_d, 1), dh = make_dim(in_h, out_h, k_h, s_h, p_h, 1),
+            dw = make_dim(in_w, out_w, k_w, s_w, p_w, 1);
+  GRID_STRIDE_LOOP32(k, (int)n_out) {
+    const Coords o = decode(k, dd.O, dh.O, dw.O);
+    const real_t* xc = x + o.plane * dd.L * dh.L * dw.L;
+    const int d0 = o.a * dd.S - dd.P, h0 = o.b * dh.S - dh.P, w0 = o.c * dw.S - dw.P;
     real_t sum = (real_t)0;
-    for (long long d = max(d0, 0LL); d < min(d0 + k_d, in_d); ++d)
-      for (long long h = max(h0, 0LL); h < min(h0 + k_h, in_h); ++h)
-        for (long long w = max(w0, 0LL); w < min(w0 + k_w, in_w); ++w) sum += xc[(d * in_h + h) * in_w + w];
-    y[k] = sum / (real_t)AVG_DIVISOR(od, oh, ow);
+    for (int d = max(d0, 0); d < min(d0 + dd.K, dd.L); ++d)
+      for (int h = max(h0, 0); h < min(h0 + dh.K, dh.L); ++h)
+        for (int w = max(w0, 0); w < min(w0 + dw.K, dw.L); ++w) sum += xc[(d * dh.L + h) * dw.L + w];
+    y[k] = sum / avg_divisor(o.a, o.b, o.c, dd, dh, dw, include_pad, divisor);
   }
 }
 
 // outputs o in [lo, hi) whose window [o*S - P, o*S - P + K) covers input position pos
-__device__ void covering(long long pos, long long O, long long K, long long S, long long P, long long* lo,
-                         long long* hi) {
-  long long first = pos + P - K + 1;  // o*S >= first
-  *lo = first <= 0 ? 0 : (first + S - 1) / S;
-  *hi = min((pos + P) / S + 1, O);  // o*S <= pos + P
+__device__ void covering(int pos, const Dim& dim, int* lo, int* hi) {
+  const int first = pos + dim.P - dim.K + 1;  // o*S >= first
+  *lo = first <= 0 ? 0 : (first + dim.S - 1) / dim.S;
+  *hi = min((pos + dim.P) / dim.S + 1, dim.O);  // o*S <= pos + P
 }
 
 extern "C" __global__ void avg_pool_bwd(const real_t* __restrict__ gy, real_t* __restrict__ gx, long long n_in,
@@ -104,18 +162,20 @@ extern "C" __global__ void avg_pool_bwd(const real_t* __restrict__ gy, real_t* _
                                         long long out_h, long long out_w, long long k_d, long long k_h, long long k_w,
                                         long long s_d, long long s_h, long long s_w, long long p_d, long long p_h,
                                         long long p_w, long long include_pad, long long divisor) {
-  GRID_STRIDE_LOOP(i, n_in) {
-    long long w = i % in_w, h = i / in_w % in_h, d = i / (in_w * in_h) % in_d, plane = i / (in_w * in_h * in_d);
-    const real_t* gyc = gy + plane * out_d * out_h * out_w;
-    long long d_lo, d_hi, h_lo, h_hi, w_lo, w_hi;
-    covering(d, out_d, k_d, s_d, p_d, &d_lo, &d_hi);
-    covering(h, out_h, k_h, s_h, p_h, &h_lo, &h_hi);
-    covering(w, out_w, k_w, s_w, p_w, &w_lo, &w_hi);
+  const Dim dd = make_dim(in_d, out_d, k_d, s_d, p_d, 1), dh = make_dim(in_h, out_h, k_h, s_h, p_h, 1),
+            dw = make_dim(in_w, out_w, k_w, s_w, p_w, 1);
+  GRID_STRIDE_LOOP32(i, (int)n_in) {
+    const Coords at = decode(i, dd.L, dh.L, dw.L);
+    const real_t* gyc = gy + at.plane * dd.O * dh.O * dw.O;
+    int d_lo, d_hi, h_lo, h_hi, w_lo, w_hi;
+    covering(at.a, dd, &d_lo, &d_hi);
+    covering(at.b, dh, &h_lo, &h_hi);
+    covering(at.c, dw, &w_lo, &w_hi);
     real_t sum = (real_t)0;
-    for (long long od = d_lo; od < d_hi; ++od)
-      for (long long oh = h_lo; oh < h_hi; ++oh)
-        for (long long ow = w_lo; ow < w_hi; ++ow)
-          sum += gyc[(od * out_h + oh) * out_w + ow] / (real_t)AVG_DIVISOR(od, oh, ow);
+    for (int od = d_lo; od < d_hi; ++od)
+      for (int oh = h_lo; oh < h_hi; ++oh)
+        for (int ow = w_lo; ow < w_hi; ++ow)
+          sum += gyc[(od * dh.O + oh) * dw.O + ow] / avg_divisor(od, oh, ow, dd, dh, dw, include_pad, divisor);
     gx[i] = sum;
   }
 }

@@ -22,6 +22,7 @@ from reference import adaptive_pool_nd, avg_pool_nd, max_pool_nd, max_unpool_nd
 import tinygrad_med as tm
 from tinygrad_med.errors import DTypeError, ShapeError
 from tinygrad_med.nn import functional as F
+from tinygrad_med.ops import pool as pool_ops
 from tinygrad_med.ops.pool import pool_output_size
 
 MAX = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
@@ -287,6 +288,8 @@ def _parity(device, fn, x, dtype=numpy.float32):
         (1, 3, 2, 1, 2, True),
         (3, 2, 1, 1, 1, True),
         (3, (1, 2, 3), (1, 2, 2), 0, 1, False),
+        (2, 3, 3, 1, 1, True),  # windows do not overlap: the backward is max_pool_bwd_gather
+        (3, (1, 2, 2), (1, 3, 2), 0, 1, True),  # S > K: inputs between windows get no gradient
     ],
 )
 def test_max_pool_parity(device, nd, kernel, stride, padding, dilation, ceil_mode):
@@ -323,6 +326,33 @@ def test_max_pool_float64_parity_and_overlapping_windows(device):
     """Stride 1 < kernel 3: neighbouring windows share their argmax, so the backward must add (atomicAdd)."""
     x = distinct(1, 2, 6, 6)
     _parity(device, lambda t: F.max_pool2d(t, 3, 1, 1), x, numpy.float64)
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda t: F.max_pool2d(t, 2, return_indices=True),  # gather backward
+        lambda t: F.max_pool2d(t, 3, 1, 1),  # atomicAdd backward
+        lambda t: F.avg_pool2d(t, 3, 2, 1, ceil_mode=True),
+    ],
+)
+def test_pool_kernels_launched_in_plane_ranges(device, monkeypatch, fn):
+    """With MAX_LAUNCH lowered to 2 planes' worth, every kernel runs in 3 launches over (N*C = 6) planes."""
+    monkeypatch.setattr(pool_ops, "MAX_LAUNCH", 2 * 6 * 6)
+    _parity(device, fn, distinct(2, 3, 6, 6))
+
+
+def test_max_pool_forward_without_backward_makes_no_indices(device):
+    """No grad needed and no indices asked for: the argmax is neither computed nor stored."""
+    x = distinct(2, 3, 6, 6)
+    with tm.no_grad():
+        y = F.max_pool2d(device.tensor(x, requires_grad=True), 2)
+    assert_close(y, device.reference(lambda: F.max_pool2d(tm.tensor(x), 2)))
+    win = pool_ops._window("max_pool2d", 2, x, 2, None, 0, 1, False)
+    fwd = pool_ops._max_pool_fwd_cpu if device.name == "cpu" else pool_ops._max_pool_fwd_gpu
+    y_only, argmax = fwd(device.tensor(x).data, win, False)
+    assert argmax is None
+    assert_close(y_only, y)
 
 
 # ----------------------------------------------------------------------------- (d) PyTorch and bad input

@@ -24,7 +24,7 @@ import numpy
 
 from .. import backend
 from ..errors import DTypeError, ShapeError, fmt
-from ..function import Function
+from ..function import Function, is_grad_enabled
 
 __all__ = ["max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d", "pool_output_size"]
 
@@ -64,24 +64,26 @@ def max_pool3d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
 
 def _max_pool(op, nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
     win = _window(op, nd, x, kernel_size, stride, padding, dilation, ceil_mode)
+    with_argmax = return_indices or (is_grad_enabled() and x.requires_grad)  # else nobody reads it
     if not return_indices:
-        return MaxPool.apply(x, win=win, return_indices=False)
-    y, indices = MaxPool.apply(x, win=win, return_indices=True)
+        return MaxPool.apply(x, win=win, return_indices=False, with_argmax=with_argmax)
+    y, indices = MaxPool.apply(x, win=win, return_indices=True, with_argmax=True)
     return y, indices.detach()
 
 
 class MaxPool(Function):
-    """y = max over each window; saves the flat argmax per (N, C) plane for the backward scatter."""
+    """y = max over each window; saves the flat argmax per (N, C) plane for the backward scatter
+    (with_argmax=False: no backward will run and no indices are returned, so none are made)."""
 
-    def forward(self, x, win, return_indices):
-        self.x_shape, self.nd = x.shape, len(win.size)
+    def forward(self, x, win, return_indices, with_argmax):
+        self.x_shape, self.win = x.shape, win
         fwd = _max_pool_fwd_gpu if backend.on_gpu(x) else _max_pool_fwd_cpu
-        y, self.argmax = fwd(x, win)
+        y, self.argmax = fwd(x, win, with_argmax)
         return (y, self.argmax) if return_indices else y
 
     def backward(self, gy, *_):  # no gradient flows into the indices output
         bwd = _max_pool_bwd_gpu if backend.on_gpu(gy) else _max_pool_bwd_cpu
-        return bwd(gy, self.argmax, self.x_shape, self.nd)
+        return bwd(gy, self.argmax, self.x_shape, len(self.win.size), self.win)
 
 
 def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
@@ -245,11 +247,32 @@ def _grid(n, threads=256):
     return backend.grid_for(n, threads)
 
 
+MAX_LAUNCH = 2**30  # elements per launch: kernels/pool.cu indexes in 32 bits (i + grid stride < 2^31)
+
+
+def _plane_ranges(op, planes, plane_size):
+    """[start, stop) ranges of whole (N, C) planes, each launch at most MAX_LAUNCH elements in all."""
+    step = MAX_LAUNCH // max(plane_size, 1)
+    if step < 1:
+        raise ShapeError(fmt(op, f"one (N, C) plane of {plane_size} elements exceeds the GPU kernels' {MAX_LAUNCH}"))
+    return [(start, min(start + step, planes)) for start in range(0, planes, step)]
+
+
+def _planes(a, planes, start, stop):
+    """Planes start..stop-1 of a as a C-contiguous (stop - start, plane size) view."""
+    return a.reshape(planes, -1)[start:stop]
+
+
+def _no_overlap(win):
+    """True if no input lies in two windows (dilation 1 and S >= K in every dim): max_pool_bwd_gather applies."""
+    return all(d == 1 and s >= k for k, s, d in zip(win.kernel, win.stride, win.dilation, strict=True))
+
+
 # ----------------------------------------------------------------------------- max pool: CPU / GPU
 
 
-def _max_pool_fwd_cpu(x, win):
-    """Running max over the kernel offsets; returns (y, flat argmax per plane)."""
+def _max_pool_fwd_cpu(x, win, with_argmax):
+    """Running max over the kernel offsets; returns (y, flat argmax per plane, or None if not with_argmax)."""
     widths = win.padded_widths(x.ndim)
     padded = numpy.pad(x, widths, constant_values=-numpy.inf) if any(map(any, widths)) else x
     offsets = win.offsets()
@@ -260,7 +283,7 @@ def _max_pool_fwd_cpu(x, win):
         better = seen > y  # strict: the first maximum in scan order wins ties, as in PyTorch
         numpy.maximum(y, seen, out=y)
         numpy.maximum(local, better * local.dtype.type(k), out=local)  # k exceeds every earlier offset
-    return y, _flat_argmax(win, local)
+    return y, _flat_argmax(win, local) if with_argmax else None
 
 
 def _flat_argmax(win, local):
@@ -292,19 +315,23 @@ def _plane_strides(size):
     return tuple(int(v) for v in numpy.cumprod((1,) + tuple(size[:0:-1]))[::-1])
 
 
-def _max_pool_fwd_gpu(x, win):
+def _max_pool_fwd_gpu(x, win, with_argmax):
     xp = backend.get_xp(x)
     x = xp.ascontiguousarray(x)
     y = xp.empty(x.shape[: -len(win.size)] + win.out, x.dtype)
-    argmax = xp.empty(y.shape, xp.int64)
-    planes = int(numpy.prod(x.shape[: -len(win.size)]))
+    argmax = xp.empty(y.shape if with_argmax else 1, xp.int64)  # a placeholder the kernel does not write
+    planes, plane_out = int(numpy.prod(x.shape[: -len(win.size)])), int(numpy.prod(win.out))
     kernel = backend.load_kernel("pool", "max_pool_fwd", x.dtype)
-    kernel(*_grid(y.size), (x, y, argmax, planes, *_launch_dims(win)))
-    return y, argmax
+    for p0, p1 in _plane_ranges("max_pool", planes, max(x.size // planes, plane_out)):
+        out_argmax = _planes(argmax, planes, p0, p1) if with_argmax else argmax
+        args = (_planes(x, planes, p0, p1), _planes(y, planes, p0, p1), out_argmax, p1 - p0)
+        kernel(*_grid((p1 - p0) * plane_out), (*args, *_launch_dims(win), int(with_argmax)))
+    return y, argmax if with_argmax else None
 
 
-def _max_pool_bwd_cpu(gy, argmax, x_shape, nd):
-    """gx[plane, argmax] += gy (add.at: overlapping windows may pick the same input)."""
+def _max_pool_bwd_cpu(gy, argmax, x_shape, nd, win=None):
+    """gx[plane, argmax] += gy (add.at: overlapping windows may pick the same input).  win: the GPU path's
+    choice of kernel only (adaptive pooling passes None: its windows may overlap)."""
     plane_in, plane_out = int(numpy.prod(x_shape[-nd:])), int(numpy.prod(argmax.shape[-nd:]))
     gx = numpy.zeros(x_shape, gy.dtype)
     rows = numpy.arange(argmax.size // plane_out).reshape(-1, 1) * plane_in  # start of each (n, c) plane
@@ -316,12 +343,21 @@ def _max_pool_bwd_cpu(gy, argmax, x_shape, nd):
     return gx
 
 
-def _max_pool_bwd_gpu(gy, argmax, x_shape, nd):
+def _max_pool_bwd_gpu(gy, argmax, x_shape, nd, win=None):
+    """A gather (max_pool_bwd_gather, every gx written once) where the windows ``win`` do not overlap;
+    else a zero fill and max_pool_bwd's atomicAdd scatter."""
     xp = backend.get_xp(gy)
     plane_in, plane_out = int(numpy.prod(x_shape[-nd:])), int(numpy.prod(argmax.shape[-nd:]))
-    gx = xp.zeros(x_shape, gy.dtype)
-    kernel = backend.load_kernel("pool", "max_pool_bwd", gy.dtype)
-    kernel(*_grid(gy.size), (xp.ascontiguousarray(gy), xp.ascontiguousarray(argmax), gx, gy.size, plane_out, plane_in))
+    planes, gather = gy.size // plane_out, win is not None and _no_overlap(win)
+    gy, argmax = xp.ascontiguousarray(gy), xp.ascontiguousarray(argmax)
+    gx = xp.empty(x_shape, gy.dtype) if gather else xp.zeros(x_shape, gy.dtype)
+    kernel = backend.load_kernel("pool", "max_pool_bwd_gather" if gather else "max_pool_bwd", gy.dtype)
+    for p0, p1 in _plane_ranges("max_pool", planes, max(plane_in, plane_out)):
+        arrays = [_planes(a, planes, p0, p1) for a in (gy, argmax, gx)]
+        if gather:
+            kernel(*_grid((p1 - p0) * plane_in), (*arrays, (p1 - p0) * plane_in, *_launch_dims(win)[:15]))
+        else:
+            kernel(*_grid((p1 - p0) * plane_out), (*arrays, (p1 - p0) * plane_out, plane_out, plane_in))
     return gx
 
 
@@ -365,17 +401,23 @@ def _avg_pool_fwd_gpu(x, win, count_include_pad, divisor):
     xp = backend.get_xp(x)
     x = xp.ascontiguousarray(x)
     y = xp.empty(x.shape[: -len(win.size)] + win.out, x.dtype)
+    planes, plane_out = int(numpy.prod(x.shape[: -len(win.size)])), int(numpy.prod(win.out))
     kernel = backend.load_kernel("pool", "avg_pool_fwd", x.dtype)
-    kernel(*_grid(y.size), (x, y, y.size, *_launch_dims(win)[:15], int(count_include_pad), divisor))
+    for p0, p1 in _plane_ranges("avg_pool", planes, max(x.size // planes, plane_out)):
+        n_out = (p1 - p0) * plane_out
+        arrays = (_planes(x, planes, p0, p1), _planes(y, planes, p0, p1))
+        kernel(*_grid(n_out), (*arrays, n_out, *_launch_dims(win)[:15], int(count_include_pad), divisor))
     return y
 
 
 def _avg_pool_bwd_gpu(gy, x_shape, win, count_include_pad, divisor):
     xp = backend.get_xp(gy)
-    gx = xp.empty(x_shape, gy.dtype)
+    gy, gx = xp.ascontiguousarray(gy), xp.empty(x_shape, gy.dtype)
+    plane_in, plane_out = int(numpy.prod(win.size)), int(numpy.prod(win.out))
+    planes = gx.size // plane_in
     kernel = backend.load_kernel("pool", "avg_pool_bwd", gy.dtype)
-    kernel(
-        *_grid(gx.size),
-        (xp.ascontiguousarray(gy), gx, gx.size, *_launch_dims(win)[:15], int(count_include_pad), divisor),
-    )
+    for p0, p1 in _plane_ranges("avg_pool", planes, max(plane_in, plane_out)):
+        n_in = (p1 - p0) * plane_in
+        arrays = (_planes(gy, planes, p0, p1), _planes(gx, planes, p0, p1))
+        kernel(*_grid(n_in), (*arrays, n_in, *_launch_dims(win)[:15], int(count_include_pad), divisor))
     return gx
