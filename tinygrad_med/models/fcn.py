@@ -12,7 +12,8 @@ FCN-16s upsamples them 2x with a learned transposed convolution, adds 1x1 scores
 upsamples 16x; FCN-8s does the same once more with pool3 and upsamples 8x.  Every transposed
 convolution starts as bilinear interpolation (``bilinear_upsampling_weight``); the 2x ones are
 learned, the final one stays fixed (the paper fixes it: learning it brought nothing).  The skip
-scores start at zero, so an untrained FCN-8s computes exactly FCN-32s's output.
+scores start at zero, so an untrained FCN-8s computes FCN-32s's scores, only upsampled in three
+bilinear steps (2x, 2x, 8x) instead of one (the paper: training starts from the coarser net's predictions).
 
 Differences, for small CPU runs: widths 8-16-32-64-64 (VGG-16: 64-128-256-512-512), 2 convs per
 stage (VGG-16: 2, 2, 3, 3, 3), fc6 a 3x3 conv of 128 channels (paper: 7x7, 4096), batch norm after
