@@ -331,6 +331,29 @@ def _sample_cases():
     ]
 
 
+def _detection_cases():
+    """roi_align / roi_pool (ops/detection.py) on their own generator.  roi_align is linear in the input (no kinks;
+    the boxes are not differentiated); roi_pool gets values without ties.  RoIs hang over the border and one
+    lies outside both images (empty bins)."""
+    from .ops import detection
+
+    _, distinct, _ = _inputs(2)
+    rois = numpy.array([[0, 0.3, 0.6, 4.7, 3.9], [1, -1.5, 1.2, 3.3, 6.8], [1, 3.1, -0.7, 8.4, 4.4], [0, 20, 1, 30, 3]])
+    return [
+        (
+            "roi_align (adaptive sampling)",
+            lambda x: detection.roi_align(x, _beside(x, rois), (2, 3), 0.8, sampling_ratio=-1),
+            [distinct(2, 2, 5, 6)],
+        ),
+        (
+            "roi_align (aligned, 2 samples)",
+            lambda x: detection.roi_align(x, _beside(x, rois), 2, 1.0, sampling_ratio=2, aligned=True),
+            [distinct(2, 2, 5, 6)],
+        ),
+        ("roi_pool", lambda x: detection.roi_pool(x, _beside(x, rois), (3, 2), 0.8), [distinct(2, 2, 5, 6)]),
+    ]
+
+
 def cases(seed=0):
     """All (name, fn, inputs) cases; fn is None where the op does not exist."""
     r, distinct, labels = _inputs(seed)
@@ -340,6 +363,7 @@ def cases(seed=0):
         + _recurrent_cases(r)
         + _generative_cases(r)
         + _sample_cases()
+        + _detection_cases()
     )
 
 

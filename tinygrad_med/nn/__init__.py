@@ -6,12 +6,14 @@ activation.py  ReLU, Sigmoid, Tanh, LeakyReLU, ELU, Maxout, Softmax, LogSoftmax
 loss.py        CrossEntropyLoss, NLLLoss, MSELoss, L1Loss, BCELoss, ...
 init.py        kaiming_/xavier_ uniform and normal, zeros_, ones_
 spatial.py     SpatialTransformer (localisation net + affine_grid + grid_sample)
+detection.py   RoIAlign, RoIPool (torchvision.ops' layers; they call ops/detection.py)
 conv.py, pool.py, norm.py, dropout.py, resample.py, recurrent.py, embedding.py, graph layers: see each file.
 """
 
 from . import functional, init
 from .activation import ELU, GELU, LeakyReLU, LogSoftmax, Maxout, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh
 from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
+from .detection import RoIAlign, RoIPool
 from .dropout import AlphaDropout, Dropout, Dropout1d, Dropout2d, Dropout3d
 from .embedding import Embedding
 from .graph import (

@@ -24,5 +24,7 @@ dropout.py         dropout dropout1d-3d alpha_dropout (Philox)   <-> kernels/dro
 graph.py           spmm, Gaussian edge kernel, graph pooling    <-> kernels/graph.cu
 graph_conv.py      spectral, Chebyshev, GCN, Gaussian (MoNet) conv, DiffPool
 embedding.py       embedding (gather; scatter-add backward) (array code on both devices)
+boxes.py           box_area box_iou anchors encode_boxes decode_boxes (Faster R-CNN box geometry)
+detection.py       roi_align roi_pool nms batched_nms           <-> kernels/detection.cu
 rnn.py             lstm_gates gru_gates lstm_layer (+ cells)    <-> kernels/rnn.cu
 """
