@@ -33,15 +33,19 @@ from .vnet import _PReLU
 __all__ = ["HyperDenseNet"]
 
 
+def _pre_activation(channels, spatial_dims, norm):
+    """[norm ->] PReLU, the start of a pre-activation block (the paper's BN -> PReLU -> conv)."""
+    norm_module = norm_layer(norm, channels, spatial_dims)
+    return nn.Sequential(*([] if norm_module is None else [norm_module]), _PReLU(channels))
+
+
 class _Layer(nn.Module):
     """BN -> PReLU -> conv k^d (pre-activation), or just the conv for layer 0, which reads the image."""
 
     def __init__(self, in_channels, out_channels, spatial_dims, padding, norm, first):
         super().__init__()
         conv = nn.Conv2d if spatial_dims == 2 else nn.Conv3d
-        layers = [] if first else [m for m in (norm_layer(norm, in_channels, spatial_dims),) if m is not None]
-        layers += [] if first else [_PReLU(in_channels)]
-        self.body = nn.Sequential(*layers)
+        self.body = nn.Identity() if first else _pre_activation(in_channels, spatial_dims, norm)
         self.conv = conv(in_channels, out_channels, 3, padding=1 if padding == "same" else 0)
 
     def forward(self, x):
@@ -111,7 +115,7 @@ class HyperDenseNet(nn.Module):
         )
         conv = nn.Conv2d if spatial_dims == 2 else nn.Conv3d
         channels = M * sum(widths)  # the concatenation of every layer of every path
-        head = [m for m in (norm_layer(norm, channels, spatial_dims),) if m is not None] + [_PReLU(channels)]
+        head = [_pre_activation(channels, spatial_dims, norm)]
         for width in head_widths:
             head += [conv(channels, width, 1), _PReLU(width)]
             channels = width
