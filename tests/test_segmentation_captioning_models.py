@@ -12,6 +12,8 @@ import numpy
 import pytest
 import threadpoolctl
 from conftest import assert_close
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import tinygrad_med as tm
 from tinygrad_med import nn
@@ -149,6 +151,30 @@ def test_hyperdense_shapes_3d_same_2d_valid_and_bad_input():
         valid(tm.randn(1, 2, 6, 9))
     with pytest.raises(ValueError, match="padding"):
         HyperDenseNet(padding="full")
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    modalities=st.integers(1, 3),
+    widths=st.lists(st.integers(1, 3), min_size=1, max_size=3),
+    size=st.tuples(st.integers(7, 10), st.integers(7, 10)),
+    valid=st.booleans(),
+)
+def test_hyperdense_shapes_and_channels_for_random_configurations(modalities, widths, size, valid):
+    model = HyperDenseNet(
+        modalities, 2, widths=widths, head_widths=(3,), spatial_dims=2, padding="valid" if valid else "same"
+    )
+    features = model.features(tm.randn(1, modalities, *size))
+    for path in features:
+        for layer, feature in enumerate(path):
+            shrink = 2 * (layer + 1) if valid else 0
+            assert feature.shape == (1, widths[layer], size[0] - shrink, size[1] - shrink)
+    for path in model.paths:
+        assert [layer.conv.in_channels for layer in path] == [1] + [
+            modalities * sum(widths[:l]) for l in range(1, len(widths))
+        ]
+    shrink = 2 * len(widths) if valid else 0
+    assert model(tm.randn(1, modalities, *size)).shape == (1, 2, size[0] - shrink, size[1] - shrink)
 
 
 def test_registered_segmentation_models_build_with_the_training_loops_arguments():
