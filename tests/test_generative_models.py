@@ -184,7 +184,7 @@ def test_autoencoder_refuses_sizes_that_do_not_halve():
         ConvAutoencoder().decode(tm.rand(2, 3))
 
 
-def _train_on_digits(model, loss_of, steps=300, batch_size=64):
+def _train_on_digits(model, loss_of, steps=150, batch_size=64):
     """Adam on the digits' training split; returns the held-out loss before and after."""
     images, labels = load_digits()
     train, test = stratified_split(labels)
@@ -212,7 +212,7 @@ def test_autoencoder_learns_to_reconstruct_digits():
         return F.binary_cross_entropy(model(x), x, reduction="sum") / x.shape[0]
 
     before, after = _train_on_digits(ConvAutoencoder(latent_dim=8), loss_of)
-    assert after < 0.55 * before, (before, after)  # measured: 47.3 -> 18.0 nats per image
+    assert after < 0.55 * before, (before, after)  # measured: 47.3 -> 20.1 nats per image
 
 
 def test_vae_elbo_falls_on_digits_and_samples_are_images():
@@ -222,7 +222,7 @@ def test_vae_elbo_falls_on_digits_and_samples_are_images():
 
     vae = VAE(latent_dim=8)
     before, after = _train_on_digits(vae, loss_of)
-    assert after < 0.65 * before, (before, after)  # measured: 48.4 -> 25.8 nats per image (-ELBO)
+    assert after < 0.65 * before, (before, after)  # measured: 48.4 -> 26.9 nats per image (-ELBO)
     samples = vae.sample(16).numpy()
     assert samples.shape == (16, 1, 8, 8) and 0.05 < samples.mean() < 0.6  # the digits' mean is 0.30
 
