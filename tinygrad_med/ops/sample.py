@@ -247,15 +247,13 @@ def _grid_sample_bwd_cpu(gy, x, grid, mode, padding, align_corners):
     flat, gy = x.reshape(N, C, -1), gy.reshape(N, C, -1)  # (N, C, S), (N, C, P)
     nd = grid.shape[-1]
     rows = (numpy.arange(N)[:, None, None] * C + numpy.arange(C)[None, :, None]) * flat.shape[2]  # (N, C, 1)
-    targets, contributions = [], []
+    gx = numpy.zeros(x.size)  # float64 sums, one scatter-add (bincount) per tap
     g_coords = numpy.zeros((N, gy.shape[2], nd), x.dtype)  # (N, P, nd)
     for index, weight, dweights in _taps_cpu(x.shape, grid, mode, padding, align_corners):
-        targets.append((rows + index[:, None, :]).ravel())
-        contributions.append((gy * weight[:, None, :]).ravel())
+        gx += numpy.bincount((rows + index[:, None, :]).ravel(), (gy * weight[:, None, :]).ravel(), minlength=x.size)
         gy_x = (gy * numpy.take_along_axis(flat, index[:, None, :], axis=2)).sum(axis=1)  # (N, P)
         for axis, dweight in enumerate(dweights):
             g_coords[..., nd - 1 - axis] += gy_x * dweight
-    gx = numpy.bincount(numpy.concatenate(targets), numpy.concatenate(contributions), minlength=x.size)
     return gx.astype(x.dtype).reshape(x.shape), g_coords.reshape(grid.shape)
 
 
