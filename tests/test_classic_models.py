@@ -258,3 +258,13 @@ def test_bad_arguments_and_inputs():
     model = AlzheimerCNN3D(input_size=(22, 22, 22), widths=(1, 1, 1), hidden=(2,))
     with pytest.raises(ShapeError, match=r"expected volumes of size \(22, 22, 22\).*x.shape=\(1, 1, 22, 22, 23\)"):
         model(tm.randn(1, 1, 22, 22, 23))
+
+
+def test_densenet_is_registered_for_tgm_train_on_small_images():
+    from tinygrad_med.models import MODELS, create_model
+
+    assert "densenet" in MODELS
+    model = create_model("densenet", 1, 10)
+    assert model(tm.randn(4, 1, 8, 8)).shape == (4, 10)  # the packaged 8 x 8 digits
+    assert isinstance(model, DenseNet) and model.features[0].kernel_size == (3, 3)
+    assert create_model("densenet", 1, 10, growth_rate=6).features[1].layers[0].conv2.out_channels == 6

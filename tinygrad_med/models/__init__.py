@@ -10,18 +10,30 @@ hyperdense.py  HyperDense-Net 2D/3D (Dolz et al. 2018)
 captioning.py  image-to-text: CNN encoder + LSTM decoder (Show and Tell), Vocabulary
 autoencoder.py ConvAutoencoder, VAE (Kingma and Welling 2013); not in the registry (tgm train is supervised)
 prob_unet.py   Probabilistic U-Net (Kohl et al. 2018); not in the registry (its loss needs the posterior net)
+alexnet.py AlexNet (Krizhevsky et al. 2012), ZF Net (Zeiler and Fergus 2014); LRN optional
+vgg.py     VGG-11/13/16/19 (Simonyan and Zisserman 2014, configurations A, B, D, E)
+googlenet.py  GoogLeNet / Inception v1 (Szegedy et al. 2014), two auxiliary classifiers
+densenet.py   DenseNet-121/169/201/161 (Huang et al. 2016), CIFAR-style stem for small images
+cnn3d.py   3D CNN for Alzheimer's diagnosis (Hosseini-Asl et al. 2016)
+As in torchvision, the functions alexnet and googlenet shadow their modules as attributes of this
+package; import module-level names from the module (``from tinygrad_med.models.alexnet import LRN_PAPER``).
 """
 
 from ..errors import fmt
+from .alexnet import AlexNet, ZFNet, alexnet, zfnet
 from .autoencoder import VAE, ConvAutoencoder
 from .captioning import ImageCaptioner, Vocabulary
 from .cnn import MLP, SmallCNN
+from .cnn3d import AlzheimerCNN3D
+from .densenet import DenseNet, densenet121, densenet161, densenet169, densenet201
 from .fcn import FCN
+from .googlenet import GoogLeNet, GoogLeNetOutputs, googlenet, googlenet_loss
 from .hyperdense import HyperDenseNet
 from .prob_unet import ProbUNet
 from .resnet import BasicBlock, ResNet, resnet18
 from .stn import STNClassifier
 from .unet import UNet, UNet3D
+from .vgg import VGG, vgg11, vgg13, vgg16, vgg19
 from .vnet import VNet
 
 __all__ = [
@@ -41,6 +53,25 @@ __all__ = [
     "ConvAutoencoder",
     "VAE",
     "ProbUNet",
+    "AlexNet",
+    "alexnet",
+    "ZFNet",
+    "zfnet",
+    "VGG",
+    "vgg11",
+    "vgg13",
+    "vgg16",
+    "vgg19",
+    "GoogLeNet",
+    "GoogLeNetOutputs",
+    "googlenet",
+    "googlenet_loss",
+    "DenseNet",
+    "densenet121",
+    "densenet169",
+    "densenet201",
+    "densenet161",
+    "AlzheimerCNN3D",
     "MODELS",
     "create_model",
     "UnknownNameError",
@@ -95,6 +126,14 @@ MODELS = {
     "hyperdense2d": (
         lambda in_channels, num_classes, **o: HyperDenseNet(in_channels, num_classes, spatial_dims=2, **o),
         "2D HyperDense-Net (Dolz et al. 2018): one densely interconnected path per modality (input channel)",
+    ),
+    "densenet": (
+        lambda in_channels, num_classes, **o: DenseNet(
+            **{"growth_rate": 12, "block_config": (4, 4, 4), "num_init_features": 24, "stem": "cifar", **o},
+            in_channels=in_channels,
+            num_classes=num_classes,
+        ),
+        "DenseNet-BC (Huang et al. 2016) for small images: k=12, blocks (4, 4, 4), 3x3 stem",
     ),
 }
 
