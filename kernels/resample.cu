@@ -1,80 +1,105 @@
 // kernels/resample.cu -- interpolation (lecture: "Semantic segmentation" (upsampling), "Spatial transformer")
-// Every resize runs as 3-D: 1-D and 2-D inputs get leading spatial dims of size 1 (step 1).
-// Along one axis of L inputs, output o reads two inputs i0, i1 with weights 1 - lam and lam
-// (step = the scale factor of ops/resample.py::_axis_scale):
-//   mode 0, nearest:        i0 = i1 = min(floor(o * step), L - 1)          (float32 arithmetic, as PyTorch)
-//   mode 2, nearest-exact:  i0 = i1 = min(floor((o + 0.5) * step), L - 1)
-//   mode 1, linear:         src = align ? o * step : max((o + 0.5) * step - 0.5, 0),
-//                           i0 = floor(src), i1 = min(i0 + 1, L - 1), lam = src - i0
-// interpolate_fwd: y[o_d, o_h, o_w] = sum over the 8 corners of w_d * w_h * w_w * x[i_d, i_h, i_w]  (trilinear;
-//             bilinear and linear are the same with size-1 leading dims)
-// interpolate_bwd: gx[corner] += w_d * w_h * w_w * gy[o]   (atomicAdd: neighbouring outputs share inputs)
+// Every resize runs as 3-D: 1-D and 2-D inputs get leading spatial dims of size 1.
+// Along one axis of L inputs and O outputs, output o reads inputs i0[o] and i1[o] with weights w0[o] and w1[o]
+// (linear: 1 - lam and lam; nearest: 1 and 0). These taps are the CPU reference's own
+// (ops/resample.py::_axis_taps), made once per call on the host and passed as tables, so the kernels do no
+// coordinate arithmetic and agree with the CPU on every index.
+//   taps    = [i0_d, i1_d, i0_h, i1_h, i0_w, i1_w]   (int, O_d, O_d, O_h, O_h, O_w, O_w entries)
+//   weights = [w0_d, w1_d, w0_h, w1_h, w0_w, w1_w]   (real_t, same layout)
+// interpolate_fwd: y[od, oh, ow] = sum over a, b, c in {0, 1} of wa_d[od] wb_h[oh] wc_w[ow] x[ia_d[od], ib_h[oh], ic_w[ow]]
+//                  (a tap of weight 0 is skipped, as the CPU's matrix has no entry there)
+// interpolate_bwd: gx[id, ih, iw] = sum over the outputs reading it of the same weight times gy[od, oh, ow]
+//                  -- the transposed map as a gather, one thread per input, no atomics and no zero fill.
+//                  readers = [lo_d, hi_d, lo_h, hi_h, lo_w, hi_w] (int, L_d, L_d, L_h, L_h, L_w, L_w entries):
+//                  the outputs reading input i along an axis lie in [lo[i], hi[i]); the weight of input i in
+//                  output o is (i0[o] == i ? w0[o] : 0) + (i1[o] == i ? w1[o] : 0).
 // Reference: tinygrad_med/ops/resample.py::_interpolate_fwd_cpu / _interpolate_bwd_cpu (the same taps as
-// one (O x L) matrix per axis). One thread per output element, grid-stride loops.
+// one (O x L) matrix per axis).
+// launch: block (32, 8): threadIdx.x walks a row along w, threadIdx.y picks the row (plane, d, h); the blocks
+// loop over the rows. A row's (plane, d, h) and its d and h taps are worked out once, not per element.
+// Index math is 32-bit: ops/resample.py launches whole planes, at most 2^30 elements per launch.
 #include "common.cuh"
 
-struct Taps {
-  long long i0, i1;
-  double lam;  // weight of i1; i0 gets 1 - lam
+// the two taps of output o along one axis, from the tables (i0 at taps[0..O), i1 at taps[O..2O))
+struct Tap {
+  int i0, i1;
+  real_t w0, w1;
 };
 
-__device__ Taps axis_taps(long long o, long long L, double step, long long mode, long long align) {
-  Taps t;
-  if (mode != 1) {  // nearest, nearest-exact
-    float where = mode == 0 ? (float)o : (float)((double)o + 0.5);
-    t.i0 = t.i1 = min((long long)floorf(where * (float)step), L - 1);
-    t.lam = 0.0;
-    return t;
-  }
-  double src = align ? (double)o * step : max(((double)o + 0.5) * step - 0.5, 0.0);
-  t.i0 = min((long long)floor(src), L - 1);
-  t.i1 = min(t.i0 + 1, L - 1);
-  t.lam = min(max(src - (double)t.i0, 0.0), 1.0);
-  return t;
+__device__ Tap tap(const int* taps, const real_t* weights, int O, int o) {
+  return Tap{taps[o], taps[O + o], weights[o], weights[O + o]};
 }
 
-// corner c (bits: d h w) of output k: its flat input index inside the plane and its weight
-__device__ double corner(long long c, const Taps& td, const Taps& th, const Taps& tw, long long in_h,
-                         long long in_w, long long* index) {
-  long long d = (c & 4) ? td.i1 : td.i0, h = (c & 2) ? th.i1 : th.i0, w = (c & 1) ? tw.i1 : tw.i0;
-  *index = (d * in_h + h) * in_w + w;
-  return ((c & 4) ? td.lam : 1.0 - td.lam) * ((c & 2) ? th.lam : 1.0 - th.lam) * ((c & 1) ? tw.lam : 1.0 - tw.lam);
+// the weight of input i in output o along one axis
+__device__ real_t weight_of(const Tap& t, int i) {
+  return (t.i0 == i ? t.w0 : (real_t)0) + (t.i1 == i ? t.w1 : (real_t)0);
 }
 
-#define OUTPUT_TAPS(k)                                                                              \
-  long long ow = (k) % out_w, oh = (k) / out_w % out_h;                                             \
-  long long od = (k) / (out_w * out_h) % out_d, plane = (k) / (out_w * out_h * out_d);              \
-  Taps td = axis_taps(od, in_d, step_d, mode, align), th = axis_taps(oh, in_h, step_h, mode, align); \
-  Taps tw = axis_taps(ow, in_w, step_w, mode, align)
+#define FOR_EACH_ROW(row, rows) \
+  for (int row = blockIdx.x * blockDim.y + threadIdx.y; row < (rows); row += gridDim.x * blockDim.y)
 
-extern "C" __global__ void interpolate_fwd(const real_t* __restrict__ x, real_t* __restrict__ y, long long n_out,
-                                      long long in_d, long long in_h, long long in_w, long long out_d, long long out_h,
-                                      long long out_w, double step_d, double step_h, double step_w, long long mode,
-                                      long long align) {
-  GRID_STRIDE_LOOP(k, n_out) {
-    OUTPUT_TAPS(k);
-    const real_t* xc = x + plane * in_d * in_h * in_w;
-    double acc = 0.0;
-    for (long long c = 0; c < 8; ++c) {
-      long long index;
-      double weight = corner(c, td, th, tw, in_h, in_w, &index);
-      if (weight != 0.0) acc += weight * (double)xc[index];
+extern "C" __global__ void interpolate_fwd(const real_t* __restrict__ x, real_t* __restrict__ y,
+                                           const int* __restrict__ taps, const real_t* __restrict__ weights,
+                                           long long planes, long long in_d, long long in_h, long long in_w,
+                                           long long out_d, long long out_h, long long out_w) {
+  const int L_d = (int)in_d, L_h = (int)in_h, L_w = (int)in_w, O_d = (int)out_d, O_h = (int)out_h, O_w = (int)out_w;
+  const int *taps_h = taps + 2 * O_d, *taps_w = taps_h + 2 * O_h;
+  const real_t *weights_h = weights + 2 * O_d, *weights_w = weights_h + 2 * O_h;
+  FOR_EACH_ROW(row, (int)planes * O_d * O_h) {  // row = (plane * O_d + od) * O_h + oh
+    const int oh = row % O_h, od = row / O_h % O_d, plane = row / O_h / O_d;
+    const Tap td = tap(taps, weights, O_d, od), th = tap(taps_h, weights_h, O_h, oh);
+    const real_t* xc = x + plane * L_d * L_h * L_w;
+    // the (up to) four input rows this output row reads, with their weights
+    const int d_of[2] = {td.i0, td.i1}, h_of[2] = {th.i0, th.i1};
+    const real_t wd[2] = {td.w0, td.w1}, wh[2] = {th.w0, th.w1};
+    real_t* yr = y + row * O_w;
+    for (int ow = threadIdx.x; ow < O_w; ow += blockDim.x) {
+      const Tap tw = tap(taps_w, weights_w, O_w, ow);
+      real_t acc = (real_t)0;
+      for (int a = 0; a < 2; ++a) {
+        if (wd[a] == (real_t)0) continue;
+        for (int b = 0; b < 2; ++b) {
+          if (wh[b] == (real_t)0) continue;
+          const real_t* xr = xc + (d_of[a] * L_h + h_of[b]) * L_w;
+          real_t along_w = tw.w0 * xr[tw.i0];
+          if (tw.w1 != (real_t)0) along_w += tw.w1 * xr[tw.i1];
+          acc += wd[a] * wh[b] * along_w;
+        }
+      }
+      yr[ow] = acc;
     }
-    y[k] = (real_t)acc;
   }
 }
 
-extern "C" __global__ void interpolate_bwd(const real_t* __restrict__ gy, real_t* __restrict__ gx, long long n_out,
-                                      long long in_d, long long in_h, long long in_w, long long out_d, long long out_h,
-                                      long long out_w, double step_d, double step_h, double step_w, long long mode,
-                                      long long align) {
-  GRID_STRIDE_LOOP(k, n_out) {
-    OUTPUT_TAPS(k);
-    real_t* gxc = gx + plane * in_d * in_h * in_w;
-    for (long long c = 0; c < 8; ++c) {
-      long long index;
-      double weight = corner(c, td, th, tw, in_h, in_w, &index);
-      if (weight != 0.0) atomicAdd(&gxc[index], (real_t)(weight * (double)gy[k]));
+extern "C" __global__ void interpolate_bwd(const real_t* __restrict__ gy, real_t* __restrict__ gx,
+                                           const int* __restrict__ taps, const real_t* __restrict__ weights,
+                                           const int* __restrict__ readers, long long planes, long long in_d,
+                                           long long in_h, long long in_w, long long out_d, long long out_h,
+                                           long long out_w) {
+  const int L_d = (int)in_d, L_h = (int)in_h, L_w = (int)in_w, O_d = (int)out_d, O_h = (int)out_h, O_w = (int)out_w;
+  const int *taps_h = taps + 2 * O_d, *taps_w = taps_h + 2 * O_h;
+  const real_t *weights_h = weights + 2 * O_d, *weights_w = weights_h + 2 * O_h;
+  const int *readers_h = readers + 2 * L_d, *readers_w = readers_h + 2 * L_h;
+  FOR_EACH_ROW(row, (int)planes * L_d * L_h) {  // row = (plane * L_d + id) * L_h + ih
+    const int ih = row % L_h, id = row / L_h % L_d, plane = row / L_h / L_d;
+    const real_t* gyc = gy + plane * O_d * O_h * O_w;
+    real_t* gxr = gx + row * L_w;
+    for (int iw = threadIdx.x; iw < L_w; iw += blockDim.x) {
+      real_t acc = (real_t)0;
+      for (int od = readers[id]; od < readers[L_d + id]; ++od) {
+        const real_t wd = weight_of(tap(taps, weights, O_d, od), id);
+        if (wd == (real_t)0) continue;
+        for (int oh = readers_h[ih]; oh < readers_h[L_h + ih]; ++oh) {
+          const real_t wh = weight_of(tap(taps_h, weights_h, O_h, oh), ih);
+          if (wh == (real_t)0) continue;
+          const real_t* gyr = gyc + (od * O_h + oh) * O_w;
+          real_t along_w = (real_t)0;
+          for (int ow = readers_w[iw]; ow < readers_w[L_w + iw]; ++ow)
+            along_w += weight_of(tap(taps_w, weights_w, O_w, ow), iw) * gyr[ow];
+          acc += wd * wh * along_w;
+        }
+      }
+      gxr[iw] = acc;
     }
   }
 }

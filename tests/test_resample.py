@@ -15,8 +15,10 @@ from hypothesis import strategies as st
 from reference import interpolate_nd, pad_nd
 
 import tinygrad_med as tm
+from tinygrad_med import backend
 from tinygrad_med.errors import DTypeError, ShapeError
 from tinygrad_med.nn import functional as F
+from tinygrad_med.ops import pool as pool_ops
 
 LINEAR = {1: "linear", 2: "bilinear", 3: "trilinear"}
 
@@ -161,6 +163,16 @@ def _parity(device, fn, x, dtype=numpy.float32):
 @pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
 def test_interpolate_parity(device, shape, kwargs, dtype):
     _parity(device, lambda t: F.interpolate(t, **kwargs), rand(*shape), dtype)
+
+
+@pytest.mark.parametrize("kwargs", [{"size": (3, 70), "mode": "bilinear"}, {"size": (2, 1), "mode": "nearest"}])
+def test_interpolate_kernels_loop_over_rows_columns_and_planes(device, monkeypatch, kwargs):
+    """Rows longer than the 32 threads across, more rows than one block's 8 (MAX_BLOCKS = 1), and 3 launches
+    over plane ranges (MAX_LAUNCH = 2 planes' worth); nearest downsampling leaves inputs that no output
+    reads, whose gradient must be 0."""
+    monkeypatch.setattr(backend, "MAX_BLOCKS", 1)
+    monkeypatch.setattr(pool_ops, "MAX_LAUNCH", 2 * 3 * 70)
+    _parity(device, lambda t: F.interpolate(t, **kwargs), rand(2, 3, 5, 40))
 
 
 @pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])

@@ -9,8 +9,8 @@ a few input positions with fixed weights, i.e. it multiplies that axis by an (O 
 matrix M.  So forward is y = x x_1 M_1 x_2 M_2 ..., and backward is the adjoint,
 gx = gy x_1 M_1^T x_2 M_2^T ... (the lecture's "transposed convolution multiplies by the
 transposed matrix").  For interpolation on the CPU the matrices are built explicitly (they
-are small) and applied with BLAS; on the GPU ``interpolate`` runs kernels/resample.cu, which
-computes the same two taps per axis on the fly (backward with atomicAdd).  Padding's matrix
+are small) and applied with BLAS; on the GPU ``interpolate`` runs kernels/resample.cu on the same
+taps, passed as tables (backward as a gather over the outputs that read each input).  Padding's matrix
 is a gather (one source per output), so pad gathers forward and folds the borders back in
 backward, on both devices, at O(1) per element.
 
@@ -29,6 +29,7 @@ import numpy
 from .. import backend
 from ..errors import DTypeError, ShapeError, fmt
 from ..function import Function
+from .pool import _plane_ranges, _planes
 
 __all__ = ["interpolate", "pad", "separable"]
 
@@ -164,33 +165,53 @@ def _interpolate_bwd_cpu(gy, x_shape, out, steps, mode, align_corners):
     return _apply_axes(gy, matrices, transpose=True)
 
 
-def _launch_args(x_shape, out, steps, mode, align_corners):
-    """Sizes, output sizes and steps as 3 spatial dims (size-1 dims in front for 1-D/2-D), mode, align."""
+def _tap_tables(x_shape, out, steps, mode, align_corners, dtype):
+    """kernels/resample.cu's tables, from _axis_taps (the CPU's own taps), 3 axes with size-1 dims in front:
+    taps [i0, i1 per axis] (int32), weights [1 - lam, lam per axis] (dtype), readers [lo, hi per axis]
+    (int32: the outputs reading input i lie in [lo[i], hi[i]))."""
     extra = 3 - len(out)
-    sizes = (1,) * extra + tuple(x_shape[2:])
-    return (*sizes, *((1,) * extra + tuple(out)), *((1.0,) * extra + tuple(steps)), mode, int(align_corners))
+    sizes, outs = (1,) * extra + tuple(x_shape[2:]), (1,) * extra + tuple(out)
+    taps, weights, readers = [], [], []
+    for n, o, step in zip(sizes, outs, (1.0,) * extra + tuple(steps), strict=True):
+        i0, i1, lam = _axis_taps(n, o, step, mode, align_corners)
+        lo, hi, dst = numpy.full(n, o), numpy.zeros(n, numpy.int64), numpy.arange(o)
+        for source in (i0, i1):  # lo = the first output reading i, hi = one past the last
+            numpy.minimum.at(lo, source, dst)
+            numpy.maximum.at(hi, source, dst + 1)
+        taps += [i0, i1]
+        weights += [1.0 - numpy.asarray(lam), lam]
+        readers += [lo, hi]
+    flat = [numpy.concatenate(t).astype(d) for t, d in ((taps, numpy.int32), (weights, dtype), (readers, numpy.int32))]
+    return flat, sizes, outs
 
 
 def _interpolate_fwd_gpu(x, x_shape, out, steps, mode, align_corners):
     xp = backend.get_xp(x)
-    y = xp.empty(tuple(x_shape[:2]) + tuple(out), x.dtype)
-    args = _launch_args(x_shape, out, steps, mode, align_corners)
-    _launch("interpolate_fwd", y.size, (xp.ascontiguousarray(x), y, y.size, *args))
+    x, y = xp.ascontiguousarray(x), xp.empty(tuple(x_shape[:2]) + tuple(out), x.dtype)
+    (taps, weights, _), sizes, outs = _tap_tables(x_shape, out, steps, mode, align_corners, x.dtype)
+    tables = [backend.to_device(t, backend.device_of(x)) for t in (taps, weights)]
+    _launch("interpolate_fwd", x, y, tables, sizes, outs, rows=outs[0] * outs[1])
     return y
 
 
 def _interpolate_bwd_gpu(gy, x_shape, out, steps, mode, align_corners):
     xp = backend.get_xp(gy)
-    gx = xp.zeros(x_shape, gy.dtype)  # the kernel adds into it
-    args = _launch_args(x_shape, out, steps, mode, align_corners)
-    _launch("interpolate_bwd", gy.size, (xp.ascontiguousarray(gy), gx, gy.size, *args))
+    gy, gx = xp.ascontiguousarray(gy), xp.empty(x_shape, gy.dtype)  # a gather: every gx written once
+    tables, sizes, outs = _tap_tables(x_shape, out, steps, mode, align_corners, gy.dtype)
+    tables = [backend.to_device(t, backend.device_of(gy)) for t in tables]
+    _launch("interpolate_bwd", gy, gx, tables, sizes, outs, rows=sizes[0] * sizes[1])
     return gx
 
 
-def _launch(name, n, args, threads=256):
-    """Launch kernels/resample.cu::name with one thread per element (grid-stride beyond 65535 blocks)."""
-    kernel = backend.load_kernel("resample", name, args[1].dtype)
-    kernel(*backend.grid_for(n, threads), args)
+def _launch(name, source, target, tables, sizes, outs, rows):
+    """kernels/resample.cu::name over whole (N, C) planes, at most MAX_LAUNCH elements per launch; ``rows``
+    = the rows (d, h) of one plane the kernel walks (output rows forward, input rows backward)."""
+    kernel = backend.load_kernel("resample", name, source.dtype)
+    planes, plane_size = source.shape[0] * source.shape[1], max(math.prod(sizes), math.prod(outs))
+    for p0, p1 in _plane_ranges("interpolate", planes, plane_size):
+        arrays = [_planes(a, planes, p0, p1) for a in (source, target)]
+        blocks = -(-(p1 - p0) * rows // 8)  # 8 rows per block of (32, 8) threads; the blocks loop beyond
+        kernel(backend.grid_for(blocks, 1)[0], (32, 8), (*arrays, *tables, p1 - p0, *sizes, *outs))
 
 
 # ----------------------------------------------------------------------------- pad
