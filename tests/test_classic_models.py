@@ -203,6 +203,14 @@ def test_googlenet_stage_widths_and_the_aux_heads_feed_the_middle_layers():
     assert small.stem[0][0].weight.grad is not None and small.inception5[0].branch1[0].weight.grad is None
 
 
+@pytest.mark.parametrize("variant, smallest", [("torchvision", 15), ("paper", 31)])
+def test_googlenet_smallest_inputs(variant, smallest):
+    model = googlenet(1, 2, aux_logits=False, variant=variant).eval()
+    assert model(tm.randn(1, 1, smallest, smallest)).shape == (1, 2)
+    with pytest.raises(ShapeError, match="max_pool2d: the window"):
+        model(tm.randn(1, 1, smallest - 1, smallest - 1))
+
+
 def test_googlenet_loss_weights_the_aux_losses_by_0_3():
     logits, aux2, aux1 = (tm.randn(3, 4) for _ in range(3))
     target = tm.tensor(numpy.array([0, 1, 3]))
