@@ -34,9 +34,9 @@ __device__ real_t reflect(real_t src, long long twice_low, long long twice_high,
     src = -src;
   }
   const real_t extra = fmod(src, span);
-  const long long flips = (long long)floor(src / span);
-  *flip = flips % 2 == 0 ? sign : -sign;
-  return flips % 2 == 0 ? extra + low : span - extra + low;
+  const bool even = fmod(floor(src / span), (real_t)2) == 0;  // in real_t: src may be inf (then extra is nan)
+  *flip = even ? sign : -sign;
+  return even ? extra + low : span - extra + low;
 }
 
 __device__ AxisTaps axis_taps(real_t g, long long L, long long mode, long long padding, long long align) {
@@ -48,9 +48,9 @@ __device__ AxisTaps axis_taps(real_t g, long long L, long long mode, long long p
     src = align ? reflect(src, 0, 2 * (L - 1), &flip) : reflect(src, -1, 2 * L - 1, &flip);
     slope *= flip;
   }
-  if (padding != 0) {  // border, and reflection's final clip
-    if (src <= 0 || src >= (real_t)(L - 1)) slope = 0;
-    src = min(max(src, (real_t)0), (real_t)(L - 1));
+  if (padding != 0) {  // border, and reflection's final clip; fmax/fmin send nan to 0, as PyTorch's CUDA kernel
+    if (!(src > 0 && src < (real_t)(L - 1))) slope = 0;
+    src = fmin(fmax(src, (real_t)0), (real_t)(L - 1));
   }
   if (!(src > (real_t)-1073741824.0 && src < (real_t)1073741824.0)) {  // inf, nan, huge: outside (PyTorch: -100)
     src = -100;

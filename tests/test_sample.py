@@ -228,6 +228,21 @@ def test_identity_theta_reproduces_the_input(device, size, align_corners):
     assert_close(nearest, x, 0, 0)
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_non_finite_grid_points(device, mode):
+    """nan / inf / huge coordinates: zeros padding reads 0 (PyTorch's CUDA kernel; its CPU kernel gives nan for
+    bilinear); border and reflection clip nan to pixel 0 and inf to the last pixel, as PyTorch on both devices."""
+    x = numpy.arange(12.0, dtype=numpy.float32).reshape(1, 1, 3, 4)
+    grid = numpy.array([[[[numpy.nan, 0], [numpy.inf, 0], [-numpy.inf, 0], [1e20, 0]]]], dtype=numpy.float32)
+    expected = {"zeros": [0, 0, 0, 0], "border": [4, 7, 4, 7], "reflection": [4, 4, 4, 4]}
+    for padding, values in expected.items():
+        xt, gt = device.tensor(x, requires_grad=True), device.tensor(grid, requires_grad=True)
+        y = F.grid_sample(xt, gt, mode, padding)
+        assert_close(y.reshape(-1), numpy.array(values, numpy.float32), 0, 0)
+        y.sum().backward()
+        assert numpy.isfinite(xt.grad.numpy()).all() and numpy.isfinite(gt.grad.numpy()).all()
+
+
 # ----------------------------------------------------------------------------- (d) affine_grid
 
 

@@ -128,6 +128,8 @@ def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corner
         mode: 'bilinear' (trilinear for 5-D inputs, as PyTorch) or 'nearest'.
         padding_mode: 'zeros', 'border' or 'reflection'.
         align_corners: True puts -1 and 1 at the corner pixels' centres, False at their outer edges.
+    Non-finite coordinates: zeros padding reads 0 (as PyTorch's CUDA kernel); border and reflection clip
+    nan to pixel 0 (fmax) and inf to the last pixel, as PyTorch.
     Raises:
         ShapeError if input is not 4-D/5-D, grid's rank, batch or last dim does not match;
         DTypeError on non-float or differing dtypes; ValueError on an unknown mode or padding_mode.
@@ -183,9 +185,9 @@ def _source_index_cpu(coord, size, padding, align_corners):
         src, flip = _reflect_cpu(src, twice_low, twice_high)
         slope = slope * flip
     if padding != _PADDING["zeros"]:  # border, and reflection's last step: clip to [0, L-1]
-        inside = (src > 0) & (src < size - 1)
-        src, slope = numpy.clip(src, 0, size - 1), slope * inside
-    far = ~(numpy.abs(src) < 2.0**30)  # inf, nan or huge: a point outside every input (PyTorch: -100)
+        inside = (src > 0) & (src < size - 1)  # nan: outside, and fmax/fmin send it to 0 (PyTorch's CUDA kernel)
+        src, slope = numpy.fmin(numpy.fmax(src, 0), size - 1).astype(coord.dtype), slope * inside
+    far = ~(numpy.abs(src) < 2.0**30)  # zeros padding: inf, nan or huge reads 0 (PyTorch's CUDA kernel: -100)
     return numpy.where(far, -100, src).astype(coord.dtype), numpy.where(far, 0, slope).astype(coord.dtype)
 
 
@@ -197,7 +199,8 @@ def _reflect_cpu(src, twice_low, twice_high):
     shifted = src - low
     sign = numpy.where(shifted < 0, -1, 1)
     shifted = numpy.abs(shifted)
-    extra, even = numpy.fmod(shifted, span), numpy.floor(shifted / span) % 2 == 0
+    with numpy.errstate(invalid="ignore"):  # an infinite src mirrors to nan, clipped to 0 afterwards
+        extra, even = numpy.fmod(shifted, span), numpy.floor(shifted / span) % 2 == 0
     return numpy.where(even, extra + low, span - extra + low).astype(src.dtype), numpy.where(even, sign, -sign)
 
 
