@@ -20,9 +20,10 @@ backbone).  Both poolings cut every RoI into output_size = (PH, PW) bins:
 roi_align is linear in the input and separable: along each axis, a RoI's samples read two
 neighbouring rows with weights (1 - lam, lam), so y[k, c] = A_k x[b_k, c] B_k^T with one (PH x H)
 row matrix A_k and one (PW x W) column matrix B_k per RoI (the mean over the grid folded in).  The
-CPU path builds these matrices (a loop over the few sampling points per bin only) and contracts
-with einsum, image by image; the backward is the adjoint, gx[b] = sum_k A_k^T gy[k] B_k.  The GPU
-kernels compute the same taps per output element and scatter the backward with atomicAdd.
+CPU path builds these matrices (a loop over the few sampling points per bin only) and applies them
+as two GEMMs per image (all of its RoIs at once); the backward is the adjoint, gx[b] = sum_k
+A_k^T gy[k] B_k.  The GPU kernels compute the same taps per output element and scatter the
+backward with atomicAdd.
 """
 
 import numpy
@@ -238,19 +239,24 @@ def _check_device(op, x, array, name):
 
 def _roi_align_fwd_cpu(x, rois, output_size, spatial_scale, sampling_ratio, aligned):
     A, B, image = _roi_align_matrices(rois, x.shape, output_size, spatial_scale, sampling_ratio, aligned, x.dtype)
-    y = numpy.zeros((rois.shape[0], x.shape[1], *output_size), x.dtype)
-    for n in numpy.unique(image):  # one contraction per image (never per RoI); x[n] is not copied K times
+    (C, H, W), (PH, PW) = x.shape[1:], output_size
+    y = numpy.zeros((rois.shape[0], C, PH, PW), x.dtype)
+    for n in numpy.unique(image):  # y[k] = A_k x[n] B_k^T for image n's RoIs k, as two GEMMs (never a loop over RoIs)
         k = numpy.flatnonzero(image == n)
-        y[k] = numpy.einsum("kph,chw,kqw->kcpq", A[k], x[n], B[k], optimize=True)  # (k, C, PH, PW)
+        rows = A[k].reshape(-1, H) @ x[n].transpose(1, 0, 2).reshape(H, C * W)  # sum over h: (k*PH, C*W)
+        both = rows.reshape(len(k), PH * C, W) @ B[k].transpose(0, 2, 1)  # sum over w: (k, PH*C, PW)
+        y[k] = both.reshape(len(k), PH, C, PW).transpose(0, 2, 1, 3)  # (k, C, PH, PW)
     return y
 
 
 def _roi_align_bwd_cpu(gy, rois, x_shape, output_size, spatial_scale, sampling_ratio, aligned):
     A, B, image = _roi_align_matrices(rois, x_shape, output_size, spatial_scale, sampling_ratio, aligned, gy.dtype)
+    (C, H, W), (PH, PW) = x_shape[1:], output_size
     gx = numpy.zeros(x_shape, gy.dtype)
-    for n in numpy.unique(image):  # the adjoint: gx[n] = sum over image n's RoIs of A_k^T gy[k] B_k
+    for n in numpy.unique(image):  # the adjoint: gx[n] = sum over image n's RoIs k of A_k^T gy[k] B_k
         k = numpy.flatnonzero(image == n)
-        gx[n] = numpy.einsum("kph,kcpq,kqw->chw", A[k], gy[k], B[k], optimize=True)  # (C, H, W)
+        cols = gy[k].transpose(0, 2, 1, 3).reshape(len(k), PH * C, PW) @ B[k]  # sum over q: (k, PH*C, W)
+        gx[n] = (A[k].reshape(-1, H).T @ cols.reshape(-1, C * W)).reshape(H, C, W).transpose(1, 0, 2)  # over k, p
     return gx
 
 
