@@ -226,12 +226,12 @@ def _taps_cpu(x_shape, grid, mode, padding, align_corners):
     for corner in itertools.product(*(axis_options for axis_options, _ in options)):
         inside = numpy.logical_and.reduce([(i >= 0) & (i < n) for (i, _, _), n in zip(corner, spatial, strict=True)])
         index = sum(numpy.where(inside, i, 0) * s for (i, _, _), s in zip(corner, strides, strict=True))
-        weights = [w for _, w, _ in corner]
-        weight = math.prod(reversed(weights)) * inside  # x weight first, as PyTorch multiplies
+        mask, weights = inside.astype(grid.dtype), [w for _, w, _ in corner]
+        weight = math.prod(reversed(weights)) * mask  # x weight first, as PyTorch multiplies
         dweights = []
         for a, (_, _, sign) in enumerate(corner):
             others = math.prod(w for b, w in enumerate(weights) if b != a)
-            dweights.append(sign * others * options[a][1] * inside)  # chain rule: times d src / d grid
+            dweights.append(sign * others * options[a][1] * mask)  # chain rule: times d src / d grid
         taps.append((index, weight, dweights))
     return taps
 
