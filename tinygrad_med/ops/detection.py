@@ -167,10 +167,13 @@ def _greedy_keep(overlap):
     return numpy.asarray(keep, numpy.int64)
 
 
-def _nms_mask_cpu(boxes, iou_threshold):
+def _nms_mask_cpu(boxes, iou_threshold, rows=1024):
     """overlap[i, j] = IoU(i, j) > t for j > i (the strict upper triangle), as a numpy bool array."""
-    iou = _iou(boxes, boxes).astype(numpy.float64)  # compare in double, as torchvision's (T)ovr > (double)t
-    return numpy.triu(iou > iou_threshold, k=1)
+    overlap = numpy.zeros((boxes.shape[0],) * 2, bool)
+    for start in range(0, boxes.shape[0], rows):  # a block of rows at a time: K x 1024 IoUs in memory, not K x K
+        iou = _iou(boxes[start : start + rows], boxes).astype(numpy.float64)  # compared in double, as torchvision
+        overlap[start : start + rows] = iou > iou_threshold
+    return numpy.triu(overlap, k=1)
 
 
 def _nms_mask_gpu(boxes, iou_threshold):
