@@ -166,6 +166,15 @@ def _image_op(name, family, run, torch_run, fwd_factor, fb_factor, extra_inputs=
     )
 
 
+def _rotation_grid(p, degrees=10.0, scale=0.9):
+    """affine_grid of a small rotation and zoom, (N, H, W, 2): the spatial transformer's typical grid."""
+    angle = numpy.radians(degrees)
+    theta = scale * numpy.array([[numpy.cos(angle), -numpy.sin(angle)], [numpy.sin(angle), numpy.cos(angle)]])
+    ys, xs = ((2 * numpy.arange(n) + 1) / n - 1 for n in (p["H"], p["W"]))  # pixel centres, align_corners=False
+    points = numpy.stack(numpy.meshgrid(xs, ys, indexing="xy"), axis=-1)  # (H, W, 2) as (x, y)
+    return numpy.broadcast_to(points @ theta.T, (p["N"], p["H"], p["W"], 2)).copy()
+
+
 def _bn_params(p, rng):
     return [(numpy.ones(p["C"]), True), (numpy.zeros(p["C"]), True)]
 
@@ -275,6 +284,15 @@ WORKLOADS = [
         lambda torch, x: torch.nn.functional.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False),
         5,
         10,
+    ),
+    _image_op(
+        "grid_sample bilinear (rotation)",
+        "sample",
+        lambda lib, x, grid: lib.nn.functional.grid_sample(x, grid, align_corners=False),
+        lambda torch, x, grid: torch.nn.functional.grid_sample(x, grid, align_corners=False),
+        2.5,  # x gathered (4 taps, mostly cached) + y written + the grid
+        6,  # + gy read, x re-read for d/dgrid, gx zeroed and scatter-added
+        extra_inputs=lambda p, rng: [(_rotation_grid(p), True)],
     ),
     Workload(
         "spmm mesh (ours)",
