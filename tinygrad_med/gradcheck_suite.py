@@ -341,12 +341,12 @@ def _detection_cases():
     rois = numpy.array([[0, 0.3, 0.6, 4.7, 3.9], [1, -1.5, 1.2, 3.3, 6.8], [1, 3.1, -0.7, 8.4, 4.4], [0, 20, 1, 30, 3]])
     return [
         (
-            "roi_align (adaptive sampling)",
+            "roi_align (adaptive)",
             lambda x: detection.roi_align(x, _beside(x, rois), (2, 3), 0.8, sampling_ratio=-1),
             [distinct(2, 2, 5, 6)],
         ),
         (
-            "roi_align (aligned, 2 samples)",
+            "roi_align (aligned, 2x2)",
             lambda x: detection.roi_align(x, _beside(x, rois), 2, 1.0, sampling_ratio=2, aligned=True),
             [distinct(2, 2, 5, 6)],
         ),
