@@ -7,33 +7,67 @@
 // softmax_xent_bwd: gx_rc = g_r [ p_rc ((1 - eps) w_t + (eps / C) W) - (1 - eps) w_t [c = t] - (eps / C) w_c ],
 //                   p_rc = e^(x_rc - lse_r), and 0 for ignored rows; g_r = dL/d loss_r (gy, or gy / sum w_t for 'mean')
 // Reference: tinygrad_med/ops/cross_entropy.py::_softmax_xent_fwd_cpu / _softmax_xent_bwd_cpu.
-// Forward: blockDim.y rows per block, blockDim.x threads per row striding over C and reducing in shared
-// memory with common.cuh's block_reduce (blockDim.x a power of two, blockDim.x * blockDim.y <= XENT_THREADS).  Backward: one thread per element of x (no reduction: lse_r is saved).
+// Forward: blockDim.y rows per block, blockDim.x threads per row striding over C (blockDim.x a power of two,
+// blockDim.x * blockDim.y <= XENT_THREADS). One pass over the row: each thread keeps a running max m and
+// s = sum e^(x - m), rescaled when m grows (the "online" log-sum-exp); the row's threads then merge their
+// (m, s) pairs in one shared-memory tree, (m, s) + (m', s') = (M, s e^(m - M) + s' e^(m' - M)), M = max(m, m').
+// sum_c w_c x_rc (label smoothing only) is a second tree, skipped when eps = 0.
+// Backward: one thread per element of x (no reduction: lse_r is saved); its (row, class) is carried along the
+// grid-stride loop (no 64-bit division per element).
 #include "common.cuh"
 
 #define XENT_THREADS 256
+
+// s e^(m - M): a thread that saw no entries has s = 0 (and m = -inf, so e^(m - M) could be e^(nan))
+__device__ real_t rescaled(real_t s, real_t m, real_t M) { return s == (real_t)0 ? (real_t)0 : s * exp(m - M); }
+
+// merge the (m, s) pairs of the row's blockDim.x threads; every thread gets the row's (m, s).
+// All threads of the block call it (barriers); mbuf and sbuf are this row's blockDim.x entries of scratch.
+__device__ void row_reduce_lse(real_t* mbuf, real_t* sbuf, real_t* m, real_t* s) {
+  const unsigned int t = threadIdx.x;
+  mbuf[t] = *m;
+  sbuf[t] = *s;
+  __syncthreads();
+  for (unsigned int half = blockDim.x / 2; half > 0; half /= 2) {
+    if (t < half) {
+      const real_t M = max(mbuf[t], mbuf[t + half]);
+      sbuf[t] = rescaled(sbuf[t], mbuf[t], M) + rescaled(sbuf[t + half], mbuf[t + half], M);
+      mbuf[t] = M;
+    }
+    __syncthreads();
+  }
+  *m = mbuf[0];
+  *s = sbuf[0];
+  __syncthreads();  // every thread has read the result before the scratch is used again
+}
 
 extern "C" __global__ void softmax_xent_fwd(const real_t* __restrict__ x, const long long* __restrict__ target,
                                             const real_t* __restrict__ weight, real_t* __restrict__ loss,
                                             real_t* __restrict__ lse, long long rows, long long C, long long D,
                                             long long ignore_index, double smoothing, double weight_sum) {
-  __shared__ real_t buf[XENT_THREADS];
-  real_t* rowbuf = buf + threadIdx.y * blockDim.x;  // this row's slice of the scratch
+  __shared__ real_t mbuf[XENT_THREADS], sbuf[XENT_THREADS];
+  real_t *row_m = mbuf + threadIdx.y * blockDim.x, *row_s = sbuf + threadIdx.y * blockDim.x;  // this row's scratch
   for (long long first = (long long)blockIdx.x * blockDim.y; first < rows; first += (long long)gridDim.x * blockDim.y) {
     long long r = first + threadIdx.y, n = r < rows ? C : 0;  // a row past the end: no entries, same barriers
     const real_t* xr = x + ((n ? r : 0) / D) * C * D + (n ? r : 0) % D;  // class c of row r is xr[c * D]
-    real_t m = n ? xr[0] : (real_t)0;
-    for (long long c = threadIdx.x; c < n; c += blockDim.x) m = max(m, xr[c * D]);
-    m = block_reduce(rowbuf, m, true);
-    real_t sum_exp = 0, sum_wx = 0;
+    real_t m = -INFINITY, s = 0;  // running max and sum of e^(x - m) over this thread's classes
     for (long long c = threadIdx.x; c < n; c += blockDim.x) {
-      sum_exp += exp(xr[c * D] - m);
-      sum_wx += weight[c] * xr[c * D];
+      const real_t v = xr[c * D];
+      if (v > m) {
+        s = s * exp(m - v) + (real_t)1;  // the old terms shrink by e^(m - v); e^(v - v) = 1
+        m = v;
+      } else {
+        s += exp(v - m);
+      }
     }
-    sum_exp = block_reduce(rowbuf, sum_exp, false);
-    if (smoothing != 0) sum_wx = block_reduce(rowbuf, sum_wx, false);  // uniform branch: whole block
+    row_reduce_lse(row_m, row_s, &m, &s);
+    real_t sum_wx = 0;
+    if (smoothing != 0) {  // uniform branch: whole block
+      for (long long c = threadIdx.x; c < n; c += blockDim.x) sum_wx += weight[c] * xr[c * D];
+      sum_wx = block_reduce(row_s, sum_wx, false);
+    }
     if (threadIdx.x == 0 && n) {
-      real_t row_lse = m + log(sum_exp);
+      real_t row_lse = m + log(s);
       long long t = target[r];
       real_t value = 0;  // an ignored row adds nothing
       if (t != ignore_index && t >= 0 && t < C) {
@@ -49,15 +83,38 @@ extern "C" __global__ void softmax_xent_fwd(const real_t* __restrict__ x, const 
   }
 }
 
+// (row r, class c) of flat index i = (n*C + c)*D + k in x (N, C, D), r = n*D + k, carried along a grid-stride
+// loop: (k, c, n) advance by the digits of the stride in base (D, C, .), with a carry from each to the next.
+struct RowClassCarry {
+  long long k, c, n, step_k, step_c, step_n, C, D;
+  __device__ RowClassCarry(long long i, long long stride, long long C_, long long D_)
+      : k(i % D_), c(i / D_ % C_), n(i / D_ / C_), step_k(stride % D_), step_c(stride / D_ % C_),
+        step_n(stride / D_ / C_), C(C_), D(D_) {}
+  __device__ long long row() const { return n * D + k; }
+  __device__ void next() {
+    k += step_k;
+    c += step_c;
+    n += step_n;
+    if (k >= D) {
+      k -= D;
+      ++c;
+    }
+    if (c >= C) {
+      c -= C;
+      ++n;
+    }
+  }
+};
+
 extern "C" __global__ void softmax_xent_bwd(const real_t* __restrict__ x, const long long* __restrict__ target,
                                             const real_t* __restrict__ weight, const real_t* __restrict__ lse,
                                             const real_t* __restrict__ g, real_t* __restrict__ gx, long long rows,
                                             long long C, long long D, long long ignore_index, double smoothing,
                                             double weight_sum) {
-  GRID_STRIDE_LOOP(i, rows * C) {
-    long long c = (i / D) % C;
-    long long r = (i / (C * D)) * D + i % D;  // (n, c, k) -> row n*D + k
-    long long t = target[r];
+  const long long first = (long long)blockIdx.x * blockDim.x + threadIdx.x, stride = (long long)blockDim.x * gridDim.x;
+  RowClassCarry at(first, stride, C, D);
+  for (long long i = first; i < rows * C; i += stride, at.next()) {
+    const long long c = at.c, r = at.row(), t = target[r];
     if (t == ignore_index || t < 0 || t >= C) {  // the host has refused out-of-range targets
       gx[i] = t == ignore_index ? (real_t)0 : sqrt((real_t)-1);
       continue;
