@@ -215,6 +215,20 @@ def test_roi_align_outside_the_image_reads_zero():
     assert_close(half, [[[[0.0, 0.5]]]], 0, 1e-12)
 
 
+@pytest.mark.parametrize("aligned", [False, True])
+def test_malformed_boxes_follow_torchvision(aligned):
+    """x2 < x1 or a zero-size box: roi_align forces a 1 x 1 box unless aligned (then an empty grid gives 0);
+    roi_pool forces at least one cell."""
+    x = rand(1, 2, 5, 6)
+    rois = numpy.array([[0, 3.0, 2.0, 1.0, 1.0], [0, 2.0, 2.0, 2.0, 2.0], [0, 4.6, 0.2, 4.6, 3.9]])
+    for ratio in (-1, 2):
+        y = roi_align(t64(x), t64(rois), (2, 2), 1.0, ratio, aligned)
+        assert_close(y, roi_align_loops(x, rois, 2, 2, 1.0, ratio, aligned), 1e-12, 1e-12)
+    if aligned:
+        assert_close(roi_align(t64(x), t64(rois[1:2]), 2, aligned=True), numpy.zeros((1, 2, 2, 2)), 0, 0)
+    assert_close(roi_pool(t64(x), t64(rois), 2), roi_pool_loops(x, rois, 2, 2, 1.0)[0], 0, 0)
+
+
 def test_empty_boxes_give_an_empty_output_and_a_zero_gradient(device):
     for fn in (roi_align, roi_pool):
         x = device.tensor(rand(2, 3, 4, 4), requires_grad=True)
@@ -260,8 +274,8 @@ def _check(fn, x):
 
 
 ROIS = numpy.array([[0, 0.3, 0.6, 4.7, 3.9], [1, -1.5, 1.2, 3.3, 6.8], [0, 2.2, 2.1, 2.9, 2.6],
-                    [1, 3.1, -0.7, 8.4, 4.4], [1, 20, 1, 30, 3]])  # fmt: skip
-# the last RoI lies outside every image: empty roi_pool bins (argmax -1), zero roi_align samples
+                    [1, 3.1, -0.7, 8.4, 4.4], [1, 20, 1, 30, 3], [0, 3.0, 2.6, 1.0, 1.0]])  # fmt: skip
+# RoI 4 lies outside every image: empty roi_pool bins (argmax -1), zero roi_align samples; RoI 5 is reversed
 
 
 @pytest.mark.parametrize("ratio, aligned, scale", [(-1, False, 1.0), (2, True, 1.0), (0, True, 0.5), (3, False, 0.7)])
@@ -392,7 +406,7 @@ def test_bad_input():
     x, rois = t64(rand(2, 3, 4, 4)), t64(ROIS)
     with pytest.raises(ShapeError, match=r"4-D input \(N, C, H, W\).*input.shape=\(3, 4, 4\)"):
         roi_align(t64(rand(3, 4, 4)), rois, 2)
-    with pytest.raises(ShapeError, match=r"boxes of shape \(K, 5\).*boxes.shape=\(5, 4\)"):
+    with pytest.raises(ShapeError, match=r"boxes of shape \(K, 5\).*boxes.shape=\(6, 4\)"):
         roi_align(x, t64(ROIS[:, 1:]), 2)
     with pytest.raises(ShapeError, match=r"boxes\[1\] of shape \(K_1, 4\).*boxes\[1\].shape=\(2, 5\)"):
         roi_pool(x, [ROIS[:2, 1:], ROIS[:2]], 2)
@@ -404,12 +418,12 @@ def test_bad_input():
         roi_align(x, rois, (2, 0))
     with pytest.raises(DTypeError, match="float input, got int64"):
         roi_pool(tm.tensor(numpy.zeros((1, 1, 2, 2), numpy.int64)), rois[:1], 1)
-    with pytest.raises(ShapeError, match=r"scores of shape \(K,\).*boxes.shape=\(5, 4\); scores.shape=\(3,\)"):
+    with pytest.raises(ShapeError, match=r"scores of shape \(K,\).*boxes.shape=\(6, 4\); scores.shape=\(3,\)"):
         nms(ROIS[:, 1:], numpy.ones(3), 0.5)
-    with pytest.raises(ShapeError, match=r"boxes1 of shape \(K, 4\).*boxes1.shape=\(5, 5\)"):
+    with pytest.raises(ShapeError, match=r"boxes1 of shape \(K, 4\).*boxes1.shape=\(6, 5\)"):
         box_iou(ROIS, ROIS[:, 1:])
-    with pytest.raises(ShapeError, match=r"rel_codes of shape \(K, 4 \* J\).*rel_codes.shape=\(5, 6\)"):
-        decode_boxes(numpy.zeros((5, 6)), ROIS[:, 1:])
+    with pytest.raises(ShapeError, match=r"rel_codes of shape \(K, 4 \* J\).*rel_codes.shape=\(6, 6\)"):
+        decode_boxes(numpy.zeros((6, 6)), ROIS[:, 1:])
     with pytest.raises(ShapeError, match=r"same number of boxes.*proposals.shape=\(3, 4\)"):
         encode_boxes(ROIS[:, 1:], ROIS[:3, 1:])
     with pytest.raises(ValueError, match="sizes and aspect_ratios must be non-empty and positive"):
