@@ -292,9 +292,9 @@ def test_cross_entropy_kernel_many_pixels_per_block(monkeypatch, max_blocks):
     with 3 blocks at most, the kernels loop.  Both thread orders match the CPU path."""
     from tinygrad_med import backend
     from tinygrad_med.kernelcheck.emulator import thread_order
-    from tinygrad_med.ops import activation
+    from tinygrad_med.ops import softmax
 
-    monkeypatch.setattr(activation, "_MAX_BLOCKS", max_blocks)
+    monkeypatch.setattr(softmax, "_MAX_BLOCKS", max_blocks)
     x, t = _scores((2, 2, 7, 11), 15), _targets((2, 7, 11), 2, 16, ignore=-100)
     w = tm.tensor([0.7, 1.3])
 

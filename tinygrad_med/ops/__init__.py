@@ -5,7 +5,9 @@ reduce.py          sum mean max min var std argmax logsumexp
 shape.py           reshape permute expand getitem cat stack split unbind pad to
 matmul.py          matmul linear                                (BLAS / cuBLAS)
 gemm.py            tiled_matmul, the educational GEMM            <-> kernels/gemm.cu
-activation.py      sigmoid tanh relu leaky_relu elu gelu maxout softmax  <-> kernels/activation.cu
+activation.py      sigmoid tanh relu leaky_relu elu gelu softplus silu maxout <-> kernels/activation.cu
+softmax.py         softmax log_softmax (re-exported by activation) <-> kernels/softmax.cu
+activation_args.py the float-tensor check shared by the two
 loss.py            mse l1 smooth_l1 bce bce_with_logits kl_div  (array code; re-exports cross_entropy nll_loss)
 cross_entropy.py   cross_entropy nll_loss (class-index losses)  <-> kernels/cross_entropy.cu
 loss_args.py       argument checks and reductions shared by the two

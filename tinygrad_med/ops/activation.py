@@ -1,17 +1,18 @@
-"""Activation functions: sigmoid, tanh, ReLU, leaky ReLU, ELU, maxout, GELU, softplus, SiLU, softmax.
+"""Activation functions: sigmoid, tanh, ReLU, leaky ReLU, ELU, maxout, GELU, softplus, SiLU.
 
 Lecture: "Convolutional neural networks - Activation function".  Each op is a public
 function, its Function class (forward, then backward right below it) and a
 ``_<name>_fwd_cpu`` / ``_<name>_fwd_gpu`` pair; the GPU half launches the kernel of the
 same name in kernels/activation.cu (softplus, SiLU and maxout stay as array code).
+softmax and log_softmax (row kernels) are in ops/softmax.py + kernels/softmax.cu; they are
+re-exported here so that ``tinygrad_med.ops.activation.softmax`` keeps working.
 
 ``inplace=True`` (accepted for PyTorch compatibility) still returns a new tensor: ops never
 overwrite their input, so that autograd's saved values stay valid.
 
-Numerical care: sigmoid is written with e = exp(-|x|), ELU with expm1(min(x, 0)) and
-softmax subtracts the row maximum, so inputs of +-1000 give the exact limits (0, 1,
--alpha, a one-hot row) with no overflow.  Where the exact limit needs exp to underflow
-to 0, the CPU code says so with ``numpy.errstate(under='ignore')``.
+Numerical care: sigmoid is written with e = exp(-|x|) and ELU with expm1(min(x, 0)), so inputs
+of +-1000 give the exact limits (0, 1, -alpha) with no overflow.  Where the exact limit needs
+exp to underflow to 0, the CPU code says so with ``numpy.errstate(under='ignore')``.
 """
 
 import numpy
@@ -19,10 +20,11 @@ import scipy.special
 
 from .. import backend
 from ..backend import get_xp, load_kernel, on_gpu
-from ..errors import DTypeError, ShapeError, fmt
+from ..errors import ShapeError, fmt
 from ..function import Function
-from ..tensor import Tensor
+from .activation_args import check_float
 from .reduce import normalize_dims
+from .softmax import LogSoftmax, Softmax, log_softmax, softmax
 
 __all__ = [
     "sigmoid",
@@ -34,8 +36,8 @@ __all__ = [
     "softplus",
     "silu",
     "maxout",
-    "softmax",
-    "log_softmax",
+    "softmax",  # re-exported from ops/softmax.py
+    "log_softmax",  # re-exported from ops/softmax.py
     "Sigmoid",
     "Tanh",
     "ReLU",
@@ -45,19 +47,10 @@ __all__ = [
     "Softplus",
     "SiLU",
     "Maxout",
-    "Softmax",
-    "LogSoftmax",
+    "Softmax",  # re-exported from ops/softmax.py
+    "LogSoftmax",  # re-exported from ops/softmax.py
     "stable_sigmoid",
 ]
-
-
-def _check_float(op, x):
-    if not isinstance(x, Tensor):
-        raise TypeError(fmt(op, f"expected a Tensor, got {type(x).__name__}", hint="wrap it with tm.tensor(...)"))
-    if x.dtype.kind != "f":
-        raise DTypeError(
-            fmt(op, f"expected a float tensor, got dtype {x.dtype}", x=x, hint="convert it with x.float()")
-        )
 
 
 def stable_sigmoid(x):
@@ -85,7 +78,7 @@ def sigmoid(x):
     Shapes:   x (...) -> y (...)
     Raises:   DTypeError for a non-float x.
     """
-    _check_float("sigmoid", x)
+    check_float("sigmoid", x)
     return Sigmoid.apply(x)
 
 
@@ -128,7 +121,7 @@ def tanh(x):
     Shapes:   x (...) -> y (...)
     Raises:   DTypeError for a non-float x.
     """
-    _check_float("tanh", x)
+    check_float("tanh", x)
     return Tanh.apply(x)
 
 
@@ -155,7 +148,7 @@ def relu(x, inplace=False):
     Shapes:   x (...) -> y (...)
     Raises:   DTypeError for a non-float x.
     """
-    _check_float("relu", x)
+    check_float("relu", x)
     return ReLU.apply(x)
 
 
@@ -179,7 +172,7 @@ def leaky_relu(x, negative_slope=0.01, inplace=False):
     Shapes:   x (...) -> y (...)
     Raises:   DTypeError for a non-float x.
     """
-    _check_float("leaky_relu", x)
+    check_float("leaky_relu", x)
     return LeakyReLU.apply(x, slope=float(negative_slope))
 
 
@@ -209,7 +202,7 @@ def elu(x, alpha=1.0, inplace=False):
     Reference: Clevert et al., "Fast and accurate deep network learning by exponential linear units
         (ELUs)", arXiv:1511.07289.
     """
-    _check_float("elu", x)
+    check_float("elu", x)
     return ELU.apply(x, alpha=float(alpha))
 
 
@@ -251,7 +244,7 @@ def gelu(x, approximate="none"):
     Raises:   DTypeError for a non-float x; ValueError for approximate other than 'none'.
     Reference: Hendrycks & Gimpel, "Gaussian error linear units (GELUs)", arXiv:1606.08415.
     """
-    _check_float("gelu", x)
+    check_float("gelu", x)
     if approximate != "none":
         raise ValueError(fmt("gelu", f"approximate={approximate!r} is not implemented; only 'none' (erf)"))
     return GELU.apply(x)
@@ -288,7 +281,7 @@ def softplus(x, beta=1.0, threshold=20.0):
     Backward: gx = gy * sigma(beta x), or gy where beta x > threshold
     Shapes:   x (...) -> y (...)
     """
-    _check_float("softplus", x)
+    check_float("softplus", x)
     return Softplus.apply(x, beta=float(beta), threshold=float(threshold))
 
 
@@ -316,7 +309,7 @@ def silu(x, inplace=False):
     Raises:   DTypeError for a non-float x.
     Reference: Elfwing et al., "Sigmoid-weighted linear units...", arXiv:1702.03118.
     """
-    _check_float("silu", x)
+    check_float("silu", x)
     return SiLU.apply(x)
 
 
@@ -347,7 +340,7 @@ def maxout(x, num_pieces, dim=-1):
     Raises:   ShapeError if x's size along dim is not a multiple of num_pieces.
     Reference: Goodfellow et al., "Maxout networks", arXiv:1302.4389.
     """
-    _check_float("maxout", x)
+    check_float("maxout", x)
     (axis,) = normalize_dims(x, dim, "maxout")
     if num_pieces < 1 or x.ndim == 0 or x.shape[axis] % num_pieces:
         raise ShapeError(
@@ -376,115 +369,9 @@ class Maxout(Function):
         return gx.astype(gy.dtype, copy=False).reshape(self.x_shape)
 
 
-# ----------------------------------------------------------------------------- softmax
-
-
-def softmax(x, dim=None, *, dtype=None):
-    """Softmax over ``dim``: a probability distribution along that axis.
-
-    Lecture: "Image classification" (class scores -> probabilities, before the cross-entropy).
-    Forward:  y_c = e^{x_c - m} / sum_k e^{x_k - m},  m = max_k x_k  (m cancels; it prevents overflow)
-    Backward: gx_c = y_c (gy_c - sum_k gy_k y_k)
-    Shapes:   x (...) -> y (...), rows along dim sum to 1
-    Args:     dim: the axis whose entries form each distribution (required). dtype: cast x first.
-    Raises:   TypeError if dim is not given; ShapeError if it is out of range.
-    """
-    x = x if dtype is None else x.to(dtype)
-    axis = _softmax_axis("softmax", x, dim)
-    if x.ndim == 0:  # a single score: its own distribution
-        return softmax(x.reshape(1), 0).reshape(())
-    return Softmax.apply(x, axis=axis)
-
-
-def log_softmax(x, dim=None, *, dtype=None):
-    """Log of the softmax over ``dim``, computed directly (never log of a rounded 0).
-
-    Lecture: "Image classification" (log-probabilities for nll_loss).
-    Forward:  y_c = x_c - m - log sum_k e^{x_k - m},  m = max_k x_k
-    Backward: gx_c = gy_c - e^{y_c} sum_k gy_k
-    Shapes:   x (...) -> y (...)
-    Args:     dim, dtype: as softmax.
-    Raises:   TypeError if dim is not given; ShapeError if it is out of range.
-    """
-    x = x if dtype is None else x.to(dtype)
-    axis = _softmax_axis("log_softmax", x, dim)
-    if x.ndim == 0:
-        return log_softmax(x.reshape(1), 0).reshape(())
-    return LogSoftmax.apply(x, axis=axis)
-
-
-def _softmax_axis(op, x, dim):
-    _check_float(op, x)
-    if dim is None:
-        raise TypeError(fmt(op, "dim must be given", x=x, hint="e.g. dim=1 for class scores of shape (N, C)"))
-    (axis,) = normalize_dims(x, dim, op)
-    return axis
-
-
-class Softmax(Function):
-    """y = softmax(x) along axis; saves y, since gx = y (gy - <gy, y>)."""
-
-    def forward(self, x, axis):
-        self.axis = axis
-        self.y = _softmax_fwd_gpu(x, axis) if on_gpu(x) else _softmax_fwd_cpu(x, axis)
-        return self.y
-
-    def backward(self, gy):
-        if on_gpu(gy):
-            return _rows_gpu("softmax_bwd", self.axis, self.y, gy)
-        return _softmax_bwd_cpu(self.y, gy, self.axis)
-
-
-class LogSoftmax(Function):
-    """y = log_softmax(x) along axis; saves y, since gx = gy - e^y sum(gy)."""
-
-    def forward(self, x, axis):
-        self.axis = axis
-        self.y = _log_softmax_fwd_gpu(x, axis) if on_gpu(x) else _log_softmax_fwd_cpu(x, axis)
-        return self.y
-
-    def backward(self, gy):
-        if on_gpu(gy):
-            return _rows_gpu("log_softmax_bwd", self.axis, self.y, gy)
-        return _log_softmax_bwd_cpu(self.y, gy, self.axis)
-
-
-def _softmax_fwd_cpu(x, axis):
-    xp = get_xp(x)
-    with numpy.errstate(under="ignore"):
-        e = xp.exp(x - x.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
-
-
-def _softmax_fwd_gpu(x, axis):
-    return _rows_gpu("softmax_fwd", axis, x)
-
-
-def _softmax_bwd_cpu(y, gy, axis):
-    return y * (gy - (gy * y).sum(axis=axis, keepdims=True))
-
-
-def _log_softmax_fwd_cpu(x, axis):
-    xp = get_xp(x)
-    shifted = x - x.max(axis=axis, keepdims=True)
-    with numpy.errstate(under="ignore"):
-        return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
-
-
-def _log_softmax_fwd_gpu(x, axis):
-    return _rows_gpu("log_softmax_fwd", axis, x)
-
-
-def _log_softmax_bwd_cpu(y, gy, axis):
-    with numpy.errstate(under="ignore"):
-        return gy - get_xp(y).exp(y) * gy.sum(axis=axis, keepdims=True)
-
-
 # ----------------------------------------------------------------------------- kernel launches
 
 _THREADS = 256
-_SOFTMAX_THREADS = 256  # SOFTMAX_THREADS in kernels/activation.cu (and XENT_THREADS in cross_entropy.cu)
-_MAX_BLOCKS = 65535  # kernels loop over the rest (a test lowers it to exercise those loops)
 
 
 def _pointwise_gpu(name, *arrays, scalars=()):
@@ -500,25 +387,3 @@ def _pointwise_gpu(name, *arrays, scalars=()):
 def pointwise_launch(n, threads=_THREADS):
     """Grid and block for a grid-stride loop over n elements (backend.grid_for)."""
     return backend.grid_for(n, threads)
-
-
-def _rows_gpu(name, axis, *arrays):
-    """Launch a softmax kernel over rows of ``axis``: moved last, made contiguous, then moved back."""
-    xp = get_xp(arrays[0])
-    rows_last = [xp.ascontiguousarray(xp.moveaxis(a, axis, -1), dtype=arrays[0].dtype) for a in arrays]  # (..., C)
-    out = xp.empty_like(rows_last[0])
-    C = out.shape[-1]
-    rows = out.size // C if C else 0
-    if rows:
-        grid, block = row_launch(rows, C)
-        load_kernel("activation", name, out.dtype)(grid, block, (*rows_last, out, rows, C))
-    return xp.moveaxis(out, -1, axis)
-
-
-def row_launch(rows, C, threads=_SOFTMAX_THREADS):
-    """Grid and block for the row kernels: a power of two >= C threads per row (at most ``threads``),
-    and as many rows per block as fit in ``threads`` -- many short rows (C = 2 classes per pixel)
-    share a block instead of leaving it almost empty."""
-    per_row = min(threads, 1 << max(0, int(C - 1).bit_length()))
-    rows_per_block = max(1, min(threads // per_row, rows))
-    return (max(1, min(-(-rows // rows_per_block), _MAX_BLOCKS)),), (per_row, rows_per_block)

@@ -19,8 +19,9 @@ from ..backend import get_xp, load_kernel, on_gpu
 from ..errors import DTypeError, ShapeError, fmt
 from ..function import Function
 from ..tensor import Tensor
-from .activation import log_softmax, pointwise_launch, row_launch
+from .activation import pointwise_launch
 from .loss_args import check_float, check_reduction, describe, is_float, reduce_loss, same_device
+from .softmax import log_softmax, row_launch
 
 __all__ = ["cross_entropy", "nll_loss", "CrossEntropy", "NLL"]
 

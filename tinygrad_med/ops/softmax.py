@@ -1,0 +1,152 @@
+"""Softmax and log-softmax over one dim, with their own CUDA row kernels.
+
+Lecture: "Image classification" (class scores -> probabilities, before the cross-entropy);
+"Convolutional neural networks - Activation function".  Each op is a public function, its
+Function class (forward, then backward right below it) and ``_<name>_cpu`` / ``_<name>_gpu``
+pairs; the GPU half launches the kernel of the same name in kernels/softmax.cu
+(ops/softmax.py::_softmax_fwd_gpu -> kernels/softmax.cu::softmax_fwd).  row_launch is also used
+by the fused softmax cross-entropy (ops/cross_entropy.py).
+
+Numerical care: both subtract the row maximum, so inputs of +-1000 give a one-hot row and
+finite log-probabilities with no overflow; where the exact limit needs exp to underflow to 0,
+the CPU code says so with ``numpy.errstate(under='ignore')``.
+"""
+
+import numpy
+
+from ..backend import get_xp, load_kernel, on_gpu
+from ..errors import fmt
+from ..function import Function
+from .activation_args import check_float
+from .reduce import normalize_dims
+
+__all__ = ["softmax", "log_softmax", "Softmax", "LogSoftmax"]
+
+
+def softmax(x, dim=None, *, dtype=None):
+    """Softmax over ``dim``: a probability distribution along that axis.
+
+    Lecture: "Image classification" (class scores -> probabilities, before the cross-entropy).
+    Forward:  y_c = e^{x_c - m} / sum_k e^{x_k - m},  m = max_k x_k  (m cancels; it prevents overflow)
+    Backward: gx_c = y_c (gy_c - sum_k gy_k y_k)
+    Shapes:   x (...) -> y (...), rows along dim sum to 1
+    Args:     dim: the axis whose entries form each distribution (required). dtype: cast x first.
+    Raises:   TypeError if dim is not given; ShapeError if it is out of range.
+    """
+    x = x if dtype is None else x.to(dtype)
+    axis = _softmax_axis("softmax", x, dim)
+    if x.ndim == 0:  # a single score: its own distribution
+        return softmax(x.reshape(1), 0).reshape(())
+    return Softmax.apply(x, axis=axis)
+
+
+def log_softmax(x, dim=None, *, dtype=None):
+    """Log of the softmax over ``dim``, computed directly (never log of a rounded 0).
+
+    Lecture: "Image classification" (log-probabilities for nll_loss).
+    Forward:  y_c = x_c - m - log sum_k e^{x_k - m},  m = max_k x_k
+    Backward: gx_c = gy_c - e^{y_c} sum_k gy_k
+    Shapes:   x (...) -> y (...)
+    Args:     dim, dtype: as softmax.
+    Raises:   TypeError if dim is not given; ShapeError if it is out of range.
+    """
+    x = x if dtype is None else x.to(dtype)
+    axis = _softmax_axis("log_softmax", x, dim)
+    if x.ndim == 0:
+        return log_softmax(x.reshape(1), 0).reshape(())
+    return LogSoftmax.apply(x, axis=axis)
+
+
+def _softmax_axis(op, x, dim):
+    check_float(op, x)
+    if dim is None:
+        raise TypeError(fmt(op, "dim must be given", x=x, hint="e.g. dim=1 for class scores of shape (N, C)"))
+    (axis,) = normalize_dims(x, dim, op)
+    return axis
+
+
+class Softmax(Function):
+    """y = softmax(x) along axis; saves y, since gx = y (gy - <gy, y>)."""
+
+    def forward(self, x, axis):
+        self.axis = axis
+        self.y = _softmax_fwd_gpu(x, axis) if on_gpu(x) else _softmax_fwd_cpu(x, axis)
+        return self.y
+
+    def backward(self, gy):
+        if on_gpu(gy):
+            return _rows_gpu("softmax_bwd", self.axis, self.y, gy)
+        return _softmax_bwd_cpu(self.y, gy, self.axis)
+
+
+class LogSoftmax(Function):
+    """y = log_softmax(x) along axis; saves y, since gx = gy - e^y sum(gy)."""
+
+    def forward(self, x, axis):
+        self.axis = axis
+        self.y = _log_softmax_fwd_gpu(x, axis) if on_gpu(x) else _log_softmax_fwd_cpu(x, axis)
+        return self.y
+
+    def backward(self, gy):
+        if on_gpu(gy):
+            return _rows_gpu("log_softmax_bwd", self.axis, self.y, gy)
+        return _log_softmax_bwd_cpu(self.y, gy, self.axis)
+
+
+def _softmax_fwd_cpu(x, axis):
+    xp = get_xp(x)
+    with numpy.errstate(under="ignore"):
+        e = xp.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _softmax_fwd_gpu(x, axis):
+    return _rows_gpu("softmax_fwd", axis, x)
+
+
+def _softmax_bwd_cpu(y, gy, axis):
+    return y * (gy - (gy * y).sum(axis=axis, keepdims=True))
+
+
+def _log_softmax_fwd_cpu(x, axis):
+    xp = get_xp(x)
+    shifted = x - x.max(axis=axis, keepdims=True)
+    with numpy.errstate(under="ignore"):
+        return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+def _log_softmax_fwd_gpu(x, axis):
+    return _rows_gpu("log_softmax_fwd", axis, x)
+
+
+def _log_softmax_bwd_cpu(y, gy, axis):
+    with numpy.errstate(under="ignore"):
+        return gy - get_xp(y).exp(y) * gy.sum(axis=axis, keepdims=True)
+
+
+# ----------------------------------------------------------------------------- kernel launches
+
+_SOFTMAX_THREADS = 256  # SOFTMAX_THREADS in kernels/softmax.cu (and XENT_THREADS in cross_entropy.cu)
+_MAX_BLOCKS = 65535  # kernels loop over the rest (a test lowers it to exercise those loops)
+
+
+def _rows_gpu(name, axis, *arrays):
+    """Launch kernels/softmax.cu::<name> over rows of ``axis``: moved last, made contiguous, then moved back."""
+    xp = get_xp(arrays[0])
+    rows_last = [xp.ascontiguousarray(xp.moveaxis(a, axis, -1), dtype=arrays[0].dtype) for a in arrays]  # (..., C)
+    out = xp.empty_like(rows_last[0])
+    C = out.shape[-1]
+    rows = out.size // C if C else 0
+    if rows:
+        grid, block = row_launch(rows, C)
+        load_kernel("softmax", name, out.dtype)(grid, block, (*rows_last, out, rows, C))
+    return xp.moveaxis(out, -1, axis)
+
+
+def row_launch(rows, C, threads=_SOFTMAX_THREADS):
+    """Grid and block for the row kernels: a power of two >= C threads per row (at most ``threads``),
+    and as many rows per block as fit in ``threads`` -- many short rows (C = 2 classes per pixel)
+    share a block instead of leaving it almost empty."""
+    per_row = min(threads, 1 << max(0, int(C - 1).bit_length()))
+    rows_per_block = max(1, min(threads // per_row, rows))
+    return (max(1, min(-(-rows // rows_per_block), _MAX_BLOCKS)),), (per_row, rows_per_block)
