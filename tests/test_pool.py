@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from reference import adaptive_pool_nd, avg_pool_nd, max_pool_nd, max_unpool_nd
 
 import tinygrad_med as tm
+from tinygrad_med import backend
 from tinygrad_med.errors import DTypeError, ShapeError
 from tinygrad_med.nn import functional as F
 from tinygrad_med.ops import pool as pool_ops
@@ -307,6 +308,9 @@ def test_max_pool_parity(device, nd, kernel, stride, padding, dilation, ceil_mod
         (1, 4, 3, 2, True, False, None),
         (3, 3, 2, 1, True, False, None),
         (3, (2, 3, 1), 1, (1, 0, 0), False, True, None),
+        (2, 3, 3, 1, True, False, None),  # windows do not overlap: the backward is avg_pool_bwd_gather
+        (3, (1, 2, 2), (1, 3, 2), (0, 1, 0), True, True, None),  # S > K: inputs between windows get 0
+        (1, 2, 3, 1, False, False, None),
     ],
 )
 def test_avg_pool_parity(device, nd, kernel, stride, padding, ceil_mode, count_include_pad, divisor):
@@ -333,13 +337,16 @@ def test_max_pool_float64_parity_and_overlapping_windows(device):
     [
         lambda t: F.max_pool2d(t, 2, return_indices=True),  # gather backward
         lambda t: F.max_pool2d(t, 3, 1, 1),  # atomicAdd backward
-        lambda t: F.avg_pool2d(t, 3, 2, 1, ceil_mode=True),
+        lambda t: F.avg_pool2d(t, 2, 2),  # gather backward
+        lambda t: F.avg_pool2d(t, 3, 2, 1, ceil_mode=True),  # one thread per input backward
     ],
 )
-def test_pool_kernels_launched_in_plane_ranges(device, monkeypatch, fn):
-    """With MAX_LAUNCH lowered to 2 planes' worth, every kernel runs in 3 launches over (N*C = 6) planes."""
-    monkeypatch.setattr(pool_ops, "MAX_LAUNCH", 2 * 6 * 6)
-    _parity(device, fn, distinct(2, 3, 6, 6))
+def test_pool_kernels_loop_over_rows_columns_and_planes(device, monkeypatch, fn):
+    """One block (MAX_BLOCKS = 1) loops over the 12 rows of a launch, its 32 threads across loop over 35
+    window columns, and MAX_LAUNCH = 2 planes' worth splits the N*C = 6 planes into 3 launches."""
+    monkeypatch.setattr(backend, "MAX_BLOCKS", 1)
+    monkeypatch.setattr(pool_ops, "MAX_LAUNCH", 2 * 6 * 70)
+    _parity(device, fn, distinct(2, 3, 6, 70))
 
 
 def test_max_pool_forward_without_backward_makes_no_indices(device):

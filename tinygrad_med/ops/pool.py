@@ -250,22 +250,27 @@ def _grid(n, threads=256):
 MAX_LAUNCH = 2**30  # elements per launch: kernels/pool.cu indexes in 32 bits (i + grid stride < 2^31)
 
 
-def _plane_ranges(op, planes, plane_size):
-    """[start, stop) ranges of whole (N, C) planes, each launch at most MAX_LAUNCH elements in all."""
+def _plane_launches(op, planes, plane_size, *arrays):
+    """(n, views) per launch: n whole (N, C) planes, at most MAX_LAUNCH elements, and those planes of
+    each array as C-contiguous (n, plane size) views."""
     step = MAX_LAUNCH // max(plane_size, 1)
     if step < 1:
         raise ShapeError(fmt(op, f"one (N, C) plane of {plane_size} elements exceeds the GPU kernels' {MAX_LAUNCH}"))
-    return [(start, min(start + step, planes)) for start in range(0, planes, step)]
-
-
-def _planes(a, planes, start, stop):
-    """Planes start..stop-1 of a as a C-contiguous (stop - start, plane size) view."""
-    return a.reshape(planes, -1)[start:stop]
+    for start in range(0, planes, step):
+        stop = min(start + step, planes)
+        yield stop - start, [a.reshape(planes, -1)[start:stop] for a in arrays]
 
 
 def _no_overlap(win):
-    """True if no input lies in two windows (dilation 1 and S >= K in every dim): max_pool_bwd_gather applies."""
+    """True if no input lies in two windows (dilation 1 and S >= K in every dim): the *_bwd_gather kernels apply."""
     return all(d == 1 and s >= k for k, s, d in zip(win.kernel, win.stride, win.dilation, strict=True))
+
+
+def _launch_rows(kernel, planes, size, args):
+    """A row kernel of pool.cu over the rows (d, h) of ``planes`` planes of 3-D size (D, H, W) (size-1 dims in
+    front for 1-D and 2-D): blocks of (32, 8) threads, 8 rows per block, the blocks loop beyond MAX_BLOCKS."""
+    rows = planes * int(numpy.prod(((1,) * 3 + tuple(size))[-3:-1]))
+    kernel(backend.grid_for(-(-rows // 8), 1)[0], (32, 8), args)
 
 
 # ----------------------------------------------------------------------------- max pool: CPU / GPU
@@ -319,13 +324,12 @@ def _max_pool_fwd_gpu(x, win, with_argmax):
     xp = backend.get_xp(x)
     x = xp.ascontiguousarray(x)
     y = xp.empty(x.shape[: -len(win.size)] + win.out, x.dtype)
-    argmax = xp.empty(y.shape if with_argmax else 1, xp.int64)  # a placeholder the kernel does not write
-    planes, plane_out = int(numpy.prod(x.shape[: -len(win.size)])), int(numpy.prod(win.out))
-    kernel = backend.load_kernel("pool", "max_pool_fwd", x.dtype)
-    for p0, p1 in _plane_ranges("max_pool", planes, max(x.size // planes, plane_out)):
-        out_argmax = _planes(argmax, planes, p0, p1) if with_argmax else argmax
-        args = (_planes(x, planes, p0, p1), _planes(y, planes, p0, p1), out_argmax, p1 - p0)
-        kernel(*_grid((p1 - p0) * plane_out), (*args, *_launch_dims(win), int(with_argmax)))
+    argmax = xp.empty(y.shape if with_argmax else 1, xp.int64)  # 1: a placeholder the kernel does not write
+    kernel, planes = backend.load_kernel("pool", "max_pool_fwd", x.dtype), y.size // int(numpy.prod(win.out))
+    arrays = (x, y, argmax) if with_argmax else (x, y)
+    for n, views in _plane_launches("max_pool", planes, max(x.size, y.size) // planes, *arrays):
+        x_n, y_n, argmax_n = views if with_argmax else (*views, argmax)
+        _launch_rows(kernel, n, win.out, (x_n, y_n, argmax_n, n, *_launch_dims(win), int(with_argmax)))
     return y, argmax if with_argmax else None
 
 
@@ -352,12 +356,11 @@ def _max_pool_bwd_gpu(gy, argmax, x_shape, nd, win=None):
     gy, argmax = xp.ascontiguousarray(gy), xp.ascontiguousarray(argmax)
     gx = xp.empty(x_shape, gy.dtype) if gather else xp.zeros(x_shape, gy.dtype)
     kernel = backend.load_kernel("pool", "max_pool_bwd_gather" if gather else "max_pool_bwd", gy.dtype)
-    for p0, p1 in _plane_ranges("max_pool", planes, max(plane_in, plane_out)):
-        arrays = [_planes(a, planes, p0, p1) for a in (gy, argmax, gx)]
+    for n, arrays in _plane_launches("max_pool", planes, max(plane_in, plane_out), gy, argmax, gx):
         if gather:
-            kernel(*_grid((p1 - p0) * plane_in), (*arrays, (p1 - p0) * plane_in, *_launch_dims(win)[:15]))
+            _launch_rows(kernel, n, win.size, (*arrays, n, *_launch_dims(win)[:15]))
         else:
-            kernel(*_grid((p1 - p0) * plane_out), (*arrays, (p1 - p0) * plane_out, plane_out, plane_in))
+            kernel(*_grid(n * plane_out), (*arrays, n * plane_out, plane_out, plane_in))
     return gx
 
 
@@ -401,23 +404,24 @@ def _avg_pool_fwd_gpu(x, win, count_include_pad, divisor):
     xp = backend.get_xp(x)
     x = xp.ascontiguousarray(x)
     y = xp.empty(x.shape[: -len(win.size)] + win.out, x.dtype)
-    planes, plane_out = int(numpy.prod(x.shape[: -len(win.size)])), int(numpy.prod(win.out))
-    kernel = backend.load_kernel("pool", "avg_pool_fwd", x.dtype)
-    for p0, p1 in _plane_ranges("avg_pool", planes, max(x.size // planes, plane_out)):
-        n_out = (p1 - p0) * plane_out
-        arrays = (_planes(x, planes, p0, p1), _planes(y, planes, p0, p1))
-        kernel(*_grid(n_out), (*arrays, n_out, *_launch_dims(win)[:15], int(count_include_pad), divisor))
+    kernel, planes = backend.load_kernel("pool", "avg_pool_fwd", x.dtype), y.size // int(numpy.prod(win.out))
+    options = (*_launch_dims(win)[:15], int(count_include_pad), divisor)
+    for n, arrays in _plane_launches("avg_pool", planes, max(x.size, y.size) // planes, x, y):
+        _launch_rows(kernel, n, win.out, (*arrays, n, *options))
     return y
 
 
 def _avg_pool_bwd_gpu(gy, x_shape, win, count_include_pad, divisor):
+    """avg_pool_bwd_gather (a row kernel) where windows do not overlap, else avg_pool_bwd (one thread per
+    input, summing over the windows that cover it)."""
     xp = backend.get_xp(gy)
     gy, gx = xp.ascontiguousarray(gy), xp.empty(x_shape, gy.dtype)
-    plane_in, plane_out = int(numpy.prod(win.size)), int(numpy.prod(win.out))
-    planes = gx.size // plane_in
-    kernel = backend.load_kernel("pool", "avg_pool_bwd", gy.dtype)
-    for p0, p1 in _plane_ranges("avg_pool", planes, max(plane_in, plane_out)):
-        n_in = (p1 - p0) * plane_in
-        arrays = (_planes(gy, planes, p0, p1), _planes(gx, planes, p0, p1))
-        kernel(*_grid(n_in), (*arrays, n_in, *_launch_dims(win)[:15], int(count_include_pad), divisor))
+    planes, gather = gx.size // int(numpy.prod(win.size)), _no_overlap(win)
+    kernel = backend.load_kernel("pool", "avg_pool_bwd_gather" if gather else "avg_pool_bwd", gy.dtype)
+    options = (*_launch_dims(win)[:15], int(count_include_pad), divisor)
+    for n, arrays in _plane_launches("avg_pool", planes, max(gx.size, gy.size) // planes, gy, gx):
+        if gather:
+            _launch_rows(kernel, n, win.size, (*arrays, n, *options))
+        else:
+            kernel(*_grid(gx.size // planes * n), (*arrays, gx.size // planes * n, *options))
     return gx

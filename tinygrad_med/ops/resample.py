@@ -29,7 +29,7 @@ import numpy
 from .. import backend
 from ..errors import DTypeError, ShapeError, fmt
 from ..function import Function
-from .pool import _plane_ranges, _planes
+from .pool import _plane_launches
 
 __all__ = ["interpolate", "pad", "separable"]
 
@@ -207,11 +207,10 @@ def _launch(name, source, target, tables, sizes, outs, rows):
     """kernels/resample.cu::name over whole (N, C) planes, at most MAX_LAUNCH elements per launch; ``rows``
     = the rows (d, h) of one plane the kernel walks (output rows forward, input rows backward)."""
     kernel = backend.load_kernel("resample", name, source.dtype)
-    planes, plane_size = source.shape[0] * source.shape[1], max(math.prod(sizes), math.prod(outs))
-    for p0, p1 in _plane_ranges("interpolate", planes, plane_size):
-        arrays = [_planes(a, planes, p0, p1) for a in (source, target)]
-        blocks = -(-(p1 - p0) * rows // 8)  # 8 rows per block of (32, 8) threads; the blocks loop beyond
-        kernel(backend.grid_for(blocks, 1)[0], (32, 8), (*arrays, *tables, p1 - p0, *sizes, *outs))
+    planes = source.shape[0] * source.shape[1]
+    for n, arrays in _plane_launches("interpolate", planes, max(source.size, target.size) // planes, source, target):
+        blocks = -(-n * rows // 8)  # 8 rows per block of (32, 8) threads; the blocks loop beyond MAX_BLOCKS
+        kernel(backend.grid_for(blocks, 1)[0], (32, 8), (*arrays, *tables, n, *sizes, *outs))
 
 
 # ----------------------------------------------------------------------------- pad
