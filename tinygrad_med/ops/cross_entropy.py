@@ -63,7 +63,8 @@ class CrossEntropy(Function):
 
     def forward(self, x3, target, weight, ignore_index, smoothing):
         self.x3, self.target, self.weight = x3, target, weight
-        self.options = (ignore_index, smoothing, float(weight.sum()))
+        weight_sum = float(weight.sum()) if smoothing else 0.0  # only label smoothing uses it (no GPU sync else)
+        self.options = (ignore_index, smoothing, weight_sum)
         fwd = _softmax_xent_fwd_gpu if on_gpu(x3) else _softmax_xent_fwd_cpu
         loss, self.lse = fwd(x3, target, weight, *self.options)
         return loss
@@ -192,7 +193,9 @@ def _softmax_xent_fwd_gpu(x3, target, weight, ignore_index, smoothing, weight_su
     N, C, D = x3.shape
     x3 = xp.ascontiguousarray(x3)
     loss, lse = xp.empty(N * D, dtype=x3.dtype), xp.empty(N * D, dtype=x3.dtype)
-    grid, block = row_launch(N * D, C, _XENT_THREADS)  # many pixels per block when C is small
+    # about _CLASSES_PER_THREAD classes per thread: C = 1000 gets 128 threads a row and 2 rows a block (one
+    # tree of 7 steps per row); C = 2 (segmentation) gets 1 thread a pixel and 256 pixels a block
+    grid, block = row_launch(N * D, -(-C // _CLASSES_PER_THREAD), _XENT_THREADS)
     load_kernel("cross_entropy", "softmax_xent_fwd", x3.dtype)(
         grid,
         block,
@@ -240,6 +243,7 @@ def _softmax_xent_bwd_gpu(x3, target, weight, lse, g, ignore_index, smoothing, w
 
 
 _XENT_THREADS = 256  # XENT_THREADS in kernels/cross_entropy.cu
+_CLASSES_PER_THREAD = 8  # forward: a row's classes per thread (a longer loop, a shorter tree)
 
 
 # ----------------------------------------------------------------------------- validation
