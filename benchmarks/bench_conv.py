@@ -32,6 +32,7 @@ import numpy
 import tinygrad_med as tm
 from tinygrad_med.bench.timing import machine_info
 from tinygrad_med.ops import conv as conv_ops
+from tinygrad_med.ops import conv_cpu
 from tinygrad_med.ops.conv import conv2d, conv3d
 
 WORKLOADS = {
@@ -123,17 +124,17 @@ def single_thread_cpu_times(contenders, repeat):
     """
     from threadpoolctl import threadpool_limits
 
-    saved = conv_ops._THREADS
+    saved = conv_cpu._THREADS
     torch = sys.modules.get("torch")
     torch_threads = torch.get_num_threads() if torch else None
-    conv_ops._THREADS = 1
+    conv_cpu._THREADS = 1
     if torch:
         torch.set_num_threads(1)
     try:
         with threadpool_limits(1):
             return round_robin(contenders, repeat, time.process_time)[0]
     finally:
-        conv_ops._THREADS = saved
+        conv_cpu._THREADS = saved
         if torch:
             torch.set_num_threads(torch_threads)
 
@@ -259,8 +260,8 @@ def main():
         out.write_text(json.dumps({"date": stamp.isoformat(), "machine": machine_info(), "results": results}, indent=2))
         return
     if args.threads is not None:
-        conv_ops._THREADS = args.threads
-    conv_ops._spare_buffers.enabled = not args.no_reuse
+        conv_cpu._THREADS = args.threads
+    conv_cpu._spare_buffers.enabled = not args.no_reuse
     results = [run_workload(w, WORKLOADS[w], args.repeat) for w in args.workloads.split(",")]
     for r in results:
         m = r["median_ms"]
@@ -277,7 +278,7 @@ def main():
         print("    stages (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in r["stages_ms"].items()))
     out = Path(args.out or Path(__file__).parent / "results" / f"cpu-conv-{stamp:%Y%m%d-%H%M}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
-    settings = {"repeat": args.repeat, "conv_threads": conv_ops._THREADS, "reuse_column_buffer": not args.no_reuse}
+    settings = {"repeat": args.repeat, "conv_threads": conv_cpu._THREADS, "reuse_column_buffer": not args.no_reuse}
     settings["load_average_1_5_15min"] = os.getloadavg()  # other processes on the machine during the run
     report = {"date": stamp.isoformat(), "machine": machine_info(), "settings": settings, "results": results}
     out.write_text(json.dumps(report, indent=2))

@@ -1,4 +1,4 @@
-"""Tests for ops/conv.py, ops/conv_transpose.py and kernels/conv.cu.
+"""Tests for ops/conv.py, ops/conv_transpose.py, ops/conv_cpu.py (the CPU speed-ups) and kernels/conv.cu.
 
 (a) forward against the naive loops of tests/reference.py and the lecture's 5x5 example,
 (b) gradient checks in float64 over hypothesis-drawn configurations (1D/2D/3D, stride,
@@ -212,12 +212,12 @@ def test_second_backward_recomputes_the_reused_column_buffer():
 
 def test_channel_block_threads_give_the_same_result(monkeypatch):
     """im2col/col2im split large arrays over threads by channel blocks; force that path on tiny inputs."""
-    from tinygrad_med.ops import conv as conv_ops
+    from tinygrad_med.ops import conv_cpu
 
     rng = numpy.random.default_rng(17)
     x, W = rng.standard_normal((2, 5, 7, 6)), rng.standard_normal((4, 5, 3, 2))
-    monkeypatch.setattr(conv_ops, "_PARALLEL_MIN_SIZE", 0)
-    monkeypatch.setattr(conv_ops, "_THREADS", 3)  # 5 channels in blocks of 1, 2, 2
+    monkeypatch.setattr(conv_cpu, "_PARALLEL_MIN_SIZE", 0)
+    monkeypatch.setattr(conv_cpu, "_THREADS", 3)  # 5 channels in blocks of 1, 2, 2
     inputs = [tm.tensor(a, requires_grad=True) for a in (x, W)]
     y = F.conv2d(*inputs, stride=(2, 1), padding=(1, 2), dilation=(1, 2))
     assert_close(y, reference.conv_nd(x, W, None, (2, 1), (1, 2), (1, 2)), rtol=1e-12, atol=1e-12)
@@ -229,10 +229,10 @@ class _ForcedChunks:
     """Make the CPU path go chunk by chunk on tiny inputs (blocks of ~chunk_bytes), or never."""
 
     def __init__(self, chunk_bytes):
-        from tinygrad_med.ops import conv as conv_ops
+        from tinygrad_med.ops import conv_cpu
 
-        self.conv, self.saved = conv_ops, (conv_ops._CHUNKED_MIN_BYTES, conv_ops._CHUNK_BYTES)
-        self.values = (0, chunk_bytes) if chunk_bytes else (1 << 62, conv_ops._CHUNK_BYTES)
+        self.conv, self.saved = conv_cpu, (conv_cpu._CHUNKED_MIN_BYTES, conv_cpu._CHUNK_BYTES)
+        self.values = (0, chunk_bytes) if chunk_bytes else (1 << 62, conv_cpu._CHUNK_BYTES)
 
     def __enter__(self):
         self.conv._CHUNKED_MIN_BYTES, self.conv._CHUNK_BYTES = self.values
@@ -290,15 +290,15 @@ def test_chunked_conv_gradcheck_and_chunk_bounds():
     """Odd sizes, stride, dilation, groups and padding at both ends: the chunks tile y, each reads
     only its slab of x, and gradients through the chunked path pass gradcheck."""
     pytest.importorskip("threadpoolctl")
-    from tinygrad_med.ops import conv as conv_ops
+    from tinygrad_med.ops import conv_cpu
 
     rng = numpy.random.default_rng(20)
     x, W, b = rng.standard_normal((2, 4, 9, 7, 5)), rng.standard_normal((6, 2, 3, 2, 3)), rng.standard_normal(6)
     geometry = Geometry((3, 2, 3), (2, 1, 2), (2, 1, 1), ((3, 3), (1, 1), (1, 1)), (9, 7, 5), (6, 8, 3))
     column_bytes = 4 * 3 * 2 * 3 * 8  # C * prod K rows of float64
     with _ForcedChunks(column_bytes * 8 * 3 * 2):  # two output rows (of 8 x 3) per chunk: 2 samples x 3 blocks
-        chunks = list(conv_ops._chunks(x, geometry))
-        assert conv_ops._chunked(x, geometry) and len(chunks) == 6
+        chunks = list(conv_cpu._chunks(x, geometry))
+        assert conv_cpu._chunked(x, geometry) and len(chunks) == 6
         covered = numpy.zeros((2, 5), int)
         for n, out_rows, in_rows, chunk in chunks:
             covered[n, out_rows] += 1
@@ -317,6 +317,7 @@ def test_chunked_conv_gradcheck_and_chunk_bounds():
 def test_reused_column_buffer_does_not_leak_between_steps():
     """A finished backward hands its column buffer to the next forward of the same shape."""
     from tinygrad_med.ops import conv as conv_ops
+    from tinygrad_med.ops import conv_cpu
 
     rng = numpy.random.default_rng(18)
     W = tm.tensor(rng.standard_normal((3, 2, 3, 3)), requires_grad=True)
@@ -327,9 +328,9 @@ def test_reused_column_buffer_does_not_leak_between_steps():
         y = F.conv2d(xt, W, padding=1)
         assert_close(y, reference.conv_nd(x, W.numpy(), None, 1, 1), rtol=1e-12, atol=1e-12)
         y.backward(tm.ones(*y.shape, dtype=tm.float64))
-    assert len(conv_ops._spare_buffers.free) == 1
-    conv_ops.empty_cache()
-    assert not conv_ops._spare_buffers.free
+    assert len(conv_cpu._spare_buffers.free) == 1
+    conv_ops.empty_cache()  # re-exported from conv_cpu
+    assert not conv_cpu._spare_buffers.free
 
 
 # ----------------------------------------------------------------------------- (b) gradients
@@ -582,9 +583,9 @@ def test_layer_bad_arguments():
 def test_every_public_name_has_a_docstring():
     from tinygrad_med import utils
     from tinygrad_med.nn import conv as nn_conv
-    from tinygrad_med.ops import conv, conv_args, conv_transpose
+    from tinygrad_med.ops import conv, conv_args, conv_cpu, conv_transpose
 
-    for namespace in (conv, conv_transpose, conv_args, nn_conv, utils):
+    for namespace in (conv, conv_transpose, conv_args, conv_cpu, nn_conv, utils):
         for name in namespace.__all__:
             assert getattr(namespace, name).__doc__, f"{namespace.__name__}.{name} has no docstring"
     for op in (conv.conv1d, conv.conv2d, conv.conv3d, conv_transpose.conv_transpose2d):
