@@ -18,6 +18,9 @@ One run writes into --out (default runs/MODEL-DATA):
 Resuming is exact: the batches of epoch e (their order and augmentation) are a function of
 (seed, e) only (tinygrad_med/data/dataset.py), and the checkpoint holds every other piece of state,
 so ``--resume`` after an interruption reaches the same weights as an uninterrupted run.
+
+The run's configuration (make_config, each model's default dataset, the optimizers) is
+tinygrad_med/run_config.py; the run folder's files and checkpoint checks are run_folder.py.
 """
 
 import json
@@ -30,90 +33,18 @@ import numpy
 
 from . import metrics as metrics_module
 from .data import DataLoader
-from .data.registry import dataset_names, get_dataset, recipe, report
+from .data.registry import get_dataset, report
 from .errors import CheckpointError, fmt
 from .function import no_grad
-from .models import MODELS, UnknownNameError, create_model
+from .models import create_model
 from .ops.dice import dice_ce_loss
 from .ops.loss import cross_entropy
 from .random import get_rng_state, manual_seed, set_rng_state
+from .run_config import make_config, make_optimizer
 from .run_folder import CHECKPOINT_FORMAT, RUN_FILES, load_checkpoint, prepare_out
 from .serialization import save
 
 __all__ = ["Trainer", "make_config", "load_checkpoint", "prepare_out", "add_train_commands", "RUN_FILES"]
-
-OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
-DEFAULT_DATA = {
-    "unet": "nuclei",
-    "unet3d": "mni152",
-    "vnet": "mni152",
-    "fcn": "nuclei",
-    "hyperdense": "phantoms3d",
-    "hyperdense2d": "phantoms",
-    "cnn": "digits",
-    "mlp": "digits",
-    "resnet18": "digits",
-}
-
-
-def make_config(
-    model,
-    data=None,
-    epochs=None,
-    batch_size=None,
-    lr=None,
-    optimizer="adam",
-    device="cpu",
-    seed=0,
-    prefetch=2,
-    data_path=None,
-):
-    """A run's configuration: the dataset's recipe with the given values on top (None keeps the recipe).
-
-    Raises:
-        UnknownNameError listing the valid names for an unknown model, dataset or optimizer.
-    """
-    if model not in MODELS:
-        raise UnknownNameError(fmt("tgm train", f"unknown model {model!r}; valid models: {', '.join(sorted(MODELS))}"))
-    data = data or DEFAULT_DATA.get(model, "digits")
-    if data not in dataset_names():
-        raise UnknownNameError(
-            fmt("tgm train", f"unknown dataset {data!r}; valid datasets: {', '.join(dataset_names())}")
-        )
-    defaults = recipe(data)
-    if optimizer not in OPTIMIZERS:
-        raise UnknownNameError(fmt("tgm train", f"unknown optimizer {optimizer!r}; valid: {', '.join(OPTIMIZERS)}"))
-    config = {
-        "model": model,
-        "data": data,
-        "optimizer": optimizer,
-        "device": device,
-        "seed": int(seed),
-        "prefetch": int(prefetch),
-        "data_path": data_path,
-        "epochs": int(epochs if epochs is not None else defaults["epochs"]),
-        "batch_size": int(batch_size if batch_size is not None else defaults["batch_size"]),
-        "lr": float(lr if lr is not None else defaults["lr"]),
-    }
-    if config["epochs"] < 1 or config["batch_size"] < 1 or config["lr"] <= 0:
-        raise ValueError(
-            fmt(
-                "tgm train",
-                "epochs and batch size must be >= 1 and lr > 0",
-                epochs=config["epochs"],
-                batch_size=config["batch_size"],
-                lr=config["lr"],
-            )
-        )
-    return config
-
-
-def _make_optimizer(name, parameters, lr):
-    from . import optim
-
-    if name == "sgd":
-        return optim.SGD(parameters, lr=lr, momentum=0.9)
-    return {"adam": optim.Adam, "adamw": optim.AdamW, "rmsprop": optim.RMSprop}[name](parameters, lr=lr)
 
 
 class Trainer:
@@ -135,7 +66,7 @@ class Trainer:
         self.task = self.train_set.task
         self.num_classes = self.train_set.num_classes
         self.model = create_model(config["model"], self.train_set.in_channels, self.num_classes).to(config["device"])
-        self.optimizer = _make_optimizer(config["optimizer"], self.model.parameters(), config["lr"])
+        self.optimizer = make_optimizer(config["optimizer"], self.model.parameters(), config["lr"])
         self.scheduler = CosineAnnealingLR(self.optimizer, T_max=config["epochs"])
         self.train_loader = DataLoader(
             self.train_set,

@@ -1,0 +1,87 @@
+"""A training run's configuration: the model, its default dataset, the recipe's values, the optimizer.
+
+Lecture: "MORE ON OPTIMIZATION" (SGD with momentum, Adam and their variants as the run's optimizer).
+``make_config`` is what ``tgm train`` builds from its arguments and what a checkpoint stores;
+tinygrad_med/train.py (the loop) reads it.  A model registered for ``tgm train`` names its default
+dataset in DEFAULT_DATA (others train on the digits).
+"""
+
+from .data.registry import dataset_names, recipe
+from .errors import fmt
+from .models import MODELS, UnknownNameError
+
+__all__ = ["make_config", "make_optimizer", "DEFAULT_DATA", "OPTIMIZERS"]
+
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+DEFAULT_DATA = {
+    "unet": "nuclei",
+    "unet3d": "mni152",
+    "vnet": "mni152",
+    "fcn": "nuclei",
+    "hyperdense": "phantoms3d",
+    "hyperdense2d": "phantoms",
+    "cnn": "digits",
+    "mlp": "digits",
+    "resnet18": "digits",
+}
+
+
+def make_config(
+    model,
+    data=None,
+    epochs=None,
+    batch_size=None,
+    lr=None,
+    optimizer="adam",
+    device="cpu",
+    seed=0,
+    prefetch=2,
+    data_path=None,
+):
+    """A run's configuration: the dataset's recipe with the given values on top (None keeps the recipe).
+
+    Raises:
+        UnknownNameError listing the valid names for an unknown model, dataset or optimizer.
+    """
+    if model not in MODELS:
+        raise UnknownNameError(fmt("tgm train", f"unknown model {model!r}; valid models: {', '.join(sorted(MODELS))}"))
+    data = data or DEFAULT_DATA.get(model, "digits")
+    if data not in dataset_names():
+        raise UnknownNameError(
+            fmt("tgm train", f"unknown dataset {data!r}; valid datasets: {', '.join(dataset_names())}")
+        )
+    defaults = recipe(data)
+    if optimizer not in OPTIMIZERS:
+        raise UnknownNameError(fmt("tgm train", f"unknown optimizer {optimizer!r}; valid: {', '.join(OPTIMIZERS)}"))
+    config = {
+        "model": model,
+        "data": data,
+        "optimizer": optimizer,
+        "device": device,
+        "seed": int(seed),
+        "prefetch": int(prefetch),
+        "data_path": data_path,
+        "epochs": int(epochs if epochs is not None else defaults["epochs"]),
+        "batch_size": int(batch_size if batch_size is not None else defaults["batch_size"]),
+        "lr": float(lr if lr is not None else defaults["lr"]),
+    }
+    if config["epochs"] < 1 or config["batch_size"] < 1 or config["lr"] <= 0:
+        raise ValueError(
+            fmt(
+                "tgm train",
+                "epochs and batch size must be >= 1 and lr > 0",
+                epochs=config["epochs"],
+                batch_size=config["batch_size"],
+                lr=config["lr"],
+            )
+        )
+    return config
+
+
+def make_optimizer(name, parameters, lr):
+    """The optimizer ``name`` (one of OPTIMIZERS) over ``parameters``; SGD gets momentum 0.9."""
+    from . import optim
+
+    if name == "sgd":
+        return optim.SGD(parameters, lr=lr, momentum=0.9)
+    return {"adam": optim.Adam, "adamw": optim.AdamW, "rmsprop": optim.RMSprop}[name](parameters, lr=lr)
