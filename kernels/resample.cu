@@ -7,12 +7,13 @@
 //   taps    = [i0_d, i1_d, i0_h, i1_h, i0_w, i1_w]   (int, O_d, O_d, O_h, O_h, O_w, O_w entries)
 //   weights = [w0_d, w1_d, w0_h, w1_h, w0_w, w1_w]   (real_t, same layout)
 // interpolate_fwd: y[od, oh, ow] = sum over a, b, c in {0, 1} of wa_d[od] wb_h[oh] wc_w[ow] x[ia_d[od], ib_h[oh], ic_w[ow]]
-//                  (a tap of weight 0 is skipped, as the CPU's matrix has no entry there)
+//                  (a tap of weight 0 is skipped: it adds nothing)
 // interpolate_bwd: gx[id, ih, iw] = sum over the outputs reading it of the same weight times gy[od, oh, ow]
 //                  -- the transposed map as a gather, one thread per input, no atomics and no zero fill.
-//                  readers = [lo_d, hi_d, lo_h, hi_h, lo_w, hi_w] (int, L_d, L_d, L_h, L_h, L_w, L_w entries):
-//                  the outputs reading input i along an axis lie in [lo[i], hi[i]); the weight of input i in
-//                  output o is (i0[o] == i ? w0[o] : 0) + (i1[o] == i ? w1[o] : 0).
+//                  Its tables (ops/resample.py::_backward_tables) are the transposed taps: lo = [lo_d, lo_h, lo_w]
+//                  (int, L_d + L_h + L_w entries), the first output reading input i along an axis, and
+//                  weight_of = [(L_d, R_d), (L_h, R_h), (L_w, R_w)] (real_t), entry (i, k) the weight of input i
+//                  in output lo[i] + k (0 where that output does not read it), R = the most readers of an input.
 // Reference: tinygrad_med/ops/resample.py::_interpolate_fwd_cpu / _interpolate_bwd_cpu (the same taps as
 // one (O x L) matrix per axis).
 // launch: block (32, 8): threadIdx.x walks a row along w, threadIdx.y picks the row (plane, d, h); the blocks
@@ -28,11 +29,6 @@ struct Tap {
 
 __device__ Tap tap(const int* taps, const real_t* weights, int O, int o) {
   return Tap{taps[o], taps[O + o], weights[o], weights[O + o]};
-}
-
-// the weight of input i in output o along one axis
-__device__ real_t weight_of(const Tap& t, int i) {
-  return (t.i0 == i ? t.w0 : (real_t)0) + (t.i1 == i ? t.w1 : (real_t)0);
 }
 
 #define FOR_EACH_ROW(row, rows) \
@@ -72,30 +68,32 @@ extern "C" __global__ void interpolate_fwd(const real_t* __restrict__ x, real_t*
 }
 
 extern "C" __global__ void interpolate_bwd(const real_t* __restrict__ gy, real_t* __restrict__ gx,
-                                           const int* __restrict__ taps, const real_t* __restrict__ weights,
-                                           const int* __restrict__ readers, long long planes, long long in_d,
-                                           long long in_h, long long in_w, long long out_d, long long out_h,
-                                           long long out_w) {
-  const int L_d = (int)in_d, L_h = (int)in_h, L_w = (int)in_w, O_d = (int)out_d, O_h = (int)out_h, O_w = (int)out_w;
-  const int *taps_h = taps + 2 * O_d, *taps_w = taps_h + 2 * O_h;
-  const real_t *weights_h = weights + 2 * O_d, *weights_w = weights_h + 2 * O_h;
-  const int *readers_h = readers + 2 * L_d, *readers_w = readers_h + 2 * L_h;
+                                           const int* __restrict__ lo, const real_t* __restrict__ weight_of,
+                                           long long planes, long long in_d, long long in_h, long long in_w,
+                                           long long out_d, long long out_h, long long out_w, long long r_d,
+                                           long long r_h, long long r_w) {
+  const int L_d = (int)in_d, L_h = (int)in_h, L_w = (int)in_w, O_h = (int)out_h, O_w = (int)out_w;
+  const int R_d = (int)r_d, R_h = (int)r_h, R_w = (int)r_w;
+  const int *lo_h = lo + L_d, *lo_w = lo_h + L_h;
+  const real_t *weight_h = weight_of + L_d * R_d, *weight_w = weight_h + L_h * R_h;
   FOR_EACH_ROW(row, (int)planes * L_d * L_h) {  // row = (plane * L_d + id) * L_h + ih
     const int ih = row % L_h, id = row / L_h % L_d, plane = row / L_h / L_d;
-    const real_t* gyc = gy + plane * O_d * O_h * O_w;
+    const real_t* gyc = gy + plane * (int)out_d * O_h * O_w;
     real_t* gxr = gx + row * L_w;
     for (int iw = threadIdx.x; iw < L_w; iw += blockDim.x) {
       real_t acc = (real_t)0;
-      for (int od = readers[id]; od < readers[L_d + id]; ++od) {
-        const real_t wd = weight_of(tap(taps, weights, O_d, od), id);
-        if (wd == (real_t)0) continue;
-        for (int oh = readers_h[ih]; oh < readers_h[L_h + ih]; ++oh) {
-          const real_t wh = weight_of(tap(taps_h, weights_h, O_h, oh), ih);
+      for (int a = 0; a < R_d; ++a) {  // the outputs od = lo_d[id] + a that read this input's d
+        const real_t wd = weight_of[id * R_d + a];
+        if (wd == (real_t)0) continue;  // also every od past the outputs: the table is 0 there
+        for (int b = 0; b < R_h; ++b) {
+          const real_t wh = weight_h[ih * R_h + b];
           if (wh == (real_t)0) continue;
-          const real_t* gyr = gyc + (od * O_h + oh) * O_w;
+          const real_t* gyr = gyc + ((lo[id] + a) * O_h + lo_h[ih] + b) * O_w + lo_w[iw];
           real_t along_w = (real_t)0;
-          for (int ow = readers_w[iw]; ow < readers_w[L_w + iw]; ++ow)
-            along_w += weight_of(tap(taps_w, weights_w, O_w, ow), iw) * gyr[ow];
+          for (int c = 0; c < R_w; ++c) {
+            const real_t ww = weight_w[iw * R_w + c];
+            if (ww != (real_t)0) along_w += ww * gyr[c];
+          }
           acc += wd * wh * along_w;
         }
       }

@@ -165,52 +165,72 @@ def _interpolate_bwd_cpu(gy, x_shape, out, steps, mode, align_corners):
     return _apply_axes(gy, matrices, transpose=True)
 
 
-def _tap_tables(x_shape, out, steps, mode, align_corners, dtype):
-    """kernels/resample.cu's tables, from _axis_taps (the CPU's own taps), 3 axes with size-1 dims in front:
-    taps [i0, i1 per axis] (int32), weights [1 - lam, lam per axis] (dtype), readers [lo, hi per axis]
-    (int32: the outputs reading input i lie in [lo[i], hi[i]))."""
+def _axes(x_shape, out, steps, mode, align_corners):
+    """(L, O, i0, i1, w0, w1) per axis, 3 axes with size-1 dims in front for 1-D and 2-D: output o reads
+    inputs i0[o] and i1[o] with weights w0 = 1 - lam and w1 = lam, from _axis_taps (the CPU's own taps)."""
     extra = 3 - len(out)
     sizes, outs = (1,) * extra + tuple(x_shape[2:]), (1,) * extra + tuple(out)
-    taps, weights, readers = [], [], []
     for n, o, step in zip(sizes, outs, (1.0,) * extra + tuple(steps), strict=True):
         i0, i1, lam = _axis_taps(n, o, step, mode, align_corners)
-        lo, hi, dst = numpy.full(n, o), numpy.zeros(n, numpy.int64), numpy.arange(o)
-        for source in (i0, i1):  # lo = the first output reading i, hi = one past the last
+        yield n, o, i0, i1, 1.0 - numpy.asarray(lam), numpy.asarray(lam)
+
+
+def _forward_tables(axes, dtype):
+    """kernels/resample.cu's taps [i0, i1 per axis] (int32) and weights [w0, w1 per axis] (dtype)."""
+    taps = [t for _, _, i0, i1, _, _ in axes for t in (i0, i1)]
+    weights = [w for *_, w0, w1 in axes for w in (w0, w1)]
+    return numpy.concatenate(taps).astype(numpy.int32), numpy.concatenate(weights).astype(dtype)
+
+
+def _backward_tables(axes, dtype):
+    """The transposed taps: per axis, lo[i] = the first output reading input i (int32), and an (L, R) table
+    whose entry (i, k) is the weight of input i in output lo[i] + k (0 if that output does not read it),
+    R = the most outputs any input has (taps of weight 0 left out); the entries of the CPU's matrix, M[o, i]."""
+    lows, tables, widths = [], [], []
+    for n, o, i0, i1, w0, w1 in axes:
+        taps = [(i[w != 0], numpy.flatnonzero(w != 0), w[w != 0]) for i, w in ((i0, w0), (i1, w1))]
+        lo, hi = numpy.full(n, o), numpy.zeros(n, numpy.int64)
+        for source, dst, _ in taps:  # lo = the first output reading input i, hi = one past the last
             numpy.minimum.at(lo, source, dst)
             numpy.maximum.at(hi, source, dst + 1)
-        taps += [i0, i1]
-        weights += [1.0 - numpy.asarray(lam), lam]
-        readers += [lo, hi]
-    flat = [numpy.concatenate(t).astype(d) for t, d in ((taps, numpy.int32), (weights, dtype), (readers, numpy.int32))]
-    return flat, sizes, outs
+        lo = numpy.minimum(lo, hi)  # an input no output reads: an empty range at 0
+        width = max(1, int((hi - lo).max()))
+        table = numpy.zeros((n, width))
+        for source, dst, weight in taps:  # add: i0 = i1 at the last input, as in the CPU's matrix
+            numpy.add.at(table, (source, dst - lo[source]), weight)
+        lows.append(lo)
+        tables.append(table.reshape(-1))
+        widths.append(width)
+    return numpy.concatenate(lows).astype(numpy.int32), numpy.concatenate(tables).astype(dtype), widths
 
 
 def _interpolate_fwd_gpu(x, x_shape, out, steps, mode, align_corners):
     xp = backend.get_xp(x)
     x, y = xp.ascontiguousarray(x), xp.empty(tuple(x_shape[:2]) + tuple(out), x.dtype)
-    (taps, weights, _), sizes, outs = _tap_tables(x_shape, out, steps, mode, align_corners, x.dtype)
-    tables = [backend.to_device(t, backend.device_of(x)) for t in (taps, weights)]
-    _launch("interpolate_fwd", x, y, tables, sizes, outs, rows=outs[0] * outs[1])
+    axes = list(_axes(x_shape, out, steps, mode, align_corners))
+    tables = [backend.to_device(t, backend.device_of(x)) for t in _forward_tables(axes, x.dtype)]
+    _launch("interpolate_fwd", x, y, tables, axes, rows=axes[0][1] * axes[1][1])
     return y
 
 
 def _interpolate_bwd_gpu(gy, x_shape, out, steps, mode, align_corners):
     xp = backend.get_xp(gy)
     gy, gx = xp.ascontiguousarray(gy), xp.empty(x_shape, gy.dtype)  # a gather: every gx written once
-    tables, sizes, outs = _tap_tables(x_shape, out, steps, mode, align_corners, gy.dtype)
-    tables = [backend.to_device(t, backend.device_of(gy)) for t in tables]
-    _launch("interpolate_bwd", gy, gx, tables, sizes, outs, rows=sizes[0] * sizes[1])
+    axes = list(_axes(x_shape, out, steps, mode, align_corners))
+    lo, table, widths = _backward_tables(axes, gy.dtype)
+    tables = [backend.to_device(t, backend.device_of(gy)) for t in (lo, table)]
+    _launch("interpolate_bwd", gy, gx, tables, axes, rows=axes[0][0] * axes[1][0], extra=widths)
     return gx
 
 
-def _launch(name, source, target, tables, sizes, outs, rows):
+def _launch(name, source, target, tables, axes, rows, extra=()):
     """kernels/resample.cu::name over whole (N, C) planes, at most MAX_LAUNCH elements per launch; ``rows``
     = the rows (d, h) of one plane the kernel walks (output rows forward, input rows backward)."""
     kernel = backend.load_kernel("resample", name, source.dtype)
-    planes = source.shape[0] * source.shape[1]
+    planes, sizes, outs = source.shape[0] * source.shape[1], [a[0] for a in axes], [a[1] for a in axes]
     for n, arrays in _plane_launches("interpolate", planes, max(source.size, target.size) // planes, source, target):
         blocks = -(-n * rows // 8)  # 8 rows per block of (32, 8) threads; the blocks loop beyond MAX_BLOCKS
-        kernel(backend.grid_for(blocks, 1)[0], (32, 8), (*arrays, *tables, n, *sizes, *outs))
+        kernel(backend.grid_for(blocks, 1)[0], (32, 8), (*arrays, *tables, n, *sizes, *outs, *extra))
 
 
 # ----------------------------------------------------------------------------- pad
