@@ -303,6 +303,29 @@ def test_instance_group_layer_norm_parity(device):
         assert_close(got, expected, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_without_backward_stores_no_x_hat(device, training):
+    """Under no_grad (or with no input requiring grad) the forward keeps no x_hat; y is unchanged."""
+    x = rand(3, 2, 5, 6, dtype=numpy.float32)
+    stats = (numpy.full(2, 0.2, numpy.float32), numpy.full(2, 1.5, numpy.float32))
+
+    def run(make, requires_grad):
+        rm, rv = make(stats[0]), make(stats[1])
+        return F.batch_norm(make(x, requires_grad=requires_grad), rm, rv, training=training)
+
+    with tm.no_grad():
+        y = run(device.tensor, True)
+    assert not y.requires_grad
+    assert_close(y, device.reference(run, cpu_tensor, True), rtol=1e-4, atol=1e-5)
+    assert_close(run(device.tensor, False), y, rtol=0, atol=0)
+    if device.name != "cpu":
+        x3 = device.tensor(x).data.reshape(3, 2, 30)
+        ones, zeros = (device.tensor(numpy.full(2, v, numpy.float32)).data for v in (1.0, 0.0))
+        y3, x_hat = norm._batch_norm_fwd_gpu(x3, zeros, ones, ones, zeros, False)
+        assert x_hat is None
+        assert_close(y3, x.reshape(3, 2, 30), rtol=0, atol=0)  # mean 0, inv_std 1, gamma 1, beta 0
+
+
 def _reduce_kernels(x3, gy3):
     """Both reduction kernels once: (mean, var, sum_gy, sum_gy_xhat) from the emulated GPU path."""
     mean, var = norm._batch_norm_stats_gpu(x3)

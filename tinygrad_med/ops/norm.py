@@ -20,7 +20,7 @@ import numpy
 
 from .. import backend
 from ..errors import DeviceError, DTypeError, ShapeError, fmt
-from ..function import Function
+from ..function import Function, is_grad_enabled
 from ..tensor import Tensor
 
 __all__ = ["batch_norm", "instance_norm", "group_norm", "layer_norm", "BatchNorm"]
@@ -88,13 +88,15 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         "running_mean": None if running_mean is None else running_mean.data,
         "running_var": None if running_var is None else running_var.data,
     }
-    return BatchNorm.apply(input, weight, bias, **raw, training=training, momentum=momentum, eps=eps)
+    keep = _grad_needed(input, weight, bias)
+    return BatchNorm.apply(input, weight, bias, **raw, training=training, momentum=momentum, eps=eps, keep_x_hat=keep)
 
 
 class BatchNorm(Function):
-    """x_hat = (x - mu) inv_std and y = gamma x_hat + beta per channel of x viewed as (N, C, S)."""
+    """x_hat = (x - mu) inv_std and y = gamma x_hat + beta per channel of x viewed as (N, C, S); x_hat is
+    saved for the backward (keep_x_hat=False: no backward will run, and the GPU does not store it)."""
 
-    def forward(self, x, gamma, beta, running_mean, running_var, training, momentum, eps):
+    def forward(self, x, gamma, beta, running_mean, running_var, training, momentum, eps, keep_x_hat=True):
         xp, self.x_shape, self.training = backend.get_xp(x), x.shape, training
         x3 = xp.ascontiguousarray(x).reshape(x.shape[0], x.shape[1], -1)  # (N, C, *) -> (N, C, S)
         gpu = backend.on_gpu(x3)  # the one dispatch: kernels/norm.cu or the NumPy reference
@@ -108,13 +110,13 @@ class BatchNorm(Function):
         self.gamma = xp.ones(C, x.dtype) if gamma is None else xp.ascontiguousarray(gamma, dtype=x.dtype)
         beta = xp.zeros(C, x.dtype) if beta is None else xp.ascontiguousarray(beta, dtype=x.dtype)
         if training:  # Algorithm 1: the batch statistics
-            y, self.x_hat, mean, var, self.inv_std = train_fwd(x3, self.gamma, beta, x.dtype.type(eps))
+            y, self.x_hat, mean, var, self.inv_std = train_fwd(x3, self.gamma, beta, x.dtype.type(eps), keep_x_hat)
             if running_mean is not None:
                 _update_running_stats(running_mean, running_var, mean, var, x3.size // C, momentum)
         else:  # Algorithm 2: the running statistics stand in for the batch's
             mean, var = running_mean.astype(x.dtype), running_var.astype(x.dtype)
             self.inv_std = 1.0 / xp.sqrt(var + x.dtype.type(eps))  # (C,)
-            y, self.x_hat = fwd(x3, mean, self.inv_std, self.gamma, beta)
+            y, self.x_hat = fwd(x3, mean, self.inv_std, self.gamma, beta, keep_x_hat)
         return y.reshape(x.shape)
 
     def backward(self, gy):
@@ -150,7 +152,8 @@ def instance_norm(
         k: None if t is None else xp.tile(t.data, N)
         for k, t in (("running_mean", running_mean), ("running_var", running_var))
     }
-    y = BatchNorm.apply(input.reshape(1, N * C, -1), None, None, **tiled, training=True, momentum=momentum, eps=eps)
+    view, keep = input.reshape(1, N * C, -1), _grad_needed(input)
+    y = BatchNorm.apply(view, None, None, **tiled, training=True, momentum=momentum, eps=eps, keep_x_hat=keep)
     for key, t in (("running_mean", running_mean), ("running_var", running_var)):
         if t is not None:  # (N*C,) -> (C,): the average over the batch, as PyTorch does
             t.data[...] = tiled[key].reshape(N, C).mean(axis=0)
@@ -210,7 +213,13 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
 
 def _normalize(x3, eps):
     """x_hat per row of x3 (1, R, K): BatchNorm in training mode, without affine or running stats."""
-    return BatchNorm.apply(x3, None, None, running_mean=None, running_var=None, training=True, momentum=0.0, eps=eps)
+    options = {"training": True, "momentum": 0.0, "eps": eps, "keep_x_hat": _grad_needed(x3)}
+    return BatchNorm.apply(x3, None, None, running_mean=None, running_var=None, **options)
+
+
+def _grad_needed(*tensors):
+    """True if a backward can run through these inputs (grad enabled and one of them requires grad)."""
+    return is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
 
 
 def _affine(y, weight, bias, shape):
@@ -265,10 +274,11 @@ def _channel_dot(a3, b3):
     return numpy.einsum("ncs,ncs->c", a3, b3)
 
 
-def _batch_norm_train_fwd_cpu(x3, gamma, beta, eps):
+def _batch_norm_train_fwd_cpu(x3, gamma, beta, eps, keep_x_hat=True):
     """Training forward of x3 (N, C, S): (y, x_hat, mu_B, sigma2_B, inv_std), statistics in two passes.
 
-    The centred x is computed once: it gives sigma2_B and then becomes x_hat in place.
+    The centred x is computed once: it gives sigma2_B and then becomes x_hat in place (returned even if
+    not keep_x_hat: here it costs nothing extra).
     """
     m = x3.shape[0] * x3.shape[2]
     mean = _channel_sum(x3) / m  # mu_B
@@ -281,10 +291,10 @@ def _batch_norm_train_fwd_cpu(x3, gamma, beta, eps):
     return y, x_hat, mean, var, inv_std
 
 
-def _batch_norm_train_fwd_gpu(x3, gamma, beta, eps):
+def _batch_norm_train_fwd_gpu(x3, gamma, beta, eps, keep_x_hat=True):
     mean, var = _batch_norm_stats_gpu(x3)
     inv_std = 1.0 / backend.get_xp(x3).sqrt(var + eps)
-    y, x_hat = _batch_norm_fwd_gpu(x3, mean, inv_std, gamma, beta)
+    y, x_hat = _batch_norm_fwd_gpu(x3, mean, inv_std, gamma, beta, keep_x_hat)
     return y, x_hat, mean, var, inv_std
 
 
@@ -302,8 +312,9 @@ def _batch_norm_stats_gpu(x3):
     return mean, var
 
 
-def _batch_norm_fwd_cpu(x3, mean, inv_std, gamma, beta):
-    """x_hat = (x - mean) inv_std and y = gamma x_hat + beta, per channel of x3 (N, C, S)."""
+def _batch_norm_fwd_cpu(x3, mean, inv_std, gamma, beta, keep_x_hat=True):
+    """x_hat = (x - mean) inv_std and y = gamma x_hat + beta, per channel of x3 (N, C, S) (x_hat returned
+    even if not keep_x_hat: it is the way to y here)."""
     x_hat = x3 - mean[:, None]
     x_hat *= inv_std[:, None]
     y = x_hat * gamma[:, None]
@@ -311,12 +322,13 @@ def _batch_norm_fwd_cpu(x3, mean, inv_std, gamma, beta):
     return y, x_hat
 
 
-def _batch_norm_fwd_gpu(x3, mean, inv_std, gamma, beta):
+def _batch_norm_fwd_gpu(x3, mean, inv_std, gamma, beta, keep_x_hat=True):
+    """y, and x_hat (None if not keep_x_hat: the kernel then writes y only, 1 of its 3 passes over memory less)."""
     xp, (N, C, S) = backend.get_xp(x3), x3.shape
-    y, x_hat = xp.empty_like(x3), xp.empty_like(x3)
+    y, x_hat = xp.empty_like(x3), xp.empty(x3.shape if keep_x_hat else 1, x3.dtype)  # 1: a placeholder
     kernel = backend.load_kernel("norm", "batch_norm_fwd", x3.dtype)
-    kernel((_blocks(x3.size),), (256,), (x3, mean, inv_std, gamma, beta, y, x_hat, N, C, S))
-    return y, x_hat
+    kernel((_blocks(x3.size),), (256,), (x3, mean, inv_std, gamma, beta, y, x_hat, N, C, S, int(keep_x_hat)))
+    return y, x_hat if keep_x_hat else None
 
 
 def _batch_norm_bwd_cpu(gy3, x_hat, gamma, inv_std, training):
