@@ -341,12 +341,13 @@ def test_max_pool_float64_parity_and_overlapping_windows(device):
         lambda t: F.avg_pool2d(t, 3, 2, 1, ceil_mode=True),  # one thread per input backward
     ],
 )
-def test_pool_kernels_loop_over_rows_columns_and_planes(device, monkeypatch, fn):
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+def test_pool_kernels_loop_over_rows_columns_and_planes(device, monkeypatch, fn, dtype):
     """One block (MAX_BLOCKS = 1) loops over the 12 rows of a launch, its 32 threads across loop over 35
     window columns, and MAX_LAUNCH = 2 planes' worth splits the N*C = 6 planes into 3 launches."""
     monkeypatch.setattr(backend, "MAX_BLOCKS", 1)
     monkeypatch.setattr(pool_ops, "MAX_LAUNCH", 2 * 6 * 70)
-    _parity(device, fn, distinct(2, 3, 6, 70))
+    _parity(device, fn, distinct(2, 3, 6, 70), dtype)
 
 
 def test_max_pool_forward_without_backward_makes_no_indices(device):
