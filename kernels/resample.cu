@@ -1,13 +1,13 @@
 // kernels/resample.cu -- interpolation (lecture: "Semantic segmentation" (upsampling), "Spatial transformer")
 // Every resize runs as 3-D: 1-D and 2-D inputs get leading spatial dims of size 1.
-// Along one axis of L inputs and O outputs, output o reads inputs i0[o] and i1[o] with weights w0[o] and w1[o]
-// (linear: 1 - lam and lam; nearest: 1 and 0). These taps are the CPU reference's own
-// (ops/resample.py::_axis_taps), made once per call on the host and passed as tables, so the kernels do no
-// coordinate arithmetic and agree with the CPU on every index.
-//   taps    = [i0_d, i1_d, i0_h, i1_h, i0_w, i1_w]   (int, O_d, O_d, O_h, O_h, O_w, O_w entries)
-//   weights = [w0_d, w1_d, w0_h, w1_h, w0_w, w1_w]   (real_t, same layout)
-// interpolate_fwd: y[od, oh, ow] = sum over a, b, c in {0, 1} of wa_d[od] wb_h[oh] wc_w[ow] x[ia_d[od], ib_h[oh], ic_w[ow]]
-//                  (a tap of weight 0 is skipped: it adds nothing)
+// Along one axis of L inputs and O outputs, output o reads K inputs i_k[o] with weights w_k[o]
+// (K = 2: linear 1 - lam and lam, nearest 1 and 0; K = 4: bicubic, Keys' cubic convolution weights, A = -0.75).
+// These taps are the CPU reference's own (ops/resample.py::_axis_taps), made once per call on the host and
+// passed as tables, so the kernels do no coordinate arithmetic and agree with the CPU on every index.
+//   taps    = [i_0 .. i_{K-1} of d, of h, of w]   (int, K * O_d, K * O_h, K * O_w entries; tap k of o at k * O + o)
+//   weights = [w_0 .. w_{K-1} of d, of h, of w]   (real_t, same layout)
+// interpolate_fwd: y[od, oh, ow] = sum over a, b, c < K of wa_d[od] wb_h[oh] wc_w[ow] x[ia_d[od], ib_h[oh], ic_w[ow]]
+//                  (a tap of weight 0 is skipped: it adds nothing); K = k_taps, a template parameter inside
 // interpolate_bwd: gx[id, ih, iw] = sum over the outputs reading it of the same weight times gy[od, oh, ow]
 //                  -- the transposed map as a gather, one thread per input, no atomics and no zero fill.
 //                  Its tables (ops/resample.py::_backward_tables) are the transposed taps: lo = [lo_d, lo_h, lo_w]
@@ -21,50 +21,68 @@
 // Index math is 32-bit: ops/resample.py launches whole planes, at most 2^30 elements per launch.
 #include "common.cuh"
 
-// the two taps of output o along one axis, from the tables (i0 at taps[0..O), i1 at taps[O..2O))
-struct Tap {
-  int i0, i1;
-  real_t w0, w1;
-};
-
-__device__ Tap tap(const int* taps, const real_t* weights, int O, int o) {
-  return Tap{taps[o], taps[O + o], weights[o], weights[O + o]};
-}
-
 #define FOR_EACH_ROW(row, rows) \
   for (int row = blockIdx.x * blockDim.y + threadIdx.y; row < (rows); row += gridDim.x * blockDim.y)
 
-extern "C" __global__ void interpolate_fwd(const real_t* __restrict__ x, real_t* __restrict__ y,
-                                           const int* __restrict__ taps, const real_t* __restrict__ weights,
-                                           long long planes, long long in_d, long long in_h, long long in_w,
-                                           long long out_d, long long out_h, long long out_w) {
-  const int L_d = (int)in_d, L_h = (int)in_h, L_w = (int)in_w, O_d = (int)out_d, O_h = (int)out_h, O_w = (int)out_w;
-  const int *taps_h = taps + 2 * O_d, *taps_w = taps_h + 2 * O_h;
-  const real_t *weights_h = weights + 2 * O_d, *weights_w = weights_h + 2 * O_h;
-  FOR_EACH_ROW(row, (int)planes * O_d * O_h) {  // row = (plane * O_d + od) * O_h + oh
+// the K taps of output o along one axis, from the tables (tap k at taps[k * O + o])
+template <int K>
+struct Taps {
+  int i[K];
+  real_t w[K];
+};
+
+template <int K>
+__device__ Taps<K> taps_of(const int* taps, const real_t* weights, int O, int o) {
+  Taps<K> t;
+  for (int k = 0; k < K; ++k) {
+    t.i[k] = taps[k * O + o];
+    t.w[k] = weights[k * O + o];
+  }
+  return t;
+}
+
+// interpolate_fwd with K taps per axis (2: nearest, linear; 4: bicubic), unrolled by the compiler
+template <int K>
+__device__ void interpolate_rows(const real_t* __restrict__ x, real_t* __restrict__ y, const int* __restrict__ taps,
+                                 const real_t* __restrict__ weights, int planes, int L_d, int L_h, int L_w, int O_d,
+                                 int O_h, int O_w) {
+  const int *taps_h = taps + K * O_d, *taps_w = taps_h + K * O_h;
+  const real_t *weights_h = weights + K * O_d, *weights_w = weights_h + K * O_h;
+  FOR_EACH_ROW(row, planes * O_d * O_h) {  // row = (plane * O_d + od) * O_h + oh
     const int oh = row % O_h, od = row / O_h % O_d, plane = row / O_h / O_d;
-    const Tap td = tap(taps, weights, O_d, od), th = tap(taps_h, weights_h, O_h, oh);
+    // the (up to) K * K input rows this output row reads, with their weights
+    const Taps<K> td = taps_of<K>(taps, weights, O_d, od), th = taps_of<K>(taps_h, weights_h, O_h, oh);
     const real_t* xc = x + plane * L_d * L_h * L_w;
-    // the (up to) four input rows this output row reads, with their weights
-    const int d_of[2] = {td.i0, td.i1}, h_of[2] = {th.i0, th.i1};
-    const real_t wd[2] = {td.w0, td.w1}, wh[2] = {th.w0, th.w1};
     real_t* yr = y + row * O_w;
     for (int ow = threadIdx.x; ow < O_w; ow += blockDim.x) {
-      const Tap tw = tap(taps_w, weights_w, O_w, ow);
+      const Taps<K> tw = taps_of<K>(taps_w, weights_w, O_w, ow);
       real_t acc = (real_t)0;
-      for (int a = 0; a < 2; ++a) {
-        if (wd[a] == (real_t)0) continue;
-        for (int b = 0; b < 2; ++b) {
-          if (wh[b] == (real_t)0) continue;
-          const real_t* xr = xc + (d_of[a] * L_h + h_of[b]) * L_w;
-          real_t along_w = tw.w0 * xr[tw.i0];
-          if (tw.w1 != (real_t)0) along_w += tw.w1 * xr[tw.i1];
-          acc += wd[a] * wh[b] * along_w;
+      for (int a = 0; a < K; ++a) {
+        if (td.w[a] == (real_t)0) continue;  // a tap of weight 0 adds nothing
+        for (int b = 0; b < K; ++b) {
+          if (th.w[b] == (real_t)0) continue;
+          const real_t* xr = xc + (td.i[a] * L_h + th.i[b]) * L_w;
+          real_t along_w = tw.w[0] * xr[tw.i[0]];
+          for (int c = 1; c < K; ++c)
+            if (tw.w[c] != (real_t)0) along_w += tw.w[c] * xr[tw.i[c]];
+          acc += td.w[a] * th.w[b] * along_w;
         }
       }
       yr[ow] = acc;
     }
   }
+}
+
+extern "C" __global__ void interpolate_fwd(const real_t* __restrict__ x, real_t* __restrict__ y,
+                                           const int* __restrict__ taps, const real_t* __restrict__ weights,
+                                           long long planes, long long in_d, long long in_h, long long in_w,
+                                           long long out_d, long long out_h, long long out_w, long long k_taps) {
+  if (k_taps == 4)
+    interpolate_rows<4>(x, y, taps, weights, (int)planes, (int)in_d, (int)in_h, (int)in_w, (int)out_d, (int)out_h,
+                        (int)out_w);
+  else
+    interpolate_rows<2>(x, y, taps, weights, (int)planes, (int)in_d, (int)in_h, (int)in_w, (int)out_d, (int)out_h,
+                        (int)out_w);
 }
 
 extern "C" __global__ void interpolate_bwd(const real_t* __restrict__ gy, real_t* __restrict__ gx,

@@ -178,6 +178,42 @@ def interpolate_nd(x, out, mode, align_corners=False, scale_factor=None):
     return y
 
 
+def bicubic_2d(x, out, align_corners=False, scale_factor=None):
+    """Bicubic interpolation of (N, C, H, W), output pixel by output pixel (Keys' cubic convolution, A = -0.75).
+
+    Along a dim of n inputs and o outputs, with r = 1/scale_factor if given else n/o: src = j (n-1)/(o-1) if
+    align_corners else (j + 0.5) r - 0.5 (not clamped at 0); i0 = min(floor(src), n - 1), t = clip(src - i0, 0, 1);
+    y = sum_{a,b=0..3} W_a(t_h) W_b(t_w) x[clip(i0_h - 1 + a), clip(i0_w - 1 + b)], W(s) the cubic kernel at the
+    tap's distance s from src.
+    """
+
+    def kernel(s, a=-0.75):
+        s = abs(s)
+        if s <= 1:
+            return (a + 2) * s**3 - (a + 3) * s**2 + 1
+        return a * s**3 - 5 * a * s**2 + 8 * a * s - 4 * a if s < 2 else 0.0
+
+    taps = []
+    for i in range(2):
+        n, o = x.shape[2 + i], out[i]
+        r = 1.0 / scale_factor[i] if scale_factor else n / o
+        per_output = []
+        for j in range(o):
+            if align_corners:
+                src = j * (n - 1) / (o - 1) if o > 1 else 0.0
+            else:
+                src = (j + 0.5) * r - 0.5
+            i0 = min(int(numpy.floor(src)), n - 1)
+            t = min(max(src - i0, 0.0), 1.0)
+            per_output.append([(min(max(i0 - 1 + k, 0), n - 1), kernel(t + 1 - k)) for k in range(4)])
+        taps.append(per_output)
+    y = numpy.zeros(x.shape[:2] + tuple(out), x.dtype)
+    for n, c, oh, ow in itertools.product(*(range(s) for s in y.shape)):
+        for (h, wh), (w, ww) in itertools.product(taps[0][oh], taps[1][ow]):
+            y[n, c, oh, ow] += wh * ww * x[n, c, h, w]
+    return y
+
+
 def pad_nd(x, pad, mode):
     """F.pad's reflect / replicate / circular modes: y[j] = x[src(j)] for j in [-left, n + right)."""
     k = len(pad) // 2

@@ -1,4 +1,5 @@
-"""Tests of ops/resample.py (interpolate, reflect/replicate/circular pad), kernels/resample.cu and nn/resample.py.
+"""Tests of ops/resample.py (interpolate incl. bicubic, reflect/replicate/circular pad), kernels/resample.cu
+and nn/resample.py.
 
 (a) forward against the naive loops of tests/reference.py over hypothesis-drawn sizes, scale factors,
     modes and align_corners; small examples by hand;
@@ -12,7 +13,7 @@ import pytest
 from conftest import assert_close
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reference import interpolate_nd, pad_nd
+from reference import bicubic_2d, interpolate_nd, pad_nd
 
 import tinygrad_med as tm
 from tinygrad_med import backend
@@ -74,6 +75,44 @@ def test_interpolate_matches_loops(config):
     assert_close(y, expected, 1e-12, 1e-12)
 
 
+@st.composite
+def bicubic_resizes(draw):
+    """(shape, align_corners, size or None, scale factors or None) for a 4-D bicubic resize."""
+    spatial = [draw(st.integers(1, 5)) for _ in range(2)]
+    align = draw(st.sampled_from([None, False, True]))
+    if draw(st.booleans()):
+        return (1, 2, *spatial), align, tuple(draw(st.integers(1, 7)) for _ in spatial), None
+    scales = tuple(draw(st.sampled_from([0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.3])) for _ in spatial)
+    return (1, 2, *[max(n, 3) for n in spatial]), align, None, scales  # floor(3 * 0.4) >= 1
+
+
+@settings(max_examples=25, deadline=None)
+@given(config=bicubic_resizes())
+def test_bicubic_matches_loops(config):
+    shape, align, size, scales = config
+    x = rand(*shape)
+    y = F.interpolate(t64(x, False), size=size, scale_factor=scales, mode="bicubic", align_corners=align)
+    out = size or tuple(int(n * s) for n, s in zip(shape[2:], scales, strict=True))
+    assert_close(y, bicubic_2d(x, out, bool(align), scales), 1e-12, 1e-12)
+
+
+def test_bicubic_by_hand():
+    """Same size is the identity (t = 0: weights 0, 1, 0, 0); the weights sum to 1, so a constant stays one;
+    upsampling a 1-D step overshoots on both sides (A = -0.75 < 0), unlike bilinear."""
+    x = rand(1, 2, 4, 5)
+    assert_close(F.interpolate(t64(x, False), size=(4, 5), mode="bicubic"), x, 1e-15, 1e-15)
+    constant = F.interpolate(t64(numpy.full((1, 1, 3, 4), 2.5), False), size=(7, 5), mode="bicubic")
+    assert_close(constant, numpy.full((1, 1, 7, 5), 2.5), 1e-14, 1e-14)
+    step = t64(numpy.array([[[[0.0, 0.0, 1.0, 1.0]]]]), False)
+    row = F.interpolate(step, size=(1, 8), mode="bicubic").numpy()[0, 0, 0]
+    assert row.min() < 0 and row.max() > 1
+    # output 1 of size 8 from 4 (align_corners=False): src = 1.5 / 2 - 0.5 = 0.25, taps x[0, 0, 1, 2]
+    weights = [-0.75 * 1.25**3 + 3.75 * 1.25**2 - 6 * 1.25 + 3, 1.25 * 0.25**3 - 2.25 * 0.25**2 + 1]
+    weights += [1.25 * 0.75**3 - 2.25 * 0.75**2 + 1, -0.75 * 1.75**3 + 3.75 * 1.75**2 - 6 * 1.75 + 3]
+    assert_close(row[1], weights[3], 1e-15, 1e-15)  # only x[2] = 1 among the taps
+    assert abs(sum(weights) - 1) < 1e-15
+
+
 @pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
 @pytest.mark.parametrize(
     "shape, pad",
@@ -123,6 +162,14 @@ def test_interpolate_other_modes_gradcheck(mode):
     _check(lambda x: F.interpolate(x, size=(5, 3), mode=mode), rand(1, 2, 4, 7))
 
 
+@settings(max_examples=15, deadline=None)
+@given(config=bicubic_resizes())
+def test_bicubic_gradcheck(config):
+    shape, align, size, scales = config
+    resize = {"size": size, "scale_factor": scales, "mode": "bicubic", "align_corners": align}
+    _check(lambda x: F.interpolate(x, **resize), rand(*shape))
+
+
 @settings(max_examples=20, deadline=None)
 @given(mode=st.sampled_from(["reflect", "replicate", "circular"]), nd=st.integers(1, 3), data=st.data())
 def test_pad_gradcheck(mode, nd, data):
@@ -158,6 +205,10 @@ def _parity(device, fn, x, dtype=numpy.float32):
         ((2, 2, 4, 3), {"scale_factor": 1.7, "mode": "nearest"}),
         ((1, 2, 3, 2, 4), {"size": (5, 3, 7), "mode": "nearest"}),
         ((2, 2, 5), {"size": 8, "mode": "nearest-exact"}),
+        ((2, 2, 4, 3), {"scale_factor": (2, 1.5), "mode": "bicubic"}),
+        ((2, 2, 5, 6), {"size": (3, 2), "mode": "bicubic", "align_corners": True}),
+        ((1, 2, 7, 9), {"scale_factor": 0.4, "mode": "bicubic", "align_corners": False}),
+        ((1, 2, 1, 3), {"size": (4, 1), "mode": "bicubic"}),
     ],
 )
 @pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
@@ -165,7 +216,15 @@ def test_interpolate_parity(device, shape, kwargs, dtype):
     _parity(device, lambda t: F.interpolate(t, **kwargs), rand(*shape), dtype)
 
 
-@pytest.mark.parametrize("kwargs", [{"size": (3, 70), "mode": "bilinear"}, {"size": (2, 1), "mode": "nearest"}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"size": (3, 70), "mode": "bilinear"},
+        {"size": (2, 1), "mode": "nearest"},
+        {"size": (3, 70), "mode": "bicubic"},
+        {"size": (2, 9), "mode": "bicubic", "align_corners": False},
+    ],
+)
 def test_interpolate_kernels_loop_over_rows_columns_and_planes(device, monkeypatch, kwargs):
     """Rows longer than the 32 threads across, more rows than one block's 8 (MAX_BLOCKS = 1), and 3 launches
     over plane ranges (MAX_LAUNCH = 2 planes' worth); nearest downsampling leaves inputs that no output
@@ -196,6 +255,11 @@ def test_pad_parity(device, mode):
         ((1, 2, 5, 6, 7), {"size": (3, 8, 4), "mode": "trilinear"}),
         ((2, 3, 9, 10), {"scale_factor": 1.5, "mode": "bilinear", "recompute_scale_factor": True}),
         ((2, 3, 9, 10), {"size": (4, 6), "mode": "area"}),
+        ((2, 3, 9, 10), {"scale_factor": 1.7, "mode": "bicubic"}),
+        ((2, 3, 9, 10), {"size": (5, 13), "mode": "bicubic", "align_corners": True}),
+        ((2, 3, 9, 10), {"scale_factor": (0.3, 2.5), "mode": "bicubic", "align_corners": False}),
+        ((1, 2, 2, 3), {"size": (7, 1), "mode": "bicubic"}),
+        ((1, 2, 5, 4), {"scale_factor": 1.5, "mode": "bicubic", "recompute_scale_factor": True}),
     ],
 )
 def test_interpolate_against_pytorch(shape, kwargs):
@@ -239,7 +303,9 @@ def test_pad_against_pytorch(mode, shape, pad):
         (lambda x: F.interpolate(x, size=3, scale_factor=2), ValueError, r"exactly one of size or scale_factor"),
         (lambda x: F.interpolate(x), ValueError, r"exactly one of size or scale_factor"),
         (lambda x: F.interpolate(x, size=3, align_corners=True), ValueError, r"align_corners can only be set"),
-        (lambda x: F.interpolate(x, size=3, mode="bicubic"), ValueError, r"mode 'bicubic' is not supported"),
+        (lambda x: F.interpolate(x, size=3, mode="cubic"), ValueError, r"mode 'cubic' is not supported"),
+        (lambda x: F.interpolate(x[0], size=3, mode="bicubic"), ShapeError, r"'bicubic' needs a 4-D.*\(2, 4, 5\)"),
+        (lambda x: F.interpolate(x, size=3, align_corners=False), ValueError, r"linear \| bilinear \| bicubic"),
         (lambda x: F.interpolate(x, size=(3, 3, 3)), ShapeError, r"size needs 2 values for a 4-D input"),
         (lambda x: F.interpolate(x, scale_factor=0.1), ShapeError, r"output size \(0, 0\) must be at least 1"),
         (lambda x: F.interpolate(tm.zeros(1, 2, 4, 5, dtype=tm.int64), size=2), DTypeError, r"float tensor"),
@@ -266,6 +332,7 @@ def test_bad_input(call, error, pattern):
         ("Upsample", (), {"scale_factor": 2}, (1, 2, 3, 4)),
         ("Upsample", ((5, 7),), {"mode": "bilinear", "align_corners": True}, (1, 2, 3, 4)),
         ("Upsample", (), {"scale_factor": (1.5, 2, 2.5), "mode": "trilinear"}, (1, 2, 2, 3, 2)),
+        ("Upsample", ((5, 2),), {"mode": "bicubic", "align_corners": True}, (1, 2, 3, 4)),
         ("UpsamplingNearest2d", (), {"scale_factor": 3}, (1, 2, 3, 4)),
         ("UpsamplingBilinear2d", ((4, 6),), {}, (1, 2, 3, 4)),
         ("ReflectionPad1d", ((2, 1),), {}, (1, 2, 4)),

@@ -172,6 +172,16 @@ def _family_cases(r, distinct, labels):
             lambda f: (lambda x: f(x, size=7, mode="linear", align_corners=True), [r(2, 2, 4)]),
         ),
         (
+            "interpolate bicubic",
+            "interpolate",
+            lambda f: (lambda x: f(x, scale_factor=(1.5, 0.6), mode="bicubic"), [r(1, 2, 4, 5)]),
+        ),
+        (
+            "interpolate bicubic (align)",
+            "interpolate",
+            lambda f: (lambda x: f(x, size=(5, 2), mode="bicubic", align_corners=True), [r(1, 2, 3, 4)]),
+        ),
+        (
             "pad replicate/circular",
             "pad",
             lambda f: (

@@ -16,7 +16,7 @@ __all__ = ["Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d", "Reflectio
 
 
 class Upsample(Module):
-    """Resize by nearest or (bi/tri)linear interpolation (torch.nn.Upsample).
+    """Resize by nearest, (bi/tri)linear or bicubic interpolation (torch.nn.Upsample).
 
     Lecture: "Semantic segmentation" (upsampling).
     Forward:  y = interpolate(x, size, scale_factor, mode, align_corners) (ops/resample.py)
@@ -24,8 +24,8 @@ class Upsample(Module):
     Shapes:   (N, C, *L) -> (N, C, *O), O = size, or floor(L * scale_factor)
     Args:
         size: output spatial size (int or tuple); scale_factor: multiplier (float or tuple); give one of them.
-        mode: 'nearest', 'nearest-exact', 'linear', 'bilinear', 'trilinear' or 'area'.
-        align_corners: linear modes only (see interpolate).
+        mode: 'nearest', 'nearest-exact', 'linear', 'bilinear', 'bicubic', 'trilinear' or 'area'.
+        align_corners: linear and bicubic modes only (see interpolate).
     """
 
     def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None, recompute_scale_factor=None):

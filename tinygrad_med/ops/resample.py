@@ -1,4 +1,4 @@
-"""Resampling: interpolate (nearest, linear, bilinear, trilinear, area) and reflect/replicate/circular pad.
+"""Resampling: interpolate (nearest, linear, bilinear, bicubic, trilinear, area) and reflect/replicate/circular pad.
 
 Lecture: "Semantic segmentation" (FCN: "add upsampling operations at the end of the
 network"; encoder-decoder and U-Net decoders upsample feature maps) and "Spatial
@@ -20,6 +20,11 @@ Source coordinate of output o along an axis of L inputs and O outputs (PyTorch's
     linear, align_corners=True:  src = o * (L - 1) / (O - 1)      (0 if O == 1)
     linear, align_corners=False: src = max((o + 0.5) * scale - 0.5, 0)
     then i0 = floor(src), i1 = min(i0 + 1, L - 1), lam = src - i0:  y[o] = (1 - lam) x[i0] + lam x[i1]
+    bicubic: src as linear but not clamped at 0 (align_corners=False), i0 = min(floor(src), L - 1),
+    t = clip(src - i0, 0, 1), y[o] = sum_{k=0..3} W_k(t) x[clip(i0 - 1 + k, 0, L - 1)] with Keys' cubic
+    convolution weights (A = -0.75, PyTorch's): W_0 = c2(t + 1), W_1 = c1(t), W_2 = c1(1 - t), W_3 = c2(2 - t),
+    c1(s) = ((A + 2) s - (A + 3)) s^2 + 1 for |s| <= 1, c2(s) = ((A s - 5A) s + 8A) s - 4A for 1 < |s| < 2.
+    Reference: R. Keys, "Cubic convolution interpolation for digital image processing", IEEE TASSP 1981.
 """
 
 import math
@@ -33,25 +38,28 @@ from .pool import _plane_launches
 
 __all__ = ["interpolate", "pad", "separable"]
 
-_MODES = {"nearest": 0, "linear": 1, "nearest-exact": 2, "bilinear": 1, "trilinear": 1, "area": None}
-_LINEAR_RANK = {"linear": 3, "bilinear": 4, "trilinear": 5}
+_MODES = {"nearest": 0, "linear": 1, "nearest-exact": 2, "bilinear": 1, "trilinear": 1, "bicubic": 3, "area": None}
+_INTERPOLATING_RANK = {"linear": 3, "bilinear": 4, "bicubic": 4, "trilinear": 5}  # the modes taking align_corners
+_CUBIC_A = -0.75  # Keys' free parameter, as PyTorch (and OpenCV)
 
 
 def interpolate(
     x, size=None, scale_factor=None, mode="nearest", align_corners=None, recompute_scale_factor=None, antialias=False
 ):
-    """Resize the spatial dims of x (N, C, *spatial) by nearest or (bi/tri)linear interpolation.
+    """Resize the spatial dims of x (N, C, *spatial) by nearest, (bi/tri)linear or bicubic interpolation.
 
     Lecture: "Semantic segmentation" (upsampling) and "Spatial transformer" (bilinear interpolation).
     Forward:  along each spatial axis y[o] = (1 - lam_o) x[i0_o] + lam_o x[i1_o]  (module docstring;
-              nearest: lam = 0); the axes are done one after another (a tensor product).
+              nearest: lam = 0; bicubic: 4 taps with Keys' cubic weights); the axes are done one after
+              another (a tensor product).
     Backward: gx[i] = sum over outputs o reading i of (its weight) * gy[o]  (the transposed matrix)
     Shapes:   x (N, C, *L) -> y (N, C, *O), O = size, or floor(L * scale_factor).
     Args:
         x: float tensor (N, C, L), (N, C, H, W) or (N, C, D, H, W).
         size: int or one int per spatial dim.  scale_factor: float or one per spatial dim (not both).
-        mode: 'nearest', 'nearest-exact', 'linear' (3-D), 'bilinear' (4-D), 'trilinear' (5-D) or 'area'.
-        align_corners: linear modes only; True maps the corner pixels' centres onto each other.
+        mode: 'nearest', 'nearest-exact', 'linear' (3-D), 'bilinear' (4-D), 'bicubic' (4-D), 'trilinear' (5-D)
+            or 'area'.
+        align_corners: linear and bicubic modes only; True maps the corner pixels' centres onto each other.
         recompute_scale_factor: True computes the scale from the sizes even when scale_factor is given.
     Raises:
         ValueError / ShapeError on a mode not matching the rank, both or neither of size and
@@ -62,17 +70,17 @@ def interpolate(
         raise ValueError(fmt("interpolate", f"mode {mode!r} is not supported; use one of {sorted(_MODES)}"))
     if antialias:
         raise ValueError(fmt("interpolate", "antialias=True is not supported"))
-    if align_corners is not None and mode not in _LINEAR_RANK:
+    if align_corners is not None and mode not in _INTERPOLATING_RANK:
         raise ValueError(
             fmt(
                 "interpolate",
-                f"align_corners can only be set with the modes linear | bilinear | trilinear, not {mode!r}",
+                f"align_corners can only be set with the modes linear | bilinear | bicubic | trilinear, not {mode!r}",
             )
         )
     if not 1 <= nd <= 3:
         raise ShapeError(fmt("interpolate", "expected a 3-D, 4-D or 5-D input (N, C, *spatial)", x=x))
-    if mode in _LINEAR_RANK and x.ndim != _LINEAR_RANK[mode]:
-        raise ShapeError(fmt("interpolate", f"mode {mode!r} needs a {_LINEAR_RANK[mode]}-D input", x=x))
+    if mode in _INTERPOLATING_RANK and x.ndim != _INTERPOLATING_RANK[mode]:
+        raise ShapeError(fmt("interpolate", f"mode {mode!r} needs a {_INTERPOLATING_RANK[mode]}-D input", x=x))
     if x.dtype.kind != "f":
         raise DTypeError(fmt("interpolate", f"expected a float tensor, got {x.dtype}", x=x))
     out, scales = _output_size(x, size, scale_factor, recompute_scale_factor)
@@ -135,23 +143,50 @@ def _axis_scale(n, o, scale_factor, mode, align_corners):
 
 
 def _axis_taps(n, o, step, mode, align_corners):
-    """Per output position: (i0, i1, lam) with y[o] = (1 - lam) x[i0] + lam x[i1]."""
+    """Per output position o, the inputs it reads and their weights: y[o] = sum_k weights[k][o] x[indices[k][o]].
+    Two taps (nearest: weights 1 and 0; linear: 1 - lam and lam) or four (bicubic); (indices, weights) tuples."""
     dst = numpy.arange(o)
+    if mode == _MODES["bicubic"]:
+        return _cubic_taps(n, dst, step, align_corners)
     if mode != _MODES["linear"]:  # nearest: floor in float32, as PyTorch
         where = dst.astype(numpy.float32) if mode == _MODES["nearest"] else (dst + 0.5).astype(numpy.float32)
         i0 = numpy.minimum(numpy.floor(where * numpy.float32(step)).astype(numpy.int64), n - 1)
-        return i0, i0, numpy.zeros(o)
+        return (i0, i0), (numpy.ones(o), numpy.zeros(o))
     src = dst * step if align_corners else numpy.maximum((dst + 0.5) * step - 0.5, 0.0)
     i0 = numpy.minimum(numpy.floor(src).astype(numpy.int64), n - 1)
-    return i0, numpy.minimum(i0 + 1, n - 1), numpy.clip(src - i0, 0.0, 1.0)
+    lam = numpy.clip(src - i0, 0.0, 1.0)
+    return (i0, numpy.minimum(i0 + 1, n - 1)), (1.0 - lam, lam)
+
+
+def _cubic_taps(n, dst, step, align_corners):
+    """Bicubic taps (module docstring): src not clamped at 0, i0 = min(floor(src), L - 1) and t clipped to
+    [0, 1] (PyTorch's guard_index_and_lambda), the 4 inputs i0 - 1 .. i0 + 2 clamped to the border."""
+    src = dst * step if align_corners else (dst + 0.5) * step - 0.5
+    i0 = numpy.minimum(numpy.floor(src).astype(numpy.int64), n - 1)
+    t = numpy.clip(src - i0, 0.0, 1.0)
+    indices = tuple(numpy.clip(i0 - 1 + k, 0, n - 1) for k in range(4))
+    return indices, _cubic_weights(t)
+
+
+def _cubic_weights(t):
+    """Keys' cubic convolution weights of the taps at distances t + 1, t, 1 - t, 2 - t (they sum to 1)."""
+    a = _CUBIC_A
+
+    def near(s):  # |s| <= 1
+        return ((a + 2) * s - (a + 3)) * s * s + 1
+
+    def far(s):  # 1 < |s| < 2
+        return ((a * s - 5 * a) * s + 8 * a) * s - 4 * a
+
+    return far(t + 1.0), near(t), near(1.0 - t), far(2.0 - t)
 
 
 def _axis_matrix(n, o, step, mode, align_corners):
-    """The (O x L) interpolation matrix of one axis: row o holds 1 - lam at i0 and lam at i1."""
-    i0, i1, lam = _axis_taps(n, o, step, mode, align_corners)
+    """The (O x L) interpolation matrix of one axis: row o holds each tap's weight at its input."""
+    indices, weights = _axis_taps(n, o, step, mode, align_corners)
     matrix, rows = numpy.zeros((o, n)), numpy.arange(o)
-    numpy.add.at(matrix, (rows, i0), 1.0 - lam)  # add: i0 == i1 at the last input
-    numpy.add.at(matrix, (rows, i1), lam)
+    for i, w in zip(indices, weights, strict=True):  # add: taps share an input at the borders
+        numpy.add.at(matrix, (rows, i), w)
     return matrix
 
 
@@ -166,19 +201,21 @@ def _interpolate_bwd_cpu(gy, x_shape, out, steps, mode, align_corners):
 
 
 def _axes(x_shape, out, steps, mode, align_corners):
-    """(L, O, i0, i1, w0, w1) per axis, 3 axes with size-1 dims in front for 1-D and 2-D: output o reads
-    inputs i0[o] and i1[o] with weights w0 = 1 - lam and w1 = lam, from _axis_taps (the CPU's own taps)."""
+    """(L, O, indices, weights) per axis, 3 axes with size-1 dims in front for 1-D and 2-D: output o reads
+    inputs indices[k][o] with weights weights[k][o] (K = 2 taps, 4 for bicubic), from _axis_taps (the CPU's
+    own taps)."""
     extra = 3 - len(out)
     sizes, outs = (1,) * extra + tuple(x_shape[2:]), (1,) * extra + tuple(out)
     for n, o, step in zip(sizes, outs, (1.0,) * extra + tuple(steps), strict=True):
-        i0, i1, lam = _axis_taps(n, o, step, mode, align_corners)
-        yield n, o, i0, i1, 1.0 - numpy.asarray(lam), numpy.asarray(lam)
+        indices, weights = _axis_taps(n, o, step, mode, align_corners)
+        yield n, o, indices, weights
 
 
 def _forward_tables(axes, dtype):
-    """kernels/resample.cu's taps [i0, i1 per axis] (int32) and weights [w0, w1 per axis] (dtype)."""
-    taps = [t for _, _, i0, i1, _, _ in axes for t in (i0, i1)]
-    weights = [w for *_, w0, w1 in axes for w in (w0, w1)]
+    """kernels/resample.cu's taps [i_0 .. i_{K-1} per axis] (int32) and weights [w_0 .. w_{K-1} per axis]
+    (dtype), tap k of output o along an axis at k * O + o."""
+    taps = [t for _, _, indices, _ in axes for t in indices]
+    weights = [w for *_, weights in axes for w in weights]
     return numpy.concatenate(taps).astype(numpy.int32), numpy.concatenate(weights).astype(dtype)
 
 
@@ -187,8 +224,8 @@ def _backward_tables(axes, dtype):
     whose entry (i, k) is the weight of input i in output lo[i] + k (0 if that output does not read it),
     R = the most outputs any input has (taps of weight 0 left out); the entries of the CPU's matrix, M[o, i]."""
     lows, tables, widths = [], [], []
-    for n, o, i0, i1, w0, w1 in axes:
-        taps = [(i[w != 0], numpy.flatnonzero(w != 0), w[w != 0]) for i, w in ((i0, w0), (i1, w1))]
+    for n, o, indices, weights in axes:
+        taps = [(i[w != 0], numpy.flatnonzero(w != 0), w[w != 0]) for i, w in zip(indices, weights, strict=True)]
         lo, hi = numpy.full(n, o), numpy.zeros(n, numpy.int64)
         for source, dst, _ in taps:  # lo = the first output reading input i, hi = one past the last
             numpy.minimum.at(lo, source, dst)
@@ -196,7 +233,7 @@ def _backward_tables(axes, dtype):
         lo = numpy.minimum(lo, hi)  # an input no output reads: an empty range at 0
         width = max(1, int((hi - lo).max()))
         table = numpy.zeros((n, width))
-        for source, dst, weight in taps:  # add: i0 = i1 at the last input, as in the CPU's matrix
+        for source, dst, weight in taps:  # add: taps share an input at the borders, as in the CPU's matrix
             numpy.add.at(table, (source, dst - lo[source]), weight)
         lows.append(lo)
         tables.append(table.reshape(-1))
@@ -209,7 +246,7 @@ def _interpolate_fwd_gpu(x, x_shape, out, steps, mode, align_corners):
     x, y = xp.ascontiguousarray(x), xp.empty(tuple(x_shape[:2]) + tuple(out), x.dtype)
     axes = list(_axes(x_shape, out, steps, mode, align_corners))
     tables = [backend.to_device(t, backend.device_of(x)) for t in _forward_tables(axes, x.dtype)]
-    _launch("interpolate_fwd", x, y, tables, axes, rows=axes[0][1] * axes[1][1])
+    _launch("interpolate_fwd", x, y, tables, axes, rows=axes[0][1] * axes[1][1], extra=(len(axes[0][2]),))
     return y
 
 
