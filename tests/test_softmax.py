@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 import tinygrad_med as tm
 from tinygrad_med.errors import DTypeError, ShapeError
+from tinygrad_med.nn import functional as F
 from tinygrad_med.ops import softmax as S
 
 # ----------------------------------------------------------------------------- naive reference (the slide)
@@ -134,5 +135,33 @@ def test_softmax_refuses_bad_input():
         S.softmax(tm.tensor([[1, 2]]), 1)
     with pytest.raises(ShapeError, match=r"dim 2 is out of range for a 2-D tensor \(x.shape=\(2, 3\)\)"):
         S.softmax(tm.ones(2, 3), 2)
-    with pytest.raises(TypeError, match="log_softmax: dim must be given"):
-        S.log_softmax(tm.ones(2, 3))
+
+
+# ----------------------------------------------------------------------------- dim=None (PyTorch's legacy rule)
+
+
+@pytest.mark.parametrize("shape, implicit", [((), 0), ((5,), 0), ((3, 4), 1), ((2, 3, 4), 0), ((2, 3, 4, 2), 1)])
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_implicit_dim_warns_and_picks_dim_0_or_1(name, shape, implicit):
+    """dim=None: dim 0 for 0-, 1- and 3-D inputs, else 1 (torch.nn.functional._get_softmax_dim), with the
+    deprecation warning naming the caller's line (this file), from the function and from the module."""
+    x = tm.tensor(numpy.random.default_rng(4).standard_normal(shape))
+    expected = getattr(S, name)(x, implicit).numpy()
+    layer = {"softmax": tm.nn.Softmax, "log_softmax": tm.nn.LogSoftmax}[name]()
+    for call in (lambda: getattr(F, name)(x), lambda: layer(x)):
+        with pytest.warns(UserWarning, match=f"Implicit dimension choice for {name} has been deprecated") as record:
+            y = call()
+        assert [w.filename for w in record] == [__file__]
+        assert_close(y, expected, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("shape", [(5,), (3, 4), (2, 3, 4), (2, 3, 4, 2)])
+def test_implicit_dim_matches_pytorch(shape):
+    torch = pytest.importorskip("torch")
+    x = numpy.random.default_rng(5).standard_normal(shape)
+    with pytest.warns(UserWarning):
+        theirs = torch.nn.functional.softmax(torch.tensor(x)).numpy(), torch.nn.LogSoftmax()(torch.tensor(x)).numpy()
+    with pytest.warns(UserWarning):
+        ours = F.softmax(tm.tensor(x)), tm.nn.LogSoftmax()(tm.tensor(x))
+    for a, b in zip(ours, theirs, strict=True):
+        assert_close(a, b, rtol=1e-12, atol=1e-12)

@@ -96,28 +96,33 @@ class SiLU(Module):
 
 
 class Softmax(Module):
-    """Softmax over ``dim`` (torch.nn.Softmax).  Shapes: (...) -> (...)."""
+    """Softmax over ``dim`` (torch.nn.Softmax).  Shapes: (...) -> (...).
+
+    dim=None: PyTorch's deprecated implicit choice (ops/softmax.py::softmax) and its UserWarning, which
+    names the line that called the module."""
 
     def __init__(self, dim=None):
         super().__init__()
         self.dim = dim
 
     def forward(self, x):
-        return F.softmax(x, self.dim)
+        return F.softmax(x, self.dim, _stacklevel=5)  # the warning's frame: the module's caller
 
     def extra_repr(self):
         return f"dim={self.dim}"
 
 
 class LogSoftmax(Module):
-    """log softmax over ``dim`` (torch.nn.LogSoftmax).  Shapes: (...) -> (...)."""
+    """log softmax over ``dim`` (torch.nn.LogSoftmax).  Shapes: (...) -> (...).
+
+    dim=None: as nn.Softmax (the implicit dim and its warning)."""
 
     def __init__(self, dim=None):
         super().__init__()
         self.dim = dim
 
     def forward(self, x):
-        return F.log_softmax(x, self.dim)
+        return F.log_softmax(x, self.dim, _stacklevel=5)
 
     def extra_repr(self):
         return f"dim={self.dim}"

@@ -12,10 +12,11 @@ finite log-probabilities with no overflow; where the exact limit needs exp to un
 the CPU code says so with ``numpy.errstate(under='ignore')``.
 """
 
+import warnings
+
 import numpy
 
 from ..backend import get_xp, load_kernel, on_gpu
-from ..errors import fmt
 from ..function import Function
 from .activation_args import check_float
 from .reduce import normalize_dims
@@ -23,46 +24,60 @@ from .reduce import normalize_dims
 __all__ = ["softmax", "log_softmax", "Softmax", "LogSoftmax"]
 
 
-def softmax(x, dim=None, *, dtype=None):
+def softmax(x, dim=None, *, dtype=None, _stacklevel=3):
     """Softmax over ``dim``: a probability distribution along that axis.
 
     Lecture: "Image classification" (class scores -> probabilities, before the cross-entropy).
     Forward:  y_c = e^{x_c - m} / sum_k e^{x_k - m},  m = max_k x_k  (m cancels; it prevents overflow)
     Backward: gx_c = y_c (gy_c - sum_k gy_k y_k)
     Shapes:   x (...) -> y (...), rows along dim sum to 1
-    Args:     dim: the axis whose entries form each distribution (required). dtype: cast x first.
-    Raises:   TypeError if dim is not given; ShapeError if it is out of range.
+    Args:     dim: the axis whose entries form each distribution.  None: PyTorch's deprecated implicit
+              choice (dim 0 for a 0-, 1- or 3-D x, else 1) with its UserWarning "Implicit dimension choice
+              for softmax has been deprecated".  dtype: cast x first.  _stacklevel: as F.softmax's (the
+              frame the warning names: 3 = softmax's caller).
+    Raises:   ShapeError if dim is out of range.
     """
     x = x if dtype is None else x.to(dtype)
-    axis = _softmax_axis("softmax", x, dim)
+    axis = _softmax_axis("softmax", x, dim, _stacklevel)
     if x.ndim == 0:  # a single score: its own distribution
         return softmax(x.reshape(1), 0).reshape(())
     return Softmax.apply(x, axis=axis)
 
 
-def log_softmax(x, dim=None, *, dtype=None):
+def log_softmax(x, dim=None, *, dtype=None, _stacklevel=3):
     """Log of the softmax over ``dim``, computed directly (never log of a rounded 0).
 
     Lecture: "Image classification" (log-probabilities for nll_loss).
     Forward:  y_c = x_c - m - log sum_k e^{x_k - m},  m = max_k x_k
     Backward: gx_c = gy_c - e^{y_c} sum_k gy_k
     Shapes:   x (...) -> y (...)
-    Args:     dim, dtype: as softmax.
-    Raises:   TypeError if dim is not given; ShapeError if it is out of range.
+    Args:     dim, dtype, _stacklevel: as softmax (dim=None warns and picks dim 0 or 1 the same way).
+    Raises:   ShapeError if dim is out of range.
     """
     x = x if dtype is None else x.to(dtype)
-    axis = _softmax_axis("log_softmax", x, dim)
+    axis = _softmax_axis("log_softmax", x, dim, _stacklevel)
     if x.ndim == 0:
         return log_softmax(x.reshape(1), 0).reshape(())
     return LogSoftmax.apply(x, axis=axis)
 
 
-def _softmax_axis(op, x, dim):
+def _softmax_axis(op, x, dim, stacklevel):
     check_float(op, x)
     if dim is None:
-        raise TypeError(fmt(op, "dim must be given", x=x, hint="e.g. dim=1 for class scores of shape (N, C)"))
+        dim = _implicit_dim(op, x.ndim, stacklevel + 1)  # + 1: this frame lies between softmax and the warning
     (axis,) = normalize_dims(x, dim, op)
     return axis
+
+
+def _implicit_dim(op, ndim, stacklevel):
+    """PyTorch's legacy rule for dim=None (torch.nn.functional._get_softmax_dim), with its warning: dim 0 for
+    0-, 1- or 3-D inputs (a vector; an unbatched (C, H, W) image), else dim 1 (the channels of (N, C, ...))."""
+    warnings.warn(
+        f"Implicit dimension choice for {op} has been deprecated. Change the call to include dim=X as an argument.",
+        UserWarning,
+        stacklevel=stacklevel,
+    )
+    return 0 if ndim in (0, 1, 3) else 1
 
 
 class Softmax(Function):
