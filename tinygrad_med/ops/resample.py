@@ -246,7 +246,8 @@ def _interpolate_fwd_gpu(x, x_shape, out, steps, mode, align_corners):
     x, y = xp.ascontiguousarray(x), xp.empty(tuple(x_shape[:2]) + tuple(out), x.dtype)
     axes = list(_axes(x_shape, out, steps, mode, align_corners))
     tables = [backend.to_device(t, backend.device_of(x)) for t in _forward_tables(axes, x.dtype)]
-    _launch("interpolate_fwd", x, y, tables, axes, rows=axes[0][1] * axes[1][1], extra=(len(axes[0][2]),))
+    name = "interpolate_fwd" if len(axes[0][2]) == 2 else "interpolate_fwd_cubic"  # 2 or 4 taps per axis
+    _launch(name, x, y, tables, axes, rows=axes[0][1] * axes[1][1])
     return y
 
 
