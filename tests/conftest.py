@@ -48,6 +48,15 @@ def assert_close(actual, expected, rtol=1e-4, atol=1e-5):
     numpy.testing.assert_allclose(Device.numpy(actual), Device.numpy(expected), rtol=rtol, atol=atol)
 
 
+def forward_backward(fn, x, gy):
+    """(y, gx) as numpy arrays for y = fn(x) and the gradient gy, on the CPU tensors of arrays x and gy;
+    e.g. ``device.reference(lambda: forward_backward(op, x, gy))`` for a parity test's expected pair."""
+    t = tm.tensor(x, requires_grad=True)
+    y = fn(t)
+    y.backward(tm.tensor(gy))
+    return y.numpy(), t.grad.numpy()
+
+
 @pytest.fixture(params=["cpu", "emulated", pytest.param("cuda", marks=pytest.mark.gpu)])
 def device(request):
     if request.param == "cuda":

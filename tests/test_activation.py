@@ -10,7 +10,7 @@ import math
 
 import numpy
 import pytest
-from conftest import assert_close
+from conftest import assert_close, forward_backward
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -147,17 +147,10 @@ def test_pointwise_parity(device, name):
     t = device.tensor(x, requires_grad=True)
     y = POINTWISE[name](t)
     y.backward(device.tensor(gy))
-    ref = device.reference(lambda: _forward_backward(POINTWISE[name], x, gy))
+    ref = device.reference(lambda: forward_backward(POINTWISE[name], x, gy))
     assert y.dtype == numpy.float32 and t.grad.dtype == numpy.float32
     assert_close(y, ref[0])
     assert_close(t.grad, ref[1])
-
-
-def _forward_backward(fn, x, gy):
-    t = tm.tensor(x, requires_grad=True)
-    y = fn(t)
-    y.backward(tm.tensor(gy))
-    return y.numpy(), t.grad.numpy()
 
 
 @settings(max_examples=15, deadline=None)

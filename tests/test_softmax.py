@@ -10,7 +10,7 @@ import math
 
 import numpy
 import pytest
-from conftest import assert_close
+from conftest import assert_close, forward_backward
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -55,16 +55,9 @@ def test_softmax_parity(device, op, shape, dim):
     t = device.tensor(x, requires_grad=True)
     y = op(t, dim)
     y.backward(device.tensor(gy))
-    ref = device.reference(lambda: _forward_backward(lambda s: op(s, dim), x, gy))
+    ref = device.reference(lambda: forward_backward(lambda s: op(s, dim), x, gy))
     assert_close(y, ref[0])
     assert_close(t.grad, ref[1])
-
-
-def _forward_backward(fn, x, gy):
-    t = tm.tensor(x, requires_grad=True)
-    y = fn(t)
-    y.backward(tm.tensor(gy))
-    return y.numpy(), t.grad.numpy()
 
 
 def test_softmax_kernel_has_no_race():
@@ -92,12 +85,12 @@ def test_row_kernels_share_blocks_between_short_rows(monkeypatch, max_blocks):
     assert S.row_launch(150, 3) == ((min(3, max_blocks),), (4, 64))
     x = numpy.random.default_rng(12).standard_normal((150, 3)) * 5
     gy = numpy.random.default_rng(13).standard_normal((150, 3))
-    expected = [_forward_backward(lambda s, op=op: op(s, 1), x, gy) for op in (S.softmax, S.log_softmax)]
+    expected = [forward_backward(lambda s, op=op: op(s, 1), x, gy) for op in (S.softmax, S.log_softmax)]
     with backend.use_emulator():
         for order in ("forward", "reverse"):
             with thread_order(order):
                 for op, (y_ref, gx_ref) in zip((S.softmax, S.log_softmax), expected, strict=True):
-                    y, gx = _forward_backward(lambda s, op=op: op(s, 1), x, gy)
+                    y, gx = forward_backward(lambda s, op=op: op(s, 1), x, gy)
                     numpy.testing.assert_allclose(y, y_ref, rtol=1e-12, atol=1e-12)
                     numpy.testing.assert_allclose(gx, gx_ref, rtol=1e-12, atol=1e-12)
 

@@ -1,7 +1,8 @@
 """Datasets, loaders and augmentation (torch.utils.data's shape), with real data that loads offline.
 
 dataset.py     Dataset, TensorDataset, Subset, DataLoader (seeded shuffling, prefetch thread)
-transforms.py  2D/3D image+mask augmentation: flips, 90-degree rotations, crops, intensity, noise
+transforms.py  2D/3D image+mask augmentation: flips, 90-degree rotations, crops, intensity, noise,
+               RandomAffine (random rotation, scale and shift through affine_grid + grid_sample)
 nuclei.py      BBBC038 nuclei image + instance masks (from the stardist wheel)
 mni152.py      MNI152 T1 template with grey/white-matter labels (from nilearn), 3D patches
 digits.py      scikit-learn's 8x8 digits

@@ -1,5 +1,6 @@
 """Loss modules with torch.nn's names and constructor arguments; each calls its function in
-ops/loss.py (through nn.functional), where the formulas and the reductions are documented.
+ops/cross_entropy.py (cross_entropy, nll_loss) or ops/loss.py (the pointwise losses), through
+nn.functional; the formulas and the reductions are documented there.
 
 Class weights and pos_weight are registered as buffers, so ``.to('cuda')`` moves them with the
 model and ``state_dict()`` saves them, as in PyTorch.
@@ -36,7 +37,7 @@ class _WeightedLoss(_Loss):
 
 
 class CrossEntropyLoss(_WeightedLoss):
-    """Softmax cross-entropy (torch.nn.CrossEntropyLoss); see ops/loss.py::cross_entropy.
+    """Softmax cross-entropy (torch.nn.CrossEntropyLoss); see ops/cross_entropy.py::cross_entropy.
 
     Shapes: input (N, C) or (N, C, d1, ...) scores; target (N,) / (N, d1, ...) class indices,
             or class probabilities of input's shape -> () (or the batch shape for reduction='none').
