@@ -323,7 +323,7 @@ def _batch_norm_fwd_cpu(x3, mean, inv_std, gamma, beta, keep_x_hat=True):
 
 
 def _batch_norm_fwd_gpu(x3, mean, inv_std, gamma, beta, keep_x_hat=True):
-    """y, and x_hat (None if not keep_x_hat: the kernel then writes y only, 1 of its 3 passes over memory less)."""
+    """y, and x_hat (None if not keep_x_hat: the kernel then reads x and writes y only, 2 streams instead of 3)."""
     xp, (N, C, S) = backend.get_xp(x3), x3.shape
     y, x_hat = xp.empty_like(x3), xp.empty(x3.shape if keep_x_hat else 1, x3.dtype)  # 1: a placeholder
     kernel = backend.load_kernel("norm", "batch_norm_fwd", x3.dtype)
