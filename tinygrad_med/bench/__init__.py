@@ -33,50 +33,70 @@ def add_bench_commands(subparsers):
 def main(args):
     """Run ``tgm bench`` with parsed arguments; returns the exit code (1 if any result was wrong)."""
     from .. import backend
-    from . import report
     from .runner import run_benchmarks
-    from .timing import machine_info, peaks
+    from .timing import machine_info
 
     devices = args.device or (["cpu", "cuda"] if backend.cuda_available() else ["cpu"])
     if "cuda" in devices and not backend.cuda_available():
         print(f"tgm bench: cuda is not available: {backend.cuda_unavailable_reason()}")
         return 2
     machine = machine_info()
-    measured = {d: peaks(d, quick=args.quick_peaks) for d in devices}
+    measured = _measure_peaks(devices, args.quick_peaks)
+    prefix = _output_prefix(args.out, machine)
+    progress = _progress_writer(prefix, machine, measured)
+    sizes = args.size or ["small", "medium", "large"]
+    rows = run_benchmarks(
+        devices, sizes, args.ops, args.repeat, args.warmup, measured, torch=not args.no_torch, progress=progress
+    )
+    _finish(rows, machine, measured, prefix, args.compare)
+    return 1 if any(r.get("status") == "WRONG" for r in rows) else 0
+
+
+def _measure_peaks(devices, quick):
+    """The roofline of each device, measured now (GEMM GFLOP/s and copy GB/s), printed as it comes."""
+    from .timing import peaks
+
+    measured = {d: peaks(d, quick=quick) for d in devices}
     for device, peak in measured.items():
         print(
             f"{device}: GEMM {peak['gemm_gflops']:.1f} GFLOP/s (n={peak['gemm_size']}), "
             f"copy {peak['copy_gbs']:.1f} GB/s  [roofline, measured now]"
         )
-    os.makedirs(args.out, exist_ok=True)
-    stamp = time.strftime("%Y-%m-%d")
+    return measured
+
+
+def _output_prefix(out, machine):
+    """out/bench-<gpu or cpu>-<date>: the stem of the JSON and PNG files (the folder is made)."""
+    os.makedirs(out, exist_ok=True)
     name = (machine.get("gpu") or "cpu").replace(" ", "-")
-    prefix = os.path.join(args.out, f"bench-{name}-{stamp}")
+    return os.path.join(out, f"bench-{name}-{time.strftime('%Y-%m-%d')}")
+
+
+def _progress_writer(prefix, machine, measured):
+    """Prints the table header; returns the per-row callback, which prints the row and rewrites the JSON
+    after every row, so a run cut short keeps what it measured."""
+    from . import report
+
     done = []
 
-    def progress(row):  # the JSON is rewritten after every row, so a run cut short keeps what it measured
+    def progress(row):
         done.append(row)
         report.print_row(row)
         report.write_json(prefix + ".json", machine, measured, done)
 
     print(report.HEADER)
-    rows = run_benchmarks(
-        devices,
-        args.size or ["small", "medium", "large"],
-        args.ops,
-        args.repeat,
-        args.warmup,
-        measured,
-        torch=not args.no_torch,
-        progress=progress,
-    )
+    return progress
+
+
+def _finish(rows, machine, measured, prefix, compare_with):
+    """GPU/CPU speedups, the final JSON and the plots, and the change against an earlier run if asked."""
+    from . import report
+
     for op, entry in report.speedups(rows).items():
         sizes = ", ".join(f"{s} {v:.1f}x" for s, v in entry["speedup"].items())
         print(f"GPU/CPU speedup {op}: {sizes}; GPU wins from: {entry['gpu_wins_from']}")
     report.write_json(prefix + ".json", machine, measured, rows)
     written = [prefix + ".json"] + report.plot(rows, measured, prefix)
     print("wrote " + ", ".join(written))
-    if args.compare:
-        report.compare(rows, args.compare)
-    wrong = [r for r in rows if r.get("status") == "WRONG"]
-    return 1 if wrong else 0
+    if compare_with:
+        report.compare(rows, compare_with)

@@ -76,9 +76,13 @@ def plot(rows, peaks, prefix):
     import matplotlib.pyplot as plt
 
     timed = [r for r in rows if "median_s" in r]
-    written = []
-    labels = sorted({(r["op"], r["pass"], r["size"]) for r in timed})
     devices = sorted({r["device"] for r in timed})
+    return [_plot_times(plt, timed, devices, prefix), _plot_roofline(plt, timed, devices, peaks, prefix)]
+
+
+def _plot_times(plt, timed, devices, prefix):
+    """<prefix>-times.png: one bar per (op, pass, size) and device, median ms on a log scale."""
+    labels = sorted({(r["op"], r["pass"], r["size"]) for r in timed})
     fig, ax = plt.subplots(figsize=(10, max(4, 0.22 * len(labels))))
     height = 0.8 / max(len(devices), 1)
     for k, device in enumerate(devices):
@@ -89,11 +93,11 @@ def plot(rows, peaks, prefix):
     ax.set_xscale("log")
     ax.set_xlabel("median time (ms, log scale)")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(f"{prefix}-times.png", dpi=120)
-    plt.close(fig)
-    written.append(f"{prefix}-times.png")
+    return _save(plt, fig, f"{prefix}-times.png")
 
+
+def _plot_roofline(plt, timed, devices, peaks, prefix):
+    """<prefix>-roofline.png: per device, min(GEMM peak, intensity x copy bandwidth) and each row's point."""
     fig, axes = plt.subplots(1, len(devices), figsize=(6 * len(devices), 4.5), squeeze=False)
     for ax, device in zip(axes[0], devices):
         peak = peaks[device]
@@ -107,11 +111,14 @@ def plot(rows, peaks, prefix):
         ax.set_ylabel("GFLOP/s")
         ax.set_title(f"{device}: GEMM {peak['gemm_gflops']:.0f} GFLOP/s, copy {peak['copy_gbs']:.0f} GB/s")
         ax.legend(fontsize=7)
+    return _save(plt, fig, f"{prefix}-roofline.png")
+
+
+def _save(plt, fig, path):
     fig.tight_layout()
-    fig.savefig(f"{prefix}-roofline.png", dpi=120)
+    fig.savefig(path, dpi=120)
     plt.close(fig)
-    written.append(f"{prefix}-roofline.png")
-    return written
+    return path
 
 
 def compare(rows, old_path):

@@ -91,6 +91,7 @@ def _time_op(work, items, device, repeat, warmup, backward):
 
 
 def _time_torch(work, items, device, repeat, warmup, backward):
+    """PyTorch's median time for the same call; None without torch, the workload's torch_run or torch's CUDA."""
     try:
         import torch
     except ImportError:
@@ -102,12 +103,23 @@ def _time_torch(work, items, device, repeat, warmup, backward):
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cuda.matmul.allow_tf32 = False
     target = "cuda" if device == "cuda" else "cpu"
+    step = _torch_step(torch, work, _torch_tensors(torch, items, target, backward), target, backward)
+    return _median_seconds(step, repeat, warmup)
+
+
+def _torch_tensors(torch, items, target, backward):
+    """The workload's inputs as float32 torch tensors on ``target`` (integer labels as they come)."""
     tensors = []
     for value, extra in items:
         if isinstance(value, str):
             tensors.append(torch.as_tensor(extra, device=target))
         else:
             tensors.append(torch.tensor(value.astype(numpy.float32), device=target, requires_grad=extra and backward))
+    return tensors
+
+
+def _torch_step(torch, work, tensors, target, backward):
+    """One timed step: the forward under no_grad, or forward + backward; synchronised on the GPU."""
 
     def call():
         if not backward:
@@ -122,14 +134,19 @@ def _time_torch(work, items, device, repeat, warmup, backward):
         if target == "cuda":
             torch.cuda.synchronize()
 
-    for _ in range(warmup):
-        synced()
+    return synced
+
+
+def _median_seconds(step, repeat, warmup):
+    """Median wall time of ``repeat`` calls of ``step`` after ``warmup`` untimed ones."""
     import time
 
+    for _ in range(warmup):
+        step()
     times = []
     for _ in range(repeat):
         begin = time.perf_counter()
-        synced()
+        step()
         times.append(time.perf_counter() - begin)
     return summarize(times)["median_s"]
 

@@ -90,52 +90,23 @@ def icosphere(subdivisions=2):
     Shapes: V = 10 * 4^s + 2 vertices, F = 20 * 4^s faces (s = 5: 10242 vertices, the fsaverage5
     cortical mesh's size; s = 7: 163842, fsaverage's).
     """
-    t = (1.0 + 5.0**0.5) / 2.0
-    vertices = numpy.array(
-        [
-            [-1, t, 0],
-            [1, t, 0],
-            [-1, -t, 0],
-            [1, -t, 0],
-            [0, -1, t],
-            [0, 1, t],
-            [0, -1, -t],
-            [0, 1, -t],
-            [t, 0, -1],
-            [t, 0, 1],
-            [-t, 0, -1],
-            [-t, 0, 1],
-        ],
-        dtype=numpy.float64,
-    )
-    faces = numpy.array(
-        [
-            [0, 11, 5],
-            [0, 5, 1],
-            [0, 1, 7],
-            [0, 7, 10],
-            [0, 10, 11],
-            [1, 5, 9],
-            [5, 11, 4],
-            [11, 10, 2],
-            [10, 7, 6],
-            [7, 1, 8],
-            [3, 9, 4],
-            [3, 4, 2],
-            [3, 2, 6],
-            [3, 6, 8],
-            [3, 8, 9],
-            [4, 9, 5],
-            [2, 4, 11],
-            [6, 2, 10],
-            [8, 6, 7],
-            [9, 8, 1],
-        ],
-        dtype=numpy.int64,
-    )
+    vertices, faces = _icosahedron()
     for _ in range(subdivisions):
         vertices, faces = _subdivide(vertices, faces)
     return vertices / numpy.linalg.norm(vertices, axis=1, keepdims=True), faces
+
+
+def _icosahedron():
+    """The regular icosahedron: 12 vertices (+-1, +-t, 0) and their cyclic permutations, t the golden ratio
+    (radius sqrt(1 + t^2), projected onto the unit sphere by icosphere), and its 20 triangles."""
+    t = (1.0 + 5.0**0.5) / 2.0
+    vertices = [[-1, t, 0], [1, t, 0], [-1, -t, 0], [1, -t, 0], [0, -1, t], [0, 1, t],
+                [0, -1, -t], [0, 1, -t], [t, 0, -1], [t, 0, 1], [-t, 0, -1], [-t, 0, 1]]  # fmt: skip
+    faces = [[0, 11, 5], [0, 5, 1], [0, 1, 7], [0, 7, 10], [0, 10, 11],
+             [1, 5, 9], [5, 11, 4], [11, 10, 2], [10, 7, 6], [7, 1, 8],
+             [3, 9, 4], [3, 4, 2], [3, 2, 6], [3, 6, 8], [3, 8, 9],
+             [4, 9, 5], [2, 4, 11], [6, 2, 10], [8, 6, 7], [9, 8, 1]]  # fmt: skip
+    return numpy.array(vertices, dtype=numpy.float64), numpy.array(faces, dtype=numpy.int64)
 
 
 def grid_mesh(rows, cols):
