@@ -20,16 +20,23 @@ Bilinear (trilinear in 3-D): i0 = floor(src), taps i0 (weight i0 + 1 - src) and 
 per axis, the product of the axes' weights per corner.  Nearest: the one tap round(src), round half to
 even (C's nearbyint), as PyTorch.  d(src)/dg is (L-1)/2 or L/2 times the clip/reflection slope (0 or +-1).
 
+grid_sample is linear in the input: on the CPU the taps form one sparse matrix M with a row per output
+point (n, o), a column per input pixel (n, i) and T = 4 / 8 / 1 weights a row (block-diagonal over the
+batch), so y = M x with x as (N*S, C) rows (the channels share every tap; scipy.sparse), gx = M^T gy,
+and g_grid along an axis reads x through the same pattern with the weights' derivatives.  The kernels
+compute the same taps per output point and scatter the backward with atomicAdd.
+
     affine_grid  theta (N, 2, 3), size (N, C, H, W)     -> grid (N, H, W, 2)
                  theta (N, 3, 4), size (N, C, D, H, W)  -> grid (N, D, H, W, 3)
     grid_sample  x (N, C, H, W), grid (N, OH, OW, 2)         -> y (N, C, OH, OW)      <-> kernels/sample.cu
                  x (N, C, D, H, W), grid (N, OD, OH, OW, 3)  -> y (N, C, OD, OH, OW)
 """
 
-import itertools
+import functools
 import math
 
 import numpy
+import scipy.sparse
 
 from .. import backend
 from ..errors import DTypeError, ShapeError, fmt
@@ -204,60 +211,106 @@ def _reflect_cpu(src, twice_low, twice_high):
     return numpy.where(even, extra + low, span - extra + low).astype(src.dtype), numpy.where(even, sign, -sign)
 
 
-def _taps_cpu(x_shape, grid, mode, padding, align_corners):
-    """Per tap (corner): flat input index (N, P), weight (N, P), d weight / d grid coordinate per axis.
+def _axis_taps_cpu(coord, size, mode, padding, align_corners):
+    """One axis's taps (index, weight, d weight / d coord) as (R, N, P) arrays: R = 2 (i0, i0 + 1) or 1 (nearest).
 
-    Weights of taps outside the input are 0 (zero padding), and so are their derivatives, so the
-    index of such a tap (set to 0) reads a value that is never used.
+    A tap outside [0, size) weighs 0 (zero padding), and so does its derivative; its index is set to 0,
+    a pixel that it then reads with weight 0.  The slope d src / d coord is folded into the derivative.
+    """
+    src, slope = _source_index_cpu(coord, size, padding, align_corners)
+    if mode == _MODES["nearest"]:  # one tap, piecewise constant: no derivative
+        i, weight, dweight = numpy.rint(src)[None], numpy.ones_like(src)[None], numpy.zeros_like(src)[None]
+    else:
+        i0 = numpy.floor(src)
+        i, weight = numpy.stack([i0, i0 + 1]), numpy.stack([i0 + 1 - src, src - i0])
+        dweight = numpy.stack([-slope, slope])
+    inside = (i >= 0) & (i < size)
+    return numpy.where(inside, i, 0).astype(numpy.int64), weight * inside, dweight * inside
+
+
+def _taps_cpu(x_shape, grid, mode, padding, align_corners, derivatives=True):
+    """Every output point's T taps (4 bilinear, 8 trilinear, 1 nearest) as (T, N, P) arrays.
+
+    Returns the flat input index, the weight and, with ``derivatives``, a list of d weight / d grid
+    coordinate per spatial axis (D, H, W order).  The corners are the outer product of the axes' taps
+    (the last axis fastest): a corner's weight is the product of its axes' weights, its derivative along
+    axis a the same product with axis a's derivative in place of its weight.
     """
     spatial = x_shape[2:]
     nd = len(spatial)
     coords = grid.reshape(grid.shape[0], -1, nd)  # (N, P, nd), component 0 = x = the last axis
-    options = []  # per spatial axis: [(index, weight, d weight / d src), ...], and d src / d grid
-    for axis, size in enumerate(spatial):
-        src, slope = _source_index_cpu(coords[..., nd - 1 - axis], size, padding, align_corners)
-        if mode == _MODES["nearest"]:
-            options.append(([(numpy.rint(src).astype(numpy.int64), 1, 0)], slope))
-            continue
-        i0 = numpy.floor(src)
-        options.append(([(i0.astype(numpy.int64), i0 + 1 - src, -1), (i0.astype(numpy.int64) + 1, src - i0, 1)], slope))
+    options = (mode, padding, align_corners)
+    axes = [_axis_taps_cpu(coords[..., nd - 1 - a], size, *options) for a, size in enumerate(spatial)]  # D, H, W
     strides = [math.prod(spatial[a + 1 :]) for a in range(nd)]
-    taps = []
-    for corner in itertools.product(*(axis_options for axis_options, _ in options)):
-        inside = numpy.logical_and.reduce([(i >= 0) & (i < n) for (i, _, _), n in zip(corner, spatial, strict=True)])
-        index = sum(numpy.where(inside, i, 0) * s for (i, _, _), s in zip(corner, strides, strict=True))
-        mask, weights = inside.astype(grid.dtype), [w for _, w, _ in corner]
-        weight = math.prod(reversed(weights)) * mask  # x weight first, as PyTorch multiplies
-        dweights = []
-        for a, (_, _, sign) in enumerate(corner):
-            others = math.prod(w for b, w in enumerate(weights) if b != a)
-            dweights.append(sign * others * options[a][1] * mask)  # chain rule: times d src / d grid
-        taps.append((index, weight, dweights))
-    return taps
+    index = _outer([i * stride for (i, _, _), stride in zip(axes, strides, strict=True)], numpy.add)
+    weight = _outer([w for _, w, _ in axes], numpy.multiply)
+    if not derivatives:
+        return index, weight, None
+    dweights = [_outer([d if b == a else w for b, (_, w, d) in enumerate(axes)], numpy.multiply) for a in range(nd)]
+    return index, weight, dweights
+
+
+def _outer(per_axis, op):
+    """(R_0, N, P), (R_1, N, P), ... -> (R_0 * R_1 * ..., N, P): op over every combination, the last axis fastest.
+
+    The tap axis leads so that every elementwise loop runs over N * P contiguous values.
+    """
+    nd, points = len(per_axis), per_axis[0].shape[1:]
+    spread = [a.reshape(*(a.shape[0] if b == i else 1 for b in range(nd)), *points) for i, a in enumerate(per_axis)]
+    return functools.reduce(op, reversed(spread)).reshape(-1, *points)  # x first, as PyTorch multiplies
+
+
+def _columns_cpu(index, x_shape):
+    """Columns of the batch's sampling matrix, row-major (N*P*T,): tap t of point (n, p) reads column n*S + index.
+
+    The matrix is block-diagonal over the batch (image n's points read image n's S pixels only).
+    """
+    S = math.prod(x_shape[2:])
+    dtype = numpy.int32 if x_shape[0] * S < 2**31 else numpy.int64  # scipy keeps int32 indices as they are
+    columns = (index + numpy.arange(x_shape[0])[:, None] * S).astype(dtype)  # (T, N, P)
+    return columns.transpose(1, 2, 0).ravel()  # row (n, p) holds its T taps side by side
+
+
+def _sampling_matrix_cpu(columns, values, x_shape):
+    """The sparse (N*P, N*S) CSR matrix with values[t, n, p] at row n*P + p, column columns[(n*P + p)*T + t]."""
+    T, N, P = values.shape
+    rows = numpy.arange(0, N * P * T + 1, T, dtype=columns.dtype)  # row r holds entries [r*T, (r+1)*T)
+    shape = (N * P, N * math.prod(x_shape[2:]))
+    return scipy.sparse.csr_matrix((values.transpose(1, 2, 0).ravel(), columns, rows), shape=shape)
+
+
+def _channels_last(a):
+    """(N, C, *spatial) -> (N * prod(spatial), C): one row per pixel, the matrix the sparse products read."""
+    return a.reshape(*a.shape[:2], -1).transpose(0, 2, 1).reshape(-1, a.shape[1])  # a copy
+
+
+def _channels_first(rows, N, spatial, dtype):
+    """(N * prod(spatial), C) -> (N, C, *spatial), C-contiguous, in dtype (scipy computes float16 in float32)."""
+    C = rows.shape[1]
+    return numpy.ascontiguousarray(rows.reshape(N, -1, C).transpose(0, 2, 1), dtype).reshape(N, C, *spatial)
 
 
 def _grid_sample_fwd_cpu(x, grid, mode, padding, align_corners):
-    N, C = x.shape[:2]
-    flat = x.reshape(N, C, -1)  # (N, C, S)
-    y = numpy.zeros((N, C, math.prod(grid.shape[1:-1])), x.dtype)
-    for index, weight, _ in _taps_cpu(x.shape, grid, mode, padding, align_corners):
-        y += weight[:, None, :] * numpy.take_along_axis(flat, index[:, None, :], axis=2)  # (N, C, P)
-    return y.reshape(N, C, *grid.shape[1:-1])
+    """y = M x: the taps as one sparse matrix M (N*P, N*S), T weights a row, block-diagonal over the batch."""
+    index, weight, _ = _taps_cpu(x.shape, grid, mode, padding, align_corners, derivatives=False)
+    M = _sampling_matrix_cpu(_columns_cpu(index, x.shape), weight, x.shape)
+    return _channels_first(M @ _channels_last(x), x.shape[0], grid.shape[1:-1], x.dtype)  # (N*P, N*S) @ (N*S, C)
 
 
 def _grid_sample_bwd_cpu(gy, x, grid, mode, padding, align_corners):
-    N, C = x.shape[:2]
-    flat, gy = x.reshape(N, C, -1), gy.reshape(N, C, -1)  # (N, C, S), (N, C, P)
-    nd = grid.shape[-1]
-    rows = (numpy.arange(N)[:, None, None] * C + numpy.arange(C)[None, :, None]) * flat.shape[2]  # (N, C, 1)
-    gx = numpy.zeros(x.size)  # float64 sums, one scatter-add (bincount) per tap
-    g_coords = numpy.zeros((N, gy.shape[2], nd), x.dtype)  # (N, P, nd)
-    for index, weight, dweights in _taps_cpu(x.shape, grid, mode, padding, align_corners):
-        gx += numpy.bincount((rows + index[:, None, :]).ravel(), (gy * weight[:, None, :]).ravel(), minlength=x.size)
-        gy_x = (gy * numpy.take_along_axis(flat, index[:, None, :], axis=2)).sum(axis=1)  # (N, P)
+    """gx = M^T gy (the adjoint); g_grid[..., a] = sum_c gy * (dM/dg_a x), dM/dg_a the derivative weights."""
+    N, nd = x.shape[0], grid.shape[-1]
+    linear = mode != _MODES["nearest"]  # nearest is piecewise constant: g_grid = 0
+    index, weight, dweights = _taps_cpu(x.shape, grid, mode, padding, align_corners, derivatives=linear)
+    columns, gy_rows = _columns_cpu(index, x.shape), _channels_last(gy)  # (N*P, C)
+    gx = _channels_first(_sampling_matrix_cpu(columns, weight, x.shape).T @ gy_rows, N, x.shape[2:], x.dtype)
+    g_coords = numpy.zeros((gy_rows.shape[0], nd), x.dtype)  # (N*P, nd)
+    if linear:
+        x_rows = _channels_last(x)
         for axis, dweight in enumerate(dweights):
-            g_coords[..., nd - 1 - axis] += gy_x * dweight
-    return gx.astype(x.dtype).reshape(x.shape), g_coords.reshape(grid.shape)
+            dx = _sampling_matrix_cpu(columns, dweight, x.shape) @ x_rows  # (N*P, C): x read with d weight / d g
+            g_coords[:, nd - 1 - axis] = numpy.einsum("rc,rc->r", dx, gy_rows)  # sum over the channels
+    return gx, g_coords.reshape(grid.shape)
 
 
 def _launch_args(x, grid, mode, padding, align_corners):
