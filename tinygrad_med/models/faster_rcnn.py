@@ -227,7 +227,7 @@ class FasterRCNN(nn.Module):
         without targets.
     """
 
-    def __init__(self, num_classes, in_channels=1, widths=(8, 16, 32, 32), backbone=None, anchor_sizes=(16, 32),
+    def __init__(self, num_classes, in_channels=1, widths=(8, 16, 32, 32), backbone=None, anchor_sizes=(12, 24),
                  aspect_ratios=(0.5, 1.0, 2.0), rpn_options=None, box_options=None):  # fmt: skip
         super().__init__()
         self.backbone = backbone if backbone is not None else DetectionBackbone(in_channels, widths)

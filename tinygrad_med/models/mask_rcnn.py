@@ -16,6 +16,7 @@ a sigmoid, pasted back into the image inside its box ("masks" (D, 1, H, W) proba
 import numpy
 
 from .. import backend, nn
+from ..errors import ShapeError, fmt
 from ..nn import functional as F
 from ..ops.detection import roi_align
 from ..tensor import Tensor
@@ -59,12 +60,15 @@ def project_masks_on_boxes(gt_masks, boxes, matched_idxs, M):
     """Mask targets: each RoI's matched instance mask, RoI-aligned to M x M (torchvision's project_masks_on_boxes).
 
     Lecture: "Instance segmentation - Mask R-CNN" (fixed-size mask per RoI; RoIAlign's interpolation).
-    Forward:  target_k = roi_align(gt_masks[m_k] as a 1-channel image, box_k, (M, M), scale 1)
+    Forward:  target_k = roi_align(gt_masks[m_k] as a 1-channel image, box_k, (M, M), scale 1, aligned=True)
     Shapes:   gt_masks (G, H, W), boxes (K, 4), matched_idxs (K,) in [0, G) -> (K, M, M) in [0, 1] (NumPy)
+    aligned=True (Detectron2's half-pixel shift; torchvision keeps False here for old checkpoints): pixel (r, c)
+    covers [c, c + 1) x [r, r + 1) as in instances_to_targets' boxes, so the box of a mask maps it onto the whole
+    M x M target, and paste_masks_in_image puts it back where it came from.
     """
     masks = host(gt_masks)[:, None]  # (G, 1, H, W) as a "batch" of G one-channel images
     rois = numpy.concatenate([host(matched_idxs)[:, None], host(boxes).reshape(-1, 4)], axis=1)  # (K, 5)
-    return roi_align(Tensor(masks), rois, (M, M), 1.0).numpy()[:, 0]
+    return roi_align(Tensor(masks), rois, (M, M), 1.0, aligned=True).numpy()[:, 0]
 
 
 def maskrcnn_loss(mask_logits, labels, mask_targets):
@@ -178,10 +182,20 @@ class MaskRCNN(FasterRCNN):
         transposed conv) and mask_roi_size (RoIAlign size; the masks are twice as large).
     """
 
-    def __init__(self, num_classes, in_channels=1, widths=(8, 16, 32, 32), backbone=None, anchor_sizes=(16, 32),
+    def __init__(self, num_classes, in_channels=1, widths=(8, 16, 32, 32), backbone=None, anchor_sizes=(12, 24),
                  aspect_ratios=(0.5, 1.0, 2.0), rpn_options=None, box_options=None, mask_layers=(16, 16),
                  mask_dim_reduced=16, mask_roi_size=14):  # fmt: skip
         super().__init__(num_classes, in_channels, widths, backbone, anchor_sizes, aspect_ratios, rpn_options,
                          box_options)  # fmt: skip
         self.roi_heads.mask_branch = MaskBranch(self.backbone.out_channels, self.backbone.stride, num_classes,
                                                 mask_layers, mask_dim_reduced, mask_roi_size)  # fmt: skip
+
+    def forward(self, images, targets=None):
+        if self.training and targets is not None:
+            size = tuple(images.shape[-2:])
+            for n, target in enumerate(targets):
+                masks, boxes = numpy.shape(host(target.get("masks", []))), numpy.shape(target["boxes"])
+                if masks != boxes[:1] + size:
+                    raise ShapeError(fmt("MaskRCNN", f"targets[{n}]: expected masks of shape (G, H, W) = "
+                                         f"{boxes[:1] + size} for {boxes[0]} boxes, got {masks}"))  # fmt: skip
+        return super().forward(images, targets)
