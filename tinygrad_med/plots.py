@@ -2,12 +2,21 @@
 
 curves.png       training loss and held-out metric per epoch
 predictions.png  image / ground truth / prediction overlays on held-out samples (middle slice in 3D),
-                 or a grid of test images titled "predicted (true)" for classification
+                 or a grid of test images titled "predicted (true)" for classification,
+                 or inputs over their reconstructions (autoencoder, VAE)
+interpolation.png, samples.png   rows of generated images (autoencoder, VAE); several sampled
+                 segmentations of one image (Probabilistic U-Net)
 """
 
 import numpy
 
-__all__ = ["plot_curves", "plot_segmentation", "plot_classification"]
+__all__ = [
+    "plot_curves",
+    "plot_segmentation",
+    "plot_classification",
+    "plot_image_rows",
+    "plot_sampled_segmentations",
+]
 
 
 def _pyplot():
@@ -83,6 +92,45 @@ def plot_classification(images, targets, predictions, path):
                 fontsize=9,
                 color="black" if predictions[index] == targets[index] else "red",
             )
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_image_rows(rows, path):
+    """Rows of images in [0, 1] (C, H, W) or (H, W), each row titled: [(title, [image, ...]), ...]."""
+    plt = _pyplot()
+    columns = max(len(images) for _, images in rows)
+    fig, axes = plt.subplots(len(rows), columns, figsize=(1.2 * columns, 1.35 * len(rows)), squeeze=False)
+    for row, (title, images) in enumerate(rows):
+        for col, axis in enumerate(axes[row]):
+            axis.axis("off")
+            if col < len(images):
+                axis.imshow(_middle_slice(numpy.asarray(images[col])), cmap="gray", vmin=0.0, vmax=1.0)
+        axes[row][0].set_title(title, fontsize=9, loc="left")  # may run on over the row: the axes are off
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+
+
+def plot_sampled_segmentations(image, truth, mean, samples, path, num_classes, count=6, window=128):
+    """One image's ground truth, mean prediction and ``count`` sampled segmentations as overlays.
+
+    image (C, *S), truth and mean (*S), samples (M, *S) labels; 3D: the middle D slice; a long strip
+    is cut to its first ``window`` rows so that the panels stay readable.
+    """
+    plt = _pyplot()
+    panels = [("image", None), ("ground truth", truth), ("mean prediction", mean)]
+    panels += [(f"sample {m + 1}", labels) for m, labels in enumerate(samples[:count])]
+    shown = _middle_slice(image)[:window]
+    fig, axes = plt.subplots(1, len(panels), figsize=(2.4 * len(panels), 2.6), squeeze=False)
+    for axis, (title, labels) in zip(axes[0], panels, strict=True):
+        axis.imshow(shown, cmap="gray")
+        if labels is not None:
+            labels = _middle_slice(numpy.asarray(labels)[None])[:window]
+            overlay = numpy.ma.masked_where(labels == 0, labels)
+            axis.imshow(overlay, cmap="autumn", alpha=0.45, vmin=1, vmax=max(num_classes - 1, 1))
+        axis.set_title(title, fontsize=9)
+        axis.axis("off")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -3,12 +3,14 @@
 Lecture: "MORE ON OPTIMIZATION" (SGD with momentum, Adam and their variants as the run's optimizer).
 ``make_config`` is what ``tgm train`` builds from its arguments and what a checkpoint stores;
 tinygrad_med/train.py (the loop) reads it.  A model registered for ``tgm train`` names its default
-dataset in DEFAULT_DATA (others train on the digits).
+dataset in DEFAULT_DATA (others train on the digits); a model whose objective does not fit the
+dataset (a VAE on a segmentation dataset) is refused here, before a run folder is touched.
 """
 
 from .data.registry import dataset_names, recipe
 from .errors import fmt
 from .models import MODELS, UnknownNameError
+from .objectives import check_objective
 
 __all__ = ["make_config", "make_optimizer", "DEFAULT_DATA", "OPTIMIZERS"]
 
@@ -23,6 +25,9 @@ DEFAULT_DATA = {
     "cnn": "digits",
     "mlp": "digits",
     "resnet18": "digits",
+    "autoencoder": "digits",
+    "vae": "digits",
+    "prob_unet": "nuclei",
 }
 
 
@@ -41,7 +46,8 @@ def make_config(
     """A run's configuration: the dataset's recipe with the given values on top (None keeps the recipe).
 
     Raises:
-        UnknownNameError listing the valid names for an unknown model, dataset or optimizer.
+        UnknownNameError listing the valid names for an unknown model, dataset or optimizer; ValueError
+        naming the datasets a model's objective trains on (objectives.check_objective).
     """
     if model not in MODELS:
         raise UnknownNameError(fmt("tgm train", f"unknown model {model!r}; valid models: {', '.join(sorted(MODELS))}"))
@@ -75,6 +81,7 @@ def make_config(
                 lr=config["lr"],
             )
         )
+    check_objective(model, data, data_path)
     return config
 
 

@@ -14,7 +14,15 @@ from .serialization import load
 
 __all__ = ["RUN_FILES", "CHECKPOINT_FORMAT", "load_checkpoint", "prepare_out"]
 
-RUN_FILES = ("checkpoint.npz", "log.jsonl", "summary.json", "curves.png", "predictions.png")
+RUN_FILES = (
+    "checkpoint.npz",
+    "log.jsonl",
+    "summary.json",
+    "curves.png",
+    "predictions.png",
+    "samples.png",
+    "interpolation.png",
+)
 CHECKPOINT_FORMAT = "tgm-train-1"
 
 

@@ -1,18 +1,26 @@
 """The training loop behind ``tgm train``, ``tgm eval`` and ``tgm predict``.
 
 Lecture: "CNN REFRESHER" and "MORE ON OPTIMIZATION" (mini-batch stochastic gradient descent:
-forward, loss, backward, update) and "SEMANTIC SEGMENTATION" (Dice + cross-entropy for U-Net/V-Net).
+forward, loss, backward, update), "SEMANTIC SEGMENTATION" (Dice + cross-entropy for U-Net/V-Net) and
+"CONVOLUTION AUTOENCODER: GOING UNSUPERVISED" (autoencoder, VAE, Probabilistic U-Net).
 
     tgm train unet --data nuclei            # U-Net on the BBBC038 nuclei image, held-out Dice
     tgm train cnn --data digits             # small CNN on scikit-learn's digits, test accuracy
     tgm train unet3d --data mni152          # 3D U-Net on MNI152 patches, GM/WM Dice
+    tgm train vae --data digits             # VAE on the digits, held-out negative ELBO
+    tgm train prob_unet --data nuclei       # Probabilistic U-Net, Dice of the mean of 16 samples
+
+The loop is the same for every model: the run's objective (tinygrad_med/objectives.py: classification,
+segmentation, reconstruction, variational reconstruction, probabilistic segmentation) gives the loss,
+the training and held-out metrics, the pictures and what ``tgm predict`` writes.
 
 One run writes into --out (default runs/MODEL-DATA):
 
     checkpoint.npz  model, optimizer, scheduler, epoch, step, RNG state, config, history (tm.save,
                     after every epoch and on Ctrl-C)
     log.jsonl       one JSON line per epoch: losses, metrics, learning rate, times, data-wait share
-    curves.png      loss and metric per epoch; predictions.png: held-out overlays
+    curves.png      loss and metric per epoch; predictions.png: held-out overlays (or inputs over
+                    reconstructions); samples.png, interpolation.png for the generative models
     summary.json    the final held-out metrics (and dataset extras such as a threshold baseline)
 
 Resuming is exact: the batches of epoch e (their order and augmentation) are a function of
@@ -29,16 +37,12 @@ import signal
 import threading
 import time
 
-import numpy
-
-from . import metrics as metrics_module
 from .data import DataLoader
 from .data.registry import get_dataset, report
 from .errors import CheckpointError, fmt
 from .function import no_grad
 from .models import create_model
-from .ops.dice import dice_ce_loss
-from .ops.loss import cross_entropy
+from .objectives import make_objective
 from .random import get_rng_state, manual_seed, set_rng_state
 from .run_config import make_config, make_optimizer
 from .run_folder import CHECKPOINT_FORMAT, RUN_FILES, load_checkpoint, prepare_out
@@ -65,7 +69,10 @@ class Trainer:
         self.test_set = get_dataset(config["data"], "test", config.get("data_path"))
         self.task = self.train_set.task
         self.num_classes = self.train_set.num_classes
-        self.model = create_model(config["model"], self.train_set.in_channels, self.num_classes).to(config["device"])
+        self.objective = make_objective(config["model"], self.train_set, config["device"], config["data"])
+        options = self.objective.model_options(self.train_set)
+        model = create_model(config["model"], self.train_set.in_channels, self.num_classes, **options)
+        self.model = model.to(config["device"])
         self.optimizer = make_optimizer(config["optimizer"], self.model.parameters(), config["lr"])
         self.scheduler = CosineAnnealingLR(self.optimizer, T_max=config["epochs"])
         self.train_loader = DataLoader(
@@ -76,9 +83,8 @@ class Trainer:
             seed=config["seed"],
             prefetch=config["prefetch"],
         )
-        eval_batch = 1 if self.task == "segmentation" else 256
-        self.test_loader = DataLoader(self.test_set, eval_batch, shuffle=False)
-        self.epoch, self.step, self.partial, self.history = 0, 0, _fresh_partial(), []
+        self.test_loader = DataLoader(self.test_set, self.objective.eval_batch, shuffle=False)
+        self.epoch, self.step, self.partial, self.history = 0, 0, self.objective.fresh_partial(), []
         self.stop_requested, self.last_eval, self.last_plot = False, None, time.perf_counter()
 
     # ------------------------------------------------------------------ the loop
@@ -122,13 +128,13 @@ class Trainer:
             dynamic_ncols=True,
         )
         for x, y in bar:
-            loss, pred = self.train_step(x, y)
+            loss, extra = self.train_step(x, y)
             self.step += 1
-            _accumulate(self.partial, loss, pred, y.numpy(), self.task, self.num_classes)
+            self.objective.accumulate(self.partial, loss, extra, y.numpy())
             bar.set_postfix(
                 loss=f"{self.partial['loss_sum'] / self.partial['count']:.4f}",
                 refresh=False,
-                **{self.metric_name: f"{_partial_metric(self.partial, self.task):.4f}"},
+                **{k: f"{v:.4f}" for k, v in self.objective.partial_metrics(self.partial).items()},
             )
             if on_step is not None:
                 on_step(self)
@@ -141,28 +147,26 @@ class Trainer:
         return True
 
     def train_step(self, x, y):
-        """Forward, loss, backward, update; returns the loss value and the predicted labels."""
+        """Forward, the objective's loss, backward, update; returns the loss value and what the
+        objective's running metrics need (the predicted labels, or the loss's terms)."""
         x, y = x.to(self.config["device"]), y.to(self.config["device"])
-        out = self.model(x)
-        if self.task == "classification":
-            loss = cross_entropy(out, y)
-        else:
-            loss = dice_ce_loss(out, y, include_background=False)
+        loss, extra = self.objective.loss(self.model, x, y)
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
-        return loss.item(), out.data.argmax(axis=1)
+        return loss.item(), extra
 
     @property
     def metric_name(self):
-        return "accuracy" if self.task == "classification" else "dice"
+        """The held-out metric drawn in curves.png (accuracy, dice, recon_bce or neg_elbo)."""
+        return self.objective.metric_name
 
     def end_epoch(self):
         """Evaluate, log one line, step the scheduler, checkpoint, and draw the curves."""
         entry = {
             "epoch": self.epoch + 1,
             "train_loss": self.partial["loss_sum"] / max(self.partial["count"], 1),
-            "train_" + self.metric_name: _partial_metric(self.partial, self.task),
+            **{"train_" + k: v for k, v in self.objective.partial_metrics(self.partial).items()},
             "lr": self.optimizer.param_groups[0]["lr"],
             "seconds": round(self.partial["seconds"], 3),
             "data_wait_share": round(self.partial["wait"] / max(self.partial["seconds"], 1e-9), 4),
@@ -173,7 +177,7 @@ class Trainer:
         with open(os.path.join(self.out, "log.jsonl"), "a", encoding="utf-8") as log:
             log.write(json.dumps(entry) + "\n")
         self.scheduler.step()
-        self.epoch, self.step, self.partial = self.epoch + 1, 0, _fresh_partial()
+        self.epoch, self.step, self.partial = self.epoch + 1, 0, self.objective.fresh_partial()
         self.save_checkpoint()
         if (
             time.perf_counter() - self.last_plot > 10.0
@@ -184,26 +188,13 @@ class Trainer:
             print(f"epoch {entry['epoch']}: loss {entry['train_loss']:.4f} held-out {shown}", flush=True)
 
     def evaluate(self):
-        """Held-out metrics over the whole test split, and the predictions (labels) per sample."""
+        """Held-out metrics over the whole test split, and what the pictures need (the objective's)."""
         self.model.eval()
-        counts = metrics_module.SegmentationCounts(self.num_classes)
-        images, targets, predictions = [], [], []
-        with no_grad():
-            for x, y in self.test_loader:
-                pred = numpy.asarray(_to_numpy(self.model(x.to(self.config["device"])).data.argmax(axis=1)))
-                counts.update(pred, y.numpy())
-                images.extend(x.numpy())
-                targets.extend(y.numpy())
-                predictions.extend(pred)
-        self.model.train()
-        if self.task == "classification":
-            values = {"accuracy": float(counts.intersection.sum() / max(counts.target_size.sum(), 1))}
-        else:
-            dice, iou = counts.dice(), counts.iou()
-            values = {"dice": float(numpy.nanmean(dice[1:])), "iou": float(numpy.nanmean(iou[1:]))}
-            names = getattr(self.test_set, "class_names", [str(k) for k in range(self.num_classes)])
-            values.update({"dice_" + names[k].replace(" ", "_"): float(dice[k]) for k in range(1, self.num_classes)})
-        return {"metrics": values, "images": images, "targets": targets, "predictions": predictions}
+        try:
+            with no_grad():
+                return self.objective.evaluate(self.model, self.test_loader)
+        finally:
+            self.model.train()
 
     def finish(self):
         """Final evaluation, pictures and summary.json."""
@@ -225,13 +216,13 @@ class Trainer:
         self.last_plot = time.perf_counter()
 
     def draw_predictions(self, result):
-        path = os.path.join(self.out, "predictions.png")
-        if self.task == "classification":
-            _plots().plot_classification(result["images"], result["targets"], result["predictions"], path)
-        else:
-            _plots().plot_segmentation(
-                result["images"], result["targets"], result["predictions"], path, self.num_classes
-            )
+        """predictions.png (and the objective's other pictures) from an ``evaluate`` result."""
+        self.model.eval()
+        try:
+            with no_grad():
+                self.objective.draw(self.model, result, self.out)
+        finally:
+            self.model.train()
 
     # ------------------------------------------------------------------ checkpoints
     def state(self):
@@ -272,45 +263,6 @@ class Trainer:
     def request_stop(self):
         """Finish the current step, save a checkpoint and return (what Ctrl-C does)."""
         self.stop_requested = True
-
-
-def _fresh_partial():
-    return {
-        "loss_sum": 0.0,
-        "count": 0,
-        "hits": 0,
-        "total": 0,
-        "intersection": 0,
-        "sizes": 0,
-        "seconds": 0.0,
-        "wait": 0.0,
-    }
-
-
-def _accumulate(partial, loss, pred, target, task, num_classes):
-    """Running sums of one epoch's loss and training metric (saved in mid-epoch checkpoints)."""
-    pred = numpy.asarray(_to_numpy(pred))
-    partial["loss_sum"] += float(loss)
-    partial["count"] += 1
-    if task == "classification":
-        partial["hits"] += int((pred == target).sum())
-        partial["total"] += int(target.size)
-    else:
-        counts = metrics_module.SegmentationCounts(num_classes).update(pred, target)
-        partial["intersection"] += int(counts.intersection[1:].sum())
-        partial["sizes"] += int(counts.pred_size[1:].sum() + counts.target_size[1:].sum())
-
-
-def _partial_metric(partial, task):
-    if task == "classification":
-        return partial["hits"] / max(partial["total"], 1)
-    return 2.0 * partial["intersection"] / max(partial["sizes"], 1)
-
-
-def _to_numpy(array):
-    from .backend import to_numpy
-
-    return to_numpy(array)
 
 
 def _plots():

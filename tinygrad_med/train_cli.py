@@ -60,7 +60,9 @@ def add_commands(subparsers):
     evaluate.add_argument("--device", default="cpu")
     evaluate.set_defaults(run=_guarded(run_eval))
 
-    predict = subparsers.add_parser("predict", help="write prediction masks (PNG for 2D, .npy/.nii.gz for 3D)")
+    predict = subparsers.add_parser(
+        "predict", help="write prediction masks (PNG for 2D, .npy/.nii.gz for 3D) or reconstructions (autoencoders)"
+    )
     predict.add_argument("checkpoint", help="checkpoint.npz written by tgm train (or its run folder)")
     predict.add_argument("--input", help=".npy, .png, .tif or .nii/.nii.gz image (default: the held-out test set)")
     predict.add_argument("--output", help="file to write (default: beside the checkpoint, prediction.png/.npy)")
@@ -115,7 +117,7 @@ def run_train(args):
         print(f"stopped; checkpoint saved in {out}; continue with --resume", flush=True)
         return 130
     print(json.dumps({k: v for k, v in summary.items() if k != "config"}, indent=1))
-    print(f"wrote {out}/checkpoint.npz, log.jsonl, curves.png, predictions.png, summary.json")
+    print(f"wrote {out}/checkpoint.npz, log.jsonl, curves.png, {', '.join(trainer.objective.pictures)}, summary.json")
     return 0
 
 
@@ -143,26 +145,33 @@ def run_eval(args):
 
 
 def run_predict(args):
-    """``tgm predict``: write the predicted label mask of --input (default: the first test sample)."""
+    """``tgm predict``: write the predicted label mask of --input (default: the first test sample), or
+    its reconstruction for an autoencoder or VAE (what the run's objective predicts)."""
     from .function import no_grad
     from .tensor import Tensor
 
     trainer = _trainer_from(args.checkpoint, args.device)
-    if trainer.task != "segmentation":
+    objective = trainer.objective
+    if objective.name == "classification":
         raise ValueError(f"tgm predict writes masks; model {trainer.config['model']!r} is a classifier")
     if args.input:
-        image, reference = _read_image(args.input, trainer.train_set.spatial_dims), args.input
+        image, reference = _read_image(args.input, getattr(trainer.train_set, "spatial_dims", 2)), args.input
     else:
         image, reference = trainer.test_set[0][0], None
     trainer.model.eval()
     with no_grad():
-        logits = trainer.model(Tensor(_pad(image, 2**trainer.model.depth)[None]).to(args.device))
-    labels = numpy.asarray(logits.numpy().argmax(axis=1)[0])[tuple(slice(0, s) for s in image.shape[1:])]
-    default = "prediction.png" if labels.ndim == 2 else "prediction.npy"
+        batch = Tensor(_pad(image, objective.pad_multiple(trainer.model))[None]).to(args.device)
+        predicted = numpy.asarray(objective.predict(trainer.model, batch))[0]
+    predicted = predicted[(Ellipsis,) + tuple(slice(0, s) for s in image.shape[1:])]
+    default = "prediction.png" if predicted.ndim == 2 or objective.prediction == "image" else "prediction.npy"
     folder = args.checkpoint if os.path.isdir(args.checkpoint) else os.path.dirname(os.path.abspath(args.checkpoint))
     output = args.output or os.path.join(folder, default)
-    _write_mask(labels, output, trainer.num_classes, reference)
-    print(f"wrote {output}: labels {sorted(int(v) for v in numpy.unique(labels))}, shape {labels.shape}")
+    if objective.prediction == "image":
+        _write_image(predicted, output)
+        print(f"wrote {output}: reconstruction, shape {predicted.shape}")
+        return 0
+    _write_mask(predicted, output, trainer.num_classes, reference)
+    print(f"wrote {output}: labels {sorted(int(v) for v in numpy.unique(predicted))}, shape {predicted.shape}")
     return 0
 
 
@@ -195,6 +204,16 @@ def _read_image(path, spatial_dims):
         raise ShapeError(f"tgm predict: {path} has shape {image.shape}; the model takes {spatial_dims}-D images")
     low, high = numpy.percentile(image, [1.0, 99.8])
     return ((image - low) / max(high - low, 1e-12)).astype(numpy.float32)[None]
+
+
+def _write_image(image, output):
+    """A reconstruction (C, H, W) in [0, 1]: grey PNG of its first channel, or the float32 array as .npy."""
+    if output.lower().endswith(".png"):
+        import matplotlib.image
+
+        matplotlib.image.imsave(output, numpy.asarray(image[0], dtype=numpy.float32), cmap="gray", vmin=0, vmax=1)
+    else:
+        numpy.save(output, numpy.asarray(image, dtype=numpy.float32))
 
 
 def _write_mask(labels, output, num_classes, reference):

@@ -8,13 +8,16 @@ stn.py     STNClassifier: nn.SpatialTransformer + SmallCNN (Jaderberg et al. 201
 fcn.py     FCN-32s/16s/8s (Long et al. 2015)
 hyperdense.py  HyperDense-Net 2D/3D (Dolz et al. 2018)
 captioning.py  image-to-text: CNN encoder + LSTM decoder (Show and Tell), Vocabulary
-autoencoder.py ConvAutoencoder, VAE (Kingma and Welling 2013); not in the registry (tgm train is supervised)
-prob_unet.py   Probabilistic U-Net (Kohl et al. 2018); not in the registry (its loss needs the posterior net)
+autoencoder.py ConvAutoencoder, VAE (Kingma and Welling 2013); registered as 'autoencoder' and 'vae'
+prob_unet.py   Probabilistic U-Net (Kohl et al. 2018); registered as 'prob_unet'
+(what each registered model is trained for -- its loss, metrics and pictures -- is tinygrad_med/objectives.py)
 alexnet.py AlexNet (Krizhevsky et al. 2012), ZF Net (Zeiler and Fergus 2014); LRN optional
 vgg.py     VGG-11/13/16/19 (Simonyan and Zisserman 2014, configurations A, B, D, E)
 googlenet.py  GoogLeNet / Inception v1 (Szegedy et al. 2014), two auxiliary classifiers
 densenet.py   DenseNet-121/169/201/161 (Huang et al. 2016), CIFAR-style stem for small images
 cnn3d.py   3D CNN for Alzheimer's diagnosis (Hosseini-Asl et al. 2016)
+rpn.py, faster_rcnn.py, mask_rcnn.py  RPN, Faster R-CNN (Ren et al. 2015), Mask R-CNN (He et al. 2017); not in
+           the registry (their targets are boxes and masks per image, not one label per image or pixel)
 As in torchvision, the functions alexnet and googlenet shadow their modules as attributes of this
 package; import module-level names from the module (``from tinygrad_med.models.alexnet import LRN_PAPER``).
 """
@@ -26,11 +29,14 @@ from .captioning import ImageCaptioner, Vocabulary
 from .cnn import MLP, SmallCNN
 from .cnn3d import AlzheimerCNN3D
 from .densenet import DenseNet, densenet121, densenet161, densenet169, densenet201
+from .faster_rcnn import FasterRCNN
 from .fcn import FCN
 from .googlenet import GoogLeNet, GoogLeNetOutputs, googlenet, googlenet_loss
 from .hyperdense import HyperDenseNet
+from .mask_rcnn import MaskRCNN
 from .prob_unet import ProbUNet
 from .resnet import BasicBlock, ResNet, resnet18
+from .rpn import RegionProposalNetwork
 from .stn import STNClassifier
 from .unet import UNet, UNet3D
 from .vgg import VGG, vgg11, vgg13, vgg16, vgg19
@@ -72,6 +78,9 @@ __all__ = [
     "densenet201",
     "densenet161",
     "AlzheimerCNN3D",
+    "RegionProposalNetwork",
+    "FasterRCNN",
+    "MaskRCNN",
     "MODELS",
     "create_model",
     "UnknownNameError",
@@ -134,6 +143,18 @@ MODELS = {
             num_classes=num_classes,
         ),
         "DenseNet-BC (Huang et al. 2016) for small images: k=12, blocks (4, 4, 4), 3x3 stem",
+    ),
+    "autoencoder": (
+        lambda in_channels, num_classes, **o: ConvAutoencoder(in_channels, **o),
+        "convolutional autoencoder (8-number code, widths 16-32); trained to reconstruct its input",
+    ),
+    "vae": (
+        lambda in_channels, num_classes, **o: VAE(in_channels, **o),
+        "variational autoencoder (Kingma and Welling 2013), 8 latent dimensions; trained on the negative ELBO",
+    ),
+    "prob_unet": (
+        lambda in_channels, num_classes, **o: ProbUNet(in_channels, num_classes, **o),
+        "Probabilistic U-Net (Kohl et al. 2018): U-Net + prior/posterior nets, 6 latent dimensions",
     ),
 }
 

@@ -1,0 +1,220 @@
+"""What a ``tgm train`` run optimises and measures: one objective per kind of model.
+
+Lecture: "CNN REFRESHER" (classification, cross-entropy), "SEMANTIC SEGMENTATION" (Dice +
+cross-entropy, Dice/IoU) and "CONVOLUTION AUTOENCODER: GOING UNSUPERVISED" (the autoencoder's
+reconstruction error, the VAE's negative ELBO, the Probabilistic U-Net's sampled segmentations:
+tinygrad_med/objectives_generative.py).
+
+The loop in tinygrad_med/train.py is the same for every model; it asks the run's objective for
+
+    loss(model, x, y)                 -> (loss Tensor, what the epoch's running sums need)
+    fresh_partial / accumulate / partial_metrics   the training metrics shown in the bar and the log
+    evaluate(model, loader)           -> held-out metrics, and the images/targets/predictions kept
+    draw(model, result, out)          -> predictions.png (and samples.png, interpolation.png)
+    predict(model, x)                 -> what ``tgm predict`` writes (label maps or images)
+
+A model registered for ``tgm train`` declares its objective in MODEL_OBJECTIVES; the supervised
+models are not listed there and take the dataset's task ('classification' or 'segmentation').
+Each objective names the dataset tasks it can train on, so a VAE asked to train on a segmentation
+dataset is refused before anything is written.
+"""
+
+import numpy
+
+from . import metrics as metrics_module
+from .errors import fmt
+from .models import UnknownNameError
+from .ops.dice import dice_ce_loss
+from .ops.loss import cross_entropy
+
+__all__ = [
+    "MODEL_OBJECTIVES",
+    "Classification",
+    "Segmentation",
+    "objective_classes",
+    "objective_name",
+    "make_objective",
+    "check_objective",
+]
+
+MODEL_OBJECTIVES = {
+    "autoencoder": "reconstruction",
+    "vae": "variational reconstruction",
+    "prob_unet": "probabilistic segmentation",
+}
+
+
+class Classification:
+    """Cross-entropy on class scores (N, K); accuracy. The dataset's labels are classes (N,)."""
+
+    name, metric_name, dataset_tasks, eval_batch = "classification", "accuracy", ("classification",), 256
+    dataset_about, hint = "classification datasets (digits, medmnist)", "pass --data digits"
+    pictures, prediction = ("predictions.png",), "labels"
+
+    def __init__(self, dataset, device="cpu"):
+        self.num_classes, self.device = dataset.num_classes, device
+        self.class_names = getattr(dataset, "class_names", [str(k) for k in range(self.num_classes)])
+
+    def model_options(self, dataset):
+        """Keyword arguments for create_model beyond (in_channels, num_classes)."""
+        return {}
+
+    def loss(self, model, x, y):
+        """The training loss of one batch, and the predicted labels (for the running accuracy)."""
+        out = model(x)
+        return cross_entropy(out, y), out.data.argmax(axis=1)
+
+    def fresh_partial(self):
+        """The running sums of one epoch (saved in mid-epoch checkpoints: keys and order are fixed)."""
+        return {
+            "loss_sum": 0.0,
+            "count": 0,
+            "hits": 0,
+            "total": 0,
+            "intersection": 0,
+            "sizes": 0,
+            "seconds": 0.0,
+            "wait": 0.0,
+        }
+
+    def accumulate(self, partial, loss, pred, target):
+        partial["loss_sum"] += float(loss)
+        partial["count"] += 1
+        pred = numpy.asarray(to_numpy(pred))
+        partial["hits"] += int((pred == target).sum())
+        partial["total"] += int(target.size)
+
+    def partial_metrics(self, partial):
+        """The training metrics so far this epoch, as {name: value} (logged as train_NAME)."""
+        return {"accuracy": partial["hits"] / max(partial["total"], 1)}
+
+    def evaluate(self, model, loader):
+        """Held-out metrics over the whole split (model in eval mode, no graph), and the labels per sample."""
+        counts = metrics_module.SegmentationCounts(self.num_classes)
+        images, targets, predictions = [], [], []
+        for x, y in loader:
+            pred = self.predict(model, x.to(self.device))
+            counts.update(pred, y.numpy())
+            images.extend(x.numpy())
+            targets.extend(y.numpy())
+            predictions.extend(pred)
+        return {"metrics": self.metrics(counts), "images": images, "targets": targets, "predictions": predictions}
+
+    def metrics(self, counts):
+        return {"accuracy": float(counts.intersection.sum() / max(counts.target_size.sum(), 1))}
+
+    def predict(self, model, x):
+        """Predicted labels (N, ...) as a numpy array."""
+        return numpy.asarray(to_numpy(model(x).data.argmax(axis=1)))
+
+    def pad_multiple(self, model):
+        """``tgm predict`` pads an image's sizes up to a multiple of this."""
+        return 1
+
+    def draw(self, model, result, out):
+        """predictions.png: a grid of test images titled 'predicted (true)'."""
+        plots().plot_classification(
+            result["images"], result["targets"], result["predictions"], picture_path(out, self, 0)
+        )
+
+
+class Segmentation(Classification):
+    """Dice + cross-entropy on per-pixel scores (N, K, *S); Dice and IoU of the foreground classes."""
+
+    name, metric_name, dataset_tasks, eval_batch = "segmentation", "dice", ("segmentation",), 1
+    dataset_about = "segmentation datasets (nuclei, phantoms, phantoms3d, mni152)"
+    hint = "pass --data nuclei"
+
+    def loss(self, model, x, y):
+        out = model(x)
+        return dice_ce_loss(out, y, include_background=False), out.data.argmax(axis=1)
+
+    def accumulate(self, partial, loss, pred, target):
+        partial["loss_sum"] += float(loss)
+        partial["count"] += 1
+        counts = metrics_module.SegmentationCounts(self.num_classes).update(numpy.asarray(to_numpy(pred)), target)
+        partial["intersection"] += int(counts.intersection[1:].sum())
+        partial["sizes"] += int(counts.pred_size[1:].sum() + counts.target_size[1:].sum())
+
+    def partial_metrics(self, partial):
+        return {"dice": 2.0 * partial["intersection"] / max(partial["sizes"], 1)}
+
+    def metrics(self, counts):
+        dice, iou = counts.dice(), counts.iou()
+        values = {"dice": float(numpy.nanmean(dice[1:])), "iou": float(numpy.nanmean(iou[1:]))}
+        names = self.class_names
+        values.update({"dice_" + names[k].replace(" ", "_"): float(dice[k]) for k in range(1, self.num_classes)})
+        return values
+
+    def pad_multiple(self, model):
+        return 2**model.depth
+
+    def draw(self, model, result, out):
+        """predictions.png: image | ground truth | prediction overlays (3D: the middle slice)."""
+        plots().plot_segmentation(
+            result["images"], result["targets"], result["predictions"], picture_path(out, self, 0), self.num_classes
+        )
+
+
+def objective_classes():
+    """{name: class} of every objective (the generative ones live in objectives_generative.py)."""
+    from .objectives_generative import ProbabilisticSegmentation, Reconstruction, VariationalReconstruction
+
+    kinds = (Classification, Segmentation, Reconstruction, VariationalReconstruction, ProbabilisticSegmentation)
+    return {kind.name: kind for kind in kinds}
+
+
+def objective_name(model, task):
+    """The objective of registered model ``model`` trained on a dataset of task ``task``."""
+    return MODEL_OBJECTIVES.get(model, task)
+
+
+def make_objective(model, dataset, device="cpu", data=None):
+    """The objective that trains registered model ``model`` on ``dataset`` (registered as ``data``).
+
+    Raises:
+        UnknownNameError for an objective that does not exist (listing the valid ones); ValueError
+        naming the datasets the objective trains on if ``dataset``'s task does not fit it.
+    """
+    name, kinds = objective_name(model, dataset.task), objective_classes()
+    if name not in kinds:
+        valid = ", ".join(repr(k) for k in kinds)
+        raise UnknownNameError(fmt("tgm train", f"unknown objective {name!r} for model {model!r}; valid: {valid}"))
+    kind = kinds[name]
+    if dataset.task not in kind.dataset_tasks:
+        given = f"{data!r} is a {dataset.task} dataset" if data else f"this dataset is for {dataset.task}"
+        raise ValueError(
+            fmt("tgm train", f"model {model!r} ({name}) trains on {kind.dataset_about}; {given}", hint=kind.hint)
+        )
+    return kind(dataset, device)
+
+
+def check_objective(model, data, data_path=None):
+    """Refuse a model/dataset pair whose objective does not fit, before a run folder is touched.
+
+    Only models that declare an objective in MODEL_OBJECTIVES are checked: the supervised ones take
+    the dataset's task, as before. Raises as ``make_objective``.
+    """
+    if model in MODEL_OBJECTIVES:
+        from .data.registry import get_dataset
+
+        make_objective(model, get_dataset(data, "test", data_path), data=data)
+
+
+def to_numpy(array):
+    from .backend import to_numpy as convert
+
+    return convert(array)
+
+
+def plots():
+    from . import plots as module
+
+    return module
+
+
+def picture_path(out, objective, index):
+    """The run folder's path of the objective's ``index``-th picture."""
+    import os
+
+    return os.path.join(out, objective.pictures[index])
