@@ -8,12 +8,14 @@ mni152.py      MNI152 T1 template with grey/white-matter labels (from nilearn), 
 digits.py      scikit-learn's 8x8 digits
 medmnist.py    MedMNIST .npz files the user already has
 phantoms.py    seeded synthetic MRI-like phantoms with exact masks
+detection.py   instance image -> detection targets (boxes, labels, masks); seeded synthetic discs and squares
 registry.py    the names `tgm train --data` takes, each with its default recipe
 """
 
 from . import transforms  # noqa: F401
 from ._packages import MissingPackageError  # noqa: F401
 from .dataset import DataLoader, Dataset, Subset, TensorDataset, default_collate  # noqa: F401
+from .detection import ShapesDetectionDataset, collate_detection, instances_to_targets  # noqa: F401
 from .digits import DigitsDataset, load_digits  # noqa: F401
 from .medmnist import MedMNIST  # noqa: F401
 from .mni152 import MNI152Patches, load_mni152  # noqa: F401
