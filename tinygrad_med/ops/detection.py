@@ -27,11 +27,13 @@ backward with atomicAdd.
 """
 
 import numpy
+import scipy.sparse
 
 from .. import backend
 from ..errors import DeviceError, DTypeError, ShapeError, fmt
 from ..function import Function
 from .boxes import _array, _boxes_array, _iou, _pair, _same_device
+from .sample import _channels_first, _channels_last
 
 __all__ = ["roi_align", "roi_pool", "nms", "batched_nms"]
 
@@ -241,26 +243,47 @@ def _check_device(op, x, array, name):
 
 
 def _roi_align_fwd_cpu(x, rois, output_size, spatial_scale, sampling_ratio, aligned):
-    A, B, image = _roi_align_matrices(rois, x.shape, output_size, spatial_scale, sampling_ratio, aligned, x.dtype)
-    (C, H, W), (PH, PW) = x.shape[1:], output_size
-    y = numpy.zeros((rois.shape[0], C, PH, PW), x.dtype)
-    for n in numpy.unique(image):  # y[k] = A_k x[n] B_k^T for image n's RoIs k, as two GEMMs (never a loop over RoIs)
-        k = numpy.flatnonzero(image == n)
-        rows = A[k].reshape(-1, H) @ x[n].transpose(1, 0, 2).reshape(H, C * W)  # sum over h: (k*PH, C*W)
-        both = rows.reshape(len(k), PH * C, W) @ B[k].transpose(0, 2, 1)  # sum over w: (k, PH*C, PW)
-        y[k] = both.reshape(len(k), PH, C, PW).transpose(0, 2, 1, 3)  # (k, C, PH, PW)
-    return y
+    M = _roi_align_matrix(rois, x.shape, output_size, spatial_scale, sampling_ratio, aligned, x.dtype)
+    y = M @ _channels_last(x)  # (K*PH*PW, N*H*W) @ (N*H*W, C): every channel shares the taps
+    return _channels_first(y, rois.shape[0], output_size, x.dtype)  # (K, C, PH, PW)
 
 
 def _roi_align_bwd_cpu(gy, rois, x_shape, output_size, spatial_scale, sampling_ratio, aligned):
-    A, B, image = _roi_align_matrices(rois, x_shape, output_size, spatial_scale, sampling_ratio, aligned, gy.dtype)
-    (C, H, W), (PH, PW) = x_shape[1:], output_size
-    gx = numpy.zeros(x_shape, gy.dtype)
-    for n in numpy.unique(image):  # the adjoint: gx[n] = sum over image n's RoIs k of A_k^T gy[k] B_k
-        k = numpy.flatnonzero(image == n)
-        cols = gy[k].transpose(0, 2, 1, 3).reshape(len(k), PH * C, PW) @ B[k]  # sum over q: (k, PH*C, W)
-        gx[n] = (A[k].reshape(-1, H).T @ cols.reshape(-1, C * W)).reshape(H, C, W).transpose(1, 0, 2)  # over k, p
-    return gx
+    M = _roi_align_matrix(rois, x_shape, output_size, spatial_scale, sampling_ratio, aligned, gy.dtype)
+    gx = M.T @ _channels_last(gy)  # the adjoint: (N*H*W, K*PH*PW) @ (K*PH*PW, C)
+    return _channels_first(gx, x_shape[0], x_shape[2:], gy.dtype)  # (N, C, H, W)
+
+
+def _roi_align_matrix(rois, x_shape, output_size, spatial_scale, sampling_ratio, aligned, dtype):
+    """roi_align as one sparse (K*PH*PW, N*H*W) matrix M, y = M x: row (k, i, j) is A_k[i] (outer) B_k[j] in image b_k.
+
+    A_k's rows and B_k's rows are nonzero on a few neighbouring pixels only (a band of T_h and T_w), so
+    a row of M holds at most T_h * T_w weights; the zero ones are left out.
+    """
+    A, B, image = _roi_align_matrices(rois, x_shape, output_size, spatial_scale, sampling_ratio, aligned, dtype)
+    (h0, A_band), (w0, B_band) = _band(A), _band(B)  # (K, PH), (K, PH, T_h); (K, PW), (K, PW, T_w)
+    (K, PH, T_h), (PW, T_w), (N, _, H, W) = A_band.shape, B_band.shape[1:], x_shape
+    h = (h0[:, :, None] + numpy.arange(T_h))[:, :, None, :, None]  # (K, PH, 1, T_h, 1)
+    w = (w0[:, :, None] + numpy.arange(T_w))[:, None, :, None, :]  # (K, 1, PW, 1, T_w)
+    column = (image[:, None, None, None, None] * H + h) * W + w  # (K, PH, PW, T_h, T_w): flat (b_k, h, w)
+    weight = A_band[:, :, None, :, None] * B_band[:, None, :, None, :]
+    kept = (weight != 0).reshape(K * PH * PW, T_h * T_w)
+    rows = numpy.concatenate([[0], numpy.cumsum(kept.sum(axis=1))])  # row r holds entries [rows[r], rows[r+1])
+    column = numpy.broadcast_to(column, weight.shape)[weight != 0]
+    index = numpy.int32 if N * H * W < 2**31 else numpy.int64
+    shape = (K * PH * PW, N * H * W)
+    return scipy.sparse.csr_matrix((weight[weight != 0], column.astype(index), rows.astype(index)), shape=shape)
+
+
+def _band(M):
+    """A (K, P, L) matrix with short nonzero runs per row -> first index (K, P), runs (K, P, T), T the longest."""
+    nonzero = M != 0
+    first = numpy.argmax(nonzero, axis=-1)  # 0 for an all-zero row
+    last = M.shape[-1] - 1 - numpy.argmax(nonzero[..., ::-1], axis=-1)
+    T = max(int((last - first).max(initial=0)) + 1, 1)
+    at = first[..., None] + numpy.arange(T)  # (K, P, T)
+    band = numpy.take_along_axis(M, numpy.minimum(at, M.shape[-1] - 1), axis=-1) * (at < M.shape[-1])
+    return first, band
 
 
 def _roi_align_matrices(rois, x_shape, output_size, spatial_scale, sampling_ratio, aligned, dtype):

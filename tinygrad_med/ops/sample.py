@@ -281,13 +281,15 @@ def _sampling_matrix_cpu(columns, values, x_shape):
 
 def _channels_last(a):
     """(N, C, *spatial) -> (N * prod(spatial), C): one row per pixel, the matrix the sparse products read."""
-    return a.reshape(*a.shape[:2], -1).transpose(0, 2, 1).reshape(-1, a.shape[1])  # a copy
+    return a.reshape(*a.shape[:2], math.prod(a.shape[2:])).transpose(0, 2, 1).reshape(-1, a.shape[1])  # a copy
 
 
 def _channels_first(rows, N, spatial, dtype):
     """(N * prod(spatial), C) -> (N, C, *spatial), C-contiguous, in dtype (scipy computes float16 in float32)."""
     C = rows.shape[1]
-    return numpy.ascontiguousarray(rows.reshape(N, -1, C).transpose(0, 2, 1), dtype).reshape(N, C, *spatial)
+    return numpy.ascontiguousarray(rows.reshape(N, math.prod(spatial), C).transpose(0, 2, 1), dtype).reshape(
+        N, C, *spatial
+    )
 
 
 def _grid_sample_fwd_cpu(x, grid, mode, padding, align_corners):
