@@ -117,8 +117,9 @@ class Reconstruction(_RunningSums):
         other = int(numpy.argmax(labels != labels[0])) if len(labels) > 1 else 0  # another class if any
         pair = [tensor(result["images"][k][None], device=self.device) for k in (0, other)]
         line = model.interpolate(pair[0], pair[1], steps=8).numpy()  # (8, C, H, W), t = 0 .. 1
-        title = f"decoded (1 - t) code(a) + t code(b), t = 0 .. 1; a, b: test images 0, {other}"
-        plots().plot_image_rows([(title, list(line))], picture_path(out, self, 1))
+        rows = [(f"a, b: test images 0 and {other}", [result["images"][0], result["images"][other]])]
+        rows.append(("decoded (1 - t) code(a) + t code(b), t = 0 .. 1", list(line)))
+        plots().plot_image_rows(rows, picture_path(out, self, 1))
 
 
 class VariationalReconstruction(Reconstruction):

@@ -113,24 +113,34 @@ def plot_image_rows(rows, path):
 
 
 def plot_sampled_segmentations(image, truth, mean, samples, path, num_classes, count=6, window=128):
-    """One image's ground truth, mean prediction and ``count`` sampled segmentations as overlays.
+    """One image's ground truth, mean prediction and ``count`` sampled segmentations as overlays, three a row.
 
     image (C, *S), truth and mean (*S), samples (M, *S) labels; 3D: the middle D slice; a long strip
-    is cut to its first ``window`` rows so that the panels stay readable.
+    is cut to its first ``window`` rows so that the panels stay readable. In a sample's panel the
+    pixels whose label differs from the mean prediction are drawn in cyan.
     """
     plt = _pyplot()
-    panels = [("image", None), ("ground truth", truth), ("mean prediction", mean)]
-    panels += [(f"sample {m + 1}", labels) for m, labels in enumerate(samples[:count])]
-    shown = _middle_slice(image)[:window]
-    fig, axes = plt.subplots(1, len(panels), figsize=(2.4 * len(panels), 2.6), squeeze=False)
-    for axis, (title, labels) in zip(axes[0], panels, strict=True):
+    mean = _middle_slice(numpy.asarray(mean)[None])[:window]
+    panels = [("image", None, None), ("ground truth", truth, None), ("mean prediction", mean, None)]
+    for m, labels in enumerate(samples[:count]):
+        labels = _middle_slice(numpy.asarray(labels)[None])[:window]
+        changed = labels != mean
+        panels.append((f"sample {m + 1}: {int(changed.sum())} px differ from the mean", labels, changed))
+    shown, rows = _middle_slice(image)[:window], -(-len(panels) // 3)
+    fig, axes = plt.subplots(rows, 3, figsize=(9, 3.1 * rows), squeeze=False)
+    for axis in axes.ravel():
+        axis.axis("off")
+    for axis, (title, labels, changed) in zip(axes.ravel(), panels, strict=False):
         axis.imshow(shown, cmap="gray")
         if labels is not None:
             labels = _middle_slice(numpy.asarray(labels)[None])[:window]
             overlay = numpy.ma.masked_where(labels == 0, labels)
             axis.imshow(overlay, cmap="autumn", alpha=0.45, vmin=1, vmax=max(num_classes - 1, 1))
-        axis.set_title(title, fontsize=9)
-        axis.axis("off")
+        if changed is not None:
+            axis.imshow(
+                numpy.ma.masked_where(~changed, numpy.zeros(changed.shape)), cmap="cool", vmin=0, vmax=1
+            )  # cyan
+        axis.set_title(title, fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
