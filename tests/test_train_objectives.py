@@ -10,12 +10,13 @@ import numpy
 import pytest
 
 from tinygrad_med.cli import main
-from tinygrad_med.data import registry
+from tinygrad_med.data import TensorDataset, registry
 from tinygrad_med.data.digits import DigitsDataset
 from tinygrad_med.data.phantoms import PhantomDataset
+from tinygrad_med.errors import ShapeError
 from tinygrad_med.models import UnknownNameError
 from tinygrad_med.objectives import MODEL_OBJECTIVES, make_objective
-from tinygrad_med.objectives_generative import energy_distance
+from tinygrad_med.objectives_generative import Reconstruction, energy_distance
 from tinygrad_med.train import Trainer, load_checkpoint, make_config
 
 
@@ -159,6 +160,9 @@ def test_a_model_on_a_dataset_its_objective_cannot_use_is_refused_before_anythin
     assert (tmp_path / "checkpoint.npz").read_bytes() == b"a previous run"  # --overwrite removed nothing
     with pytest.raises(ValueError, match=r"'phantoms' is a segmentation dataset.*pass --data digits"):
         make_config("vae", "phantoms")
+    volumes = TensorDataset(numpy.zeros((2, 1, 8, 8, 8), numpy.float32), numpy.zeros(2, numpy.int64))
+    with pytest.raises(ShapeError, match=r"reconstruction models take 2D images \(C, H, W\); .* \(1, 8, 8, 8\)"):
+        Reconstruction(volumes).model_options(volumes)  # e.g. a 3D MedMNIST file
     monkeypatch.setitem(MODEL_OBJECTIVES, "vae", "denoising")
     with pytest.raises(UnknownNameError, match=r"unknown objective 'denoising' for model 'vae'; valid: 'classif"):
         make_objective("vae", _tiny_digits("test"))

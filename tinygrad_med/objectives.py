@@ -45,7 +45,18 @@ MODEL_OBJECTIVES = {
 
 
 class Classification:
-    """Cross-entropy on class scores (N, K); accuracy. The dataset's labels are classes (N,)."""
+    """Cross-entropy on class scores (N, K); accuracy. The dataset's labels are classes (N,).
+
+    Every objective has this class's attributes and methods (the generative ones in
+    objectives_generative.py; the loop calls nothing else):
+    Attributes:
+        name: the objective's name (MODEL_OBJECTIVES' values, or a dataset's task).
+        metric_name: the held-out metric drawn in curves.png.
+        dataset_tasks, dataset_about, hint: the dataset tasks it trains on, in words, and what to pass.
+        eval_batch: held-out batch size (1 for segmentation: whole images of any size).
+        pictures: the PNG files ``draw`` writes into the run folder.
+        prediction: what ``predict`` returns: 'labels' (a mask) or 'image' (a reconstruction).
+    """
 
     name, metric_name, dataset_tasks, eval_batch = "classification", "accuracy", ("classification",), 256
     dataset_about, hint = "classification datasets (digits, medmnist)", "pass --data digits"
@@ -198,7 +209,8 @@ def check_objective(model, data, data_path=None):
     if model in MODEL_OBJECTIVES:
         from .data.registry import get_dataset
 
-        make_objective(model, get_dataset(data, "test", data_path), data=data)
+        dataset = get_dataset(data, "test", data_path)
+        make_objective(model, dataset, data=data).model_options(dataset)  # each raises if they do not fit
 
 
 def to_numpy(array):

@@ -27,6 +27,7 @@ import itertools
 
 import numpy
 
+from .errors import ShapeError, fmt
 from .factory import tensor
 from .metrics import SegmentationCounts
 from .nn import functional as F
@@ -68,8 +69,17 @@ class Reconstruction(_RunningSums):
         self.device = device
 
     def model_options(self, dataset):
-        """The image size (H, W) of the dataset (the codes' linear layers depend on it)."""
-        return {"input_size": tuple(int(s) for s in numpy.shape(dataset[0][0])[1:])}
+        """The image size (H, W) of the dataset (the codes' linear layers depend on it).
+
+        Raises:
+            ShapeError if the dataset's images are not 2D (C, H, W).
+        """
+        shape = tuple(int(s) for s in numpy.shape(dataset[0][0]))
+        if len(shape) != 3:
+            raise ShapeError(
+                fmt("tgm train", f"{self.name} models take 2D images (C, H, W); this dataset's are {shape}")
+            )
+        return {"input_size": shape[1:]}
 
     def loss(self, model, x, y):
         """BCE summed over pixels, per image; and the batch's mean squared error per pixel."""
@@ -113,8 +123,8 @@ class Reconstruction(_RunningSums):
         """predictions.png: inputs over reconstructions; interpolation.png: decoded codes between two inputs."""
         images, recons = result["images"][:8], result["predictions"][:8]
         plots().plot_image_rows([("input", images), ("reconstruction", recons)], picture_path(out, self, 0))
-        labels = numpy.asarray(result["targets"])
-        other = int(numpy.argmax(labels != labels[0])) if len(labels) > 1 else 0  # another class if any
+        labels = result["targets"]
+        other = next((k for k, label in enumerate(labels) if numpy.any(label != labels[0])), 0)  # another class
         pair = [tensor(result["images"][k][None], device=self.device) for k in (0, other)]
         line = model.interpolate(pair[0], pair[1], steps=8).numpy()  # (8, C, H, W), t = 0 .. 1
         rows = [(f"a, b: test images 0 and {other}", [result["images"][0], result["images"][other]])]
