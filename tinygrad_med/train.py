@@ -31,6 +31,7 @@ The run's configuration (make_config, each model's default dataset, the optimize
 tinygrad_med/run_config.py; the run folder's files and checkpoint checks are run_folder.py.
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -189,12 +190,8 @@ class Trainer:
 
     def evaluate(self):
         """Held-out metrics over the whole test split, and what the pictures need (the objective's)."""
-        self.model.eval()
-        try:
-            with no_grad():
-                return self.objective.evaluate(self.model, self.test_loader)
-        finally:
-            self.model.train()
+        with _eval_mode(self.model):
+            return self.objective.evaluate(self.model, self.test_loader)
 
     def finish(self):
         """Final evaluation, pictures and summary.json."""
@@ -217,12 +214,8 @@ class Trainer:
 
     def draw_predictions(self, result):
         """predictions.png (and the objective's other pictures) from an ``evaluate`` result."""
-        self.model.eval()
-        try:
-            with no_grad():
-                self.objective.draw(self.model, result, self.out)
-        finally:
-            self.model.train()
+        with _eval_mode(self.model):
+            self.objective.draw(self.model, result, self.out)
 
     # ------------------------------------------------------------------ checkpoints
     def state(self):
@@ -263,6 +256,17 @@ class Trainer:
     def request_stop(self):
         """Finish the current step, save a checkpoint and return (what Ctrl-C does)."""
         self.stop_requested = True
+
+
+@contextlib.contextmanager
+def _eval_mode(model):
+    """The model in eval mode (batch norm's running statistics, no dropout) and no graph, then back to training."""
+    model.eval()
+    try:
+        with no_grad():
+            yield
+    finally:
+        model.train()
 
 
 def _plots():
