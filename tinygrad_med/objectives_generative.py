@@ -88,9 +88,9 @@ class Reconstruction(_RunningSums):
         return loss, {"mse": float(((recon.data - x.data) ** 2).mean())}
 
     def reconstruct(self, model, x, rng):
-        """(recon used by the metrics, reconstruction from the code, sums {recon_bce, kl}) of a batch."""
+        """A batch's reconstruction from its code, and the batch's sums of the held-out terms (recon_bce)."""
         recon = model(x)
-        return recon, recon, {"recon_bce": F.binary_cross_entropy(recon, x, reduction="sum").item()}
+        return recon, {"recon_bce": F.binary_cross_entropy(recon, x, reduction="sum").item()}
 
     def evaluate(self, model, loader):
         """recon_bce (and kl, neg_elbo for the VAE) per image, mse per pixel; inputs and reconstructions."""
@@ -98,7 +98,7 @@ class Reconstruction(_RunningSums):
         images, targets, predictions = [], [], []
         for x, y in loader:
             x = x.to(self.device)
-            _, recon, sums = self.reconstruct(model, x, rng)
+            recon, sums = self.reconstruct(model, x, rng)
             for name, value in sums.items():
                 totals[name] = totals.get(name, 0.0) + value
             squared += float(((recon.data - x.data) ** 2).sum())
@@ -114,7 +114,7 @@ class Reconstruction(_RunningSums):
 
     def predict(self, model, x):
         """Reconstructions (N, C, H, W) in [0, 1] as a numpy array (the VAE decodes its mean code)."""
-        return self.reconstruct(model, x, numpy.random.default_rng(0))[1].numpy()
+        return self.reconstruct(model, x, numpy.random.default_rng(0))[0].numpy()
 
     def pad_multiple(self, model):
         return 1
@@ -146,15 +146,16 @@ class VariationalReconstruction(Reconstruction):
         return loss, {"recon_bce": loss.item() - kl, "kl": kl}
 
     def reconstruct(self, model, x, rng):
-        """One z ~ q(z | x) per image from ``rng`` for the ELBO's terms; the mean code mu for the picture."""
+        """The reconstruction from the mean code mu (pictures, mse); the ELBO's terms from one z ~ q(z | x)
+        per image, drawn with ``rng``."""
         mu, logvar = model.encode(x)
         eps = tensor(rng.standard_normal(mu.shape), dtype=mu.dtype, device=mu.device)
-        recon = model.decode(reparameterize(mu, logvar, eps))
+        sampled = model.decode(reparameterize(mu, logvar, eps))
         sums = {
-            "recon_bce": F.binary_cross_entropy(recon, x, reduction="sum").item(),
+            "recon_bce": F.binary_cross_entropy(sampled, x, reduction="sum").item(),
             "kl": kl_normal(mu, logvar, reduction="sum").item(),
         }
-        return recon, model.decode(mu), sums
+        return model.decode(mu), sums
 
     def draw(self, model, result, out):
         """As Reconstruction, and samples.png: 16 images decoded from codes z ~ N(0, I) (the prior)."""
