@@ -353,6 +353,24 @@ def test_mask_rcnn_eval_pastes_masks_of_the_image_size():
         assert masks.shape == (found["boxes"].shape[0], 1, 64, 64) and masks.min() >= 0 and masks.max() <= 1
 
 
+def test_images_without_objects_train_as_background_and_may_have_no_detections():
+    tm.manual_seed(0)
+    model, (images, targets) = MaskRCNN(3), _batch()
+    empty = {"boxes": numpy.zeros((0, 4), numpy.float32), "labels": numpy.zeros(0, numpy.int64),
+             "masks": numpy.zeros((0, 64, 64), numpy.uint8)}  # fmt: skip
+    losses = model(images, [targets[0], empty])
+    assert all(numpy.isfinite(value.item()) for value in losses.values())
+    losses = model(images, [empty, empty])  # nothing to regress or segment: those terms are 0
+    assert losses["loss_rpn_box_reg"].item() == losses["loss_box_reg"].item() == losses["loss_mask"].item() == 0
+    sum(losses.values(), tm.tensor(0.0)).backward()
+    model.roi_heads.score_thresh = 1.0  # no detection survives
+    model.eval()
+    with tm.no_grad():
+        detections = model(images)
+    assert [d["masks"].shape for d in detections] == [(0, 1, 64, 64)] * 2
+    assert [d["boxes"].shape for d in detections] == [(0, 4)] * 2
+
+
 def test_bad_inputs_name_what_was_expected():
     model, (images, targets) = FasterRCNN(3), _batch()
     with pytest.raises(ShapeError, match=r"expected images of shape \(N, C, H, W\)"):

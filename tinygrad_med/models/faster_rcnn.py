@@ -186,17 +186,21 @@ class RoIHeads(nn.Module):
         self.box_roi_pool = nn.RoIAlign(roi_size, 1.0 / stride, sampling_ratio=2)
         self.box_head = TwoMLPHead(in_channels * roi_size * roi_size, representation_size)
         self.box_predictor = FastRCNNPredictor(representation_size, num_classes)
-        self.sampling = (fg_iou_thresh, bg_iou_thresh, batch_size_per_image, positive_fraction)
-        self.inference = (score_thresh, nms_thresh, detections_per_img)
+        self.fg_iou_thresh, self.bg_iou_thresh = fg_iou_thresh, bg_iou_thresh  # torchvision's attribute names
+        self.batch_size_per_image, self.positive_fraction = batch_size_per_image, positive_fraction
+        self.score_thresh, self.nms_thresh, self.detections_per_img = score_thresh, nms_thresh, detections_per_img
         self.mask_branch = None
 
     def forward(self, features, proposals, image_size, targets=None):
         if self.training:
-            proposals, matched, labels, regression_targets = select_training_samples(proposals, targets, *self.sampling)
+            proposals, matched, labels, regression_targets = select_training_samples(
+                proposals, targets, self.fg_iou_thresh, self.bg_iou_thresh, self.batch_size_per_image,
+                self.positive_fraction)  # fmt: skip
         boxes = [backend.to_device(p.astype(features.dtype), features.device) for p in proposals]
         class_logits, box_regression = self.box_predictor(self.box_head(self.box_roi_pool(features, boxes)))
         if not self.training:
-            detections = postprocess_detections(class_logits, box_regression, boxes, image_size, *self.inference)
+            detections = postprocess_detections(class_logits, box_regression, boxes, image_size, self.score_thresh,
+                                                self.nms_thresh, self.detections_per_img)  # fmt: skip
             if self.mask_branch is not None:
                 self.mask_branch.predict(features, detections, image_size)
             return detections, {}
