@@ -21,7 +21,7 @@ import tinygrad_med as tm
 from tinygrad_med import nn
 from tinygrad_med.errors import DTypeError, ShapeError
 from tinygrad_med.ops.boxes import anchors, box_area, box_iou, decode_boxes, encode_boxes
-from tinygrad_med.ops.detection import _nms_mask_cpu, batched_nms, nms, roi_align, roi_pool
+from tinygrad_med.ops.detection import _greedy_keep, _nms_keep_cpu, batched_nms, nms, roi_align, roi_pool
 
 
 def rand(*shape, seed=0):
@@ -343,9 +343,13 @@ def test_nms_matches_the_greedy_loop(n, threshold, seed):
     assert numpy.all(survivors[numpy.triu_indices(len(keep), 1)] <= threshold)
 
 
-def test_nms_overlap_rows_blocked_or_not():
+@pytest.mark.parametrize("rows", [1, 7, 40, 128])
+def test_nms_blocks_keep_what_the_whole_overlap_matrix_keeps(rows):
+    """The CPU's blocked scan against the GPU path's structure: the greedy scan of the full upper triangle."""
     boxes = random_boxes(numpy.random.default_rng(8), 40)
-    numpy.testing.assert_array_equal(_nms_mask_cpu(boxes, 0.3, rows=7), _nms_mask_cpu(boxes, 0.3))
+    whole = _greedy_keep(numpy.triu(box_iou(boxes, boxes) > 0.3, k=1))
+    assert 0 < len(whole) < 40
+    numpy.testing.assert_array_equal(_nms_keep_cpu(boxes, 0.3, rows=rows), whole)
 
 
 def test_batched_nms_never_suppresses_across_categories():

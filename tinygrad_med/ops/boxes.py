@@ -56,10 +56,12 @@ def _iou(a, b):
     """The IoU matrix of two (., 4) arrays, in their dtype (see box_iou)."""
     xp = backend.get_xp(a)
     area_a, area_b = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]), (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    top_left = xp.maximum(a[:, None, :2], b[None, :, :2])  # (N, M, 2)
-    bottom_right = xp.minimum(a[:, None, 2:], b[None, :, 2:])
-    wh = xp.clip(bottom_right - top_left, 0, None)
-    inter = wh[..., 0] * wh[..., 1]
+
+    def overlap(low, high):  # (N, M): the length two boxes share along one axis (columns low, high), >= 0
+        start, stop = xp.maximum(a[:, None, low], b[None, :, low]), xp.minimum(a[:, None, high], b[None, :, high])
+        return xp.clip(stop - start, 0, None)
+
+    inter = overlap(0, 2) * overlap(1, 3)  # per axis, not as (N, M, 2) arrays: elementwise loops of length 2 are slow
     with numpy.errstate(invalid="ignore", divide="ignore"):  # two empty boxes: 0/0 = nan
         return inter / (area_a[:, None] + area_b[None, :] - inter)
 

@@ -120,9 +120,10 @@ def nms(boxes, scores, iou_threshold):
     Forward:  visit the boxes by decreasing score (ties: lower index first); keep a box unless a kept box
               has IoU > iou_threshold with it
     Shapes:   boxes (K, 4) as (x1, y1, x2, y2), scores (K,) -> int64 indices (M,), M <= K, by decreasing score
-    The IoU matrix of the sorted boxes is computed as a whole (kernels/detection.cu::nms_mask on the GPU:
+    On the GPU the IoU matrix of the sorted boxes is computed as a whole (kernels/detection.cu::nms_mask:
     one bit per pair); the greedy scan over it stays on the host, since each step depends on the previous
-    one (the scan is K row operations, the IoU matrix K^2 / 2 box pairs).
+    one (the scan is K row operations, the IoU matrix K^2 / 2 box pairs).  The CPU takes the sorted boxes
+    a block at a time and never compares a box that an earlier block removed (_nms_keep_cpu).
     Raises:
         ShapeError if boxes is not (K, 4) or scores not (K,); DeviceError if they are on different devices.
     """
@@ -135,9 +136,10 @@ def nms(boxes, scores, iou_threshold):
     order = xp.argsort(-s, kind="stable")  # decreasing score
     if b.shape[0] == 0:
         keep = numpy.zeros(0, numpy.int64)
+    elif backend.on_gpu(b):
+        keep = _greedy_keep(_nms_mask_gpu(xp.ascontiguousarray(b[order]), float(iou_threshold)))
     else:
-        mask = _nms_mask_gpu if backend.on_gpu(b) else _nms_mask_cpu
-        keep = _greedy_keep(mask(xp.ascontiguousarray(b[order]), float(iou_threshold)))
+        keep = _nms_keep_cpu(b[order], float(iou_threshold))
     kept = order[xp.asarray(keep)].astype(numpy.int64)
     return wrap(kept)
 
@@ -171,13 +173,23 @@ def _greedy_keep(overlap):
     return numpy.asarray(keep, numpy.int64)
 
 
-def _nms_mask_cpu(boxes, iou_threshold, rows=1024):
-    """overlap[i, j] = IoU(i, j) > t for j > i (the strict upper triangle), as a numpy bool array."""
-    overlap = numpy.zeros((boxes.shape[0],) * 2, bool)
-    for start in range(0, boxes.shape[0], rows):  # a block of rows at a time: K x 1024 IoUs in memory, not K x K
-        iou = _iou(boxes[start : start + rows], boxes).astype(numpy.float64)  # compared in double, as torchvision
-        overlap[start : start + rows] = iou > iou_threshold
-    return numpy.triu(overlap, k=1)
+def _nms_keep_cpu(boxes, iou_threshold, rows=128):
+    """Positions kept by greedy NMS of score-sorted boxes, a block of ``rows`` boxes at a time.
+
+    A block first loses the boxes that overlap a box kept by an earlier block (one (kept, rows) IoU
+    matrix), then the survivors are scanned greedily against each other (their upper triangle).  A box
+    removed early is never compared again, so far fewer than the K^2 / 2 pairs of the GPU's mask are
+    computed; the kept positions are the same (IoU compared in double, as torchvision).
+    """
+    keep = numpy.zeros(0, numpy.int64)
+    for start in range(0, boxes.shape[0], rows):
+        block = boxes[start : start + rows]
+        alive = ~(_iou(boxes[keep], block).astype(numpy.float64) > iou_threshold).any(axis=0)  # (rows,)
+        survivors = numpy.flatnonzero(alive)
+        if survivors.size:  # else the whole block is suppressed: nothing to scan
+            overlap = _iou(block[survivors], block[survivors]).astype(numpy.float64) > iou_threshold
+            keep = numpy.concatenate([keep, start + survivors[_greedy_keep(numpy.triu(overlap, k=1))]])
+    return keep
 
 
 def _nms_mask_gpu(boxes, iou_threshold):
