@@ -100,6 +100,28 @@ def test_rpn_loss_matches_the_formula():
     assert objectness.grad.numpy()[0, 2] == 0 and numpy.all(deltas.grad.numpy()[0, [1, 2]] == 0)
 
 
+def test_detection_losses_pass_gradcheck():
+    rng = numpy.random.default_rng(5)
+    labels, targets = [rng.choice([-1.0, 0.0, 1.0], 12), rng.choice([0.0, 1.0], 12)], [rng.normal(size=(12, 4))] * 2
+    objectness, deltas = _t(rng.normal(size=(2, 12)), True), _t(rng.normal(size=(2, 12, 4)), True)
+
+    def rpn(o, d):  # a fresh generator per call: the same anchors are sampled on every evaluation
+        losses = rpn_loss(o, d, labels, targets, 8, 0.5, numpy.random.default_rng(0))
+        return losses["loss_objectness"] + losses["loss_rpn_box_reg"]
+
+    tm.gradcheck(rpn, [objectness, deltas], atol=1e-7, rtol=1e-5)  # |d - t| ~ 1 stays away from the kink at 1/9
+    logits, regression = _t(rng.normal(size=(5, 3)), True), _t(rng.normal(size=(5, 12)), True)
+    roi_labels, roi_targets = numpy.array([0, 2, 1, 1, 0]), rng.normal(size=(5, 4))
+
+    def fast_rcnn(c, r):
+        losses = fastrcnn_loss(c, r, roi_labels, roi_targets)
+        return losses["loss_classifier"] + losses["loss_box_reg"]
+
+    tm.gradcheck(fast_rcnn, [logits, regression], atol=1e-7, rtol=1e-5)
+    mask_logits, mask_targets = _t(rng.normal(size=(2, 3, 4, 4)), True), rng.uniform(size=(2, 4, 4))
+    tm.gradcheck(lambda m: maskrcnn_loss(m, numpy.array([1, 2]), mask_targets), [mask_logits], atol=1e-7, rtol=1e-5)
+
+
 def test_anchors_cover_the_image_and_every_synthetic_object():
     model = FasterRCNN(3)
     anchors = model.rpn.anchors((8, 8)).numpy()
