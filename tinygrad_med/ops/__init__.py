@@ -29,5 +29,6 @@ graph_conv.py      spectral, Chebyshev, GCN, Gaussian (MoNet) conv, DiffPool
 embedding.py       embedding (gather; scatter-add backward) (array code on both devices)
 boxes.py           box_area box_iou anchors encode_boxes decode_boxes (Faster R-CNN box geometry)
 detection.py       roi_align roi_pool nms batched_nms           <-> kernels/detection.cu
+detection_args.py  the RoI (boxes) argument check shared by roi_align and roi_pool
 rnn.py             lstm_gates gru_gates lstm_layer (+ cells)    <-> kernels/rnn.cu
 """

@@ -20,10 +20,11 @@ backbone).  Both poolings cut every RoI into output_size = (PH, PW) bins:
 roi_align is linear in the input and separable: along each axis, a RoI's samples read two
 neighbouring rows with weights (1 - lam, lam), so y[k, c] = A_k x[b_k, c] B_k^T with one (PH x H)
 row matrix A_k and one (PW x W) column matrix B_k per RoI (the mean over the grid folded in).  The
-CPU path builds these matrices (a loop over the few sampling points per bin only) and applies them
-as two GEMMs per image (all of its RoIs at once); the backward is the adjoint, gx[b] = sum_k
-A_k^T gy[k] B_k.  The GPU kernels compute the same taps per output element and scatter the
-backward with atomicAdd.
+CPU path builds these matrices (a loop over the few sampling points per bin only); output (k, i, j)
+then reads x through the outer product of A_k's row i and B_k's row j, a few neighbouring pixels, so
+the whole op is one sparse (K*PH*PW, N*H*W) matrix applied to x as channels-last rows (scipy.sparse,
+as grid_sample); the backward is its transpose, gx[b] = sum_k A_k^T gy[k] B_k.  The GPU kernels
+compute the same taps per output element and scatter the backward with atomicAdd.
 """
 
 import itertools
@@ -32,9 +33,10 @@ import numpy
 import scipy.sparse
 
 from .. import backend
-from ..errors import DeviceError, DTypeError, ShapeError, fmt
+from ..errors import ShapeError, fmt
 from ..function import Function
 from .boxes import _array, _boxes_array, _iou, _pair, _same_device
+from .detection_args import rois_array
 from .sample import _channels_first, _channels_last
 
 __all__ = ["roi_align", "roi_pool", "nms", "batched_nms"]
@@ -60,9 +62,9 @@ def roi_align(input, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1, a
         sampling_ratio: G_h = G_w = sampling_ratio if > 0, else adaptive ceil(roi_height / PH), ceil(roi_width / PW).
         aligned: shift the box by -0.5 pixel so that sample coordinates are pixel centres (Detectron2's fix).
     Raises:
-        ShapeError / DTypeError / DeviceError / ValueError on bad input (see _rois).
+        ShapeError / DTypeError / DeviceError / ValueError on bad input (see ops/detection_args.py).
     """
-    rois, (PH, PW) = _rois("roi_align", input, boxes), _pair("roi_align", "output_size", output_size)
+    rois, (PH, PW) = rois_array("roi_align", input, boxes), _pair("roi_align", "output_size", output_size)
     return RoIAlign.apply(input, rois, output_size=(PH, PW), spatial_scale=float(spatial_scale),
                           sampling_ratio=int(sampling_ratio), aligned=bool(aligned))  # fmt: skip
 
@@ -93,9 +95,9 @@ def roi_pool(input, boxes, output_size, spatial_scale=1.0):
     Shapes:   input (N, C, H, W), boxes (K, 5) or list of (K_n, 4) -> y (K, C, PH, PW)
     Reference: Girshick, "Fast R-CNN", arXiv:1504.08083, section 2.1.
     Raises:
-        ShapeError / DTypeError / DeviceError / ValueError on bad input (see _rois).
+        ShapeError / DTypeError / DeviceError / ValueError on bad input (see ops/detection_args.py).
     """
-    rois, (PH, PW) = _rois("roi_pool", input, boxes), _pair("roi_pool", "output_size", output_size)
+    rois, (PH, PW) = rois_array("roi_pool", input, boxes), _pair("roi_pool", "output_size", output_size)
     return RoIPool.apply(input, rois, output_size=(PH, PW), spatial_scale=float(spatial_scale))
 
 
@@ -200,57 +202,6 @@ def _nms_mask_gpu(boxes, iou_threshold):
     _launch("nms_mask", K * words, (boxes, mask, K, iou_threshold), boxes.dtype)
     bits = numpy.unpackbits(backend.to_numpy(mask).view(numpy.uint8), axis=1, bitorder="little")  # little-endian
     return bits[:, :K].astype(bool)
-
-
-# ----------------------------------------------------------------------------- arguments
-
-
-def _rois(op, x, boxes):
-    """Validate input and boxes; return the (K, 5) RoI array (b, x1, y1, x2, y2) in x's dtype and device."""
-    from ..tensor import Tensor
-
-    if x.ndim != 4:
-        raise ShapeError(fmt(op, "expected a 4-D input (N, C, H, W)", input=x))
-    if x.dtype.kind != "f":
-        raise DTypeError(fmt(op, f"expected a float input, got {x.dtype}", input=x))
-    xp = backend.get_xp(x.data)
-    if isinstance(boxes, (list, tuple)):
-        parts = [_rois_part(op, x, n, box) for n, box in enumerate(boxes)]
-        rois = xp.concatenate(parts) if parts else xp.zeros((0, 5), x.dtype)
-    else:
-        array = boxes.data if isinstance(boxes, Tensor) else boxes
-        _check_device(op, x, array, "boxes")
-        rois = xp.asarray(array, dtype=x.dtype)
-        if rois.ndim != 2 or rois.shape[1] != 5:
-            raise ShapeError(fmt(op, "expected boxes of shape (K, 5) as (batch index, x1, y1, x2, y2), "
-                                 "or a list of (K_n, 4) tensors", boxes=rois, input=x))  # fmt: skip
-        index = backend.to_numpy(rois[:, 0])
-        if ((index != numpy.floor(index)) | (index < 0) | (index >= x.shape[0])).any():
-            raise ValueError(fmt(op, f"boxes[:, 0] must hold batch indices in [0, {x.shape[0] - 1}]",
-                                 boxes=rois, input=x))  # fmt: skip
-    return xp.ascontiguousarray(rois)
-
-
-def _rois_part(op, x, n, box):
-    """Image n's (K_n, 4) boxes as (K_n, 5) rows (n, x1, y1, x2, y2)."""
-    from ..tensor import Tensor
-
-    array = box.data if isinstance(box, Tensor) else box
-    _check_device(op, x, array, f"boxes[{n}]")
-    xp = backend.get_xp(x.data)
-    array = xp.asarray(array, dtype=x.dtype)
-    if array.ndim != 2 or array.shape[1] != 4:
-        shape = {f"boxes[{n}]": array}
-        raise ShapeError(fmt(op, f"expected boxes[{n}] of shape (K_{n}, 4) as (x1, y1, x2, y2)", **shape))
-    if n >= x.shape[0]:
-        raise ValueError(fmt(op, f"got boxes for {n + 1} or more images but the batch has {x.shape[0]}", input=x))
-    return xp.concatenate([xp.full((array.shape[0], 1), n, x.dtype), array], axis=1)
-
-
-def _check_device(op, x, array, name):
-    if hasattr(array, "shape") and backend.device_of(array) != x.device:
-        raise DeviceError(fmt(op, f"input is on {x.device} but {name} is on {backend.device_of(array)}",
-                              hint=f"move {name} with .to('{x.device}')"))  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- roi_align: CPU and GPU
