@@ -349,11 +349,11 @@ def _roi_pool_fwd_cpu(x, rois, output_size, spatial_scale):
 
 def _roi_pool_bwd_cpu(gy, argmax, rois, x_shape):
     N, C, H, W = x_shape
-    image = rois[:, 0].astype(numpy.int64)
-    plane = (image[:, None] * C + numpy.arange(C))[:, :, None, None]  # (K, C, 1, 1): flat (n, c) plane
-    hit = argmax >= 0
-    gx = numpy.bincount((plane * H * W + argmax)[hit], weights=gy[hit], minlength=N * C * H * W)
-    return gx.reshape(x_shape).astype(gy.dtype)
+    argmax, gy = argmax.transpose(0, 2, 3, 1), gy.transpose(0, 2, 3, 1)  # (K, PH, PW, C): the forward's argmax order
+    plane = (rois[:, 0].astype(numpy.int64)[:, None, None, None] * C + numpy.arange(C)) * H * W  # (K, 1, 1, C)
+    index = numpy.where(argmax >= 0, plane + argmax, N * C * H * W)  # an empty bin adds to one extra slot
+    gx = numpy.bincount(index.ravel(), weights=gy.ravel(), minlength=N * C * H * W + 1)
+    return gx[:-1].reshape(x_shape).astype(gy.dtype)
 
 
 def _roi_pool_bins(rois, x_shape, output_size, spatial_scale):
