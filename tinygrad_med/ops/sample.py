@@ -20,11 +20,11 @@ Bilinear (trilinear in 3-D): i0 = floor(src), taps i0 (weight i0 + 1 - src) and 
 per axis, the product of the axes' weights per corner.  Nearest: the one tap round(src), round half to
 even (C's nearbyint), as PyTorch.  d(src)/dg is (L-1)/2 or L/2 times the clip/reflection slope (0 or +-1).
 
-grid_sample is linear in the input: on the CPU the taps form one sparse matrix M with a row per output
-point (n, o), a column per input pixel (n, i) and T = 4 / 8 / 1 weights a row (block-diagonal over the
-batch), so y = M x with x as (N*S, C) rows (the channels share every tap; scipy.sparse), gx = M^T gy,
-and g_grid along an axis reads x through the same pattern with the weights' derivatives.  The kernels
-compute the same taps per output point and scatter the backward with atomicAdd.
+grid_sample is linear in the input: on the CPU each image's taps form a sparse (P, S) matrix M with a
+row per output point, a column per input pixel and T = 4 / 8 / 1 weights a row, so y = M x with x as
+(S, C) rows (the channels share every tap; scipy.sparse), gx = M^T gy, and g_grid along an axis weighs
+gy . x at each tap with the weights' derivatives.  The kernels compute the same taps per output point
+and scatter the backward with atomicAdd.
 
     affine_grid  theta (N, 2, 3), size (N, C, H, W)     -> grid (N, H, W, 2)
                  theta (N, 3, 4), size (N, C, D, H, W)  -> grid (N, D, H, W, 3)
@@ -45,6 +45,7 @@ from ..function import Function
 __all__ = ["affine_grid", "grid_sample"]
 
 _MODES = {"bilinear": 0, "nearest": 1}
+_GROUP_POINTS = 1 << 15  # output points whose taps the CPU path computes in one go (see _image_groups)
 _PADDING = {"zeros": 0, "border": 1, "reflection": 2}
 
 
@@ -225,7 +226,7 @@ def _axis_taps_cpu(coord, size, mode, padding, align_corners):
         i, weight = numpy.stack([i0, i0 + 1]), numpy.stack([i0 + 1 - src, src - i0])
         dweight = numpy.stack([-slope, slope])
     inside = (i >= 0) & (i < size)
-    return numpy.where(inside, i, 0).astype(numpy.int64), weight * inside, dweight * inside
+    return numpy.where(inside, i, 0).astype(numpy.int32), weight * inside, dweight * inside
 
 
 def _taps_cpu(x_shape, grid, mode, padding, align_corners, derivatives=True):
@@ -242,7 +243,8 @@ def _taps_cpu(x_shape, grid, mode, padding, align_corners, derivatives=True):
     options = (mode, padding, align_corners)
     axes = [_axis_taps_cpu(coords[..., nd - 1 - a], size, *options) for a, size in enumerate(spatial)]  # D, H, W
     strides = [math.prod(spatial[a + 1 :]) for a in range(nd)]
-    index = _outer([i * stride for (i, _, _), stride in zip(axes, strides, strict=True)], numpy.add)
+    dtype = numpy.int32 if math.prod(spatial) < 2**31 else numpy.int64  # a flat pixel index within one image
+    index = _outer([i.astype(dtype) * stride for (i, _, _), stride in zip(axes, strides, strict=True)], numpy.add)
     weight = _outer([w for _, w, _ in axes], numpy.multiply)
     if not derivatives:
         return index, weight, None
@@ -260,27 +262,10 @@ def _outer(per_axis, op):
     return functools.reduce(op, reversed(spread)).reshape(-1, *points)  # x first, as PyTorch multiplies
 
 
-def _columns_cpu(index, x_shape):
-    """Columns of the batch's sampling matrix, row-major (N*P*T,): tap t of point (n, p) reads column n*S + index.
-
-    The matrix is block-diagonal over the batch (image n's points read image n's S pixels only).
-    """
-    S = math.prod(x_shape[2:])
-    dtype = numpy.int32 if x_shape[0] * S < 2**31 else numpy.int64  # scipy keeps int32 indices as they are
-    columns = (index + numpy.arange(x_shape[0])[:, None] * S).astype(dtype)  # (T, N, P)
-    return columns.transpose(1, 2, 0).ravel()  # row (n, p) holds its T taps side by side
-
-
-def _sampling_matrix_cpu(columns, values, x_shape):
-    """The sparse (N*P, N*S) CSR matrix with values[t, n, p] at row n*P + p, column columns[(n*P + p)*T + t]."""
-    T, N, P = values.shape
-    rows = numpy.arange(0, N * P * T + 1, T, dtype=columns.dtype)  # row r holds entries [r*T, (r+1)*T)
-    shape = (N * P, N * math.prod(x_shape[2:]))
-    return scipy.sparse.csr_matrix((values.transpose(1, 2, 0).ravel(), columns, rows), shape=shape)
-
-
 def _channels_last(a):
-    """(N, C, *spatial) -> (N * prod(spatial), C): one row per pixel, the matrix the sparse products read."""
+    """(N, C, *spatial) -> (N * prod(spatial), C): one row per pixel, the matrix the sparse products read.
+
+    With _channels_first also used by roi_align and roi_pool (ops/detection.py)."""
     return a.reshape(*a.shape[:2], math.prod(a.shape[2:])).transpose(0, 2, 1).reshape(-1, a.shape[1])  # a copy
 
 
@@ -292,27 +277,53 @@ def _channels_first(rows, N, spatial, dtype):
     )
 
 
+def _image_groups(N, P):
+    """Slices of the batch with about _GROUP_POINTS output points each, whose taps are computed together:
+    few enough calls, and temporaries small enough for the allocator to reuse (fresh pages for
+    batch-sized temporaries cost more than the arithmetic)."""
+    step = max(1, _GROUP_POINTS // P)
+    return [slice(start, min(start + step, N)) for start in range(0, N, step)]
+
+
+def _image_matrix_cpu(index, values, S):
+    """One image's sparse (P, S) sampling matrix from its (T, P) tap indices and values: row p holds its T taps."""
+    T, P = index.shape
+    rows = numpy.arange(0, P * T + 1, T, dtype=index.dtype)  # row p holds entries [p*T, (p+1)*T)
+    return scipy.sparse.csr_matrix((values.T.ravel(), index.T.ravel(), rows), shape=(P, S))
+
+
 def _grid_sample_fwd_cpu(x, grid, mode, padding, align_corners):
-    """y = M x: the taps as one sparse matrix M (N*P, N*S), T weights a row, block-diagonal over the batch."""
-    index, weight, _ = _taps_cpu(x.shape, grid, mode, padding, align_corners, derivatives=False)
-    M = _sampling_matrix_cpu(_columns_cpu(index, x.shape), weight, x.shape)
-    return _channels_first(M @ _channels_last(x), x.shape[0], grid.shape[1:-1], x.dtype)  # (N*P, N*S) @ (N*S, C)
+    """y[n] = M_n x[n]: image n's taps as a sparse (P, S) matrix M_n, T weights a row, over x[n] as (S, C) rows."""
+    (N, C, *spatial), nd = x.shape, grid.shape[-1]
+    coords, S = grid.reshape(N, -1, nd), math.prod(spatial)
+    y = numpy.empty((N, C, coords.shape[1]), x.dtype)
+    for group in _image_groups(N, coords.shape[1]):
+        index, weight, _ = _taps_cpu(x.shape, coords[group], mode, padding, align_corners, derivatives=False)
+        for i, n in enumerate(range(N)[group]):  # (T, P) taps of image n
+            y[n] = (_image_matrix_cpu(index[:, i], weight[:, i], S) @ x[n].reshape(C, S).T).T  # (P, S) @ (S, C)
+    return y.reshape(N, C, *grid.shape[1:-1])
 
 
 def _grid_sample_bwd_cpu(gy, x, grid, mode, padding, align_corners):
-    """gx = M^T gy (the adjoint); g_grid[..., a] = sum_c gy * (dM/dg_a x), dM/dg_a the derivative weights."""
-    N, nd = x.shape[0], grid.shape[-1]
+    """gx[n] = M_n^T gy[n] (the adjoint); g_grid[n, p, a] = sum_t dw_t/dg_a * q_t, q_t = sum_c gy[n, c, p] x[n, c, i_t].
+
+    q_t (gy dotted with the tap's input pixel over the channels) is shared by all axes.
+    """
+    (N, C, *spatial), nd = x.shape, grid.shape[-1]
+    coords, S, gy = grid.reshape(N, -1, nd), math.prod(spatial), gy.reshape(N, C, -1)
     linear = mode != _MODES["nearest"]  # nearest is piecewise constant: g_grid = 0
-    index, weight, dweights = _taps_cpu(x.shape, grid, mode, padding, align_corners, derivatives=linear)
-    columns, gy_rows = _columns_cpu(index, x.shape), _channels_last(gy)  # (N*P, C)
-    gx = _channels_first(_sampling_matrix_cpu(columns, weight, x.shape).T @ gy_rows, N, x.shape[2:], x.dtype)
-    g_coords = numpy.zeros((gy_rows.shape[0], nd), x.dtype)  # (N*P, nd)
-    if linear:
-        x_rows = _channels_last(x)
-        for axis, dweight in enumerate(dweights):
-            dx = _sampling_matrix_cpu(columns, dweight, x.shape) @ x_rows  # (N*P, C): x read with d weight / d g
-            g_coords[:, nd - 1 - axis] = numpy.einsum("rc,rc->r", dx, gy_rows)  # sum over the channels
-    return gx, g_coords.reshape(grid.shape)
+    gx, g_coords = numpy.empty((N, C, S), x.dtype), numpy.zeros(coords.shape, x.dtype)
+    for group in _image_groups(N, coords.shape[1]):
+        index, weight, dweights = _taps_cpu(x.shape, coords[group], mode, padding, align_corners, linear)
+        for i, n in enumerate(range(N)[group]):
+            gy_rows = _channels_last(gy[n : n + 1])  # (P, C)
+            gx[n] = (_image_matrix_cpu(index[:, i], weight[:, i], S).T @ gy_rows).T  # (S, P) @ (P, C)
+            if linear:
+                x_rows = _channels_last(x[n : n + 1])  # (S, C)
+                q = numpy.stack([numpy.einsum("pc,pc->p", x_rows.take(taps, axis=0), gy_rows) for taps in index[:, i]])
+                for axis, dweight in enumerate(dweights):  # (T, P) each
+                    g_coords[n, :, nd - 1 - axis] = numpy.einsum("tp,tp->p", dweight[:, i], q)
+    return gx.reshape(x.shape), g_coords.reshape(grid.shape)
 
 
 def _launch_args(x, grid, mode, padding, align_corners):
