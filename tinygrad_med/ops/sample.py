@@ -266,7 +266,8 @@ def _channels_last(a):
     """(N, C, *spatial) -> (N * prod(spatial), C): one row per pixel, the matrix the sparse products read.
 
     With _channels_first also used by roi_align and roi_pool (ops/detection.py)."""
-    return a.reshape(*a.shape[:2], math.prod(a.shape[2:])).transpose(0, 2, 1).reshape(-1, a.shape[1])  # a copy
+    rows = a.reshape(*a.shape[:2], math.prod(a.shape[2:])).transpose(0, 2, 1)
+    return numpy.ascontiguousarray(rows).reshape(-1, a.shape[1])  # a copy (reshape alone keeps a view when N == 1)
 
 
 def _channels_first(rows, N, spatial, dtype):
