@@ -350,10 +350,12 @@ def _roi_pool_fwd_cpu(x, rois, output_size, spatial_scale):
 def _roi_pool_bwd_cpu(gy, argmax, rois, x_shape):
     N, C, H, W = x_shape
     argmax, gy = argmax.transpose(0, 2, 3, 1), gy.transpose(0, 2, 3, 1)  # (K, PH, PW, C): the forward's argmax order
-    plane = (rois[:, 0].astype(numpy.int64)[:, None, None, None] * C + numpy.arange(C)) * H * W  # (K, 1, 1, C)
+    flat = numpy.int32 if N * C * H * W < 2**31 - 1 else numpy.int64
+    plane = (rois[:, 0].astype(flat)[:, None, None, None] * C + numpy.arange(C, dtype=flat)) * (H * W)  # (K, 1, 1, C)
     index = numpy.where(argmax >= 0, plane + argmax, N * C * H * W)  # an empty bin adds to one extra slot
-    gx = numpy.bincount(index.ravel(), weights=gy.ravel(), minlength=N * C * H * W + 1)
-    return gx[:-1].reshape(x_shape).astype(gy.dtype)
+    gx = numpy.zeros(N * C * H * W + 1, gy.dtype)
+    numpy.add.at(gx, index.ravel(), gy.ravel())  # bins may share an argmax: the adds accumulate
+    return gx[:-1].reshape(x_shape)
 
 
 def _roi_pool_bins(rois, x_shape, output_size, spatial_scale):
