@@ -227,17 +227,16 @@ def _roi_align_matrix(rois, x_shape, output_size, spatial_scale, sampling_ratio,
     """
     A, B, image = _roi_align_matrices(rois, x_shape, output_size, spatial_scale, sampling_ratio, aligned, dtype)
     (h0, A_band), (w0, B_band) = _band(A), _band(B)  # (K, PH), (K, PH, T_h); (K, PW), (K, PW, T_w)
-    (K, PH, T_h), (PW, T_w), (N, _, H, W) = A_band.shape, B_band.shape[1:], x_shape
-    h = (h0[:, :, None] + numpy.arange(T_h))[:, :, None, :, None]  # (K, PH, 1, T_h, 1)
-    w = (w0[:, :, None] + numpy.arange(T_w))[:, None, :, None, :]  # (K, 1, PW, 1, T_w)
-    column = (image[:, None, None, None, None] * H + h) * W + w  # (K, PH, PW, T_h, T_w): flat (b_k, h, w)
-    weight = A_band[:, :, None, :, None] * B_band[:, None, :, None, :]
-    kept = (weight != 0).reshape(K * PH * PW, T_h * T_w)
-    rows = numpy.concatenate([[0], numpy.cumsum(kept.sum(axis=1))])  # row r holds entries [rows[r], rows[r+1])
-    column = numpy.broadcast_to(column, weight.shape)[weight != 0]
+    T_h, T_w, (N, _, H, W) = A_band.shape[2], B_band.shape[2], x_shape
     index = numpy.int32 if N * H * W < 2**31 else numpy.int64
-    shape = (K * PH * PW, N * H * W)
-    return scipy.sparse.csr_matrix((weight[weight != 0], column.astype(index), rows.astype(index)), shape=shape)
+    corner = ((image[:, None] * H + h0)[:, :, None] * W + w0[:, None, :]).astype(index)  # (K, PH, PW): flat (b, h, w)
+    window = (numpy.arange(T_h)[:, None] * W + numpy.arange(T_w)).astype(index).ravel()  # (T_h*T_w,) offsets
+    column = corner.reshape(-1, 1) + window  # (K*PH*PW, T_h*T_w)
+    weight = (A_band[:, :, None, :, None] * B_band[:, None, :, None, :]).reshape(column.shape)
+    kept = weight != 0
+    rows = numpy.zeros(column.shape[0] + 1, index)  # row r holds entries [rows[r], rows[r+1])
+    numpy.cumsum(kept.sum(axis=1), out=rows[1:])
+    return scipy.sparse.csr_matrix((weight[kept], column[kept], rows), shape=(column.shape[0], N * H * W))
 
 
 def _band(M):
