@@ -105,6 +105,32 @@ def test_grid_sample_matches_loops(nd, mode, padding, align_corners):
     assert_close(y, naive_grid_sample(x, grid, mode, padding, align_corners), 1e-12, 1e-12)
 
 
+@pytest.mark.parametrize("nd", [2, 3])
+def test_cpu_image_groups_and_empty_grids(nd, monkeypatch):
+    """The CPU path computes the taps of a few images at a time (_image_groups): any grouping gives the same
+    forward and gradients, and a grid with no points gives an empty output and zero gradients."""
+    from tinygrad_med.ops import sample
+
+    x_shape, grid_shape = ((3, 2, 3, 4), (3, 3, 2, 2)) if nd == 2 else ((3, 2, 2, 3, 4), (3, 2, 2, 3, 3))
+    x, grid = rand(*x_shape, seed=1), rand(*grid_shape, seed=2)
+
+    def run():
+        xt, gt = t64(x, requires_grad=True), t64(grid, requires_grad=True)
+        y = F.grid_sample(xt, gt, padding_mode="reflection")
+        (y * t64(rand(*y.shape, seed=3))).sum().backward()
+        return y.numpy(), xt.grad.numpy(), gt.grad.numpy()
+
+    whole = run()
+    monkeypatch.setattr(sample, "_GROUP_POINTS", 1)  # one image per group
+    for one, all_at_once in zip(run(), whole, strict=True):
+        assert_close(one, all_at_once, 1e-12, 1e-12)
+    empty = t64(numpy.zeros((3, *grid_shape[1:-2], 0, nd)), requires_grad=True)
+    xt = t64(x, requires_grad=True)
+    y = F.grid_sample(xt, empty)
+    y.sum().backward()
+    assert y.shape == (*x_shape[:2], *grid_shape[1:-2], 0) and not xt.grad.numpy().any()
+
+
 def test_bilinear_by_hand_and_nearest_rounds_half_to_even():
     x = t64([[[[0.0, 1.0, 2.0, 3.0]]]])  # (1, 1, 1, 4); align_corners=True: src = (g + 1) * 1.5
     grid = t64([[[[-1.0, 0.0], [-1 / 3, 0.0], [0.0, 0.0], [2.0, 0.0]]]])  # src 0, 1, 1.5, 4.5

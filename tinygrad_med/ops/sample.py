@@ -259,7 +259,8 @@ def _outer(per_axis, op):
     """
     nd, points = len(per_axis), per_axis[0].shape[1:]
     spread = [a.reshape(*(a.shape[0] if b == i else 1 for b in range(nd)), *points) for i, a in enumerate(per_axis)]
-    return functools.reduce(op, reversed(spread)).reshape(-1, *points)  # x first, as PyTorch multiplies
+    taps = math.prod(a.shape[0] for a in per_axis)
+    return functools.reduce(op, reversed(spread)).reshape(taps, *points)  # x first, as PyTorch multiplies
 
 
 def _channels_last(a):
@@ -282,7 +283,7 @@ def _image_groups(N, P):
     """Slices of the batch with about _GROUP_POINTS output points each, whose taps are computed together:
     few enough calls, and temporaries small enough for the allocator to reuse (fresh pages for
     batch-sized temporaries cost more than the arithmetic)."""
-    step = max(1, _GROUP_POINTS // P)
+    step = max(1, _GROUP_POINTS // max(P, 1))
     return [slice(start, min(start + step, N)) for start in range(0, N, step)]
 
 
