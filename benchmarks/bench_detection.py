@@ -22,16 +22,15 @@ beside them; no asserts on timing.
 
 import argparse
 import datetime
-import json
 import math
 import os
 from pathlib import Path
 
 import numpy
 from bench_pool import interleaved
+from bench_sample import medians, save
 
 import tinygrad_med as tm
-from tinygrad_med.bench.timing import machine_info, summarize
 from tinygrad_med.ops.detection import nms, roi_align, roi_pool
 
 SHAPE, K, OUT, SCALE = (2, 256, 50, 50), 256, (7, 7), 1 / 16
@@ -155,17 +154,14 @@ def nms_case(name, boxes, scores, threshold, repeat):
 
 
 def report(name, times, **extra):
-    """Medians (wall and process CPU time) and ours / reference ratios of one case; printed and returned."""
-    stats = {k: summarize(wall) for k, (wall, _) in times.items()}
-    entry = {"median_ms": {k: s["median_s"] * 1e3 for k, s in stats.items()},
-             "iqr_rel": {k: round(s["iqr_rel"], 3) for k, s in stats.items()},
-             "cpu_median_ms": {k: summarize(cpu)["median_s"] * 1e3 for k, (_, cpu) in times.items()},
-             **extra}  # fmt: skip
+    """Medians (bench_sample.medians) and ours / reference ratios of one case; printed and returned."""
+    entry = {**medians(times), **extra}
+    ms = entry["median_ms"]
     for stage in ("forward", ""):
         ours, ref = f"tinygrad_med {stage}".strip(), f"numpy_reference {stage}".strip()
-        if ours in stats and ref in stats:
-            entry["ratio_vs_numpy_reference"] = stats[ours]["median_s"] / stats[ref]["median_s"]
-    timing = ", ".join(f"{k} {v:.1f} ms" for k, v in entry["median_ms"].items())
+        if ours in ms and ref in ms:
+            entry["ratio_vs_numpy_reference"] = ms[ours] / ms[ref]
+    timing = ", ".join(f"{k} {v:.1f} ms" for k, v in ms.items())
     ratio = f", ratio {entry['ratio_vs_numpy_reference']:.2f}x" if "ratio_vs_numpy_reference" in entry else ""
     print(f"{name:22s}: {timing}{ratio}; {extra}", flush=True)
     return entry
@@ -201,13 +197,8 @@ def main():
         "reference": "straightforward NumPy loops in this file (torchvision is not installed; PyTorch has no such ops)",
         "target": "roi_align / roi_pool at least 3x faster than before the CPU speed-up (compare the 'before' JSON)",
         "cases": cases,
-        "machine": machine_info(),
-        "load_average": {"before": load_before, "after": os.getloadavg()},  # other processes' share of the cores
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    with open(args.out, "w") as handle:
-        json.dump(result, handle, indent=1, default=str)
-    print(f"wrote {args.out}")
+    save(args.out, result, load_before)
 
 
 if __name__ == "__main__":

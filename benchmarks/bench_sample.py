@@ -104,20 +104,35 @@ def run_case(name, torch, data, repeat):
             for library in (ours, theirs):
                 if library:
                     library["forward"]()
-        times = interleaved(fns, repeat)
-        stats = {k: summarize(wall) for k, (wall, _) in times.items()}
-        entry = {"median_ms": {k: s["median_s"] * 1e3 for k, s in stats.items()},
-                 "iqr_rel": {k: round(s["iqr_rel"], 3) for k, s in stats.items()},
-                 "cpu_median_ms": {k: summarize(cpu)["median_s"] * 1e3 for k, (_, cpu) in times.items()}}  # fmt: skip
-        if "torch" in stats:
-            ours_s = stats["tinygrad_med"]["median_s"]
-            entry["ratio_vs_torch"] = ours_s / stats["torch"]["median_s"]
-            entry["ratio_vs_torch_1thread"] = ours_s / stats["torch_1thread"]["median_s"]
-        result[stage] = entry
-        ratio = f", ratio {entry['ratio_vs_torch_1thread']:.2f}x vs torch 1 thread" if "torch" in stats else ""
-        timing = ", ".join(f"{k} {v:.2f} ms" for k, v in entry["median_ms"].items())
-        print(f"{name:24s} {stage:16s}: {timing}{ratio}", flush=True)
+        entry = result[stage] = medians(interleaved(fns, repeat))
+        ms = entry["median_ms"]
+        if "torch" in ms:
+            entry["ratio_vs_torch"] = ms["tinygrad_med"] / ms["torch"]
+            entry["ratio_vs_torch_1thread"] = ms["tinygrad_med"] / ms["torch_1thread"]
+        ratio = f", ratio {entry['ratio_vs_torch_1thread']:.2f}x vs torch 1 thread" if "torch" in ms else ""
+        print(f"{name:24s} {stage:16s}: {', '.join(f'{k} {v:.2f} ms' for k, v in ms.items())}{ratio}", flush=True)
     return result
+
+
+def medians(times):
+    """Wall-time medians (ms), their spread and process CPU-time medians of interleaved()'s {name: (wall, cpu)}.
+
+    Read the wall times: the CPU time of a process counts all its threads, and PyTorch's OpenMP threads
+    keep spinning for a while after each of its calls, into the next timed call of either library.
+    """
+    stats = {k: summarize(wall) for k, (wall, _) in times.items()}
+    return {"median_ms": {k: s["median_s"] * 1e3 for k, s in stats.items()},
+            "iqr_rel": {k: round(s["iqr_rel"], 3) for k, s in stats.items()},
+            "cpu_median_ms": {k: summarize(cpu)["median_s"] * 1e3 for k, (_, cpu) in times.items()}}  # fmt: skip
+
+
+def save(out, result, load_before):
+    """Write result as JSON with the machine and the 1/5/15-minute load averages before and after the run."""
+    result.update(machine=machine_info(), load_average={"before": load_before, "after": os.getloadavg()})
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w") as handle:
+        json.dump(result, handle, indent=1, default=str)
+    print(f"wrote {out}")
 
 
 def main():
@@ -143,13 +158,8 @@ def main():
         "target": f"{TARGETS} forward+backward within 2x of PyTorch CPU, 1 thread: ratio_vs_torch_1thread <= 2",
         "cases": cases,
         "torch_threads": torch.get_num_threads() if torch is not None else None,
-        "machine": machine_info(),
-        "load_average": {"before": load_before, "after": os.getloadavg()},  # other processes' share of the cores
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    with open(args.out, "w") as handle:
-        json.dump(result, handle, indent=1, default=str)
-    print(f"wrote {args.out}")
+    save(args.out, result, load_before)
 
 
 if __name__ == "__main__":
