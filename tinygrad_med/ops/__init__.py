@@ -19,6 +19,7 @@ conv_args.py       argument checks and output sizes shared by the two
 conv_cpu.py        CPU speed-ups of conv: chunks, threads, reused column buffers (no math)
 pool.py            max_pool1d-3d avg_pool1d-3d                  <-> kernels/pool.cu
 adaptive_pool.py   adaptive_avg/max_pool1d-3d, max_unpool1d-3d (global average pooling)
+pool_args.py       argument checks, the Window geometry and output sizes shared by the two
 resample.py        interpolate, pad (reflect replicate circular) <-> kernels/resample.cu
 sample.py          affine_grid grid_sample (spatial transformer)  <-> kernels/sample.cu
 norm.py            batch_norm instance_norm group_norm layer_norm <-> kernels/norm.cu

@@ -23,7 +23,8 @@ import numpy
 from .. import backend
 from ..errors import ShapeError, fmt
 from ..function import Function
-from .pool import _max_pool_bwd_cpu, _max_pool_bwd_gpu, _ntuple, _plane_strides, check_input
+from .pool import _max_pool_bwd_cpu, _max_pool_bwd_gpu
+from .pool_args import _ntuple, _plane_strides, check_input
 from .resample import separable
 
 __all__ = [

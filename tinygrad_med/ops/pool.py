@@ -3,6 +3,7 @@
 Lecture: "Convolutional neural networks - Pooling" (max and average pooling of 2 x 2
 windows with stride 2 reduce the resolution of each feature map, channel by channel).
 Adaptive pooling, global average pooling and max unpooling: ops/adaptive_pool.py.
+Argument checking, the Window geometry and the output size: ops/pool_args.py.
 
 One N-d code path serves 1D, 2D and 3D: an input is (N, C, *spatial) or (C, *spatial),
 and a window is described per spatial dim by its size K, stride S, padding P and dilation D.
@@ -17,18 +18,14 @@ Output size per spatial dim (as PyTorch):
     if (O-1)*S >= L + P then O -= 1.
 """
 
-import itertools
-from typing import NamedTuple
-
 import numpy
 
 from .. import backend
-from ..errors import DTypeError, ShapeError, fmt
+from ..errors import ShapeError, fmt
 from ..function import Function, is_grad_enabled
+from .pool_args import _plane_strides, _window, pool_output_size
 
 __all__ = ["max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d", "pool_output_size"]
-
-_LAYOUT = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}
 
 
 def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
@@ -141,94 +138,6 @@ class AvgPool(Function):
         return bwd(gy, self.x_shape, *self.options)
 
 
-# ----------------------------------------------------------------------------- window geometry
-
-
-class Window(NamedTuple):
-    """Per spatial dim: input size L, kernel K, stride S, padding P, dilation D and output size O."""
-
-    size: tuple
-    kernel: tuple
-    stride: tuple
-    padding: tuple
-    dilation: tuple
-    out: tuple
-
-    def offsets(self):
-        """All kernel offsets (k_1, ..., k_nd) in row-major order: PyTorch's scan order of a window."""
-        return list(itertools.product(*(range(k) for k in self.kernel)))
-
-    def padded_widths(self, ndim):
-        """numpy.pad widths: P on the left, on the right whatever the last window needs (ceil_mode)."""
-        right = [
-            max(0, (o - 1) * s + d * (k - 1) + 1 - n - p)
-            for n, k, s, p, d, o in zip(
-                self.size, self.kernel, self.stride, self.padding, self.dilation, self.out, strict=True
-            )
-        ]
-        return [(0, 0)] * (ndim - len(self.size)) + list(zip(self.padding, right, strict=True))
-
-    def slices(self, offset):
-        """The inputs that kernel offset ``offset`` sees in every window: x_padded[..., k*D :: S] (O of them)."""
-        return (Ellipsis,) + tuple(
-            slice(k * d, k * d + s * (o - 1) + 1, s)
-            for k, s, d, o in zip(offset, self.stride, self.dilation, self.out, strict=True)
-        )
-
-
-def pool_output_size(size, kernel, stride, padding, dilation, ceil_mode):
-    """PyTorch's output size of one spatial dim (see the module docstring)."""
-    span = size + 2 * padding - dilation * (kernel - 1) - 1
-    out = (-(-span // stride) if ceil_mode else span // stride) + 1
-    if ceil_mode and (out - 1) * stride >= size + padding:
-        out -= 1
-    return out
-
-
-def _ntuple(op, name, value, nd, minimum):
-    values = (value,) * nd if numpy.ndim(value) == 0 else tuple(value)
-    if len(values) == 1:
-        values = values * nd
-    if len(values) != nd or not all(isinstance(v, (int, numpy.integer)) for v in values):
-        raise ShapeError(fmt(op, f"{name} must be an int or a tuple of {nd} ints, got {value!r}"))
-    if any(v < minimum for v in values):
-        raise ShapeError(fmt(op, f"{name} must be at least {minimum}, got {value!r}"))
-    return tuple(int(v) for v in values)
-
-
-def check_input(op, x, nd):
-    """x must be a float tensor of rank nd+1 (unbatched) or nd+2 with non-empty spatial dims."""
-    if x.ndim not in (nd + 1, nd + 2) or 0 in x.shape[1:]:
-        raise ShapeError(fmt(op, f"expected a non-empty {nd + 1}-D or {nd + 2}-D input {_LAYOUT[nd]}", x=x))
-    if x.dtype.kind != "f":
-        raise DTypeError(fmt(op, f"expected a float tensor, got {x.dtype}", x=x))
-
-
-def _window(op, nd, x, kernel_size, stride, padding, dilation, ceil_mode):
-    """Validate the pooling arguments as PyTorch does and return the Window."""
-    check_input(op, x, nd)
-    kernel = _ntuple(op, "kernel_size", kernel_size, nd, 1)
-    stride = kernel if stride is None or stride == () or stride == [] else _ntuple(op, "stride", stride, nd, 1)
-    padding = _ntuple(op, "padding", padding, nd, 0)
-    dilation = _ntuple(op, "dilation", dilation, nd, 1)
-    if any(p > k // 2 for p, k in zip(padding, kernel, strict=True)):
-        raise ShapeError(fmt(op, f"padding {padding} must be at most half of kernel_size {kernel}", x=x))
-    size = tuple(x.shape[-nd:])
-    out = tuple(
-        pool_output_size(*args, ceil_mode) for args in zip(size, kernel, stride, padding, dilation, strict=True)
-    )
-    if min(out) < 1:
-        raise ShapeError(
-            fmt(
-                op,
-                f"the window (kernel_size={kernel}, dilation={dilation}) is larger than the "
-                f"padded input (padding={padding}); the output size would be {out}",
-                x=x,
-            )
-        )
-    return Window(size, kernel, stride, padding, dilation, out)
-
-
 def _launch_dims(win):
     """Window geometry as the kernels take it: 3 spatial dims, with size-1 dims in front for 1D/2D."""
     extra = 3 - len(win.size)
@@ -313,11 +222,6 @@ def _flat_argmax(win, local):
     )
     flat = base + delta[local]  # (N, C, *O) int64
     return flat if numpy.all(valid) else numpy.where(valid, flat, -1)
-
-
-def _plane_strides(size):
-    """Row-major strides of one (D, H, W) plane, in elements: (H*W, W, 1)."""
-    return tuple(int(v) for v in numpy.cumprod((1,) + tuple(size[:0:-1]))[::-1])
 
 
 def _max_pool_fwd_gpu(x, win, with_argmax):
