@@ -1,6 +1,6 @@
 """Parameter-owning layers with torch.nn's names; each calls ops from nn.functional only.
 
-module.py      Module, Parameter
+module.py      Module (and parameter.py: Parameter)
 linear.py      Linear, Identity, Sequential, ModuleList, ModuleDict, Flatten
 activation.py  ReLU, Sigmoid, Tanh, LeakyReLU, ELU, Maxout, Softmax, LogSoftmax
 loss.py        CrossEntropyLoss, NLLLoss, MSELoss, L1Loss, BCELoss, ...

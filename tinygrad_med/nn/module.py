@@ -11,7 +11,7 @@ but not learned (batch norm's running mean).  From that registry come
 checkpoint saves, keys like ``"features.0.weight"``), ``train()/eval()`` and
 ``to(device)``.  ``__getattr__`` below is the one lookup hook in the package,
 exactly as torch.nn.Module has it: registered items live in three dicts, not in
-the instance ``__dict__``.
+the instance ``__dict__``.  Parameter is defined in nn/parameter.py (as in torch.nn).
 """
 
 from collections import OrderedDict, namedtuple
@@ -22,32 +22,34 @@ from .. import backend
 from ..errors import CheckpointError, DTypeError, fmt
 from ..function import no_grad
 from ..tensor import Tensor
+from .parameter import Parameter
 
 __all__ = ["Parameter", "Module"]
 
 
-class Parameter(Tensor):
-    """A Tensor that is a module's learnable weight (torch.nn.Parameter).
-
-    Args:
-        data: a Tensor (its array is shared, not copied) or array-like; None gives an
-            empty float32 tensor.
-        requires_grad: default True.
-    Raises:
-        DTypeError if a non-float parameter is asked to require grad.
-    """
-
-    def __init__(self, data=None, requires_grad=True):
-        if data is None:
-            data = numpy.empty((0,), dtype=numpy.float32)
-        super().__init__(data, requires_grad=requires_grad)
-
-    def __repr__(self):
-        return "Parameter containing:\n" + super().__repr__()
-
-
 # What load_state_dict returns (torch.nn.modules.module._IncompatibleKeys).
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+def _as_array(value):
+    """A state_dict value (Tensor, numpy or cupy array, Python number) as an array."""
+    source = value.data if isinstance(value, Tensor) else value
+    return source if hasattr(source, "shape") else numpy.asarray(source)
+
+
+def _value_problems(sources, own):
+    """Why each ``sources[key]`` cannot be copied into the parameter or buffer ``own[key]``: a message
+    per bad value (a non-numeric dtype, else a shape mismatch), in ``sources``' order."""
+    problems = []
+    for key, source in sources.items():
+        if source.dtype.kind not in "biuf":
+            problems.append(f"value for {key!r} has dtype {source.dtype}, expected a numeric array")
+        elif tuple(source.shape) != own[key].shape:
+            problems.append(
+                f"size mismatch for {key!r}: copying a param with shape {tuple(source.shape)} "
+                f"from checkpoint, the shape in current model is {own[key].shape}"
+            )
+    return problems
 
 
 class Module:
@@ -358,22 +360,8 @@ class Module:
         own = self.state_dict(keep_vars=True)
         missing = [key for key in own if key not in state_dict]
         unexpected = [key for key in state_dict if key not in own]
-        problems, sources = [], {}
-        for key, target in own.items():
-            if key not in state_dict:
-                continue
-            value = state_dict[key]
-            source = value.data if isinstance(value, Tensor) else value
-            if not hasattr(source, "shape"):
-                source = numpy.asarray(source)
-            if source.dtype.kind not in "biuf":
-                problems.append(f"value for {key!r} has dtype {source.dtype}, expected a numeric array")
-            elif tuple(source.shape) != target.shape:
-                problems.append(
-                    f"size mismatch for {key!r}: copying a param with shape {tuple(source.shape)} "
-                    f"from checkpoint, the shape in current model is {target.shape}"
-                )
-            sources[key] = source
+        sources = {key: _as_array(state_dict[key]) for key in own if key in state_dict}
+        problems = _value_problems(sources, own)  # everything is checked before anything is copied
         if strict and (missing or unexpected):
             if unexpected:
                 problems.insert(0, "unexpected key(s) in state_dict: " + ", ".join(map(repr, unexpected)))
