@@ -78,9 +78,7 @@ def test_registry_builds_every_model_and_lists_valid_names():
     expected = {"cnn", "fcn", "hyperdense", "hyperdense2d", "mlp", "resnet18", "unet", "unet3d", "vnet"}
     assert expected <= set(MODELS)  # other families add their models too
     assert isinstance(create_model("unet", 1, 2), UNet) and isinstance(create_model("unet3d", 1, 3), UNet3D)
-    with pytest.raises(
-        UnknownNameError, match="unknown model 'vgg'; valid models: " + ", ".join(sorted(MODELS))
-    ):
+    with pytest.raises(UnknownNameError, match="unknown model 'vgg'; valid models: " + ", ".join(sorted(MODELS))):
         create_model("vgg", 1, 2)
 
 
