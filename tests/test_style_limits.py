@@ -22,13 +22,8 @@ FILE_ALLOWED = {
     "tinygrad_med/tensor.py": 520,
 }
 
-# "path::Class.function" -> the most body lines it may have
-BODY_ALLOWED = {
-    # A table of 16 gradcheck rows and no logic.  The rows draw their inputs from one generator in
-    # table order, so splitting it into a pooling and a resampling table would reorder the rows and
-    # change every later row's inputs (see the module docstring of gradcheck_cases.py).
-    "tinygrad_med/gradcheck_cases.py::_pool_resample_specs": 70,
-}
+# "path::Class.function" -> the most body lines it may have (none at present)
+BODY_ALLOWED = {}
 
 
 def _body_lines(function):

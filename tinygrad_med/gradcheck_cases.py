@@ -173,9 +173,14 @@ def _conv_specs(r, distinct, labels):
 
 
 def _pool_resample_specs(r, distinct, labels):
-    """Pooling, unpooling, interpolation and padding (ops/pool.py, adaptive_pool.py, resample.py)."""
-    import tinygrad_med.nn.functional as F
+    """Pooling, unpooling, interpolation and padding (ops/pool.py, adaptive_pool.py, resample.py): the
+    lecture's forms, then the other pooling and resampling options (in this order: see the module docstring)."""
+    return _pool_resample_lecture_specs(r, distinct) + _pool_option_specs(r, distinct) + _resample_option_specs(r)
 
+
+def _pool_resample_lecture_specs(r, distinct):
+    """2D/3D max and average pooling, global (adaptive) average pooling, bilinear and trilinear
+    upsampling, reflection padding."""
     return [
         ("max_pool2d", "max_pool2d", lambda f: (lambda x: f(x, 2, stride=2, padding=1), [distinct(2, 2, 5, 5)])),
         ("max_pool3d", "max_pool3d", lambda f: (lambda x: f(x, 2), [distinct(1, 2, 4, 4, 4)])),
@@ -196,6 +201,14 @@ def _pool_resample_specs(r, distinct, labels):
             lambda f: (lambda x: f(x, size=(3, 4, 5), mode="trilinear", align_corners=True), [r(1, 1, 2, 3, 2)]),
         ),
         ("pad reflect", "pad", lambda f: (lambda x: f(x, (2, 1, 1, 2), mode="reflect"), [r(1, 2, 4, 5)])),
+    ]
+
+
+def _pool_option_specs(r, distinct):
+    """1D max pooling with dilation and ceil_mode, count_include_pad=False, adaptive max pooling, max unpooling."""
+    import tinygrad_med.nn.functional as F
+
+    return [
         (
             "max_pool1d (dilation, ceil)",
             "max_pool1d",
@@ -212,6 +225,12 @@ def _pool_resample_specs(r, distinct, labels):
             "max_unpool2d",
             lambda f: (lambda x: f(*F.max_pool2d(x, 2, return_indices=True), 2), [distinct(1, 2, 4, 6)]),
         ),
+    ]
+
+
+def _resample_option_specs(r):
+    """Nearest, linear and bicubic interpolation; replicate and circular padding."""
+    return [
         ("interpolate nearest", "interpolate", lambda f: (lambda x: f(x, scale_factor=1.5), [r(1, 2, 3, 4)])),
         (
             "interpolate linear",
