@@ -3,7 +3,8 @@
 Lecture: "CNN REFRESHER" (classification, cross-entropy), "SEMANTIC SEGMENTATION" (Dice +
 cross-entropy, Dice/IoU) and "CONVOLUTION AUTOENCODER: GOING UNSUPERVISED" (the autoencoder's
 reconstruction error, the VAE's negative ELBO, the Probabilistic U-Net's sampled segmentations:
-tinygrad_med/objectives_generative.py).
+tinygrad_med/objectives_generative.py) and "OBJECT DETECTION" (Faster R-CNN, Mask R-CNN:
+tinygrad_med/objectives_detection.py).
 
 The loop in tinygrad_med/train.py is the same for every model; it asks the run's objective for
 
@@ -35,12 +36,15 @@ __all__ = [
     "objective_name",
     "make_objective",
     "check_objective",
+    "dataset_view",
 ]
 
 MODEL_OBJECTIVES = {
     "autoencoder": "reconstruction",
     "vae": "variational reconstruction",
     "prob_unet": "probabilistic segmentation",
+    "fasterrcnn": "detection",
+    "maskrcnn": "instance segmentation",
 }
 
 
@@ -169,9 +173,11 @@ class Segmentation(Classification):
 
 def objective_classes():
     """{name: class} of every objective (the generative ones live in objectives_generative.py)."""
+    from .objectives_detection import Detection, InstanceSegmentation
     from .objectives_generative import ProbabilisticSegmentation, Reconstruction, VariationalReconstruction
 
     kinds = (Classification, Segmentation, Reconstruction, VariationalReconstruction, ProbabilisticSegmentation)
+    kinds += (Detection, InstanceSegmentation)
     return {kind.name: kind for kind in kinds}
 
 
@@ -197,20 +203,37 @@ def make_objective(model, dataset, device="cpu", data=None):
         raise ValueError(
             fmt("tgm train", f"model {model!r} ({name}) trains on {kind.dataset_about}; {given}", hint=kind.hint)
         )
+    models = getattr(kind, "models", None)  # an objective only some models can use (detection)
+    if models is not None and model not in models:
+        given = f"{data!r} is a {dataset.task} dataset" if data else f"this dataset is for {dataset.task}"
+        raise ValueError(
+            fmt(
+                "tgm train",
+                f"{given}: only the models {', '.join(models)} train on it, not {model!r}",
+                hint=f"train {' or '.join(models)} on it, or pass another --data",
+            )  # fmt: skip
+        )
     return kind(dataset, device)
 
 
 def check_objective(model, data, data_path=None):
     """Refuse a model/dataset pair whose objective does not fit, before a run folder is touched.
 
-    Only models that declare an objective in MODEL_OBJECTIVES are checked: the supervised ones take
-    the dataset's task, as before. Raises as ``make_objective``.
+    Only models that declare an objective in MODEL_OBJECTIVES, and datasets registered with a
+    "task" (detection), are checked: the supervised models take the dataset's task, as before.
+    Raises as ``make_objective``.
     """
-    if model in MODEL_OBJECTIVES:
-        from .data.registry import get_dataset
+    from .data.registry import DATASETS, get_dataset
 
-        dataset = get_dataset(data, "test", data_path)
+    if model in MODEL_OBJECTIVES or "task" in DATASETS.get(data, {}):
+        dataset = get_dataset(data, "test", data_path, dataset_view(model))
         make_objective(model, dataset, data=data).model_options(dataset)  # each raises if they do not fit
+
+
+def dataset_view(model):
+    """The dataset view registered model ``model`` trains on ('detection' for the detection models: the
+    nuclei image's instances as boxes and masks), or None for the dataset itself."""
+    return getattr(objective_classes().get(MODEL_OBJECTIVES.get(model)), "view", None)
 
 
 def to_numpy(array):

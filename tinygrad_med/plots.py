@@ -6,6 +6,7 @@ predictions.png  image / ground truth / prediction overlays on held-out samples 
                  or inputs over their reconstructions (autoencoder, VAE)
 interpolation.png, samples.png   rows of generated images (autoencoder, VAE); several sampled
                  segmentations of one image (Probabilistic U-Net)
+predictions.png  (detection) held-out images with the true boxes under the detections and their mask outlines
 """
 
 import numpy
@@ -16,6 +17,7 @@ __all__ = [
     "plot_classification",
     "plot_image_rows",
     "plot_sampled_segmentations",
+    "plot_detections",
 ]
 
 
@@ -143,4 +145,30 @@ def plot_sampled_segmentations(image, truth, mean, samples, path, num_classes, c
         axis.set_title(title, fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_detections(images, targets, detections, path, class_names, count=4):
+    """Up to ``count`` images: true boxes (green, dashed) under the detections (red boxes with class and
+    score, yellow mask outlines at probability 0.5). A tall strip (H > 2 W) is drawn transposed."""
+    plt = _pyplot()
+    count = min(count, len(images))
+    tall = images[0].shape[-2] > 2 * images[0].shape[-1]
+    fig, axes = plt.subplots(1, count, figsize=(12, 3.6) if tall else (3.2 * count, 3.4), squeeze=False)
+    for axis, image, target, found in zip(axes[0], images, targets, detections, strict=False):
+        flip = (lambda a: a.T) if tall else (lambda a: a)
+        swap = [1, 0, 3, 2] if tall else [0, 1, 2, 3]  # (x0, y0, x1, y1) of the transposed image
+        axis.imshow(flip(image[0]), cmap="gray")
+        for x0, y0, x1, y1 in numpy.asarray(target["boxes"]).reshape(-1, 4)[:, swap]:
+            axis.add_patch(plt.Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, ec="lime", ls="--", lw=1))
+        for k, (x0, y0, x1, y1) in enumerate(found["boxes"][:, swap]):
+            axis.add_patch(plt.Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, ec="red", lw=1))
+            name = class_names[int(found["labels"][k])] if len(class_names) > 2 else ""
+            axis.text(x0, y0, f"{name} {found['scores'][k]:.2f}".strip(), color="red", fontsize=5, va="bottom")
+        for mask in found.get("masks", []):
+            axis.contour(flip(mask), levels=[0.5], colors="yellow", linewidths=0.6)
+        axis.set_title(f"{len(target['boxes'])} true (green), {len(found['boxes'])} found (red)", fontsize=8)
+        axis.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -10,7 +10,7 @@ dataset (a VAE on a segmentation dataset) is refused here, before a run folder i
 from .data.registry import dataset_names, recipe
 from .errors import fmt
 from .models import MODELS, UnknownNameError
-from .objectives import check_objective
+from .objectives import check_objective, dataset_view
 
 __all__ = ["make_config", "make_optimizer", "DEFAULT_DATA", "OPTIMIZERS"]
 
@@ -28,6 +28,8 @@ DEFAULT_DATA = {
     "autoencoder": "digits",
     "vae": "digits",
     "prob_unet": "nuclei",
+    "fasterrcnn": "nuclei",
+    "maskrcnn": "nuclei",
 }
 
 
@@ -56,7 +58,7 @@ def make_config(
         raise UnknownNameError(
             fmt("tgm train", f"unknown dataset {data!r}; valid datasets: {', '.join(dataset_names())}")
         )
-    defaults = recipe(data)
+    defaults = recipe(data, dataset_view(model))
     if optimizer not in OPTIMIZERS:
         raise UnknownNameError(fmt("tgm train", f"unknown optimizer {optimizer!r}; valid: {', '.join(OPTIMIZERS)}"))
     config = {

@@ -9,9 +9,11 @@ forward, loss, backward, update), "SEMANTIC SEGMENTATION" (Dice + cross-entropy 
     tgm train unet3d --data mni152          # 3D U-Net on MNI152 patches, GM/WM Dice
     tgm train vae --data digits             # VAE on the digits, held-out negative ELBO
     tgm train prob_unet --data nuclei       # Probabilistic U-Net, Dice of the mean of 16 samples
+    tgm train maskrcnn --data nuclei        # Mask R-CNN on the nuclei's instances, detection F1, mask Dice
 
 The loop is the same for every model: the run's objective (tinygrad_med/objectives.py: classification,
-segmentation, reconstruction, variational reconstruction, probabilistic segmentation) gives the loss,
+segmentation, reconstruction, variational reconstruction, probabilistic segmentation; detection and
+instance segmentation in objectives_detection.py) gives the loss,
 the training and held-out metrics, the pictures and what ``tgm predict`` writes.
 
 One run writes into --out (default runs/MODEL-DATA):
@@ -43,7 +45,7 @@ from .data.registry import get_dataset, report
 from .errors import CheckpointError, fmt
 from .function import no_grad
 from .models import create_model
-from .objectives import make_objective
+from .objectives import dataset_view, make_objective
 from .random import get_rng_state, manual_seed, set_rng_state
 from .run_config import make_config, make_optimizer
 from .run_folder import CHECKPOINT_FORMAT, RUN_FILES, load_checkpoint, prepare_out
@@ -66,8 +68,9 @@ class Trainer:
 
         self.config, self.out, self.progress = dict(config), os.fspath(out), progress
         manual_seed(config["seed"])
-        self.train_set = get_dataset(config["data"], "train", config.get("data_path"))
-        self.test_set = get_dataset(config["data"], "test", config.get("data_path"))
+        view = dataset_view(config["model"])  # the detection models read the nuclei image's instances
+        self.train_set = get_dataset(config["data"], "train", config.get("data_path"), view)
+        self.test_set = get_dataset(config["data"], "test", config.get("data_path"), view)
         self.task = self.train_set.task
         self.num_classes = self.train_set.num_classes
         self.objective = make_objective(config["model"], self.train_set, config["device"], config["data"])
@@ -81,10 +84,12 @@ class Trainer:
             config["batch_size"],
             shuffle=True,
             drop_last=True,
+            collate_fn=getattr(self.objective, "collate_fn", None),  # detection: a list of targets
             seed=config["seed"],
             prefetch=config["prefetch"],
         )
-        self.test_loader = DataLoader(self.test_set, self.objective.eval_batch, shuffle=False)
+        collate = getattr(self.objective, "collate_fn", None)
+        self.test_loader = DataLoader(self.test_set, self.objective.eval_batch, shuffle=False, collate_fn=collate)
         self.epoch, self.step, self.partial, self.history = 0, 0, self.objective.fresh_partial(), []
         self.stop_requested, self.last_eval, self.last_plot = False, None, time.perf_counter()
 

