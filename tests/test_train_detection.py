@@ -133,6 +133,8 @@ def test_matching_counts_each_true_object_once():
     truth = numpy.array([[0, 0, 10, 10], [20, 20, 30, 30]], numpy.float32)
     predicted = numpy.array([[0, 0, 10, 11], [1, 0, 10, 10], [20, 20, 24, 24]], numpy.float32)  # a duplicate, a miss
     assert matched_boxes(predicted, truth) == 1 and matched_boxes(predicted[:0], truth) == 0
+    assert matched_boxes(predicted, truth, [2, 1, 1], [1, 1]) == 1  # the first box is of another class
+    assert matched_boxes(predicted, truth, [2, 2, 2], [1, 1]) == 0
     kept = {"boxes": numpy.concatenate([truth[:1], predicted[2:]]), "scores": numpy.array([0.9, 0.8])}
     labels = instance_image(kept, (32, 32))
     assert (labels == 1).sum() == 100 and (labels == 2).sum() == 16  # boxes filled at the pixels they cover

@@ -1,18 +1,19 @@
 """The detection models' objectives for ``tgm train``: Faster R-CNN (boxes) and Mask R-CNN (boxes and masks).
 
 Lecture: "OBJECT DETECTION" -- Faster R-CNN [Ren et al., 2015] (RPN + Fast R-CNN, the multi-task
-loss; a detection is right when its IoU with a true object is above 0.5) and "Instance segmentation -
+loss; a detection is right when its IoU with a true object is above 0.5) and "INSTANCE SEGMENTATION -
 Mask R-CNN [He et al., 2017]" (a third branch: a mask per detected object).
 Reference: Ren et al., arXiv:1506.01497; He et al., arXiv:1703.06870.
 
     detection              loss = loss_objectness + loss_rpn_box_reg + loss_classifier + loss_box_reg
                            (the model's loss dict in training mode, summed; each term logged as train_TERM)
                            held out: f1, precision, recall of the boxes scored >= SCORE_THRESH, a box
-                           matched to at most one true box (greedy by score) when their IoU is > 0.5
+                           matched to at most one true box of its class (greedy by score) when their
+                           IoU is > 0.5
     instance segmentation  loss = the sum above + loss_mask
                            held out: f1, precision, recall of the pasted masks (metrics.detection_f1:
-                           connected components with IoU > 0.5 to a true instance), mask_dice (mean
-                           Dice of those matched pairs), and box_f1 as for detection
+                           connected components with IoU > 0.5 to a true instance, whatever the
+                           class), mask_dice (mean Dice of those matched pairs), box_f1 as for detection
 
 The micro-averaged counts run over every held-out image: precision = TP / predicted objects, recall =
 TP / true objects, F1 = 2 TP / (predicted + true); a ratio with nothing to count is 0.
@@ -97,8 +98,8 @@ class Detection(_RunningSums, Classification):
         return {"metrics": self.metrics(counts), "images": images, "targets": targets, "predictions": predictions}
 
     def count(self, kept, target, counts):
-        """Add one image's box matches (greedy by score, IoU > 0.5) to ``counts``."""
-        tp = matched_boxes(kept["boxes"], target["boxes"])
+        """Add one image's box matches (greedy by score, same class, IoU > 0.5) to ``counts``."""
+        tp = matched_boxes(kept["boxes"], target["boxes"], kept["labels"], target["labels"])
         counts["box_tp"] += tp
         counts["box_pred"] += len(kept["boxes"])
         counts["n_true"] += len(target["boxes"])
@@ -194,12 +195,15 @@ def instance_image(kept, shape):
     return labels
 
 
-def matched_boxes(predicted, truth, iou_threshold=0.5):
+def matched_boxes(predicted, truth, predicted_labels=None, true_labels=None, iou_threshold=0.5):
     """True positives among ``predicted`` boxes (sorted by decreasing score): each takes the unmatched true
-    box it overlaps most, if their IoU is above the threshold (the PASCAL VOC matching)."""
+    box of its class (when labels are given) it overlaps most, if their IoU is above the threshold (the
+    PASCAL VOC matching)."""
     if len(predicted) == 0 or len(truth) == 0:
         return 0
     iou = numpy.asarray(box_iou(numpy.asarray(predicted, numpy.float64), numpy.asarray(truth, numpy.float64)))
+    if predicted_labels is not None:
+        iou = numpy.where(numpy.asarray(predicted_labels)[:, None] == numpy.asarray(true_labels)[None, :], iou, 0.0)
     free, tp = numpy.ones(len(truth), bool), 0
     for row in iou:
         candidates = numpy.where(free, numpy.nan_to_num(row), -1.0)

@@ -164,7 +164,7 @@ def plot_detections(images, targets, detections, path, class_names, count=4):
         for k, (x0, y0, x1, y1) in enumerate(found["boxes"][:, swap]):
             axis.add_patch(plt.Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, ec="red", lw=1))
             name = class_names[int(found["labels"][k])] if len(class_names) > 2 else ""
-            axis.text(x0, y0, f"{name} {found['scores'][k]:.2f}".strip(), color="red", fontsize=5, va="bottom")
+            axis.text(x0, y0, f"{name} {found['scores'][k]:.2f}".strip(), color="red", fontsize=6, va="bottom")
         for mask in found.get("masks", []):
             axis.contour(flip(mask), levels=[0.5], colors="yellow", linewidths=0.6)
         axis.set_title(f"{len(target['boxes'])} true (green), {len(found['boxes'])} found (red)", fontsize=8)

@@ -52,8 +52,8 @@ DATASETS = {
         "about": "synthetic 3D MRI-like phantoms with lesions (generated)",
     },
     "shapes": {
-        "make": lambda split, path=None: ShapesDetectionDataset(96 if split == "train" else 16, size=64, split=split),
-        "recipe": {"model": "fasterrcnn", "epochs": 8, "batch_size": 8, "lr": 3e-3},
+        "make": lambda split, path=None: ShapesDetectionDataset(256 if split == "train" else 32, size=64, split=split),
+        "recipe": {"model": "fasterrcnn", "epochs": 10, "batch_size": 4, "lr": 3e-3},
         "about": "synthetic discs and squares on noise, 2D detection (generated)",
         "task": "detection",
     },
