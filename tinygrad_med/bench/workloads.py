@@ -194,6 +194,25 @@ def _adam_inputs(p, rng):
 _MESHES = {}
 
 
+def _roi_boxes(p, rng, per_image=16):
+    """(K, 5) RoIs (batch index, x1, y1, x2, y2): per_image boxes of 1/8 to 1/2 of the image side, inside it."""
+    N, H, W = p["N"], p["H"], p["W"]
+    K = N * per_image
+    size = rng.uniform(0.125, 0.5, (K, 2)) * (W, H)
+    corner = rng.uniform(0, 1, (K, 2)) * ((W, H) - size)
+    return numpy.concatenate([numpy.repeat(numpy.arange(N), per_image)[:, None], corner, corner + size], axis=1)
+
+
+def _roi_align_cost(p, per_image=16, bins=49, samples=4):
+    """Bytes of roi_align with 2x2 samples a bin: each output reads 4 taps of 4 samples (mostly cached: counted
+    once), so the floor is the output written and the pixels the boxes cover read once; the backward adds gy
+    read and the input gradient written (zeroed, then scatter-added)."""
+    N, C, H, W = _nchw(p)
+    outputs = N * per_image * C * bins
+    flops = outputs * samples * 4 * 2  # 4 taps a sample, multiply-add
+    return flops, (outputs + N * C * H * W) * F32, 3 * flops, (2 * outputs + 3 * N * C * H * W) * F32
+
+
 def _mesh(num_nodes):
     """The grid mesh graph with num_nodes = side^2 vertices (built once per size): about 6 edges per vertex."""
     if num_nodes not in _MESHES:
@@ -293,6 +312,23 @@ WORKLOADS = [
         2.5,  # x gathered (4 taps, mostly cached) + y written + the grid
         6,  # + gy read, x re-read for d/dgrid, gx zeroed and scatter-added
         extra_inputs=lambda p, rng: [(_rotation_grid(p), True)],
+    ),
+    _image_op(
+        "interpolate bicubic x2",
+        "resample",
+        lambda lib, x: lib.nn.functional.interpolate(x, scale_factor=2, mode="bicubic", align_corners=False),
+        lambda torch, x: torch.nn.functional.interpolate(x, scale_factor=2, mode="bicubic", align_corners=False),
+        5,
+        10,
+    ),
+    Workload(
+        "roi_align 7x7 (ours)",
+        "detection",
+        sizes=_IMAGE_SIZES,
+        gpu_large=_IMAGE_GPU_LARGE,
+        inputs=lambda p, rng: [(_r(rng, *_nchw(p)), True), (_roi_boxes(p, rng), False)],
+        run=lambda tm, x, boxes: tm.ops.detection.roi_align(x, boxes, 7, sampling_ratio=2, aligned=True),
+        cost=_roi_align_cost,
     ),
     Workload(
         "spmm mesh (ours)",
