@@ -7,7 +7,9 @@ Target: within 2x of PyTorch CPU. PyTorch is timed with its default threads and 
 (on a busy machine its OpenMP threads can be several times slower than one); the ratio is against
 the faster of the two. NumPy's BLAS uses its default threads.
 
-    python benchmarks/bench_unet.py [--repeat 10] [--out benchmarks/results/bench_unet.json]
+    python benchmarks/bench_unet.py [--repeat 10] [--reuse-memory] [--out benchmarks/results/bench_unet.json]
+
+--reuse-memory keeps freed host buffers for the whole process (tinygrad_med/cpu_memory.py), as `tgm` does.
 
 The two frameworks' steps are interleaved call by call so that both see the same machine state;
 medians over --repeat steps, all figures from one run on one machine; no asserts.
@@ -26,6 +28,7 @@ import numpy
 from bench_norm import interleaved  # the same call-by-call interleaving as the batch-norm benchmark
 
 import tinygrad_med as tm
+from tinygrad_med import cpu_memory
 from tinygrad_med.bench.timing import machine_info
 from tinygrad_med.models import UNet
 
@@ -135,7 +138,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "bench_unet.json"))
+    parser.add_argument("--reuse-memory", action="store_true", help="keep freed host buffers (as `tgm` does)")
     args = parser.parse_args()
+    reused = cpu_memory.reuse_freed_memory() if args.reuse_memory else False
     try:
         import torch
     except ImportError:
@@ -152,6 +157,7 @@ def main():
         "workload": f"U-Net 16-32-64 (2 down, 2 up, BN+ReLU) training step, Adam, input {SHAPE} float32",
         "median_ms": {k: v * 1e3 for k, v in medians.items()},
         "target": "within 2x of PyTorch CPU",
+        "reuse_freed_memory": reused,
     }
     if torch is not None:  # against the faster of PyTorch's default threads and one thread
         result["ratio_vs_torch"] = medians["tinygrad_med"] / min(medians["torch"], medians["torch_1_thread"])
