@@ -4,7 +4,8 @@ Lecture: "CNN REFRESHER" (classification, cross-entropy), "SEMANTIC SEGMENTATION
 cross-entropy, Dice/IoU) and "CONVOLUTION AUTOENCODER: GOING UNSUPERVISED" (the autoencoder's
 reconstruction error, the VAE's negative ELBO, the Probabilistic U-Net's sampled segmentations:
 tinygrad_med/objectives_generative.py) and "OBJECT DETECTION" (Faster R-CNN, Mask R-CNN:
-tinygrad_med/objectives_detection.py).
+tinygrad_med/objectives_detection.py) and "Recurrent neural networks" (the captioner's token
+cross-entropy, exact match of its greedy captions: tinygrad_med/objectives_captioning.py).
 
 The loop in tinygrad_med/train.py is the same for every model; it asks the run's objective for
 
@@ -45,6 +46,7 @@ MODEL_OBJECTIVES = {
     "prob_unet": "probabilistic segmentation",
     "fasterrcnn": "detection",
     "maskrcnn": "instance segmentation",
+    "captioner": "captioning",
 }
 
 
@@ -173,11 +175,12 @@ class Segmentation(Classification):
 
 def objective_classes():
     """{name: class} of every objective (the generative ones live in objectives_generative.py)."""
+    from .objectives_captioning import Captioning
     from .objectives_detection import Detection, InstanceSegmentation
     from .objectives_generative import ProbabilisticSegmentation, Reconstruction, VariationalReconstruction
 
     kinds = (Classification, Segmentation, Reconstruction, VariationalReconstruction, ProbabilisticSegmentation)
-    kinds += (Detection, InstanceSegmentation)
+    kinds += (Detection, InstanceSegmentation, Captioning)
     return {kind.name: kind for kind in kinds}
 
 

@@ -30,6 +30,7 @@ DEFAULT_DATA = {
     "prob_unet": "nuclei",
     "fasterrcnn": "nuclei",
     "maskrcnn": "nuclei",
+    "captioner": "digits",
 }
 
 

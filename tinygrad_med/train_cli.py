@@ -63,7 +63,7 @@ def add_commands(subparsers):
     predict = subparsers.add_parser(
         "predict",
         help="write prediction masks (PNG for 2D, .npy/.nii.gz for 3D), reconstructions (autoencoders), or "
-        "detections (JSON beside a 16-bit PNG / .npy instance-label image)",
+        "detections (JSON beside a 16-bit PNG / .npy instance-label image), or a caption (JSON, or text for .txt)",
     )
     predict.add_argument("checkpoint", help="checkpoint.npz written by tgm train (or its run folder)")
     predict.add_argument("--input", help=".npy, .png, .tif or .nii/.nii.gz image (default: the held-out test set)")
@@ -148,7 +148,7 @@ def run_eval(args):
 
 def run_predict(args):
     """``tgm predict``: write the predicted label mask of --input (default: the first test sample), its
-    reconstruction for an autoencoder or VAE, or its detections (what the run's objective predicts)."""
+    reconstruction for an autoencoder or VAE, its detections, or its caption (what the run's objective predicts)."""
     from .function import no_grad
     from .tensor import Tensor
 
@@ -164,7 +164,7 @@ def run_predict(args):
     folder = args.checkpoint if os.path.isdir(args.checkpoint) else os.path.dirname(os.path.abspath(args.checkpoint))
     with no_grad():
         batch = Tensor(_pad(image, objective.pad_multiple(trainer.model))[None]).to(args.device)
-        if objective.prediction == "detections":  # boxes and scores (JSON) and an instance-label image
+        if hasattr(objective, "write_prediction"):  # detections (JSON + instance image); a caption (JSON or text)
             print(
                 objective.write_prediction(trainer.model, batch, args.output or os.path.join(folder, "prediction.png"))
             )

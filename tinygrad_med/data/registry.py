@@ -3,7 +3,8 @@
 A recipe gives the defaults a run on 2 CPU cores uses (epochs, batch size, learning rate, model
 options); command-line flags override them. A dataset may have views (``views``: another maker and
 recipe): the detection models train on the nuclei image's "detection" view (its instances as boxes and
-masks, the same split). ``task`` marks a dataset whose samples only a detection model can read.
+masks, the same split), the captioner the digits' "captions" view. ``task`` marks a dataset whose
+samples only a detection model can read.
 """
 
 import numpy
@@ -34,7 +35,13 @@ DATASETS = {
     "digits": {
         "make": lambda split, path=None: DigitsDataset(split),
         "recipe": {"model": "cnn", "epochs": 12, "batch_size": 32, "lr": 3e-3},
-        "about": "scikit-learn 8x8 digits, 10-class classification",
+        "about": "scikit-learn 8x8 digits, 10-class classification; captioned ('seven odd') for the captioner",
+        "views": {
+            "captions": {
+                "make": lambda split, path=None: _digit_captions(split),
+                "recipe": {"model": "captioner", "epochs": 10, "batch_size": 32, "lr": 3e-3},
+            }
+        },
     },
     "mni152": {
         "make": lambda split, path=None: MNI152Patches(split, patch=32, samples_per_epoch=16),
@@ -68,6 +75,12 @@ DATASETS = {
 def dataset_names():
     """The registered dataset names, sorted."""
     return sorted(DATASETS)
+
+
+def _digit_captions(split):
+    from ..objectives_captioning import DigitCaptions  # the captioner's view (its vocabulary lives there)
+
+    return DigitCaptions(split)
 
 
 def _need_path(path):

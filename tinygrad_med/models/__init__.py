@@ -7,7 +7,7 @@ vnet.py    V-Net (Milletari et al. 2016)
 stn.py     STNClassifier: nn.SpatialTransformer + SmallCNN (Jaderberg et al. 2015)
 fcn.py     FCN-32s/16s/8s (Long et al. 2015)
 hyperdense.py  HyperDense-Net 2D/3D (Dolz et al. 2018)
-captioning.py  image-to-text: CNN encoder + LSTM decoder (Show and Tell), Vocabulary
+captioning.py  image-to-text: CNN encoder + LSTM decoder (Show and Tell), Vocabulary; registered as 'captioner'
 autoencoder.py ConvAutoencoder, VAE (Kingma and Welling 2013); registered as 'autoencoder' and 'vae'
 prob_unet.py   Probabilistic U-Net (Kohl et al. 2018); registered as 'prob_unet'
 (what each registered model is trained for -- its loss, metrics and pictures -- is tinygrad_med/objectives.py)
@@ -175,6 +175,10 @@ MODELS = {
     "maskrcnn": (
         lambda in_channels, num_classes, **o: MaskRCNN(num_classes, in_channels, **{**_DETECTION, **o}),
         "Mask R-CNN (He et al. 2017): Faster R-CNN with a 28 x 28 mask branch",
+    ),
+    "captioner": (
+        lambda in_channels, num_classes, **o: ImageCaptioner(num_classes, in_channels, **o),
+        "image-to-text (Show and Tell): CNN encoder + LSTM decoder writing a caption; num_classes = vocabulary size",
     ),
 }
 
