@@ -155,3 +155,21 @@ def test_bleu1_is_the_clipped_unigram_precision_times_the_brevity_penalty():
     assert bleu1(["the the the the"], ["the cat the"]) == pytest.approx(2 / 4)  # clipped at the reference's count
     assert bleu1(["cat"], ["the cat"]) == pytest.approx(math.exp(1 - 2 / 1))
     assert bleu1(["a b", "c"], ["a b", "c"]) == 1.0 and bleu1([""], ["a"]) == 0.0
+
+
+def test_training_holds_blas_to_one_thread_and_gives_it_back(tmp_path):
+    """The captioner's products are small: BLAS workers would only spin (Trainer.fit, objective.blas_threads)."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    def blas_threads():
+        return [info["num_threads"] for info in threadpoolctl.threadpool_info() if info["user_api"] == "blas"]
+
+    before, seen = blas_threads(), []
+
+    def on_step(trainer):
+        seen.extend(blas_threads())
+        trainer.request_stop()
+
+    trainer = Trainer(make_config("captioner", epochs=1, prefetch=0), tmp_path, progress=False)
+    assert trainer.fit(on_step=on_step)["interrupted"]
+    assert seen and set(seen) == {1} and blas_threads() == before
