@@ -1,0 +1,189 @@
+"""One whole training step of every model through every GPU code path, compared with the CPU path.
+
+For each of the lecture's models a tiny float64 instance runs forward, its natural loss, backward and one
+Adam step, on the plain CPU path and on the `device` fixture (`emulated` runs the CUDA kernels on the CPU,
+`cuda` on a GPU); the loss, the outputs and every parameter after the step must agree. U-Net and Mask
+R-CNN have their own such tests (test_gpu_path_end_to_end.py, test_detection_models.py).
+Randomness (initialisation, dropout masks, the VAE's and the Probabilistic U-Net's noise, the RPN's
+sampling) comes from tm.manual_seed, the same on both paths.
+"""
+
+import numpy
+import pytest
+from conftest import assert_close
+
+import tinygrad_med as tm
+from tinygrad_med import models
+from tinygrad_med.data.detection import ShapesDetectionDataset, collate_detection
+from tinygrad_med.ops.dice import dice_ce_loss
+from tinygrad_med.ops.kl import vae_loss
+
+F = tm.nn.functional
+N = 2  # batch size
+
+
+def _images(*shape, low=None):
+    """Inputs (N, *shape) in float64: standard normal, or uniform in [0, 1) when ``low`` is given."""
+    rng = numpy.random.default_rng(1)
+    return rng.standard_normal((N, *shape)) if low is None else rng.uniform(low, 1.0, (N, *shape))
+
+
+def _labels(num_classes, *shape):
+    return numpy.random.default_rng(2).integers(0, num_classes, (N, *shape))
+
+
+def _classify(model, x, y):
+    out = model(x)
+    return F.cross_entropy(out, y), [out]
+
+
+def _segment(model, x, y):
+    out = model(x)
+    return dice_ce_loss(out, y, include_background=False), [out]
+
+
+def _googlenet(model, x, y):
+    out = model(x)
+    return models.googlenet_loss(out, y), list(out)
+
+
+def _reconstruct(model, x):
+    recon = model(x)
+    return F.binary_cross_entropy(recon, x, reduction="sum") / N, [recon]
+
+
+def _vae(model, x):
+    recon, mu, logvar = model(x)
+    return vae_loss(recon, x, mu, logvar, reduction="batchmean"), [recon, mu, logvar]
+
+
+def _prob_unet(model, x, y):
+    loss, cross_entropy, kl = model.training_loss(x, y)
+    return loss, [cross_entropy, kl]
+
+
+def _caption(model, images, captions):
+    logits = model(images, captions)  # (N, T - 1, V)
+    target = captions[:, 1:].reshape(-1)
+    return F.cross_entropy(logits.reshape(-1, model.vocab_size), target, ignore_index=model.pad_id), [logits]
+
+
+def _detect(model, images, targets):
+    losses = model(images, targets)
+    return sum(losses.values(), tm.zeros((), dtype=numpy.float64, device=images.device)), list(losses.values())
+
+
+def _detection_batch():
+    images, targets = collate_detection(list(ShapesDetectionDataset(N, size=32, objects=2)))
+    return images.astype(numpy.float64), targets
+
+
+# id: (tiny model, its inputs as numpy arrays (targets of detection as they come), its loss -> (loss, outputs))
+CASES = {
+    "mlp": (lambda: models.MLP(16, 3, hidden=4), lambda: (_images(1, 4, 4), _labels(3)), _classify),
+    "cnn": (lambda: models.SmallCNN(1, 3, width=4), lambda: (_images(1, 8, 8), _labels(3)), _classify),
+    "stn": (lambda: models.STNClassifier(1, 3, width=4), lambda: (_images(1, 8, 8), _labels(3)), _classify),
+    "resnet18": (lambda: models.resnet18(1, 3, "cifar", width=2), lambda: (_images(1, 8, 8), _labels(3)), _classify),
+    "unet3d": (
+        lambda: models.UNet3D(1, 2, base_width=2, depth=1),
+        lambda: (_images(1, 4, 4, 4), _labels(2, 4, 4, 4)),
+        _segment,
+    ),  # fmt: skip
+    "vnet": (
+        lambda: models.VNet(1, 2, base_width=2, depth=1),
+        lambda: (_images(1, 4, 4, 4), _labels(2, 4, 4, 4)),
+        _segment,
+    ),  # fmt: skip
+    "fcn": (
+        lambda: models.FCN(1, 2, widths=(2, 2, 2, 2, 2), convs=1, fc_width=4, dropout=0.5),
+        lambda: (_images(1, 32, 32), _labels(2, 32, 32)),
+        _segment,
+    ),
+    "hyperdense": (
+        lambda: models.HyperDenseNet(2, 2, widths=(2, 2), head_widths=(4,)),
+        lambda: (_images(2, 4, 4, 4), _labels(2, 4, 4, 4)),
+        _segment,
+    ),
+    "hyperdense2d": (
+        lambda: models.HyperDenseNet(2, 2, widths=(2, 2), head_widths=(4,), spatial_dims=2),
+        lambda: (_images(2, 8, 8), _labels(2, 8, 8)),
+        _segment,
+    ),
+    "densenet": (
+        lambda: models.DenseNet(2, (1, 1), 4, bn_size=2, drop_rate=0.2, in_channels=1, num_classes=3, stem="cifar"),
+        lambda: (_images(1, 8, 8), _labels(3)),
+        _classify,
+    ),
+    "autoencoder": (
+        lambda: models.ConvAutoencoder(1, 2, (8, 8), widths=(2, 4)),
+        lambda: (_images(1, 8, 8, low=0.0),),
+        _reconstruct,
+    ),
+    "vae": (lambda: models.VAE(1, 2, (8, 8), widths=(2, 4)), lambda: (_images(1, 8, 8, low=0.0),), _vae),
+    "prob_unet": (
+        lambda: models.ProbUNet(1, 2, latent_dim=2, base_width=2, depth=1),
+        lambda: (_images(1, 8, 8), _labels(2, 8, 8)),
+        _prob_unet,
+    ),
+    "captioner": (
+        lambda: models.ImageCaptioner(6, 1, embed_size=4, hidden_size=4, widths=(2,), pool_size=2),
+        lambda: (_images(1, 8, 8), numpy.array([[1, 3, 4, 2, 0], [1, 5, 3, 4, 2]])),
+        _caption,
+    ),
+    "fasterrcnn": (
+        lambda: models.FasterRCNN(3, 1, widths=(4, 4, 4, 4), box_options={"representation_size": 8}),
+        _detection_batch,
+        _detect,
+    ),
+    "alexnet_lrn_groups": (
+        lambda: models.AlexNet(1, 3, lrn=True, groups=2, hidden=4),
+        lambda: (_images(1, 63, 63), _labels(3)),
+        _classify,
+    ),
+    "zfnet": (lambda: models.ZFNet(1, 3, hidden=4), lambda: (_images(1, 53, 53), _labels(3)), _classify),
+    "vgg11_bn": (
+        lambda: models.VGG("A", 1, 3, batch_norm=True, hidden=4, width=2),
+        lambda: (_images(1, 32, 32), _labels(3)),
+        _classify,
+    ),
+    "googlenet_aux_lrn": (
+        lambda: models.GoogLeNet(1, 3),  # the paper's: LRN, aux heads pooling 5x5/3 into 128*4*4, no batch norm
+        lambda: (_images(1, 223, 223), _labels(3)),  # the smallest input whose aux maps are 14 px
+        _googlenet,
+    ),
+    "alzheimer_cnn3d": (
+        lambda: models.AlzheimerCNN3D(1, 3, (22, 22, 22), widths=(2, 2, 2), hidden=(4, 4), dropout=0.2),
+        lambda: (_images(1, 22, 22, 22), _labels(3)),
+        _classify,
+    ),
+}
+
+
+def _one_step(device_name, case):
+    """(loss, outputs, parameters after one Adam step) of CASES[case] on ``device_name``, as numpy."""
+    build, inputs, objective = CASES[case]
+    tm.manual_seed(0)
+    model = build().double().to(device_name)
+    inputs = [tm.Tensor(a, device=device_name) if isinstance(a, numpy.ndarray) else a for a in inputs()]
+    opt = tm.optim.Adam(model.parameters(), lr=1e-2)
+    loss, outputs = objective(model, *inputs)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return loss.item(), [out.numpy() for out in outputs], {name: p.numpy() for name, p in model.named_parameters()}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_training_step_matches_the_cpu_path(device, case):
+    loss, outputs, params = _one_step(device.device, case)
+    expected_loss, expected_outputs, expected_params = device.reference(_one_step, "cpu", case)
+    assert loss == pytest.approx(expected_loss, rel=1e-9)
+    assert len(outputs) == len(expected_outputs)
+    for got, expected in zip(outputs, expected_outputs, strict=True):
+        assert_close(got, expected, rtol=1e-7, atol=1e-10)
+    assert params.keys() == expected_params.keys()
+    # Adam's first step moves a parameter by lr g / (|g| + eps): where g is zero up to rounding (a conv bias
+    # before batch norm), 1e-16 of summation-order noise moves it by lr 1e-16 / 1e-8 ~ 1e-10 on one path and not
+    # the other; any real difference moves it by ~lr = 1e-2.
+    for name, got in params.items():
+        assert_close(got, expected_params[name], rtol=1e-7, atol=1e-7)
