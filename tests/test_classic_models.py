@@ -211,6 +211,19 @@ def test_googlenet_smallest_inputs(variant, smallest):
         model(tm.randn(1, 1, smallest - 1, smallest - 1))
 
 
+def test_googlenet_paper_aux_heads_take_inputs_223_to_270():
+    """The paper's aux heads pool 5x5/3 into 128*4*4 inputs: maps of 14-16 px at H/16, inputs 223-270."""
+    model = googlenet(1, 2, variant="paper")
+    with tm.no_grad():
+        for size in (223, 270):
+            x = model.inception4a(model.inception3(model.stem(tm.randn(1, 1, size, size))))
+            assert model.aux1(x).shape == (1, 2)
+        for size in (222, 271):
+            x = model.inception4a(model.inception3(model.stem(tm.randn(1, 1, size, size))))
+            with pytest.raises(ShapeError, match="linear"):
+                model.aux1(x)
+
+
 def test_googlenet_loss_weights_the_aux_losses_by_0_3():
     logits, aux2, aux1 = (tm.randn(3, 4) for _ in range(3))
     target = tm.tensor(numpy.array([0, 1, 3]))

@@ -88,12 +88,12 @@ CASES = {
         lambda: models.UNet3D(1, 2, base_width=2, depth=1),
         lambda: (_images(1, 4, 4, 4), _labels(2, 4, 4, 4)),
         _segment,
-    ),  # fmt: skip
+    ),
     "vnet": (
         lambda: models.VNet(1, 2, base_width=2, depth=1),
         lambda: (_images(1, 4, 4, 4), _labels(2, 4, 4, 4)),
         _segment,
-    ),  # fmt: skip
+    ),
     "fcn": (
         lambda: models.FCN(1, 2, widths=(2, 2, 2, 2, 2), convs=1, fc_width=4, dropout=0.5),
         lambda: (_images(1, 32, 32), _labels(2, 32, 32)),

@@ -144,7 +144,7 @@ class GoogLeNet(nn.Module):
     Shapes:   x (N, C, 224, 224) -> maps 112, 56, 28 (3a-3b), 14 (4a-4e), 7 (5a-5b) -> logits (N, num_classes);
               the main path takes H, W >= 15 (torchvision's min_size) or >= 31 (paper: its last max pooling is
               3x3/2, torchvision's 2x2/2); the paper variant's auxiliary heads (5x5/3 pooling into an FC
-              layer of 128*4*4 inputs) need 14-16 px maps (inputs 209-256), torchvision's any size
+              layer of 128*4*4 inputs) need 14-16 px maps (inputs 223-270), torchvision's any size
     Returns:  logits, or GoogLeNetOutputs(logits, aux_logits2, aux_logits1) when training with aux_logits
     Reference: Szegedy et al., arXiv:1409.4842, Table 1 and Fig. 3; torchvision.models.googlenet.
 
