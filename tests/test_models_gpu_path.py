@@ -5,7 +5,8 @@ Adam step, on the plain CPU path and on the `device` fixture (`emulated` runs th
 `cuda` on a GPU); the loss, the outputs and every parameter after the step must agree. U-Net and Mask
 R-CNN have their own such tests (test_gpu_path_end_to_end.py, test_detection_models.py).
 Randomness (initialisation, dropout masks, the VAE's and the Probabilistic U-Net's noise, the RPN's
-sampling) comes from tm.manual_seed, the same on both paths.
+sampling) comes from tm.manual_seed, the same on both paths: the reparameterisation noise is drawn on the CPU
+and moved to the device, since cuda's own generator (CuPy's) draws other numbers.
 """
 
 import numpy
@@ -15,8 +16,9 @@ from conftest import assert_close
 import tinygrad_med as tm
 from tinygrad_med import models
 from tinygrad_med.data.detection import ShapesDetectionDataset, collate_detection
+from tinygrad_med.models import autoencoder, prob_unet
 from tinygrad_med.ops.dice import dice_ce_loss
-from tinygrad_med.ops.kl import vae_loss
+from tinygrad_med.ops.kl import reparameterize, vae_loss
 
 F = tm.nn.functional
 N = 2  # batch size
@@ -30,6 +32,13 @@ def _images(*shape, low=None):
 
 def _labels(num_classes, *shape):
     return numpy.random.default_rng(2).integers(0, num_classes, (N, *shape))
+
+
+def _reparameterize_with_cpu_noise(mu, logvar, eps=None):
+    """ops.kl.reparameterize with eps ~ N(0, I) from the CPU generator (as on the CPU path), moved to mu's device."""
+    if eps is None:
+        eps = tm.randn(*mu.shape, dtype=mu.dtype).to(mu.device)
+    return reparameterize(mu, logvar, eps)
 
 
 def _classify(model, x, y):
@@ -73,6 +82,14 @@ def _detect(model, images, targets):
     return sum(losses.values(), tm.zeros((), dtype=numpy.float64, device=images.device)), list(losses.values())
 
 
+def _stn():
+    """The STN with its head (zero: the identity warp) moved off zero, so the gradient reaches the localisation net."""
+    model = models.STNClassifier(1, 3, width=4)
+    head = model.transformer.head.weight
+    head.data[...] = 0.1 * numpy.random.default_rng(3).standard_normal(head.shape)
+    return model
+
+
 def _detection_batch():
     images, targets = collate_detection(list(ShapesDetectionDataset(N, size=32, objects=2)))
     return images.astype(numpy.float64), targets
@@ -82,7 +99,7 @@ def _detection_batch():
 CASES = {
     "mlp": (lambda: models.MLP(16, 3, hidden=4), lambda: (_images(1, 4, 4), _labels(3)), _classify),
     "cnn": (lambda: models.SmallCNN(1, 3, width=4), lambda: (_images(1, 8, 8), _labels(3)), _classify),
-    "stn": (lambda: models.STNClassifier(1, 3, width=4), lambda: (_images(1, 8, 8), _labels(3)), _classify),
+    "stn": (_stn, lambda: (_images(1, 8, 8), _labels(3)), _classify),
     "resnet18": (lambda: models.resnet18(1, 3, "cifar", width=2), lambda: (_images(1, 8, 8), _labels(3)), _classify),
     "unet3d": (
         lambda: models.UNet3D(1, 2, base_width=2, depth=1),
@@ -121,7 +138,7 @@ CASES = {
     ),
     "vae": (lambda: models.VAE(1, 2, (8, 8), widths=(2, 4)), lambda: (_images(1, 8, 8, low=0.0),), _vae),
     "prob_unet": (
-        lambda: models.ProbUNet(1, 2, latent_dim=2, base_width=2, depth=1),
+        lambda: models.ProbUNet(1, 2, latent_dim=2, base_width=4, depth=1),  # width 2: every ReLU dead
         lambda: (_images(1, 8, 8), _labels(2, 8, 8)),
         _prob_unet,
     ),
@@ -136,7 +153,7 @@ CASES = {
         _detect,
     ),
     "alexnet_lrn_groups": (
-        lambda: models.AlexNet(1, 3, lrn=True, groups=2, hidden=4),
+        lambda: models.AlexNet(1, 3, lrn=True, groups=2, hidden=8),  # hidden 4: every ReLU dead
         lambda: (_images(1, 63, 63), _labels(3)),
         _classify,
     ),
@@ -160,7 +177,8 @@ CASES = {
 
 
 def _one_step(device_name, case):
-    """(loss, outputs, parameters after one Adam step) of CASES[case] on ``device_name``, as numpy."""
+    """(loss, outputs, gradients, state after one Adam step) of CASES[case] on ``device_name``, as numpy; the
+    state is every parameter and buffer (batch norm's running statistics)."""
     build, inputs, objective = CASES[case]
     tm.manual_seed(0)
     model = build().double().to(device_name)
@@ -169,21 +187,30 @@ def _one_step(device_name, case):
     loss, outputs = objective(model, *inputs)
     opt.zero_grad()
     loss.backward()
+    grads = {name: None if p.grad is None else p.grad.numpy() for name, p in model.named_parameters()}
     opt.step()
-    return loss.item(), [out.numpy() for out in outputs], {name: p.numpy() for name, p in model.named_parameters()}
+    state = {name: value.numpy() for name, value in model.state_dict().items()}
+    return loss.item(), [out.numpy() for out in outputs], grads, state
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_training_step_matches_the_cpu_path(device, case):
-    loss, outputs, params = _one_step(device.device, case)
-    expected_loss, expected_outputs, expected_params = device.reference(_one_step, "cpu", case)
+def test_training_step_matches_the_cpu_path(device, case, monkeypatch):
+    for module in (autoencoder, prob_unet):
+        monkeypatch.setattr(module, "reparameterize", _reparameterize_with_cpu_noise)
+    loss, outputs, grads, state = _one_step(device.device, case)
+    expected_loss, expected_outputs, expected_grads, expected_state = device.reference(_one_step, "cpu", case)
     assert loss == pytest.approx(expected_loss, rel=1e-9)
     assert len(outputs) == len(expected_outputs)
     for got, expected in zip(outputs, expected_outputs, strict=True):
         assert_close(got, expected, rtol=1e-7, atol=1e-10)
-    assert params.keys() == expected_params.keys()
-    # Adam's first step moves a parameter by lr g / (|g| + eps): where g is zero up to rounding (a conv bias
-    # before batch norm), 1e-16 of summation-order noise moves it by lr 1e-16 / 1e-8 ~ 1e-10 on one path and not
-    # the other; any real difference moves it by ~lr = 1e-2.
-    for name, got in params.items():
-        assert_close(got, expected_params[name], rtol=1e-7, atol=1e-7)
+    # The gradients themselves: Adam's first step is lr g / (|g| + eps) ~ lr sign(g), blind to their size.
+    unreached = [name for name, g in expected_grads.items() if g is None or not numpy.abs(g).any()]
+    assert not unreached, f"no gradient reaches {unreached}: the step would skip their backward paths"
+    assert grads.keys() == expected_grads.keys()
+    for name, got in grads.items():
+        assert_close(got, expected_grads[name], rtol=1e-7, atol=1e-10)
+    # Where g is zero up to rounding (a conv bias before batch norm), 1e-16 of summation-order noise moves a
+    # parameter by up to lr 1e-16 / 1e-8 ~ 1e-10 on one path and not the other, hence atol 1e-7 for the state.
+    assert state.keys() == expected_state.keys()
+    for name, got in state.items():
+        assert_close(got, expected_state[name], rtol=1e-7, atol=1e-7)
