@@ -101,8 +101,18 @@ CASES = {
     "cnn": (lambda: models.SmallCNN(1, 3, width=4), lambda: (_images(1, 8, 8), _labels(3)), _classify),
     "stn": (_stn, lambda: (_images(1, 8, 8), _labels(3)), _classify),
     "resnet18": (lambda: models.resnet18(1, 3, "cifar", width=2), lambda: (_images(1, 8, 8), _labels(3)), _classify),
+    "resnet18_imagenet_stem": (
+        lambda: models.resnet18(1, 3, "imagenet", width=2),
+        lambda: (_images(1, 32, 32), _labels(3)),
+        _classify,
+    ),
     "unet3d": (
         lambda: models.UNet3D(1, 2, base_width=2, depth=1),
+        lambda: (_images(1, 4, 4, 4), _labels(2, 4, 4, 4)),
+        _segment,
+    ),
+    "unet3d_instance_norm": (
+        lambda: models.UNet3D(1, 2, base_width=2, depth=1, norm="instance"),
         lambda: (_images(1, 4, 4, 4), _labels(2, 4, 4, 4)),
         _segment,
     ),
@@ -126,9 +136,19 @@ CASES = {
         lambda: (_images(2, 8, 8), _labels(2, 8, 8)),
         _segment,
     ),
+    "hyperdense2d_valid": (
+        lambda: models.HyperDenseNet(2, 2, widths=(2, 2), head_widths=(4,), spatial_dims=2, padding="valid"),
+        lambda: (_images(2, 8, 8), _labels(2, 4, 4)),
+        _segment,
+    ),
     "densenet": (
         lambda: models.DenseNet(2, (1, 1), 4, bn_size=2, drop_rate=0.2, in_channels=1, num_classes=3, stem="cifar"),
         lambda: (_images(1, 8, 8), _labels(3)),
+        _classify,
+    ),
+    "densenet_imagenet_stem": (
+        lambda: models.DenseNet(2, (1, 1), 4, bn_size=2, in_channels=1, num_classes=3),
+        lambda: (_images(1, 16, 16), _labels(3)),
         _classify,
     ),
     "autoencoder": (
