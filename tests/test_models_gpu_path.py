@@ -2,7 +2,8 @@
 
 For each of the lecture's models a tiny float64 instance runs forward, its natural loss, backward and one
 Adam step, on the plain CPU path and on the `device` fixture (`emulated` runs the CUDA kernels on the CPU,
-`cuda` on a GPU); the loss, the outputs and every parameter after the step must agree. U-Net and Mask
+`cuda` on a GPU); the loss, the outputs, every gradient (each parameter must get a non-zero one) and every
+parameter and buffer after the step must agree. U-Net and Mask
 R-CNN have their own such tests (test_gpu_path_end_to_end.py, test_detection_models.py).
 Randomness (initialisation, dropout masks, the VAE's and the Probabilistic U-Net's noise, the RPN's
 sampling) comes from tm.manual_seed, the same on both paths: the reparameterisation noise is drawn on the CPU
