@@ -9,7 +9,6 @@ Medians over repeated runs, all figures from one run on one machine; no asserts.
 """
 
 import argparse
-import json
 import statistics
 import time
 
@@ -17,7 +16,7 @@ import numpy
 
 import tinygrad_med as tm
 from tinygrad_med import nn
-from tinygrad_med.bench.timing import machine_info
+from tinygrad_med.bench.timing import machine_info, save_json
 
 
 def chain_of_adds(n=10_000):
@@ -104,8 +103,7 @@ def main():
         f"NumPy {mlp['numpy'] * 1e3:.2f} ms, ratio {result['mlp_ratio_vs_numpy']:.2f}x (target <= 1.3x)"
     )
     if args.out:
-        with open(args.out, "w") as handle:
-            json.dump(result, handle, indent=1, default=str)
+        save_json(args.out, result)
 
 
 if __name__ == "__main__":

@@ -27,8 +27,8 @@ import os
 from pathlib import Path
 
 import numpy
-from bench_pool import interleaved
-from bench_sample import medians, save
+from bench_pool import interleaved, medians
+from bench_sample import save
 
 import tinygrad_med as tm
 from tinygrad_med.ops.detection import nms, roi_align, roi_pool
@@ -154,7 +154,7 @@ def nms_case(name, boxes, scores, threshold, repeat):
 
 
 def report(name, times, **extra):
-    """Medians (bench_sample.medians) and ours / reference ratios of one case; printed and returned."""
+    """Medians (bench_pool.medians) and ours / reference ratios of one case; printed and returned."""
     entry = {**medians(times), **extra}
     ms = entry["median_ms"]
     for stage in ("forward", ""):

@@ -16,7 +16,6 @@ interleaved call by call; medians over ``--repeat`` calls, all from one run on o
 """
 
 import argparse
-import json
 import os
 import statistics
 import time
@@ -26,7 +25,7 @@ import numpy
 
 import tinygrad_med as tm
 from tinygrad_med import backend, nn
-from tinygrad_med.bench.timing import machine_info
+from tinygrad_med.bench.timing import machine_info, save_json
 from tinygrad_med.graph import grid_mesh, mesh_graph
 from tinygrad_med.nn import functional as F
 from tinygrad_med.ops import graph as ops_graph
@@ -123,9 +122,7 @@ def main():
         "machine": machine_info(),
         "load_average_1_5_15_min": os.getloadavg(),
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    with open(args.out, "w") as handle:
-        json.dump(result, handle, indent=1, default=str)
+    save_json(args.out, result)
     print(f"wrote {args.out}")
 
 

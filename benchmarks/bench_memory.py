@@ -15,27 +15,23 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
-from tinygrad_med.bench.timing import machine_info
+from tinygrad_med.bench.timing import machine_info, save_json
 
 _CHILD = """
 import sys, time, statistics, json, numpy
 import tinygrad_med as tm
 from tinygrad_med import cpu_memory, nn
-from tinygrad_med.models import UNet
+from bench_unet import SHAPE, ours_step
 mode, workload = sys.argv[1], sys.argv[2]
 if mode == "reuse":
     assert cpu_memory.reuse_freed_memory()
 tm.manual_seed(0)
 rng = numpy.random.default_rng(0)
-if workload == "unet":
-    model = UNet(1, 2)
-    opt = tm.optim.Adam(model.parameters(), lr=1e-3)
-    x = tm.tensor(rng.standard_normal((4, 1, 128, 128)).astype(numpy.float32))
-    y = tm.tensor(rng.integers(0, 2, (4, 128, 128)))
-    def step():
-        loss = nn.functional.cross_entropy(model(x), y)
-        opt.zero_grad(); loss.backward(); opt.step()
+if workload == "unet":  # the step bench_unet.py times against PyTorch
+    x = rng.standard_normal(SHAPE).astype(numpy.float32)
+    step = ours_step(x, rng.integers(0, 2, (SHAPE[0],) + SHAPE[2:]))
 else:
     lstm = nn.LSTM(128, 256)
     x = tm.tensor(rng.standard_normal((32, 32, 128)).astype(numpy.float32))
@@ -53,7 +49,11 @@ print(json.dumps({"median_ms": statistics.median(times) * 1e3, "page_faults_per_
 
 def _run(mode, workload, steps):
     done = subprocess.run(
-        [sys.executable, "-c", _CHILD, mode, workload, str(steps)], capture_output=True, text=True, check=True
+        [sys.executable, "-c", _CHILD, mode, workload, str(steps)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parent,  # the child imports bench_unet
     )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -87,8 +87,7 @@ def main():
         )
     result = {"machine": machine_info(), "date": time.strftime("%Y-%m-%d %H:%M"), "workloads": rows}
     if args.out:
-        with open(args.out, "w") as handle:
-            json.dump(result, handle, indent=1, default=str)
+        save_json(args.out, result)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ from one run on one machine, with the load average beside them; no asserts.
 """
 
 import argparse
-import json
 import os
 import statistics
 import time
@@ -23,7 +22,7 @@ import numpy
 
 import tinygrad_med as tm
 from tinygrad_med import nn
-from tinygrad_med.bench.timing import machine_info
+from tinygrad_med.bench.timing import machine_info, save_json
 
 SHAPE = (16, 64, 32, 32)
 
@@ -120,9 +119,7 @@ def main():
         "machine": machine_info(),
         "load_average_1_5_15_min": os.getloadavg(),  # other work on the machine skews both sides
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    with open(args.out, "w") as handle:
-        json.dump(result, handle, indent=1, default=str)
+    save_json(args.out, result)
     print(f"wrote {args.out}")
 
 

@@ -14,7 +14,6 @@ this machine, the load average recorded beside them; no asserts.
 """
 
 import argparse
-import json
 import os
 import time
 from pathlib import Path
@@ -22,7 +21,7 @@ from pathlib import Path
 import numpy
 
 import tinygrad_med as tm
-from tinygrad_med.bench.timing import machine_info, summarize
+from tinygrad_med.bench.timing import machine_info, save_json, summarize
 
 SHAPE = (16, 64, 32, 32)
 CASES = {  # name: (function of (nn.functional module, x)); the same call works on both libraries
@@ -92,6 +91,37 @@ def with_threads(torch, threads, fn):
     return run
 
 
+def time_stages(ours, theirs, torch, stages, repeat):
+    """{stage: medians(...)} for each pass in ``stages``: ours against PyTorch's default threads and 1 thread.
+
+    ``ours`` and ``theirs`` map 'forward+backward', 'forward' and 'backward' to closures (theirs is {}
+    without PyTorch); a 'backward' stage first runs each library's 'forward' once (retain_graph keeps it).
+    """
+    result = {}
+    for stage in stages:
+        fns = {"tinygrad_med": ours[stage]}
+        if stage in theirs:
+            fns["torch"], fns["torch_1thread"] = theirs[stage], with_threads(torch, 1, theirs[stage])
+        if stage == "backward":  # a graph to differentiate, made once; retain_graph keeps it
+            for library in (ours, theirs):
+                if library:
+                    library["forward"]()
+        result[stage] = medians(interleaved(fns, repeat))
+    return result
+
+
+def medians(times):
+    """Wall-time medians (ms), their spread and process CPU-time medians of interleaved()'s {name: (wall, cpu)}.
+
+    Read the wall times: the CPU time of a process counts all its threads, and PyTorch's OpenMP threads
+    keep spinning for a while after each of its calls, into the next timed call of either library.
+    """
+    stats = {k: summarize(wall) for k, (wall, _) in times.items()}
+    return {"median_ms": {k: s["median_s"] * 1e3 for k, s in stats.items()},
+            "iqr_rel": {k: round(s["iqr_rel"], 3) for k, s in stats.items()},
+            "cpu_median_ms": {k: summarize(cpu)["median_s"] * 1e3 for k, (_, cpu) in times.items()}}  # fmt: skip
+
+
 def run_case(name, torch, x, gy_of, repeat):
     """Medians (ms) of ours and PyTorch's (default threads and 1 thread), and the ratios, per pass of one case.
 
@@ -101,27 +131,14 @@ def run_case(name, torch, x, gy_of, repeat):
     ours = closures("ours", CASES[name], x, gy_of)
     theirs = closures(torch, CASES[name], x, gy_of) if torch is not None else {}
     passes = ("forward+backward", "forward", "backward") if name == TARGET else ("forward+backward",)
-    result = {}
-    for stage in passes:
-        fns = {"tinygrad_med": ours[stage]}
-        if stage in theirs:
-            fns["torch"], fns["torch_1thread"] = theirs[stage], with_threads(torch, 1, theirs[stage])
-        if stage == "backward":  # a graph to differentiate, made once; retain_graph keeps it
-            for library in (ours, theirs):
-                if library:
-                    library["forward"]()
-        times = interleaved(fns, repeat)
-        stats = {k: summarize(wall) for k, (wall, _) in times.items()}
-        entry = {"median_ms": {k: s["median_s"] * 1e3 for k, s in stats.items()},
-                 "iqr_rel": {k: round(s["iqr_rel"], 3) for k, s in stats.items()},
-                 "cpu_median_ms": {k: summarize(cpu)["median_s"] * 1e3 for k, (_, cpu) in times.items()}}  # fmt: skip
-        if "torch" in stats:
-            ours_s = stats["tinygrad_med"]["median_s"]
-            entry["ratio_vs_torch"] = ours_s / stats["torch"]["median_s"]
-            entry["ratio_vs_torch_best"] = ours_s / min(stats["torch"]["median_s"], stats["torch_1thread"]["median_s"])
-        result[stage] = entry
-        ratio = f", ratio {entry['ratio_vs_torch_best']:.2f}x vs the faster torch" if "torch" in stats else ""
-        timing = ", ".join(f"{k} {v:.2f} ms" for k, v in entry["median_ms"].items())
+    result = time_stages(ours, theirs, torch, passes, repeat)
+    for stage, entry in result.items():
+        ms = entry["median_ms"]
+        if "torch" in ms:
+            entry["ratio_vs_torch"] = ms["tinygrad_med"] / ms["torch"]
+            entry["ratio_vs_torch_best"] = ms["tinygrad_med"] / min(ms["torch"], ms["torch_1thread"])
+        ratio = f", ratio {entry['ratio_vs_torch_best']:.2f}x vs the faster torch" if "torch" in ms else ""
+        timing = ", ".join(f"{k} {v:.2f} ms" for k, v in ms.items())
         print(f"{name:22s} {stage:16s}: {timing}{ratio}")
     return result
 
@@ -152,9 +169,7 @@ def main():
         "machine": machine_info(),
         "load_average_1min": {"before": load_before[0], "after": os.getloadavg()[0]},  # other processes' share
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    with open(args.out, "w") as handle:
-        json.dump(result, handle, indent=1, default=str)
+    save_json(args.out, result)
     print(f"wrote {args.out}")
 
 

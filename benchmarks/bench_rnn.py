@@ -9,7 +9,6 @@ for the whole process, so every candidate runs with the same allocator settings.
 """
 
 import argparse
-import json
 import statistics
 import time
 
@@ -17,7 +16,7 @@ import numpy
 
 import tinygrad_med as tm
 from tinygrad_med import cpu_memory, nn
-from tinygrad_med.bench.timing import machine_info
+from tinygrad_med.bench.timing import machine_info, save_json
 
 T, N, INPUT, HIDDEN = 32, 32, 128, 256
 
@@ -115,8 +114,7 @@ def main():
     result["vs_numpy"] = medians["tinygrad_med"] / medians["numpy per step"]
     print(f"tinygrad_med / numpy per step = {result['vs_numpy']:.2f}x (target < 1)")
     if args.out:
-        with open(args.out, "w") as handle:
-            json.dump(result, handle, indent=1, default=str)
+        save_json(args.out, result)
 
 
 if __name__ == "__main__":

@@ -19,15 +19,14 @@ no asserts on timing.
 
 import argparse
 import datetime
-import json
 import os
 from pathlib import Path
 
 import numpy
-from bench_pool import interleaved, with_threads
+from bench_pool import time_stages
 
 import tinygrad_med as tm
-from tinygrad_med.bench.timing import machine_info, summarize
+from tinygrad_med.bench.timing import machine_info, save_json
 
 SHAPES = {"2d": (8, 16, 64, 64), "3d": (2, 4, 32, 32, 32)}
 CASES = {  # name: (shape key, call of (library's functional module, x, grid or theta), what requires grad)
@@ -95,16 +94,9 @@ def run_case(name, torch, data, repeat):
     gy = numpy.random.default_rng(1).standard_normal((*x.shape[:2], *grid.shape[1:-1]), dtype=numpy.float32)
     ours = closures("ours", op, x, second, gy)
     theirs = closures(torch, op, x, second, gy) if torch is not None else {}
-    result = {}
-    for stage in ("forward+backward", "forward", "backward") if name in TARGETS else ("forward+backward",):
-        fns = {"tinygrad_med": ours[stage]}
-        if stage in theirs:
-            fns["torch"], fns["torch_1thread"] = theirs[stage], with_threads(torch, 1, theirs[stage])
-        if stage == "backward":  # a graph to differentiate, made once; retain_graph keeps it
-            for library in (ours, theirs):
-                if library:
-                    library["forward"]()
-        entry = result[stage] = medians(interleaved(fns, repeat))
+    stages = ("forward+backward", "forward", "backward") if name in TARGETS else ("forward+backward",)
+    result = time_stages(ours, theirs, torch, stages, repeat)
+    for stage, entry in result.items():
         ms = entry["median_ms"]
         if "torch" in ms:
             entry["ratio_vs_torch"] = ms["tinygrad_med"] / ms["torch"]
@@ -114,24 +106,10 @@ def run_case(name, torch, data, repeat):
     return result
 
 
-def medians(times):
-    """Wall-time medians (ms), their spread and process CPU-time medians of interleaved()'s {name: (wall, cpu)}.
-
-    Read the wall times: the CPU time of a process counts all its threads, and PyTorch's OpenMP threads
-    keep spinning for a while after each of its calls, into the next timed call of either library.
-    """
-    stats = {k: summarize(wall) for k, (wall, _) in times.items()}
-    return {"median_ms": {k: s["median_s"] * 1e3 for k, s in stats.items()},
-            "iqr_rel": {k: round(s["iqr_rel"], 3) for k, s in stats.items()},
-            "cpu_median_ms": {k: summarize(cpu)["median_s"] * 1e3 for k, (_, cpu) in times.items()}}  # fmt: skip
-
-
 def save(out, result, load_before):
     """Write result as JSON with the machine and the 1/5/15-minute load averages before and after the run."""
     result.update(machine=machine_info(), load_average={"before": load_before, "after": os.getloadavg()})
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "w") as handle:
-        json.dump(result, handle, indent=1, default=str)
+    save_json(out, result)
     print(f"wrote {out}")
 
 

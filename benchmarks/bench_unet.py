@@ -20,7 +20,6 @@ waiting for a batch, reported as a share of the epoch's wall time.
 """
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from bench_norm import interleaved  # the same call-by-call interleaving as the 
 
 import tinygrad_med as tm
 from tinygrad_med import cpu_memory
-from tinygrad_med.bench.timing import machine_info
+from tinygrad_med.bench.timing import machine_info, save_json
 from tinygrad_med.models import UNet
 
 SHAPE = (4, 1, 128, 128)
@@ -172,9 +171,7 @@ def main():
             f"({100 * wait['wait_share']:.1f} %), building batches {wait['fetch_s']:.3f} s"
         )
     result["machine"] = machine_info()
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    with open(args.out, "w") as handle:
-        json.dump(result, handle, indent=1, default=str)
+    save_json(args.out, result)
     print(f"wrote {args.out}")
 
 

@@ -6,15 +6,17 @@ through cupy.matmul on the GPU) and its own large copy (a device-to-device copy 
 the GPU), not datasheet values.
 """
 
+import json
 import os
 import platform
 import statistics
+from pathlib import Path
 
 import numpy
 
 from .. import backend
 
-__all__ = ["measure", "summarize", "peaks", "machine_info"]
+__all__ = ["measure", "summarize", "peaks", "machine_info", "save_json"]
 
 
 def measure(fn, device, repeat=10, warmup=2):
@@ -97,3 +99,10 @@ def machine_info():
     except ImportError:
         info["torch"] = None
     return info
+
+
+def save_json(path, result):
+    """Write one benchmark's result dict as JSON (its folder made if missing); values JSON cannot hold are str()."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        json.dump(result, handle, indent=1, default=str)
