@@ -3,13 +3,13 @@
 (a) forward against a loop over (n, c, position) written from the AlexNet paper's section 3.3
     formula (even and odd window sizes, windows wider than C, 3-D to 5-D inputs);
 (b) gradient checks in float64, central differences;
-(c) no CUDA kernel: the op is array code only, checked on the CPU (the same code runs on CuPy);
+(c) no CUDA kernel: the op is array code on both devices; the `device` fixture ties the cuda run to the CPU;
 (d) PyTorch agreement when it is importable; bad input.
 """
 
 import numpy
 import pytest
-from conftest import assert_close
+from conftest import assert_close, forward_backward
 
 import tinygrad_med as tm
 from tinygrad_med import nn
@@ -54,6 +54,20 @@ def test_gradcheck(shape, size):
     x = tm.tensor(numpy.random.default_rng(2).standard_normal(shape), requires_grad=True)
     result = tm.gradcheck(lambda t: F.local_response_norm(t, size, alpha=0.8, beta=0.75, k=1.0), [x])
     assert result.passed, result.report()
+
+
+def test_parity_on_device(device):
+    """Forward and backward on the device equal the CPU path (float32; CuPy arrays when device is cuda)."""
+    x = numpy.random.default_rng(3).standard_normal((2, 7, 5, 4)).astype(numpy.float32)
+    gy = numpy.random.default_rng(4).standard_normal(x.shape).astype(numpy.float32)
+    lrn = nn.LocalResponseNorm(5, alpha=5e-4 * 50, beta=0.75, k=2.0)
+    t = device.tensor(x, requires_grad=True)
+    y = lrn(t)
+    y.backward(device.tensor(gy))
+    ref = device.reference(lambda: forward_backward(lrn, x, gy))
+    assert y.dtype == numpy.float32 and t.grad.dtype == numpy.float32
+    assert_close(y, ref[0])
+    assert_close(t.grad, ref[1])
 
 
 def test_matches_pytorch():
