@@ -9,13 +9,22 @@ A test asks for ``device`` and builds its inputs with ``device.tensor(array)``;
 ``device.reference(fn)`` computes the CPU result to compare with.
 """
 
+import os
 import shutil
 
 import numpy
 import pytest
+from hypothesis import settings
 
 import tinygrad_med as tm
 from tinygrad_med import backend
+
+# Property tests: in CI (CI=true) every run draws the same examples, so a red CI is reproducible and
+# never random; a failure prints the example and the blob to replay it (@reproduce_failure).
+# Locally hypothesis explores new examples each run. TGM_HYPOTHESIS_PROFILE picks a profile by hand.
+settings.register_profile("ci", derandomize=True, print_blob=True, database=None)
+settings.register_profile("dev", print_blob=True)
+settings.load_profile(os.environ.get("TGM_HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
 
 
 class Device:

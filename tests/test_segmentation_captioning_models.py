@@ -161,20 +161,31 @@ def test_hyperdense_shapes_3d_same_2d_valid_and_bad_input():
     valid=st.booleans(),
 )
 def test_hyperdense_shapes_and_channels_for_random_configurations(modalities, widths, size, valid):
+    # Batch 2: 'valid' with three layers shrinks 7x7 to 1x1, and training-mode batch norm needs more
+    # than one value per channel (batch 1 at 1x1 is refused, as in PyTorch; see the test below).
     model = HyperDenseNet(
         modalities, 2, widths=widths, head_widths=(3,), spatial_dims=2, padding="valid" if valid else "same"
     )
-    features = model.features(tm.randn(1, modalities, *size))
+    features = model.features(tm.randn(2, modalities, *size))
     for path in features:
         for layer, feature in enumerate(path):
             shrink = 2 * (layer + 1) if valid else 0
-            assert feature.shape == (1, widths[layer], size[0] - shrink, size[1] - shrink)
+            assert feature.shape == (2, widths[layer], size[0] - shrink, size[1] - shrink)
     for path in model.paths:
         assert [layer.conv.in_channels for layer in path] == [1] + [
             modalities * sum(widths[:l]) for l in range(1, len(widths))
         ]
     shrink = 2 * len(widths) if valid else 0
-    assert model(tm.randn(1, modalities, *size)).shape == (1, 2, size[0] - shrink, size[1] - shrink)
+    assert model(tm.randn(2, modalities, *size)).shape == (2, 2, size[0] - shrink, size[1] - shrink)
+
+
+def test_hyperdense_valid_down_to_one_pixel_needs_more_than_one_image_in_training():
+    model = HyperDenseNet(1, 2, widths=(1, 1, 1), head_widths=(3,), spatial_dims=2, padding="valid")
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        model(tm.randn(1, 1, 7, 7))
+    assert model(tm.randn(2, 1, 7, 7)).shape == (2, 2, 1, 1)
+    model.eval()  # running statistics: one image is fine
+    assert model(tm.randn(1, 1, 7, 7)).shape == (1, 2, 1, 1)
 
 
 def test_registered_segmentation_models_build_with_the_training_loops_arguments():
