@@ -13,6 +13,7 @@ nothing else lives here.
 
 from . import backend
 from .errors import ShapeError, fmt
+from .function import check_saved_versions
 from .tensor import Tensor
 
 __all__ = ["run_backward"]
@@ -69,6 +70,7 @@ def _check_not_freed(fn):
 
 def _apply_backward(fn, gys, pending):
     _check_not_freed(fn)
+    check_saved_versions(fn)  # a saved array changed in place since forward would give a wrong gradient
     if len(gys) > 1 or gys[0] is None:  # a multi-output op: outputs that got no gradient get zeros
         xp = backend.get_xp(next(g for g in gys if g is not None))
         gys = [xp.zeros(shape, dtype) if g is None else g for g, (shape, dtype) in zip(gys, fn.outputs_meta)]

@@ -8,7 +8,16 @@ was expected and what came, e.g.
     conv2d: x has 3 channels but W expects 4 (x.shape=(8, 3, 32, 32) as (N, C, H, W); ...)
 """
 
-__all__ = ["ShapeError", "DTypeError", "DeviceError", "KernelError", "CheckpointError", "fmt"]
+__all__ = [
+    "ShapeError",
+    "DTypeError",
+    "DeviceError",
+    "KernelError",
+    "CheckpointError",
+    "InplaceModifiedError",
+    "AnomalyError",
+    "fmt",
+]
 
 
 class ShapeError(ValueError):
@@ -29,6 +38,14 @@ class KernelError(RuntimeError):
 
 class CheckpointError(ValueError):
     """A checkpoint file is corrupt, is missing a key, or holds an array of the wrong shape."""
+
+
+class InplaceModifiedError(RuntimeError):
+    """A value saved for backward was changed in place between forward and backward (PyTorch raises too)."""
+
+
+class AnomalyError(RuntimeError):
+    """Under ``tm.autograd.detect_anomaly()``: an op's forward or backward produced a NaN or an infinity."""
 
 
 def fmt(op, problem, hint=None, **arrays):

@@ -16,7 +16,7 @@ import numpy
 
 from . import backend
 from .errors import DTypeError, ShapeError, fmt
-from .function import is_grad_enabled
+from .function import version_of
 
 __all__ = ["Tensor"]
 
@@ -213,57 +213,46 @@ class Tensor:
     def type_as(self, other):
         return self.to(other.dtype)
 
-    # ------------------------------------------------------------------ in-place (no graph)
-    def _inplace(self, name):
-        if is_grad_enabled() and (self.requires_grad or self._ctx is not None):
-            raise RuntimeError(f"{name}: in-place change of a tensor that requires grad; wrap it in tm.no_grad()")
+    # ------------------------------------------------------------------ in-place, not recorded (inplace.py)
+    @property
+    def _version(self):
+        """How many in-place changes this tensor's storage has seen (shared with its views), as in PyTorch."""
+        return version_of(self.data)
 
     def zero_(self):
-        self._inplace("zero_")
-        self.data[...] = 0
-        return self
+        return _inplace.zero_(self)
 
     def fill_(self, value):
-        self._inplace("fill_")
-        self.data[...] = value
-        return self
+        return _inplace.fill_(self, value)
 
     def copy_(self, source):
-        self._inplace("copy_")
-        src = source.data if isinstance(source, Tensor) else source
-        if tuple(numpy.shape(src)) != self.shape and numpy.ndim(src) > 0:
-            raise ShapeError(fmt("copy_", "source and destination shapes differ", self=self, source=src))
-        self.data[...] = backend.to_device(src, self.device) if hasattr(src, "shape") else src
-        return self
+        return _inplace.copy_(self, source)
 
     def add_(self, other, alpha=1):
-        self._inplace("add_")
-        self.data += alpha * (other.data if isinstance(other, Tensor) else other)
-        return self
+        return _inplace.add_(self, other, alpha)
+
+    def sub_(self, other, alpha=1):
+        return _inplace.sub_(self, other, alpha)
 
     def mul_(self, other):
-        self._inplace("mul_")
-        self.data *= other.data if isinstance(other, Tensor) else other
-        return self
+        return _inplace.mul_(self, other)
+
+    def div_(self, other):
+        return _inplace.div_(self, other)
+
+    def clamp_(self, min=None, max=None):
+        return _inplace.clamp_(self, min, max)
+
+    clip_ = clamp_
 
     def uniform_(self, low=0.0, high=1.0):
-        from . import random
-
-        self._inplace("uniform_")
-        self.data[...] = random.generator(self.device).uniform(low, high, self.shape).astype(self.dtype)
-        return self
+        return _inplace.uniform_(self, low, high)
 
     def normal_(self, mean=0.0, std=1.0):
-        from . import random
-
-        self._inplace("normal_")
-        self.data[...] = random.generator(self.device).normal(mean, std, self.shape).astype(self.dtype)
-        return self
+        return _inplace.normal_(self, mean, std)
 
     def __setitem__(self, index, value):
-        self._inplace("__setitem__")
-        index = index.data if isinstance(index, Tensor) else index
-        self.data[index] = value.data if isinstance(value, Tensor) else value
+        _inplace.setitem(self, index, value)
 
     # ------------------------------------------------------------------ arithmetic (ops/arithmetic.py)
     def __add__(self, other):
@@ -489,6 +478,7 @@ def _dim(t, dim, op):
 
 # Imported last: these modules import Tensor from here.
 from . import autograd as _autograd  # noqa: E402
+from . import inplace as _inplace  # noqa: E402
 from .ops import arithmetic as _arithmetic  # noqa: E402
 from .ops import matmul as _matmul  # noqa: E402
 from .ops import reduce as _reduce  # noqa: E402

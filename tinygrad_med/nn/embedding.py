@@ -6,7 +6,7 @@ decoder as learned vectors).  The lookup and its scatter-add backward are in ops
 
 from .. import factory
 from ..errors import ShapeError, fmt
-from ..function import no_grad
+from ..function import increment_version, no_grad
 from ..ops.embedding import _padding_index, embedding
 from . import init
 from .module import Module, Parameter
@@ -67,6 +67,7 @@ class Embedding(Module):
         if self.padding_idx is not None:
             with no_grad():
                 self.weight.data[self.padding_idx] = 0
+                increment_version(self.weight)
 
     def forward(self, input):
         return embedding(

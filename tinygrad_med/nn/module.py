@@ -20,7 +20,7 @@ import numpy
 
 from .. import backend
 from ..errors import CheckpointError, DTypeError, fmt
-from ..function import no_grad
+from ..function import increment_version, no_grad
 from ..tensor import Tensor
 from .parameter import Parameter
 
@@ -375,6 +375,7 @@ class Module:
             for key, source in sources.items():
                 target = own[key]
                 target.data[...] = backend.to_device(source, target.device).astype(target.dtype, copy=False)
+                increment_version(target)
         return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------------ printing

@@ -13,6 +13,7 @@ import numpy
 
 from .. import factory
 from ..errors import ShapeError, fmt
+from ..function import increment_version
 from . import functional as F
 from .module import Module, Parameter
 
@@ -60,6 +61,8 @@ class _NormBase(Module):
             self.running_mean.data[...] = 0
             self.running_var.data[...] = 1
             self.num_batches_tracked.data[...] = 0
+            for buffer in (self.running_mean, self.running_var, self.num_batches_tracked):
+                increment_version(buffer)
 
     def reset_parameters(self):
         """Running statistics reset, weight <- 1, bias <- 0."""
@@ -67,6 +70,8 @@ class _NormBase(Module):
         if self.affine:
             self.weight.data[...] = 1
             self.bias.data[...] = 0
+            increment_version(self.weight)
+            increment_version(self.bias)
 
     def _check_input_dim(self, x):
         if x.ndim not in self.ranks:
@@ -88,6 +93,7 @@ class _BatchNorm(_NormBase):
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
             self.num_batches_tracked.data[...] += 1
+            increment_version(self.num_batches_tracked)
             if self.momentum is None:  # cumulative moving average: the running stats are plain means
                 factor = 1.0 / float(self.num_batches_tracked.data)
         # without running statistics, evaluation uses the batch statistics too (as PyTorch)

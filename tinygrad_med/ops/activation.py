@@ -153,14 +153,15 @@ def relu(x, inplace=False):
 
 
 class ReLU(Function):
-    """y = max(0, x); saves x, since the gradient passes where x > 0."""
+    """y = max(0, x); saves y (as PyTorch does), since the gradient passes where y > 0, i.e. where x > 0."""
 
     def forward(self, x):
-        self.x = x
-        return _pointwise_gpu("relu_fwd", x) if on_gpu(x) else get_xp(x).maximum(x, 0).astype(x.dtype, copy=False)
+        y = _pointwise_gpu("relu_fwd", x) if on_gpu(x) else get_xp(x).maximum(x, 0).astype(x.dtype, copy=False)
+        self.y = y
+        return y
 
-    def backward(self, gy):
-        return _pointwise_gpu("relu_bwd", self.x, gy) if on_gpu(gy) else gy * (self.x > 0)
+    def backward(self, gy):  # relu_bwd tests its first argument > 0: y > 0 exactly where x > 0
+        return _pointwise_gpu("relu_bwd", self.y, gy) if on_gpu(gy) else gy * (self.y > 0)
 
 
 def leaky_relu(x, negative_slope=0.01, inplace=False):

@@ -118,6 +118,8 @@ def mul(a, b):
 class Mul(Function):
     """y = a * b."""
 
+    saved_only_for = {"a": 1, "b": 0}  # a is read only for gb, b only for ga
+
     def forward(self, a, b):
         self.a, self.b = a, b
         return a * b
@@ -135,6 +137,8 @@ def div(a, b):
 
 class Div(Function):
     """y = a / b."""
+
+    saved_only_for = {"a": 1}  # a is read only for gb; b for both
 
     def forward(self, a, b):
         self.a, self.b = a, b

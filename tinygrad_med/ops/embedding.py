@@ -11,7 +11,7 @@ gather has no arithmetic worth its own kernel.
 
 from .. import backend
 from ..errors import DeviceError, DTypeError, ShapeError, fmt
-from ..function import Function, no_grad
+from ..function import Function, increment_version, no_grad
 
 __all__ = ["embedding"]
 
@@ -58,6 +58,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
         raise IndexError(fmt(op, f"ids must be in [0, {V}); got ids from {low} to {high}", input=input))
     if max_norm is not None:
         _renorm_rows(weight.data, input.data, float(max_norm), float(norm_type))
+        increment_version(weight)
     return Embedding.apply(weight, input, padding_idx=padding_idx, scale_grad_by_freq=bool(scale_grad_by_freq))
 
 

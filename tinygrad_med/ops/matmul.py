@@ -52,6 +52,8 @@ def matmul(a, b):
 class MatMul(Function):
     """y = a @ b for operands with at least 2 dims."""
 
+    saved_only_for = {"a": 1, "b": 0}  # a is read only for gb, b only for ga (shapes aside)
+
     def forward(self, a, b):
         self.a, self.b = a, b
         return backend.get_xp(a).matmul(a, b)
@@ -91,6 +93,8 @@ def linear(x, W, b=None):
 
 class Linear(Function):
     """y = x W^T + b, with the batch dims flattened so that each product is one GEMM."""
+
+    saved_only_for = {"x2d": 1, "W": 0}  # x2d is read only for gW, W only for gx
 
     def forward(self, x, W, b=None):
         xp = backend.get_xp(x)

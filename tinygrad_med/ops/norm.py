@@ -20,7 +20,7 @@ import numpy
 
 from .. import backend
 from ..errors import DeviceError, DTypeError, ShapeError, fmt
-from ..function import Function, is_grad_enabled
+from ..function import Function, increment_version, is_grad_enabled
 from ..tensor import Tensor
 
 __all__ = ["batch_norm", "instance_norm", "group_norm", "layer_norm", "BatchNorm"]
@@ -89,7 +89,11 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         "running_var": None if running_var is None else running_var.data,
     }
     keep = _grad_needed(input, weight, bias)
-    return BatchNorm.apply(input, weight, bias, **raw, training=training, momentum=momentum, eps=eps, keep_x_hat=keep)
+    y = BatchNorm.apply(input, weight, bias, **raw, training=training, momentum=momentum, eps=eps, keep_x_hat=keep)
+    if training and running_mean is not None:  # forward updated them in place: count the change
+        increment_version(running_mean)
+        increment_version(running_var)
+    return y
 
 
 class BatchNorm(Function):
@@ -157,6 +161,7 @@ def instance_norm(
     for key, t in (("running_mean", running_mean), ("running_var", running_var)):
         if t is not None:  # (N*C,) -> (C,): the average over the batch, as PyTorch does
             t.data[...] = tiled[key].reshape(N, C).mean(axis=0)
+            increment_version(t)
     return _affine(y.reshape(input.shape), weight, bias, (1, C) + (1,) * (input.ndim - 2))
 
 

@@ -28,7 +28,7 @@ import numpy
 
 from .. import backend
 from ..errors import CheckpointError, DeviceError, DTypeError, ShapeError, fmt
-from ..function import no_grad
+from ..function import increment_version, no_grad
 from ..tensor import Tensor
 
 __all__ = ["Optimizer", "check_nonnegative", "zeros_buffer", "launch_update"]
@@ -172,6 +172,7 @@ class Optimizer:
                         self._init_state(state, param.data, group)
                     state["step"] += 1
                     self._update(param.data, grad, state, group)
+                    increment_version(param)  # a Function that saved the old weights must not run on these
         return loss
 
     def _checked_grad(self, param):
