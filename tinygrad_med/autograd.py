@@ -61,10 +61,22 @@ def run_backward(root, gradient, retain_graph):
 
 
 def _check_not_freed(fn):
+    """PyTorch's RuntimeError for a Function whose saved values an earlier backward freed.
+
+    Reached from every path into a freed part of the graph: the same root twice, an
+    intermediate result of a graph already walked, a second root that shares part of it,
+    another output of a multi-output op.
+    """
     if getattr(fn, "freed", False) or not hasattr(fn, "inputs"):
         raise RuntimeError(
-            f"backward through {type(fn).__name__} a second time: its saved values were freed; "
-            "call backward(retain_graph=True) the first time"
+            fmt(
+                f"{type(fn).__name__}.backward",
+                "Trying to backward through the graph a second time (or directly access saved tensors after "
+                "they have already been freed); saved intermediate values of the graph are freed when you "
+                "call .backward()",
+                hint="specify retain_graph=True in the first backward() if you need to backward through "
+                "the graph a second time",
+            )
         )
 
 
@@ -93,6 +105,7 @@ def _apply_backward(fn, gys, pending):
             continue
         slots = pending.get(creator)
         if slots is None:
+            _check_not_freed(creator)  # part of the graph an earlier backward freed (a second root sharing it)
             slots = pending[creator] = [None] * len(creator.outputs_meta)
         previous = slots[x._out_index]
         slots[x._out_index] = gx if previous is None else previous + gx
