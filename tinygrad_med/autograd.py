@@ -7,16 +7,21 @@ so that by the chain rule
 
     dL/dx = sum over the ops f that read x of  (df/dx)^T dL/df
 
-Kept apart from tensor.py so that each file stays under the project's ~400-line budget;
-nothing else lives here.
+Kept apart from tensor.py so that each file stays under the project's ~400-line budget.
+It is also ``tm.autograd``, PyTorch's namespace for the engine's switches:
+``tm.autograd.detect_anomaly()`` / ``set_detect_anomaly(mode)`` (anomaly.py: stop at the first
+op whose forward or backward gives a NaN or an infinity) and ``increment_version(t)``
+(function.py: mark a raw write into ``t.data`` as an in-place change).
 """
 
-from . import backend
+from . import anomaly, backend
+from .anomaly import detect_anomaly, is_anomaly_enabled, set_detect_anomaly
 from .errors import ShapeError, fmt
-from .function import check_saved_versions
+from .function import check_saved_versions, increment_version
 from .tensor import Tensor
 
-__all__ = ["run_backward"]
+__all__ = ["run_backward", "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled", "increment_version"]
+_ANOMALY = anomaly.STATE
 
 
 def run_backward(root, gradient, retain_graph):
@@ -54,7 +59,12 @@ def run_backward(root, gradient, retain_graph):
         gys = pending.pop(fn, None)
         if gys is None:
             continue  # no gradient flows through this Function
-        _apply_backward(fn, gys, pending)
+        try:
+            _apply_backward(fn, gys, pending)
+        except Exception as error:
+            if _ANOMALY["on"] and "anomaly_site" in fn.__dict__:  # PyTorch prints the forward traceback
+                error.add_note(f"anomaly detection: {type(fn).__name__} was called at {fn.anomaly_site}")
+            raise
         if not retain_graph:
             fn.__dict__.clear()
             fn.freed = True
@@ -92,6 +102,8 @@ def _apply_backward(fn, gys, pending):
     gxs = fn.backward(*gys)
     if not isinstance(gxs, tuple):
         gxs = (gxs,)
+    if _ANOMALY["on"]:
+        anomaly.check_backward(fn, gys, gxs)
     for x, gx, need in zip(fn.inputs, gxs, fn.needs_input_grad):
         if not need or gx is None:
             continue

@@ -45,7 +45,7 @@ import weakref
 
 import numpy
 
-from . import backend
+from . import anomaly, backend
 from .errors import DeviceError, InplaceModifiedError, fmt
 
 __all__ = [
@@ -64,7 +64,10 @@ _ARRAY_TYPES = (numpy.ndarray,) if backend.cupy is None else (numpy.ndarray, bac
 _VERSIONS = {}  # id(storage) -> [version, weak reference to it, clocks of its last changes]; absent: version 0
 _CLOCK = [0]  # counts every in-place change; a Function notes it at forward
 _HISTORY = 32  # clocks kept per storage (at least), to tell the version a Function saw
-_ENGINE_ATTRIBUTES = frozenset(("inputs", "needs_input_grad", "outputs_meta", "forward_clock", "retained", "freed"))
+_ENGINE_ATTRIBUTES = frozenset(
+    ("inputs", "needs_input_grad", "outputs_meta", "forward_clock", "retained", "freed", "anomaly_site")
+)
+_ANOMALY = anomaly.STATE  # {"on": ...}: tm.autograd.detect_anomaly() turns it on
 
 
 def is_grad_enabled():
@@ -142,6 +145,10 @@ class Function:
         record = cls.differentiable and _GRAD["enabled"] and any(needs)
         if record:  # forward_clock: check_saved_versions looks for in-place changes after this moment
             fn.inputs, fn.needs_input_grad, fn.forward_clock = inputs, needs, _CLOCK[0]
+        if _ANOMALY["on"]:
+            anomaly.check_forward(cls.__name__, inputs, outputs)
+            if record:
+                fn.anomaly_site = anomaly.forward_site()
         creator = fn if record else None
         if isinstance(outputs, tuple):
             if record:
