@@ -8,6 +8,8 @@ a cross-check of raise / no raise against PyTorch itself where it is installed.
 
 import numpy
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import tinygrad_med as tm
 from tinygrad_med import nn
@@ -203,6 +205,15 @@ def test_batch_norm_running_statistics_count_their_updates():
     assert bn.running_mean._version == 2
 
 
+def test_instance_norm_statistics_and_embedding_max_norm_count_their_updates():
+    mean, var = tm.zeros(2), tm.ones(2)
+    nn.functional.instance_norm(tm.randn(3, 2, 4), mean, var)
+    assert (mean._version, var._version) == (1, 1)
+    weight = tm.tensor(numpy.full((3, 2), 10.0))
+    nn.functional.embedding(tm.tensor([0, 2]), weight, max_norm=1.0)
+    assert weight._version == 1
+
+
 def test_increment_version_marks_a_raw_write():
     x, w, y = _mul_graph()
     x.data[0] = 100.0  # a raw write is not seen ...
@@ -383,3 +394,46 @@ def test_versions_in_the_message_after_many_changes():
     with pytest.raises(InplaceModifiedError, match=r"at an earlier version; it is now at version 230"):
         y.backward()
     assert x._version == 230 and x.detach()._version == 230
+
+
+# ----------------------------------------------------------------------------- property: same verdict as PyTorch
+
+VIEWS = {  # each a (2,) view of a (4,) tensor's storage
+    "head": lambda t: t[:2],
+    "middle": lambda t: t[1:3],
+    "reshape": lambda t: t.reshape(2, 2)[1],
+    "detach": lambda t: t.detach()[2:],
+}
+OPS = {
+    "x*w": lambda x, w: x * w,
+    "x+w": lambda x, w: x + w,
+    "w/x": lambda x, w: w / x,
+    "(x*w).exp()": lambda x, w: (x * w).exp(),
+    "x*w.tanh()": lambda x, w: x * w.tanh(),
+}
+
+
+def _verdict(lib, saved_view, op, target, changed_view):
+    x = lib.tensor([1.0, 2.0, 3.0, 4.0])
+    other = lib.tensor([1.0, 2.0, 3.0, 4.0])
+    w = lib.tensor([0.5, 1.5], requires_grad=True)
+    y = OPS[op](VIEWS[saved_view](x), w)
+    with lib.no_grad():
+        if target in ("x", "other"):
+            VIEWS[changed_view]({"x": x, "other": other}[target]).mul_(2.0)
+        else:  # w itself (a view of a leaf that requires grad is recorded in both libraries), or the output
+            {"w": w, "y": y}[target].mul_(2.0)
+    return _raises(lambda _: y.sum().backward(), lib)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    saved_view=st.sampled_from(sorted(VIEWS)),
+    op=st.sampled_from(sorted(OPS)),
+    target=st.sampled_from(["x", "other", "w", "y"]),
+    changed_view=st.sampled_from(sorted(VIEWS)),
+)
+def test_any_view_op_and_change_gets_pytorchs_verdict(saved_view, op, target, changed_view):
+    torch = pytest.importorskip("torch")
+    args = (saved_view, op, target, changed_view)
+    assert _verdict(tm, *args) == _verdict(torch, *args), args

@@ -216,7 +216,10 @@ class Tensor:
     # ------------------------------------------------------------------ in-place, not recorded (inplace.py)
     @property
     def _version(self):
-        """How many in-place changes this tensor's storage has seen (shared with its views), as in PyTorch."""
+        """How many in-place changes this tensor's storage has seen (shared with its views), as in PyTorch.
+
+        function.py's docstring says which changes are counted (and which raw writes are not).
+        """
         return version_of(self.data)
 
     def zero_(self):
