@@ -326,6 +326,20 @@ def _scenarios():
         x.add_(1.0)
         y.backward()
 
+    def pow_output(lib):
+        x = lib.tensor([1.0, 2.0], requires_grad=True)
+        y = x**2.0
+        with lib.no_grad():
+            y.mul_(2.0)
+        y.sum().backward()
+
+    def pow_exponent_output(lib):
+        x, p = lib.tensor([1.0, 2.0]), lib.tensor([2.0, 3.0], requires_grad=True)
+        y = x**p
+        with lib.no_grad():
+            y.mul_(2.0)
+        y.sum().backward()
+
     def after_backward(lib):
         x, w = lib.tensor([1.0, 2.0]), lib.tensor([3.0, 4.0], requires_grad=True)
         (x * w).sum().backward()
@@ -342,6 +356,8 @@ def _scenarios():
             relu_output,
             view_of_saved,
             divide_by_input,
+            pow_output,
+            pow_exponent_output,
             after_backward,
         )
     }
@@ -365,6 +381,8 @@ EXPECTED = {
     "relu_output": True,
     "view_of_saved": True,
     "divide_by_input": True,
+    "pow_output": False,
+    "pow_exponent_output": True,
     "after_backward": False,
 }
 

@@ -161,6 +161,8 @@ def pow(a, exponent):
 class Pow(Function):
     """y = a ** p."""
 
+    saved_only_for = {"y": 1, "p": 0}  # y is read only for gp, p only for ga
+
     def forward(self, a, p):
         self.a, self.p = a, p
         self.y = a**p
