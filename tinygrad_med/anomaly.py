@@ -158,8 +158,8 @@ def check_backward(fn, gys, gxs):
 
 def _non_finite(array):
     """'2 NaN and 1 infinite values (of 6)' or None when every value is finite (or the dtype is not float)."""
-    if getattr(array, "dtype", None) is None or array.dtype.kind not in "fc":
-        return None
+    if not (backend.is_gpu_array(array) or hasattr(array, "__array_interface__")) or array.dtype.kind not in "fc":
+        return None  # not an array (a number, a freed graph's edge), or not float
     xp = backend.get_xp(array)
     finite = int(xp.isfinite(array).sum())
     if finite == array.size:
