@@ -7,8 +7,9 @@ dataset in DEFAULT_DATA (others train on the digits); a model whose objective do
 dataset (a VAE on a segmentation dataset) is refused here, before a run folder is touched.
 """
 
+from . import backend
 from .data.registry import dataset_names, recipe
-from .errors import fmt
+from .errors import DeviceError, fmt
 from .models import MODELS, UnknownNameError
 from .objectives import check_objective, dataset_view
 
@@ -50,7 +51,8 @@ def make_config(
 
     Raises:
         UnknownNameError listing the valid names for an unknown model, dataset or optimizer; ValueError
-        naming the datasets a model's objective trains on (objectives.check_objective).
+        naming the datasets a model's objective trains on (objectives.check_objective); DeviceError for an unknown
+        device, or 'cuda' where CuPy or a GPU is missing (checked here, before a run folder is touched).
     """
     if model not in MODELS:
         raise UnknownNameError(fmt("tgm train", f"unknown model {model!r}; valid models: {', '.join(sorted(MODELS))}"))
@@ -66,7 +68,7 @@ def make_config(
         "model": model,
         "data": data,
         "optimizer": optimizer,
-        "device": device,
+        "device": _available_device(device),
         "seed": int(seed),
         "prefetch": int(prefetch),
         "data_path": data_path,
@@ -86,6 +88,15 @@ def make_config(
         )
     check_objective(model, data, data_path)
     return config
+
+
+def _available_device(device):
+    """'cpu' or 'cuda', where the device can be used now."""
+    device = backend.normalize_device(device)
+    reason = backend.cuda_unavailable_reason() if device == "cuda" else None
+    if reason is not None:
+        raise DeviceError(fmt("tgm train", f"--device cuda is not available: {reason}", hint="use --device cpu"))
+    return device
 
 
 def make_optimizer(name, parameters, lr):

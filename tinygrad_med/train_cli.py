@@ -2,30 +2,18 @@
 
 The loop itself is tinygrad_med/train.py; cli.py calls ``train.add_train_commands(subparsers)``.
 Bad input (an unknown model or dataset, a foreign or corrupt checkpoint, an --out folder holding a
-previous run, a missing dataset package) prints one line naming the problem and exits with 2.
+previous run, a missing dataset package) raises an error that cli.main prints as one line, exit 2.
 """
 
 import json
 import os
-import sys
 
 import numpy
 
-from .data import MissingPackageError
-from .errors import CheckpointError, ShapeError
-from .models import MODELS, UnknownNameError
+from .errors import ShapeError
+from .models import MODELS
 
 __all__ = ["add_commands", "run_train", "run_eval", "run_predict"]
-
-_EXPECTED = (
-    UnknownNameError,
-    CheckpointError,
-    FileExistsError,
-    FileNotFoundError,
-    MissingPackageError,
-    ShapeError,
-    ValueError,
-)
 
 
 def add_commands(subparsers):
@@ -53,12 +41,12 @@ def add_commands(subparsers):
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     train.add_argument("--overwrite", action="store_true", help="replace a previous run in --out")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
-    train.set_defaults(run=_guarded(run_train))
+    train.set_defaults(run=run_train)
 
     evaluate = subparsers.add_parser("eval", help="held-out metrics of a trained checkpoint")
     evaluate.add_argument("checkpoint", help="checkpoint.npz written by tgm train (or its run folder)")
     evaluate.add_argument("--device", default="cpu")
-    evaluate.set_defaults(run=_guarded(run_eval))
+    evaluate.set_defaults(run=run_eval)
 
     predict = subparsers.add_parser(
         "predict",
@@ -69,19 +57,7 @@ def add_commands(subparsers):
     predict.add_argument("--input", help=".npy, .png, .tif or .nii/.nii.gz image (default: the held-out test set)")
     predict.add_argument("--output", help="file to write (default: beside the checkpoint, prediction.png/.npy)")
     predict.add_argument("--device", default="cpu")
-    predict.set_defaults(run=_guarded(run_predict))
-
-
-def _guarded(handler):
-    def run(args):
-        try:
-            return handler(args)
-        except _EXPECTED as error:
-            message = str(error)  # most messages already start with "tgm ...:" (errors.fmt names the op)
-            print(message if message.startswith("tgm") else f"tgm {args.command}: {message}", file=sys.stderr)
-            return 2
-
-    return run
+    predict.set_defaults(run=run_predict)
 
 
 def run_train(args):
@@ -114,7 +90,18 @@ def run_train(args):
     if checkpoint is not None:
         trainer.load_state(checkpoint, os.path.join(out, "checkpoint.npz"))
         print(f"resuming {out} at epoch {trainer.epoch + 1}, step {trainer.step}", flush=True)
-    summary = trainer.fit()
+    return _fit(trainer, out)
+
+
+def _fit(trainer, out):
+    """Train and print the summary; a Ctrl-C outside the loop (a second one, or in the final evaluation)
+    says what is kept."""
+    try:
+        summary = trainer.fit()
+    except KeyboardInterrupt:
+        path = os.path.join(out, "checkpoint.npz")
+        kept = f"{path} is kept; --resume continues from it" if os.path.exists(path) else "no checkpoint was written"
+        raise KeyboardInterrupt(f"tgm train: interrupted (Ctrl-C); {kept}") from None
     if summary["interrupted"]:
         print(f"stopped; checkpoint saved in {out}; continue with --resume", flush=True)
         return 130
