@@ -28,7 +28,8 @@ def test_bad_devices_folders_and_names_are_one_line_and_exit_2(tmp_path, monkeyp
     (tmp_path / "file").write_text("x")
     cases = {
         ("--device", "tpu"): "tgm train: device: unknown device 'tpu'; expected 'cpu' or 'cuda'",
-        ("--out", str(tmp_path / "file" / "run")): "Not a directory",
+        ("--out", str(tmp_path / "file" / "run")): f"cannot use {tmp_path}/file/run as the run folder: Not a directory",
+        ("--out", str(tmp_path / "file")): f"tgm train: --out {tmp_path}/file is a file, not a folder",
     }
     monkeypatch.chdir(tmp_path)
     for option, message in cases.items():
@@ -55,7 +56,7 @@ def test_ctrl_c_in_start_up_or_the_final_evaluation_is_one_line_and_exit_130(tmp
     with monkeypatch.context() as patch:
         patch.setattr(train.Trainer, "__init__", interrupt)
         assert main(TRAIN + ["--out", out]) == 130
-        assert _one_line(capsys) == "tgm train: interrupted (Ctrl-C)"
+        assert _one_line(capsys) == "tgm train: interrupted (Ctrl-C)" and not os.path.exists(out)
     with monkeypatch.context() as patch:
         patch.setattr(train.Trainer, "finish", interrupt)
         assert main(TRAIN + ["--out", out, "--epochs", "1"]) == 130

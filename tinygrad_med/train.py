@@ -181,11 +181,11 @@ class Trainer:
         self.last_eval = self.evaluate()
         entry.update({"test_" + k: v for k, v in self.last_eval["metrics"].items()})
         self.history.append(entry)
-        with open(os.path.join(self.out, "log.jsonl"), "a", encoding="utf-8") as log:
-            log.write(json.dumps(entry) + "\n")
         self.scheduler.step()
         self.epoch, self.step, self.partial = self.epoch + 1, 0, self.objective.fresh_partial()
-        self.save_checkpoint()
+        self.save_checkpoint()  # first: the checkpoint is the truth; a missing log line is rebuilt from it
+        with open(os.path.join(self.out, "log.jsonl"), "a", encoding="utf-8") as log:
+            log.write(json.dumps(entry) + "\n")
         if (
             time.perf_counter() - self.last_plot > 10.0
         ):  # redrawn at most every 10 s (matplotlib is slow), and at the end
@@ -240,7 +240,14 @@ class Trainer:
         }
 
     def save_checkpoint(self):
-        save(self.state(), os.path.join(self.out, "checkpoint.npz"))
+        """Write checkpoint.npz atomically; an OSError (full disk, read-only folder) says what was kept."""
+        path = os.path.join(self.out, "checkpoint.npz")
+        try:
+            save(self.state(), path)
+        except OSError as error:
+            kept = "the previous checkpoint was kept as it was" if os.path.exists(path) else "no checkpoint was written"
+            problem = f"could not write {path} ({error.strerror or error}); {kept}"
+            raise OSError(error.errno, fmt("tgm train", problem)) from error
 
     def load_state(self, checkpoint, path):
         """Restore a checkpoint read by ``load_checkpoint`` (its model must match this run's)."""

@@ -3,13 +3,19 @@
 The loop itself is tinygrad_med/train.py; cli.py calls ``train.add_train_commands(subparsers)``.
 Bad input (an unknown model or dataset, a foreign or corrupt checkpoint, an --out folder holding a
 previous run, a missing dataset package) raises an error that cli.main prints as one line, exit 2.
+
+``tgm train`` checks everything (names, numbers, device, data, model, the checkpoint to resume)
+before it replaces or extends anything in --out, holds the folder's lock while it runs, and
+recovers what a killed run left behind (tinygrad_med/run_folder.py).
 """
 
 import json
 import os
+import sys
 
 import numpy
 
+from . import run_folder
 from .errors import ShapeError
 from .models import MODELS
 
@@ -37,9 +43,13 @@ def add_commands(subparsers):
     train.add_argument("--device", default="cpu", help="cpu or cuda")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--prefetch", type=int, default=2, help="batches a background thread prepares ahead")
-    train.add_argument("--out", help="run folder (default: runs/MODEL-DATA)")
+    train.add_argument("--out", help="run folder (default: runs/MODEL-DATA); locked while a run writes into it")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
-    train.add_argument("--overwrite", action="store_true", help="replace a previous run in --out")
+    train.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a previous run in --out (once the new run has written its first checkpoint)",
+    )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(run=run_train)
 
@@ -62,35 +72,42 @@ def add_commands(subparsers):
 
 def run_train(args):
     """``tgm train``: build or resume a run in --out and train it; 0 on success, 130 after Ctrl-C."""
-    from .train import Trainer, load_checkpoint, make_config, prepare_out
+    from .train import Trainer, make_config, prepare_out
 
-    config = make_config(
-        args.model,
-        args.data,
-        args.epochs,
-        args.batch_size,
-        args.lr,
-        args.optimizer,
-        args.device,
-        args.seed,
-        args.prefetch,
-        args.data_path,
-    )
+    options = (args.epochs, args.batch_size, args.lr, args.optimizer, args.device, args.seed)
+    config = make_config(args.model, args.data, *options, args.prefetch, args.data_path)
     out = args.out or os.path.join("runs", f"{config['model']}-{config['data']}")
-    prepare_out(out, resume=args.resume, overwrite=args.overwrite)
-    checkpoint = None
-    if args.resume:
-        checkpoint = load_checkpoint(os.path.join(out, "checkpoint.npz"), config["model"], args.data)
-        saved = dict(checkpoint["config"])
-        saved.update({"device": config["device"], "prefetch": config["prefetch"]})
-        if args.epochs is not None:
-            saved["epochs"] = config["epochs"]
-        config = saved
-    trainer = Trainer(config, out, progress=not args.quiet)
-    if checkpoint is not None:
-        trainer.load_state(checkpoint, os.path.join(out, "checkpoint.npz"))
-        print(f"resuming {out} at epoch {trainer.epoch + 1}, step {trainer.step}", flush=True)
-    return _fit(trainer, out)
+    with run_folder.claim(out) as notes:
+        _print_notes(notes)
+        prepare_out(out, resume=args.resume, overwrite=args.overwrite)
+        trainer = _resumed(args, config, out) if args.resume else Trainer(config, out, progress=not args.quiet)
+        if args.overwrite:
+            run_folder.set_aside(out)  # only now: the new run's data, model and device are checked
+        try:
+            return _fit(trainer, out)
+        finally:
+            _print_notes(run_folder.settle(out))
+
+
+def _print_notes(notes):
+    for note in notes:
+        print(f"tgm train: {note}", file=sys.stderr, flush=True)
+
+
+def _resumed(args, config, out):
+    """The Trainer of the run in ``out``, restored from its checkpoint (its log.jsonl made to agree with it)."""
+    from .train import Trainer, load_checkpoint
+
+    path = os.path.join(out, "checkpoint.npz")
+    checkpoint = load_checkpoint(path, config["model"], args.data)
+    saved = dict(checkpoint["config"])
+    saved.update({"device": config["device"], "prefetch": config["prefetch"]})
+    saved["epochs"] = config["epochs"] if args.epochs is not None else saved["epochs"]
+    trainer = Trainer(saved, out, progress=not args.quiet)
+    trainer.load_state(checkpoint, path)
+    _print_notes(filter(None, [run_folder.repair_log(out, trainer.history)]))
+    print(f"resuming {out} at epoch {trainer.epoch + 1}, step {trainer.step}", flush=True)
+    return trainer
 
 
 def _fit(trainer, out):

@@ -1,0 +1,192 @@
+"""tgm train under faults: a second run into the same folder, SIGKILL inside the checkpoint save, a full
+disk, an --overwrite whose new run fails. Nothing of the previous run is lost, the log agrees
+with the checkpoint, and every failure is one line on stderr with exit status 2.
+
+Faults are real where they can be: child processes are killed with SIGKILL at a named point of the save
+(a hook installed in the child before it runs ``tgm``), two ``tgm train`` processes race for one folder.
+"""
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy
+import pytest
+
+from tinygrad_med import serialization
+from tinygrad_med.cli import main
+from tinygrad_med.run_folder import load_checkpoint
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TRAIN = ["train", "mlp", "--data", "digits", "--batch-size", "256", "--lr", "3e-3", "--quiet"]  # 5 steps an epoch
+NO_PICTURES = """
+    from tinygrad_med import train
+    train.Trainer.draw_curves = train.Trainer.draw_predictions = lambda *args: None  # matplotlib is slow
+"""
+
+KILL_IN_SAVE = """
+    import os, signal
+    _replace, _saves = os.replace, []
+    def replace(source, target, *args, **kwargs):  # the temporary file is complete, the rename not yet done
+        if os.path.basename(source).startswith(".checkpoint.npz."):
+            _saves.append(target)
+            if len(_saves) == int(os.environ["KILL_AT_SAVE"]):
+                os.kill(os.getpid(), signal.SIGKILL)
+        return _replace(source, target, *args, **kwargs)
+    os.replace = replace
+"""
+HOLD_THE_LOCK = """
+    import os, time
+    from tinygrad_med import train
+    def train_epoch(self, on_step=None):  # the folder is locked by now: say so, then wait to be killed
+        open(os.environ["READY"], "w").close()
+        time.sleep(60)
+    train.Trainer.train_epoch = train_epoch
+"""
+
+
+def _child(folder, hook, argv, **env):
+    """A ``tgm`` process with ``hook`` run first (in the child only), in ``folder``."""
+    script = (
+        textwrap.dedent(NO_PICTURES + hook)
+        + f"\nimport sys\nfrom tinygrad_med.cli import main\nsys.exit(main({argv!r}))\n"
+    )
+    variables = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), **env)
+    return subprocess.Popen(
+        [sys.executable, "-c", script], cwd=folder, env=variables, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+
+
+@pytest.fixture(autouse=True)
+def _no_pictures(monkeypatch):
+    from tinygrad_med import train
+
+    monkeypatch.setattr(train.Trainer, "draw_curves", lambda self: None)
+    monkeypatch.setattr(train.Trainer, "draw_predictions", lambda self, result: None)
+
+
+def _epochs(out):
+    with open(os.path.join(out, "log.jsonl"), encoding="utf-8") as handle:
+        return [json.loads(line)["epoch"] for line in handle]
+
+
+def _leftovers(out):
+    return sorted(name for name in os.listdir(out) if name.endswith(".tmp") or name.startswith(".replaced"))
+
+
+def _one_line(capsys):
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    return err
+
+
+def test_a_second_run_into_a_locked_folder_is_refused_and_a_dead_holders_lock_is_taken_over(tmp_path, capsys):
+    out, ready = str(tmp_path / "run"), str(tmp_path / "ready")
+    holder = _child(tmp_path, HOLD_THE_LOCK, TRAIN + ["--out", out, "--epochs", "1"], READY=ready)
+    try:
+        deadline = time.monotonic() + 30
+        while not os.path.exists(ready) and holder.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert os.path.exists(ready), holder.communicate()[1]
+        second = _child(tmp_path, "", ["train", "cnn", "--out", out, "--epochs", "1", "--overwrite", "--quiet"])
+        _, err = second.communicate(timeout=60)
+        assert second.returncode == 2 and err.decode().count("\n") == 1, err
+        assert f"{out} is in use by pid {holder.pid} on host" in err.decode()
+        assert sorted(os.listdir(out)) == [".lock"]  # the refused run wrote nothing
+    finally:
+        holder.kill()
+        holder.communicate()
+    assert main(TRAIN + ["--out", out, "--epochs", "1"]) == 0
+    assert f"took over the lock of pid {holder.pid} on host" in capsys.readouterr().err
+    assert _epochs(out) == [1] and sorted(os.listdir(out)) == ["checkpoint.npz", "log.jsonl", "summary.json"]
+
+
+def test_sigkill_inside_the_save_loses_nothing_and_resume_leaves_a_log_that_agrees(tmp_path, capsys):
+    out = str(tmp_path / "run")
+    child = _child(tmp_path, KILL_IN_SAVE, TRAIN + ["--out", out, "--epochs", "3"], KILL_AT_SAVE="2")
+    child.communicate(timeout=60)
+    assert child.returncode == -signal.SIGKILL
+    assert load_checkpoint(os.path.join(out, "checkpoint.npz"))["epoch"] == 1  # the previous checkpoint, whole
+    temporary = [name for name in os.listdir(out) if name.startswith(".checkpoint.npz.")]
+    assert len(temporary) == 1 and os.path.getsize(os.path.join(out, temporary[0])) > 10_000  # a full-size save
+    assert _epochs(out) == [1]  # the log is written after the checkpoint
+    assert main(TRAIN + ["--out", out, "--epochs", "3", "--resume"]) == 0
+    assert "removed .checkpoint.npz." in capsys.readouterr().err
+    assert _epochs(out) == [1, 2, 3] and _leftovers(out) == []
+    with open(os.path.join(out, "log.jsonl"), "a", encoding="utf-8") as log:  # a line the checkpoint never saw
+        log.write(json.dumps({"epoch": 4}) + "\n")
+    assert main(TRAIN + ["--out", out, "--epochs", "4", "--resume"]) == 0
+    assert _epochs(out) == [1, 2, 3, 4]
+    assert "log.jsonl rewritten from the checkpoint (it held epochs [1, 2, 3, 4], the checkpoint 3)" in (
+        capsys.readouterr().err
+    )
+
+
+def test_an_overwrite_killed_before_its_first_checkpoint_gives_the_previous_run_back(tmp_path, capsys):
+    out = str(tmp_path / "run")
+    assert main(TRAIN + ["--out", out, "--epochs", "1"]) == 0
+    before = open(os.path.join(out, "checkpoint.npz"), "rb").read()
+    child = _child(tmp_path, KILL_IN_SAVE, TRAIN + ["--out", out, "--epochs", "2", "--overwrite"], KILL_AT_SAVE="1")
+    child.communicate(timeout=60)
+    assert child.returncode == -signal.SIGKILL and not os.path.exists(os.path.join(out, "checkpoint.npz"))
+    assert main(TRAIN + ["--out", out, "--epochs", "2", "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert "the previous run in" in err and "was kept" in err and "resuming" not in err
+    assert _epochs(out) == [1, 2] and _leftovers(out) == []
+    assert load_checkpoint(os.path.join(out, "checkpoint.npz"))["history"][0] == json.loads(
+        open(os.path.join(out, "log.jsonl")).readline()
+    )
+    assert before != open(os.path.join(out, "checkpoint.npz"), "rb").read()  # epoch 2 was added to the old run
+
+
+@pytest.mark.parametrize("fault", ["full disk", "read-only"])
+def test_a_failed_save_keeps_the_previous_checkpoint_and_says_so(tmp_path, monkeypatch, capsys, fault):
+    out = str(tmp_path / "run")
+    saves, savez, mkstemp = [], numpy.savez, serialization.tempfile.mkstemp
+
+    def full_disk(file, **arrays):  # half of the file written, then ENOSPC
+        saves.append(1)
+        if len(saves) == 2:
+            file.write(b"\0" * 5000)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return savez(file, **arrays)
+
+    def read_only(*args, **kwargs):
+        saves.append(1)
+        if len(saves) == 2:
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+        return mkstemp(*args, **kwargs)
+
+    if fault == "full disk":
+        monkeypatch.setattr(serialization.numpy, "savez", full_disk)
+    else:
+        monkeypatch.setattr(serialization.tempfile, "mkstemp", read_only)
+    assert main(TRAIN + ["--out", out, "--epochs", "3"]) == 2
+    err = _one_line(capsys)
+    assert os.strerror(errno.ENOSPC if fault == "full disk" else errno.EROFS) in err, err
+    assert "checkpoint.npz" in err and "the previous checkpoint was kept as it was" in err
+    assert load_checkpoint(os.path.join(out, "checkpoint.npz"))["epoch"] == 1 and _epochs(out) == [1]
+    assert _leftovers(out) == [] and ".lock" not in os.listdir(out)
+    monkeypatch.undo()
+    assert main(TRAIN + ["--out", out, "--epochs", "3", "--resume"]) == 0 and _epochs(out) == [1, 2, 3]
+
+
+def test_an_overwrite_refused_for_its_device_or_data_leaves_the_previous_run(tmp_path, monkeypatch, capsys):
+    from tinygrad_med import backend
+
+    out = str(tmp_path / "run")
+    assert main(TRAIN + ["--out", out, "--epochs", "1"]) == 0
+    before = {name: open(os.path.join(out, name), "rb").read() for name in os.listdir(out)}
+    monkeypatch.setattr(backend, "cuda_unavailable_reason", lambda: "CuPy is not installed")
+    assert main(TRAIN + ["--out", out, "--overwrite", "--device", "cuda"]) == 2
+    assert "tgm train: --device cuda is not available: CuPy is not installed" in _one_line(capsys)
+    (tmp_path / "bad.npz").write_bytes(b"not a zip file")
+    bad = ["train", "cnn", "--data", "medmnist", "--data-path", str(tmp_path / "bad.npz"), "--out", out]
+    assert main(bad + ["--overwrite", "--quiet"]) == 2
+    assert _one_line(capsys).startswith("tgm train: ")  # the wording is the data loader's
+    assert {name: open(os.path.join(out, name), "rb").read() for name in os.listdir(out)} == before
