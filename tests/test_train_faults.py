@@ -1,5 +1,5 @@
 """tgm train under faults: a second run into the same folder, SIGKILL inside the checkpoint save, a full
-disk, an --overwrite whose new run fails. Nothing of the previous run is lost, the log agrees
+disk, an --overwrite whose new run fails, NaN and Inf. Nothing of the previous run is lost, the log agrees
 with the checkpoint, and every failure is one line on stderr with exit status 2.
 
 Faults are real where they can be: child processes are killed with SIGKILL at a named point of the save
@@ -18,8 +18,9 @@ import time
 import numpy
 import pytest
 
-from tinygrad_med import serialization
+from tinygrad_med import autograd, serialization
 from tinygrad_med.cli import main
+from tinygrad_med.data import digits
 from tinygrad_med.run_folder import load_checkpoint
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -174,6 +175,43 @@ def test_a_failed_save_keeps_the_previous_checkpoint_and_says_so(tmp_path, monke
     assert _leftovers(out) == [] and ".lock" not in os.listdir(out)
     monkeypatch.undo()
     assert main(TRAIN + ["--out", out, "--epochs", "3", "--resume"]) == 0 and _epochs(out) == [1, 2, 3]
+
+
+def test_nan_in_the_data_stops_at_the_step_keeps_the_finite_checkpoint_and_names_the_op(tmp_path, monkeypatch, capsys):
+    out = str(tmp_path / "run")
+    assert main(TRAIN + ["--out", out, "--epochs", "1"]) == 0
+    before = open(os.path.join(out, "checkpoint.npz"), "rb").read()
+    images, labels = digits.load_digits()
+    images = images.copy()
+    images[:, 0, 3, 3] = numpy.nan  # every image: the first step of the next epoch meets it
+    monkeypatch.setattr(digits, "load_digits", lambda: (images, labels))
+    assert main(TRAIN + ["--out", out, "--epochs", "2", "--resume"]) == 2
+    err = _one_line(capsys)
+    assert "the loss is nan at epoch 2, step 1 of 5" in err and "the batch's inputs hold NaN or Inf" in err
+    assert f"{out}/checkpoint.npz was kept as it was" in err
+    assert open(os.path.join(out, "checkpoint.npz"), "rb").read() == before and _epochs(out) == [1]
+
+    class Anomaly:  # what autograd.detect_anomaly reports, where autograd has it
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *error):
+            raise RuntimeError("Linear backward returned NaN")
+
+    monkeypatch.setattr(autograd, "detect_anomaly", Anomaly, raising=False)
+    assert main(TRAIN + ["--out", out, "--epochs", "2", "--resume"]) == 2
+    assert "at epoch 2, step 1 of 5 in Linear backward returned NaN; stopped" in _one_line(capsys)
+
+
+def test_a_diverging_overwrite_stops_at_the_first_inf_and_gives_the_previous_run_back(tmp_path, capsys):
+    out = str(tmp_path / "run")
+    assert main(TRAIN + ["--out", out, "--epochs", "1"]) == 0
+    before = {name: open(os.path.join(out, name), "rb").read() for name in os.listdir(out)}
+    assert main(TRAIN + ["--out", out, "--epochs", "1", "--overwrite", "--lr", "1e30"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "was kept (the run that was to replace it wrote no checkpoint)" in err[0]
+    assert "at epoch 1, step 2 of 5" in err[1] and "no checkpoint was written; lower --lr (it is 1e+30)" in err[1]
+    assert {name: open(os.path.join(out, name), "rb").read() for name in os.listdir(out)} == before
 
 
 def test_an_overwrite_refused_for_its_device_or_data_leaves_the_previous_run(tmp_path, monkeypatch, capsys):

@@ -75,7 +75,7 @@ def _command_providers():
 
 
 def _gradcheck(args):
-    from .gradcheck_suite import available_devices, run_suite
+    from .gradcheck_suite import available_devices, cases, run_suite
 
     devices = args.device or available_devices()
     unavailable = [d for d in devices if d not in available_devices()]
@@ -84,6 +84,11 @@ def _gradcheck(args):
 
         reason = backend.cuda_unavailable_reason() if unavailable[0] == "cuda" else "g++ not found"
         raise errors.DeviceError(errors.fmt("tgm gradcheck", f"device {unavailable[0]} is not available: {reason}"))
+    names = [name for name, _, _ in cases()]
+    unmatched = [word for word in args.op or [] if not any(word in name for name in names)]
+    if unmatched:
+        problem = f"--op {unmatched[0]!r} matches no op; the ops: {', '.join(names)}"
+        raise ValueError(errors.fmt("tgm gradcheck", problem))
     print(f"{'op':28s} {'device':9s} {'max abs err':>12s} {'max rel err':>12s}  status")
 
     def show(row):

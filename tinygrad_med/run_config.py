@@ -7,6 +7,8 @@ dataset in DEFAULT_DATA (others train on the digits); a model whose objective do
 dataset (a VAE on a segmentation dataset) is refused here, before a run folder is touched.
 """
 
+import math
+
 from . import backend
 from .data.registry import dataset_names, recipe
 from .errors import DeviceError, fmt
@@ -51,7 +53,8 @@ def make_config(
 
     Raises:
         UnknownNameError listing the valid names for an unknown model, dataset or optimizer; ValueError
-        naming the datasets a model's objective trains on (objectives.check_objective); DeviceError for an unknown
+        for epochs or a batch size below 1, or an lr that is not a finite positive number, and naming the
+        datasets a model's objective trains on (objectives.check_objective); DeviceError for an unknown
         device, or 'cuda' where CuPy or a GPU is missing (checked here, before a run folder is touched).
     """
     if model not in MODELS:
@@ -76,11 +79,11 @@ def make_config(
         "batch_size": int(batch_size if batch_size is not None else defaults["batch_size"]),
         "lr": float(lr if lr is not None else defaults["lr"]),
     }
-    if config["epochs"] < 1 or config["batch_size"] < 1 or config["lr"] <= 0:
+    if config["epochs"] < 1 or config["batch_size"] < 1 or not 0 < config["lr"] < math.inf:
         raise ValueError(
             fmt(
                 "tgm train",
-                "epochs and batch size must be >= 1 and lr > 0",
+                "epochs and batch size must be >= 1 and lr a finite number > 0",
                 epochs=config["epochs"],
                 batch_size=config["batch_size"],
                 lr=config["lr"],

@@ -16,10 +16,22 @@ import sys
 import numpy
 
 from . import run_folder
-from .errors import ShapeError
+from .errors import ShapeError, fmt
 from .models import MODELS
 
 __all__ = ["add_commands", "run_train", "run_eval", "run_predict"]
+
+RESUME_RULES = (
+    "--resume continues the run in --out exactly as it was configured: --data-path, --batch-size, --lr, "
+    "--optimizer and --seed may be left out or repeat the run's values (another value is refused); --epochs may "
+    "extend the run (the cosine schedule is re-planned to end at the new count; fewer epochs than done is "
+    "refused); --device and --prefetch may change. --resume with --overwrite is refused. --overwrite replaces "
+    "the previous run only once the new run has written its first checkpoint. A NaN or Inf loss or gradient "
+    "stops the run (exit 2) before the update, keeping the last checkpoint. Ctrl-C saves a checkpoint and "
+    "exits 130."
+)
+_FIXED_ON_RESUME = (("data_path", "--data-path"), ("batch_size", "--batch-size"), ("lr", "--lr"))
+_FIXED_ON_RESUME += (("optimizer", "--optimizer"), ("seed", "--seed"))
 
 
 def add_commands(subparsers):
@@ -31,7 +43,7 @@ def add_commands(subparsers):
     train = subparsers.add_parser(
         "train",
         help="train a model on a dataset (the main job)",
-        description=f"Models -- {models}. Datasets -- {datasets}.",
+        description=f"Models -- {models}. Datasets -- {datasets}. {RESUME_RULES}",
     )
     train.add_argument("model", help=f"one of: {', '.join(sorted(MODELS))}")
     train.add_argument("--data", help=f"one of: {', '.join(sorted(DATASETS))} (default: the model's usual one)")
@@ -39,9 +51,9 @@ def add_commands(subparsers):
     train.add_argument("--epochs", type=int, help="default: the dataset's recipe")
     train.add_argument("--batch-size", type=int, help="default: the dataset's recipe")
     train.add_argument("--lr", type=float, help="learning rate (default: the dataset's recipe)")
-    train.add_argument("--optimizer", default="adam", help="adam, adamw, sgd (momentum 0.9) or rmsprop")
+    train.add_argument("--optimizer", help="adam (default), adamw, sgd (momentum 0.9) or rmsprop")
     train.add_argument("--device", default="cpu", help="cpu or cuda")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=int, help="default: 0")
     train.add_argument("--prefetch", type=int, default=2, help="batches a background thread prepares ahead")
     train.add_argument("--out", help="run folder (default: runs/MODEL-DATA); locked while a run writes into it")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
@@ -74,9 +86,13 @@ def run_train(args):
     """``tgm train``: build or resume a run in --out and train it; 0 on success, 130 after Ctrl-C."""
     from .train import Trainer, make_config, prepare_out
 
-    options = (args.epochs, args.batch_size, args.lr, args.optimizer, args.device, args.seed)
+    if args.resume and args.overwrite:
+        raise ValueError(fmt("tgm train", "--resume continues the run in --out, --overwrite replaces it; pass one"))
+    options = (args.epochs, args.batch_size, args.lr, args.optimizer or "adam", args.device, args.seed or 0)
     config = make_config(args.model, args.data, *options, args.prefetch, args.data_path)
-    out = args.out or os.path.join("runs", f"{config['model']}-{config['data']}")
+    out = os.path.join("runs", f"{config['model']}-{config['data']}") if args.out is None else args.out
+    if not out.strip():
+        raise ValueError(fmt("tgm train", f"--out {out!r} names no folder", hint="leave it out for runs/MODEL-DATA"))
     with run_folder.claim(out) as notes:
         _print_notes(notes)
         prepare_out(out, resume=args.resume, overwrite=args.overwrite)
@@ -95,12 +111,19 @@ def _print_notes(notes):
 
 
 def _resumed(args, config, out):
-    """The Trainer of the run in ``out``, restored from its checkpoint (its log.jsonl made to agree with it)."""
+    """The Trainer of the run in ``out``, restored from its checkpoint; refuses options that would change it."""
     from .train import Trainer, load_checkpoint
 
     path = os.path.join(out, "checkpoint.npz")
     checkpoint = load_checkpoint(path, config["model"], args.data)
     saved = dict(checkpoint["config"])
+    for key, option in _FIXED_ON_RESUME:
+        if getattr(args, key) is not None and config[key] != saved[key]:
+            problem = f"--resume continues the run as configured; {option} {config[key]} differs from its {saved[key]}"
+            raise ValueError(fmt("tgm train", problem, hint="leave it out, or start a new run (another --out)"))
+    done = int(checkpoint["epoch"])
+    if args.epochs is not None and config["epochs"] < done:
+        raise ValueError(fmt("tgm train", f"--resume --epochs {config['epochs']}: the run has done {done} epochs"))
     saved.update({"device": config["device"], "prefetch": config["prefetch"]})
     saved["epochs"] = config["epochs"] if args.epochs is not None else saved["epochs"]
     trainer = Trainer(saved, out, progress=not args.quiet)
