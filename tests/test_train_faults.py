@@ -50,6 +50,15 @@ HOLD_THE_LOCK = """
     train.Trainer.train_epoch = train_epoch
 """
 
+WAIT_IN_START_UP = """
+    import os, time
+    from tinygrad_med import train
+    def __init__(self, *args, **kwargs):  # the folder is locked, the data not loaded yet
+        open(os.environ["READY"], "w").close()
+        time.sleep(60)
+    train.Trainer.__init__ = __init__
+"""
+
 
 def _child(folder, hook, argv, **env):
     """A ``tgm`` process with ``hook`` run first (in the child only), in ``folder``."""
@@ -71,6 +80,13 @@ def _no_pictures(monkeypatch):
     monkeypatch.setattr(train.Trainer, "draw_predictions", lambda self, result: None)
 
 
+def _wait_for(path, process):
+    deadline = time.monotonic() + 30
+    while not os.path.exists(path) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert os.path.exists(path), process.communicate()[1]
+
+
 def _epochs(out):
     with open(os.path.join(out, "log.jsonl"), encoding="utf-8") as handle:
         return [json.loads(line)["epoch"] for line in handle]
@@ -90,10 +106,7 @@ def test_a_second_run_into_a_locked_folder_is_refused_and_a_dead_holders_lock_is
     out, ready = str(tmp_path / "run"), str(tmp_path / "ready")
     holder = _child(tmp_path, HOLD_THE_LOCK, TRAIN + ["--out", out, "--epochs", "1"], READY=ready)
     try:
-        deadline = time.monotonic() + 30
-        while not os.path.exists(ready) and holder.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert os.path.exists(ready), holder.communicate()[1]
+        _wait_for(ready, holder)
         second = _child(tmp_path, "", ["train", "cnn", "--out", out, "--epochs", "1", "--overwrite", "--quiet"])
         _, err = second.communicate(timeout=60)
         assert second.returncode == 2 and err.decode().count("\n") == 1, err
@@ -167,14 +180,14 @@ def test_a_failed_save_keeps_the_previous_checkpoint_and_says_so(tmp_path, monke
         monkeypatch.setattr(serialization.numpy, "savez", full_disk)
     else:
         monkeypatch.setattr(serialization.tempfile, "mkstemp", read_only)
-    assert main(TRAIN + ["--out", out, "--epochs", "3"]) == 2
+    assert main(TRAIN + ["--out", out, "--epochs", "2"]) == 2
     err = _one_line(capsys)
     assert os.strerror(errno.ENOSPC if fault == "full disk" else errno.EROFS) in err, err
     assert "checkpoint.npz" in err and "the previous checkpoint was kept as it was" in err
     assert load_checkpoint(os.path.join(out, "checkpoint.npz"))["epoch"] == 1 and _epochs(out) == [1]
     assert _leftovers(out) == [] and ".lock" not in os.listdir(out)
     monkeypatch.undo()
-    assert main(TRAIN + ["--out", out, "--epochs", "3", "--resume"]) == 0 and _epochs(out) == [1, 2, 3]
+    assert main(TRAIN + ["--out", out, "--epochs", "2", "--resume"]) == 0 and _epochs(out) == [1, 2]
 
 
 def test_nan_in_the_data_stops_at_the_step_keeps_the_finite_checkpoint_and_names_the_op(tmp_path, monkeypatch, capsys):
@@ -228,3 +241,13 @@ def test_an_overwrite_refused_for_its_device_or_data_leaves_the_previous_run(tmp
     assert main(bad + ["--overwrite", "--quiet"]) == 2
     assert _one_line(capsys).startswith("tgm train: ")  # the wording is the data loader's
     assert {name: open(os.path.join(out, name), "rb").read() for name in os.listdir(out)} == before
+
+
+def test_ctrl_c_during_start_up_is_one_line_exit_130_and_leaves_no_folder(tmp_path):
+    out, ready = str(tmp_path / "run"), str(tmp_path / "ready")
+    child = _child(tmp_path, WAIT_IN_START_UP, TRAIN + ["--out", out], READY=ready)
+    _wait_for(ready, child)
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 130 and err.decode() == "tgm train: interrupted (Ctrl-C)\n"
+    assert not os.path.exists(out)  # the lock released, the folder it had made removed

@@ -19,7 +19,6 @@ Nothing is lost when a run dies at any point (Ctrl-C, SIGKILL, a full disk):
 """
 
 import contextlib
-import fcntl
 import json
 import os
 import shutil
@@ -27,6 +26,11 @@ import socket
 
 from .errors import CheckpointError, fmt
 from .serialization import load
+
+try:
+    import fcntl
+except ImportError:  # Windows: run folders are not locked there
+    fcntl = None
 
 __all__ = ["RUN_FILES", "CHECKPOINT_FORMAT", "load_checkpoint", "prepare_out", "claim", "set_aside", "repair_log"]
 
@@ -129,15 +133,31 @@ def claim(out):
         notes += settle(out)
         yield notes
     finally:
-        os.remove(os.path.join(out, LOCK_FILE))  # before the unlock, so that the next run makes a fresh file
+        with contextlib.suppress(FileNotFoundError):  # the folder may have been deleted under the run
+            os.remove(os.path.join(out, LOCK_FILE))  # before the unlock, so that the next run makes a fresh file
+            if created and not os.listdir(out):
+                os.rmdir(out)  # a run refused before writing anything leaves no empty folder behind
         handle.close()
-        if created and not os.listdir(out):
-            os.rmdir(out)  # a run refused before writing anything leaves no empty folder behind
 
 
 def _lock(out):
-    """Take the fcntl lock on ``out/.lock`` (without waiting) and write this process's pid and host into it."""
+    """Take the lock on ``out/.lock`` (without waiting) and write this process's pid and host into it."""
     path = os.path.join(out, LOCK_FILE)
+    if fcntl is None:  # Windows: the file only names the run
+        handle, previous = open(path, "a+", encoding="utf-8"), ""
+    else:
+        handle = _flock(out, path)
+        previous = _holder(handle)  # what a run that was killed holding the lock wrote
+    notes = [f"took over the lock of {previous}, which is no longer running"] if previous else []
+    handle.seek(0)
+    handle.truncate()
+    handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
+    handle.flush()
+    return handle, notes
+
+
+def _flock(out, path):
+    """The open lock file, exclusively fcntl-locked by this process; FileExistsError if a live run holds it."""
     while True:
         handle = open(path, "a+", encoding="utf-8")
         try:
@@ -148,15 +168,8 @@ def _lock(out):
             problem = f"{out} is in use by {holder} (another tgm train writes into it)"
             raise FileExistsError(fmt("tgm train", problem, hint="wait for it to end, or pass another --out")) from None
         if os.path.exists(path) and os.path.samestat(os.stat(path), os.fstat(handle.fileno())):
-            break
+            return handle
         handle.close()  # the holder ended and removed this file between our open and our lock: try again
-    previous = _holder(handle)
-    notes = [f"took over the lock of {previous}, which is no longer running"] if previous else []
-    handle.seek(0)
-    handle.truncate()
-    handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
-    handle.flush()
-    return handle, notes
 
 
 def _holder(handle):
