@@ -41,7 +41,6 @@ import json
 import math
 import os
 import signal
-import sys
 import threading
 import time
 
@@ -104,7 +103,7 @@ class Trainer:
             self.train_set,
             config["batch_size"],
             shuffle=True,
-            drop_last=_drop_last(config["batch_size"], len(self.train_set)),
+            drop_last=config["batch_size"] <= len(self.train_set),  # a set smaller than a batch: one batch of all
             collate_fn=getattr(self.objective, "collate_fn", None),  # detection: a list of targets
             seed=config["seed"],
             prefetch=config["prefetch"],
@@ -185,9 +184,9 @@ class Trainer:
                 self.stop_non_finite(f"the loss is {value}", x, y)
             self.optimizer.zero_grad()
             loss.backward()
-        name = _non_finite_gradient(self.model)
-        if name is not None:
-            self.stop_non_finite(f"the gradient of {name} holds NaN or Inf (the loss is {value:.4g})", x, y)
+            name = _non_finite_gradient(self.model)
+            if name is not None:
+                self.stop_non_finite(f"the gradient of {name} holds NaN or Inf (the loss is {value:.4g})", x, y)
         self.optimizer.step()
         return value, extra
 
@@ -336,18 +335,6 @@ class Trainer:
     def request_stop(self):
         """Finish the current step, save a checkpoint and return (what Ctrl-C does)."""
         self.stop_requested = True
-
-
-def _drop_last(batch_size, samples):
-    """Drop the last partial batch, unless the set is smaller than one batch: then one batch of all of it."""
-    if batch_size <= samples:
-        return True
-    print(
-        f"tgm train: --batch-size {batch_size} is larger than the training set ({samples} samples); "
-        f"each epoch is one batch of {samples}",
-        file=sys.stderr,
-    )
-    return False
 
 
 def _non_finite_gradient(model):

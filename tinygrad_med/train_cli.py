@@ -21,14 +21,14 @@ from .models import MODELS
 
 __all__ = ["add_commands", "run_train", "run_eval", "run_predict"]
 
-RESUME_RULES = (
+TRAIN_RULES = (
     "--resume continues the run in --out exactly as it was configured: --data-path, --batch-size, --lr, "
     "--optimizer and --seed may be left out or repeat the run's values (another value is refused); --epochs may "
     "extend the run (the cosine schedule is re-planned to end at the new count; fewer epochs than done is "
     "refused); --device and --prefetch may change. --resume with --overwrite is refused. --overwrite replaces "
     "the previous run only once the new run has written its first checkpoint. A NaN or Inf loss or gradient "
-    "stops the run (exit 2) before the update, keeping the last checkpoint. Ctrl-C saves a checkpoint and "
-    "exits 130."
+    "stops the run (exit 2) before the update, keeping the last checkpoint. A --batch-size larger than the "
+    "training set gives one batch of all of it per epoch. Ctrl-C saves a checkpoint and exits 130."
 )
 _FIXED_ON_RESUME = (("data_path", "--data-path"), ("batch_size", "--batch-size"), ("lr", "--lr"))
 _FIXED_ON_RESUME += (("optimizer", "--optimizer"), ("seed", "--seed"))
@@ -43,7 +43,7 @@ def add_commands(subparsers):
     train = subparsers.add_parser(
         "train",
         help="train a model on a dataset (the main job)",
-        description=f"Models -- {models}. Datasets -- {datasets}. {RESUME_RULES}",
+        description=f"Models -- {models}. Datasets -- {datasets}. {TRAIN_RULES}",
     )
     train.add_argument("model", help=f"one of: {', '.join(sorted(MODELS))}")
     train.add_argument("--data", help=f"one of: {', '.join(sorted(DATASETS))} (default: the model's usual one)")
@@ -57,11 +57,7 @@ def add_commands(subparsers):
     train.add_argument("--prefetch", type=int, default=2, help="batches a background thread prepares ahead")
     train.add_argument("--out", help="run folder (default: runs/MODEL-DATA); locked while a run writes into it")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
-    train.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace a previous run in --out (once the new run has written its first checkpoint)",
-    )
+    train.add_argument("--overwrite", action="store_true", help="replace the run in --out (once the new one saves)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(run=run_train)
 
@@ -97,6 +93,10 @@ def run_train(args):
         _print_notes(notes)
         prepare_out(out, resume=args.resume, overwrite=args.overwrite)
         trainer = _resumed(args, config, out) if args.resume else Trainer(config, out, progress=not args.quiet)
+        if not trainer.train_loader.drop_last:
+            samples = len(trainer.train_set)
+            size = f"--batch-size {trainer.config['batch_size']} is larger than the training set ({samples} samples)"
+            _print_notes([f"{size}; each epoch is one batch of {samples}"])
         if args.overwrite:
             run_folder.set_aside(out)  # only now: the new run's data, model and device are checked
         try:
