@@ -226,16 +226,25 @@ def repair_log(out, history):
     epoch short, and a log from before this rule may hold an epoch the checkpoint does not.
     """
     path = os.path.join(out, "log.jsonl")
+    lines = [json.dumps(entry) for entry in history]  # as end_epoch writes them (a NaN metric compares equal here)
     try:
         with open(path, encoding="utf-8") as handle:
-            logged = [json.loads(line) for line in handle]
-    except (OSError, ValueError):  # missing, or a line cut short
-        logged = None
-    if logged == list(history):
+            logged = handle.read().splitlines()
+    except FileNotFoundError:
+        logged = []
+    if logged == lines:
         return None
     temporary = os.path.join(out, ".log.jsonl.repair.tmp")
     with open(temporary, "w", encoding="utf-8") as handle:
-        handle.writelines(json.dumps(entry) + "\n" for entry in history)
+        handle.writelines(line + "\n" for line in lines)
     os.replace(temporary, path)
-    epochs = [entry.get("epoch") for entry in logged or []]
+    epochs = [_epoch_of(line) for line in logged]
     return f"log.jsonl rewritten from the checkpoint (it held epochs {epochs}, the checkpoint {len(history)})"
+
+
+def _epoch_of(line):
+    """The epoch number of a log line, or '?' for a line cut short."""
+    try:
+        return json.loads(line)["epoch"]
+    except (ValueError, KeyError, TypeError):
+        return "?"
