@@ -31,15 +31,25 @@ NO_PICTURES = """
 """
 
 KILL_IN_SAVE = """
-    import os, signal
-    _replace, _saves = os.replace, []
-    def replace(source, target, *args, **kwargs):  # the temporary file is complete, the rename not yet done
-        if os.path.basename(source).startswith(".checkpoint.npz."):
-            _saves.append(target)
-            if len(_saves) == int(os.environ["KILL_AT_SAVE"]):
-                os.kill(os.getpid(), signal.SIGKILL)
-        return _replace(source, target, *args, **kwargs)
-    os.replace = replace
+    import os, signal, numpy
+    _savez, _replace, _saves = numpy.savez, os.replace, []
+    def _die_at(point, file=None):
+        if point == os.environ["KILL_POINT"] and len(_saves) == int(os.environ["KILL_AT_SAVE"]):
+            if file is not None:  # mid-write: a partial temporary file
+                file.write(b"PK" + bytes(20_000))
+                file.flush()
+            os.kill(os.getpid(), signal.SIGKILL)
+    def savez(file, *args, **kwargs):
+        _saves.append(file)
+        _die_at("mid-write", file)
+        return _savez(file, *args, **kwargs)
+    def replace(source, target, *args, **kwargs):  # the temporary file complete; the rename, then the log line
+        named = os.path.basename(source).startswith(".checkpoint.npz.")
+        _die_at("before-rename" if named else "")
+        result = _replace(source, target, *args, **kwargs)
+        _die_at("after-rename" if named else "")
+        return result
+    numpy.savez, os.replace = savez, replace
 """
 HOLD_THE_LOCK = """
     import os, time
@@ -120,33 +130,44 @@ def test_a_second_run_into_a_locked_folder_is_refused_and_a_dead_holders_lock_is
     assert _epochs(out) == [1] and sorted(os.listdir(out)) == ["checkpoint.npz", "log.jsonl", "summary.json"]
 
 
-def test_sigkill_inside_the_save_loses_nothing_and_resume_leaves_a_log_that_agrees(tmp_path, capsys):
+@pytest.mark.parametrize("point", ["mid-write", "before-rename", "after-rename"])
+def test_sigkill_inside_the_save_loses_nothing_and_resume_leaves_a_log_that_agrees(tmp_path, capsys, point):
     out = str(tmp_path / "run")
-    child = _child(tmp_path, KILL_IN_SAVE, TRAIN + ["--out", out, "--epochs", "3"], KILL_AT_SAVE="2")
+    argv = TRAIN + ["--out", out, "--epochs", "2"]
+    child = _child(tmp_path, KILL_IN_SAVE, argv, KILL_AT_SAVE="2", KILL_POINT=point)
     child.communicate(timeout=60)
     assert child.returncode == -signal.SIGKILL
-    assert load_checkpoint(os.path.join(out, "checkpoint.npz"))["epoch"] == 1  # the previous checkpoint, whole
+    saved = 2 if point == "after-rename" else 1  # the previous checkpoint, whole, until the rename
+    assert load_checkpoint(os.path.join(out, "checkpoint.npz"))["epoch"] == saved
     temporary = [name for name in os.listdir(out) if name.startswith(".checkpoint.npz.")]
-    assert len(temporary) == 1 and os.path.getsize(os.path.join(out, temporary[0])) > 10_000  # a full-size save
-    assert _epochs(out) == [1]  # the log is written after the checkpoint
-    assert main(TRAIN + ["--out", out, "--epochs", "3", "--resume"]) == 0
+    assert len(temporary) == (0 if point == "after-rename" else 1)
+    assert _epochs(out) == [1]  # the log line is written after the checkpoint
+    assert main(argv + ["--resume"]) == 0
     err = capsys.readouterr().err
-    assert "removed .checkpoint.npz." in err and "rewritten" not in err  # the log agreed with the checkpoint
-    assert _epochs(out) == [1, 2, 3] and _leftovers(out) == []
-    with open(os.path.join(out, "log.jsonl"), "a", encoding="utf-8") as log:  # a line the checkpoint never saw
-        log.write(json.dumps({"epoch": 4}) + "\n")
-    assert main(TRAIN + ["--out", out, "--epochs", "4", "--resume"]) == 0
-    assert _epochs(out) == [1, 2, 3, 4]
-    assert "log.jsonl rewritten from the checkpoint (it held epochs [1, 2, 3, 4], the checkpoint 3)" in (
+    assert ("removed .checkpoint.npz." in err) == (point != "after-rename")
+    rewritten = "log.jsonl rewritten from the checkpoint (it held epochs [1], the checkpoint 2)"
+    assert (rewritten in err) == (point == "after-rename")  # else the log agreed and was left alone
+    assert _epochs(out) == [1, 2] and _leftovers(out) == []
+
+
+def test_a_log_line_the_checkpoint_never_saw_is_dropped_on_resume(tmp_path, capsys):
+    out = str(tmp_path / "run")
+    assert main(TRAIN + ["--out", out, "--epochs", "1"]) == 0
+    with open(os.path.join(out, "log.jsonl"), "a", encoding="utf-8") as log:  # as the log-first order left it
+        log.write(json.dumps({"epoch": 2}) + "\n" + '{"epoch": 3, "train_lo')
+    assert main(TRAIN + ["--out", out, "--epochs", "2", "--resume"]) == 0
+    assert "log.jsonl rewritten from the checkpoint (it held epochs [1, 2, '?'], the checkpoint 1)" in (
         capsys.readouterr().err
     )
+    assert _epochs(out) == [1, 2]
 
 
 def test_an_overwrite_killed_before_its_first_checkpoint_gives_the_previous_run_back(tmp_path, capsys):
     out = str(tmp_path / "run")
     assert main(TRAIN + ["--out", out, "--epochs", "1"]) == 0
     before = open(os.path.join(out, "checkpoint.npz"), "rb").read()
-    child = _child(tmp_path, KILL_IN_SAVE, TRAIN + ["--out", out, "--epochs", "2", "--overwrite"], KILL_AT_SAVE="1")
+    argv = TRAIN + ["--out", out, "--epochs", "2", "--overwrite"]
+    child = _child(tmp_path, KILL_IN_SAVE, argv, KILL_AT_SAVE="1", KILL_POINT="before-rename")
     child.communicate(timeout=60)
     assert child.returncode == -signal.SIGKILL and not os.path.exists(os.path.join(out, "checkpoint.npz"))
     assert main(TRAIN + ["--out", out, "--epochs", "2", "--resume"]) == 0
