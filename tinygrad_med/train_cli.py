@@ -97,9 +97,9 @@ def run_train(args):
             samples = len(trainer.train_set)
             size = f"--batch-size {trainer.config['batch_size']} is larger than the training set ({samples} samples)"
             _print_notes([f"{size}; each epoch is one batch of {samples}"])
-        if args.overwrite:
-            run_folder.set_aside(out)  # only now: the new run's data, model and device are checked
         try:
+            if args.overwrite:
+                run_folder.set_aside(out)  # only now: the new run's data, model and device are checked
             return _fit(trainer, out)
         finally:
             _print_notes(run_folder.settle(out))
