@@ -48,7 +48,7 @@ def test_bad_devices_folders_and_names_are_one_line_and_exit_2(tmp_path, monkeyp
         assert main(argv) == 2
         assert "cuda is not available: CuPy is not installed" in _one_line(capsys)
     assert main(["eval", str(tmp_path / "nothing.npz")]) == 2
-    assert f"no checkpoint at {tmp_path}/nothing.npz" in _one_line(capsys)
+    assert _one_line(capsys) == f"tgm eval: no checkpoint at {tmp_path}/nothing.npz"
 
 
 def test_gradcheck_refuses_an_op_name_that_matches_nothing(capsys):

@@ -138,6 +138,8 @@ def _describe(error):
 def _one_line(command, message):
     """``tgm COMMAND: message`` on one line (most messages already start with 'tgm ...', as errors.fmt words them)."""
     message = " ".join(message.split("\n"))
+    if message.startswith("tgm: "):  # shared by train, eval and predict: name the one that ran
+        return f"tgm {command}: {message[5:]}"
     return message if message.startswith("tgm") else f"tgm {command}: {message}"
 
 
