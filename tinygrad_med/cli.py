@@ -4,20 +4,37 @@ tgm gradcheck [--device cpu|emulated|cuda] [--op NAME]   gradient check of every
 tgm train MODEL --data DATASET ...                        the main job (tinygrad_med/train.py)
 tgm eval / tgm predict                                    see tinygrad_med/train.py
 tgm bench [--device ...] [--ops ...] [--size ...]         CPU vs GPU benchmarks (benchmarks/)
+
+Every subcommand exits 0 only when it did what was asked (EXIT_STATUS below); any other end is
+one line on stderr naming the problem, never a traceback unless --debug is given.
 """
 
 import argparse
 import json
 import sys
 
-from . import cpu_memory
+from . import cpu_memory, errors
+from .data import MissingPackageError
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "EXIT_STATUS"]
+
+EXIT_STATUS = (
+    "exit status: 0 done; 1 a check ran and found failures (gradcheck, bench); 2 refused or failed, "
+    "with one line on stderr naming the problem (--debug shows the traceback instead); 130 interrupted (Ctrl-C)"
+)
+_KNOWN = (ValueError, OSError, MissingPackageError, errors.DeviceError, errors.KernelError, errors.DTypeError)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (the usage is one --help away)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def build_parser():
     """The argparse parser with one subcommand per job."""
-    parser = argparse.ArgumentParser(prog="tgm", description="tinygrad_med: teach, check, benchmark and train.")
+    parser = _Parser(prog="tgm", description="tinygrad_med: teach, check, benchmark and train.", epilog=EXIT_STATUS)
     sub = parser.add_subparsers(dest="command", required=True)
 
     check = sub.add_parser("gradcheck", help="gradient-check every op on every available device")
@@ -33,6 +50,9 @@ def build_parser():
 
     for add_commands in _command_providers():
         add_commands(sub)
+    for command in sub.choices.values():
+        command.add_argument("--debug", action="store_true", help="show the traceback of an error")
+        command.epilog = "\n".join(filter(None, [command.epilog, EXIT_STATUS]))
     return parser
 
 
@@ -55,18 +75,20 @@ def _command_providers():
 
 
 def _gradcheck(args):
-    from .gradcheck_suite import available_devices, run_suite
+    from .gradcheck_suite import available_devices, cases, run_suite
 
     devices = args.device or available_devices()
     unavailable = [d for d in devices if d not in available_devices()]
     if unavailable:
         from . import backend
 
-        print(
-            f"tgm gradcheck: device {unavailable[0]} is not available: "
-            f"{backend.cuda_unavailable_reason() if unavailable[0] == 'cuda' else 'g++ not found'}"
-        )
-        return 2
+        reason = backend.cuda_unavailable_reason() if unavailable[0] == "cuda" else "g++ not found"
+        raise errors.DeviceError(errors.fmt("tgm gradcheck", f"device {unavailable[0]} is not available: {reason}"))
+    names = [name for name, _, _ in cases()]
+    unmatched = [word for word in args.op or [] if not any(word in name for name in names)]
+    if unmatched:
+        problem = f"--op {unmatched[0]!r} matches no op; the ops: {', '.join(names)}"
+        raise ValueError(errors.fmt("tgm gradcheck", problem))
     print(f"{'op':28s} {'device':9s} {'max abs err':>12s} {'max rel err':>12s}  status")
 
     def show(row):
@@ -80,14 +102,45 @@ def _gradcheck(args):
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(rows, handle, indent=1)
+    if failed:
+        shown = ", ".join(f"{row['op']} ({row['device']})" for row in failed[:5])
+        print(f"tgm gradcheck: {len(failed)} of {len(rows)} checks failed: {shown}", file=sys.stderr)
     return 1 if failed else 0
 
 
 def main(argv=None):
-    """Entry point of the ``tgm`` console script."""
+    """Entry point of the ``tgm`` console script; returns the exit status (EXIT_STATUS)."""
     args = build_parser().parse_args(argv)
     cpu_memory.reuse_freed_memory()  # freed host buffers are reused, as CuPy's pool does on the GPU
-    return args.run(args) or 0
+    try:
+        return args.run(args) or 0
+    except KeyboardInterrupt as interrupt:
+        if args.debug:
+            raise
+        print(_one_line(args.command, str(interrupt) or "interrupted (Ctrl-C)"), file=sys.stderr)
+        return 130
+    except Exception as error:  # every failure ends as one line; --debug shows the traceback
+        if args.debug:
+            raise
+        print(_one_line(args.command, _describe(error)), file=sys.stderr)
+        return 2
+
+
+def _describe(error):
+    """The message of an error: its own words for bad input, its class too for what looks like a bug."""
+    if isinstance(error, OSError) and error.strerror:
+        return f"{error.strerror}: {error.filename}" if error.filename else error.strerror
+    if isinstance(error, _KNOWN):
+        return str(error)
+    return f"unexpected {type(error).__name__}: {error} (a bug; --debug shows the traceback)"
+
+
+def _one_line(command, message):
+    """``tgm COMMAND: message`` on one line (most messages already start with 'tgm ...', as errors.fmt words them)."""
+    message = " ".join(message.split("\n"))
+    if message.startswith("tgm: "):  # shared by train, eval and predict: name the one that ran
+        return f"tgm {command}: {message[5:]}"
+    return message if message.startswith("tgm") else f"tgm {command}: {message}"
 
 
 if __name__ == "__main__":

@@ -7,8 +7,11 @@ dataset in DEFAULT_DATA (others train on the digits); a model whose objective do
 dataset (a VAE on a segmentation dataset) is refused here, before a run folder is touched.
 """
 
+import math
+
+from . import backend
 from .data.registry import dataset_names, recipe
-from .errors import fmt
+from .errors import DeviceError, fmt
 from .models import MODELS, UnknownNameError
 from .objectives import check_objective, dataset_view
 
@@ -50,7 +53,9 @@ def make_config(
 
     Raises:
         UnknownNameError listing the valid names for an unknown model, dataset or optimizer; ValueError
-        naming the datasets a model's objective trains on (objectives.check_objective).
+        for epochs or a batch size below 1, or an lr that is not a finite positive number, and naming the
+        datasets a model's objective trains on (objectives.check_objective); DeviceError for an unknown
+        device, or 'cuda' where CuPy or a GPU is missing (checked here, before a run folder is touched).
     """
     if model not in MODELS:
         raise UnknownNameError(fmt("tgm train", f"unknown model {model!r}; valid models: {', '.join(sorted(MODELS))}"))
@@ -66,7 +71,7 @@ def make_config(
         "model": model,
         "data": data,
         "optimizer": optimizer,
-        "device": device,
+        "device": _available_device(device),
         "seed": int(seed),
         "prefetch": int(prefetch),
         "data_path": data_path,
@@ -74,11 +79,11 @@ def make_config(
         "batch_size": int(batch_size if batch_size is not None else defaults["batch_size"]),
         "lr": float(lr if lr is not None else defaults["lr"]),
     }
-    if config["epochs"] < 1 or config["batch_size"] < 1 or config["lr"] <= 0:
+    if config["epochs"] < 1 or config["batch_size"] < 1 or not 0 < config["lr"] < math.inf:
         raise ValueError(
             fmt(
                 "tgm train",
-                "epochs and batch size must be >= 1 and lr > 0",
+                "epochs and batch size must be >= 1 and lr a finite number > 0",
                 epochs=config["epochs"],
                 batch_size=config["batch_size"],
                 lr=config["lr"],
@@ -86,6 +91,15 @@ def make_config(
         )
     check_objective(model, data, data_path)
     return config
+
+
+def _available_device(device):
+    """'cpu' or 'cuda', where the device can be used now."""
+    device = backend.normalize_device(device)
+    reason = backend.cuda_unavailable_reason() if device == "cuda" else None
+    if reason is not None:
+        raise DeviceError(fmt("tgm train", f"--device cuda is not available: {reason}", hint="use --device cpu"))
+    return device
 
 
 def make_optimizer(name, parameters, lr):

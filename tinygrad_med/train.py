@@ -25,6 +25,9 @@ One run writes into --out (default runs/MODEL-DATA):
                     reconstructions); samples.png, interpolation.png for the generative models
     summary.json    the final held-out metrics (and dataset extras such as a threshold baseline)
 
+A NaN or Inf loss or gradient stops the run before the update (NonFiniteError naming the epoch, the
+step and, where autograd has detect_anomaly, the op); the checkpoint on disk stays the last finite one.
+
 Resuming is exact: the batches of epoch e (their order and augmentation) are a function of
 (seed, e) only (tinygrad_med/data/dataset.py), and the checkpoint holds every other piece of state,
 so ``--resume`` after an interruption reaches the same weights as an uninterrupted run.
@@ -35,11 +38,16 @@ tinygrad_med/run_config.py; the run folder's files and checkpoint checks are run
 
 import contextlib
 import json
+import math
 import os
 import signal
 import threading
 import time
 
+import numpy
+
+from . import autograd
+from .backend import get_xp
 from .data import DataLoader
 from .data.registry import get_dataset, report
 from .errors import CheckpointError, fmt
@@ -51,7 +59,19 @@ from .run_config import make_config, make_optimizer
 from .run_folder import CHECKPOINT_FORMAT, RUN_FILES, load_checkpoint, prepare_out
 from .serialization import save
 
-__all__ = ["Trainer", "make_config", "load_checkpoint", "prepare_out", "add_train_commands", "RUN_FILES"]
+__all__ = [
+    "Trainer",
+    "NonFiniteError",
+    "make_config",
+    "load_checkpoint",
+    "prepare_out",
+    "add_train_commands",
+    "RUN_FILES",
+]
+
+
+class NonFiniteError(ValueError):
+    """The loss or a gradient became NaN or Inf: the run stops before the update, its last checkpoint kept."""
 
 
 class Trainer:
@@ -83,7 +103,7 @@ class Trainer:
             self.train_set,
             config["batch_size"],
             shuffle=True,
-            drop_last=True,
+            drop_last=config["batch_size"] <= len(self.train_set),  # a set smaller than a batch: one batch of all
             collate_fn=getattr(self.objective, "collate_fn", None),  # detection: a list of targets
             seed=config["seed"],
             prefetch=config["prefetch"],
@@ -157,11 +177,51 @@ class Trainer:
         """Forward, the objective's loss, backward, update; returns the loss value and what the
         objective's running metrics need (the predicted labels, or the loss's terms)."""
         x, y = x.to(self.config["device"]), y.to(self.config["device"])
-        loss, extra = self.objective.loss(self.model, x, y)
-        self.optimizer.zero_grad()
-        loss.backward()
+        with numpy.errstate(over="ignore", invalid="ignore", divide="ignore"):  # non-finite values are caught below
+            loss, extra = self.objective.loss(self.model, x, y)
+            value = loss.item()
+            if not math.isfinite(value):
+                self.stop_non_finite(f"the loss is {value}", x, y)
+            self.optimizer.zero_grad()
+            loss.backward()
+            name = _non_finite_gradient(self.model)
+            if name is not None:
+                self.stop_non_finite(f"the gradient of {name} holds NaN or Inf (the loss is {value:.4g})", x, y)
         self.optimizer.step()
-        return loss.item(), extra
+        return value, extra
+
+    def stop_non_finite(self, problem, x, y):
+        """Raise NonFiniteError naming the step, the likely cause and (where autograd can tell) the op.
+
+        Nothing is updated or saved: the checkpoint on disk is the last one with finite weights.
+        """
+        where = f"epoch {self.epoch + 1}, step {self.step + 1} of {len(self.train_loader)}"
+        op = self.find_anomalous_op(x, y)
+        xp = get_xp(x.data)
+        if not bool(xp.isfinite(x.data).all()):
+            hint = "the batch's inputs hold NaN or Inf; check the data"
+        else:
+            hint = f"lower --lr (it is {self.config['lr']:g})"
+        path = os.path.join(self.out, "checkpoint.npz")
+        kept = f"{path} was kept as it was" if os.path.exists(path) else "no checkpoint was written"
+        detail = f" in {op}" if op else ""
+        raise NonFiniteError(fmt("tgm train", f"{problem} at {where}{detail}; stopped, {kept}", hint=hint))
+
+    def find_anomalous_op(self, x, y):
+        """Re-run the failing step under ``autograd.detect_anomaly`` (when autograd has it); its message or None."""
+        detect_anomaly = getattr(autograd, "detect_anomaly", None)
+        if detect_anomaly is None:
+            return None
+        self.optimizer.zero_grad()
+        try:
+            with detect_anomaly():
+                loss, _ = self.objective.loss(self.model, x, y)
+                loss.backward()
+        except Exception as error:  # the anomaly it names (whatever its error class)
+            return str(error)
+        finally:
+            self.optimizer.zero_grad()
+        return None
 
     @property
     def metric_name(self):
@@ -181,11 +241,11 @@ class Trainer:
         self.last_eval = self.evaluate()
         entry.update({"test_" + k: v for k, v in self.last_eval["metrics"].items()})
         self.history.append(entry)
-        with open(os.path.join(self.out, "log.jsonl"), "a", encoding="utf-8") as log:
-            log.write(json.dumps(entry) + "\n")
         self.scheduler.step()
         self.epoch, self.step, self.partial = self.epoch + 1, 0, self.objective.fresh_partial()
-        self.save_checkpoint()
+        self.save_checkpoint()  # first: the checkpoint is the truth; a missing log line is rebuilt from it
+        with open(os.path.join(self.out, "log.jsonl"), "a", encoding="utf-8") as log:
+            log.write(json.dumps(entry) + "\n")
         if (
             time.perf_counter() - self.last_plot > 10.0
         ):  # redrawn at most every 10 s (matplotlib is slow), and at the end
@@ -240,7 +300,14 @@ class Trainer:
         }
 
     def save_checkpoint(self):
-        save(self.state(), os.path.join(self.out, "checkpoint.npz"))
+        """Write checkpoint.npz atomically; an OSError (full disk, read-only folder) says what was kept."""
+        path = os.path.join(self.out, "checkpoint.npz")
+        try:
+            save(self.state(), path)
+        except OSError as error:
+            kept = "the previous checkpoint was kept as it was" if os.path.exists(path) else "no checkpoint was written"
+            problem = f"could not write {path} ({error.strerror or error}); {kept}"
+            raise OSError(error.errno, fmt("tgm train", problem)) from error
 
     def load_state(self, checkpoint, path):
         """Restore a checkpoint read by ``load_checkpoint`` (its model must match this run's)."""
@@ -261,10 +328,23 @@ class Trainer:
         self.epoch, self.step = int(checkpoint["epoch"]), int(checkpoint["step"])
         self.partial, self.history = dict(checkpoint["partial"]), list(checkpoint["history"])
         set_rng_state(checkpoint["rng"])
+        if self.scheduler.T_max != self.config["epochs"]:  # --resume --epochs N: the cosine is re-planned to end at N
+            self.scheduler.T_max = self.config["epochs"]
+            self.scheduler.step(self.scheduler.last_epoch)
 
     def request_stop(self):
         """Finish the current step, save a checkpoint and return (what Ctrl-C does)."""
         self.stop_requested = True
+
+
+def _non_finite_gradient(model):
+    """The name of the first parameter whose gradient holds NaN or Inf, or None."""
+    for name, param in model.named_parameters():
+        if param.grad is not None:
+            xp = get_xp(param.grad.data)
+            if not bool(xp.isfinite(param.grad.data).all()):
+                return name
+    return None
 
 
 @contextlib.contextmanager

@@ -2,7 +2,11 @@
 
 The loop itself is tinygrad_med/train.py; cli.py calls ``train.add_train_commands(subparsers)``.
 Bad input (an unknown model or dataset, a foreign or corrupt checkpoint, an --out folder holding a
-previous run, a missing dataset package) prints one line naming the problem and exits with 2.
+previous run, a missing dataset package) raises an error that cli.main prints as one line, exit 2.
+
+``tgm train`` checks everything (names, numbers, device, data, model, the checkpoint to resume)
+before it replaces or extends anything in --out, holds the folder's lock while it runs, and
+recovers what a killed run left behind (tinygrad_med/run_folder.py).
 """
 
 import json
@@ -11,21 +15,23 @@ import sys
 
 import numpy
 
-from .data import MissingPackageError
-from .errors import CheckpointError, ShapeError
-from .models import MODELS, UnknownNameError
+from . import run_folder
+from .errors import ShapeError, fmt
+from .models import MODELS
 
 __all__ = ["add_commands", "run_train", "run_eval", "run_predict"]
 
-_EXPECTED = (
-    UnknownNameError,
-    CheckpointError,
-    FileExistsError,
-    FileNotFoundError,
-    MissingPackageError,
-    ShapeError,
-    ValueError,
+TRAIN_RULES = (
+    "--resume continues the run in --out exactly as it was configured: --data-path, --batch-size, --lr, "
+    "--optimizer and --seed may be left out or repeat the run's values (another value is refused); --epochs may "
+    "extend the run (the cosine schedule is re-planned to end at the new count; fewer epochs than done is "
+    "refused); --device and --prefetch may change. --resume with --overwrite is refused. --overwrite replaces "
+    "the previous run only once the new run has written its first checkpoint. A NaN or Inf loss or gradient "
+    "stops the run (exit 2) before the update, keeping the last checkpoint. A --batch-size larger than the "
+    "training set gives one batch of all of it per epoch. Ctrl-C saves a checkpoint and exits 130."
 )
+_FIXED_ON_RESUME = (("data_path", "--data-path"), ("batch_size", "--batch-size"), ("lr", "--lr"))
+_FIXED_ON_RESUME += (("optimizer", "--optimizer"), ("seed", "--seed"))
 
 
 def add_commands(subparsers):
@@ -37,7 +43,7 @@ def add_commands(subparsers):
     train = subparsers.add_parser(
         "train",
         help="train a model on a dataset (the main job)",
-        description=f"Models -- {models}. Datasets -- {datasets}.",
+        description=f"Models -- {models}. Datasets -- {datasets}. {TRAIN_RULES}",
     )
     train.add_argument("model", help=f"one of: {', '.join(sorted(MODELS))}")
     train.add_argument("--data", help=f"one of: {', '.join(sorted(DATASETS))} (default: the model's usual one)")
@@ -45,20 +51,20 @@ def add_commands(subparsers):
     train.add_argument("--epochs", type=int, help="default: the dataset's recipe")
     train.add_argument("--batch-size", type=int, help="default: the dataset's recipe")
     train.add_argument("--lr", type=float, help="learning rate (default: the dataset's recipe)")
-    train.add_argument("--optimizer", default="adam", help="adam, adamw, sgd (momentum 0.9) or rmsprop")
+    train.add_argument("--optimizer", help="adam (default), adamw, sgd (momentum 0.9) or rmsprop")
     train.add_argument("--device", default="cpu", help="cpu or cuda")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=int, help="default: 0")
     train.add_argument("--prefetch", type=int, default=2, help="batches a background thread prepares ahead")
-    train.add_argument("--out", help="run folder (default: runs/MODEL-DATA)")
+    train.add_argument("--out", help="run folder (default: runs/MODEL-DATA); locked while a run writes into it")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
-    train.add_argument("--overwrite", action="store_true", help="replace a previous run in --out")
+    train.add_argument("--overwrite", action="store_true", help="replace the run in --out (once the new one saves)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
-    train.set_defaults(run=_guarded(run_train))
+    train.set_defaults(run=run_train)
 
     evaluate = subparsers.add_parser("eval", help="held-out metrics of a trained checkpoint")
     evaluate.add_argument("checkpoint", help="checkpoint.npz written by tgm train (or its run folder)")
     evaluate.add_argument("--device", default="cpu")
-    evaluate.set_defaults(run=_guarded(run_eval))
+    evaluate.set_defaults(run=run_eval)
 
     predict = subparsers.add_parser(
         "predict",
@@ -69,52 +75,73 @@ def add_commands(subparsers):
     predict.add_argument("--input", help=".npy, .png, .tif or .nii/.nii.gz image (default: the held-out test set)")
     predict.add_argument("--output", help="file to write (default: beside the checkpoint, prediction.png/.npy)")
     predict.add_argument("--device", default="cpu")
-    predict.set_defaults(run=_guarded(run_predict))
-
-
-def _guarded(handler):
-    def run(args):
-        try:
-            return handler(args)
-        except _EXPECTED as error:
-            message = str(error)  # most messages already start with "tgm ...:" (errors.fmt names the op)
-            print(message if message.startswith("tgm") else f"tgm {args.command}: {message}", file=sys.stderr)
-            return 2
-
-    return run
+    predict.set_defaults(run=run_predict)
 
 
 def run_train(args):
     """``tgm train``: build or resume a run in --out and train it; 0 on success, 130 after Ctrl-C."""
-    from .train import Trainer, load_checkpoint, make_config, prepare_out
+    from .train import Trainer, make_config, prepare_out
 
-    config = make_config(
-        args.model,
-        args.data,
-        args.epochs,
-        args.batch_size,
-        args.lr,
-        args.optimizer,
-        args.device,
-        args.seed,
-        args.prefetch,
-        args.data_path,
-    )
-    out = args.out or os.path.join("runs", f"{config['model']}-{config['data']}")
-    prepare_out(out, resume=args.resume, overwrite=args.overwrite)
-    checkpoint = None
-    if args.resume:
-        checkpoint = load_checkpoint(os.path.join(out, "checkpoint.npz"), config["model"], args.data)
-        saved = dict(checkpoint["config"])
-        saved.update({"device": config["device"], "prefetch": config["prefetch"]})
-        if args.epochs is not None:
-            saved["epochs"] = config["epochs"]
-        config = saved
-    trainer = Trainer(config, out, progress=not args.quiet)
-    if checkpoint is not None:
-        trainer.load_state(checkpoint, os.path.join(out, "checkpoint.npz"))
-        print(f"resuming {out} at epoch {trainer.epoch + 1}, step {trainer.step}", flush=True)
-    summary = trainer.fit()
+    if args.resume and args.overwrite:
+        raise ValueError(fmt("tgm train", "--resume continues the run in --out, --overwrite replaces it; pass one"))
+    options = (args.epochs, args.batch_size, args.lr, args.optimizer or "adam", args.device, args.seed or 0)
+    config = make_config(args.model, args.data, *options, args.prefetch, args.data_path)
+    out = os.path.join("runs", f"{config['model']}-{config['data']}") if args.out is None else args.out
+    if not out.strip():
+        raise ValueError(fmt("tgm train", f"--out {out!r} names no folder", hint="leave it out for runs/MODEL-DATA"))
+    with run_folder.claim(out) as notes:
+        _print_notes(notes)
+        prepare_out(out, resume=args.resume, overwrite=args.overwrite)
+        trainer = _resumed(args, config, out) if args.resume else Trainer(config, out, progress=not args.quiet)
+        if not trainer.train_loader.drop_last:
+            samples = len(trainer.train_set)
+            size = f"--batch-size {trainer.config['batch_size']} is larger than the training set ({samples} samples)"
+            _print_notes([f"{size}; each epoch is one batch of {samples}"])
+        try:
+            if args.overwrite:
+                run_folder.set_aside(out)  # only now: the new run's data, model and device are checked
+            return _fit(trainer, out)
+        finally:
+            _print_notes(run_folder.settle(out))
+
+
+def _print_notes(notes):
+    for note in notes:
+        print(f"tgm train: {note}", file=sys.stderr, flush=True)
+
+
+def _resumed(args, config, out):
+    """The Trainer of the run in ``out``, restored from its checkpoint; refuses options that would change it."""
+    from .train import Trainer, load_checkpoint
+
+    path = os.path.join(out, "checkpoint.npz")
+    checkpoint = load_checkpoint(path, config["model"], args.data)
+    saved = dict(checkpoint["config"])
+    for key, option in _FIXED_ON_RESUME:
+        if getattr(args, key) is not None and config[key] != saved[key]:
+            problem = f"--resume continues the run as configured; {option} {config[key]} differs from its {saved[key]}"
+            raise ValueError(fmt("tgm train", problem, hint="leave it out, or start a new run (another --out)"))
+    done = int(checkpoint["epoch"])
+    if args.epochs is not None and config["epochs"] < done:
+        raise ValueError(fmt("tgm train", f"--resume --epochs {config['epochs']}: the run has done {done} epochs"))
+    saved.update({"device": config["device"], "prefetch": config["prefetch"]})
+    saved["epochs"] = config["epochs"] if args.epochs is not None else saved["epochs"]
+    trainer = Trainer(saved, out, progress=not args.quiet)
+    trainer.load_state(checkpoint, path)
+    _print_notes(filter(None, [run_folder.repair_log(out, trainer.history)]))
+    print(f"resuming {out} at epoch {trainer.epoch + 1}, step {trainer.step}", flush=True)
+    return trainer
+
+
+def _fit(trainer, out):
+    """Train and print the summary; a Ctrl-C outside the loop (a second one, or in the final evaluation)
+    says what is kept."""
+    try:
+        summary = trainer.fit()
+    except KeyboardInterrupt:
+        path = os.path.join(out, "checkpoint.npz")
+        kept = f"{path} is kept; --resume continues from it" if os.path.exists(path) else "no checkpoint was written"
+        raise KeyboardInterrupt(f"tgm train: interrupted (Ctrl-C); {kept}") from None
     if summary["interrupted"]:
         print(f"stopped; checkpoint saved in {out}; continue with --resume", flush=True)
         return 130

@@ -10,6 +10,8 @@ row, and two PNG plots (per-op times by device on a log scale; the roofline of e
 import os
 import time
 
+from ..errors import DeviceError, fmt
+
 __all__ = ["add_bench_commands", "main"]
 
 
@@ -38,8 +40,7 @@ def main(args):
 
     devices = args.device or (["cpu", "cuda"] if backend.cuda_available() else ["cpu"])
     if "cuda" in devices and not backend.cuda_available():
-        print(f"tgm bench: cuda is not available: {backend.cuda_unavailable_reason()}")
-        return 2
+        raise DeviceError(fmt("tgm bench", f"cuda is not available: {backend.cuda_unavailable_reason()}"))
     machine = machine_info()
     measured = _measure_peaks(devices, args.quick_peaks)
     prefix = _output_prefix(args.out, machine)
