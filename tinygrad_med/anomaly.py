@@ -97,14 +97,27 @@ class set_detect_anomaly:
         return False
 
 
+# The framework's own machinery: a frame here is never "where the op was called".
+_MACHINERY = tuple(
+    _PACKAGE + name for name in ("tensor.py", "function.py", "autograd.py", "anomaly.py", "inplace.py", "ops" + os.sep)
+) + (os.path.join(_PACKAGE, "nn", "functional.py"),)
+
+
 def forward_site():
-    """'file:line in function' of the innermost caller outside tinygrad_med (where the user called the op)."""
+    """Where the op was called: the innermost frame outside the framework's machinery (a layer's forward in
+    tinygrad_med/nn or models, or the user's own line), then the user's line if that frame is inside tinygrad_med."""
     frame = sys._getframe(1)
-    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+    while frame is not None and frame.f_code.co_filename.startswith(_MACHINERY):
         frame = frame.f_back
     if frame is None:
         return "inside tinygrad_med"
-    return f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}"
+    site = f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}"
+    outer = frame
+    while outer is not None and outer.f_code.co_filename.startswith(_PACKAGE):
+        outer = outer.f_back
+    if outer is not None and outer is not frame and not outer.f_code.co_filename.startswith("<"):
+        site += f", from {outer.f_code.co_filename}:{outer.f_lineno} in {outer.f_code.co_name}"
+    return site
 
 
 def check_forward(op, inputs, outputs):
