@@ -242,7 +242,7 @@ def test_densenet_blocks_grow_by_k_per_layer_and_small_inputs_work():
     tm.manual_seed(2)
     model = DenseNet(growth_rate=4, block_config=(2, 3), num_init_features=6, in_channels=1, num_classes=3,
                      stem="cifar")  # fmt: skip
-    block, transition = model.features[1], model.features[2]
+    block, transition = model.features.denseblock1, model.features.transition1
     x = tm.randn(2, 6, 8, 8)
     assert block(x).shape == (2, 6 + 2 * 4, 8, 8) and transition(block(x)).shape == (2, 7, 4, 4)
     assert model(tm.randn(2, 1, 8, 8)).shape == (2, 3)
@@ -291,5 +291,5 @@ def test_densenet_is_registered_for_tgm_train_on_small_images():
     assert "densenet" in MODELS
     model = create_model("densenet", 1, 10)
     assert model(tm.randn(4, 1, 8, 8)).shape == (4, 10)  # the packaged 8 x 8 digits
-    assert isinstance(model, DenseNet) and model.features[0].kernel_size == (3, 3)
-    assert create_model("densenet", 1, 10, growth_rate=6).features[1].layers[0].conv2.out_channels == 6
+    assert isinstance(model, DenseNet) and model.features.conv0.kernel_size == (3, 3)
+    assert create_model("densenet", 1, 10, growth_rate=6).features.denseblock1.denselayer1.conv2.out_channels == 6
