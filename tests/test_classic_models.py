@@ -40,6 +40,8 @@ def _fc(fin, fout):
 def no_random_init(monkeypatch):
     """Layers keep their zero-filled weights: counting 140M parameters takes no random draws."""
     monkeypatch.setattr(nn.init, "default_layer_init_", lambda weight, bias=None: None)
+    for name in ("kaiming_normal_", "normal_", "trunc_normal_"):  # the models' own (torchvision's) schemes
+        monkeypatch.setattr(nn.init, name, lambda tensor, *args, **kwargs: tensor)
 
 
 # ---------------------------------------------------------------------------------------------- counts
@@ -103,8 +105,7 @@ def test_googlenet_against_the_params_column_of_table_1(no_random_init):
     497.5K from its own columns), so the rows are compared within 8 % and the total within 3 %."""
     table_k = {"3a": 159, "3b": 380, "4a": 364, "4b": 437, "4c": 463, "4d": 580, "4e": 840, "5a": 1072, "5b": 1388}
     model = googlenet(aux_logits=False)
-    blocks = dict(zip(table_k, [*model.inception3[:2], model.inception4a, *model.inception4bcd,
-                                model.inception4e[0], *model.inception5], strict=True))  # fmt: skip
+    blocks = {name: getattr(model, "inception" + name) for name in table_k}
     for name, listed in table_k.items():
         weights = sum(p.numel() for key, p in blocks[name].named_parameters() if key.endswith("weight"))
         assert abs(weights / 1024 - listed) <= 0.08 * listed, name
@@ -191,16 +192,17 @@ def test_googlenet_stage_widths_and_the_aux_heads_feed_the_middle_layers():
     model = googlenet(1, 3, variant="paper")
     x = model.stem(tm.randn(2, 1, 64, 64))
     assert x.shape == (2, 192, 8, 8)  # 224 -> 28 in Table 1: H/8
-    x = model.inception4a(model.inception3(x))
+    x = model.inception4a(model.maxpool3(model.inception3b(model.inception3a(x))))
     assert x.shape == (2, 512, 4, 4)  # 14 x 14 at 224: H/16
-    x = model.inception4bcd(x)
-    assert x.shape == (2, 528, 4, 4) and model.inception5(model.inception4e(x)).shape == (2, 1024, 2, 2)
+    x = model.inception4d(model.inception4c(model.inception4b(x)))
+    assert x.shape == (2, 528, 4, 4)
+    assert model.inception5b(model.inception5a(model.maxpool4(model.inception4e(x)))).shape == (2, 1024, 2, 2)
     assert model.aux1(tm.randn(2, 512, 14, 14)).shape == (2, 3)  # avgpool 5x5/3: 14 x 14 -> 4 x 4
     assert model.aux1.pool.kernel_size == 5 and model.aux1.pool.stride == 3
     small = googlenet(1, 3, variant="torchvision")  # adaptive aux pooling: any input size
     aux1 = small(tm.randn(2, 1, 32, 32)).aux_logits1
     aux1.sum().backward()  # an auxiliary loss alone reaches the stem: "inject gradient in middle layers"
-    assert small.stem[0][0].weight.grad is not None and small.inception5[0].branch1[0].weight.grad is None
+    assert small.conv1.conv.weight.grad is not None and small.inception5a.branch1.conv.weight.grad is None
 
 
 @pytest.mark.parametrize("variant, smallest", [("torchvision", 15), ("paper", 31)])
@@ -214,12 +216,16 @@ def test_googlenet_smallest_inputs(variant, smallest):
 def test_googlenet_paper_aux_heads_take_inputs_223_to_270():
     """The paper's aux heads pool 5x5/3 into 128*4*4 inputs: maps of 14-16 px at H/16, inputs 223-270."""
     model = googlenet(1, 2, variant="paper")
+
+    def to_4a(size):  # the input of aux1
+        x = model.inception3b(model.inception3a(model.stem(tm.randn(1, 1, size, size))))
+        return model.inception4a(model.maxpool3(x))
+
     with tm.no_grad():
         for size in (223, 270):
-            x = model.inception4a(model.inception3(model.stem(tm.randn(1, 1, size, size))))
-            assert model.aux1(x).shape == (1, 2)
+            assert model.aux1(to_4a(size)).shape == (1, 2)
         for size in (222, 271):
-            x = model.inception4a(model.inception3(model.stem(tm.randn(1, 1, size, size))))
+            x = to_4a(size)
             with pytest.raises(ShapeError, match="linear"):
                 model.aux1(x)
 
@@ -238,7 +244,7 @@ def test_densenet_blocks_grow_by_k_per_layer_and_small_inputs_work():
     tm.manual_seed(2)
     model = DenseNet(growth_rate=4, block_config=(2, 3), num_init_features=6, in_channels=1, num_classes=3,
                      stem="cifar")  # fmt: skip
-    block, transition = model.features[1], model.features[2]
+    block, transition = model.features.denseblock1, model.features.transition1
     x = tm.randn(2, 6, 8, 8)
     assert block(x).shape == (2, 6 + 2 * 4, 8, 8) and transition(block(x)).shape == (2, 7, 4, 4)
     assert model(tm.randn(2, 1, 8, 8)).shape == (2, 3)
@@ -287,5 +293,5 @@ def test_densenet_is_registered_for_tgm_train_on_small_images():
     assert "densenet" in MODELS
     model = create_model("densenet", 1, 10)
     assert model(tm.randn(4, 1, 8, 8)).shape == (4, 10)  # the packaged 8 x 8 digits
-    assert isinstance(model, DenseNet) and model.features[0].kernel_size == (3, 3)
-    assert create_model("densenet", 1, 10, growth_rate=6).features[1].layers[0].conv2.out_channels == 6
+    assert isinstance(model, DenseNet) and model.features.conv0.kernel_size == (3, 3)
+    assert create_model("densenet", 1, 10, growth_rate=6).features.denseblock1.denselayer1.conv2.out_channels == 6

@@ -20,6 +20,7 @@ def test_resnet18_has_the_papers_parameter_count():
     assert _count(resnet18(3, 1000)) == 11_689_512  # torchvision.models.resnet18()
     cifar = resnet18(3, 10, stem="cifar")
     assert _count(cifar) == 11_173_962  # the 3x3 stem, 10 classes (the usual CIFAR ResNet-18)
+    assert cifar.maxpool is None and cifar.conv1.kernel_size == (3, 3) and cifar.conv1.stride == (1, 1)
     with pytest.raises(ValueError, match="stem must be"):
         resnet18(stem="tiny")
 

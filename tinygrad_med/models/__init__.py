@@ -1,7 +1,7 @@
 """The lecture's models, and a registry from the names ``tgm train MODEL`` takes to constructors.
 
 cnn.py     MLP, SmallCNN
-resnet.py  ResNet-18 (ImageNet or CIFAR-style stem)
+resnet.py  ResNet-18/34/50/101/152 (torchvision's names; ImageNet or CIFAR-style stem)
 unet.py    U-Net 2D/3D (Ronneberger et al. 2015; Cicek et al. 2016)
 vnet.py    V-Net (Milletari et al. 2016)
 stn.py     STNClassifier: nn.SpatialTransformer + SmallCNN (Jaderberg et al. 2015)
@@ -35,7 +35,7 @@ from .googlenet import GoogLeNet, GoogLeNetOutputs, googlenet, googlenet_loss
 from .hyperdense import HyperDenseNet
 from .mask_rcnn import MaskRCNN
 from .prob_unet import ProbUNet
-from .resnet import BasicBlock, ResNet, resnet18
+from .resnet import BasicBlock, Bottleneck, ResNet, resnet18, resnet34, resnet50, resnet101, resnet152
 from .rpn import RegionProposalNetwork
 from .stn import STNClassifier
 from .unet import UNet, UNet3D
@@ -47,8 +47,13 @@ __all__ = [
     "SmallCNN",
     "STNClassifier",
     "BasicBlock",
+    "Bottleneck",
     "ResNet",
     "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet101",
+    "resnet152",
     "UNet",
     "UNet3D",
     "VNet",

@@ -21,6 +21,12 @@ works out with 227 and no padding), and both end in AdaptiveAvgPool2d((6, 6)) as
 the identity at 224 x 224, and it lets smaller inputs (>= 63 x 63) through.  ``hidden`` (4096 in
 the papers) sets the width of the two hidden FC layers, for small experiments.
 
+Names as torchvision's (``features.0.weight`` ... ``classifier.6.bias``): a torchvision state_dict loads as
+it is into ``variant="torchvision"`` (the paper variant's LRN layers shift the ``features`` indices).
+Initialisation: the layer defaults, as torchvision's AlexNet (kaiming_uniform_(a=sqrt(5)) weights,
+U(+-1/sqrt(fan_in)) biases); the paper's N(0, 0.01^2) weights and biases of 1 in conv2, conv4, conv5 and
+the hidden FC layers are not reproduced.
+
 References: A. Krizhevsky, I. Sutskever, G. E. Hinton, "ImageNet Classification with Deep Convolutional
 Neural Networks", NIPS 2012.  M. D. Zeiler, R. Fergus, "Visualizing and Understanding Convolutional
 Networks", ECCV 2014, arXiv:1311.2901 (Fig. 3).

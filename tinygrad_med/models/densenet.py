@@ -19,9 +19,20 @@ BN-ReLU-conv1x1-avgpool2x2 halves the channels (compression 0.5, the "-C") and t
 the paper's CIFAR/SVHN networks, for small images; with it an 8 x 8 input and three blocks
 (two transitions) end on 2 x 2 maps.
 
+Names, as torchvision: ``features.conv0``, ``features.norm0``, ``features.denseblock1.denselayer1.norm1``
+(``.conv1``, ``.norm2``, ``.conv2``), ``features.transition1`` (``.norm``, ``.conv``), ``features.norm5``,
+``classifier``: a torchvision state_dict loads as it is (with stem="cifar" only ``features.conv0`` differs,
+3x3, and ``norm0`` is absent).
+
+Initialisation, as torchvision's DenseNet: every Conv2d kaiming_normal_ with PyTorch's defaults (mode
+"fan_in", gain sqrt(2): N(0, 2 / (C * KH * KW))), every BatchNorm2d weight 1 and bias 0, the Linear's
+bias 0 (its weight keeps the layer default U(+-1/sqrt(fan_in))).
+
 Reference: G. Huang, Z. Liu, L. van der Maaten, K. Q. Weinberger, "Densely Connected Convolutional
 Networks", CVPR 2017, arXiv:1608.06993, section 3 and Table 1.
 """
+
+from collections import OrderedDict
 
 from .. import nn
 from ..errors import fmt
@@ -40,20 +51,22 @@ class DenseLayer(nn.Module):
     def __init__(self, in_channels, growth_rate, bn_size=4, drop_rate=0.0):
         super().__init__()
         self.norm1 = nn.BatchNorm2d(in_channels)
-        self.relu = nn.ReLU()
+        self.relu1 = nn.ReLU()
         self.conv1 = nn.Conv2d(in_channels, bn_size * growth_rate, 1, bias=False)  # the bottleneck
         self.norm2 = nn.BatchNorm2d(bn_size * growth_rate)
+        self.relu2 = nn.ReLU()
         self.conv2 = nn.Conv2d(bn_size * growth_rate, growth_rate, 3, padding=1, bias=False)
         self.dropout = nn.Dropout(drop_rate)
 
     def forward(self, features):
         x = cat(features, dim=1)  # [x_0, ..., x_{l-1}]: (N, in_channels, H, W)
-        x = self.conv1(self.relu(self.norm1(x)))
-        return self.dropout(self.conv2(self.relu(self.norm2(x))))
+        x = self.conv1(self.relu1(self.norm1(x)))
+        return self.dropout(self.conv2(self.relu2(self.norm2(x))))
 
 
 class DenseBlock(nn.Module):
-    """num_layers DenseLayers; each one's output is concatenated to the input of all that follow.
+    """num_layers DenseLayers (children ``denselayer1`` ... as torchvision); each one's output is concatenated
+    to the input of all that follow.
 
     Forward:  x_l = H_l([x_0, ..., x_{l-1}]), y = [x_0, x_1, ..., x_L]
     Shapes:   (N, C, H, W) -> (N, C + num_layers * growth_rate, H, W)
@@ -61,13 +74,13 @@ class DenseBlock(nn.Module):
 
     def __init__(self, num_layers, in_channels, growth_rate, bn_size=4, drop_rate=0.0):
         super().__init__()
-        self.layers = nn.ModuleList(
-            [DenseLayer(in_channels + i * growth_rate, growth_rate, bn_size, drop_rate) for i in range(num_layers)]
-        )
+        for i in range(num_layers):
+            layer = DenseLayer(in_channels + i * growth_rate, growth_rate, bn_size, drop_rate)
+            self.add_module(f"denselayer{i + 1}", layer)
 
     def forward(self, x):
         features = [x]
-        for layer in self.layers:
+        for layer in self.children():
             features.append(layer(features))
         return cat(features, dim=1)
 
@@ -118,27 +131,42 @@ class DenseNet(nn.Module):
         if not 0 < compression <= 1:
             raise ValueError(fmt("DenseNet", f"compression must be in (0, 1], got {compression!r}"))
         if stem == "imagenet":
-            layers = [
-                nn.Conv2d(in_channels, num_init_features, 7, stride=2, padding=3, bias=False),
-                nn.BatchNorm2d(num_init_features),
-                nn.ReLU(),
-                nn.MaxPool2d(3, stride=2, padding=1),
+            stem_layers = [
+                ("conv0", nn.Conv2d(in_channels, num_init_features, 7, stride=2, padding=3, bias=False)),
+                ("norm0", nn.BatchNorm2d(num_init_features)),
+                ("relu0", nn.ReLU()),
+                ("pool0", nn.MaxPool2d(3, stride=2, padding=1)),
             ]
         else:
-            layers = [nn.Conv2d(in_channels, num_init_features, 3, padding=1, bias=False)]
+            stem_layers = [("conv0", nn.Conv2d(in_channels, num_init_features, 3, padding=1, bias=False))]
+        self.features = nn.Sequential(OrderedDict(stem_layers))
         channels = num_init_features
         for index, num_layers in enumerate(block_config):
-            layers.append(DenseBlock(num_layers, channels, growth_rate, bn_size, drop_rate))
+            block = DenseBlock(num_layers, channels, growth_rate, bn_size, drop_rate)
+            self.features.add_module(f"denseblock{index + 1}", block)
             channels += num_layers * growth_rate
             if index != len(block_config) - 1:
-                layers.append(Transition(channels, int(channels * compression)))
+                transition = Transition(channels, int(channels * compression))
+                self.features.add_module(f"transition{index + 1}", transition)
                 channels = int(channels * compression)
-        layers += [nn.BatchNorm2d(channels), nn.ReLU()]
-        self.features = nn.Sequential(*layers)
+        self.features.add_module("norm5", nn.BatchNorm2d(channels))
+        self.relu = nn.ReLU()
         self.classifier = nn.Linear(channels, num_classes)
+        self._init_weights()
+
+    def _init_weights(self):
+        """torchvision's: kaiming_normal_ (fan_in, gain sqrt(2)) for convs, BN 1 and 0, Linear bias 0."""
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight)
+            elif isinstance(module, nn.BatchNorm2d):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.Linear):
+                nn.init.zeros_(module.bias)
 
     def forward(self, x):
-        features = self.features(x)  # (N, C_final, H', W')
+        features = self.relu(self.features(x))  # (N, C_final, H', W')
         return self.classifier(features.mean(dim=(2, 3)))  # global average pooling -> (N, C_final)
 
 

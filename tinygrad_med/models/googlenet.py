@@ -27,6 +27,18 @@ reduction with respect to its predecessor AlexNet, which used 60 million paramet
 exactly, the deployed network (no auxiliary heads) has 6.6-7.0M parameters, 8.7-9.4x fewer than
 AlexNet's 61-62M.
 
+Names, as torchvision: ``conv1``-``conv3`` (each a BasicConv2d: ``.conv``, ``.bn``), ``inception3a`` ...
+``inception5b`` (``.branch1``-``.branch4``), ``aux1``/``aux2`` (``.conv``, ``.fc1``, ``.fc2``; None without
+auxiliary heads), ``fc``: a torchvision state_dict loads as it is into ``variant="torchvision"``.  The
+paper variant has the same names (its BasicConv2d has a conv bias and no ``bn``; LRN is ``lrn1``/``lrn2``).
+
+Initialisation: the torchvision variant as torchvision's (init_weights=True): every Conv2d and Linear
+weight ~ N(0, 0.01^2) truncated to [-2, 2] (nn.init.trunc_normal_; at std 0.01 the bounds are 200 std
+away, so it is N(0, 0.01^2) in practice), BatchNorm2d weight 1 and bias 0, Linear biases the layer
+default U(+-1/sqrt(fan_in)).  The paper gives no initialisation for GoogLeNet; with no batch norm,
+std 0.01 would shrink the signal through 22 layers, so the paper variant keeps the layer defaults
+(PyTorch's kaiming_uniform_(a=sqrt(5)) and U(+-1/sqrt(fan_in)) biases).
+
 Outputs, as torchvision: in training mode with ``aux_logits=True`` the model returns
 ``GoogLeNetOutputs(logits, aux_logits2, aux_logits1)`` (aux2 after inception 4d, aux1 after 4a);
 in eval mode, or without auxiliary heads, the logits alone.  ``googlenet_loss`` is the paper's
@@ -44,6 +56,7 @@ from ..ops.shape import cat
 from .alexnet import LRN_PAPER
 
 __all__ = [
+    "BasicConv2d",
     "GoogLeNet",
     "GoogLeNetOutputs",
     "Inception",
@@ -70,15 +83,22 @@ INCEPTION_TABLE = {
 }
 
 
-def _conv(in_channels, out_channels, kernel_size, variant, **options):
-    """conv + ReLU (paper) or conv without bias + BatchNorm2d(eps=0.001) + ReLU (torchvision's BasicConv2d)."""
-    if variant == "paper":
-        return nn.Sequential(nn.Conv2d(in_channels, out_channels, kernel_size, **options), nn.ReLU())
-    return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, kernel_size, bias=False, **options),
-        nn.BatchNorm2d(out_channels, eps=0.001),
-        nn.ReLU(),
-    )
+class BasicConv2d(nn.Module):
+    """conv + ReLU (paper: conv with bias) or conv without bias + BatchNorm2d(eps=0.001) + ReLU (torchvision).
+
+    Shapes:   x (N, in_channels, H, W) -> (N, out_channels, OH, OW) as the conv
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, variant="torchvision", **options):
+        super().__init__()
+        paper = variant == "paper"
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, bias=paper, **options)
+        self.bn = None if paper else nn.BatchNorm2d(out_channels, eps=0.001)
+        self.relu = nn.ReLU()
+
+    def forward(self, x):
+        x = self.conv(x)
+        return self.relu(x if self.bn is None else self.bn(x))
 
 
 class Inception(nn.Module):
@@ -97,15 +117,16 @@ class Inception(nn.Module):
     def __init__(self, in_channels, ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj, variant="paper"):
         super().__init__()
         k5 = 5 if variant == "paper" else 3
-        self.branch1 = _conv(in_channels, ch1x1, 1, variant)
+        self.branch1 = BasicConv2d(in_channels, ch1x1, 1, variant)
         self.branch2 = nn.Sequential(
-            _conv(in_channels, ch3x3red, 1, variant), _conv(ch3x3red, ch3x3, 3, variant, padding=1)
+            BasicConv2d(in_channels, ch3x3red, 1, variant), BasicConv2d(ch3x3red, ch3x3, 3, variant, padding=1)
         )
         self.branch3 = nn.Sequential(
-            _conv(in_channels, ch5x5red, 1, variant), _conv(ch5x5red, ch5x5, k5, variant, padding=k5 // 2)
+            BasicConv2d(in_channels, ch5x5red, 1, variant),
+            BasicConv2d(ch5x5red, ch5x5, k5, variant, padding=k5 // 2),
         )
         self.branch4 = nn.Sequential(
-            nn.MaxPool2d(3, stride=1, padding=1, ceil_mode=True), _conv(in_channels, pool_proj, 1, variant)
+            nn.MaxPool2d(3, stride=1, padding=1, ceil_mode=True), BasicConv2d(in_channels, pool_proj, 1, variant)
         )
 
     def forward(self, x):
@@ -124,7 +145,7 @@ class InceptionAux(nn.Module):
     def __init__(self, in_channels, num_classes, variant="paper", dropout=0.7):
         super().__init__()
         self.pool = nn.AvgPool2d(5, stride=3) if variant == "paper" else nn.AdaptiveAvgPool2d((4, 4))
-        self.conv = _conv(in_channels, 128, 1, variant)
+        self.conv = BasicConv2d(in_channels, 128, 1, variant)
         self.fc1 = nn.Linear(128 * 4 * 4, 1024)
         self.relu = nn.ReLU()
         self.dropout = nn.Dropout(dropout)
@@ -150,7 +171,7 @@ class GoogLeNet(nn.Module):
 
     Args:
         in_channels, num_classes: input channels and classes.
-        aux_logits: build the two auxiliary classifiers (used in training only).
+        aux_logits: build the two auxiliary classifiers (used in training only; None attributes without).
         variant: "paper" or "torchvision" (see the module docstring).
         lrn: local response normalisation in the stem; None = as the variant (paper yes, torchvision no).
         dropout, dropout_aux: before the last FC (paper 0.4, torchvision 0.2; None = as the variant) and
@@ -166,42 +187,54 @@ class GoogLeNet(nn.Module):
             raise ValueError(fmt("GoogLeNet", f"variant must be 'paper' or 'torchvision', got {variant!r}"))
         paper = variant == "paper"
         lrn = paper if lrn is None else lrn
-
-        def norm():
-            return [nn.LocalResponseNorm(**LRN_PAPER)] if lrn else []
-
         self.aux_logits = aux_logits
-        self.stem = nn.Sequential(
-            _conv(in_channels, 64, 7, variant, stride=2, padding=3),
-            nn.MaxPool2d(3, stride=2, ceil_mode=True),
-            *norm(),
-            _conv(64, 64, 1, variant),
-            _conv(64, 192, 3, variant, padding=1),
-            *norm(),
-            nn.MaxPool2d(3, stride=2, ceil_mode=True),
-        )
-        block = {name: Inception(_in(name), *row, variant=variant) for name, row in INCEPTION_TABLE.items()}
-        self.inception3 = nn.Sequential(block["3a"], block["3b"], nn.MaxPool2d(3, stride=2, ceil_mode=True))
-        self.inception4a = block["4a"]
-        self.inception4bcd = nn.Sequential(block["4b"], block["4c"], block["4d"])
-        pool4 = nn.MaxPool2d(3, stride=2, ceil_mode=True) if paper else nn.MaxPool2d(2, stride=2, ceil_mode=True)
-        self.inception4e = nn.Sequential(block["4e"], pool4)
-        self.inception5 = nn.Sequential(block["5a"], block["5b"])
-        if aux_logits:
-            self.aux1 = InceptionAux(512, num_classes, variant, dropout_aux)
-            self.aux2 = InceptionAux(528, num_classes, variant, dropout_aux)
+        self.conv1 = BasicConv2d(in_channels, 64, 7, variant, stride=2, padding=3)
+        self.maxpool1 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
+        self.lrn1 = nn.LocalResponseNorm(**LRN_PAPER) if lrn else None
+        self.conv2 = BasicConv2d(64, 64, 1, variant)
+        self.conv3 = BasicConv2d(64, 192, 3, variant, padding=1)
+        self.lrn2 = nn.LocalResponseNorm(**LRN_PAPER) if lrn else None
+        self.maxpool2 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
+        for name, row in INCEPTION_TABLE.items():  # inception3a ... inception5b, torchvision's names
+            setattr(self, "inception" + name, Inception(_in(name), *row, variant=variant))
+            if name in ("3b", "4e"):
+                pool = nn.MaxPool2d(3 if paper or name == "3b" else 2, stride=2, ceil_mode=True)
+                setattr(self, "maxpool3" if name == "3b" else "maxpool4", pool)
+        self.aux1 = InceptionAux(512, num_classes, variant, dropout_aux) if aux_logits else None
+        self.aux2 = InceptionAux(528, num_classes, variant, dropout_aux) if aux_logits else None
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.dropout = nn.Dropout((0.4 if paper else 0.2) if dropout is None else dropout)
         self.fc = nn.Linear(1024, num_classes)
+        if not paper:
+            self._init_weights()
+
+    def _init_weights(self):
+        """torchvision's: conv and linear weights ~ N(0, 0.01^2) truncated to [-2, 2], BN 1 and 0."""
+        for module in self.modules():
+            if isinstance(module, (nn.Conv2d, nn.Linear)):
+                nn.init.trunc_normal_(module.weight, mean=0.0, std=0.01, a=-2, b=2)
+            elif isinstance(module, nn.BatchNorm2d):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+
+    def stem(self, x):
+        """conv1, maxpool1, [lrn1], conv2, conv3, [lrn2], maxpool2: (N, C, H, W) -> (N, 192, H/8, W/8)."""
+        x = self.maxpool1(self.conv1(x))
+        x = x if self.lrn1 is None else self.lrn1(x)
+        x = self.conv3(self.conv2(x))
+        x = x if self.lrn2 is None else self.lrn2(x)
+        return self.maxpool2(x)
 
     def forward(self, x):
-        x = self.inception4a(self.inception3(self.stem(x)))  # (N, 512, H/16, W/16)
-        aux1 = self.aux1(x) if self.aux_logits and self.training else None
-        x = self.inception4bcd(x)  # (N, 528, H/16, W/16)
-        aux2 = self.aux2(x) if self.aux_logits and self.training else None
-        x = self.inception5(self.inception4e(x))  # (N, 1024, H/32, W/32)
+        x = self.maxpool3(self.inception3b(self.inception3a(self.stem(x))))  # (N, 480, H/16, W/16)
+        x = self.inception4a(x)  # (N, 512, H/16, W/16)
+        aux1 = self.aux1(x) if self.aux1 is not None and self.training else None
+        x = self.inception4d(self.inception4c(self.inception4b(x)))  # (N, 528, H/16, W/16)
+        aux2 = self.aux2(x) if self.aux2 is not None and self.training else None
+        x = self.maxpool4(self.inception4e(x))  # (N, 832, H/32, W/32)
+        x = self.inception5b(self.inception5a(x))  # (N, 1024, H/32, W/32)
         logits = self.fc(self.dropout(self.avgpool(x).flatten(1)))  # global average pooling -> (N, 1024)
-        if aux1 is None:
+        if aux1 is None or not self.aux_logits:
             return logits
         return GoogLeNetOutputs(logits, aux2, aux1)
 

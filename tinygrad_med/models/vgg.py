@@ -18,6 +18,13 @@ features end in AdaptiveAvgPool2d((7, 7)) (the identity at 224 x 224; H, W >= 32
 ``width`` scales every conv width by width/64 and ``hidden`` sets the two hidden FC layers (4096),
 for small experiments; the defaults are the paper's.
 
+Names and initialisation are torchvision.models.vgg's (a torchvision state_dict, ``features.0.weight`` ...
+``classifier.6.bias``, loads as it is): every Conv2d weight kaiming_normal_(mode="fan_out",
+nonlinearity="relu"), i.e. N(0, 2 / (F * 3 * 3)), and bias 0; every Linear weight N(0, 0.01^2) and bias 0
+(the paper, section 3.1, drew weights with variance 10^-2 and zero biases, trained configuration A
+first and started the deeper nets' first four conv and three FC layers from it; torchvision's scheme is
+used here); BatchNorm2d weight 1, bias 0.
+
 Reference: K. Simonyan, A. Zisserman, "Very Deep Convolutional Networks for Large-Scale Image
 Recognition", arXiv:1409.1556, Tables 1 and 2.
 """
@@ -88,6 +95,21 @@ class VGG(nn.Module):
             nn.Dropout(dropout),
             nn.Linear(hidden, num_classes),
         )
+        self._init_weights()
+
+    def _init_weights(self):
+        """torchvision's: kaiming_normal_ fan_out for conv weights, N(0, 0.01^2) Linear weights, zero biases,
+        BN weight 1 and bias 0."""
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.BatchNorm2d):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.Linear):
+                nn.init.normal_(module.weight, 0.0, 0.01)
+                nn.init.zeros_(module.bias)
 
     def forward(self, x):
         features = self.avgpool(self.features(x))  # (N, 512, 7, 7) at the default width

@@ -13,6 +13,7 @@ makes them repeat.
 
 import math
 
+from .. import backend
 from ..errors import ShapeError, fmt
 from ..function import no_grad
 
@@ -21,6 +22,7 @@ __all__ = [
     "calculate_gain",
     "uniform_",
     "normal_",
+    "trunc_normal_",
     "constant_",
     "zeros_",
     "ones_",
@@ -107,6 +109,26 @@ def normal_(tensor, mean=0.0, std=1.0):
     """Fill with draws from N(mean, std^2)."""
     with no_grad():
         return tensor.normal_(mean, std)
+
+
+def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0):
+    """Fill with draws from N(mean, std^2) truncated to [a, b] (torch.nn.init.trunc_normal_).
+
+    Forward:  PyTorch's inverse-CDF method: u ~ U(2 Phi((a - mean)/std) - 1, 2 Phi((b - mean)/std) - 1),
+              x = mean + std * sqrt(2) * erfinv(u), clipped to [a, b] against rounding;
+              Phi(z) = (1 + erf(z / sqrt(2))) / 2.  Note a, b are values, not multiples of std.
+    """
+    from scipy.special import erfinv
+
+    def phi(z):
+        return (1.0 + math.erf(z / math.sqrt(2.0))) / 2.0
+
+    low, high = phi((a - mean) / std), phi((b - mean) / std)
+    with no_grad():
+        tensor.uniform_(2 * low - 1, 2 * high - 1)
+        values = erfinv(backend.to_numpy(tensor.data).astype("float64")) * (std * math.sqrt(2.0)) + mean
+        tensor.data[...] = backend.to_device(values.clip(a, b), tensor.device).astype(tensor.dtype)
+    return tensor
 
 
 def constant_(tensor, val):

@@ -22,6 +22,7 @@ from .. import backend
 from ..errors import CheckpointError, DTypeError, fmt
 from ..function import increment_version, no_grad
 from ..tensor import Tensor
+from .array_like import as_array
 from .parameter import Parameter
 
 __all__ = ["Parameter", "Module"]
@@ -29,12 +30,6 @@ __all__ = ["Parameter", "Module"]
 
 # What load_state_dict returns (torch.nn.modules.module._IncompatibleKeys).
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
-
-
-def _as_array(value):
-    """A state_dict value (Tensor, numpy or cupy array, Python number) as an array."""
-    source = value.data if isinstance(value, Tensor) else value
-    return source if hasattr(source, "shape") else numpy.asarray(source)
 
 
 def _value_problems(sources, own):
@@ -345,8 +340,9 @@ class Module:
     def load_state_dict(self, state_dict, strict=True):
         """Copy values from ``state_dict`` into the parameters and buffers, in place.
 
-        Values may be Tensors, numpy (or cupy) arrays or Python numbers; each is cast
-        to the destination's dtype and device.  Everything is checked before anything
+        Values may be Tensors, numpy (or cupy) arrays, Python numbers, or any array-like with
+        ``__dlpack__`` or ``__array__`` (a torch state_dict as it is: see nn/array_like.py); each
+        is cast to the destination's dtype and device.  Everything is checked before anything
         is copied, so a failed load leaves the module as it was.
 
         Returns:
@@ -360,7 +356,7 @@ class Module:
         own = self.state_dict(keep_vars=True)
         missing = [key for key in own if key not in state_dict]
         unexpected = [key for key in state_dict if key not in own]
-        sources = {key: _as_array(state_dict[key]) for key in own if key in state_dict}
+        sources = {key: as_array(state_dict[key], key) for key in own if key in state_dict}
         problems = _value_problems(sources, own)  # everything is checked before anything is copied
         if strict and (missing or unexpected):
             if unexpected:
