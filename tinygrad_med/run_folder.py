@@ -10,6 +10,7 @@ written for another model is reported and left exactly as it was.
 import os
 
 from .errors import CheckpointError, fmt
+from .random import parse_rng_state
 from .serialization import load
 
 __all__ = ["RUN_FILES", "CHECKPOINT_FORMAT", "load_checkpoint", "prepare_out"]
@@ -50,6 +51,7 @@ def load_checkpoint(path, model=None, data=None):
                 hint="the file was left as it is",
             )
         )
+    check_checkpoint_keys(checkpoint, path)
     saved = checkpoint["config"]
     if (model is not None and saved["model"] != model) or (data is not None and saved["data"] != data):
         wanted = f"a {model or saved['model']!r} model" + (f" on {data!r}" if data is not None else "")
@@ -57,6 +59,42 @@ def load_checkpoint(path, model=None, data=None):
         hint = "the file was left as it is; pass the matching model and --data, or another --out"
         raise CheckpointError(fmt("tgm", problem, hint=hint))
     return checkpoint
+
+
+# key -> the types its value may have in a checkpoint ``Trainer.state`` wrote
+CHECKPOINT_KEYS = {"config": dict, "model": dict, "optimizer": dict, "scheduler": dict, "epoch": int,
+                   "step": int, "partial": dict, "rng": object, "history": list}  # fmt: skip
+CONFIG_KEYS = {"model": str, "data": str, "optimizer": str, "seed": int, "epochs": int, "batch_size": int,
+               "lr": (int, float)}  # fmt: skip
+
+
+def check_checkpoint_keys(checkpoint, path):
+    """Check that a ``tgm train`` checkpoint has every entry the loop reads, with the right types.
+
+    Raises:
+        CheckpointError naming the file and each missing or mistyped entry (config, epoch, rng, ...).
+    """
+    problems = _key_problems(checkpoint, CHECKPOINT_KEYS, "")
+    if not problems:
+        problems = _key_problems(checkpoint["config"], CONFIG_KEYS, "config.")
+    if not problems:
+        try:
+            parse_rng_state(checkpoint["rng"])
+        except ValueError as error:
+            problems.append(f"its 'rng' entry is damaged ({error})")
+    if problems:
+        raise CheckpointError(fmt("tgm", f"{path} is not a complete tgm train checkpoint: " + "; ".join(problems),
+                                  hint="the file was left as it is"))  # fmt: skip
+
+
+def _key_problems(entries, wanted, prefix):
+    problems = []
+    for key, kind in wanted.items():
+        if key not in entries:
+            problems.append(f"no {prefix + key!r} entry")
+        elif isinstance(entries[key], bool) or not isinstance(entries[key], kind):
+            problems.append(f"{prefix + key!r} is a {type(entries[key]).__name__}")
+    return problems
 
 
 def prepare_out(out, resume=False, overwrite=False):
