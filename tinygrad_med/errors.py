@@ -8,7 +8,7 @@ was expected and what came, e.g.
     conv2d: x has 3 channels but W expects 4 (x.shape=(8, 3, 32, 32) as (N, C, H, W); ...)
 """
 
-__all__ = ["ShapeError", "DTypeError", "DeviceError", "KernelError", "CheckpointError", "fmt"]
+__all__ = ["ShapeError", "DTypeError", "DeviceError", "KernelError", "CheckpointError", "DataError", "fmt"]
 
 
 class ShapeError(ValueError):
@@ -29,6 +29,10 @@ class KernelError(RuntimeError):
 
 class CheckpointError(ValueError):
     """A checkpoint file is corrupt, is missing a key, or holds an array of the wrong shape."""
+
+
+class DataError(ValueError):
+    """A data file (``--data-path``, an image to predict on) is unreadable or holds values the loader cannot use."""
 
 
 def fmt(op, problem, hint=None, **arrays):

@@ -24,7 +24,7 @@ dataset is refused before anything is written.
 import numpy
 
 from . import metrics as metrics_module
-from .errors import fmt
+from .errors import DataError, fmt
 from .models import UnknownNameError
 from .ops.dice import dice_ce_loss
 from .ops.loss import cross_entropy
@@ -69,6 +69,16 @@ class Classification:
     pictures, prediction = ("predictions.png",), "labels"
 
     def __init__(self, dataset, device="cpu"):
+        if getattr(dataset, "multilabel", False) and self.name == "classification":
+            raise DataError(
+                fmt(
+                    "tgm train",
+                    f"the dataset holds multi-label labels ({dataset.num_classes} per image, ChestMNIST's layout); "
+                    "the classification models (cnn, mlp, resnet18, ...) learn one class per image with "
+                    "cross-entropy and do not train on multi-label files",
+                    hint="use a single-label MedMNIST file, or the autoencoder/vae (they ignore labels)",
+                )
+            )
         self.num_classes, self.device = dataset.num_classes, device
         self.class_names = getattr(dataset, "class_names", [str(k) for k in range(self.num_classes)])
 
@@ -222,13 +232,16 @@ def make_objective(model, dataset, device="cpu", data=None):
 def check_objective(model, data, data_path=None):
     """Refuse a model/dataset pair whose objective does not fit, before a run folder is touched.
 
-    Only models that declare an objective in MODEL_OBJECTIVES, and datasets registered with a
-    "task" (detection), are checked: the supervised models take the dataset's task, as before.
+    Only models that declare an objective in MODEL_OBJECTIVES, datasets registered with a
+    "task" (detection) and data files given by the user (``data_path``, both splits read and checked)
+    are checked: the supervised models take the dataset's task, as before.
     Raises as ``make_objective``.
     """
     from .data.registry import DATASETS, get_dataset
 
-    if model in MODEL_OBJECTIVES or "task" in DATASETS.get(data, {}):
+    if model in MODEL_OBJECTIVES or "task" in DATASETS.get(data, {}) or data_path is not None:
+        if data_path is not None:  # a file the user gave: its training split is checked too, before any run
+            get_dataset(data, "train", data_path, dataset_view(model))
         dataset = get_dataset(data, "test", data_path, dataset_view(model))
         make_objective(model, dataset, data=data).model_options(dataset)  # each raises if they do not fit
 
