@@ -148,98 +148,40 @@ def run_eval(args):
 
 def run_predict(args):
     """``tgm predict``: write the predicted label mask of --input (default: the first test sample), its
-    reconstruction for an autoencoder or VAE, its detections, or its caption (what the run's objective predicts)."""
+    reconstruction for an autoencoder or VAE, its detections, or its caption (what the run's objective predicts).
+    The output is checked before the model runs (tinygrad_med/predict_io.py) and the path written is printed."""
     from .function import no_grad
+    from .predict_io import check_output, pad, read_image, write_image, write_mask
     from .tensor import Tensor
 
     trainer = _trainer_from(args.checkpoint, args.device)
-    objective = trainer.objective
+    objective, kind = trainer.objective, trainer.objective.prediction
     if objective.name == "classification":
         raise ValueError(f"tgm predict writes masks; model {trainer.config['model']!r} is a classifier")
+    spatial_dims = trainer.test_set[0][0].ndim - 1  # (C, *S)
+    folder = args.checkpoint if os.path.isdir(args.checkpoint) else os.path.dirname(os.path.abspath(args.checkpoint))
+    default = {"caption": ".json", "image": ".png", "detections": ".png"}.get(kind, ".png")
+    default = os.path.join(folder, "prediction" + (default if spatial_dims == 2 or kind == "caption" else ".npy"))
+    output = check_output(args.output or default, kind, args.output is not None, args.input, spatial_dims)
+    skipped = 0
     if args.input:
-        image, reference = _read_image(args.input, getattr(trainer.train_set, "spatial_dims", 2)), args.input
+        (image, skipped), reference = read_image(args.input, spatial_dims), args.input
     else:
         image, reference = trainer.test_set[0][0], None
     trainer.model.eval()
-    folder = args.checkpoint if os.path.isdir(args.checkpoint) else os.path.dirname(os.path.abspath(args.checkpoint))
     with no_grad():
-        batch = Tensor(_pad(image, objective.pad_multiple(trainer.model))[None]).to(args.device)
+        batch = Tensor(pad(image, objective.pad_multiple(trainer.model))[None]).to(args.device)
         if hasattr(objective, "write_prediction"):  # detections (JSON + instance image); a caption (JSON or text)
-            print(
-                objective.write_prediction(trainer.model, batch, args.output or os.path.join(folder, "prediction.png"))
-            )
+            print(objective.write_prediction(trainer.model, batch, output))
             return 0
         predicted = numpy.asarray(objective.predict(trainer.model, batch))[0]
     predicted = predicted[(Ellipsis,) + tuple(slice(0, s) for s in image.shape[1:])]
-    default = "prediction.png" if predicted.ndim == 2 or objective.prediction == "image" else "prediction.npy"
-    output = args.output or os.path.join(folder, default)
-    if objective.prediction == "image":
-        _write_image(predicted, output)
-        print(f"wrote {output}: reconstruction, shape {predicted.shape}")
+    note = f"; {skipped} NaN/infinite input pixels were left out of the scaling and set to 0" if skipped else ""
+    if kind == "image":
+        write_image(predicted, output)
+        print(f"wrote {output}: reconstruction, shape {predicted.shape}{note}")
         return 0
-    _write_mask(predicted, output, trainer.num_classes, reference)
-    print(f"wrote {output}: labels {sorted(int(v) for v in numpy.unique(predicted))}, shape {predicted.shape}")
+    dtype = write_mask(predicted, output, trainer.num_classes, reference)
+    ids = sorted(int(v) for v in numpy.unique(predicted))
+    print(f"wrote {output}: class ids {ids} ({dtype}, one channel), shape {predicted.shape}{note}")
     return 0
-
-
-def _pad(image, multiple):
-    """Zero-pad (C, *S) at the end of each spatial axis up to a multiple (the U-Net's 2**depth)."""
-    widths = [(0, 0)] + [(0, -s % multiple) for s in image.shape[1:]]
-    return numpy.pad(image, widths).astype(numpy.float32)
-
-
-def _read_image(path, spatial_dims):
-    """(C, *S) float32 scaled by the 1st/99.8th percentiles, as the training data."""
-    lower = path.lower()
-    if lower.endswith(".npy"):
-        image = numpy.load(path, allow_pickle=False)
-    elif lower.endswith((".nii", ".nii.gz")):
-        from .data._packages import require
-
-        image = require("nibabel", "predict").load(path).get_fdata()
-    elif lower.endswith((".tif", ".tiff")):
-        from .data._packages import require
-
-        image = require("tifffile", "predict").imread(path)
-    else:
-        import matplotlib.image
-
-        image = matplotlib.image.imread(path)
-        image = image[..., :3].mean(axis=-1) if image.ndim == 3 else image
-    image = numpy.asarray(image, dtype=numpy.float64)
-    if image.ndim != spatial_dims:
-        raise ShapeError(f"tgm predict: {path} has shape {image.shape}; the model takes {spatial_dims}-D images")
-    low, high = numpy.percentile(image, [1.0, 99.8])
-    return ((image - low) / max(high - low, 1e-12)).astype(numpy.float32)[None]
-
-
-def _write_image(image, output):
-    """A reconstruction (C, H, W) in [0, 1]: grey PNG of its first channel, or the float32 array as .npy."""
-    if output.lower().endswith(".png"):
-        import matplotlib.image
-
-        matplotlib.image.imsave(output, numpy.asarray(image[0], dtype=numpy.float32), cmap="gray", vmin=0, vmax=1)
-    else:
-        numpy.save(output, numpy.asarray(image, dtype=numpy.float32))
-
-
-def _write_mask(labels, output, num_classes, reference):
-    lower = output.lower()
-    if lower.endswith(".png"):
-        import matplotlib.image
-
-        if labels.ndim != 2:
-            raise ShapeError(f"tgm predict: a PNG holds a 2D mask; this one is {labels.shape}, write .npy or .nii.gz")
-        matplotlib.image.imsave(output, labels.astype(numpy.float32), cmap="gray", vmin=0, vmax=max(num_classes - 1, 1))
-    elif lower.endswith((".nii", ".nii.gz")):
-        from .data._packages import require
-
-        nibabel = require("nibabel", "predict")
-        affine = (
-            nibabel.load(reference).affine
-            if reference and reference.lower().endswith((".nii", ".nii.gz"))
-            else numpy.eye(4)
-        )
-        nibabel.save(nibabel.Nifti1Image(labels.astype(numpy.int16), affine), output)
-    else:
-        numpy.save(output, labels.astype(numpy.int64))
