@@ -304,3 +304,31 @@ def test_a_safetensors_header_claiming_huge_sizes_is_refused():
         load_bytes(len(header).to_bytes(8, "little") + header, "fuzz.safetensors")
     with pytest.raises(CheckpointError, match="fuzz.safetensors.*not a readable .safetensors"):
         load_bytes((2**60).to_bytes(8, "little") + b"{}", "fuzz.safetensors")
+
+
+# --------------------------------------------------------------------------- tgm train --export
+
+
+def test_train_exports_the_final_weights_where_asked_and_never_over_a_file(tmp_path, capsys):
+    from tinygrad_med.cli import main
+    from tinygrad_med.models import create_model
+
+    train = ["train", "mlp", "--data", "digits", "--epochs", "1", "--quiet", "--out"]
+    weights = tmp_path / "model.safetensors"
+    assert main(train + [str(tmp_path / "run"), "--export", str(weights)]) == 0
+    assert f"wrote {weights}: the final weights" in capsys.readouterr().out
+    saved = tm.load(tmp_path / "run" / "checkpoint.npz")["model"]
+    exported = tm.load(weights)
+    assert sorted(exported) == sorted(saved) and all(
+        numpy.array_equal(exported[k].numpy(), saved[k].numpy()) for k in saved
+    )
+    create_model("mlp", 1, 10).load_state_dict(exported)
+    before = weights.read_bytes()
+    assert main(train + [str(tmp_path / "again"), "--export", str(weights)]) == 2
+    assert "model.safetensors exists; it is left as it is" in capsys.readouterr().err and weights.read_bytes() == before
+    assert not (tmp_path / "again").exists()  # refused before the run folder
+    for bad, message in (("model.pt", "names no weights format; use .safetensors or .npz"), ("", "is a directory")):
+        assert main(train + [str(tmp_path / "other"), "--export", str(tmp_path / bad)]) == 2
+        assert message in capsys.readouterr().err and not (tmp_path / "other").exists()
+    assert main(train + [str(tmp_path / "again"), "--export", str(tmp_path / "model.npz")]) == 0
+    assert sorted(tm.load(tmp_path / "model.npz")) == sorted(saved)

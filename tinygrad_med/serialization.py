@@ -36,10 +36,11 @@ from .errors import CheckpointError, fmt
 from .npz_reader import open_npz
 from .tensor import Tensor
 
-__all__ = ["save", "load"]
+__all__ = ["save", "load", "check_weights_path", "WEIGHT_FORMATS"]
 
 FORMAT, VERSION = "tinygrad_med.checkpoint", 1
 MANIFEST_KEY, DATA_PREFIX, SEP = "manifest", "data/", "/"
+WEIGHT_FORMATS = (".safetensors", ".npz")
 
 
 def save(obj, path):
@@ -93,6 +94,28 @@ def load(path, map_location=None):
             raise
         except _MANIFEST_ERRORS as error:  # a hand-edited or damaged manifest
             raise _corrupt(path, f"malformed manifest ({type(error).__name__}: {error})") from error
+
+
+def check_weights_path(path, overwrite=False):
+    """Refuse a path that weights (a state_dict) should not be written to, before any work is done.
+
+    Raises:
+        ValueError naming the path: a suffix other than .safetensors or .npz, a directory, a folder
+        that does not exist; FileExistsError for an existing file unless ``overwrite``.
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ValueError(
+            fmt("export", f"{path} is a directory; name a file such as {os.path.join(path, 'model.safetensors')}")
+        )
+    if not path.lower().endswith(WEIGHT_FORMATS):
+        raise ValueError(fmt("export", f"{path} names no weights format; use {' or '.join(WEIGHT_FORMATS)}"))
+    if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        raise ValueError(fmt("export", f"the folder of {path} does not exist"))
+    if os.path.exists(path) and not overwrite:
+        raise FileExistsError(
+            fmt("export", f"{path} exists; it is left as it is", hint="pass --overwrite to replace it, or another path")
+        )
 
 
 # ----------------------------------------------------------------------------- save helpers

@@ -53,6 +53,11 @@ def add_commands(subparsers):
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     train.add_argument("--overwrite", action="store_true", help="replace a previous run in --out")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument(
+        "--export",
+        help="also write the final weights here: .safetensors (PyTorch reads it) or .npz; an existing file only "
+        "with --overwrite",
+    )
     train.set_defaults(run=_guarded(run_train))
 
     evaluate = subparsers.add_parser("eval", help="held-out metrics of a trained checkpoint")
@@ -86,6 +91,7 @@ def _guarded(handler):
 
 def run_train(args):
     """``tgm train``: build or resume a run in --out and train it; 0 on success, 130 after Ctrl-C."""
+    from .serialization import check_weights_path, save
     from .train import Trainer, load_checkpoint, make_config, prepare_out
 
     config = make_config(
@@ -101,6 +107,8 @@ def run_train(args):
         args.data_path,
     )
     out = args.out or os.path.join("runs", f"{config['model']}-{config['data']}")
+    if args.export:
+        check_weights_path(args.export, overwrite=args.overwrite)  # refused before the run folder is touched
     prepare_out(out, resume=args.resume, overwrite=args.overwrite)
     checkpoint = None
     if args.resume:
@@ -120,6 +128,10 @@ def run_train(args):
         return 130
     print(json.dumps({k: v for k, v in summary.items() if k != "config"}, indent=1))
     print(f"wrote {out}/checkpoint.npz, log.jsonl, curves.png, {', '.join(trainer.objective.pictures)}, summary.json")
+    if args.export:
+        check_weights_path(args.export, overwrite=args.overwrite)  # again: it may have appeared while training
+        save(trainer.model.state_dict(), args.export)
+        print(f"wrote {args.export}: the final weights (state_dict)")
     return 0
 
 
