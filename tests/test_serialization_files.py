@@ -211,6 +211,12 @@ def trained_checkpoint(tmp_path):
         (lambda c: c.update(epoch="3"), "'epoch' is a str"),
         (lambda c: c.update(rng=numpy.frombuffer(b"{'bit_generator':", numpy.uint8)), "'rng' entry is damaged"),
         (lambda c: c.update(rng=numpy.frombuffer(b"[1, 2]", numpy.uint8)), "'rng' entry is damaged"),
+        (lambda c: c["config"].update(optimizer="lbfgs"), "'config.optimizer' is 'lbfgs'"),  # KeyError on resume
+        (
+            lambda c: c["history"].append({"epoch": 1}),
+            r"'history\[0\]' is not a dict of numbers",
+        ),  # TypeError at the end
+        (lambda c: c["partial"].update(total=None), "'partial' is not a dict of numbers"),  # TypeError mid-epoch
     ],
 )
 def test_a_training_checkpoint_missing_an_entry_gives_checkpoint_error(tmp_path, edit, message):
@@ -220,6 +226,31 @@ def test_a_training_checkpoint_missing_an_entry_gives_checkpoint_error(tmp_path,
     tm.save(checkpoint, path)
     with pytest.raises(CheckpointError, match=f"checkpoint.npz is not a complete tgm train checkpoint.*{message}"):
         load_checkpoint(path)
+
+
+@pytest.fixture(scope="module")
+def trainer(tmp_path_factory):
+    from tinygrad_med.train import Trainer, make_config
+
+    config = make_config("mlp", "digits", epochs=1, batch_size=64, prefetch=0)
+    return Trainer(config, tmp_path_factory.mktemp("run"), progress=False)
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda c: c["scheduler"].update(base_lrs=numpy.zeros((2, 3))), "CosineAnnealingLR.load_state_dict: entries"),
+        (lambda c: c["optimizer"]["param_groups"][0].update(betas=(1.0, 2.0)), "invalid beta parameter at index 0"),
+        (lambda c: c["optimizer"]["param_groups"][0].update(lr=None), "options of another kind: lr=None"),
+        (lambda c: c["optimizer"]["param_groups"].__setitem__(0, numpy.zeros(3)), "not a dict with 'params'"),
+    ],
+)
+def test_optimizer_and_scheduler_states_of_another_kind_are_refused(trainer, tmp_path, edit, message):
+    state = trainer.state()  # ZeroDivisionError, TypeError or IndexError in the first step before
+    edit(state)
+    tm.save(state, tmp_path / "checkpoint.npz")
+    with pytest.raises(CheckpointError, match=f"does not fit model 'mlp'.*{message}"):
+        trainer.load_state(load_checkpoint(tmp_path / "checkpoint.npz"), "checkpoint.npz")
 
 
 def test_set_rng_state_refuses_a_damaged_state_and_keeps_the_generator():
