@@ -135,3 +135,19 @@ def test_any_valid_file_loads_with_images_in_0_1(tmp_path, count, shape, dtype, 
     expected = numpy.moveaxis(expected, -1, 0) if channels_last else expected[None]
     numpy.testing.assert_allclose(image, expected, rtol=1e-6)
     assert data.num_classes == classes and label == labels[count - 1]
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_fuzz_damaged_files_load_or_give_data_error(tmp_path, data):
+    raw = bytearray(write(tmp_path, "good.npz").read_bytes())
+    if data.draw(st.booleans()):
+        raw = raw[: data.draw(st.integers(0, len(raw) - 1))]
+    else:
+        for _ in range(data.draw(st.integers(1, 4))):
+            raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
+    (tmp_path / "fuzz.npz").write_bytes(bytes(raw))
+    try:
+        MedMNIST(tmp_path / "fuzz.npz", "test")
+    except DataError as error:
+        assert "fuzz.npz" in str(error)

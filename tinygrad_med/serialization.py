@@ -328,5 +328,8 @@ def _load_safetensors(path, device):
     except (KeyboardInterrupt, SystemExit, GeneratorExit):
         raise
     except BaseException as error:  # SafetensorError, and pyo3's PanicException (a BaseException) on odd input
-        raise _corrupt(path, f"not a readable .safetensors file ({type(error).__name__}: {error})") from error
+        hint = (
+            "; NumPy has no bfloat16: save it as float32 in PyTorch (model.float())" if "bfloat16" in str(error) else ""
+        )
+        raise _corrupt(path, f"not a readable .safetensors file ({type(error).__name__}: {error}){hint}") from error
     return OrderedDict((key, Tensor._wrap(backend.to_device(array, device))) for key, array in arrays.items())
