@@ -1,6 +1,8 @@
 """MedMNIST files given with --data-path: checked once at load, one DataError per problem naming the file,
 before any run folder is written."""
 
+import json
+
 import numpy
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -93,15 +95,25 @@ def test_a_truncated_archive_or_a_directory_gives_data_error(tmp_path):
         MedMNIST(tmp_path)
 
 
-def test_a_multi_label_file_is_refused_for_classification_before_the_run(tmp_path, capsys):
-    path = write(tmp_path, train_labels=numpy.eye(6, 4)[:, :4].astype(numpy.uint8), test_labels=numpy.eye(3, 4))
-    assert MedMNIST(path).multilabel  # the dataset itself reads it (for a loop with a per-label loss)
-    with pytest.raises(DataError, match="multi-label labels .*do not train on multi-label files"):
-        make_config("cnn", "medmnist", data_path=str(path))  # a broadcast error mid-epoch before
+def test_a_multi_label_file_trains_with_binary_cross_entropy_per_label(tmp_path, capsys):
+    rng = numpy.random.default_rng(0)
+    labels = {split: rng.integers(0, 2, (n, 3)) for split, n in (("train", 64), ("test", 16))}
+    images = {s: (label[:, :1, None] * 120 + rng.integers(0, 60, (len(label), 8, 8))) for s, label in labels.items()}
+    path = tmp_path / "chesty.npz"  # label 0 sets the brightness: learnable; labels 1, 2 are noise
+    numpy.savez(path, **{f"{s}_images": images[s].astype(numpy.uint8) for s in images},
+                **{f"{s}_labels": labels[s] for s in labels})  # fmt: skip
+    data = MedMNIST(path)
+    assert data.multilabel and data.task == "multi-label classification" and data[0][1].shape == (3,)
     out = tmp_path / "run"
-    assert main(["train", "cnn", "--data", "medmnist", "--data-path", str(path), "--out", str(out), "--quiet"]) == 2
-    assert "multi-label" in capsys.readouterr().err and not out.exists()
+    argv = ["train", "cnn", "--data", "medmnist", "--data-path", str(path), "--out", str(out), "--quiet"]
+    assert main(argv + ["--epochs", "1", "--batch-size", "16"]) == 0  # a broadcast error mid-epoch before
+    summary = json.loads((out / "summary.json").read_text())
+    assert 0.0 <= summary["test_exact_match"] <= summary["test_label_accuracy"] <= 1.0
     make_config("vae", "medmnist", data_path=str(path))  # the autoencoders ignore the labels
+    numpy.savez(path, train_images=images["train"], train_labels=labels["train"],
+                test_images=images["test"], test_labels=labels["test"][:, :2])  # fmt: skip
+    with pytest.raises(DataError, match=r"the splits' labels differ in layout: test_labels \(16, 2\)"):
+        make_config("cnn", "medmnist", data_path=str(path))
 
 
 def test_a_bad_file_is_refused_by_make_config_before_the_run_folder(tmp_path):
@@ -151,3 +163,21 @@ def test_fuzz_damaged_files_load_or_give_data_error(tmp_path, data):
         MedMNIST(tmp_path / "fuzz.npz", "test")
     except DataError as error:
         assert "fuzz.npz" in str(error)
+
+
+def test_multi_label_metrics_count_each_decision_and_each_exact_row():
+    import tinygrad_med as tm
+    from tinygrad_med.objectives import MultiLabelClassification, make_objective
+
+    class Rows:
+        num_classes, task, multilabel = 3, "multi-label classification", True
+
+    scores = numpy.array([[2.0, -1.0, 0.5], [-3.0, 1.0, -0.5]], numpy.float32)  # decisions [1, 0, 1], [0, 1, 0]
+    truth = numpy.array([[1, 0, 1], [1, 1, 0]], numpy.float32)
+    objective = make_objective("cnn", Rows())
+    assert isinstance(objective, MultiLabelClassification)
+    result = objective.evaluate(lambda x: tm.tensor(scores), [(tm.tensor(scores), tm.tensor(truth))])
+    assert result["metrics"] == {"label_accuracy": 5 / 6, "exact_match": 0.5}
+    loss, decisions = objective.loss(lambda x: tm.tensor(scores, requires_grad=True), None, tm.tensor(truth))
+    expected = numpy.mean(numpy.logaddexp(0, scores) - truth * scores)  # BCE with logits, by hand
+    assert loss.item() == pytest.approx(expected, rel=1e-6) and decisions.tolist() == (scores > 0).tolist()

@@ -168,7 +168,7 @@ def run_predict(args):
 
     trainer = _trainer_from(args.checkpoint, args.device)
     objective, kind = trainer.objective, trainer.objective.prediction
-    if objective.name == "classification":
+    if objective.name.endswith("classification"):
         raise ValueError(f"tgm predict writes masks; model {trainer.config['model']!r} is a classifier")
     spatial_dims = trainer.test_set[0][0].ndim - 1  # (C, *S)
     folder = args.checkpoint if os.path.isdir(args.checkpoint) else os.path.dirname(os.path.abspath(args.checkpoint))

@@ -57,15 +57,19 @@ class MedMNIST(Dataset):
         self.images, self.scale = check_images(images, f"{path}: {split}_images")
         self.labels, self.multilabel = check_labels(labels, len(images), f"{path}: {split}_labels")
         self.num_classes = self._classes(training, path, split)
-        self.split, self.transform, self.task = split, transform, "classification"
+        self.split, self.transform = split, transform
+        self.task = "multi-label classification" if self.multilabel else "classification"
         self.in_channels = self.images.shape[1]
 
     def _classes(self, training, path, split):
         """K: the label width (multi-label) or 1 + the largest training label; held-out labels must fit."""
+        if training is not None:
+            training, multilabel = check_labels(training, len(training), f"{path}: train_labels")
+            if multilabel != self.multilabel or (multilabel and training.shape[1] != self.labels.shape[1]):
+                shapes = f"{split}_labels {self.labels.shape} against train_labels {training.shape}"
+                raise DataError(fmt("MedMNIST", f"{path}: the splits' labels differ in layout: {shapes}"))
         if self.multilabel:
             return self.labels.shape[1]
-        if training is not None:
-            training, _ = check_labels(training, len(training), f"{path}: train_labels")
         classes = int((self.labels if training is None else training).max()) + 1
         beyond = numpy.flatnonzero(self.labels >= classes)
         if len(beyond):
