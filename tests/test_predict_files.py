@@ -188,3 +188,43 @@ def test_an_image_too_large_for_memory_says_the_size_needed(tmp_path, monkeypatc
     monkeypatch.setattr(predict_io, "free_memory", lambda: 1000)
     with pytest.raises(DataError, match=r"needs about 9.6 kB of memory, and 1.0 kB is free"):
         read_image(str(image_file(tmp_path, "small.npy", (20, 20))), 2)
+
+
+def test_an_overlay_is_a_second_file_and_the_mask_stays_class_ids(run, tmp_path, capsys):
+    mask, overlay = tmp_path / "mask.png", tmp_path / "look.png"
+    code, out, _ = predict(capsys, run, "--input", image_file(tmp_path), "--output", mask, "--overlay", overlay)
+    assert code == 0 and f"wrote {overlay}: the mask over the image" in out
+    picture, labels = Image.open(overlay), numpy.asarray(Image.open(mask))
+    assert picture.mode == "RGB" and picture.size == (42, 30) and labels.shape == (30, 42)
+    for bad, message in (
+        (mask, "is --output"),
+        (tmp_path / "image.npy", "is the input image"),
+        (tmp_path / "o.jpg", "as .png"),
+    ):
+        code, _, err = predict(capsys, run, "--input", tmp_path / "image.npy", "--output", mask, "--overlay", bad)
+        assert code == 2 and message in err
+
+
+@pytest.fixture(scope="module")
+def run3d(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("run3d")
+    config = make_config("unet3d", "phantoms3d", epochs=1, batch_size=2, prefetch=0)
+    Trainer(config, folder, progress=False).save_checkpoint()
+    return str(folder)
+
+
+def test_a_3d_model_predicts_a_3d_input_and_keeps_its_nifti_affine(run3d, tmp_path, capsys):
+    nibabel = pytest.importorskip("nibabel")
+    volume = numpy.random.default_rng(3).random((12, 16, 20)).astype(numpy.float32)
+    affine = numpy.diag([2.0, 3.0, 4.0, 1.0])
+    nibabel.save(nibabel.Nifti1Image(volume, affine), tmp_path / "scan.nii.gz")
+    code, out, err = predict(capsys, run3d, "--input", tmp_path / "scan.nii.gz", "--output", tmp_path / "seg.nii.gz")
+    assert code == 0, err
+    saved = nibabel.load(tmp_path / "seg.nii.gz")
+    assert (
+        saved.shape == (12, 16, 20)
+        and numpy.array_equal(saved.affine, affine)
+        and saved.get_data_dtype() == numpy.uint8
+    )
+    code, _, err = predict(capsys, run3d, "--input", tmp_path / "scan.nii.gz", "--output", tmp_path / "seg.png")
+    assert code == 2 and "a PNG holds a 2D picture; this model predicts 3D labels" in err

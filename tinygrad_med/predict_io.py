@@ -8,11 +8,12 @@ large for the free memory (the message gives the size needed): each one DataErro
 Intensities are scaled by their 1st and 99.8th percentiles, as the training data, over the finite
 pixels only (a NaN pixel no longer turns the whole image into NaN); non-finite pixels become 0.
 
-Writing (``check_output`` first, then ``write_mask`` / ``write_image``): the output is written exactly
+Writing (``plan_outputs`` first, then ``write_mask`` / ``write_image``): the output is written exactly
 where asked (numpy.save's appended ".npy" is avoided) in a format its suffix names, or refused with
 the formats that are supported; never the input itself, never a directory, never a file that exists
 unless the user named it. A label mask is what segmentation tools read: one channel of class ids,
-uint8 (uint16 past 256 classes). Files are written to a temporary name and renamed (atomic).
+uint8 (uint16 past 256 classes); a picture to look at is a second file (``--overlay``, RGB PNG).
+Files are written to a temporary name and renamed (atomic).
 """
 
 import os
@@ -27,6 +28,8 @@ from .npz_reader import READ_ERRORS, describe_bytes
 __all__ = [
     "FORMATS",
     "check_output",
+    "plan_outputs",
+    "write_overlay",
     "check_unnamed",
     "read_image",
     "write_mask",
@@ -42,6 +45,7 @@ FORMATS = {
     "image": (".png", ".npy"),
     "detections": (".png", ".npy"),
     "caption": (".txt", ".json"),
+    "overlay": (".png",),
 }
 INPUTS = (".npy", ".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".nii", ".nii.gz")
 _IMAGE_ERRORS = READ_ERRORS + (KeyError, IndexError, TypeError, AttributeError)
@@ -53,32 +57,48 @@ def suffix(path):
     return ".nii.gz" if lower.endswith(".nii.gz") else os.path.splitext(lower)[1]
 
 
-def check_output(output, kind, named, input_path=None, spatial_dims=2):
+def plan_outputs(output, overlay, input_path, kind, folder, spatial_dims):
+    """The paths ``tgm predict`` writes: --output (default: prediction.png/.npy/.json in ``folder``) and
+    --overlay (or None), each checked by ``check_output`` before the model runs.
+
+    Raises:
+        DataError as ``check_output``; for --overlay with a prediction that is not a mask.
+    """
+    default = {"caption": ".json"}.get(kind, ".png" if spatial_dims == 2 else ".npy")
+    avoid = [(input_path, "the input image")]
+    output = check_output(output or os.path.join(folder, "prediction" + default), kind, output is not None,
+                          spatial_dims, avoid)  # fmt: skip
+    if overlay is None:
+        return output, None
+    if kind != "labels":
+        raise DataError(fmt("tgm predict", f"--overlay draws a mask over its image; this model predicts {kind}"))
+    return output, check_output(overlay, "overlay", True, 2, avoid + [(output, "--output")], flag="--overlay")
+
+
+def check_output(output, kind, named, spatial_dims=2, avoid=(), flag="--output"):
     """Refuse an output path ``tgm predict`` must not write; return it as given.
 
     Args:
-        output: the path. named: whether the user gave it (--output) or it is the default.
-        kind: the objective's ``prediction`` ('labels', 'image', 'detections', 'caption').
+        output: the path. named: whether the user gave it (``flag``) or it is the default.
+        kind: the objective's ``prediction`` ('labels', 'image', 'detections', 'caption') or 'overlay'.
+        avoid: (path, what) pairs it must not be (the input image); a None path is skipped.
     Raises:
-        DataError naming the path: the input itself, a directory, a missing folder, a suffix that names
-        no supported format (the message lists them), a 3D mask as PNG, or an existing default file.
+        DataError naming the path: one to avoid, a directory, a missing folder, a suffix that names no
+        supported format (the message lists them), a 3D mask as PNG, or an existing default file.
     """
     formats = FORMATS[kind]
     if os.path.isdir(output):
-        raise DataError(fmt("tgm predict", f"--output {output} is a directory; name a file such as "
+        raise DataError(fmt("tgm predict", f"{flag} {output} is a directory; name a file such as "
                             f"{os.path.join(output, 'prediction' + formats[0])}"))  # fmt: skip
-    same = input_path is not None and (
-        os.path.abspath(output) == os.path.abspath(input_path)
-        or (os.path.exists(output) and os.path.exists(input_path) and os.path.samefile(output, input_path))
-    )
-    if same:
-        raise DataError(fmt("tgm predict", f"--output {output} is the input image; it would be overwritten"))
+    for path, what in avoid:
+        if path is not None and _same_file(output, path):
+            raise DataError(fmt("tgm predict", f"{flag} {output} is {what}; it would be overwritten"))
     folder = os.path.dirname(os.path.abspath(output))
     if not os.path.isdir(folder):
-        raise DataError(fmt("tgm predict", f"the folder of --output {output} does not exist ({folder})"))
+        raise DataError(fmt("tgm predict", f"the folder of {flag} {output} does not exist ({folder})"))
     if suffix(output) not in formats:
         raise DataError(fmt("tgm predict", f"cannot write {output}: a {kind} prediction is written as "
-                            + ", ".join(formats), hint="end --output with one of these"))  # fmt: skip
+                            + ", ".join(formats), hint=f"end {flag} with one of these"))  # fmt: skip
     if suffix(output) == ".png" and spatial_dims != 2 and kind in ("labels", "image"):
         others = ", ".join(f for f in formats if f != ".png")
         raise DataError(fmt("tgm predict", f"a PNG holds a 2D picture; this model predicts {spatial_dims}D {kind}",
@@ -86,6 +106,12 @@ def check_output(output, kind, named, input_path=None, spatial_dims=2):
     if not named:
         check_unnamed(output)
     return output
+
+
+def _same_file(one, other):
+    if os.path.abspath(one) == os.path.abspath(other):
+        return True
+    return os.path.exists(one) and os.path.exists(other) and os.path.samefile(one, other)
 
 
 def check_unnamed(path):
@@ -171,6 +197,22 @@ def write_image(image, output):
         write_atomically(output, lambda path: Image.fromarray(grey).save(path, format="PNG"))
     else:
         write_atomically(output, _save_npy(numpy.asarray(image, dtype=numpy.float32)))
+
+
+def write_overlay(image, labels, output, num_classes):
+    """A picture to look at (not a mask): the image in grey with each class k > 0 blended in its colour
+    (matplotlib's 'autumn', as predictions.png), 8-bit RGB PNG; 3D: the middle slice."""
+    from matplotlib import colormaps
+    from PIL import Image
+
+    image, labels = numpy.asarray(image[0], numpy.float64), numpy.asarray(labels)
+    if labels.ndim == 3:  # (D, H, W): the middle slice
+        image, labels = image[len(image) // 2], labels[len(labels) // 2]
+    grey = numpy.repeat(numpy.clip(image, 0, 1)[..., None], 3, axis=-1)
+    colours = colormaps["autumn"](numpy.linspace(0, 1, max(num_classes - 1, 1)))[:, :3]
+    blended = numpy.where((labels > 0)[..., None], 0.55 * grey + 0.45 * colours[numpy.maximum(labels - 1, 0)], grey)
+    picture = (blended * 255).round().astype(numpy.uint8)
+    write_atomically(output, lambda path: Image.fromarray(picture).save(path, format="PNG"))
 
 
 def pad(image, multiple):

@@ -73,6 +73,7 @@ def add_commands(subparsers):
     predict.add_argument("checkpoint", help="checkpoint.npz written by tgm train (or its run folder)")
     predict.add_argument("--input", help=".npy, .png, .tif or .nii/.nii.gz image (default: the held-out test set)")
     predict.add_argument("--output", help="file to write (default: beside the checkpoint, prediction.png/.npy)")
+    predict.add_argument("--overlay", help="also write the mask over the image as an RGB picture (.png)")
     predict.add_argument("--device", default="cpu")
     predict.set_defaults(run=_guarded(run_predict))
 
@@ -163,7 +164,7 @@ def run_predict(args):
     reconstruction for an autoencoder or VAE, its detections, or its caption (what the run's objective predicts).
     The output is checked before the model runs (tinygrad_med/predict_io.py) and the path written is printed."""
     from .function import no_grad
-    from .predict_io import check_output, pad, read_image, write_image, write_mask
+    from .predict_io import pad, plan_outputs, read_image, write_image, write_mask, write_overlay
     from .tensor import Tensor
 
     trainer = _trainer_from(args.checkpoint, args.device)
@@ -172,9 +173,7 @@ def run_predict(args):
         raise ValueError(f"tgm predict writes masks; model {trainer.config['model']!r} is a classifier")
     spatial_dims = trainer.test_set[0][0].ndim - 1  # (C, *S)
     folder = args.checkpoint if os.path.isdir(args.checkpoint) else os.path.dirname(os.path.abspath(args.checkpoint))
-    default = {"caption": ".json", "image": ".png", "detections": ".png"}.get(kind, ".png")
-    default = os.path.join(folder, "prediction" + (default if spatial_dims == 2 or kind == "caption" else ".npy"))
-    output = check_output(args.output or default, kind, args.output is not None, args.input, spatial_dims)
+    output, overlay = plan_outputs(args.output, args.overlay, args.input, kind, folder, spatial_dims)
     skipped = 0
     if args.input:
         (image, skipped), reference = read_image(args.input, spatial_dims), args.input
@@ -196,4 +195,7 @@ def run_predict(args):
     dtype = write_mask(predicted, output, trainer.num_classes, reference)
     ids = sorted(int(v) for v in numpy.unique(predicted))
     print(f"wrote {output}: class ids {ids} ({dtype}, one channel), shape {predicted.shape}{note}")
+    if overlay is not None:
+        write_overlay(image, predicted, overlay, trainer.num_classes)
+        print(f"wrote {overlay}: the mask over the image (a picture to look at, not a mask)")
     return 0
