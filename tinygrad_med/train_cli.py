@@ -53,11 +53,7 @@ def add_commands(subparsers):
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     train.add_argument("--overwrite", action="store_true", help="replace a previous run in --out")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
-    train.add_argument(
-        "--export",
-        help="also write the final weights here: .safetensors (PyTorch reads it) or .npz; an existing file only "
-        "with --overwrite",
-    )
+    train.add_argument("--export", help="also write the final weights (.safetensors or .npz; over a file: --overwrite)")
     train.set_defaults(run=_guarded(run_train))
 
     evaluate = subparsers.add_parser("eval", help="held-out metrics of a trained checkpoint")
