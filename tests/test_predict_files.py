@@ -5,6 +5,8 @@ import os
 
 import numpy
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from tinygrad_med import predict_io
@@ -147,6 +149,8 @@ def bad_inputs(tmp_path):
     numpy.save(tmp_path / "cut.npy", numpy.zeros((64, 64)))
     (tmp_path / "cut.npy").write_bytes((tmp_path / "cut.npy").read_bytes()[:500])
     (tmp_path / "folder.png").mkdir()
+    text = b"{'descr': '<f8', 'fortran_order': False, 'shape': (3, "
+    (tmp_path / "open.npy").write_bytes(b"\x93NUMPY\x01\x00\x77\x00" + text + b" " * (118 - len(text)) + b"\n")
 
 
 @pytest.mark.parametrize(
@@ -161,6 +165,7 @@ def bad_inputs(tmp_path):
         ("words.npy", "has dtype <U1; an image holds numbers"),
         ("cut.npy", r"is truncated: its header says shape \(64, 64\)"),
         ("folder.png", "is a directory"),
+        ("open.npy", r"cannot be read as .npy \(TokenError"),
     ],
 )
 def test_bad_inputs_give_one_clear_message(tmp_path, name, message):
@@ -228,3 +233,40 @@ def test_a_3d_model_predicts_a_3d_input_and_keeps_its_nifti_affine(run3d, tmp_pa
     )
     code, _, err = predict(capsys, run3d, "--input", tmp_path / "scan.nii.gz", "--output", tmp_path / "seg.png")
     assert code == 2 and "a PNG holds a 2D picture; this model predicts 3D labels" in err
+
+
+def valid_files(folder):
+    """One small valid image per input format, as bytes."""
+    import nibabel
+    import tifffile
+
+    image = (numpy.random.default_rng(4).random((12, 10)) * 200).astype(numpy.uint8)
+    Image.fromarray(image).save(folder / "a.png")
+    numpy.save(folder / "a.npy", image)
+    tifffile.imwrite(folder / "a.tif", image)
+    nibabel.save(nibabel.Nifti1Image(image.astype(numpy.float32), numpy.eye(4)), folder / "a.nii")
+    return {name: (folder / name).read_bytes() for name in ("a.png", "a.npy", "a.tif", "a.nii")}
+
+
+@pytest.fixture(scope="module")
+def originals(tmp_path_factory):
+    pytest.importorskip("nibabel")
+    pytest.importorskip("tifffile")
+    return valid_files(tmp_path_factory.mktemp("valid"))
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.sampled_from(["a.png", "a.npy", "a.tif", "a.nii"]), st.data())
+def test_fuzz_damaged_inputs_read_or_give_data_error(originals, tmp_path, name, data):
+    raw = bytearray(originals[name])
+    if data.draw(st.booleans()):
+        raw = raw[: data.draw(st.integers(0, len(raw) - 1))]
+    else:
+        for _ in range(data.draw(st.integers(1, 4))):
+            raw[data.draw(st.integers(0, min(len(raw), 400) - 1))] = data.draw(st.integers(0, 255))  # the headers
+    (tmp_path / name).write_bytes(bytes(raw))
+    try:
+        image, _ = read_image(str(tmp_path / name), 2)
+        assert image.dtype == numpy.float32 and image.ndim == 3 and numpy.isfinite(image).all()
+    except DataError as error:
+        assert name in str(error)

@@ -119,6 +119,16 @@ def test_object_and_structured_arrays_are_refused_without_unpickling():
         load_bytes(archive({"manifest": manifest_bytes(root), "data/x": npy_header((1,), fields) + b"\0" * 4}))
 
 
+UNBALANCED = b"{'descr': '<f8', 'fortran_order': False, 'shape': (3, "
+UNBALANCED_NPY = b"\x93NUMPY\x01\x00\x77\x00" + UNBALANCED + b" " * (118 - len(UNBALANCED)) + b"\n"
+
+
+def test_an_npy_header_with_an_open_bracket_is_refused():
+    root = '{"t": "ndarray", "key": "data/x", "shape": [3], "dtype": "<f8"}'
+    with pytest.raises(CheckpointError, match="'data/x' cannot be read \\(TokenError"):  # TokenError before
+        load_bytes(archive({"manifest": manifest_bytes(root), "data/x": UNBALANCED_NPY + b"\0" * 24}))
+
+
 def test_a_manifest_nested_990_deep_is_refused():
     root = '{"t": "list", "items": [' * 990 + '{"t": "value", "v": 1}' + "]}" * 990
     with pytest.raises(CheckpointError, match="fuzz.npz.*(nested deeper than 100|RecursionError)"):

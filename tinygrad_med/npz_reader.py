@@ -16,6 +16,7 @@ files) with a message naming the file, the entry and what is wrong.
 import lzma
 import os
 import struct
+import tokenize
 import zipfile
 import zlib
 
@@ -39,6 +40,7 @@ READ_ERRORS = (
     MemoryError,
     RecursionError,
     SyntaxError,
+    tokenize.TokenError,  # numpy.lib.format parses the .npy header as Python literals
     struct.error,
     zlib.error,
     lzma.LZMAError,

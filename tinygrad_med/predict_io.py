@@ -48,7 +48,8 @@ FORMATS = {
     "overlay": (".png",),
 }
 INPUTS = (".npy", ".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".nii", ".nii.gz")
-_IMAGE_ERRORS = READ_ERRORS + (KeyError, IndexError, TypeError, AttributeError)
+# what the third-party readers (Pillow, tifffile, nibabel) raise on damaged files, found by fuzzing
+_IMAGE_ERRORS = READ_ERRORS + (LookupError, ArithmeticError, TypeError, AttributeError)
 
 
 def suffix(path):
@@ -305,13 +306,14 @@ def _read_pixels(path):
     if kind in (".nii", ".nii.gz"):
         import nibabel
         from nibabel.filebasedimages import ImageFileError
+        from nibabel.spatialimages import HeaderDataError
 
         try:
             volume = nibabel.load(path)
-        except ImageFileError as error:
-            raise _refuse(path, f"is not a readable NIfTI file ({error})") from error
-        _check_size(path, volume.shape)
-        return volume.get_fdata()
+            _check_size(path, volume.shape)
+            return volume.get_fdata()
+        except (ImageFileError, HeaderDataError) as error:
+            raise _refuse(path, f"is not a readable NIfTI file ({type(error).__name__}: {error})") from error
     if kind in (".tif", ".tiff"):
         import tifffile
 
