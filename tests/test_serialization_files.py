@@ -135,6 +135,17 @@ def test_a_manifest_nested_990_deep_is_refused():
         load_bytes(archive({"manifest": manifest_bytes(root)}))  # RecursionError before
 
 
+def test_save_refuses_what_load_would_refuse_as_too_deep(tmp_path):
+    deep = [1]
+    for _ in range(99):
+        deep = [deep]
+    tm.save(deep, tmp_path / "deep.npz")  # 100 levels: written and read back
+    assert str(tm.load(tmp_path / "deep.npz")) == str(deep)
+    with pytest.raises(ValueError, match="nested deeper than 100 levels"):
+        tm.save([deep], tmp_path / "deeper.npz")
+    assert not (tmp_path / "deeper.npz").exists()
+
+
 @pytest.mark.parametrize(
     "root, message",
     [

@@ -41,6 +41,7 @@ __all__ = ["save", "load", "check_weights_path", "WEIGHT_FORMATS"]
 FORMAT, VERSION = "tinygrad_med.checkpoint", 1
 MANIFEST_KEY, DATA_PREFIX, SEP = "manifest", "data/", "/"
 WEIGHT_FORMATS = (".safetensors", ".npz")
+MAX_DEPTH = 100  # nesting levels save writes and load reads (a deeper manifest is damaged or crafted)
 
 
 def save(obj, path):
@@ -52,8 +53,8 @@ def save(obj, path):
             (e.g. {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": 3}).
         path: file name (str or os.PathLike); written as given, no suffix is added.
     Raises:
-        TypeError naming the key path of a value that cannot be stored without pickle
-        (the file is not touched then).
+        TypeError naming the key path of a value that cannot be stored without pickle, ValueError
+        for nesting deeper than MAX_DEPTH (100) levels (the file is not touched then).
     """
     path = os.fspath(path)
     if path.lower().endswith(".safetensors"):
@@ -123,6 +124,10 @@ def check_weights_path(path, overwrite=False):
 
 def _encode(value, keys, arrays):
     """The manifest node for ``value``; arrays go into ``arrays`` under their key path."""
+    if len(keys) > MAX_DEPTH:
+        raise ValueError(
+            fmt("save", f"{_where(keys[:3])}/... is nested deeper than {MAX_DEPTH} levels; load refuses that")
+        )
     if isinstance(value, (Tensor, numpy.ndarray)) or backend.is_gpu_array(value):
         return _encode_array(value, keys, arrays)
     if isinstance(value, numpy.generic) and value.dtype.kind in "biuf":
@@ -214,7 +219,6 @@ def _fsync_folder(folder):
 
 # ----------------------------------------------------------------------------- load helpers
 
-MAX_DEPTH = 100  # tm.save's trees are a few levels deep; a deeper manifest is damaged or crafted
 _MANIFEST_ERRORS = (KeyError, TypeError, IndexError, AttributeError, ValueError, OverflowError, RecursionError)
 
 
