@@ -26,6 +26,7 @@ setup(
         "scipy>=1.10",
         "tqdm>=4.60",
         "matplotlib>=3.6",
+        "safetensors>=0.4",  # tm.save/tm.load of .safetensors weights (PyTorch reads them; no pickle)
         "threadpoolctl>=3",  # the CPU convolution holds BLAS to one thread while it runs its own chunk threads
         # the main job's data ships inside these (read offline; see tinygrad_med/data/):
         "stardist>=0.8",  # BBBC038 nuclei image + masks (its .tif files; stardist itself is never imported)

@@ -22,7 +22,7 @@ from tinygrad_med.data import (
 from tinygrad_med.data import transforms as T
 from tinygrad_med.data._packages import package_file, require
 from tinygrad_med.data.registry import get_dataset
-from tinygrad_med.errors import ShapeError
+from tinygrad_med.errors import DataError, ShapeError
 from tinygrad_med.models import UnknownNameError
 
 needs_stardist = pytest.mark.skipif(
@@ -206,7 +206,7 @@ def test_medmnist_reads_the_npz_format(tmp_path):
     assert multi[0][0].shape == (1, 28, 28) and multi.multilabel and multi[0][1].shape == (14,)
     with pytest.raises(FileNotFoundError, match="does not download"):
         MedMNIST(tmp_path / "missing.npz")
-    with pytest.raises(ShapeError, match="lacks"):
+    with pytest.raises(DataError, match="lacks"):
         MedMNIST(grey, "train")
 
 

@@ -108,12 +108,13 @@ def test_file_is_a_plain_npz_without_pickle(tmp_path):
         assert not any(name.endswith(".pkl") for name in archive.namelist())
 
 
-def test_map_location_and_gpu_tensors(device, tmp_path):
+@pytest.mark.parametrize("name", ["w.npz", "w.safetensors"])
+def test_map_location_and_gpu_tensors(device, tmp_path, name):
     weights = device.tensor(numpy.arange(6.0).reshape(2, 3))
-    tm.save({"w": weights}, tmp_path / "w.npz")
-    on_cpu = tm.load(tmp_path / "w.npz")["w"]
+    tm.save({"w": weights}, tmp_path / name)
+    on_cpu = tm.load(tmp_path / name)["w"]
     assert on_cpu.device == "cpu" and on_cpu.dtype == tm.float64
-    moved = tm.load(tmp_path / "w.npz", map_location=device.device)["w"]
+    moved = tm.load(tmp_path / name, map_location=device.device)["w"]
     assert moved.device == device.device
     assert_close(moved, numpy.arange(6.0).reshape(2, 3))
 

@@ -157,13 +157,13 @@ def test_predict_writes_a_png_mask_for_2d_and_npy_or_nifti_for_3d(tmp_path, caps
     )
     assert main(["predict", run3d, "--output", str(tmp_path / "mask.npy")]) == 0
     labels = numpy.load(tmp_path / "mask.npy")
-    assert labels.shape == (32, 32, 32) and labels.dtype == numpy.int64 and set(numpy.unique(labels)) <= {0, 1, 2}
+    assert labels.shape == (32, 32, 32) and labels.dtype == numpy.uint8 and set(numpy.unique(labels)) <= {0, 1, 2}
     nibabel = pytest.importorskip("nibabel")
     assert main(["predict", run3d, "--output", str(tmp_path / "mask.nii.gz")]) == 0
     assert numpy.array_equal(nibabel.load(tmp_path / "mask.nii.gz").get_fdata().astype(numpy.int64), labels)
     capsys.readouterr()
     assert main(["predict", run3d, "--output", str(tmp_path / "mask3d.png")]) == 2
-    assert "a PNG holds a 2D mask" in capsys.readouterr().err
+    assert "a PNG holds a 2D picture" in capsys.readouterr().err
 
 
 def test_medmnist_trains_from_a_local_npz_and_asks_for_the_path(tmp_path, capsys):

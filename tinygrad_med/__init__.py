@@ -11,7 +11,7 @@ Tensors live on 'cpu' (NumPy) or 'cuda' (CuPy with our own CUDA kernels).
 import numpy as _numpy
 
 from . import backend, graph, nn, optim, random, utils
-from .errors import CheckpointError, DeviceError, DTypeError, KernelError, ShapeError
+from .errors import CheckpointError, DataError, DeviceError, DTypeError, KernelError, ShapeError
 from .factory import (
     arange,
     empty,

@@ -14,6 +14,7 @@ __all__ = [
     "DeviceError",
     "KernelError",
     "CheckpointError",
+    "DataError",
     "InplaceModifiedError",
     "AnomalyError",
     "fmt",
@@ -46,6 +47,10 @@ class InplaceModifiedError(RuntimeError):
 
 class AnomalyError(RuntimeError):
     """Under ``tm.autograd.detect_anomaly()``: an op's forward or backward produced a NaN or an infinity."""
+
+
+class DataError(ValueError):
+    """A data file (``--data-path``, an image to predict on) is unreadable or holds values the loader cannot use."""
 
 
 def fmt(op, problem, hint=None, **arrays):

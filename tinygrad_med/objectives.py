@@ -27,11 +27,12 @@ from . import metrics as metrics_module
 from .errors import fmt
 from .models import UnknownNameError
 from .ops.dice import dice_ce_loss
-from .ops.loss import cross_entropy
+from .ops.loss import binary_cross_entropy_with_logits, cross_entropy
 
 __all__ = [
     "MODEL_OBJECTIVES",
     "Classification",
+    "MultiLabelClassification",
     "Segmentation",
     "objective_classes",
     "objective_name",
@@ -135,6 +136,53 @@ class Classification:
         )
 
 
+class MultiLabelClassification(Classification):
+    """Binary cross-entropy per label on scores (N, K): each of the K findings is present or not (ChestMNIST's
+    14 labels); held-out label accuracy (the share of the N x K decisions that are right) and exact match.
+
+    Lecture: "CNN REFRESHER" (the classifier's K outputs, each through a sigmoid instead of one softmax).
+    Forward:  loss = mean over n, k of BCE(sigmoid(s[n, k]), y[n, k]); predicted y[n, k] = s[n, k] > 0
+    """
+
+    name, metric_name, dataset_tasks = "multi-label classification", "label_accuracy", ("multi-label classification",)
+    dataset_about, hint = "multi-label datasets (medmnist files with (N, K) 0/1 labels)", "pass a single-label --data"
+
+    def loss(self, model, x, y):
+        """The mean BCE of every (sample, label) pair, and the 0/1 decisions (for the running label accuracy)."""
+        out = model(x)
+        return binary_cross_entropy_with_logits(out, y), out.data > 0
+
+    def partial_metrics(self, partial):
+        return {"label_accuracy": partial["hits"] / max(partial["total"], 1)}
+
+    def predict(self, model, x):
+        """0/1 decisions (N, K) as int64: label k is predicted present where its score is above 0."""
+        return (numpy.asarray(to_numpy(model(x).data)) > 0).astype(numpy.int64)
+
+    def evaluate(self, model, loader):
+        """Held-out label accuracy and exact match (every label of a sample right)."""
+        hits = exact = total = 0
+        images, targets, predictions = [], [], []
+        for x, y in loader:
+            pred, truth = self.predict(model, x.to(self.device)), y.numpy()
+            hits, total = hits + int((pred == truth).sum()), total + truth.size
+            exact += int((pred == truth).all(axis=1).sum())
+            images.extend(x.numpy())
+            targets.extend(truth.astype(numpy.int64))
+            predictions.extend(pred)
+        values = {"label_accuracy": hits / max(total, 1), "exact_match": exact / max(len(targets), 1)}
+        return {"metrics": values, "images": images, "targets": targets, "predictions": predictions}
+
+    def draw(self, model, result, out):
+        """predictions.png: test images titled with the predicted labels (the true ones in brackets)."""
+
+        def names(row):
+            return ",".join(str(k) for k in numpy.flatnonzero(row)) or "-"
+
+        targets, predictions = [names(t) for t in result["targets"]], [names(p) for p in result["predictions"]]
+        plots().plot_classification(result["images"], targets, predictions, picture_path(out, self, 0))
+
+
 class Segmentation(Classification):
     """Dice + cross-entropy on per-pixel scores (N, K, *S); Dice and IoU of the foreground classes."""
 
@@ -179,7 +227,14 @@ def objective_classes():
     from .objectives_detection import Detection, InstanceSegmentation
     from .objectives_generative import ProbabilisticSegmentation, Reconstruction, VariationalReconstruction
 
-    kinds = (Classification, Segmentation, Reconstruction, VariationalReconstruction, ProbabilisticSegmentation)
+    kinds = (
+        Classification,
+        MultiLabelClassification,
+        Segmentation,
+        Reconstruction,
+        VariationalReconstruction,
+        ProbabilisticSegmentation,
+    )
     kinds += (Detection, InstanceSegmentation, Captioning)
     return {kind.name: kind for kind in kinds}
 
@@ -222,13 +277,16 @@ def make_objective(model, dataset, device="cpu", data=None):
 def check_objective(model, data, data_path=None):
     """Refuse a model/dataset pair whose objective does not fit, before a run folder is touched.
 
-    Only models that declare an objective in MODEL_OBJECTIVES, and datasets registered with a
-    "task" (detection), are checked: the supervised models take the dataset's task, as before.
+    Only models that declare an objective in MODEL_OBJECTIVES, datasets registered with a
+    "task" (detection) and data files given by the user (``data_path``, both splits read and checked)
+    are checked: the supervised models take the dataset's task, as before.
     Raises as ``make_objective``.
     """
     from .data.registry import DATASETS, get_dataset
 
-    if model in MODEL_OBJECTIVES or "task" in DATASETS.get(data, {}):
+    if model in MODEL_OBJECTIVES or "task" in DATASETS.get(data, {}) or data_path is not None:
+        if data_path is not None:  # a file the user gave: its training split is checked too, before any run
+            get_dataset(data, "train", data_path, dataset_view(model))
         dataset = get_dataset(data, "test", data_path, dataset_view(model))
         make_objective(model, dataset, data=data).model_options(dataset)  # each raises if they do not fit
 

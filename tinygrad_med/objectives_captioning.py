@@ -126,18 +126,21 @@ class Captioning(_RunningSums, Classification):
     def write_prediction(self, model, batch, output):
         """``tgm predict``: the first image's caption as plain text (``output`` ending in .txt) or as JSON
         (caption, tokens, words) beside ``output``. Returns the line to print."""
+        from .predict_io import check_unnamed, write_text
+
+        path = output if output.lower().endswith((".txt", ".json")) else os.path.splitext(output)[0] + ".json"
+        if path != output:
+            check_unnamed(path)
         ids = model.generate(batch, max_length=self.max_length)[0]
         caption = self.vocabulary.decode(ids)
-        if output.lower().endswith(".txt"):
-            path = output
-            with open(path, "w", encoding="utf-8") as handle:
-                handle.write(caption + "\n")
-        else:
-            path = os.path.splitext(output)[0] + ".json"
-            tokens = [int(i) for i in ids]
-            with open(path, "w", encoding="utf-8") as handle:
-                json.dump({"caption": caption, "tokens": tokens, "words": [self.vocabulary.itos[i] for i in tokens]},
-                          handle, indent=1)  # fmt: skip
+        tokens = [int(i) for i in ids]
+        words = [self.vocabulary.itos[i] for i in tokens]
+        text = (
+            caption + "\n"
+            if path.lower().endswith(".txt")
+            else json.dumps({"caption": caption, "tokens": tokens, "words": words}, indent=1)
+        )
+        write_text(path, text)
         return f"wrote {path}: {caption!r}"
 
     def state(self):

@@ -120,21 +120,20 @@ class Detection(_RunningSums, Classification):
     def write_prediction(self, model, batch, output):
         """``tgm predict``: the first image's detections as JSON (boxes, labels, scores) beside ``output``,
         and its instance-label image (object k at the pixels of its mask or box) as ``output``:
-        a 16-bit PNG, or int64 .npy. Returns the line to print."""
+        a 16-bit PNG or uint16 .npy. An existing JSON file there is refused, not overwritten.
+        Returns the line to print."""
+        from .predict_io import check_unnamed, write_mask, write_text
+
+        description = output.rsplit(".", 1)[0] + ".json"
+        check_unnamed(description)  # the user named ``output``, not this file: never overwritten
         kept = self.predict(model, batch)[0]
         labels = instance_image(kept, tuple(batch.shape[-2:]))
-        description = output.rsplit(".", 1)[0] + ".json"
         classes = [self.class_names[int(k)] for k in kept["labels"]]
-        with open(description, "w", encoding="utf-8") as handle:
-            json.dump({"boxes": kept["boxes"].tolist(), "labels": kept["labels"].tolist(), "classes": classes,
-                       "scores": kept["scores"].tolist(), "score_threshold": SCORE_THRESH,
-                       "instance_image": os.path.basename(output)}, handle, indent=1)  # fmt: skip
-        if output.lower().endswith(".npy"):
-            numpy.save(output, labels)
-        else:
-            from PIL import Image
-
-            Image.fromarray(labels.astype(numpy.uint16)).save(output)
+        text = json.dumps({"boxes": kept["boxes"].tolist(), "labels": kept["labels"].tolist(), "classes": classes,
+                           "scores": kept["scores"].tolist(), "score_threshold": SCORE_THRESH,
+                           "instance_image": os.path.basename(output)}, indent=1)  # fmt: skip
+        write_mask(labels, output, 65536)  # 16-bit instance ids
+        write_text(description, text)
         shown = f"instance labels 0..{labels.max()}, shape {labels.shape}"
         return f"wrote {description}: {len(classes)} detections; {output}: {shown}"
 

@@ -62,7 +62,11 @@ class Reconstruction(_RunningSums):
     """Convolutional autoencoder: reconstruct the input through a low-dimensional code."""
 
     name, metric_name, sums, eval_batch = "reconstruction", "recon_bce", ("mse",), 256
-    dataset_tasks, dataset_about, hint = ("classification",), _WHOLE_IMAGES, "pass --data digits"
+    dataset_tasks, dataset_about, hint = (
+        ("classification", "multi-label classification"),
+        _WHOLE_IMAGES,
+        "pass --data digits",
+    )
     pictures, prediction = ("predictions.png", "interpolation.png"), "image"
 
     def __init__(self, dataset, device="cpu"):

@@ -9,8 +9,18 @@ so that a run started with the same ``manual_seed`` repeats exactly.
 import numpy
 
 from . import backend
+from .errors import fmt
 
-__all__ = ["manual_seed", "seed", "initial_seed", "generator", "next_seed", "get_rng_state", "set_rng_state"]
+__all__ = [
+    "manual_seed",
+    "seed",
+    "initial_seed",
+    "generator",
+    "next_seed",
+    "get_rng_state",
+    "set_rng_state",
+    "parse_rng_state",
+]
 
 _STATE = {"seed": 0, "cpu": numpy.random.default_rng(0), "cuda": None}
 
@@ -61,8 +71,30 @@ def get_rng_state():
 
 
 def set_rng_state(state):
-    """Restore a state returned by ``get_rng_state``."""
+    """Restore a state returned by ``get_rng_state``.
+
+    Raises:
+        ValueError (from ``parse_rng_state``) if ``state`` is not one; the generator is left as it was.
+    """
+    _STATE["cpu"].bit_generator.state = parse_rng_state(state)
+
+
+def parse_rng_state(state):
+    """The generator state dict held in a ``get_rng_state`` array, checked on a scratch generator.
+
+    Raises:
+        ValueError naming the problem: not a uint8 array, longer than such a state, not the text of a
+        dict, or not a state the CPU generator (PCG64) accepts.
+    """
     import ast
 
-    text = bytes(numpy.asarray(state, dtype=numpy.uint8)).decode()
-    _STATE["cpu"].bit_generator.state = ast.literal_eval(text)
+    array = backend.to_numpy(getattr(state, "data", state))
+    if not isinstance(array, numpy.ndarray) or array.dtype != numpy.uint8 or array.ndim != 1 or array.size > 1024:
+        raise ValueError(fmt("set_rng_state", "expected the 1-D uint8 array of get_rng_state (at most 1024 bytes)",
+                             state=getattr(array, "shape", type(array).__name__)))  # fmt: skip
+    try:
+        parsed = ast.literal_eval(array.tobytes().decode("ascii"))
+        type(_STATE["cpu"].bit_generator)().state = parsed  # a scratch generator checks every field
+    except (ValueError, TypeError, KeyError, OverflowError, SyntaxError, MemoryError, RecursionError) as error:
+        raise ValueError(fmt("set_rng_state", f"not a generator state ({type(error).__name__}: {error})")) from error
+    return parsed

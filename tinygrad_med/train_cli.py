@@ -16,7 +16,7 @@ import sys
 import numpy
 
 from . import run_folder
-from .errors import ShapeError, fmt
+from .errors import fmt
 from .models import MODELS
 
 __all__ = ["add_commands", "run_train", "run_eval", "run_predict"]
@@ -59,6 +59,7 @@ def add_commands(subparsers):
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     train.add_argument("--overwrite", action="store_true", help="replace the run in --out (once the new one saves)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--export", help="also write the final weights (.safetensors or .npz; over a file: --overwrite)")
     train.set_defaults(run=run_train)
 
     evaluate = subparsers.add_parser("eval", help="held-out metrics of a trained checkpoint")
@@ -74,12 +75,14 @@ def add_commands(subparsers):
     predict.add_argument("checkpoint", help="checkpoint.npz written by tgm train (or its run folder)")
     predict.add_argument("--input", help=".npy, .png, .tif or .nii/.nii.gz image (default: the held-out test set)")
     predict.add_argument("--output", help="file to write (default: beside the checkpoint, prediction.png/.npy)")
+    predict.add_argument("--overlay", help="also write the mask over the image as an RGB picture (.png)")
     predict.add_argument("--device", default="cpu")
     predict.set_defaults(run=run_predict)
 
 
 def run_train(args):
     """``tgm train``: build or resume a run in --out and train it; 0 on success, 130 after Ctrl-C."""
+    from .serialization import check_weights_path
     from .train import Trainer, make_config, prepare_out
 
     if args.resume and args.overwrite:
@@ -89,6 +92,8 @@ def run_train(args):
     out = os.path.join("runs", f"{config['model']}-{config['data']}") if args.out is None else args.out
     if not out.strip():
         raise ValueError(fmt("tgm train", f"--out {out!r} names no folder", hint="leave it out for runs/MODEL-DATA"))
+    if args.export:
+        check_weights_path(args.export, overwrite=args.overwrite)  # refused before the run folder is touched
     with run_folder.claim(out) as notes:
         _print_notes(notes)
         prepare_out(out, resume=args.resume, overwrite=args.overwrite)
@@ -100,7 +105,7 @@ def run_train(args):
         try:
             if args.overwrite:
                 run_folder.set_aside(out)  # only now: the new run's data, model and device are checked
-            return _fit(trainer, out)
+            return _fit(trainer, out, args.export, args.overwrite)
         finally:
             _print_notes(run_folder.settle(out))
 
@@ -133,9 +138,11 @@ def _resumed(args, config, out):
     return trainer
 
 
-def _fit(trainer, out):
-    """Train and print the summary; a Ctrl-C outside the loop (a second one, or in the final evaluation)
-    says what is kept."""
+def _fit(trainer, out, export=None, overwrite=False):
+    """Train and print the summary (and write ``export``, the final weights); a Ctrl-C outside the loop
+    (a second one, or in the final evaluation) says what is kept."""
+    from .serialization import check_weights_path, save
+
     try:
         summary = trainer.fit()
     except KeyboardInterrupt:
@@ -147,6 +154,10 @@ def _fit(trainer, out):
         return 130
     print(json.dumps({k: v for k, v in summary.items() if k != "config"}, indent=1))
     print(f"wrote {out}/checkpoint.npz, log.jsonl, curves.png, {', '.join(trainer.objective.pictures)}, summary.json")
+    if export:
+        check_weights_path(export, overwrite=overwrite)  # again: it may have appeared while training
+        save(trainer.model.state_dict(), export)
+        print(f"wrote {export}: the final weights (state_dict)")
     return 0
 
 
@@ -175,98 +186,41 @@ def run_eval(args):
 
 def run_predict(args):
     """``tgm predict``: write the predicted label mask of --input (default: the first test sample), its
-    reconstruction for an autoencoder or VAE, its detections, or its caption (what the run's objective predicts)."""
+    reconstruction for an autoencoder or VAE, its detections, or its caption (what the run's objective predicts).
+    The output is checked before the model runs (tinygrad_med/predict_io.py) and the path written is printed."""
     from .function import no_grad
+    from .predict_io import pad, plan_outputs, read_image, write_image, write_mask, write_overlay
     from .tensor import Tensor
 
     trainer = _trainer_from(args.checkpoint, args.device)
-    objective = trainer.objective
-    if objective.name == "classification":
+    objective, kind = trainer.objective, trainer.objective.prediction
+    if objective.name.endswith("classification"):
         raise ValueError(f"tgm predict writes masks; model {trainer.config['model']!r} is a classifier")
+    spatial_dims = trainer.test_set[0][0].ndim - 1  # (C, *S)
+    folder = args.checkpoint if os.path.isdir(args.checkpoint) else os.path.dirname(os.path.abspath(args.checkpoint))
+    output, overlay = plan_outputs(args.output, args.overlay, args.input, kind, folder, spatial_dims)
+    skipped = 0
     if args.input:
-        image, reference = _read_image(args.input, getattr(trainer.train_set, "spatial_dims", 2)), args.input
+        (image, skipped), reference = read_image(args.input, spatial_dims), args.input
     else:
         image, reference = trainer.test_set[0][0], None
     trainer.model.eval()
-    folder = args.checkpoint if os.path.isdir(args.checkpoint) else os.path.dirname(os.path.abspath(args.checkpoint))
     with no_grad():
-        batch = Tensor(_pad(image, objective.pad_multiple(trainer.model))[None]).to(args.device)
+        batch = Tensor(pad(image, objective.pad_multiple(trainer.model))[None]).to(args.device)
         if hasattr(objective, "write_prediction"):  # detections (JSON + instance image); a caption (JSON or text)
-            print(
-                objective.write_prediction(trainer.model, batch, args.output or os.path.join(folder, "prediction.png"))
-            )
+            print(objective.write_prediction(trainer.model, batch, output))
             return 0
         predicted = numpy.asarray(objective.predict(trainer.model, batch))[0]
     predicted = predicted[(Ellipsis,) + tuple(slice(0, s) for s in image.shape[1:])]
-    default = "prediction.png" if predicted.ndim == 2 or objective.prediction == "image" else "prediction.npy"
-    output = args.output or os.path.join(folder, default)
-    if objective.prediction == "image":
-        _write_image(predicted, output)
-        print(f"wrote {output}: reconstruction, shape {predicted.shape}")
+    note = f"; {skipped} NaN/infinite input pixels were left out of the scaling and set to 0" if skipped else ""
+    if kind == "image":
+        write_image(predicted, output)
+        print(f"wrote {output}: reconstruction, shape {predicted.shape}{note}")
         return 0
-    _write_mask(predicted, output, trainer.num_classes, reference)
-    print(f"wrote {output}: labels {sorted(int(v) for v in numpy.unique(predicted))}, shape {predicted.shape}")
+    dtype = write_mask(predicted, output, trainer.num_classes, reference)
+    ids = sorted(int(v) for v in numpy.unique(predicted))
+    print(f"wrote {output}: class ids {ids} ({dtype}, one channel), shape {predicted.shape}{note}")
+    if overlay is not None:
+        write_overlay(image, predicted, overlay, trainer.num_classes)
+        print(f"wrote {overlay}: the mask over the image (a picture to look at, not a mask)")
     return 0
-
-
-def _pad(image, multiple):
-    """Zero-pad (C, *S) at the end of each spatial axis up to a multiple (the U-Net's 2**depth)."""
-    widths = [(0, 0)] + [(0, -s % multiple) for s in image.shape[1:]]
-    return numpy.pad(image, widths).astype(numpy.float32)
-
-
-def _read_image(path, spatial_dims):
-    """(C, *S) float32 scaled by the 1st/99.8th percentiles, as the training data."""
-    lower = path.lower()
-    if lower.endswith(".npy"):
-        image = numpy.load(path, allow_pickle=False)
-    elif lower.endswith((".nii", ".nii.gz")):
-        from .data._packages import require
-
-        image = require("nibabel", "predict").load(path).get_fdata()
-    elif lower.endswith((".tif", ".tiff")):
-        from .data._packages import require
-
-        image = require("tifffile", "predict").imread(path)
-    else:
-        import matplotlib.image
-
-        image = matplotlib.image.imread(path)
-        image = image[..., :3].mean(axis=-1) if image.ndim == 3 else image
-    image = numpy.asarray(image, dtype=numpy.float64)
-    if image.ndim != spatial_dims:
-        raise ShapeError(f"tgm predict: {path} has shape {image.shape}; the model takes {spatial_dims}-D images")
-    low, high = numpy.percentile(image, [1.0, 99.8])
-    return ((image - low) / max(high - low, 1e-12)).astype(numpy.float32)[None]
-
-
-def _write_image(image, output):
-    """A reconstruction (C, H, W) in [0, 1]: grey PNG of its first channel, or the float32 array as .npy."""
-    if output.lower().endswith(".png"):
-        import matplotlib.image
-
-        matplotlib.image.imsave(output, numpy.asarray(image[0], dtype=numpy.float32), cmap="gray", vmin=0, vmax=1)
-    else:
-        numpy.save(output, numpy.asarray(image, dtype=numpy.float32))
-
-
-def _write_mask(labels, output, num_classes, reference):
-    lower = output.lower()
-    if lower.endswith(".png"):
-        import matplotlib.image
-
-        if labels.ndim != 2:
-            raise ShapeError(f"tgm predict: a PNG holds a 2D mask; this one is {labels.shape}, write .npy or .nii.gz")
-        matplotlib.image.imsave(output, labels.astype(numpy.float32), cmap="gray", vmin=0, vmax=max(num_classes - 1, 1))
-    elif lower.endswith((".nii", ".nii.gz")):
-        from .data._packages import require
-
-        nibabel = require("nibabel", "predict")
-        affine = (
-            nibabel.load(reference).affine
-            if reference and reference.lower().endswith((".nii", ".nii.gz"))
-            else numpy.eye(4)
-        )
-        nibabel.save(nibabel.Nifti1Image(labels.astype(numpy.int16), affine), output)
-    else:
-        numpy.save(output, labels.astype(numpy.int64))

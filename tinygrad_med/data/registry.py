@@ -68,6 +68,7 @@ DATASETS = {
         "make": lambda split, path=None: MedMNIST(_need_path(path), split),
         "recipe": {"model": "cnn", "epochs": 10, "batch_size": 64, "lr": 1e-3},
         "about": "a MedMNIST .npz file you already have (--data-path FILE)",
+        "reads_path": True,
     },
 }
 
@@ -107,8 +108,14 @@ def get_dataset(name, split, path=None, view=None):
     """The ``split`` ('train' or 'test') of dataset ``name``, or of its ``view`` where it has one.
 
     Raises:
-        UnknownNameError listing the valid names; MissingPackageError naming a missing package.
+        UnknownNameError listing the valid names; MissingPackageError naming a missing package;
+        ValueError if ``path`` is given for a dataset that reads no file (it would be ignored).
     """
+    if path is not None and not _spec(name).get("reads_path"):
+        readers = ", ".join(n for n in dataset_names() if DATASETS[n].get("reads_path"))
+        raise ValueError(
+            fmt("dataset", f"{name!r} reads no file, so --data-path {path} would be ignored; only {readers} read one")
+        )
     return _view(name, view)["make"](split, path)
 
 

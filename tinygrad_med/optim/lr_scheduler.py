@@ -22,7 +22,7 @@ import bisect
 import math
 
 from ..errors import fmt
-from .optimizer import Optimizer
+from .optimizer import Optimizer, same_kind
 
 __all__ = [
     "LRScheduler",
@@ -95,9 +95,21 @@ class LRScheduler:
         return {key: value for key, value in self.__dict__.items() if key != "optimizer"}
 
     def load_state_dict(self, state_dict):
-        """Restore a ``state_dict()`` (lists come back as lists, numbers as Python numbers)."""
-        for key, value in state_dict.items():
-            self.__dict__[key] = _plain(value)
+        """Restore a ``state_dict()`` (lists come back as lists, numbers as Python numbers).
+
+        Raises:
+            ValueError naming the entries whose kind (a number, a list of as many numbers, text)
+            differs from this scheduler's own; nothing is changed then (PyTorch copies any value).
+        """
+        values = {key: _plain(value) for key, value in state_dict.items()}
+        wrong = [
+            key for key, value in values.items() if key in self.__dict__ and not same_kind(self.__dict__[key], value)
+        ]
+        if wrong:
+            shown = ", ".join(f"{key}={values[key]!r}" for key in wrong)
+            raise ValueError(fmt(f"{type(self).__name__}.load_state_dict", f"entries of another kind than this "
+                                 f"scheduler's: {shown}"))  # fmt: skip
+        self.__dict__.update(values)
 
 
 class StepLR(LRScheduler):

@@ -31,7 +31,7 @@ from ..errors import CheckpointError, DeviceError, DTypeError, ShapeError, fmt
 from ..function import increment_version, no_grad
 from ..tensor import Tensor
 
-__all__ = ["Optimizer", "check_nonnegative", "zeros_buffer", "launch_update"]
+__all__ = ["Optimizer", "check_nonnegative", "zeros_buffer", "launch_update", "same_kind"]
 
 
 class Optimizer:
@@ -243,6 +243,34 @@ class Optimizer:
                     state[index[id(param)]] = {key: _saved_value(value) for key, value in self.state[param].items()}
         return {"state": state, "param_groups": groups}
 
+    def _check_groups(self, saved_groups):
+        """Refuse saved parameter groups that differ in number, in parameter counts, or in an option's kind,
+        and options the constructor would refuse (ValueError from ``_check_options``)."""
+        if len(saved_groups) != len(self.param_groups):
+            counts = f"{len(saved_groups)} parameter groups but the optimizer has {len(self.param_groups)}"
+            raise CheckpointError(fmt(self.name, f"the state dict has {counts}"))
+        for i, (group, saved) in enumerate(zip(self.param_groups, saved_groups, strict=True)):
+            if not isinstance(saved, dict) or not isinstance(saved.get("params"), (list, tuple)):
+                raise CheckpointError(
+                    fmt(self.name, f"parameter group {i} of the state dict is not a dict with 'params'")
+                )
+            if len(saved["params"]) != len(group["params"]):
+                raise CheckpointError(
+                    fmt(
+                        self.name,
+                        f"parameter group {i} has {len(group['params'])} parameters "
+                        f"but the state dict's has {len(saved['params'])}",
+                    )
+                )
+            wrong = [
+                f"{k}={v!r}" for k, v in saved.items() if k != "params" and k in group and not same_kind(group[k], v)
+            ]
+            if wrong:
+                raise CheckpointError(
+                    fmt(self.name, f"parameter group {i} has options of another kind: " + ", ".join(wrong))
+                )
+            self._check_options({**group, **{k: _like(group.get(k), v) for k, v in saved.items() if k != "params"}})
+
     def load_state_dict(self, state_dict):
         """Load a ``state_dict()``: group options, step counts and buffers (cast to each parameter's dtype
         and device).
@@ -254,23 +282,7 @@ class Optimizer:
         if not isinstance(state_dict, dict) or "state" not in state_dict or "param_groups" not in state_dict:
             raise CheckpointError(fmt(self.name, "load_state_dict expects a dict with 'state' and 'param_groups'"))
         saved_groups = list(state_dict["param_groups"])
-        if len(saved_groups) != len(self.param_groups):
-            raise CheckpointError(
-                fmt(
-                    self.name,
-                    f"the state dict has {len(saved_groups)} parameter groups but "
-                    f"the optimizer has {len(self.param_groups)}",
-                )
-            )
-        for i, (group, saved) in enumerate(zip(self.param_groups, saved_groups, strict=True)):
-            if len(saved["params"]) != len(group["params"]):
-                raise CheckpointError(
-                    fmt(
-                        self.name,
-                        f"parameter group {i} has {len(group['params'])} parameters "
-                        f"but the state dict's has {len(saved['params'])}",
-                    )
-                )
+        self._check_groups(saved_groups)
         params = {}
         for group, saved in zip(self.param_groups, saved_groups, strict=True):
             params.update({int(_as_number(k)): p for k, p in zip(saved["params"], group["params"], strict=True)})
@@ -338,6 +350,23 @@ def _as_number(value):
     if hasattr(value, "item"):
         return value.item()
     return value
+
+
+def same_kind(current, value):
+    """Whether a saved ``value`` can stand where ``current`` is: numbers for numbers, bools for bools,
+    sequences of as many such values for sequences, text for text (anything for None)."""
+    value = value.tolist() if hasattr(value, "tolist") else value
+    if current is None:
+        return True
+    if isinstance(current, bool):
+        return isinstance(value, (bool, int))
+    if isinstance(current, (int, float)):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(current, (list, tuple)):
+        return isinstance(value, (list, tuple)) and len(value) == len(current) and all(map(same_kind, current, value))
+    if isinstance(current, str):
+        return isinstance(value, str)
+    return True
 
 
 def _like(current, value):
