@@ -406,38 +406,45 @@ class Tensor:
         return activation.log_softmax(self, dim)
 
     # ------------------------------------------------------------------ reductions (ops/reduce.py)
-    def sum(self, dim=None, keepdim=False):
-        return _reduce.sum(self, dim, keepdim)
+    # Arguments pass through unchanged, so the methods take exactly torch.<name>'s call forms.
+    def sum(self, *args, **kwargs):
+        return _reduce.sum(self, *args, **kwargs)
 
-    def mean(self, dim=None, keepdim=False):
-        return _reduce.mean(self, dim, keepdim)
+    def mean(self, *args, **kwargs):
+        return _reduce.mean(self, *args, **kwargs)
 
-    def max(self, dim=None, keepdim=False):
-        return _reduce.max(self, dim, keepdim)
+    def prod(self, *args, **kwargs):
+        return _reduce.prod(self, *args, **kwargs)
 
-    def min(self, dim=None, keepdim=False):
-        return _reduce.min(self, dim, keepdim)
+    def cumsum(self, *args, **kwargs):
+        return _reduce.cumsum(self, *args, **kwargs)
 
-    def amax(self, dim=None, keepdim=False):
-        return _reduce.amax(self, dim, keepdim)
+    def max(self, *args, **kwargs):
+        return _reduce.max(self, *args, **kwargs)
 
-    def amin(self, dim=None, keepdim=False):
-        return _reduce.amin(self, dim, keepdim)
+    def min(self, *args, **kwargs):
+        return _reduce.min(self, *args, **kwargs)
 
-    def var(self, dim=None, keepdim=False, unbiased=True, correction=None):
-        return _reduce.var(self, dim, keepdim, unbiased, correction)
+    def amax(self, *args, **kwargs):
+        return _reduce.amax(self, *args, **kwargs)
 
-    def std(self, dim=None, keepdim=False, unbiased=True, correction=None):
-        return _reduce.std(self, dim, keepdim, unbiased, correction)
+    def amin(self, *args, **kwargs):
+        return _reduce.amin(self, *args, **kwargs)
 
-    def argmax(self, dim=None, keepdim=False):
-        return _reduce.argmax(self, dim, keepdim)
+    def var(self, *args, **kwargs):
+        return _reduce.var(self, *args, **kwargs)
 
-    def argmin(self, dim=None, keepdim=False):
-        return _reduce.argmin(self, dim, keepdim)
+    def std(self, *args, **kwargs):
+        return _reduce.std(self, *args, **kwargs)
 
-    def logsumexp(self, dim, keepdim=False):
-        return _reduce.logsumexp(self, dim, keepdim)
+    def argmax(self, *args, **kwargs):
+        return _reduce.argmax(self, *args, **kwargs)
+
+    def argmin(self, *args, **kwargs):
+        return _reduce.argmin(self, *args, **kwargs)
+
+    def logsumexp(self, *args, **kwargs):
+        return _reduce.logsumexp(self, *args, **kwargs)
 
     # ------------------------------------------------------------------ shape (ops/shape.py)
     def reshape(self, *shape):

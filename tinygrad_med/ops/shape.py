@@ -65,8 +65,11 @@ class Reshape(Function):
 
 def flatten(x, start_dim=0, end_dim=-1):
     """Merge dims start_dim..end_dim into one, as torch.flatten."""
+    start, end = normalize_dims(x, (start_dim,), "flatten")[0], normalize_dims(x, (end_dim,), "flatten")[0]
     if x.ndim == 0:
         return reshape(x, 1)
+    if start > end:
+        raise ShapeError(fmt("flatten", f"start_dim {start_dim} comes after end_dim {end_dim}", x=x))
     start, end = normalize_dims(x, (start_dim,), "flatten")[0], normalize_dims(x, (end_dim,), "flatten")[0]
     merged = int(numpy.prod(x.shape[start : end + 1]))
     return reshape(x, *x.shape[:start], merged, *x.shape[end + 1 :])
@@ -75,6 +78,8 @@ def flatten(x, start_dim=0, end_dim=-1):
 def permute(x, *dims):
     """Reorder dims.  Backward: gy permuted by the inverse order."""
     dims = _shape_arg(dims)
+    if not dims and x.ndim:
+        raise TypeError(fmt("permute", "missing the required argument 'dims'", x=x))
     if sorted(d % max(x.ndim, 1) for d in dims) != list(range(x.ndim)):
         raise ShapeError(fmt("permute", f"dims {dims} are not a permutation of the {x.ndim} dims", x=x))
     return Permute.apply(x, dims=tuple(d % max(x.ndim, 1) for d in dims))
@@ -91,8 +96,10 @@ class Permute(Function):
 
 def transpose(x, dim0, dim1):
     """Swap two dims."""
-    dims = list(range(x.ndim))
     a, b = normalize_dims(x, (dim0,), "transpose")[0], normalize_dims(x, (dim1,), "transpose")[0]
+    if x.ndim == 0:  # PyTorch: a 0-d tensor takes dims 0 and -1, and stays as it is
+        return Permute.apply(x, dims=())
+    dims = list(range(x.ndim))
     dims[a], dims[b] = dims[b], dims[a]
     return permute(x, *dims)
 
