@@ -35,7 +35,24 @@ from .factory import (
 )
 from .function import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import GradcheckError, gradcheck
-from .ops.arithmetic import abs, add, clamp, div, exp, log, maximum, minimum, mul, neg, pow, sqrt, sub, where
+from .ops.arithmetic import (
+    abs,
+    add,
+    clamp,
+    clip,
+    div,
+    exp,
+    fill,
+    log,
+    maximum,
+    minimum,
+    mul,
+    neg,
+    pow,
+    sqrt,
+    sub,
+    where,
+)
 from .ops.matmul import matmul
 from .ops.reduce import (
     amax,
@@ -54,7 +71,20 @@ from .ops.reduce import (
     var,
     var_mean,
 )
-from .ops.shape import cat, chunk, flatten, permute, reshape, split, squeeze, stack, transpose, unbind, unsqueeze
+from .ops.shape import (
+    cat,
+    chunk,
+    clone,
+    flatten,
+    permute,
+    reshape,
+    split,
+    squeeze,
+    stack,
+    transpose,
+    unbind,
+    unsqueeze,
+)
 from .random import manual_seed
 from .serialization import load, save
 from .tensor import Tensor

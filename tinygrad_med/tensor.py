@@ -180,14 +180,13 @@ class Tensor:
     def tolist(self):
         return backend.to_numpy(self.data).tolist()
 
-    def to(self, *args, dtype=None, device=None):
-        """``to('cuda')``, ``to(tm.float64)`` or ``to('cuda', tm.float64)``: moved/cast copy with gradient."""
-        for arg in args:
-            if isinstance(arg, str):
-                device = arg
-            else:
-                dtype = arg
-        return _shape.to(self, device=device, dtype=dtype)
+    def to(self, *args, **kwargs):
+        """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other)``, with ``non_blocking=``, ``copy=``."""
+        return _shape.to(self, *args, **kwargs)
+
+    def clone(self):
+        """A copy in the graph (the gradient flows back unchanged)."""
+        return _shape.clone(self)
 
     def cpu(self):
         return self.to("cpu")
@@ -341,17 +340,23 @@ class Tensor:
             raise TypeError(f"only integer tensors can be used as an index, got {self.dtype}")
         return int(self.item())
 
-    def add(self, other):
-        return _arithmetic.add(self, other)
+    def __floordiv__(self, other):
+        return _arithmetic.div(self, other, rounding_mode="floor")
 
-    def sub(self, other):
-        return _arithmetic.sub(self, other)
+    def __rfloordiv__(self, other):
+        return _arithmetic.div(other, self, rounding_mode="floor")
+
+    def add(self, other, *, alpha=1):
+        return _arithmetic.add(self, other, alpha=alpha)
+
+    def sub(self, other, *, alpha=1):
+        return _arithmetic.sub(self, other, alpha=alpha)
 
     def mul(self, other):
         return _arithmetic.mul(self, other)
 
-    def div(self, other):
-        return _arithmetic.div(self, other)
+    def div(self, other, *, rounding_mode=None):
+        return _arithmetic.div(self, other, rounding_mode=rounding_mode)
 
     def pow(self, exponent):
         return _arithmetic.pow(self, exponent)
@@ -375,6 +380,12 @@ class Tensor:
         return _arithmetic.clamp(self, min, max)
 
     clip = clamp
+
+    def maximum(self, other):
+        return _arithmetic.maximum(self, other)
+
+    def minimum(self, other):
+        return _arithmetic.minimum(self, other)
 
     def matmul(self, other):
         return _matmul.matmul(self, other)

@@ -31,6 +31,7 @@ __all__ = [
     "chunk",
     "pad",
     "to",
+    "clone",
 ]
 
 
@@ -305,15 +306,54 @@ class Pad(Function):
         return gy[self.crop]
 
 
-def to(x, device=None, dtype=None):
-    """Copy to another device and/or dtype; the gradient flows back (moved/cast back)."""
+def to(x, *args, device=None, dtype=None, non_blocking=False, copy=False):
+    """Tensor.to's forms: to(dtype), to(device), to(device, dtype), to(other_tensor), to(device=, dtype=),
+    each with non_blocking and copy (positional after the dtype, or by keyword).
+
+    The result is x itself when nothing changes (copy=False), else a copy in the graph: the gradient
+    flows back moved and cast to x's device and dtype (integer casts carry none).
+    Raises: TypeError for an argument that is no device, dtype or tensor.
+    """
+    flags = []
+    for arg in args:
+        if isinstance(arg, Tensor):
+            device, dtype = arg.device, arg.dtype
+        elif isinstance(arg, (bool, numpy.bool_)):
+            flags.append(bool(arg))
+        elif isinstance(arg, str) or type(arg).__name__ == "device":
+            device = arg
+        else:
+            dtype = _dtype_arg(arg)
+    if len(flags) > 2:
+        raise TypeError(fmt("to", f"expected at most non_blocking and copy after the dtype, got {args!r}"))
+    copy = flags[1] if len(flags) == 2 else copy
     device = x.device if device is None else backend.normalize_device(device)
-    dtype = x.dtype if dtype is None else numpy.dtype(dtype)
+    dtype = x.dtype if dtype is None else _dtype_arg(dtype)
     if device == x.device and dtype == x.dtype:
-        return x
+        return clone(x) if copy else x
     if dtype.kind != "f" or x.dtype.kind != "f":  # integer casts carry no gradient
         return Tensor._wrap(backend.to_device(x.data, device).astype(dtype))
     return To.apply(x, device=device, dtype=dtype)
+
+
+def _dtype_arg(dtype):
+    try:
+        return numpy.dtype(dtype)
+    except TypeError:
+        raise TypeError(fmt("to", f"expected a device, a dtype or a tensor, got {dtype!r}")) from None
+
+
+def clone(input):
+    """A copy of input with its own memory, in the graph (torch.clone).  Backward: gx = gy."""
+    return Clone.apply(input)
+
+
+class Clone(Function):
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, gy):
+        return gy
 
 
 class To(Function):
