@@ -210,3 +210,104 @@ def test_prod_gradient_is_exact_with_zero_factors():
         lambda v: v.cumsum(1), [tm.tensor(numpy.random.default_rng(1).normal(size=(2, 3)), requires_grad=True)]
     )
     assert tm.tensor([True, True, False]).sum().dtype == tm.int64 and tm.cumsum(tm.tensor([1, 2]), 0).tolist() == [1, 3]
+
+
+# --------------------------------------------------------------------------- arithmetic call forms and dtypes
+
+
+def test_add_and_sub_take_alpha_in_function_and_method_form():
+    x = tm.tensor([1.0, 2.0], requires_grad=True)
+    other = tm.tensor([10.0, 20.0], requires_grad=True)
+    assert tm.add(x, other, alpha=2).tolist() == [21.0, 42.0] and x.add(other, alpha=2).tolist() == [21.0, 42.0]
+    assert tm.sub(x, other, alpha=3).tolist() == [-29.0, -58.0] and x.sub(1, alpha=2).tolist() == [-1.0, 0.0]
+    tm.sub(x, other, alpha=3).sum().backward()
+    assert x.grad.tolist() == [1.0, 1.0] and other.grad.tolist() == [-3.0, -3.0]
+    with pytest.raises(DTypeError, match="alpha must not be a floating point number for integer inputs"):
+        tm.add(tm.tensor([1]), 2, alpha=1.5)
+    with pytest.raises(DTypeError, match="sub: subtraction of bool tensors"):
+        tm.tensor([True]) - 1
+
+
+def test_div_rounding_modes_and_true_division_of_integers():
+    i = tm.tensor([7, -7, 3])
+    assert (i / 2).dtype == tm.float32 and (i / 2).tolist() == [3.5, -3.5, 1.5]
+    assert tm.div(i, 2, rounding_mode="trunc").tolist() == [3, -3, 1] and (i // 2).tolist() == [3, -4, 1]
+    assert i.div(2, rounding_mode="floor").dtype == tm.int64
+    x = tm.tensor([7.0, -7.0], requires_grad=True)
+    y = tm.div(x, 2, rounding_mode="floor")
+    assert y.tolist() == [3.0, -4.0] and tm.div(x, 2, rounding_mode="trunc").tolist() == [3.0, -3.0]
+    y.sum().backward()
+    assert x.grad.tolist() == [0.0, 0.0]  # a step function: zero gradient, as PyTorch
+    with pytest.raises(ValueError, match="div: integer division by zero"):
+        tm.div(i, 0, rounding_mode="floor")
+    with pytest.raises(ValueError, match="rounding_mode must be None, 'trunc' or 'floor'"):
+        tm.div(x, 2, rounding_mode="round")
+
+
+@pytest.mark.parametrize(
+    "call, dtype",
+    [
+        (lambda: tm.tensor([1, 2]) * 2.5, tm.float32),
+        (lambda: tm.tensor([1.0]) + tm.tensor(2.0, dtype=tm.float64), tm.float32),  # a 0-d tensor does not widen
+        (lambda: tm.tensor([1], dtype=tm.int32) + tm.tensor(2.0, dtype=tm.float64), tm.float64),
+        (lambda: tm.tensor([1], dtype=tm.int32) + 2, tm.int32),
+        (lambda: tm.tensor([True]) * 2.5, tm.float32),
+        (lambda: tm.exp(tm.tensor([1])), tm.float32),
+        (lambda: tm.tensor([2]) ** -1.0, tm.float32),
+    ],
+)
+def test_mixed_dtypes_promote_as_in_pytorch(call, dtype):
+    assert call().dtype == dtype
+
+
+def test_clamp_with_tensor_bounds_and_its_gradient():
+    x = tm.tensor([1.0, -2.0, 4.0, 8.0], requires_grad=True)
+    lo = tm.tensor([0.0, 0.0, 5.0, 0.0], requires_grad=True)
+    hi = tm.tensor([2.0, 2.0, 9.0, 3.0], requires_grad=True)
+    y = tm.clamp(x, lo, hi)
+    assert y.tolist() == [1.0, 0.0, 5.0, 3.0] and x.clip(max=hi).tolist() == [1.0, -2.0, 4.0, 3.0]
+    (y * tm.tensor([1.0, 2.0, 3.0, 4.0])).sum().backward()
+    assert x.grad.tolist() == [1, 0, 0, 0] and lo.grad.tolist() == [0, 2, 3, 0] and hi.grad.tolist() == [0, 0, 0, 4]
+    assert tm.clamp(tm.tensor([1, 5]), min=2.5).tolist() == [2.5, 5.0]
+    with pytest.raises(ValueError, match="clamp: at least one of min and max must not be None"):
+        tm.clamp(x)
+
+
+def test_maximum_splits_ties_and_propagates_nan():
+    a, b = tm.tensor([1.0, 2.0, 3.0], requires_grad=True), tm.tensor([2.0, 2.0, 1.0], requires_grad=True)
+    tm.maximum(a, b).sum().backward()
+    assert a.grad.tolist() == [0.0, 0.5, 1.0] and b.grad.tolist() == [1.0, 0.5, 0.0]
+    assert numpy.isnan(tm.maximum(tm.tensor([1.0, numpy.nan]), tm.tensor([numpy.nan, 1.0])).numpy()).all()
+
+
+def test_to_clone_and_fill_forms():
+    x = tm.tensor([1.0, 2.0], requires_grad=True)
+    assert x.to(tm.float64).dtype == tm.float64 and x.to("cpu", tm.float64).dtype == tm.float64
+    assert (
+        x.to(tm.float64, non_blocking=True).dtype == tm.float64 and x.to(device="cpu", dtype=tm.int64).dtype == tm.int64
+    )
+    assert x.to(tm.tensor([1])).dtype == tm.int64 and x.to(tm.float32) is x and x.to(tm.float32, copy=True) is not x
+    c = x.clone()
+    assert c is not x and c.data is not x.data and c.requires_grad
+    (c * 3).sum().backward()
+    assert x.grad.tolist() == [3.0, 3.0]
+    f = tm.fill(x, 7)
+    assert f.tolist() == [7.0, 7.0] and tm.fill(tm.tensor([1, 2]), 3.7).tolist() == [3, 3]
+    with pytest.raises(ShapeError, match="fill: only a 0-d value tensor"):
+        tm.fill(x, tm.tensor([1.0]))
+
+
+@pytest.mark.parametrize("module", [False, True])
+def test_gelu_tanh_matches_pytorch_values_and_gradients(module):
+    x = tm.tensor([-3.0, -1.0, 0.0, 0.5, 2.0], dtype=tm.float64, requires_grad=True)
+    y = tm.nn.GELU(approximate="tanh")(x) if module else tm.nn.functional.gelu(x, approximate="tanh")
+    y.sum().backward()
+    # torch.nn.functional.gelu(x, approximate='tanh') and its gradient, torch 2.13
+    expected_y = [-0.0036373920817729943, -0.15880800939172324, 0.0, 0.34571400982514394, 1.954597694087775]
+    expected_g = [-0.011584166630969648, -0.08296408384578252, 0.5, 0.8673699035346424, 1.0860992566236183]
+    numpy.testing.assert_allclose(y.numpy(), expected_y, rtol=1e-12, atol=1e-15)
+    numpy.testing.assert_allclose(x.grad.numpy(), expected_g, rtol=1e-12, atol=1e-15)
+    tm.gradcheck(
+        lambda v: tm.nn.functional.gelu(v, approximate="tanh"),
+        [tm.tensor(numpy.linspace(-4, 4, 9), requires_grad=True)],
+    )
