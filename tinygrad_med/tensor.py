@@ -341,10 +341,10 @@ class Tensor:
         return int(self.item())
 
     def __floordiv__(self, other):
-        return _arithmetic.div(self, other, rounding_mode="floor")
+        return _arithmetic.floor_divide(self, other)
 
     def __rfloordiv__(self, other):
-        return _arithmetic.div(other, self, rounding_mode="floor")
+        return _arithmetic.floor_divide(other, self)
 
     def add(self, other, *, alpha=1):
         return _arithmetic.add(self, other, alpha=alpha)

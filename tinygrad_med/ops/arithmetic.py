@@ -26,6 +26,7 @@ __all__ = [
     "sub",
     "mul",
     "div",
+    "floor_divide",
     "neg",
     "pow",
     "exp",
@@ -88,20 +89,25 @@ def _floating(x):
     return x if x.dtype.kind == "f" else x.to(_FLOAT)
 
 
-def _alpha(op, other, alpha, ref):
-    """other * alpha for add/sub; PyTorch refuses a float alpha with integer operands."""
+def _alpha_binary(cls, op, input, other, alpha):
+    """input (+ or -) alpha * other, with alpha applied in the result dtype (PyTorch's add/sub)."""
+    dtype = result_type(input, other)
     if alpha == 1:
-        return other
-    integral = result_type(ref, other).kind in "biu"
-    if integral and not isinstance(alpha, (int, numpy.integer)):
+        return _binary(cls, op, input, other, dtype)
+    if dtype.kind in "biu" and not isinstance(alpha, (int, numpy.integer)):
         raise DTypeError(fmt(op, f"alpha must not be a floating point number for integer inputs, got {alpha!r}"))
-    return mul(other, alpha) if isinstance(other, Tensor) else other * alpha
+    ref = input if isinstance(input, Tensor) else other
+    input, other = as_operands(dtype, ref, input, other)
+    if dtype.kind == "b":  # alpha * other in bool: other itself, or nothing
+        return _binary(cls, op, input, other if alpha else False, dtype)
+    other = mul(other, alpha) if isinstance(other, Tensor) else (other * alpha).astype(dtype, copy=False)
+    return _binary(cls, op, input, other, dtype)
 
 
 def add(input, other, *, alpha=1):
     """input + alpha * other (torch.add).  Backward: g_input = gy, g_other = alpha gy (each summed
     over its broadcast axes)."""
-    return _binary(Add, "add", input, _alpha("add", other, alpha, input))
+    return _alpha_binary(Add, "add", input, other, alpha)
 
 
 class Add(Function):
@@ -117,9 +123,12 @@ class Add(Function):
 
 def sub(input, other, *, alpha=1):
     """input - alpha * other (torch.sub).  Backward: g_input = gy, g_other = -alpha gy."""
-    if any(getattr(v, "dtype", None) is not None and v.dtype.kind == "b" for v in (input, other)):
+    if any(
+        isinstance(v, (bool, numpy.bool_)) or getattr(getattr(v, "dtype", None), "kind", "") == "b"
+        for v in (input, other)
+    ):
         raise DTypeError(fmt("sub", "subtraction of bool tensors is not supported", hint="use ^ or logical_xor"))
-    return _binary(Sub, "sub", input, _alpha("sub", other, alpha, input))
+    return _alpha_binary(Sub, "sub", input, other, alpha)
 
 
 class Sub(Function):
@@ -163,6 +172,7 @@ def div(input, other, *, rounding_mode=None):
         return _binary(Div, "div", input, other, dtype if dtype.kind == "f" else _FLOAT)
     if rounding_mode not in ("trunc", "floor"):
         raise ValueError(fmt("div", f"rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}"))
+    _check_not_bool("div", input, other)
     return _binary(RoundedDiv if rounding_mode == "floor" else TruncDiv, "div", input, other)
 
 
@@ -198,6 +208,30 @@ class RoundedDiv(Function):
         return tuple(xp.zeros(shape, gy.dtype) for shape in self.shapes)
 
 
+def floor_divide(input, other):
+    """input // other, rounded toward -inf (torch.floor_divide).
+
+    Backward: PyTorch defines none for floor_divide (div(..., rounding_mode='floor') has the zero
+    gradient), so backward through it raises RuntimeError here too.
+    """
+    _check_not_bool("floor_divide", input, other)
+    return _binary(FloorDivide, "floor_divide", input, other)
+
+
+def _check_not_bool(op, input, other):
+    if result_type(input, other).kind == "b":
+        raise DTypeError(fmt(op, "rounded division of bool values is not supported", hint="cast with .long() first"))
+
+
+class FloorDivide(RoundedDiv):
+    """y = floor(a / b), with no derivative defined."""
+
+    def backward(self, gy):
+        raise RuntimeError(
+            "floor_divide: the derivative is not implemented (as in PyTorch); use div(a, b, rounding_mode='floor')"
+        )
+
+
 class TruncDiv(RoundedDiv):
     """y = trunc(a / b), rounded toward zero."""
 
@@ -215,11 +249,14 @@ def pow(input, exponent):
     """input ** exponent (either may be a tensor).
 
     Backward: ga = gy * p * a^(p-1);  gp = gy * a^p * log(a), 0 where a = 0 and p >= 0 (as PyTorch).
-    Raises:   ValueError for integers to negative integer powers.
+    Integers to negative tensor powers truncate as in PyTorch (1, +-1 for a base of -1, else 0).
+    Raises:   ValueError for an integer tensor to a negative integer number; DTypeError for bool ** bool tensor.
     """
     dtype = result_type(input, exponent)
-    if dtype.kind in "iu" and numpy.any(backend.to_numpy(getattr(exponent, "data", exponent)) < 0):
+    if dtype.kind in "iu" and not isinstance(exponent, Tensor) and numpy.any(numpy.asarray(exponent) < 0):
         raise ValueError(fmt("pow", "integers to negative integer powers are not allowed"))
+    if dtype.kind == "b" and isinstance(exponent, Tensor):
+        raise DTypeError(fmt("pow", "bool ** bool tensor is not supported", hint="cast with .long() first"))
     return _binary(Pow, "pow", input, exponent, dtype)
 
 
@@ -227,8 +264,13 @@ class Pow(Function):
     """y = a ** p."""
 
     def forward(self, a, p):
+        xp = backend.get_xp(a)
         self.a, self.p = a, p
-        self.y = a**p
+        with numpy.errstate(divide="ignore", invalid="ignore"):  # 0 ** -1 = inf, (-1) ** 0.5 = nan
+            if xp.asarray(a).dtype.kind in "biu":
+                self.y = _integer_pow(xp, a, p)
+            else:
+                self.y = a**p
         return self.y
 
     def backward(self, gy):
@@ -242,6 +284,17 @@ class Pow(Function):
             gp = xp.where((self.a == 0) & (self.p >= 0), 0, gp).astype(gy.dtype, copy=False)
             gb = unbroadcast(gp, numpy.shape(self.p))
         return ga, gb
+
+
+def _integer_pow(xp, a, p):
+    """a ** p for integers, with PyTorch's truncation for negative p: 1 ** p = 1, (-1) ** p = +-1, else 0."""
+    dtype = xp.result_type(a, p)
+    y = (xp.asarray(a) ** xp.maximum(p, 0)).astype(dtype, copy=False)
+    if dtype.kind == "b" or not xp.any(xp.asarray(p) < 0):
+        return y
+    odd = xp.asarray(p) % 2 == 1
+    inverse = xp.where(a == 1, 1, xp.where(a == -1, xp.where(odd, -1, 1), 0)).astype(dtype)
+    return xp.where(xp.asarray(p) < 0, inverse, y)
 
 
 def neg(x):
@@ -302,7 +355,9 @@ class Sqrt(Function):
 
 
 def abs(x):
-    """|x|.  Backward: gx = gy * sign(x) (0 at x = 0, as PyTorch)."""
+    """|x|.  Backward: gx = gy * sign(x) (0 at x = 0, as PyTorch).  Raises DTypeError for bool (as PyTorch)."""
+    if x.dtype.kind == "b":
+        raise DTypeError(fmt("abs", "abs of a bool tensor is not supported", x=x))
     return Abs.apply(x)
 
 

@@ -12,7 +12,6 @@ a 0-d tensor takes dim 0 or -1; the mean of nothing is nan, the sum of nothing 0
 import numpy
 
 from .. import backend
-from ..errors import fmt
 from ..function import Function
 from .reduce_args import check_float_input, keep_dims, one_axis, reduced_size, reduction_axes, sum_dtype, variance_args
 from .reduce_minmax import amax, amin, argmax, argmin, max, min, normalize_dims
@@ -100,6 +99,8 @@ class Prod(Function):
 
     def backward(self, gy):
         xp = backend.get_xp(gy)
+        if self.x.size == 0:
+            return xp.zeros(self.x.shape, gy.dtype)
         x = xp.moveaxis(self.x, self.axis, -1)  # (..., n)
         ones = xp.ones(x.shape[:-1] + (1,), x.dtype)
         left = xp.cumprod(xp.concatenate([ones, x[..., :-1]], -1), -1)  # prod_{j < i} x_j
@@ -141,28 +142,50 @@ def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     dim, correction = variance_args("var", dim, unbiased, keepdim, correction)
     check_float_input("var", input)
     axes = reduction_axes(input, dim, "var")
-    return Var.apply(input, axes=axes, keepdim=keepdim, correction=correction)
+    return Var.apply(input, axes=axes, keepdim=keepdim, correction=correction, whole=dim is None or input.ndim == 0)
 
 
 class Var(Function):
-    def forward(self, x, axes, keepdim, correction):
+    def forward(self, x, axes, keepdim, correction, whole):
         n = reduced_size(x.shape, axes)
         with numpy.errstate(invalid="ignore", divide="ignore"):
             self.centered = x - x.mean(axis=axes, keepdims=True) if n else x
-            self.scale = 1.0 / (n - correction) if n > correction else float("inf")  # torch gives inf/nan too
-            self.axes, self.keepdim, self.x_shape = axes, keepdim, x.shape
-            y = (self.centered**2).sum(axis=axes, keepdims=keepdim) * self.scale
+            scale = 1.0 / (n - correction) if n > correction else float("inf")  # torch gives inf/nan too
+            y = (self.centered**2).sum(axis=axes, keepdims=keepdim) * scale
+        # PyTorch's backward (var_backward): 2 / (n - c) along given dims, even where n - c <= 0; over
+        # everything with n - c <= 0, nan where x equals the mean and inf elsewhere.
+        self.grad_scale = 2.0 / (n - correction) if n != correction else float("inf")
+        self.whole_undefined = whole and n <= correction
+        self.axes, self.keepdim, self.x_shape = axes, keepdim, x.shape
         return backend.get_xp(x).asarray(y).astype(x.dtype, copy=False)
 
     def backward(self, gy):
+        xp = backend.get_xp(gy)
         gy = keep_dims(gy, self.x_shape, self.axes, self.keepdim)
         with numpy.errstate(invalid="ignore"):
-            return gy * (2 * self.scale) * self.centered
+            if self.whole_undefined:
+                return (gy * xp.where(self.centered == 0, numpy.nan, numpy.inf)).astype(gy.dtype, copy=False)
+            return gy * self.grad_scale * self.centered
 
 
 def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    """Standard deviation sqrt(var), with var's call forms.  Backward through var and sqrt."""
-    return var(input, dim, unbiased, keepdim, correction=correction).sqrt()
+    """Standard deviation sqrt(var), with var's call forms.
+
+    Backward: through var and sqrt, gx_var = gy / (2 std), taken as 0 where std = 0 (as PyTorch:
+    a constant input has no direction of steepest change, and 0 beats the nan of 0 / 0).
+    """
+    return SqrtOfVar.apply(var(input, dim, unbiased, keepdim, correction=correction))
+
+
+class SqrtOfVar(Function):
+    def forward(self, v):
+        self.y = backend.get_xp(v).sqrt(v)
+        return self.y
+
+    def backward(self, gy):
+        xp = backend.get_xp(gy)
+        with numpy.errstate(divide="ignore", invalid="ignore"):
+            return xp.where(self.y == 0, 0, gy / (2 * self.y)).astype(gy.dtype, copy=False)
 
 
 def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
@@ -180,11 +203,10 @@ def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
 def logsumexp(input, dim, keepdim=False):
     """log(sum(exp(x))) over ``dim``, computed stably as m + log(sum(exp(x - m))), m the maximum.
 
-    Backward: gx = gy * softmax(x) along dim.  Integer inputs give float32; an empty sum gives -inf.
+    Backward: gx = gy * softmax(x) along dim.  Integer inputs give float32; an empty sum gives -inf;
+    dim=() reduces every dim (PyTorch raises a broadcast error for it unless keepdim or x is empty).
     """
     x = input if input.dtype.kind == "f" else input.to(numpy.float32)
-    if isinstance(dim, (tuple, list)) and not dim:
-        raise TypeError(fmt("logsumexp", "dim must name at least one dim", x=x))
     axes = reduction_axes(x, dim, "logsumexp")
     return LogSumExp.apply(x, axes=axes, keepdim=keepdim)
 

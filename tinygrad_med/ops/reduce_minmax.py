@@ -72,15 +72,17 @@ class TakeAlong(Function):
 
     def forward(self, x, index, axis, keepdim):
         xp = backend.get_xp(x)
-        self.x_shape, self.x_dtype, self.index, self.axis = x.shape, x.dtype, index, axis
+        self.index, self.axis, self.x_shape = index, axis, x.shape
         y = xp.take_along_axis(x, index, axis)
         return y if keepdim else y.squeeze(axis)
 
     def backward(self, gy):
         xp = backend.get_xp(gy)
-        gx = xp.zeros(self.x_shape, gy.dtype)
-        xp.put_along_axis(gx, self.index, gy.reshape(self.index.shape), self.axis)
-        return gx
+        position = xp.arange(self.x_shape[self.axis]).reshape(
+            [-1 if i == self.axis else 1 for i in range(len(self.x_shape))]
+        )
+        picked = position == self.index  # (x.shape) one True per reduced line, at the returned index
+        return xp.where(picked, gy.reshape(self.index.shape), 0).astype(gy.dtype, copy=False)
 
 
 def amax(input, dim=(), keepdim=False):

@@ -54,13 +54,26 @@ class Where(Function):
 
 
 def maximum(input, other):
-    """Elementwise max (nan if either is nan).  Backward: gy to the larger input, split in half on ties."""
+    """Elementwise max (nan if either is nan).  Backward: gy to the larger input, split in half on ties.
+
+    Raises: TypeError unless both are tensors (as torch.maximum; use clamp for a number).
+    """
+    _check_tensors("maximum", input, other)
     return Extremum.apply(*_operands("maximum", input, other), larger=True)
 
 
 def minimum(input, other):
     """Elementwise min (nan if either is nan).  Backward: gy to the smaller input, split in half on ties."""
+    _check_tensors("minimum", input, other)
     return Extremum.apply(*_operands("minimum", input, other), larger=False)
+
+
+def _check_tensors(op, *values):
+    for value in values:
+        if not isinstance(value, Tensor):
+            raise TypeError(
+                fmt(op, f"expected Tensor arguments, got {type(value).__name__}", hint="use clamp for a number")
+            )
 
 
 class Extremum(Function):
@@ -85,7 +98,8 @@ def clamp(input, min=None, max=None):
     """Clip input to [min, max]; min and max may be numbers or tensors (broadcast), one may be None.
 
     Forward:  y = min(max(x, lo), hi)  (so y = hi where lo > hi, as PyTorch)
-    Backward: gx = gy where lo <= x <= hi; g_lo = gy where x < lo; g_hi = gy where x > hi.
+    Backward: gx = gy where lo <= x <= hi; g_lo = gy where x < lo < hi; g_hi = gy where x > hi or hi < lo
+              (the bound that gave the output gets gy, as PyTorch).
     Raises:   ValueError if both min and max are None.
     """
     if min is None and max is None:
@@ -97,26 +111,30 @@ clip = clamp
 
 
 class Clamp(Function):
+    """y = min(max(x, lo), hi); PyTorch's backward (clamp_backward_min_max), the exact derivative."""
+
     def forward(self, x, low, high):
         xp = backend.get_xp(x)
-        y, self.ge, self.le = x, True, True
-        if low is not None:
-            y, self.ge = xp.maximum(y, low), x >= low
-        if high is not None:
-            y, self.le = xp.minimum(y, high), x <= high
-        self.shapes = [numpy.shape(v) for v in (x, low, high)]
+        y = x if low is None else xp.maximum(x, low)
+        y = y if high is None else xp.minimum(y, high)
+        self.x, self.low, self.high = x, low, high
         return xp.asarray(y)
 
     def backward(self, gy):
         xp = backend.get_xp(gy)
+        x, low, high = self.x, self.low, self.high
 
         def where(mask, shape):
             return unbroadcast(xp.where(mask, gy, 0).astype(gy.dtype, copy=False), shape)
 
-        gx = where(xp.logical_and(self.ge, self.le), self.shapes[0])
-        g_low = where(xp.logical_not(self.ge), self.shapes[1]) if self.needs_input_grad[1] else None
-        g_high = where(xp.logical_not(self.le), self.shapes[2]) if self.needs_input_grad[2] else None
-        return gx, g_low, g_high
+        inside = xp.logical_and(True if low is None else x >= low, True if high is None else x <= high)
+        below = None if low is None else x < low if high is None else (x < low) & (low < high)
+        above = None if high is None else x > high if low is None else (x > high) | (high < low)
+        return (
+            where(inside, numpy.shape(x)),
+            where(below, numpy.shape(low)) if self.needs_input_grad[1] else None,
+            where(above, numpy.shape(high)) if self.needs_input_grad[2] else None,
+        )
 
 
 def fill(input, value):

@@ -79,7 +79,7 @@ def flatten(x, start_dim=0, end_dim=-1):
 def permute(x, *dims):
     """Reorder dims.  Backward: gy permuted by the inverse order."""
     dims = _shape_arg(dims)
-    if not dims and x.ndim:
+    if not dims:
         raise TypeError(fmt("permute", "missing the required argument 'dims'", x=x))
     if sorted(d % max(x.ndim, 1) for d in dims) != list(range(x.ndim)):
         raise ShapeError(fmt("permute", f"dims {dims} are not a permutation of the {x.ndim} dims", x=x))
