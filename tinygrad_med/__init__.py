@@ -43,6 +43,7 @@ from .ops.arithmetic import (
     div,
     exp,
     fill,
+    floor_divide,
     log,
     maximum,
     minimum,
@@ -51,6 +52,7 @@ from .ops.arithmetic import (
     pow,
     sqrt,
     sub,
+    true_divide,
     where,
 )
 from .ops.matmul import matmul

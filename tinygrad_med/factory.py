@@ -124,6 +124,8 @@ def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False)
     """
     start, end = number("linspace", "start", start), number("linspace", "end", end)
     steps = integer("linspace", "steps", steps)
+    if dtype is not None and numpy.dtype(dtype).kind in "iub":  # PyTorch truncates the ends first
+        start, end = int(start), int(end)
     if steps < 0:
         raise ValueError(fmt("linspace", f"number of steps must be non-negative, got {steps}"))
     i = numpy.arange(steps)

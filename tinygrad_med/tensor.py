@@ -184,7 +184,7 @@ class Tensor:
         """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other)``, with ``non_blocking=``, ``copy=``."""
         return _shape.to(self, *args, **kwargs)
 
-    def clone(self):
+    def clone(self, *, memory_format=None):
         """A copy in the graph (the gradient flows back unchanged)."""
         return _shape.clone(self)
 
@@ -381,6 +381,15 @@ class Tensor:
 
     clip = clamp
 
+    def true_divide(self, other):
+        return _arithmetic.true_divide(self, other)
+
+    def floor_divide(self, other):
+        return _arithmetic.floor_divide(self, other)
+
+    def where(self, condition, other):
+        return _arithmetic.where(condition, self, other)
+
     def maximum(self, other):
         return _arithmetic.maximum(self, other)
 
@@ -392,29 +401,19 @@ class Tensor:
 
     # ------------------------------------------------------------------ activations (ops/activation.py)
     def sigmoid(self):
-        from .ops import activation
-
-        return activation.sigmoid(self)
+        return _activation.sigmoid(self)
 
     def tanh(self):
-        from .ops import activation
-
-        return activation.tanh(self)
+        return _activation.tanh(self)
 
     def relu(self):
-        from .ops import activation
+        return _activation.relu(self)
 
-        return activation.relu(self)
+    def softmax(self, *args, **kwargs):
+        return _activation.softmax(self, *args, **kwargs)
 
-    def softmax(self, dim):
-        from .ops import activation
-
-        return activation.softmax(self, dim)
-
-    def log_softmax(self, dim):
-        from .ops import activation
-
-        return activation.log_softmax(self, dim)
+    def log_softmax(self, *args, **kwargs):
+        return _activation.log_softmax(self, *args, **kwargs)
 
     # ------------------------------------------------------------------ reductions (ops/reduce.py)
     # Arguments pass through unchanged, so the methods take exactly torch.<name>'s call forms.
@@ -507,6 +506,7 @@ def _dim(t, dim, op):
 
 # Imported last: these modules import Tensor from here.
 from . import autograd as _autograd  # noqa: E402
+from .ops import activation as _activation  # noqa: E402
 from .ops import arithmetic as _arithmetic  # noqa: E402
 from .ops import matmul as _matmul  # noqa: E402
 from .ops import reduce as _reduce  # noqa: E402

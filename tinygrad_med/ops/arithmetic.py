@@ -27,6 +27,7 @@ __all__ = [
     "mul",
     "div",
     "floor_divide",
+    "true_divide",
     "neg",
     "pow",
     "exp",
@@ -206,6 +207,11 @@ class RoundedDiv(Function):
     def backward(self, gy):
         xp = backend.get_xp(gy)
         return tuple(xp.zeros(shape, gy.dtype) for shape in self.shapes)
+
+
+def true_divide(input, other):
+    """input / other, always true division (torch.true_divide, the alias of div with no rounding_mode)."""
+    return div(input, other)
 
 
 def floor_divide(input, other):

@@ -50,13 +50,13 @@ def sum(input, dim=None, keepdim=False, *, dtype=None):
     """
     x = _cast(input, dtype)
     axes = reduction_axes(x, dim, "sum")
-    return Sum.apply(x, axes=axes, keepdim=keepdim)
+    return Sum.apply(x, axes=axes, keepdim=keepdim, out=sum_dtype(x.dtype, dtype))
 
 
 class Sum(Function):
-    def forward(self, x, axes, keepdim):
+    def forward(self, x, axes, keepdim, out):
         self.x_shape, self.axes, self.keepdim = x.shape, axes, keepdim
-        return backend.get_xp(x).asarray(x.sum(axis=axes, keepdims=keepdim, dtype=sum_dtype(x.dtype)))
+        return backend.get_xp(x).asarray(x.sum(axis=axes, keepdims=keepdim, dtype=out))
 
     def backward(self, gy):
         xp = backend.get_xp(gy)
@@ -85,17 +85,17 @@ def prod(input, dim=None, keepdim=False, *, dtype=None):
     """
     x = _cast(input, dtype)
     if dim is None:
-        return prod(x.reshape(-1), 0).reshape([1] * x.ndim if keepdim else [])
+        return prod(x.reshape(-1), 0, dtype=dtype).reshape([1] * x.ndim if keepdim else [])
     axis = one_axis(x, dim, "prod")
     if x.ndim == 0:
-        return Prod.apply(x.reshape(1), axis=0, keepdim=False).reshape(())
-    return Prod.apply(x, axis=axis, keepdim=keepdim)
+        return Prod.apply(x.reshape(1), axis=0, keepdim=False, out=sum_dtype(x.dtype, dtype)).reshape(())
+    return Prod.apply(x, axis=axis, keepdim=keepdim, out=sum_dtype(x.dtype, dtype))
 
 
 class Prod(Function):
-    def forward(self, x, axis, keepdim):
+    def forward(self, x, axis, keepdim, out):
         self.x, self.axis, self.keepdim = x, axis, keepdim
-        return backend.get_xp(x).asarray(x.prod(axis=axis, keepdims=keepdim, dtype=sum_dtype(x.dtype)))
+        return backend.get_xp(x).asarray(x.prod(axis=axis, keepdims=keepdim, dtype=out))
 
     def backward(self, gy):
         xp = backend.get_xp(gy)
@@ -117,14 +117,14 @@ def cumsum(input, dim, *, dtype=None):
     x = _cast(input, dtype)
     axis = one_axis(x, dim, "cumsum")
     if x.ndim == 0:
-        return CumSum.apply(x.reshape(1), axis=0).reshape(())
-    return CumSum.apply(x, axis=axis)
+        return CumSum.apply(x.reshape(1), axis=0, out=sum_dtype(x.dtype, dtype)).reshape(())
+    return CumSum.apply(x, axis=axis, out=sum_dtype(x.dtype, dtype))
 
 
 class CumSum(Function):
-    def forward(self, x, axis):
+    def forward(self, x, axis, out):
         self.axis = axis
-        return backend.get_xp(x).cumsum(x, axis=axis, dtype=sum_dtype(x.dtype))
+        return backend.get_xp(x).cumsum(x, axis=axis, dtype=out)
 
     def backward(self, gy):
         xp = backend.get_xp(gy)

@@ -55,8 +55,11 @@ def reduced_size(shape, axes):
     return int(numpy.prod([shape[a] for a in axes])) if axes else 1
 
 
-def sum_dtype(dtype):
-    """PyTorch's result dtype of sum/prod/cumsum: bool and integers -> int64, floats unchanged."""
+def sum_dtype(dtype, asked=None):
+    """PyTorch's result dtype of sum/prod/cumsum: the dtype asked for, else bool and integers -> int64,
+    floats unchanged."""
+    if asked is not None:
+        return numpy.dtype(asked)
     return numpy.dtype(numpy.int64) if numpy.dtype(dtype).kind in "biu" else numpy.dtype(dtype)
 
 

@@ -77,10 +77,10 @@ def flatten(x, start_dim=0, end_dim=-1):
 
 
 def permute(x, *dims):
-    """Reorder dims.  Backward: gy permuted by the inverse order."""
-    dims = _shape_arg(dims)
+    """Reorder dims: permute(x, 1, 0) or permute(x, (1, 0)).  Backward: gy permuted by the inverse order."""
     if not dims:
         raise TypeError(fmt("permute", "missing the required argument 'dims'", x=x))
+    dims = _shape_arg(dims)
     if sorted(d % max(x.ndim, 1) for d in dims) != list(range(x.ndim)):
         raise ShapeError(fmt("permute", f"dims {dims} are not a permutation of the {x.ndim} dims", x=x))
     return Permute.apply(x, dims=tuple(d % max(x.ndim, 1) for d in dims))
@@ -306,9 +306,10 @@ class Pad(Function):
         return gy[self.crop]
 
 
-def to(x, *args, device=None, dtype=None, non_blocking=False, copy=False):
+def to(x, *args, device=None, dtype=None, non_blocking=False, copy=False, memory_format=None):
     """Tensor.to's forms: to(dtype), to(device), to(device, dtype), to(other_tensor), to(device=, dtype=),
-    each with non_blocking and copy (positional after the dtype, or by keyword).
+    each with non_blocking and copy (positional after the dtype, or by keyword).  memory_format is accepted
+    and has no effect: arrays here have no channels-last layout.
 
     The result is x itself when nothing changes (copy=False), else a copy in the graph: the gradient
     flows back moved and cast to x's device and dtype (integer casts carry none).
@@ -343,8 +344,11 @@ def _dtype_arg(dtype):
         raise TypeError(fmt("to", f"expected a device, a dtype or a tensor, got {dtype!r}")) from None
 
 
-def clone(input):
-    """A copy of input with its own memory, in the graph (torch.clone).  Backward: gx = gy."""
+def clone(input, *, memory_format=None):
+    """A copy of input with its own memory, in the graph (torch.clone; memory_format has no effect).
+
+    Backward: gx = gy.
+    """
     return Clone.apply(input)
 
 
