@@ -127,6 +127,25 @@ def variance_cases():
     return cases
 
 
+def norm_cases():
+    """norm with p in fro, 2, 1, 0, 3, 0.5, inf, -inf, -1 over every dim form, zeros in the input."""
+    cases = []
+    inf = float("inf")
+    for p in ["fro", 2, 1, 0, 3, 0.5, inf, -inf, -1]:
+        for shape in SHAPES:
+            for layout, x in _layouts(shape, "zeros" if p in (2, 0.5, inf) else "normal"):
+                for i, d in enumerate([None] + _dims(len(shape))):
+                    tag = f"p={p} {shape} {layout} dim={d}"
+                    if i % 2:
+                        cases.append(("norm", f"norm(x, p, d) {tag}", lambda M, x, p=p, d=d: M.norm(x, p, d), [x]))
+                    else:
+                        fn = lambda M, x, p=p, d=d: x.norm(p=p, dim=d, keepdim=True)  # noqa: E731
+                        cases.append(("norm", f"x.norm(p=, dim=, keepdim=True) {tag}", fn, [x]))
+    cases.append(("norm", "norm of int refused", lambda M, x: M.norm(x), [numpy.array([1, 2])]))
+    cases.append(("norm", "norm(x, dtype=float64)", lambda M, x: M.norm(x, dtype=M.float64), [_array((3,))]))
+    return cases
+
+
 def shape_cases():
     """transpose squeeze unsqueeze flatten permute on every shape, 0-d included."""
     cases = []

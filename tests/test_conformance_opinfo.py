@@ -47,6 +47,9 @@ OURS = {  # OpInfo name -> our function, where the name alone does not find it
     "nn.functional.gelu": F.gelu,
     "squeeze.multiple": tm.squeeze,
     "linspace.tensor_overload": tm.linspace,
+    "norm.fro": tm.norm,
+    "norm.inf": tm.norm,
+    "norm.nuc": tm.norm,
     "to": lambda x, *args, **kwargs: x.to(*args, **kwargs),
     "where": lambda x, condition, other: tm.where(condition, x, other),  # OpInfo's argument order
 }
@@ -57,10 +60,13 @@ NAMES = (
     "maximum min.binary minimum softmax softmax.with_dtype to nn.functional.gelu neg permute pow sqrt reshape "
     "flatten empty_like zeros_like ones_like randn randn_like rand_like randint randint_like full_like ones zeros "
     "full eye empty squeeze squeeze.multiple fill unsqueeze logsumexp transpose log_softmax log_softmax.with_dtype "
-    "where amax amin argmax argmin mean std std.unbiased var var.unbiased prod sum"
+    "where amax amin argmax argmin mean std std.unbiased var var.unbiased prod sum norm norm.fro norm.inf norm.nuc"
 ).split()
 RANDOM = {"empty", "empty_like", "randn", "randn_like", "rand_like", "randint", "randint_like"}
-KNOWN = [(r"^(log_)?softmax", r"\(5, 0, 0\)", "softmax of an empty tensor: handled with the other empty-tensor ops")]
+KNOWN = [
+    (r"^(log_)?softmax", r"\(5, 0, 0\)", "softmax of an empty tensor: handled with the other empty-tensor ops"),
+    (r"norm\.nuc$", r"", "the nuclear norm (sum of singular values) is not implemented: refused with ValueError"),
+]
 DTYPES = (torch.float64, torch.int64, torch.bool)  # float32 repeats float64's samples at lower precision
 
 

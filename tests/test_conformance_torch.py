@@ -31,6 +31,7 @@ def all_cases():
     cases = (
         grid.reduction_cases()
         + grid.variance_cases()
+        + grid.norm_cases()
         + grid.shape_cases()
         + grid_elementwise.arithmetic_cases()
         + grid_elementwise.unary_cases()
@@ -89,7 +90,7 @@ def _family_results(family):
     return _RESULTS[family]
 
 
-FAMILIES = ["reduce", "variance", "shape", "arithmetic", "promotion", "unary", "clamp", "gelu/to", "factory"]
+FAMILIES = ["reduce", "variance", "norm", "shape", "arithmetic", "promotion", "unary", "clamp", "gelu/to", "factory"]
 
 
 @pytest.mark.parametrize("family", FAMILIES)

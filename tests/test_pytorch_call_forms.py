@@ -311,3 +311,18 @@ def test_gelu_tanh_matches_pytorch_values_and_gradients(module):
         lambda v: tm.nn.functional.gelu(v, approximate="tanh"),
         [tm.tensor(numpy.linspace(-4, 4, 9), requires_grad=True)],
     )
+
+
+def test_norm_forms_and_gradient_at_zero():
+    x = tm.tensor([[3.0, -4.0], [0.0, 0.0]], dtype=tm.float64, requires_grad=True)
+    assert tm.norm(x).item() == 5.0 and x.norm(dim=1).tolist() == [5.0, 0.0]
+    assert tm.norm(x, 1, 0).tolist() == [3.0, 4.0] and tm.norm(x, float("inf"), 1).tolist() == [4.0, 0.0]
+    assert tm.norm(x, 0).item() == 2.0 and tm.norm(tm.tensor(3.0), dim=0).item() == 3.0
+    x.norm(dim=1).sum().backward()
+    numpy.testing.assert_allclose(
+        x.grad.numpy(), [[0.6, -0.8], [0.0, 0.0]], rtol=1e-15
+    )  # 0 where the norm is 0 (not 0/0)
+    with pytest.raises(ShapeError, match="cannot compute the inf norm of an empty tensor"):
+        tm.norm(tm.zeros(0), float("inf"))
+    with pytest.raises(DTypeError, match="norm: input dtype must be a floating point dtype"):
+        tm.norm(tm.tensor([1, 2]))

@@ -66,6 +66,7 @@ from .ops.reduce import (
     max,
     mean,
     min,
+    norm,
     prod,
     std,
     std_mean,

@@ -456,6 +456,9 @@ class Tensor:
     def logsumexp(self, *args, **kwargs):
         return _reduce.logsumexp(self, *args, **kwargs)
 
+    def norm(self, *args, **kwargs):
+        return _reduce.norm(self, *args, **kwargs)
+
     # ------------------------------------------------------------------ shape (ops/shape.py)
     def reshape(self, *shape):
         return _shape.reshape(self, *shape)

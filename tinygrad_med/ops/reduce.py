@@ -12,6 +12,7 @@ a 0-d tensor takes dim 0 or -1; the mean of nothing is nan, the sum of nothing 0
 import numpy
 
 from .. import backend
+from ..errors import ShapeError, fmt
 from ..function import Function
 from .reduce_args import check_float_input, keep_dims, one_axis, reduced_size, reduction_axes, sum_dtype, variance_args
 from .reduce_minmax import amax, amin, argmax, argmin, max, min, normalize_dims
@@ -32,6 +33,7 @@ __all__ = [
     "argmax",
     "argmin",
     "logsumexp",
+    "norm",
     "normalize_dims",
     "keep_dims",
 ]
@@ -228,3 +230,59 @@ class LogSumExp(Function):
     def backward(self, gy):
         gy = keep_dims(gy, self.x.shape, self.axes, self.keepdim)
         return gy * backend.get_xp(gy).exp(self.x - self.y_keep)
+
+
+def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
+    """The vector p-norm over ``dim`` (all dims if None or ()), as torch.norm: p a number, inf, -inf or 'fro'.
+
+    Forward:  y = (sum |x|^p)^(1/p); p = inf: max |x|; p = -inf: min |x|; p = 0: the number of non-zeros
+    Backward: PyTorch's norm_backward: gx = gy x / y (p = 2), gy sign(x) (p = 1), gy sign(x) |x|^(p-1) / y^(p-1)
+              (other p; 0 where y = 0), gy sign(x) split between the extreme entries (p = +-inf), 0 (p = 0)
+    Raises:   DTypeError for an integer input; ShapeError for an inf or negative norm of nothing; ValueError for
+              'nuc' (the nuclear norm of a matrix is not implemented).
+    """
+    x = _cast(input, dtype)
+    check_float_input("norm", x)
+    if p == "fro" or p is None:
+        p = 2.0
+    if isinstance(p, str):
+        raise ValueError(fmt("norm", f"p={p!r} is not supported; use a number, inf, -inf or 'fro'", x=x))
+    axes = reduction_axes(x, dim, "norm")
+    if (numpy.isinf(p) or p < 0) and reduced_size(x.shape, axes) == 0:
+        raise ShapeError(fmt("norm", f"cannot compute the {p} norm of an empty tensor (it has no identity)", x=x))
+    return VectorNorm.apply(x, p=float(p), axes=axes, keepdim=keepdim)
+
+
+class VectorNorm(Function):
+    def forward(self, x, p, axes, keepdim):
+        xp = backend.get_xp(x)
+        a = xp.abs(x)
+        if p == numpy.inf or p == -numpy.inf:
+            y = a.max(axis=axes, keepdims=True) if p > 0 else a.min(axis=axes, keepdims=True)
+        elif p == 0:
+            y = (a != 0).sum(axis=axes, keepdims=True).astype(x.dtype)
+        else:
+            with numpy.errstate(divide="ignore", over="ignore"):
+                y = (a**p).sum(axis=axes, keepdims=True) ** (1 / p)
+        self.x, self.p, self.axes, self.keepdim, self.y_keep = x, p, axes, keepdim, y
+        return y if keepdim else y.reshape([n for i, n in enumerate(x.shape) if i not in axes])
+
+    def backward(self, gy):
+        xp = backend.get_xp(gy)
+        x, p, y, axes = self.x, self.p, self.y_keep, self.axes
+        gy = keep_dims(gy, x.shape, axes, self.keepdim)
+        with numpy.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            if p == 0:
+                return xp.zeros(x.shape, gy.dtype)
+            if p == 1:
+                return xp.sign(x) * gy
+            if numpy.isinf(p):
+                hit = (xp.abs(x) == y) | xp.isnan(x)  # the extreme entries share gy
+                return xp.sign(x) * (gy / hit.sum(axis=axes, keepdims=True)) * hit
+            scale = xp.where(y == 0, 0, gy / y ** (p - 1))
+            if p == 2:
+                return (x * scale).astype(gy.dtype, copy=False)
+            scaled = xp.sign(x) * xp.abs(x) ** (p - 1)
+            if p < 1:  # torch: |x|^(p-1) is taken as 0 at x = 0, and scaled by y^(1-p) without a mask
+                return (xp.where(x == 0, 0, scaled) * gy * y ** (1 - p)).astype(gy.dtype, copy=False)
+            return (scaled * scale).astype(gy.dtype, copy=False)
