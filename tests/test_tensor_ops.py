@@ -103,8 +103,8 @@ def test_reductions_match_numpy_and_gradcheck(shape, data):
     tm.gradcheck(lambda v: v.sum(dim, keepdim) * v.mean(dim, keepdim), [x])
     tm.gradcheck(lambda v: v.amax(dim, keepdim), [x])
     if dim is not None and shape[dim] > 1:
-        numpy.testing.assert_allclose(x.var(dim, keepdim).numpy(), xs.var(axis=axis, ddof=1, keepdims=keepdim))
-        tm.gradcheck(lambda v: v.std(dim, keepdim), [x])
+        numpy.testing.assert_allclose(x.var(dim, keepdim=keepdim).numpy(), xs.var(axis=axis, ddof=1, keepdims=keepdim))
+        tm.gradcheck(lambda v: v.std(dim, keepdim=keepdim), [x])
         tm.gradcheck(lambda v: v.logsumexp(dim, keepdim), [x])
 
 

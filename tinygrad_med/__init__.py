@@ -15,6 +15,7 @@ from .errors import CheckpointError, DataError, DeviceError, DTypeError, KernelE
 from .factory import (
     arange,
     empty,
+    empty_like,
     eye,
     from_numpy,
     full,
@@ -25,6 +26,7 @@ from .factory import (
     rand,
     rand_like,
     randint,
+    randint_like,
     randn,
     randn_like,
     tensor,
@@ -33,10 +35,59 @@ from .factory import (
 )
 from .function import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import GradcheckError, gradcheck
-from .ops.arithmetic import abs, add, clamp, div, exp, log, maximum, minimum, mul, neg, pow, sqrt, sub, where
+from .ops.arithmetic import (
+    abs,
+    add,
+    clamp,
+    clip,
+    div,
+    exp,
+    fill,
+    floor_divide,
+    log,
+    maximum,
+    minimum,
+    mul,
+    neg,
+    pow,
+    sqrt,
+    sub,
+    true_divide,
+    where,
+)
 from .ops.matmul import matmul
-from .ops.reduce import amax, amin, argmax, argmin, logsumexp, max, mean, min, std, sum, var
-from .ops.shape import cat, chunk, flatten, permute, reshape, split, squeeze, stack, transpose, unbind, unsqueeze
+from .ops.reduce import (
+    amax,
+    amin,
+    argmax,
+    argmin,
+    cumsum,
+    logsumexp,
+    max,
+    mean,
+    min,
+    norm,
+    prod,
+    std,
+    std_mean,
+    sum,
+    var,
+    var_mean,
+)
+from .ops.shape import (
+    cat,
+    chunk,
+    clone,
+    flatten,
+    permute,
+    reshape,
+    split,
+    squeeze,
+    stack,
+    transpose,
+    unbind,
+    unsqueeze,
+)
 from .random import manual_seed
 from .serialization import load, save
 from .tensor import Tensor

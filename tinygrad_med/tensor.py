@@ -180,14 +180,13 @@ class Tensor:
     def tolist(self):
         return backend.to_numpy(self.data).tolist()
 
-    def to(self, *args, dtype=None, device=None):
-        """``to('cuda')``, ``to(tm.float64)`` or ``to('cuda', tm.float64)``: moved/cast copy with gradient."""
-        for arg in args:
-            if isinstance(arg, str):
-                device = arg
-            else:
-                dtype = arg
-        return _shape.to(self, device=device, dtype=dtype)
+    def to(self, *args, **kwargs):
+        """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other)``, with ``non_blocking=``, ``copy=``."""
+        return _shape.to(self, *args, **kwargs)
+
+    def clone(self, *, memory_format=None):
+        """A copy in the graph (the gradient flows back unchanged)."""
+        return _shape.clone(self)
 
     def cpu(self):
         return self.to("cpu")
@@ -333,17 +332,23 @@ class Tensor:
             raise TypeError(f"only integer tensors can be used as an index, got {self.dtype}")
         return int(self.item())
 
-    def add(self, other):
-        return _arithmetic.add(self, other)
+    def __floordiv__(self, other):
+        return _arithmetic.floor_divide(self, other)
 
-    def sub(self, other):
-        return _arithmetic.sub(self, other)
+    def __rfloordiv__(self, other):
+        return _arithmetic.floor_divide(other, self)
+
+    def add(self, other, *, alpha=1):
+        return _arithmetic.add(self, other, alpha=alpha)
+
+    def sub(self, other, *, alpha=1):
+        return _arithmetic.sub(self, other, alpha=alpha)
 
     def mul(self, other):
         return _arithmetic.mul(self, other)
 
-    def div(self, other):
-        return _arithmetic.div(self, other)
+    def div(self, other, *, rounding_mode=None):
+        return _arithmetic.div(self, other, rounding_mode=rounding_mode)
 
     def pow(self, exponent):
         return _arithmetic.pow(self, exponent)
@@ -368,68 +373,83 @@ class Tensor:
 
     clip = clamp
 
+    def true_divide(self, other):
+        return _arithmetic.true_divide(self, other)
+
+    def floor_divide(self, other):
+        return _arithmetic.floor_divide(self, other)
+
+    def where(self, condition, other):
+        return _arithmetic.where(condition, self, other)
+
+    def maximum(self, other):
+        return _arithmetic.maximum(self, other)
+
+    def minimum(self, other):
+        return _arithmetic.minimum(self, other)
+
     def matmul(self, other):
         return _matmul.matmul(self, other)
 
     # ------------------------------------------------------------------ activations (ops/activation.py)
     def sigmoid(self):
-        from .ops import activation
-
-        return activation.sigmoid(self)
+        return _activation.sigmoid(self)
 
     def tanh(self):
-        from .ops import activation
-
-        return activation.tanh(self)
+        return _activation.tanh(self)
 
     def relu(self):
-        from .ops import activation
+        return _activation.relu(self)
 
-        return activation.relu(self)
+    def softmax(self, *args, **kwargs):
+        return _activation.softmax(self, *args, **kwargs)
 
-    def softmax(self, dim):
-        from .ops import activation
-
-        return activation.softmax(self, dim)
-
-    def log_softmax(self, dim):
-        from .ops import activation
-
-        return activation.log_softmax(self, dim)
+    def log_softmax(self, *args, **kwargs):
+        return _activation.log_softmax(self, *args, **kwargs)
 
     # ------------------------------------------------------------------ reductions (ops/reduce.py)
-    def sum(self, dim=None, keepdim=False):
-        return _reduce.sum(self, dim, keepdim)
+    # Arguments pass through unchanged, so the methods take exactly torch.<name>'s call forms.
+    def sum(self, *args, **kwargs):
+        return _reduce.sum(self, *args, **kwargs)
 
-    def mean(self, dim=None, keepdim=False):
-        return _reduce.mean(self, dim, keepdim)
+    def mean(self, *args, **kwargs):
+        return _reduce.mean(self, *args, **kwargs)
 
-    def max(self, dim=None, keepdim=False):
-        return _reduce.max(self, dim, keepdim)
+    def prod(self, *args, **kwargs):
+        return _reduce.prod(self, *args, **kwargs)
 
-    def min(self, dim=None, keepdim=False):
-        return _reduce.min(self, dim, keepdim)
+    def cumsum(self, *args, **kwargs):
+        return _reduce.cumsum(self, *args, **kwargs)
 
-    def amax(self, dim=None, keepdim=False):
-        return _reduce.amax(self, dim, keepdim)
+    def max(self, *args, **kwargs):
+        return _reduce.max(self, *args, **kwargs)
 
-    def amin(self, dim=None, keepdim=False):
-        return _reduce.amin(self, dim, keepdim)
+    def min(self, *args, **kwargs):
+        return _reduce.min(self, *args, **kwargs)
 
-    def var(self, dim=None, keepdim=False, unbiased=True, correction=None):
-        return _reduce.var(self, dim, keepdim, unbiased, correction)
+    def amax(self, *args, **kwargs):
+        return _reduce.amax(self, *args, **kwargs)
 
-    def std(self, dim=None, keepdim=False, unbiased=True, correction=None):
-        return _reduce.std(self, dim, keepdim, unbiased, correction)
+    def amin(self, *args, **kwargs):
+        return _reduce.amin(self, *args, **kwargs)
 
-    def argmax(self, dim=None, keepdim=False):
-        return _reduce.argmax(self, dim, keepdim)
+    def var(self, *args, **kwargs):
+        return _reduce.var(self, *args, **kwargs)
 
-    def argmin(self, dim=None, keepdim=False):
-        return _reduce.argmin(self, dim, keepdim)
+    def std(self, *args, **kwargs):
+        return _reduce.std(self, *args, **kwargs)
 
-    def logsumexp(self, dim, keepdim=False):
-        return _reduce.logsumexp(self, dim, keepdim)
+    def argmax(self, *args, **kwargs):
+        return _reduce.argmax(self, *args, **kwargs)
+
+    def argmin(self, *args, **kwargs):
+        return _reduce.argmin(self, *args, **kwargs)
+
+    def logsumexp(self, *args, **kwargs):
+        return _reduce.logsumexp(self, *args, **kwargs)
+
+    def norm(self, *args, **kwargs):
+        return _reduce.norm(self, *args, **kwargs)
 
     # ------------------------------------------------------------------ shape (ops/shape.py)
     def reshape(self, *shape):
@@ -482,6 +502,7 @@ def _dim(t, dim, op):
 # Imported last: these modules import Tensor from here.
 from . import autograd as _autograd  # noqa: E402
 from . import inplace as _inplace  # noqa: E402
+from .ops import activation as _activation  # noqa: E402
 from .ops import arithmetic as _arithmetic  # noqa: E402
 from .ops import matmul as _matmul  # noqa: E402
 from .ops import reduce as _reduce  # noqa: E402

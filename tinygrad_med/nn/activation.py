@@ -64,7 +64,7 @@ class ELU(Module):
 
 
 class GELU(Module):
-    """y = x Phi(x) (torch.nn.GELU, exact erf form).  Shapes: (...) -> (...)."""
+    """y = x Phi(x) (torch.nn.GELU): approximate='none' (erf) or 'tanh'.  Shapes: (...) -> (...)."""
 
     def __init__(self, approximate="none"):
         super().__init__()

@@ -1,8 +1,12 @@
 """Op families, one module each: forward and backward side by side, CPU and GPU paths named alike.
 
-arithmetic.py      + - * / ** exp log sqrt abs clamp where      (array code on both devices)
-reduce.py          sum mean max min var std argmax logsumexp
-shape.py           reshape permute expand getitem cat stack split unbind pad to
+arithmetic.py      + - * / // ** exp log sqrt abs (alpha=, rounding_mode=)  (array code on both devices)
+select.py          where maximum minimum clamp/clip fill comparisons (re-exported by arithmetic)
+promotion.py       PyTorch's type promotion for ops with several operands (result_type)
+reduce.py          sum mean prod cumsum var std var_mean std_mean logsumexp norm
+reduce_minmax.py   max min (values, indices) amax amin argmax argmin (re-exported by reduce)
+reduce_args.py     dims (0-d and () included), dtypes and var/std's two call forms, shared by the two
+shape.py           reshape permute expand getitem cat stack split unbind pad to clone
 matmul.py          matmul linear                                (BLAS / cuBLAS)
 gemm.py            tiled_matmul, the educational GEMM            <-> kernels/gemm.cu
 activation.py      sigmoid tanh relu leaky_relu elu gelu softplus silu maxout <-> kernels/activation.cu

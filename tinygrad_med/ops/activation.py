@@ -44,6 +44,7 @@ __all__ = [
     "LeakyReLU",
     "ELU",
     "GELU",
+    "GELUTanh",
     "Softplus",
     "SiLU",
     "Maxout",
@@ -236,18 +237,23 @@ def _elu_bwd_cpu(x, gy, alpha):
 
 
 def gelu(x, approximate="none"):
-    """Gaussian error linear unit (exact form, erf).
+    """Gaussian error linear unit: the exact form (erf), or PyTorch's approximate='tanh' form.
 
     Lecture: not on the slides; a smooth ReLU of later architectures.
-    Forward:  y = x Phi(x),  Phi(x) = (1 + erf(x / sqrt 2)) / 2
-    Backward: gx = gy (Phi(x) + x phi(x)),  phi(x) = e^{-x^2/2} / sqrt(2 pi)
+    Forward:  'none': y = x Phi(x),  Phi(x) = (1 + erf(x / sqrt 2)) / 2
+              'tanh': y = x (1 + tanh(u)) / 2,  u = sqrt(2 / pi) (x + 0.044715 x^3)
+    Backward: 'none': gx = gy (Phi(x) + x phi(x)),  phi(x) = e^{-x^2/2} / sqrt(2 pi)
+              'tanh': gx = gy ((1 + t) / 2 + x (1 - t^2) u'(x) / 2),  t = tanh(u),
+              u'(x) = sqrt(2 / pi) (1 + 3 * 0.044715 x^2)
     Shapes:   x (...) -> y (...)
-    Raises:   DTypeError for a non-float x; ValueError for approximate other than 'none'.
+    Raises:   DTypeError for a non-float x; ValueError for approximate other than 'none' or 'tanh'.
     Reference: Hendrycks & Gimpel, "Gaussian error linear units (GELUs)", arXiv:1606.08415.
     """
     check_float("gelu", x)
+    if approximate == "tanh":
+        return GELUTanh.apply(x)
     if approximate != "none":
-        raise ValueError(fmt("gelu", f"approximate={approximate!r} is not implemented; only 'none' (erf)"))
+        raise ValueError(fmt("gelu", f"approximate must be 'none' or 'tanh', got {approximate!r}"))
     return GELU.apply(x)
 
 
@@ -271,6 +277,24 @@ def _gelu_bwd_cpu(x, gy):
     with numpy.errstate(under="ignore"):
         pdf = numpy.exp(-0.5 * x * x) / numpy.sqrt(2 * numpy.pi)
     return (gy * (cdf + x * pdf)).astype(gy.dtype, copy=False)
+
+
+_GELU_K, _GELU_C = numpy.sqrt(2 / numpy.pi), 0.044715
+
+
+class GELUTanh(Function):
+    """y = x (1 + tanh(u)) / 2 (array code on both devices: tanh is one elementwise call); saves x and t."""
+
+    def forward(self, x):
+        xp = get_xp(x)
+        self.x = x
+        self.t = xp.tanh(_GELU_K * (x + _GELU_C * x * x * x))
+        return (0.5 * x * (1 + self.t)).astype(x.dtype, copy=False)
+
+    def backward(self, gy):
+        x, t = self.x, self.t
+        du = _GELU_K * (1 + 3 * _GELU_C * x * x)
+        return (gy * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du)).astype(gy.dtype, copy=False)
 
 
 def softplus(x, beta=1.0, threshold=20.0):

@@ -1,4 +1,4 @@
-"""Elementwise arithmetic with broadcasting: + - * / ** neg exp log sqrt abs clamp where.
+"""Elementwise arithmetic with broadcasting: + - * / ** neg exp log sqrt abs (clamp where maximum in select.py).
 
 Lecture: "CNN refresher" (the computational graph that backpropagation runs over).
 These are simple enough to stay as array code on both devices (``xp`` is numpy
@@ -7,20 +7,27 @@ or cupy); the activation functions have their own CUDA kernels in activation.py.
 Broadcasting: when an input was broadcast to the output's shape in forward, its
 gradient is summed back over the broadcast axes (``unbroadcast``), because every
 copy of the input element contributed to the loss.
+
+dtypes follow PyTorch (ops/promotion.py): an int64 tensor times 2.5 is float32, true division
+of integers is float32, exp/log/sqrt of integers are float32; casts are graph nodes, so the
+gradient reaches each input in its own dtype.
 """
 
 import numpy
 
 from .. import backend
-from ..errors import ShapeError, fmt
+from ..errors import DTypeError, ShapeError, fmt
 from ..function import Function
 from ..tensor import Tensor
+from .promotion import as_operands, result_type
 
 __all__ = [
     "add",
     "sub",
     "mul",
     "div",
+    "floor_divide",
+    "true_divide",
     "neg",
     "pow",
     "exp",
@@ -28,12 +35,17 @@ __all__ = [
     "sqrt",
     "abs",
     "clamp",
+    "clip",
     "where",
     "maximum",
     "minimum",
+    "fill",
     "compare",
     "unbroadcast",
+    "check_broadcast",
 ]
+
+_FLOAT = numpy.dtype(numpy.float32)
 
 
 def unbroadcast(g, shape):
@@ -46,7 +58,8 @@ def unbroadcast(g, shape):
     return g.sum(axis=axes, keepdims=True) if axes else g
 
 
-def _check_broadcast(op, a, b):
+def check_broadcast(op, a, b):
+    """The broadcast shape of a and b, or ShapeError naming the op and both shapes."""
     try:
         return numpy.broadcast_shapes(numpy.shape(a), numpy.shape(b))
     except ValueError:
@@ -61,26 +74,41 @@ def _check_broadcast(op, a, b):
         ) from None
 
 
-def _binary(cls, op, a, b):
-    if isinstance(a, Tensor) and isinstance(b, Tensor) and a.shape != b.shape:
-        _check_broadcast(op, a, b)
-    if not isinstance(a, Tensor):  # scalar or array on the left: make it a constant tensor
-        a = Tensor._wrap(_like(a, b))
-    if not isinstance(b, Tensor):
-        b = _like(b, a) if hasattr(b, "shape") else b
+def _binary(cls, op, a, b, dtype=None):
+    """Run ``cls`` on a and b in PyTorch's promoted dtype (or ``dtype``); numbers become constants."""
+    ref = a if isinstance(a, Tensor) else b
+    if not isinstance(ref, Tensor):
+        raise TypeError(fmt(op, f"expected a Tensor operand, got {type(a).__name__} and {type(b).__name__}"))
+    if hasattr(a, "shape") and hasattr(b, "shape") and tuple(a.shape) != tuple(b.shape):
+        check_broadcast(op, a, b)
+    a, b = as_operands(dtype or result_type(a, b), ref, a, b)
     return cls.apply(a, b)
 
 
-def _like(value, other):
-    """A plain number stays a number (NumPy keeps the tensor's dtype); arrays move to other's device."""
-    if isinstance(value, (int, float, bool)):
-        return backend.get_xp(other.data).asarray(value, dtype=other.dtype)
-    return backend.to_device(numpy.asarray(value) if not hasattr(value, "shape") else value, other.device)
+def _floating(x):
+    """Integer and bool inputs of a floating-point function are cast to float32 first, as in PyTorch."""
+    return x if x.dtype.kind == "f" else x.to(_FLOAT)
 
 
-def add(a, b):
-    """a + b.  Backward: ga = gy, gb = gy (each summed over its broadcast axes)."""
-    return _binary(Add, "add", a, b)
+def _alpha_binary(cls, op, input, other, alpha):
+    """input (+ or -) alpha * other, with alpha applied in the result dtype (PyTorch's add/sub)."""
+    dtype = result_type(input, other)
+    if alpha == 1:
+        return _binary(cls, op, input, other, dtype)
+    if dtype.kind in "biu" and not isinstance(alpha, (int, numpy.integer)):
+        raise DTypeError(fmt(op, f"alpha must not be a floating point number for integer inputs, got {alpha!r}"))
+    ref = input if isinstance(input, Tensor) else other
+    input, other = as_operands(dtype, ref, input, other)
+    if dtype.kind == "b":  # alpha * other in bool: other itself, or nothing
+        return _binary(cls, op, input, other if alpha else False, dtype)
+    other = mul(other, alpha) if isinstance(other, Tensor) else (other * alpha).astype(dtype, copy=False)
+    return _binary(cls, op, input, other, dtype)
+
+
+def add(input, other, *, alpha=1):
+    """input + alpha * other (torch.add).  Backward: g_input = gy, g_other = alpha gy (each summed
+    over its broadcast axes)."""
+    return _alpha_binary(Add, "add", input, other, alpha)
 
 
 class Add(Function):
@@ -94,9 +122,14 @@ class Add(Function):
         return unbroadcast(gy, self.a_shape), unbroadcast(gy, self.b_shape)
 
 
-def sub(a, b):
-    """a - b.  Backward: ga = gy, gb = -gy."""
-    return _binary(Sub, "sub", a, b)
+def sub(input, other, *, alpha=1):
+    """input - alpha * other (torch.sub).  Backward: g_input = gy, g_other = -alpha gy."""
+    if any(
+        isinstance(v, (bool, numpy.bool_)) or getattr(getattr(v, "dtype", None), "kind", "") == "b"
+        for v in (input, other)
+    ):
+        raise DTypeError(fmt("sub", "subtraction of bool tensors is not supported", hint="use ^ or logical_xor"))
+    return _alpha_binary(Sub, "sub", input, other, alpha)
 
 
 class Sub(Function):
@@ -130,9 +163,20 @@ class Mul(Function):
         return ga, gb
 
 
-def div(a, b):
-    """a / b.  Backward: ga = gy / b, gb = -gy * a / b^2."""
-    return _binary(Div, "div", a, b)
+def div(input, other, *, rounding_mode=None):
+    """input / other (torch.div): true division (integers give float32), or rounded with
+    rounding_mode 'trunc' (toward zero) or 'floor' (toward -inf), in the operands' dtype.
+
+    Backward: ga = gy / b, gb = -gy * a / b^2; rounded division has zero gradient (a step function).
+    Raises:   ValueError for another rounding_mode, or an integer division by zero.
+    """
+    if rounding_mode is None:
+        dtype = result_type(input, other)
+        return _binary(Div, "div", input, other, dtype if dtype.kind == "f" else _FLOAT)
+    if rounding_mode not in ("trunc", "floor"):
+        raise ValueError(fmt("div", f"rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}"))
+    _check_not_bool("div", input, other)
+    return _binary(RoundedDiv if rounding_mode == "floor" else TruncDiv, "div", input, other)
 
 
 class Div(Function):
@@ -142,7 +186,8 @@ class Div(Function):
 
     def forward(self, a, b):
         self.a, self.b = a, b
-        return a / b
+        with numpy.errstate(divide="ignore", invalid="ignore"):  # x / 0 gives +-inf or nan, as PyTorch
+            return a / b
 
     def backward(self, gy):
         ga = unbroadcast(gy / self.b, numpy.shape(self.a)) if self.needs_input_grad[0] else None
@@ -150,12 +195,79 @@ class Div(Function):
         return ga, gb
 
 
-def pow(a, exponent):
-    """a ** exponent (either may be a tensor).
+class RoundedDiv(Function):
+    """y = floor(a / b); a step function of a and b, so both gradients are zero."""
 
-    Backward: ga = gy * p * a^(p-1);  gp = gy * a^p * log(a)  (a > 0 where gp is needed).
+    def forward(self, a, b):
+        xp = backend.get_xp(a)
+        self.shapes = numpy.shape(a), numpy.shape(b)
+        if xp.asarray(a).dtype.kind in "biu" and not xp.all(xp.asarray(b) != 0):
+            raise ValueError(fmt("div", "integer division by zero"))
+        with numpy.errstate(divide="ignore", invalid="ignore"):  # float x / 0 gives +-inf or nan, as PyTorch
+            return xp.asarray(xp.floor_divide(a, b) if self.rounding == "floor" else _trunc_divide(xp, a, b))
+
+    rounding = "floor"
+
+    def backward(self, gy):
+        xp = backend.get_xp(gy)
+        return tuple(xp.zeros(shape, gy.dtype) for shape in self.shapes)
+
+
+def true_divide(input, other):
+    """input / other, always true division (torch.true_divide, the alias of div with no rounding_mode)."""
+    return div(input, other)
+
+
+def floor_divide(input, other):
+    """input // other, rounded toward -inf (torch.floor_divide).
+
+    Backward: PyTorch defines none for floor_divide (div(..., rounding_mode='floor') has the zero
+    gradient), so backward through it raises RuntimeError here too.
     """
-    return _binary(Pow, "pow", a, exponent)
+    _check_not_bool("floor_divide", input, other)
+    return _binary(FloorDivide, "floor_divide", input, other)
+
+
+def _check_not_bool(op, input, other):
+    if result_type(input, other).kind == "b":
+        raise DTypeError(fmt(op, "rounded division of bool values is not supported", hint="cast with .long() first"))
+
+
+class FloorDivide(RoundedDiv):
+    """y = floor(a / b), with no derivative defined."""
+
+    def backward(self, gy):
+        raise RuntimeError(
+            "floor_divide: the derivative is not implemented (as in PyTorch); use div(a, b, rounding_mode='floor')"
+        )
+
+
+class TruncDiv(RoundedDiv):
+    """y = trunc(a / b), rounded toward zero."""
+
+    rounding = "trunc"
+
+
+def _trunc_divide(xp, a, b):
+    if xp.asarray(a).dtype.kind == "f":
+        return xp.trunc(a / b)
+    q = xp.abs(a) // xp.abs(b)  # integers: exact, no float round trip
+    return xp.where((xp.asarray(a) < 0) != (xp.asarray(b) < 0), -q, q)
+
+
+def pow(input, exponent):
+    """input ** exponent (either may be a tensor).
+
+    Backward: ga = gy * p * a^(p-1);  gp = gy * a^p * log(a), 0 where a = 0 and p >= 0 (as PyTorch).
+    Integers to negative tensor powers truncate as in PyTorch (1, +-1 for a base of -1, else 0).
+    Raises:   ValueError for an integer tensor to a negative integer number; DTypeError for bool ** bool tensor.
+    """
+    dtype = result_type(input, exponent)
+    if dtype.kind in "iu" and not isinstance(exponent, Tensor) and numpy.any(numpy.asarray(exponent) < 0):
+        raise ValueError(fmt("pow", "integers to negative integer powers are not allowed"))
+    if dtype.kind == "b" and isinstance(exponent, Tensor):
+        raise DTypeError(fmt("pow", "bool ** bool tensor is not supported", hint="cast with .long() first"))
+    return _binary(Pow, "pow", input, exponent, dtype)
 
 
 class Pow(Function):
@@ -164,8 +276,13 @@ class Pow(Function):
     saved_only_for = {"y": 1, "p": 0}  # y is read only for gp, p only for ga
 
     def forward(self, a, p):
+        xp = backend.get_xp(a)
         self.a, self.p = a, p
-        self.y = a**p
+        with numpy.errstate(divide="ignore", invalid="ignore"):  # 0 ** -1 = inf, (-1) ** 0.5 = nan
+            if xp.asarray(a).dtype.kind in "biu":
+                self.y = _integer_pow(xp, a, p)
+            else:
+                self.y = a**p
         return self.y
 
     def backward(self, gy):
@@ -174,12 +291,28 @@ class Pow(Function):
         if self.needs_input_grad[0]:
             ga = unbroadcast(gy * self.p * self.a ** (self.p - 1), numpy.shape(self.a))
         if self.needs_input_grad[1]:
-            gb = unbroadcast(gy * self.y * xp.log(self.a), numpy.shape(self.p))
+            with numpy.errstate(divide="ignore", invalid="ignore"):
+                gp = gy * self.y * xp.log(self.a)
+            gp = xp.where((self.a == 0) & (self.p >= 0), 0, gp).astype(gy.dtype, copy=False)
+            gb = unbroadcast(gp, numpy.shape(self.p))
         return ga, gb
 
 
+def _integer_pow(xp, a, p):
+    """a ** p for integers, with PyTorch's truncation for negative p: 1 ** p = 1, (-1) ** p = +-1, else 0."""
+    dtype = xp.result_type(a, p)
+    y = (xp.asarray(a) ** xp.maximum(p, 0)).astype(dtype, copy=False)
+    if dtype.kind == "b" or not xp.any(xp.asarray(p) < 0):
+        return y
+    odd = xp.asarray(p) % 2 == 1
+    inverse = xp.where(a == 1, 1, xp.where(a == -1, xp.where(odd, -1, 1), 0)).astype(dtype)
+    return xp.where(xp.asarray(p) < 0, inverse, y)
+
+
 def neg(x):
-    """-x.  Backward: gx = -gy."""
+    """-x.  Backward: gx = -gy.  Raises DTypeError for a bool x (PyTorch: use ~ instead)."""
+    if x.dtype == bool:
+        raise DTypeError(fmt("neg", "negation of a bool tensor is not supported", hint="use ~ or logical_not"))
     return Neg.apply(x)
 
 
@@ -193,7 +326,7 @@ class Neg(Function):
 
 def exp(x):
     """e^x.  Backward: gx = gy * e^x (the output itself)."""
-    return Exp.apply(x)
+    return Exp.apply(_floating(x))
 
 
 class Exp(Function):
@@ -207,7 +340,7 @@ class Exp(Function):
 
 def log(x):
     """Natural logarithm.  Backward: gx = gy / x."""
-    return Log.apply(x)
+    return Log.apply(_floating(x))
 
 
 class Log(Function):
@@ -221,7 +354,7 @@ class Log(Function):
 
 def sqrt(x):
     """Square root.  Backward: gx = gy / (2 sqrt(x))."""
-    return Sqrt.apply(x)
+    return Sqrt.apply(_floating(x))
 
 
 class Sqrt(Function):
@@ -234,7 +367,9 @@ class Sqrt(Function):
 
 
 def abs(x):
-    """|x|.  Backward: gx = gy * sign(x) (0 at x = 0, as PyTorch)."""
+    """|x|.  Backward: gx = gy * sign(x) (0 at x = 0, as PyTorch).  Raises DTypeError for bool (as PyTorch)."""
+    if x.dtype.kind == "b":
+        raise DTypeError(fmt("abs", "abs of a bool tensor is not supported", x=x))
     return Abs.apply(x)
 
 
@@ -247,76 +382,5 @@ class Abs(Function):
         return gy * backend.get_xp(gy).sign(self.x)
 
 
-def clamp(x, min=None, max=None):
-    """Clip x to [min, max].  Backward: gx = gy where min <= x <= max, else 0."""
-    if min is None and max is None:
-        raise ValueError("clamp: at least one of min and max must be given")
-    return Clamp.apply(x, low=min, high=max)
-
-
-class Clamp(Function):
-    def forward(self, x, low, high):
-        xp = backend.get_xp(x)
-        self.inside = xp.ones(x.shape, dtype=bool)
-        if low is not None:
-            self.inside &= x >= low
-        if high is not None:
-            self.inside &= x <= high
-        return xp.clip(x, low, high).astype(x.dtype, copy=False)
-
-    def backward(self, gy):
-        return gy * self.inside
-
-
-def where(condition, a, b):
-    """Pick a where condition holds, else b.  Backward: ga = gy * c, gb = gy * (1 - c)."""
-    cond = condition.data if isinstance(condition, Tensor) else condition
-    ref = a if isinstance(a, Tensor) else b
-    if not isinstance(ref, Tensor):
-        raise TypeError("where: at least one of a and b must be a Tensor")
-    a = a if isinstance(a, Tensor) else Tensor._wrap(_like(a, ref))
-    b = b if isinstance(b, Tensor) else Tensor._wrap(_like(b, ref))
-    return Where.apply(a, b, condition=backend.to_device(cond, ref.device).astype(bool))
-
-
-class Where(Function):
-    def forward(self, a, b, condition):
-        self.c, self.a_shape, self.b_shape = condition, a.shape, b.shape
-        return backend.get_xp(a).where(condition, a, b)
-
-    def backward(self, gy):
-        zero = gy.dtype.type(0)
-        xp = backend.get_xp(gy)
-        return (
-            unbroadcast(xp.where(self.c, gy, zero), self.a_shape),
-            unbroadcast(xp.where(self.c, zero, gy), self.b_shape),
-        )
-
-
-def maximum(a, b):
-    """Elementwise max.  Backward: the gradient goes to the larger input (to a on ties)."""
-    a_t = a if isinstance(a, Tensor) else Tensor._wrap(_like(a, b))
-    b_t = b if isinstance(b, Tensor) else Tensor._wrap(_like(b, a))
-    return where(a_t.data >= b_t.data, a_t, b_t)
-
-
-def minimum(a, b):
-    """Elementwise min.  Backward: the gradient goes to the smaller input (to a on ties)."""
-    a_t = a if isinstance(a, Tensor) else Tensor._wrap(_like(a, b))
-    b_t = b if isinstance(b, Tensor) else Tensor._wrap(_like(b, a))
-    return where(a_t.data <= b_t.data, a_t, b_t)
-
-
-_COMPARE = {"eq": "__eq__", "ne": "__ne__", "lt": "__lt__", "le": "__le__", "gt": "__gt__", "ge": "__ge__"}
-
-
-def compare(a, b, how):
-    """a == b, a < b, ... as a bool tensor (no gradient)."""
-    left = a.data if isinstance(a, Tensor) else a
-    right = b.data if isinstance(b, Tensor) else b
-    if isinstance(a, Tensor) and isinstance(b, Tensor):
-        _check_broadcast(how, a, b)
-    result = getattr(left, _COMPARE[how])(right)
-    if result is NotImplemented:
-        result = getattr(backend.get_xp(right).asarray(right), _COMPARE[how])(left)
-    return Tensor._wrap(result)
+# Imported last: select.py uses _binary's helpers from promotion.py and unbroadcast from here.
+from .select import clamp, clip, compare, fill, maximum, minimum, where  # noqa: E402

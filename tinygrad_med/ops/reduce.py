@@ -1,196 +1,288 @@
-"""Reductions over dims: sum, mean, max/min (with indices), var/std, argmax/argmin, logsumexp.
+"""Reductions over dims: sum, mean, prod, cumsum, var/std, logsumexp (max/min/argmax in reduce_minmax.py).
 
 Lecture: "Batch normalization" (means and variances over the batch) and every loss.
 Backward of a reduction spreads gy back over the reduced axes: evenly for sum and
-mean, to the position of the extreme for max/min, and as 2 (x - mean) / (n - c)
-for the variance.
-"""
+mean, as the product of the other factors for prod, as a reversed cumulative sum for
+cumsum, and as 2 (x - mean) / (n - c) for the variance.
 
-import builtins
+Call forms and edge cases follow PyTorch (ops/reduce_args.py): dim None, an int, a tuple or ();
+a 0-d tensor takes dim 0 or -1; the mean of nothing is nan, the sum of nothing 0, the product 1.
+"""
 
 import numpy
 
 from .. import backend
 from ..errors import ShapeError, fmt
 from ..function import Function
-from ..tensor import Tensor
+from .reduce_args import check_float_input, keep_dims, one_axis, reduced_size, reduction_axes, sum_dtype, variance_args
+from .reduce_minmax import amax, amin, argmax, argmin, max, min, normalize_dims
 
-__all__ = ["sum", "mean", "max", "min", "amax", "amin", "var", "std", "argmax", "argmin", "logsumexp", "normalize_dims"]
+__all__ = [
+    "sum",
+    "mean",
+    "prod",
+    "cumsum",
+    "max",
+    "min",
+    "amax",
+    "amin",
+    "var",
+    "std",
+    "var_mean",
+    "std_mean",
+    "argmax",
+    "argmin",
+    "logsumexp",
+    "norm",
+    "normalize_dims",
+    "keep_dims",
+]
 
 
-def normalize_dims(x, dim, op):
-    """None -> all axes; int or tuple -> a sorted tuple of non-negative axes (ShapeError if out of range)."""
-    if dim is None:
-        return tuple(range(x.ndim))
-    dims = (dim,) if isinstance(dim, int) else tuple(dim)
-    out = []
-    for d in dims:
-        if not -builtins.max(x.ndim, 1) <= d < builtins.max(x.ndim, 1):
-            raise ShapeError(fmt(op, f"dim {d} is out of range for a {x.ndim}-D tensor", x=x))
-        out.append(d % builtins.max(x.ndim, 1))
-    return tuple(sorted(set(out)))
+def _cast(x, dtype):
+    return x if dtype is None or numpy.dtype(dtype) == x.dtype else x.to(dtype)
 
 
-def _keep(gy, x_shape, axes, keepdim):
-    """Reshape gy so that it broadcasts against x (re-insert the reduced axes)."""
-    if keepdim or not axes or gy.ndim == len(x_shape):
-        return gy
-    shape = [1 if i in axes else n for i, n in enumerate(x_shape)]
-    return gy.reshape(shape)
-
-
-def sum(x, dim=None, keepdim=False):
-    """Sum over ``dim`` (all dims if None).
+def sum(input, dim=None, keepdim=False, *, dtype=None):
+    """Sum over ``dim`` (all dims if None or ()); bool and integer inputs sum to int64, as torch.sum.
 
     Forward:  y = sum_{i in dims} x_i
     Backward: gx = gy broadcast back over the summed dims
     Shapes:   x (...) -> y with the summed dims removed (kept as 1 if keepdim)
     """
-    axes = normalize_dims(x, dim, "sum")
-    return Sum.apply(x, axes=axes, keepdim=keepdim)
+    x = _cast(input, dtype)
+    axes = reduction_axes(x, dim, "sum")
+    return Sum.apply(x, axes=axes, keepdim=keepdim, out=sum_dtype(x.dtype, dtype))
 
 
 class Sum(Function):
-    def forward(self, x, axes, keepdim):
+    def forward(self, x, axes, keepdim, out):
         self.x_shape, self.axes, self.keepdim = x.shape, axes, keepdim
-        return x.sum(axis=axes, keepdims=keepdim) if x.ndim else x.copy()
+        return backend.get_xp(x).asarray(x.sum(axis=axes, keepdims=keepdim, dtype=out))
 
     def backward(self, gy):
         xp = backend.get_xp(gy)
-        return xp.broadcast_to(_keep(gy, self.x_shape, self.axes, self.keepdim), self.x_shape).copy()
+        return xp.broadcast_to(keep_dims(gy, self.x_shape, self.axes, self.keepdim), self.x_shape).copy()
 
 
-def mean(x, dim=None, keepdim=False):
-    """Mean over ``dim``.  Backward: gx = gy / n, n the number of averaged elements."""
-    axes = normalize_dims(x, dim, "mean")
-    n = int(numpy.prod([x.shape[a] for a in axes])) if axes else 1
-    return sum(x, axes, keepdim) / builtins.max(n, 1)
+def mean(input, dim=None, keepdim=False, *, dtype=None):
+    """Mean over ``dim``; the mean of no elements is nan, as torch.mean.
 
-
-def _extreme(x, dim, keepdim, which):
-    """max/min with PyTorch's two forms: over everything -> value; over a dim -> (values, indices)."""
-    if dim is None:
-        return Extreme.apply(x, axes=tuple(range(x.ndim)), keepdim=False, which=which)
-    axes = normalize_dims(x, dim, which)
-    values = Extreme.apply(x, axes=axes, keepdim=keepdim, which=which)
-    finder = argmax if which == "max" else argmin
-    return values, finder(x, dim, keepdim)
-
-
-def max(x, dim=None, keepdim=False):
-    """Largest element, or (values, indices) along ``dim`` as torch.max.
-
-    Backward: gy goes to the maximal element(s), split evenly between ties.
+    Backward: gx = gy / n, n the number of averaged elements.
+    Raises:   DTypeError for an integer or bool input (PyTorch cannot infer the output dtype).
     """
-    return _extreme(x, dim, keepdim, "max")
+    x = _cast(input, dtype)
+    check_float_input("mean", x)
+    axes = reduction_axes(x, dim, "mean")
+    n = reduced_size(x.shape, axes)
+    return sum(x, axes if axes else (), keepdim) * (1.0 / n if n else float("nan"))
 
 
-def min(x, dim=None, keepdim=False):
-    """Smallest element, or (values, indices) along ``dim`` as torch.min."""
-    return _extreme(x, dim, keepdim, "min")
+def prod(input, dim=None, keepdim=False, *, dtype=None):
+    """Product of all elements, or along one ``dim`` (an int, as torch.prod).
+
+    Forward:  y = prod_i x_i
+    Backward: gx_i = gy * prod_{j != i} x_j  (exclusive products from the left and the right,
+              so that a zero factor gives the right gradient rather than 0/0)
+    """
+    x = _cast(input, dtype)
+    if dim is None:
+        return prod(x.reshape(-1), 0, dtype=dtype).reshape([1] * x.ndim if keepdim else [])
+    axis = one_axis(x, dim, "prod")
+    if x.ndim == 0:
+        return Prod.apply(x.reshape(1), axis=0, keepdim=False, out=sum_dtype(x.dtype, dtype)).reshape(())
+    return Prod.apply(x, axis=axis, keepdim=keepdim, out=sum_dtype(x.dtype, dtype))
 
 
-def amax(x, dim=None, keepdim=False):
-    """Maximum over one or several dims (values only)."""
-    return Extreme.apply(x, axes=normalize_dims(x, dim, "amax"), keepdim=keepdim, which="max")
-
-
-def amin(x, dim=None, keepdim=False):
-    """Minimum over one or several dims (values only)."""
-    return Extreme.apply(x, axes=normalize_dims(x, dim, "amin"), keepdim=keepdim, which="min")
-
-
-class Extreme(Function):
-    """y = max (or min) over axes; backward routes gy to the arg-extreme, split between ties."""
-
-    def forward(self, x, axes, keepdim, which):
-        if x.size == 0:
-            raise ShapeError(fmt(which, "cannot reduce an empty tensor", x=x))
-        reduce = x.max if which == "max" else x.min
-        y_keep = reduce(axis=axes, keepdims=True)
-        self.hit = x == y_keep  # (x.shape) True at the extreme(s)
-        self.axes, self.keepdim, self.x_shape = axes, keepdim, x.shape
-        return y_keep if keepdim else y_keep.reshape([n for i, n in enumerate(x.shape) if i not in axes])
+class Prod(Function):
+    def forward(self, x, axis, keepdim, out):
+        self.x, self.axis, self.keepdim = x, axis, keepdim
+        return backend.get_xp(x).asarray(x.prod(axis=axis, keepdims=keepdim, dtype=out))
 
     def backward(self, gy):
-        gy = _keep(gy, self.x_shape, self.axes, self.keepdim)
-        count = self.hit.sum(axis=self.axes, keepdims=True)
-        return self.hit * (gy / count)
+        xp = backend.get_xp(gy)
+        if self.x.size == 0:
+            return xp.zeros(self.x.shape, gy.dtype)
+        x = xp.moveaxis(self.x, self.axis, -1)  # (..., n)
+        ones = xp.ones(x.shape[:-1] + (1,), x.dtype)
+        left = xp.cumprod(xp.concatenate([ones, x[..., :-1]], -1), -1)  # prod_{j < i} x_j
+        right = xp.flip(xp.cumprod(xp.flip(xp.concatenate([x[..., 1:], ones], -1), -1), -1), -1)  # prod_{j > i}
+        others = xp.moveaxis(left * right, -1, self.axis)
+        return keep_dims(gy, self.x.shape, (self.axis,), self.keepdim) * others
 
 
-def argmax(x, dim=None, keepdim=False):
-    """Index of the largest element (flat if dim is None), int64, no gradient."""
-    return _arg(x, dim, keepdim, "argmax")
+def cumsum(input, dim, *, dtype=None):
+    """Cumulative sum along ``dim``: y_i = x_0 + ... + x_i (bool and integers -> int64, as torch.cumsum).
 
-
-def argmin(x, dim=None, keepdim=False):
-    """Index of the smallest element (flat if dim is None), int64, no gradient."""
-    return _arg(x, dim, keepdim, "argmin")
-
-
-def _arg(x, dim, keepdim, how):
-    data = x.data if isinstance(x, Tensor) else x
-    finder = data.argmax if how == "argmax" else data.argmin
-    if dim is None:
-        result = finder()
-        if keepdim:
-            result = result.reshape((1,) * data.ndim)
-    else:
-        (axis,) = normalize_dims(x, dim, how)
-        result = finder(axis=axis)
-        if keepdim:
-            result = backend.get_xp(data).expand_dims(result, axis)
-    return Tensor._wrap(result.astype(numpy.int64))
-
-
-def var(x, dim=None, keepdim=False, unbiased=True, correction=None):
-    """Variance over ``dim`` with Bessel's correction by default (as torch.var).
-
-    Forward:  y = sum (x - mean)^2 / (n - c), c = correction (1 if unbiased else 0)
-    Backward: gx = gy * 2 (x - mean) / (n - c)
+    Backward: gx_i = gy_i + ... + gy_{n-1}, the cumulative sum of gy taken from the end.
     """
-    axes = normalize_dims(x, dim, "var")
-    c = (1 if unbiased else 0) if correction is None else correction
-    return Var.apply(x, axes=axes, keepdim=keepdim, correction=c)
+    x = _cast(input, dtype)
+    axis = one_axis(x, dim, "cumsum")
+    if x.ndim == 0:
+        return CumSum.apply(x.reshape(1), axis=0, out=sum_dtype(x.dtype, dtype)).reshape(())
+    return CumSum.apply(x, axis=axis, out=sum_dtype(x.dtype, dtype))
+
+
+class CumSum(Function):
+    def forward(self, x, axis, out):
+        self.axis = axis
+        return backend.get_xp(x).cumsum(x, axis=axis, dtype=out)
+
+    def backward(self, gy):
+        xp = backend.get_xp(gy)
+        return xp.flip(xp.cumsum(xp.flip(gy, self.axis), self.axis), self.axis)
+
+
+def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """Variance over ``dim`` with Bessel's correction by default, in each of torch.var's forms:
+    var(x), var(x, unbiased), var(x, dim, unbiased, keepdim), var(x, dim, keepdim=k, correction=c).
+
+    Forward:  y = sum (x - mean)^2 / max(0, n - c), c = correction (1 if unbiased else 0)
+    Backward: gx = gy * 2 (x - mean) / max(0, n - c)
+    Raises:   DTypeError for a non-float input; TypeError for unbiased and correction together.
+    """
+    dim, correction = variance_args("var", dim, unbiased, keepdim, correction)
+    check_float_input("var", input)
+    axes = reduction_axes(input, dim, "var")
+    return Var.apply(input, axes=axes, keepdim=keepdim, correction=correction, whole=dim is None or input.ndim == 0)
 
 
 class Var(Function):
-    def forward(self, x, axes, keepdim, correction):
-        n = int(numpy.prod([x.shape[a] for a in axes])) if axes else 1
-        self.centered = x - x.mean(axis=axes, keepdims=True)
-        self.scale = 1.0 / (n - correction) if n > correction else float("inf")  # torch gives inf/nan too
+    def forward(self, x, axes, keepdim, correction, whole):
+        n = reduced_size(x.shape, axes)
+        with numpy.errstate(invalid="ignore", divide="ignore"):
+            self.centered = x - x.mean(axis=axes, keepdims=True) if n else x
+            scale = 1.0 / (n - correction) if n > correction else float("inf")  # torch gives inf/nan too
+            y = (self.centered**2).sum(axis=axes, keepdims=keepdim) * scale
+        # PyTorch's backward (var_backward): 2 / (n - c) along given dims, even where n - c <= 0; over
+        # everything with n - c <= 0, nan where x equals the mean and inf elsewhere.
+        self.grad_scale = 2.0 / (n - correction) if n != correction else float("inf")
+        self.whole_undefined = whole and n <= correction
         self.axes, self.keepdim, self.x_shape = axes, keepdim, x.shape
-        y = (self.centered**2).sum(axis=axes, keepdims=keepdim) * self.scale
-        return y.astype(x.dtype, copy=False)
+        return backend.get_xp(x).asarray(y).astype(x.dtype, copy=False)
 
     def backward(self, gy):
-        gy = _keep(gy, self.x_shape, self.axes, self.keepdim)
-        return gy * (2 * self.scale) * self.centered
+        xp = backend.get_xp(gy)
+        gy = keep_dims(gy, self.x_shape, self.axes, self.keepdim)
+        with numpy.errstate(invalid="ignore"):
+            if self.whole_undefined:
+                return (gy * xp.where(self.centered == 0, numpy.nan, numpy.inf)).astype(gy.dtype, copy=False)
+            return gy * self.grad_scale * self.centered
 
 
-def std(x, dim=None, keepdim=False, unbiased=True, correction=None):
-    """Standard deviation: sqrt(var).  Backward through var and sqrt."""
-    return var(x, dim, keepdim, unbiased, correction).sqrt()
+def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """Standard deviation sqrt(var), with var's call forms.
 
-
-def logsumexp(x, dim, keepdim=False):
-    """log(sum(exp(x))) over ``dim``, computed stably as m + log(sum(exp(x - m))).
-
-    Backward: gx = gy * softmax(x) along dim.
+    Backward: through var and sqrt, gx_var = gy / (2 std), taken as 0 where std = 0 (as PyTorch:
+    a constant input has no direction of steepest change, and 0 beats the nan of 0 / 0).
     """
-    axes = normalize_dims(x, dim, "logsumexp")
+    return SqrtOfVar.apply(var(input, dim, unbiased, keepdim, correction=correction))
+
+
+class SqrtOfVar(Function):
+    def forward(self, v):
+        self.y = backend.get_xp(v).sqrt(v)
+        return self.y
+
+    def backward(self, gy):
+        xp = backend.get_xp(gy)
+        with numpy.errstate(divide="ignore", invalid="ignore"):
+            return xp.where(self.y == 0, 0, gy / (2 * self.y)).astype(gy.dtype, copy=False)
+
+
+def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """(var, mean) over ``dim``, with var's call forms (torch.var_mean)."""
+    dim, correction = variance_args("var_mean", dim, unbiased, keepdim, correction)
+    return var(input, dim, keepdim=keepdim, correction=correction), mean(input, dim, keepdim)
+
+
+def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """(std, mean) over ``dim``, with var's call forms (torch.std_mean)."""
+    dim, correction = variance_args("std_mean", dim, unbiased, keepdim, correction)
+    return std(input, dim, keepdim=keepdim, correction=correction), mean(input, dim, keepdim)
+
+
+def logsumexp(input, dim, keepdim=False):
+    """log(sum(exp(x))) over ``dim``, computed stably as m + log(sum(exp(x - m))), m the maximum.
+
+    Backward: gx = gy * softmax(x) along dim.  Integer inputs give float32; an empty sum gives -inf;
+    dim=() reduces every dim (PyTorch raises a broadcast error for it unless keepdim or x is empty).
+    """
+    x = input if input.dtype.kind == "f" else input.to(numpy.float32)
+    axes = reduction_axes(x, dim, "logsumexp")
     return LogSumExp.apply(x, axes=axes, keepdim=keepdim)
 
 
 class LogSumExp(Function):
     def forward(self, x, axes, keepdim):
         xp = backend.get_xp(x)
-        m = x.max(axis=axes, keepdims=True)
+        m = (
+            x.max(axis=axes, keepdims=True)
+            if x.size
+            else xp.zeros([1 if i in axes else n for i, n in enumerate(x.shape)], x.dtype)
+        )
         m = xp.where(xp.isfinite(m), m, 0)
-        y_keep = m + xp.log(xp.exp(x - m).sum(axis=axes, keepdims=True))
+        with numpy.errstate(divide="ignore"):
+            y_keep = m + xp.log(xp.exp(x - m).sum(axis=axes, keepdims=True))
         self.x, self.y_keep, self.axes, self.keepdim = x, y_keep, axes, keepdim
         return y_keep if keepdim else y_keep.reshape([n for i, n in enumerate(x.shape) if i not in axes])
 
     def backward(self, gy):
-        gy = _keep(gy, self.x.shape, self.axes, self.keepdim)
+        gy = keep_dims(gy, self.x.shape, self.axes, self.keepdim)
         return gy * backend.get_xp(gy).exp(self.x - self.y_keep)
+
+
+def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
+    """The vector p-norm over ``dim`` (all dims if None or ()), as torch.norm: p a number, inf, -inf or 'fro'.
+
+    Forward:  y = (sum |x|^p)^(1/p); p = inf: max |x|; p = -inf: min |x|; p = 0: the number of non-zeros
+    Backward: PyTorch's norm_backward: gx = gy x / y (p = 2), gy sign(x) (p = 1), gy sign(x) |x|^(p-1) / y^(p-1)
+              (other p; 0 where y = 0), gy sign(x) split between the extreme entries (p = +-inf), 0 (p = 0)
+    Raises:   DTypeError for an integer input; ShapeError for an inf or negative norm of nothing; ValueError for
+              'nuc' (the nuclear norm of a matrix is not implemented).
+    """
+    x = _cast(input, dtype)
+    check_float_input("norm", x)
+    if p == "fro" or p is None:
+        p = 2.0
+    if isinstance(p, str):
+        raise ValueError(fmt("norm", f"p={p!r} is not supported; use a number, inf, -inf or 'fro'", x=x))
+    axes = reduction_axes(x, dim, "norm")
+    if (numpy.isinf(p) or p < 0) and reduced_size(x.shape, axes) == 0:
+        raise ShapeError(fmt("norm", f"cannot compute the {p} norm of an empty tensor (it has no identity)", x=x))
+    return VectorNorm.apply(x, p=float(p), axes=axes, keepdim=keepdim)
+
+
+class VectorNorm(Function):
+    def forward(self, x, p, axes, keepdim):
+        xp = backend.get_xp(x)
+        a = xp.abs(x)
+        if p == numpy.inf or p == -numpy.inf:
+            y = a.max(axis=axes, keepdims=True) if p > 0 else a.min(axis=axes, keepdims=True)
+        elif p == 0:
+            y = (a != 0).sum(axis=axes, keepdims=True).astype(x.dtype)
+        else:
+            with numpy.errstate(divide="ignore", over="ignore"):
+                y = (a**p).sum(axis=axes, keepdims=True) ** (1 / p)
+        self.x, self.p, self.axes, self.keepdim, self.y_keep = x, p, axes, keepdim, y
+        return y if keepdim else y.reshape([n for i, n in enumerate(x.shape) if i not in axes])
+
+    def backward(self, gy):
+        xp = backend.get_xp(gy)
+        x, p, y, axes = self.x, self.p, self.y_keep, self.axes
+        gy = keep_dims(gy, x.shape, axes, self.keepdim)
+        with numpy.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            if p == 0:
+                return xp.zeros(x.shape, gy.dtype)
+            if p == 1:
+                return xp.sign(x) * gy
+            if numpy.isinf(p):
+                hit = (xp.abs(x) == y) | xp.isnan(x)  # the extreme entries share gy
+                return xp.sign(x) * (gy / hit.sum(axis=axes, keepdims=True)) * hit
+            scale = xp.where(y == 0, 0, gy / y ** (p - 1))
+            if p == 2:
+                return (x * scale).astype(gy.dtype, copy=False)
+            scaled = xp.sign(x) * xp.abs(x) ** (p - 1)
+            if p < 1:  # torch: |x|^(p-1) is taken as 0 at x = 0, and scaled by y^(1-p) without a mask
+                return (xp.where(x == 0, 0, scaled) * gy * y ** (1 - p)).astype(gy.dtype, copy=False)
+            return (scaled * scale).astype(gy.dtype, copy=False)

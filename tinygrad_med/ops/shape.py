@@ -31,6 +31,7 @@ __all__ = [
     "chunk",
     "pad",
     "to",
+    "clone",
 ]
 
 
@@ -65,15 +66,20 @@ class Reshape(Function):
 
 def flatten(x, start_dim=0, end_dim=-1):
     """Merge dims start_dim..end_dim into one, as torch.flatten."""
+    start, end = normalize_dims(x, (start_dim,), "flatten")[0], normalize_dims(x, (end_dim,), "flatten")[0]
     if x.ndim == 0:
         return reshape(x, 1)
+    if start > end:
+        raise ShapeError(fmt("flatten", f"start_dim {start_dim} comes after end_dim {end_dim}", x=x))
     start, end = normalize_dims(x, (start_dim,), "flatten")[0], normalize_dims(x, (end_dim,), "flatten")[0]
     merged = int(numpy.prod(x.shape[start : end + 1]))
     return reshape(x, *x.shape[:start], merged, *x.shape[end + 1 :])
 
 
 def permute(x, *dims):
-    """Reorder dims.  Backward: gy permuted by the inverse order."""
+    """Reorder dims: permute(x, 1, 0) or permute(x, (1, 0)).  Backward: gy permuted by the inverse order."""
+    if not dims:
+        raise TypeError(fmt("permute", "missing the required argument 'dims'", x=x))
     dims = _shape_arg(dims)
     if sorted(d % max(x.ndim, 1) for d in dims) != list(range(x.ndim)):
         raise ShapeError(fmt("permute", f"dims {dims} are not a permutation of the {x.ndim} dims", x=x))
@@ -91,8 +97,10 @@ class Permute(Function):
 
 def transpose(x, dim0, dim1):
     """Swap two dims."""
-    dims = list(range(x.ndim))
     a, b = normalize_dims(x, (dim0,), "transpose")[0], normalize_dims(x, (dim1,), "transpose")[0]
+    if x.ndim == 0:  # PyTorch: a 0-d tensor takes dims 0 and -1, and stays as it is
+        return Permute.apply(x, dims=())
+    dims = list(range(x.ndim))
     dims[a], dims[b] = dims[b], dims[a]
     return permute(x, *dims)
 
@@ -298,15 +306,58 @@ class Pad(Function):
         return gy[self.crop]
 
 
-def to(x, device=None, dtype=None):
-    """Copy to another device and/or dtype; the gradient flows back (moved/cast back)."""
+def to(x, *args, device=None, dtype=None, non_blocking=False, copy=False, memory_format=None):
+    """Tensor.to's forms: to(dtype), to(device), to(device, dtype), to(other_tensor), to(device=, dtype=),
+    each with non_blocking and copy (positional after the dtype, or by keyword).  memory_format is accepted
+    and has no effect: arrays here have no channels-last layout.
+
+    The result is x itself when nothing changes (copy=False), else a copy in the graph: the gradient
+    flows back moved and cast to x's device and dtype (integer casts carry none).
+    Raises: TypeError for an argument that is no device, dtype or tensor.
+    """
+    flags = []
+    for arg in args:
+        if isinstance(arg, Tensor):
+            device, dtype = arg.device, arg.dtype
+        elif isinstance(arg, (bool, numpy.bool_)):
+            flags.append(bool(arg))
+        elif isinstance(arg, str) or type(arg).__name__ == "device":
+            device = arg
+        else:
+            dtype = _dtype_arg(arg)
+    if len(flags) > 2:
+        raise TypeError(fmt("to", f"expected at most non_blocking and copy after the dtype, got {args!r}"))
+    copy = flags[1] if len(flags) == 2 else copy
     device = x.device if device is None else backend.normalize_device(device)
-    dtype = x.dtype if dtype is None else numpy.dtype(dtype)
+    dtype = x.dtype if dtype is None else _dtype_arg(dtype)
     if device == x.device and dtype == x.dtype:
-        return x
+        return clone(x) if copy else x
     if dtype.kind != "f" or x.dtype.kind != "f":  # integer casts carry no gradient
         return Tensor._wrap(backend.to_device(x.data, device).astype(dtype))
     return To.apply(x, device=device, dtype=dtype)
+
+
+def _dtype_arg(dtype):
+    try:
+        return numpy.dtype(dtype)
+    except TypeError:
+        raise TypeError(fmt("to", f"expected a device, a dtype or a tensor, got {dtype!r}")) from None
+
+
+def clone(input, *, memory_format=None):
+    """A copy of input with its own memory, in the graph (torch.clone; memory_format has no effect).
+
+    Backward: gx = gy.
+    """
+    return Clone.apply(input)
+
+
+class Clone(Function):
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, gy):
+        return gy
 
 
 class To(Function):
