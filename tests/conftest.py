@@ -17,7 +17,7 @@ import pytest
 from hypothesis import settings
 
 import tinygrad_med as tm
-from tinygrad_med import backend
+from tinygrad_med import backend, nn
 
 # Property tests: in CI (CI=true) every run draws the same examples, so a red CI is reproducible and
 # never random; a failure prints the example and the blob to replay it (@reproduce_failure).
@@ -80,6 +80,15 @@ def device(request):
             yield Device("emulated")
     else:
         yield Device("cpu")
+
+
+@pytest.fixture
+def no_random_init(monkeypatch):
+    """Layers keep their zero-filled weights: names, shapes and counts of the large classic models (140M
+    parameters in all) need no random draws."""
+    monkeypatch.setattr(nn.init, "default_layer_init_", lambda weight, bias=None: None)
+    for name in ("kaiming_normal_", "normal_", "trunc_normal_"):  # the models' own (torchvision's) schemes
+        monkeypatch.setattr(nn.init, name, lambda tensor, *args, **kwargs: tensor)
 
 
 @pytest.fixture(autouse=True)

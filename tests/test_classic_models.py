@@ -36,14 +36,6 @@ def _fc(fin, fout):
     return fin * fout + fout
 
 
-@pytest.fixture
-def no_random_init(monkeypatch):
-    """Layers keep their zero-filled weights: counting 140M parameters takes no random draws."""
-    monkeypatch.setattr(nn.init, "default_layer_init_", lambda weight, bias=None: None)
-    for name in ("kaiming_normal_", "normal_", "trunc_normal_"):  # the models' own (torchvision's) schemes
-        monkeypatch.setattr(nn.init, name, lambda tensor, *args, **kwargs: tensor)
-
-
 # ---------------------------------------------------------------------------------------------- counts
 def test_alexnet_parameter_counts(no_random_init):
     assert _count(alexnet(variant="torchvision")) == 61_100_840  # torchvision.models.alexnet()

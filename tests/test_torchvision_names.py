@@ -29,14 +29,6 @@ BUILDS = {
 }
 
 
-@pytest.fixture
-def no_random_init(monkeypatch):
-    """Zero-filled weights: names and shapes do not need 140M random draws."""
-    monkeypatch.setattr(nn.init, "default_layer_init_", lambda weight, bias=None: None)
-    for name in ("kaiming_normal_", "normal_", "trunc_normal_"):
-        monkeypatch.setattr(nn.init, name, lambda tensor, *args, **kwargs: tensor)
-
-
 @pytest.mark.parametrize("name", list(BUILDS))
 def test_state_dict_keys_and_shapes_are_torchvisions_in_order(name, no_random_init):
     ours = [[key, list(value.shape)] for key, value in BUILDS[name]().state_dict().items()]

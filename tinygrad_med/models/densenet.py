@@ -37,6 +37,7 @@ from collections import OrderedDict
 from .. import nn
 from ..errors import fmt
 from ..ops.shape import cat
+from .old_keys import old_densenet_key, upgrade_state_dict
 
 __all__ = ["DenseLayer", "DenseBlock", "Transition", "DenseNet", "densenet121", "densenet169", "densenet201",
            "densenet161"]  # fmt: skip
@@ -164,6 +165,10 @@ class DenseNet(nn.Module):
                 nn.init.zeros_(module.bias)
             elif isinstance(module, nn.Linear):
                 nn.init.zeros_(module.bias)
+
+    def _upgrade_state_dict(self, state_dict):
+        """A state_dict saved under the old names (features.K, layers.J) loads: see models/old_keys.py."""
+        return upgrade_state_dict(self, state_dict, old_densenet_key, "features.K, features.K.layers.J")
 
     def forward(self, x):
         features = self.relu(self.features(x))  # (N, C_final, H', W')

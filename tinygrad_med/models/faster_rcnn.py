@@ -21,6 +21,7 @@ from ..nn import functional as F
 from ..ops.boxes import box_iou, decode_boxes, encode_boxes
 from ..ops.detection import batched_nms
 from ..tensor import Tensor
+from .old_keys import old_detection_key, upgrade_state_dict
 from .resnet import BasicBlock
 from .rpn import (
     BELOW_LOW_THRESHOLD,
@@ -240,6 +241,10 @@ class FasterRCNN(nn.Module):
         self.rpn = RegionProposalNetwork(channels, stride, anchor_sizes, aspect_ratios, **rpn_options)
         self.roi_heads = RoIHeads(channels, stride, num_classes, **(box_options or {}))
         self.num_classes = num_classes
+
+    def _upgrade_state_dict(self, state_dict):
+        """A state_dict saved under the old names (a BasicBlock's shortcut) loads: see models/old_keys.py."""
+        return upgrade_state_dict(self, state_dict, old_detection_key, "a BasicBlock's shortcut.0, shortcut.1")
 
     def forward(self, images, targets=None):
         images = images if isinstance(images, Tensor) else Tensor(images)

@@ -54,6 +54,7 @@ from .. import nn
 from ..errors import fmt
 from ..ops.shape import cat
 from .alexnet import LRN_PAPER
+from .old_keys import old_googlenet_key, upgrade_state_dict
 
 __all__ = [
     "BasicConv2d",
@@ -224,6 +225,10 @@ class GoogLeNet(nn.Module):
         x = self.conv3(self.conv2(x))
         x = x if self.lrn2 is None else self.lrn2(x)
         return self.maxpool2(x)
+
+    def _upgrade_state_dict(self, state_dict):
+        """A state_dict saved under the old names (stem.K, inception3.0, conv .0/.1) loads: see models/old_keys.py."""
+        return upgrade_state_dict(self, state_dict, old_googlenet_key, "stem.K, inception3.0, conv Sequentials .0/.1")
 
     def forward(self, x):
         x = self.maxpool3(self.inception3b(self.inception3a(self.stem(x))))  # (N, 480, H/16, W/16)

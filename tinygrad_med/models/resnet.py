@@ -29,6 +29,7 @@ branch (bn2 of a BasicBlock, bn3 of a Bottleneck) starts at weight 0, so each bl
 
 from .. import nn
 from ..errors import fmt
+from .old_keys import old_resnet_key, upgrade_state_dict
 
 __all__ = ["BasicBlock", "Bottleneck", "ResNet", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
 
@@ -156,6 +157,10 @@ class ResNet(nn.Module):
                     nn.init.zeros_(module.bn3.weight)
                 elif isinstance(module, BasicBlock):
                     nn.init.zeros_(module.bn2.weight)
+
+    def _upgrade_state_dict(self, state_dict):
+        """A state_dict saved under the old names (stem.0, layers.K, shortcut) loads: see models/old_keys.py."""
+        return upgrade_state_dict(self, state_dict, old_resnet_key, "stem.0, stem.1, layers.K, shortcut")
 
     def forward(self, x):
         x = self.relu(self.bn1(self.conv1(x)))

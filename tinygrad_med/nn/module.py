@@ -345,6 +345,9 @@ class Module:
         is cast to the destination's dtype and device.  Everything is checked before anything
         is copied, so a failed load leaves the module as it was.
 
+        A model whose names changed converts a state_dict saved under the old names first
+        (``_upgrade_state_dict``; see models/old_keys.py).
+
         Returns:
             IncompatibleKeys(missing_keys, unexpected_keys), as PyTorch.
         Raises:
@@ -353,6 +356,7 @@ class Module:
         """
         if not hasattr(state_dict, "items"):
             raise TypeError(f"load_state_dict: expected a dict-like state_dict, got {type(state_dict).__name__}")
+        state_dict = self._upgrade_state_dict(state_dict)
         own = self.state_dict(keep_vars=True)
         missing = [key for key in own if key not in state_dict]
         unexpected = [key for key in state_dict if key not in own]
@@ -373,6 +377,11 @@ class Module:
                 target.data[...] = backend.to_device(source, target.device).astype(target.dtype, copy=False)
                 increment_version(target)
         return IncompatibleKeys(missing, unexpected)
+
+    def _upgrade_state_dict(self, state_dict):
+        """``state_dict`` under today's names; a model whose module names changed overrides this to convert
+        a state_dict saved under its old names (and warn).  The default returns it as it is."""
+        return state_dict
 
     # ------------------------------------------------------------------ printing
     def extra_repr(self):
