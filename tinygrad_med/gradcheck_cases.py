@@ -29,6 +29,7 @@ def cases(seed=0):
         + generative_cases(r)
         + sample_cases()
         + detection_cases()
+        + _call_form_cases()
     )
 
 
@@ -293,3 +294,25 @@ def _seeded(fn):
         return fn(*args)
 
     return wrapped
+
+
+def _call_form_cases():
+    """PyTorch's other call forms and ops (gelu tanh, prod, cumsum, norm, clamp with tensor bounds, add with alpha,
+    var with correction), on their own generator so that the rows above keep their inputs. No input is near a kink:
+    prod's inputs are away from 0, clamp's bounds away from x, norm's vector away from 0."""
+    import tinygrad_med as tm
+    import tinygrad_med.nn.functional as F
+
+    r, distinct, _ = _inputs(2)
+    return [
+        ("gelu (tanh)", lambda a: F.gelu(a, approximate="tanh"), [r(3, 4, low=-3.0, high=3.0)]),
+        ("prod/cumsum", lambda a: a.prod(1) + a.cumsum(1).sum(1), [r(3, 4, low=0.5, high=1.5)]),
+        ("norm (2, 1, inf)", lambda a: tm.norm(a) + a.norm(1, dim=1).sum() + a.norm(float("inf")), [distinct(3, 4)]),
+        (
+            "clamp (tensor bounds)",
+            lambda a: tm.clamp(a, min=tm.tensor(-0.5), max=tm.tensor(0.5)),
+            [distinct(3, 4) - 0.5],
+        ),
+        ("add/sub (alpha)", lambda a, b: tm.add(a, b, alpha=2.5) - tm.sub(a, b, alpha=0.5), [r(3, 4), r(4)]),
+        ("var (correction)", lambda a: a.var(1, correction=0) + a.std(0, correction=2).sum(), [r(4, 4)]),
+    ]
