@@ -31,3 +31,9 @@ def test_gradcheck_reports_a_wrong_gradient(monkeypatch, capsys):
 def test_module_entry_point_shows_help():
     run = subprocess.run([sys.executable, "-m", "tinygrad_med", "--help"], capture_output=True, text=True)
     assert run.returncode == 0 and "gradcheck" in run.stdout and "train" in run.stdout and "bench" in run.stdout
+
+
+def test_the_whole_gradcheck_table_passes_on_the_cpu(capsys):
+    assert cli.main(["gradcheck", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert f"{len(cases())} passed, 0 failed" in out
