@@ -139,3 +139,38 @@ def test_torchvision_random_init_loads_as_it_is_and_the_logits_agree_in_float64(
         got = ours.eval()(tm.tensor(x)).numpy()
     scale = numpy.abs(expected).max()
     assert numpy.abs(got - expected).max() <= 1e-12 * scale
+
+
+def test_resnet18_weights_travel_through_safetensors_to_torch_and_back(tmp_path):
+    """tm.save -> .safetensors -> safetensors.torch.load_file (what a PyTorch user calls) gives torchvision's keys
+    and shapes; those torch tensors load back into a fresh model as they are, with the same logits."""
+    torch = pytest.importorskip("torch")
+    st_torch = pytest.importorskip("safetensors.torch")
+    model = models.resnet18(num_classes=5)
+    path = tmp_path / "resnet18.safetensors"
+    tm.save(model.state_dict(), str(path))
+    weights = st_torch.load_file(str(path))
+    assert all(isinstance(v, torch.Tensor) for v in weights.values())
+    expected = {key: shape for key, shape in TORCHVISION["resnet18"]}
+    expected["fc.weight"], expected["fc.bias"] = [5, 512], [5]
+    assert {key: list(value.shape) for key, value in weights.items()} == expected
+    twin = models.resnet18(num_classes=5)
+    twin.load_state_dict(weights)
+    model.eval(), twin.eval()
+    x = tm.randn(1, 3, 64, 64)
+    numpy.testing.assert_array_equal(model(x).numpy(), twin(x).numpy())
+
+
+def test_resnet18_safetensors_loads_into_torchvision_with_the_same_logits(tmp_path):
+    torch = pytest.importorskip("torch")
+    st_torch = pytest.importorskip("safetensors.torch")
+    tv = pytest.importorskip("torchvision")
+    model = models.resnet18(num_classes=5).eval()
+    tm.save(model.state_dict(), str(tmp_path / "resnet18.safetensors"))
+    weights = st_torch.load_file(str(tmp_path / "resnet18.safetensors"))
+    x = tm.randn(1, 3, 64, 64)
+    reference = tv.models.resnet18(num_classes=5).eval()
+    reference.load_state_dict(weights)
+    with torch.no_grad():
+        logits = reference(torch.from_numpy(x.numpy())).numpy()
+    numpy.testing.assert_allclose(model(x).numpy(), logits, rtol=1e-4, atol=1e-4)
