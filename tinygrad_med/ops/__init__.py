@@ -16,6 +16,7 @@ kl.py              kl_normal kl_normal_normal reparameterize vae_loss (VAE, Prob
 conv.py            conv1d-3d by im2col + GEMM                   <-> kernels/conv.cu
 conv_transpose.py  conv_transpose1d-3d, the adjoint of conv     <-> kernels/conv.cu
 conv_args.py       argument checks and output sizes shared by the two
+int_args.py        the int-tuple arguments (kernel_size, stride, padding, ...) of conv, pool, resample
 conv_cpu.py        CPU speed-ups of conv: chunks, threads, reused column buffers (no math)
 pool.py            max_pool1d-3d avg_pool1d-3d                  <-> kernels/pool.cu
 adaptive_pool.py   adaptive_avg/max_pool1d-3d, max_unpool1d-3d (global average pooling)

@@ -20,6 +20,7 @@ from ..errors import ShapeError, fmt
 from ..function import Function
 from .conv import channels_first, conv_by_im2col, conv_transpose_by_col2im, weight_grad
 from .conv_args import Geometry, check_inputs, padding_arg, tuple_arg, w_layout
+from .int_args import int_tuple
 
 __all__ = ["conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "conv_transpose_output_size"]
 
@@ -81,8 +82,8 @@ def _conv_transpose(op, d, x, W, b, stride, padding, output_padding, groups, dil
     if isinstance(padding, str):
         raise ShapeError(fmt(op, f"padding must be an int or a tuple of {d} ints, got {padding!r}"))
     pads = padding_arg(op, padding, (), stride, dilation, d)
-    extra = (output_padding,) * d if isinstance(output_padding, int) else tuple(output_padding)
-    if len(extra) != d or any(e < 0 or (e >= s and e >= dl) for e, s, dl in zip(extra, stride, dilation, strict=True)):
+    extra = int_tuple(op, "output_padding", output_padding, d, minimum=0)
+    if any(e >= s and e >= dl for e, s, dl in zip(extra, stride, dilation, strict=True)):
         raise ShapeError(
             fmt(
                 op,

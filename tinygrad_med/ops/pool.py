@@ -21,8 +21,9 @@ Output size per spatial dim (as PyTorch):
 import numpy
 
 from .. import backend
-from ..errors import ShapeError, fmt
+from ..errors import DTypeError, ShapeError, fmt
 from ..function import Function, is_grad_enabled
+from .int_args import is_int
 from .pool_args import _plane_strides, _window, pool_output_size
 
 __all__ = ["max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d", "pool_output_size"]
@@ -119,7 +120,9 @@ def avg_pool3d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
 
 def _avg_pool(op, nd, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
     win = _window(op, nd, x, kernel_size, stride, padding, 1, ceil_mode)
-    if divisor_override is not None and int(divisor_override) == 0:
+    if divisor_override is not None and not is_int(divisor_override):
+        raise DTypeError(fmt(op, f"divisor_override must be an int, got {divisor_override!r}"))
+    if divisor_override is not None and divisor_override == 0:
         raise ValueError(fmt(op, "divisor_override must not be zero"))
     divisor = 0 if divisor_override is None else int(divisor_override)  # 0: derive it from the window
     return AvgPool.apply(x, win=win, count_include_pad=bool(count_include_pad), divisor=divisor)

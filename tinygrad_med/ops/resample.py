@@ -34,6 +34,7 @@ import numpy
 from .. import backend
 from ..errors import DTypeError, ShapeError, fmt
 from ..function import Function
+from .int_args import int_tuple
 from .pool import _plane_launches
 
 __all__ = ["interpolate", "pad", "separable"]
@@ -123,8 +124,8 @@ def _output_size(x, size, scale_factor, recompute_scale_factor):
                 x=x,
             )
         )
-    if size is not None:
-        out, scales = tuple(int(v) for v in values), (None,) * nd
+    if size is not None:  # sizes must be ints (a float or bool size is refused, as PyTorch)
+        out, scales = int_tuple("interpolate", "size", values, nd, minimum=1), (None,) * nd
     else:
         out = tuple(int(math.floor(n * float(s))) for n, s in zip(x.shape[2:], values, strict=True))
         scales = (None,) * nd if recompute_scale_factor else tuple(float(s) for s in values)
