@@ -251,10 +251,11 @@ class MaxUnpool(Function):
         xp, nd = backend.get_xp(x), len(out)
         self.x_shape = x.shape
         self.rows = xp.arange(int(numpy.prod(x.shape[:-nd]))).reshape(-1, 1)  # one row per (n, c) plane
-        self.index = indices.reshape(self.rows.size, -1)
-        y = xp.zeros((self.rows.size, int(numpy.prod(out))), x.dtype)
-        y[self.rows, self.index] = x.reshape(self.rows.size, -1)
+        plane = int(numpy.prod(x.shape[-nd:]))  # not -1 in the reshapes: N may be 0
+        self.index, self.out_plane = indices.reshape(self.rows.size, plane), int(numpy.prod(out))
+        y = xp.zeros((self.rows.size, self.out_plane), x.dtype)
+        y[self.rows, self.index] = x.reshape(self.rows.size, plane)
         return y.reshape(x.shape[:-nd] + out)
 
     def backward(self, gy):
-        return gy.reshape(self.rows.size, -1)[self.rows, self.index].reshape(self.x_shape), None
+        return gy.reshape(self.rows.size, self.out_plane)[self.rows, self.index].reshape(self.x_shape), None

@@ -122,11 +122,12 @@ class Dropout(Function):
     def forward(self, x, seed, threshold, scale, group):
         self.options = (seed, threshold, scale, group)
         self.apply_mask = _dropout_fwd_gpu if backend.on_gpu(x) else _dropout_fwd_cpu  # the one dispatch
-        return self.apply_mask(backend.get_xp(x).ascontiguousarray(x), *self.options)
+        # ascontiguousarray makes a 0-d array 1-D: reshape keeps PyTorch's shape () for a 0-d tensor
+        return self.apply_mask(backend.get_xp(x).ascontiguousarray(x).reshape(x.shape), *self.options)
 
     def backward(self, gy):
         # the map is linear in x, so its backward is the same map applied to gy (same seed -> same mask)
-        return self.apply_mask(backend.get_xp(gy).ascontiguousarray(gy), *self.options)
+        return self.apply_mask(backend.get_xp(gy).ascontiguousarray(gy).reshape(gy.shape), *self.options)
 
 
 # ----------------------------------------------------------------------------- helpers

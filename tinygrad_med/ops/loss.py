@@ -62,6 +62,8 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
                 hint="apply sigmoid first, or use binary_cross_entropy_with_logits",
             )
         )
+    if target.dtype != input.dtype:  # PyTorch does not promote here (binary_cross_entropy_with_logits does)
+        raise DTypeError(fmt(op, f"expected target to have input's dtype {input.dtype}, got {target.dtype}"))
     loss = BinaryCrossEntropy.apply(input, target)
     return reduce_loss(_weighted(op, loss, weight), reduction)
 

@@ -165,7 +165,7 @@ MAX_LAUNCH = 2**30  # elements per launch: kernels/pool.cu indexes in 32 bits (i
 def _plane_launches(op, planes, plane_size, *arrays):
     """(n, views) per launch: n whole (N, C) planes, at most MAX_LAUNCH elements, and those planes of
     each array as C-contiguous (n, plane size) views."""
-    step = MAX_LAUNCH // max(plane_size, 1)
+    step = MAX_LAUNCH // max(plane_size, 1)  # planes = 0 (an empty batch): no launch at all
     if step < 1:
         raise ShapeError(fmt(op, f"one (N, C) plane of {plane_size} elements exceeds the GPU kernels' {MAX_LAUNCH}"))
     for start in range(0, planes, step):
@@ -234,7 +234,7 @@ def _max_pool_fwd_gpu(x, win, with_argmax):
     argmax = xp.empty(y.shape if with_argmax else 1, xp.int64)  # 1: a placeholder the kernel does not write
     kernel, planes = backend.load_kernel("pool", "max_pool_fwd", x.dtype), y.size // int(numpy.prod(win.out))
     arrays = (x, y, argmax) if with_argmax else (x, y)
-    for n, views in _plane_launches("max_pool", planes, max(x.size, y.size) // planes, *arrays):
+    for n, views in _plane_launches("max_pool", planes, max(x.size, y.size) // max(planes, 1), *arrays):
         x_n, y_n, argmax_n = views if with_argmax else (*views, argmax)
         _launch_rows(kernel, n, win.out, (x_n, y_n, argmax_n, n, *_launch_dims(win), int(with_argmax)))
     return y, argmax if with_argmax else None
@@ -313,7 +313,7 @@ def _avg_pool_fwd_gpu(x, win, count_include_pad, divisor):
     y = xp.empty(x.shape[: -len(win.size)] + win.out, x.dtype)
     kernel, planes = backend.load_kernel("pool", "avg_pool_fwd", x.dtype), y.size // int(numpy.prod(win.out))
     options = (*_launch_dims(win)[:15], int(count_include_pad), divisor)
-    for n, arrays in _plane_launches("avg_pool", planes, max(x.size, y.size) // planes, x, y):
+    for n, arrays in _plane_launches("avg_pool", planes, max(x.size, y.size) // max(planes, 1), x, y):
         _launch_rows(kernel, n, win.out, (*arrays, n, *options))
     return y
 
@@ -326,7 +326,7 @@ def _avg_pool_bwd_gpu(gy, x_shape, win, count_include_pad, divisor):
     planes, gather = gx.size // int(numpy.prod(win.size)), _no_overlap(win)
     kernel = backend.load_kernel("pool", "avg_pool_bwd_gather" if gather else "avg_pool_bwd", gy.dtype)
     options = (*_launch_dims(win)[:15], int(count_include_pad), divisor)
-    for n, arrays in _plane_launches("avg_pool", planes, max(gx.size, gy.size) // planes, gy, gx):
+    for n, arrays in _plane_launches("avg_pool", planes, max(gx.size, gy.size) // max(planes, 1), gy, gx):
         if gather:
             _launch_rows(kernel, n, win.size, (*arrays, n, *options))
         else:

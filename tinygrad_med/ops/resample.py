@@ -267,7 +267,9 @@ def _launch(name, source, target, tables, axes, rows, extra=()):
     = the rows (d, h) of one plane the kernel walks (output rows forward, input rows backward)."""
     kernel = backend.load_kernel("resample", name, source.dtype)
     planes, sizes, outs = source.shape[0] * source.shape[1], [a[0] for a in axes], [a[1] for a in axes]
-    for n, arrays in _plane_launches("interpolate", planes, max(source.size, target.size) // planes, source, target):
+    for n, arrays in _plane_launches(
+        "interpolate", planes, max(source.size, target.size) // max(planes, 1), source, target
+    ):
         blocks = -(-n * rows // 8)  # 8 rows per block of (32, 8) threads; the blocks loop beyond MAX_BLOCKS
         kernel(backend.grid_for(blocks, 1)[0], (32, 8), (*arrays, *tables, n, *sizes, *outs, *extra))
 

@@ -84,8 +84,8 @@ def affine_grid(theta, size, align_corners=False):
                 size=size,
             )
         )
-    if min(size[2:]) < 1:
-        raise ShapeError(fmt("affine_grid", f"the spatial size must be positive, got {size}"))
+    if min(size) < 1:  # N = 0 too, as PyTorch ("Expected non-zero, positive output size")
+        raise ShapeError(fmt("affine_grid", f"every entry of size must be positive, got {size}"))
     return AffineGrid.apply(theta, size=size, align_corners=bool(align_corners))
 
 
@@ -162,8 +162,8 @@ def _check_grid_sample(x, grid, mode, padding_mode):
         raise ShapeError(fmt("grid_sample", f"a {x.ndim}-D input needs a grid {grid_layout}", **shapes))
     if grid.shape[0] != x.shape[0]:
         raise ShapeError(fmt("grid_sample", "input and grid differ in the batch size N", **shapes))
-    if min(x.shape[2:]) < 1 or min(x.shape[:2]) < 1:
-        raise ShapeError(fmt("grid_sample", "input has an empty dim", **shapes))
+    if min(x.shape[1:]) < 1:  # an empty batch (N = 0) gives an empty output, as PyTorch
+        raise ShapeError(fmt("grid_sample", "input has an empty channel or spatial dim", **shapes))
     if x.dtype.kind != "f" or grid.dtype != x.dtype:
         raise DTypeError(fmt("grid_sample", f"input and grid must share a float dtype, got {x.dtype} and {grid.dtype}"))
 
@@ -173,12 +173,18 @@ class GridSample(Function):
 
     def forward(self, x, grid, mode, padding, align_corners):
         self.x, self.grid, self.options = x, grid, (mode, padding, align_corners)
+        if grid.size == 0:  # N = 0 or no output point: an empty output, no kernel launch
+            return backend.get_xp(x).zeros((*x.shape[:2], *grid.shape[1:-1]), x.dtype)
         fwd = _grid_sample_fwd_gpu if backend.on_gpu(x) else _grid_sample_fwd_cpu
         return fwd(x, grid, *self.options)
 
     def backward(self, gy):
         bwd = _grid_sample_bwd_gpu if backend.on_gpu(gy) else _grid_sample_bwd_cpu
-        gx, g_grid = bwd(gy, self.x, self.grid, *self.options)
+        if self.grid.size == 0:  # nothing was sampled: zero gradients
+            xp = backend.get_xp(gy)
+            gx, g_grid = xp.zeros(self.x.shape, gy.dtype), xp.zeros(self.grid.shape, gy.dtype)
+        else:
+            gx, g_grid = bwd(gy, self.x, self.grid, *self.options)
         return (gx if self.needs_input_grad[0] else None), (g_grid if self.needs_input_grad[1] else None)
 
 

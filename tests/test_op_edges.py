@@ -1,0 +1,135 @@
+"""PyTorch's answers at the edges: one dtype for the operands of products and normalisation parameters
+(no silent promotion), and dropout keeping a 0-d tensor 0-d with every variant and p = 0 / p = 1."""
+
+import numpy
+import pytest
+
+import tinygrad_med as tm
+from tinygrad_med import nn
+from tinygrad_med.errors import DTypeError
+from tinygrad_med.nn import functional as F
+
+rng = numpy.random.default_rng(0)
+X = rng.standard_normal((2, 3, 4, 4))
+V = rng.standard_normal((2, 3))
+
+# call(F, L, T, x, v) -> output; T(array, dtype name) makes a tensor of the library L
+MIXED = {
+    "linear_W_f16": lambda F, L, T, x, v: F.linear(v, T(numpy.ones((4, 3)), "float16")),
+    "linear_W_f64": lambda F, L, T, x, v: F.linear(v, T(numpy.ones((4, 3)), "float64")),
+    "linear_b_f64": lambda F, L, T, x, v: F.linear(v, T(numpy.ones((4, 3)), "float32"), T(numpy.ones(4), "float64")),
+    "matmul_f64": lambda F, L, T, x, v: L.matmul(v, T(numpy.ones((3, 4)), "float64")),
+    "matmul_operator": lambda F, L, T, x, v: v @ T(numpy.ones((3, 4)), "float64"),
+    "matmul_int_float": lambda F, L, T, x, v: L.matmul(T(numpy.ones((2, 3)), "int64"), v.T),
+    "matmul_int64_int32": lambda F, L, T, x, v: L.matmul(
+        T(numpy.ones((2, 3)), "int64"), T(numpy.ones((3, 2)), "int32")
+    ),
+    "conv2d_W_f64": lambda F, L, T, x, v: F.conv2d(x, T(numpy.ones((2, 3, 2, 2)), "float64")),
+    "conv2d_b_f64": lambda F, L, T, x, v: F.conv2d(
+        x, T(numpy.ones((2, 3, 2, 2)), "float32"), T(numpy.ones(2), "float64")
+    ),
+    "conv_transpose2d_W_f64": lambda F, L, T, x, v: F.conv_transpose2d(x, T(numpy.ones((3, 2, 2, 2)), "float64")),
+    "batch_norm_stats_f64": lambda F, L, T, x, v: F.batch_norm(
+        x, T(numpy.zeros(3), "float64"), T(numpy.ones(3), "float64")
+    ),  # fmt: skip
+    "batch_norm_weight_f64": lambda F, L, T, x, v: F.batch_norm(
+        x, None, None, T(numpy.ones(3), "float64"), training=True
+    ),  # fmt: skip
+    "layer_norm_weight_f64": lambda F, L, T, x, v: F.layer_norm(x, (4,), T(numpy.ones(4), "float64")),
+    "group_norm_bias_f64": lambda F, L, T, x, v: F.group_norm(x, 3, None, T(numpy.ones(3), "float64")),
+    "instance_norm_weight_f64": lambda F, L, T, x, v: F.instance_norm(x, weight=T(numpy.ones(3), "float64")),
+    "cross_entropy_weight_f64": lambda F, L, T, x, v: F.cross_entropy(
+        v, T(numpy.array([0, 1]), "int64"), weight=T(numpy.ones(3), "float64")
+    ),  # fmt: skip
+    "bce_target_f64": lambda F, L, T, x, v: F.binary_cross_entropy(F.sigmoid(v), T(numpy.ones((2, 3)), "float64")),
+}
+
+
+def _ours(name):
+    def T(a, dtype):
+        return tm.tensor(numpy.asarray(a, dtype=dtype))
+
+    return MIXED[name](F, tm, T, tm.tensor(X.astype(numpy.float32)), tm.tensor(V.astype(numpy.float32)))
+
+
+@pytest.mark.parametrize("name", list(MIXED))
+def test_mixed_dtypes_are_refused(name):
+    with pytest.raises(DTypeError, match=r"dtype"):
+        _ours(name)
+
+
+@pytest.mark.parametrize("name", list(MIXED))
+def test_torch_refuses_the_same_mixes(name):
+    torch = pytest.importorskip("torch")
+
+    def T(a, dtype):
+        return torch.tensor(numpy.asarray(a, dtype=dtype))
+
+    x, v = torch.tensor(X, dtype=torch.float32), torch.tensor(V, dtype=torch.float32)
+    with pytest.raises(RuntimeError):
+        MIXED[name](torch.nn.functional, torch, T, x, v)
+
+
+def test_linear_message_names_both_dtypes():
+    with pytest.raises(DTypeError, match=r"linear: expected all operands to have the same dtype, got x float32, "):
+        F.linear(tm.zeros(2, 3), tm.zeros(4, 3, dtype=tm.float16))
+
+
+@pytest.mark.parametrize("dtype", ["int64", "int32"])
+def test_integer_matmul_and_linear_are_computed_as_pytorch(dtype):
+    a, b = numpy.arange(6).reshape(2, 3).astype(dtype), numpy.arange(12).reshape(3, 4).astype(dtype)
+    y = tm.matmul(tm.tensor(a), tm.tensor(b))
+    assert y.dtype == numpy.dtype(dtype)
+    numpy.testing.assert_array_equal(y.numpy(), a @ b)
+    numpy.testing.assert_array_equal(F.linear(tm.tensor(a), tm.tensor(b.T.copy())).numpy(), a @ b)
+
+
+def test_instance_norm_running_stats_may_differ_in_dtype_as_pytorch():
+    mean, var = tm.zeros(3, dtype=tm.float64), tm.ones(3, dtype=tm.float64)
+    assert F.instance_norm(tm.tensor(X.astype(numpy.float32)), mean, var).shape == X.shape
+
+
+# ----------------------------------------------------------------------------- dropout at the edges
+
+DROPOUTS = {
+    "dropout": lambda F, x, p: F.dropout(x, p, True),
+    "alpha_dropout": lambda F, x, p: F.alpha_dropout(x, p, True),
+}
+
+
+@pytest.mark.parametrize("p", [0.0, 0.5, 1.0])
+@pytest.mark.parametrize("name", list(DROPOUTS))
+def test_dropout_keeps_a_0d_tensor_0d(device, name, p):
+    x = device.tensor(numpy.array(1.5), requires_grad=True)
+    y = DROPOUTS[name](F, x, p)
+    assert y.shape == ()
+    y.backward()
+    assert x.grad.shape == ()
+
+
+@pytest.mark.parametrize("module", [nn.Dropout(0.5), nn.AlphaDropout(0.5)], ids=repr)
+def test_dropout_modules_keep_a_0d_tensor_0d(module):
+    assert module.train()(tm.tensor(1.5)).shape == ()
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda F, x, p: F.dropout(x, p, True),
+        lambda F, x, p: F.dropout2d(x, p, True),
+        lambda F, x, p: F.dropout3d(x, p, True),
+        lambda F, x, p: F.dropout1d(x[0], p, True),
+    ],
+)
+def test_dropout_p1_gives_zeros_and_p0_the_identity(device, call):
+    x = device.tensor(X)
+    numpy.testing.assert_array_equal(device.numpy(call(F, x, 1.0)), 0.0)
+    identity = call(F, x, 0.0)
+    numpy.testing.assert_array_equal(device.numpy(identity), X[0] if identity.ndim == 3 else X)
+
+
+@pytest.mark.parametrize("p", [0.0, 1.0])
+def test_alpha_dropout_p0_p1_match_torch(p):
+    torch = pytest.importorskip("torch")
+    expected = torch.nn.functional.alpha_dropout(torch.tensor(X), p, True).numpy()
+    numpy.testing.assert_allclose(F.alpha_dropout(tm.tensor(X), p, True).numpy(), expected)
