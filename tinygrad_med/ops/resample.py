@@ -36,6 +36,7 @@ from ..errors import DTypeError, ShapeError, fmt
 from ..function import Function
 from .int_args import int_tuple
 from .pool import _plane_launches
+from .shape import crop, pad_pairs
 
 __all__ = ["interpolate", "pad", "separable"]
 
@@ -290,8 +291,10 @@ def pad(x, pad, mode="reflect", value=None):
               the input it copied (one slice add per padded position, none per pixel)
     Shapes:   pad = (left_last, right_last, left_2nd_last, ...) of length 2k, k in 1..3, for an input
               of k+1 or k+2 dims; each padded dim grows by left + right.
-    Raises:   ShapeError on other lengths/ranks, negative padding, reflect padding >= the dim size,
-              circular padding > the dim size; ValueError on an unknown mode or a non-zero value.
+              A negative width crops, as PyTorch: reflect and replicate pad by the positive widths,
+              then cut the negative ones (at least 1 element must remain); circular cuts first, then wraps.
+    Raises:   ShapeError on other lengths/ranks, reflect padding >= the dim size, circular padding
+              > the (cropped) dim size, a crop leaving too little; ValueError on an unknown mode or value.
     """
     if mode not in ("reflect", "replicate", "circular"):
         raise ValueError(fmt("pad", f"mode {mode!r} is not one of 'constant', 'reflect', 'replicate', 'circular'"))
@@ -302,11 +305,15 @@ def pad(x, pad, mode="reflect", value=None):
     if len(widths) % 2 or k not in (1, 2, 3) or x.ndim not in (k + 1, k + 2):
         raise ShapeError(fmt("pad", f"{mode} padding of length {len(widths)} needs a {k + 1}-D or {k + 2}-D input "
                              "(pad = 2 values per padded trailing dim, at most 3 dims)", x=x))  # fmt: skip
+    pairs = pad_pairs(x, widths)  # negative widths crop, as PyTorch: circular crops first, then wraps the
+    if mode == "circular":  # rest; reflect and replicate pad the whole input first, then crop
+        x = crop(x, pairs, minimum=0, mode=mode)
     sources = []
     for axis in range(x.ndim - k, x.ndim):
-        left, right = widths[2 * (x.ndim - 1 - axis)], widths[2 * (x.ndim - 1 - axis) + 1]
+        left, right = max(pairs[axis][0], 0), max(pairs[axis][1], 0)
         sources.append((axis, left, _pad_source(x, axis, left, right, mode)))
-    return BorderPad.apply(x, sources=tuple(sources), mode=mode)
+    y = BorderPad.apply(x, sources=tuple(sources), mode=mode)
+    return y if mode == "circular" else crop(y, pairs, minimum=1, mode=mode)
 
 
 class BorderPad(Function):
@@ -335,9 +342,11 @@ def _pad_source(x, axis, left, right, mode):
     """src(j) for j in [-left, n + right) along ``axis`` (see pad), after checking the widths."""
     n = x.shape[axis]
     limit = {"reflect": n - 1, "replicate": None, "circular": n}[mode]
-    if min(left, right) < 0 or (limit is not None and max(left, right) > limit) or n == 0:
+    if n == 0 and (left or right or mode != "circular"):
+        raise ShapeError(fmt("pad", f"{mode} padding ({left}, {right}) of dim {axis}: the dim is empty", x=x))
+    if limit is not None and max(left, right) > limit:
         raise ShapeError(fmt("pad", f"{mode} padding ({left}, {right}) of dim {axis} (size {n}) must be "
-                             f"non-negative{f' and at most {limit}' if limit is not None else ''}", x=x))  # fmt: skip
+                             f"at most {limit}", x=x))  # fmt: skip
     j = numpy.arange(-left, n + right)
     if mode == "reflect":
         return (n - 1) - numpy.abs((n - 1) - numpy.abs(j))
