@@ -167,11 +167,14 @@ def _cubic_taps(n, dst, step, align_corners):
     i0 = numpy.minimum(numpy.floor(src).astype(numpy.int64), n - 1)
     t = numpy.clip(src - i0, 0.0, 1.0)
     indices = tuple(numpy.clip(i0 - 1 + k, 0, n - 1) for k in range(4))
-    return indices, _cubic_weights(t)
+    return indices, cubic_weights(t)
 
 
-def _cubic_weights(t):
-    """Keys' cubic convolution weights of the taps at distances t + 1, t, 1 - t, 2 - t (they sum to 1)."""
+def cubic_weights(t):
+    """Keys' cubic convolution weights of the taps at distances t + 1, t, 1 - t, 2 - t (they sum to 1).
+
+    Also grid_sample's bicubic taps (ops/sample.py).  A = _CUBIC_A = -0.75, as PyTorch.
+    """
     a = _CUBIC_A
 
     def near(s):  # |s| <= 1
@@ -181,6 +184,20 @@ def _cubic_weights(t):
         return ((a * s - 5 * a) * s + 8 * a) * s - 4 * a
 
     return far(t + 1.0), near(t), near(1.0 - t), far(2.0 - t)
+
+
+def cubic_weight_slopes(t):
+    """d/dt of cubic_weights(t), tap by tap (they sum to 0): the chain rule through the distances t + 1,
+    t, 1 - t, 2 - t with near'(s) = 3(A+2)s^2 - 2(A+3)s and far'(s) = 3A s^2 - 10A s + 8A."""
+    a = _CUBIC_A
+
+    def near(s):
+        return (3 * (a + 2) * s - 2 * (a + 3)) * s
+
+    def far(s):
+        return (3 * a * s - 10 * a) * s + 8 * a
+
+    return far(t + 1.0), near(t), -near(1.0 - t), -far(2.0 - t)
 
 
 def _axis_matrix(n, o, step, mode, align_corners):
