@@ -22,6 +22,7 @@ pool.py            max_pool1d-3d avg_pool1d-3d                  <-> kernels/pool
 adaptive_pool.py   adaptive_avg/max_pool1d-3d, max_unpool1d-3d (global average pooling)
 pool_args.py       argument checks, the Window geometry and output sizes shared by the two
 resample.py        interpolate, pad (reflect replicate circular) <-> kernels/resample.cu
+resample_aa.py     the antialiased (stretched-kernel) resampling matrices of interpolate
 sample.py          affine_grid grid_sample (spatial transformer)  <-> kernels/sample.cu
 norm.py            batch_norm instance_norm group_norm layer_norm <-> kernels/norm.cu
 lrn.py             local_response_norm (AlexNet, ZF Net)        (array code on both devices)

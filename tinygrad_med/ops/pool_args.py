@@ -64,8 +64,8 @@ def pool_output_size(size, kernel, stride, padding, dilation, ceil_mode):
 
 
 def check_input(op, x, nd):
-    """x must be a float tensor of rank nd+1 (unbatched) or nd+2 with non-empty spatial dims."""
-    if x.ndim not in (nd + 1, nd + 2) or 0 in x.shape[1:]:
+    """x must be a float tensor of rank nd+1 (unbatched) or nd+2; only a batch dim N may be 0 (as PyTorch)."""
+    if x.ndim not in (nd + 1, nd + 2) or 0 in x.shape[x.ndim - nd - 1 :]:
         raise ShapeError(fmt(op, f"expected a non-empty {nd + 1}-D or {nd + 2}-D input {_LAYOUT[nd]}", x=x))
     if x.dtype.kind != "f":
         raise DTypeError(fmt(op, f"expected a float tensor, got {x.dtype}", x=x))

@@ -36,6 +36,7 @@ from ..errors import DTypeError, ShapeError, fmt
 from ..function import Function
 from .int_args import int_tuple
 from .pool import _plane_launches
+from .resample_aa import antialias_matrix
 from .shape import crop, pad_pairs
 
 __all__ = ["interpolate", "pad", "separable"]
@@ -63,6 +64,8 @@ def interpolate(
             or 'area'.
         align_corners: linear and bicubic modes only; True maps the corner pixels' centres onto each other.
         recompute_scale_factor: True computes the scale from the sizes even when scale_factor is given.
+        antialias: bilinear / bicubic (4-D) only: each output averages every input it covers, with the
+            kernel stretched by the shrink factor (ops/resample_aa.py), as PyTorch and PIL.
     Raises:
         ValueError / ShapeError on a mode not matching the rank, both or neither of size and
         scale_factor, align_corners with a non-linear mode, or an output size below 1.
@@ -70,8 +73,8 @@ def interpolate(
     nd = x.ndim - 2
     if mode not in _MODES:
         raise ValueError(fmt("interpolate", f"mode {mode!r} is not supported; use one of {sorted(_MODES)}"))
-    if antialias:
-        raise ValueError(fmt("interpolate", "antialias=True is not supported"))
+    if antialias and (mode not in ("bilinear", "bicubic") or x.ndim != 4):
+        raise ValueError(fmt("interpolate", "antialias=True needs mode 'bilinear' or 'bicubic' and a 4-D input", x=x))
     if align_corners is not None and mode not in _INTERPOLATING_RANK:
         raise ValueError(
             fmt(
@@ -90,6 +93,9 @@ def interpolate(
         from .adaptive_pool import _adaptive_avg  # area interpolation is adaptive average pooling
 
         return _adaptive_avg("interpolate", nd, x, out)
+    if antialias:  # the kernel stretched over every covered input (ops/resample_aa.py): one matrix per axis
+        axes = zip(x.shape[2:], out, scales, strict=True)
+        return separable(x, [antialias_matrix(n, o, s, mode, bool(align_corners)) for n, o, s in axes])
     steps = tuple(
         _axis_scale(n, o, s, mode, bool(align_corners)) for n, o, s in zip(x.shape[2:], out, scales, strict=True)
     )

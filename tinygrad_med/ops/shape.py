@@ -304,7 +304,7 @@ def crop(x, pairs, minimum, mode):
     """
     cuts = [(max(0, -a), max(0, -b)) for a, b in pairs]
     for axis, ((low, high), n) in enumerate(zip(cuts, x.shape, strict=True)):
-        if n - low - high < minimum:
+        if (low or high) and n - low - high < minimum:
             raise ShapeError(fmt("pad", f"{mode} padding {pairs[axis]} leaves {n - low - high} elements of dim "
                                  f"{axis} (size {n}); at least {minimum} must remain", x=x))  # fmt: skip
     if not any(low or high for low, high in cuts):
