@@ -133,3 +133,14 @@ def test_alpha_dropout_p0_p1_match_torch(p):
     torch = pytest.importorskip("torch")
     expected = torch.nn.functional.alpha_dropout(torch.tensor(X), p, True).numpy()
     numpy.testing.assert_allclose(F.alpha_dropout(tm.tensor(X), p, True).numpy(), expected)
+
+
+@pytest.mark.parametrize("divisor", [-2, 3])
+def test_avg_pool_divisor_override_may_be_negative(device, divisor):
+    """PyTorch divides by any non-zero divisor_override; the kernel used to ignore a negative one."""
+    x = device.tensor(X, requires_grad=True)
+    y = F.avg_pool2d(x, 2, divisor_override=divisor)
+    y.sum().backward()
+    windows = X.reshape(2, 3, 2, 2, 2, 2).sum(axis=(3, 5))
+    numpy.testing.assert_allclose(device.numpy(y), windows / divisor, rtol=1e-12)
+    numpy.testing.assert_allclose(device.numpy(x.grad), numpy.full(X.shape, 1 / divisor), rtol=1e-12)
