@@ -144,3 +144,41 @@ def test_avg_pool_divisor_override_may_be_negative(device, divisor):
     windows = X.reshape(2, 3, 2, 2, 2, 2).sum(axis=(3, 5))
     numpy.testing.assert_allclose(device.numpy(y), windows / divisor, rtol=1e-12)
     numpy.testing.assert_allclose(device.numpy(x.grad), numpy.full(X.shape, 1 / divisor), rtol=1e-12)
+
+
+# ----------------------------------------------------------------------------- modules: PyTorch's keywords
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda nn: nn.BatchNorm2d(3, bias=False),
+        lambda nn: nn.InstanceNorm2d(3, affine=True, bias=False),
+        lambda nn: nn.GroupNorm(1, 3, bias=False),
+    ],
+)
+def test_norm_layers_take_bias_false(make):
+    """PyTorch 2's keyword-only bias=False: gamma but no beta, and no 'bias' entry in the state_dict."""
+    layer = make(nn)
+    assert layer.bias is None and layer.weight is not None and "bias" not in layer.state_dict()
+    assert "bias=False" in repr(layer)
+    x32 = X.astype(numpy.float32)  # the layer's dtype: PyTorch refuses float64 input into float32 parameters
+    y = layer.train()(tm.tensor(x32, requires_grad=True))
+    y.sum().backward()
+    torch = pytest.importorskip("torch")
+    reference = make(torch.nn).train()
+    assert list(layer.state_dict()) == list(reference.state_dict()) and repr(layer) == repr(reference)
+    numpy.testing.assert_allclose(y.numpy(), reference(torch.tensor(x32)).detach().numpy(), atol=1e-5)
+
+
+def test_linear_forward_takes_input_by_keyword():
+    layer, v = nn.Linear(3, 2), tm.tensor(V.astype(numpy.float32))
+    numpy.testing.assert_array_equal(layer(input=v).numpy(), layer(v).numpy())
+
+
+def test_kl_div_target_gradient_is_nan_where_the_target_is_not_positive():
+    """d(t log t)/dt = log t + 1 has no value at t <= 0; PyTorch gives nan there (the input gradient is -t)."""
+    x, t = tm.tensor([0.5, -1.0, 0.2], requires_grad=True), tm.tensor([0.3, 0.0, -1.0], requires_grad=True)
+    F.kl_div(x, t, reduction="sum").backward()
+    numpy.testing.assert_allclose(t.grad.numpy(), [numpy.log(0.3) + 1 - 0.5, numpy.nan, numpy.nan], rtol=1e-6)
+    numpy.testing.assert_allclose(x.grad.numpy(), [-0.3, -0.0, 1.0])
