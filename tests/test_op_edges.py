@@ -6,7 +6,7 @@ import pytest
 
 import tinygrad_med as tm
 from tinygrad_med import nn
-from tinygrad_med.errors import DTypeError
+from tinygrad_med.errors import DTypeError, ShapeError
 from tinygrad_med.nn import functional as F
 
 rng = numpy.random.default_rng(0)
@@ -182,3 +182,31 @@ def test_kl_div_target_gradient_is_nan_where_the_target_is_not_positive():
     F.kl_div(x, t, reduction="sum").backward()
     numpy.testing.assert_allclose(t.grad.numpy(), [numpy.log(0.3) + 1 - 0.5, numpy.nan, numpy.nan], rtol=1e-6)
     numpy.testing.assert_allclose(x.grad.numpy(), [-0.3, -0.0, 1.0])
+
+
+# ----------------------------------------------------------------------------- feature_alpha_dropout
+
+
+def test_feature_alpha_dropout_keeps_or_saturates_whole_channels(device):
+    """One mask entry per (n, c): a constant plane stays constant; SELU's mean 0 / variance 1 are kept."""
+    x = numpy.random.default_rng(2).standard_normal((64, 32, 3, 3))
+    y = device.numpy(F.feature_alpha_dropout(device.tensor(numpy.ones((4, 8, 3, 3))), 0.5, True))
+    assert numpy.ptp(y.reshape(32, 9), axis=1).max() == 0 and len(numpy.unique(y)) == 2
+    y = device.numpy(F.feature_alpha_dropout(device.tensor(x), 0.3, True))
+    assert abs(y.mean()) < 0.05 and abs(y.var() - 1) < 0.05
+    gx = device.tensor(x, requires_grad=True)
+    out = F.feature_alpha_dropout(gx, 0.3, True)
+    out.sum().backward()
+    g, planes = device.numpy(gx.grad).reshape(-1, 9), device.numpy(out).reshape(-1, 9)
+    assert numpy.ptp(g, axis=1).max() == 0 and len(numpy.unique(g)) == 2  # 0 (saturated) or a (kept)
+    assert numpy.ptp(planes[g[:, 0] == 0], axis=1).max() < 1e-12  # a saturated plane is constant
+
+
+def test_feature_alpha_dropout_edges_as_pytorch():
+    x = tm.tensor(X)
+    assert F.feature_alpha_dropout(x, 0.5, False) is x and F.feature_alpha_dropout(x, 0.0, True) is x
+    numpy.testing.assert_array_equal(F.feature_alpha_dropout(tm.ones(5), 1.0, True).numpy(), 0.0)
+    assert F.feature_alpha_dropout(tm.tensor(1.5), 0.5, False).shape == ()
+    with pytest.raises(ShapeError, match="feature dropout needs at least 2 dims"):
+        F.feature_alpha_dropout(tm.ones(5), 0.5, True)
+    assert nn.FeatureAlphaDropout(0.2).train()(x).shape == X.shape

@@ -1,4 +1,4 @@
-"""Dropout: dropout, dropout1d/2d/3d (whole channels), alpha_dropout  <->  kernels/dropout.cu.
+"""Dropout: dropout, dropout1d/2d/3d (whole channels), (feature_)alpha_dropout  <->  kernels/dropout.cu.
 
 Lecture: "Dropout regularization".  During training each value (or each whole channel)
 is kept with probability 1 - p and scaled by 1 / (1 - p) ("inverted" dropout), so that
@@ -30,7 +30,16 @@ from ..function import Function
 from ..tensor import Tensor
 from .norm import _blocks
 
-__all__ = ["dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "philox4x32_10", "Dropout"]
+__all__ = [
+    "dropout",
+    "dropout1d",
+    "dropout2d",
+    "dropout3d",
+    "alpha_dropout",
+    "feature_alpha_dropout",
+    "philox4x32_10",
+    "Dropout",
+]
 
 _M0, _M1 = numpy.uint64(0xD2511F53), numpy.uint64(0xCD9E8D57)  # Philox multipliers
 _W0, _W1 = 0x9E3779B9, 0xBB67AE85  # Weyl key increments
@@ -105,6 +114,26 @@ def alpha_dropout(input, p=0.5, training=False, inplace=False):
     Raises:   ValueError if p is outside [0, 1].
     """
     _check("alpha_dropout", input, p, inplace)
+    return _alpha_dropout(input, p, training, group=1)
+
+
+def feature_alpha_dropout(input, p=0.5, training=False, inplace=False):
+    """Alpha dropout of whole channels: each (n, c) plane is kept or set to the saturation value together.
+
+    Lecture: "Dropout regularization" (alpha dropout, with the channel masks of dropout2d).
+    Forward:  y[n, c] = a (x[n, c] keep[n, c] + alpha' (1 - keep[n, c])) + b, a, b, alpha' as alpha_dropout
+    Backward: gx[n, c] = gy[n, c] * a * keep[n, c]
+    Shapes:   x (N, C, *) -> same (any rank >= 2, as torch.nn.functional.feature_alpha_dropout)
+    Raises:   ShapeError for fewer than 2 dims (when it drops); ValueError if p is outside [0, 1].
+    """
+    _check("feature_alpha_dropout", input, p, inplace)
+    if training and 0 < p < 1 and input.ndim < 2:  # eval, p = 0 and p = 1 take any rank, as PyTorch
+        raise ShapeError(fmt("feature_alpha_dropout", "feature dropout needs at least 2 dims (N, C, *)", x=input))
+    return _alpha_dropout(input, p, training, group=math.prod(input.shape[2:]))
+
+
+def _alpha_dropout(input, p, training, group):
+    """The alpha dropout map with one mask entry per ``group`` consecutive elements (1, or a channel's plane)."""
     if not training or p == 0:
         return input
     if p == 1:
@@ -112,8 +141,8 @@ def alpha_dropout(input, p=0.5, training=False, inplace=False):
     alpha = -_SELU_SCALE * _SELU_ALPHA
     a = ((1 - p) * (1 + p * alpha**2)) ** -0.5
     ones = Tensor._wrap(backend.get_xp(input.data).ones_like(input.data))
-    keep = Dropout.apply(ones, seed=random.next_seed(), threshold=_threshold(p), scale=1.0, group=1)  # 0 / 1
-    return (input * keep + alpha * (1 - keep)) * a - a * alpha * p
+    keep = Dropout.apply(ones, seed=random.next_seed(), threshold=_threshold(p), scale=1.0, group=max(group, 1))
+    return (input * keep + alpha * (1 - keep)) * a - a * alpha * p  # keep: 0 / 1
 
 
 class Dropout(Function):
