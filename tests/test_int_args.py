@@ -159,3 +159,21 @@ def test_torch_refuses_the_same(case, value):
     args = (torch.tensor(X), torch.tensor(W), torch.tensor(IDX), value)
     with pytest.raises((RuntimeError, TypeError, ValueError)):
         call(torch.nn.functional, torch.nn, *args)
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda F, x: F.interpolate(x, scale_factor="2"), DTypeError, r"scale_factor must be numbers, got '2'"),
+        (lambda F, x: F.interpolate(x, scale_factor=float("nan")), ShapeError, r"scale_factor must be finite, got nan"),
+        (lambda F, x: F.interpolate(x, scale_factor=(2.0, float("inf"))), ShapeError, r"must be finite"),
+        (lambda F, x: F.adaptive_avg_pool2d(x, [3]), ShapeError, r"output_size must be .* tuple of 2, got \[3\]"),
+        (lambda F, x: F.adaptive_max_pool3d(x[None], (3,)), ShapeError, r"output_size must be .* tuple of 3"),
+    ],
+)
+def test_scale_factor_and_output_size_refused_as_pytorch(call, error, match):
+    with pytest.raises(error, match=match):
+        call(F, tm.tensor(X))
+    torch = pytest.importorskip("torch")
+    with pytest.raises((RuntimeError, TypeError, ValueError)):
+        call(torch.nn.functional, torch.tensor(X))

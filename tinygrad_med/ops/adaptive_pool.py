@@ -111,9 +111,8 @@ def _adaptive_sizes(op, nd, x, output_size):
     sizes = (output_size,) * nd if output_size is None or is_int(output_size) else output_size
     if not isinstance(sizes, (tuple, list)):
         raise DTypeError(fmt(op, f"output_size must be an int >= 0 or a tuple of {nd}, got {output_size!r}", x=x))
-    if len(sizes) not in (1, nd):
+    if len(sizes) != nd:  # a 1-tuple is not repeated (PyTorch: "output_size must be 2")
         raise ShapeError(fmt(op, f"output_size must be an int >= 0 or a tuple of {nd}, got {output_size!r}", x=x))
-    sizes = tuple(sizes) * nd if len(sizes) == 1 else tuple(sizes)
     sizes = tuple(n if o is None else o for o, n in zip(sizes, x.shape[-nd:], strict=True))
     return int_tuple(op, "output_size", sizes, nd, minimum=0)
 

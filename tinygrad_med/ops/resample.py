@@ -28,6 +28,7 @@ Source coordinate of output o along an axis of L inputs and O outputs (PyTorch's
 """
 
 import math
+import numbers
 
 import numpy
 
@@ -134,6 +135,10 @@ def _output_size(x, size, scale_factor, recompute_scale_factor):
     if size is not None:  # sizes must be ints (a float or bool size is refused, as PyTorch)
         out, scales = int_tuple("interpolate", "size", values, nd, minimum=1), (None,) * nd
     else:
+        if not all(isinstance(s, numbers.Real) for s in values):
+            raise DTypeError(fmt("interpolate", f"scale_factor must be numbers, got {scale_factor!r}", x=x))
+        if not all(math.isfinite(s) for s in values):
+            raise ShapeError(fmt("interpolate", f"scale_factor must be finite, got {scale_factor!r}", x=x))
         out = tuple(int(math.floor(n * float(s))) for n, s in zip(x.shape[2:], values, strict=True))
         scales = (None,) * nd if recompute_scale_factor else tuple(float(s) for s in values)
     if min(out) < 1:
