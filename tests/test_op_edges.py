@@ -210,3 +210,27 @@ def test_feature_alpha_dropout_edges_as_pytorch():
     with pytest.raises(ShapeError, match="feature dropout needs at least 2 dims"):
         F.feature_alpha_dropout(tm.ones(5), 0.5, True)
     assert nn.FeatureAlphaDropout(0.2).train()(x).shape == X.shape
+
+
+@pytest.mark.parametrize(
+    "call, shape, planes",
+    [
+        (lambda x: F.dropout2d(x, 0.5, True), (8, 8), 64),  # PyTorch: one entry per (N, C), here per element
+        (lambda x: F.dropout2d(x, 0.5, True), (4, 8, 2, 2, 3), 32),  # per (N, C), shared by 12 values
+        (lambda x: F.dropout3d(x, 0.5, True), (16, 3, 4), 16),  # unbatched: one entry per index of dim 0
+    ],
+)
+def test_channel_dropout_takes_pytorchs_deprecated_ranks_with_its_warning(device, call, shape, planes):
+    with pytest.warns(UserWarning, match=r"Received a \d-D input to dropout\dd, which is deprecated"):
+        y = device.numpy(call(device.tensor(numpy.ones(shape))))
+    blocks = y.reshape(planes, -1)
+    assert numpy.ptp(blocks, axis=1).max() == 0 and set(numpy.unique(blocks)) == {0.0, 2.0}
+
+
+def test_dropout_in_eval_is_the_identity_for_any_dtype_as_pytorch():
+    ints = tm.tensor(numpy.arange(3))
+    assert F.dropout(ints, 0.5, False) is ints and F.alpha_dropout(ints, 0.5, False) is ints
+    with pytest.raises(DTypeError, match="dropout: x has dtype int64"):
+        F.dropout(ints, 0.5, True)
+    with pytest.raises(ShapeError, match=r"dropout2d: expected a 3-D or 4-D input, got 1-D"):
+        F.dropout2d(tm.ones(3), 0.5, True)
