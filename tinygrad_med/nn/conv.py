@@ -45,7 +45,8 @@ class _ConvNd(Module):
         self.output_padding = int_tuple(name, "output_padding", output_padding, d, minimum=0, repeat_single=False)
         if isinstance(padding, str):
             if padding not in ("same", "valid") or self.transposed:
-                raise ValueError(fmt(name, f"padding must be an int, a tuple, 'same' or 'valid', got {padding!r}"))
+                allowed = "an int or a tuple" if self.transposed else "an int, a tuple, 'same' or 'valid'"
+                raise ValueError(fmt(name, f"padding must be {allowed}, got {padding!r}"))
             if padding == "same" and any(s != 1 for s in self.stride):
                 raise ValueError(fmt(name, f"padding='same' is not supported for strided convolutions "
                                      f"(stride={self.stride})"))  # fmt: skip
