@@ -87,6 +87,8 @@ def test_integer_matmul_and_linear_are_computed_as_pytorch(dtype):
 def test_instance_norm_running_stats_may_differ_in_dtype_as_pytorch():
     mean, var = tm.zeros(3, dtype=tm.float64), tm.ones(3, dtype=tm.float64)
     assert F.instance_norm(tm.tensor(X.astype(numpy.float32)), mean, var).shape == X.shape
+    y = F.instance_norm(tm.tensor(X.astype(numpy.float32)), mean, var, use_input_stats=False)
+    assert y.dtype == numpy.float32 and mean.dtype == numpy.float64
 
 
 # ----------------------------------------------------------------------------- dropout at the edges

@@ -153,8 +153,9 @@ def instance_norm(
     N, C = input.shape[:2]
     for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
         _check_per_channel("instance_norm", name, t, (C,), input, same_dtype=name in ("weight", "bias"))
-    if not use_input_stats:
-        return batch_norm(input, running_mean, running_var, weight, bias, False, momentum, eps)
+    if not use_input_stats:  # eval reads the running stats only; PyTorch takes them in another float dtype here
+        stats = [None if t is None else Tensor._wrap(t.data.astype(input.dtype)) for t in (running_mean, running_var)]
+        return batch_norm(input, *stats, weight, bias, False, momentum, eps)
     if math.prod(input.shape[2:]) <= 1:
         raise ShapeError(fmt("instance_norm", "expected more than 1 spatial element when training", x=input))
     xp = backend.get_xp(input.data)
