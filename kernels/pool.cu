@@ -5,9 +5,10 @@
 //               argmax = the flat index (d*H + h)*W + w of the maximum inside the (n, c) plane
 //               (written only if with_argmax: a forward without backward skips those 8 bytes per output)
 // max_pool_bwd: gx[plane, argmax[k]] += gy[k]   (atomicAdd, because windows may overlap when S < K)
-// avg_pool_fwd: y = (sum of x over the window, padding counting as 0) / m, m = divisor if > 0, else
-//               the product over dims of the window clipped to the padded input (count_include_pad)
-//               or of its part inside the real input (window_count)
+// avg_pool_fwd: y = (sum of x over the window, padding counting as 0) / m, m = divisor if != 0 (a
+//               divisor_override, negative allowed as in PyTorch), else the product over dims of the
+//               window clipped to the padded input (count_include_pad) or of its part inside the real
+//               input (window_count)
 // avg_pool_bwd: gx[i] = sum over the windows covering i of gy[window] / m[window]
 //               (a gather, one thread per input element: no atomics)
 // When no two windows share an input (dilation 1 and S >= K in every dim), each input lies in at most one
@@ -109,7 +110,7 @@ __device__ int window_count(int o, const Dim& dim, long long include_pad) {
 
 __device__ real_t avg_divisor(int od, int oh, int ow, const Dim& dd, const Dim& dh, const Dim& dw,
                               long long include_pad, long long divisor) {
-  if (divisor > 0) return (real_t)divisor;
+  if (divisor != 0) return (real_t)divisor;  // divisor_override (PyTorch allows a negative one)
   return (real_t)(window_count(od, dd, include_pad) * window_count(oh, dh, include_pad) *
                   window_count(ow, dw, include_pad));
 }

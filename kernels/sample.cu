@@ -150,3 +150,112 @@ extern "C" __global__ void grid_sample_bwd(const real_t* __restrict__ gy, const 
     if (nd == 3) gg[2] = g_src[0] * t[0].slope;
   }
 }
+
+// ---------------------------------------------------------------------------------------------- bicubic
+// mode 2, 4-D inputs only (PyTorch's grid_sampler_2d bicubic).  src is unnormalised as above but NOT padded;
+// i0 = floor(src), t = src - i0, and the 4 taps i0 - 1 + k (k = 0..3) per axis weigh Keys' cubic convolution
+// (A = -0.75):  W_0 = far(t + 1), W_1 = near(t), W_2 = near(1 - t), W_3 = far(2 - t),
+//   near(s) = ((A + 2) s - (A + 3)) s^2 + 1 (|s| <= 1),   far(s) = ((A s - 5A) s + 8A) s - 4A (1 < |s| < 2).
+// padding_mode maps each tap's integer index (PyTorch's get_value_bounded): border clips it, reflection
+// mirrors then clips it, zeros leaves it (a tap outside reads 0).  The mapping moves no tap with g, so
+//   d W_k / d g = W_k'(t) * slope   (W_0' = far'(t + 1), W_1' = near'(t), W_2' = -near'(1 - t), W_3' = -far'(2 - t))
+// grid_sample_fwd_cubic: y[n, c, p] = sum_{j, i} W_j(t_y) W_i(t_x) x[n, c, iy_j, ix_i]          (16 taps)
+// grid_sample_bwd_cubic: gx[n, c, iy_j, ix_i] += W_j W_i gy[n, c, p]   (atomicAdd, as grid_sample_bwd)
+//                        g_grid[n, p] = (sum gy x W_i' W_j, sum gy x W_i W_j')  over c, i, j
+// Reference: tinygrad_med/ops/sample.py::_cubic_axis_taps_cpu (the taps; the sums are _grid_sample_*_cpu's).
+// Same signature as grid_sample_fwd/bwd (D = 1, nd = 2 and mode are not read).
+
+#define CUBIC_A ((real_t)-0.75)
+
+struct CubicTaps {
+  long long i[4];  // the taps' indices after padding_mode (0 where outside: then w = dw = 0)
+  real_t w[4];     // W_k(t)
+  real_t dw[4];    // d W_k / d grid coordinate
+};
+
+__device__ real_t cubic_near(real_t s) { return ((CUBIC_A + 2) * s - (CUBIC_A + 3)) * s * s + 1; }
+__device__ real_t cubic_far(real_t s) { return ((CUBIC_A * s - 5 * CUBIC_A) * s + 8 * CUBIC_A) * s - 4 * CUBIC_A; }
+__device__ real_t cubic_near_slope(real_t s) { return (3 * (CUBIC_A + 2) * s - 2 * (CUBIC_A + 3)) * s; }
+__device__ real_t cubic_far_slope(real_t s) { return (3 * CUBIC_A * s - 10 * CUBIC_A) * s + 8 * CUBIC_A; }
+
+__device__ CubicTaps cubic_taps(real_t g, long long L, long long padding, long long align) {
+  CubicTaps c;
+  real_t src = align ? (g + 1) / 2 * (real_t)(L - 1) : ((g + 1) * (real_t)L - 1) / 2;
+  real_t slope = align ? (real_t)(L - 1) / 2 : (real_t)L / 2;
+  if (!(src > (real_t)-1073741824.0 && src < (real_t)1073741824.0)) {  // inf, nan, huge: as axis_taps
+    src = -100;
+    slope = 0;
+  }
+  const real_t lo = floor(src), t = src - lo;
+  c.w[0] = cubic_far(t + 1);
+  c.w[1] = cubic_near(t);
+  c.w[2] = cubic_near(1 - t);
+  c.w[3] = cubic_far(2 - t);
+  c.dw[0] = cubic_far_slope(t + 1) * slope;
+  c.dw[1] = cubic_near_slope(t) * slope;
+  c.dw[2] = -cubic_near_slope(1 - t) * slope;
+  c.dw[3] = -cubic_far_slope(2 - t) * slope;
+  for (int k = 0; k < 4; ++k) {
+    real_t idx = lo - 1 + (real_t)k;
+    if (padding == 2) {
+      real_t flip;
+      idx = align ? reflect(idx, 0, 2 * (L - 1), &flip) : reflect(idx, -1, 2 * L - 1, &flip);
+    }
+    if (padding != 0) idx = fmin(fmax(idx, (real_t)0), (real_t)(L - 1));
+    c.i[k] = (long long)idx;
+    if (!inside(c.i[k], L)) {  // zeros padding: the tap reads 0 and moves nothing
+      c.i[k] = 0;
+      c.w[k] = 0;
+      c.dw[k] = 0;
+    }
+  }
+  return c;
+}
+
+extern "C" __global__ void grid_sample_fwd_cubic(const real_t* __restrict__ x, const real_t* __restrict__ grid,
+                                                 real_t* __restrict__ y, long long N, long long C, long long D,
+                                                 long long H, long long W, long long P, long long nd, long long mode,
+                                                 long long padding, long long align) {
+  const long long S = H * W;
+  GRID_STRIDE_LOOP(k, N * P) {
+    const long long n = k / P, p = k % P;
+    const CubicTaps tx = cubic_taps(grid[2 * k], W, padding, align), ty = cubic_taps(grid[2 * k + 1], H, padding, align);
+    for (long long c = 0; c < C; ++c) {
+      const real_t* xc = x + (n * C + c) * S;
+      real_t acc = 0;
+      for (int j = 0; j < 4; ++j)
+        for (int i = 0; i < 4; ++i) acc += tx.w[i] * ty.w[j] * xc[ty.i[j] * W + tx.i[i]];
+      y[(n * C + c) * P + p] = acc;
+    }
+  }
+}
+
+extern "C" __global__ void grid_sample_bwd_cubic(const real_t* __restrict__ gy, const real_t* __restrict__ x,
+                                                 const real_t* __restrict__ grid, real_t* __restrict__ gx,
+                                                 real_t* __restrict__ g_grid, long long N, long long C, long long D,
+                                                 long long H, long long W, long long P, long long nd, long long mode,
+                                                 long long padding, long long align) {
+  const long long S = H * W;
+  GRID_STRIDE_LOOP(k, N * P) {
+    const long long n = k / P, p = k % P;
+    const CubicTaps tx = cubic_taps(grid[2 * k], W, padding, align), ty = cubic_taps(grid[2 * k + 1], H, padding, align);
+    real_t g_x = 0, g_y = 0;  // dL/d grid coordinate along W and H
+    for (long long c = 0; c < C; ++c) {
+      const real_t* xc = x + (n * C + c) * S;
+      real_t* gxc = gx + (n * C + c) * S;
+      const real_t gout = gy[(n * C + c) * P + p];
+      for (int j = 0; j < 4; ++j)
+        for (int i = 0; i < 4; ++i) {
+          if (tx.w[i] == 0 && tx.dw[i] == 0) continue;  // outside (or a zero weight: adds nothing)
+          if (ty.w[j] == 0 && ty.dw[j] == 0) continue;
+          const long long at = ty.i[j] * W + tx.i[i];
+          atomicAdd(&gxc[at], tx.w[i] * ty.w[j] * gout);
+          const real_t v = xc[at] * gout;
+          g_x += v * tx.dw[i] * ty.w[j];
+          g_y += v * tx.w[i] * ty.dw[j];
+        }
+    }
+    g_grid[2 * k] = g_x;
+    g_grid[2 * k + 1] = g_y;
+  }
+}

@@ -180,7 +180,7 @@ def test_pointwise_losses_match_pytorch():
 
 def test_loss_modules_call_their_functions():
     x, t = tm.tensor(_scores((4, 3))), tm.tensor(numpy.random.default_rng(1).integers(0, 3, (4,)))
-    w = tm.tensor([0.5, 1.0, 2.0])
+    w = tm.tensor([0.5, 1.0, 2.0], dtype=x.dtype)  # PyTorch refuses class weights of another dtype
     module = nn.CrossEntropyLoss(weight=w, ignore_index=2, label_smoothing=0.1)
     assert_close(module(x, t), L.cross_entropy(x, t, w, 2, label_smoothing=0.1), rtol=0, atol=0)
     assert list(module.state_dict()) == ["weight"]

@@ -207,9 +207,12 @@ def test_matmul_inner_size_mismatch_names_layouts():
         tm.ones(2, 3) @ tm.ones(4, 5)
 
 
-def test_matmul_rejects_integer_operands():
-    with pytest.raises(DTypeError, match="float operands"):
-        tm.ones(2, 2, dtype=tm.int64) @ tm.ones(2, 2, dtype=tm.int64)
+def test_matmul_refuses_mixed_dtypes_and_multiplies_integers_as_pytorch():
+    with pytest.raises(DTypeError, match="same dtype, got a int64, b float32"):
+        tm.ones(2, 2, dtype=tm.int64) @ tm.ones(2, 2)
+    with pytest.raises(DTypeError, match="float or integer operands, got bool"):
+        tm.ones(2, 2, dtype=tm.bool) @ tm.ones(2, 2, dtype=tm.bool)
+    assert (tm.ones(2, 2, dtype=tm.int64) @ tm.ones(2, 2, dtype=tm.int64)).numpy().tolist() == [[2, 2], [2, 2]]
 
 
 def test_linear_gradcheck_and_shape_error():

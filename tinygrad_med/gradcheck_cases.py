@@ -230,7 +230,7 @@ def _pool_option_specs(r, distinct):
 
 
 def _resample_option_specs(r):
-    """Nearest, linear and bicubic interpolation; replicate and circular padding."""
+    """Nearest, linear, bicubic and antialiased interpolation; replicate and circular padding; negative pads."""
     return [
         ("interpolate nearest", "interpolate", lambda f: (lambda x: f(x, scale_factor=1.5), [r(1, 2, 3, 4)])),
         (
@@ -254,6 +254,25 @@ def _resample_option_specs(r):
             lambda f: (
                 lambda x: f(f(x, (1, 2, 0, 1), mode="replicate"), (1, 1, 2, 0), mode="circular"),
                 [r(1, 2, 4, 5)],
+            ),
+        ),
+        (  # on its own generator (seed 3): the rows after this one keep their inputs
+            "pad negative widths (crop)",
+            "pad",
+            lambda f: (
+                lambda x: f(f(f(x, (-1, 2, 1, -2)), (2, -1, -1, 1), mode="reflect"), (-1, 1, 1, -1), mode="circular"),
+                [_inputs(3)[0](1, 2, 4, 5)],
+            ),
+        ),
+        (  # on its own generator (seed 4)
+            "interpolate antialias (bilinear, bicubic)",
+            "interpolate",
+            lambda f: (
+                lambda x: (
+                    f(x, size=(3, 2), mode="bilinear", antialias=True).sum()
+                    + f(x, scale_factor=0.6, mode="bicubic", antialias=True).sum()
+                ),
+                [_inputs(4)[0](1, 2, 6, 5)],
             ),
         ),
     ]

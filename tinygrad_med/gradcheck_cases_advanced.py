@@ -124,6 +124,21 @@ def sample_cases():
             lambda th, x: F.grid_sample(x, F.affine_grid(th, (2, 2, 3, 4)), padding_mode="reflection"),
             [theta, r(2, 2, 3, 4)],
         ),
+        (
+            "grid_sample bicubic (zeros)",
+            lambda x, g: F.grid_sample(x, g, mode="bicubic"),
+            [r(1, 2, 3, 4), r(1, 3, 2, 2, low=-1.3, high=1.3)],
+        ),
+        (
+            "grid_sample bicubic (reflection, align)",
+            lambda x, g: F.grid_sample(x, g, mode="bicubic", padding_mode="reflection", align_corners=True),
+            [r(1, 2, 3, 4), r(1, 3, 2, 2, low=-1.3, high=1.3)],
+        ),
+        (
+            "grid_sample bicubic (border)",
+            lambda x, g: F.grid_sample(x, g, mode="bicubic", padding_mode="border"),
+            [r(1, 2, 3, 4), r(1, 3, 2, 2, low=-1.3, high=1.3)],
+        ),
     ]
 
 

@@ -9,6 +9,8 @@ PyTorch's: weight (F, C/groups, *K) or, transposed, (C, F/groups, *K), and bias 
 """
 
 from .. import factory
+from ..errors import ShapeError, fmt
+from ..ops.int_args import check_int, int_tuple
 from . import functional as F
 from . import init
 from .module import Module, Parameter
@@ -16,13 +18,6 @@ from .module import Module, Parameter
 __all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"]
 
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
-
-
-def _ntuple(value, d, name):
-    values = (value,) * d if isinstance(value, int) else tuple(value)
-    if len(values) != d:
-        raise ValueError(f"{name} must be an int or a tuple of {d} ints, got {value!r}")
-    return tuple(int(v) for v in values)
 
 
 class _ConvNd(Module):
@@ -34,29 +29,30 @@ class _ConvNd(Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
                  padding_mode, output_padding=0, device=None, dtype=None):  # fmt: skip
         super().__init__()
-        name = type(self).__name__
-        if groups < 1 or in_channels % groups or out_channels % groups:
-            raise ValueError(f"{name}: in_channels={in_channels} and out_channels={out_channels} must be "
-                             f"divisible by groups={groups}")  # fmt: skip
+        name, d = type(self).__name__, self.d
+        check_int(name, "groups", groups, minimum=1)
+        if in_channels % groups or out_channels % groups:
+            raise ShapeError(fmt(name, f"in_channels={in_channels} and out_channels={out_channels} must be "
+                                 f"divisible by groups={groups}"))  # fmt: skip
         if padding_mode not in _PADDING_MODES:
-            raise ValueError(f"{name}: padding_mode must be one of {_PADDING_MODES}, got {padding_mode!r}")
+            raise ValueError(fmt(name, f"padding_mode must be one of {_PADDING_MODES}, got {padding_mode!r}"))
         if self.transposed and padding_mode != "zeros":
-            raise ValueError(f"{name}: only padding_mode='zeros' is supported, as in PyTorch")
-        d = self.d
+            raise ValueError(fmt(name, "only padding_mode='zeros' is supported, as in PyTorch"))
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size, self.stride = _ntuple(kernel_size, d, "kernel_size"), _ntuple(stride, d, "stride")
-        self.dilation, self.output_padding = (
-            _ntuple(dilation, d, "dilation"),
-            _ntuple(output_padding, d, "output_padding"),
-        )
+        self.kernel_size = int_tuple(name, "kernel_size", kernel_size, d, minimum=1, repeat_single=False)
+        self.stride = int_tuple(name, "stride", stride, d, minimum=1, repeat_single=False)
+        self.dilation = int_tuple(name, "dilation", dilation, d, minimum=1, repeat_single=False)
+        self.output_padding = int_tuple(name, "output_padding", output_padding, d, minimum=0, repeat_single=False)
         if isinstance(padding, str):
             if padding not in ("same", "valid") or self.transposed:
-                raise ValueError(f"{name}: invalid padding string {padding!r}")
+                allowed = "an int or a tuple" if self.transposed else "an int, a tuple, 'same' or 'valid'"
+                raise ValueError(fmt(name, f"padding must be {allowed}, got {padding!r}"))
             if padding == "same" and any(s != 1 for s in self.stride):
-                raise ValueError(f"{name}: padding='same' is not supported for strided convolutions")
+                raise ValueError(fmt(name, f"padding='same' is not supported for strided convolutions "
+                                     f"(stride={self.stride})"))  # fmt: skip
             self.padding = padding
         else:
-            self.padding = _ntuple(padding, d, "padding")
+            self.padding = int_tuple(name, "padding", padding, d, minimum=0, repeat_single=False)
         self.padding_mode = padding_mode
         shape = (in_channels, out_channels // groups) if self.transposed else (out_channels, in_channels // groups)
         self.weight = Parameter(factory.empty(*shape, *self.kernel_size, dtype=dtype, device=device))
@@ -148,7 +144,9 @@ class Conv1d(_Conv):
     Backward: through ops/conv.py::ConvNd (gx = col2im(W^T gy), gW = gy col^T, gb = sum gy)
     Shapes:   weight (C_out, C_in/groups, K), bias (C_out,); OW = floor((W + 2P - D*(K-1) - 1)/S) + 1
     Init:     weight ~ kaiming_uniform_(a=sqrt(5)); bias ~ U(+-1/sqrt(fan_in)), fan_in = C_in/groups * K
-    Raises:   ValueError if groups does not divide the channels or padding_mode is unknown.
+    Raises:   ShapeError (a ValueError) if groups does not divide the channels or kernel_size, stride, dilation
+              is below 1 or padding below 0; DTypeError (a TypeError) for a float or bool size; ValueError
+              if padding_mode is unknown (ops/int_args.py words these).
     """
 
     d = 1
@@ -162,7 +160,9 @@ class Conv2d(_Conv):
     Backward: through ops/conv.py::ConvNd (gx = col2im(W^T gy), gW = gy col^T, gb = sum gy)
     Shapes:   weight (C_out, C_in/groups, KH, KW), bias (C_out,); OH = floor((H + 2P - D*(KH-1) - 1)/S) + 1
     Init:     weight ~ kaiming_uniform_(a=sqrt(5)); bias ~ U(+-1/sqrt(fan_in)), fan_in = C_in/groups * KH * KW
-    Raises:   ValueError if groups does not divide the channels or padding_mode is unknown.
+    Raises:   ShapeError (a ValueError) if groups does not divide the channels or kernel_size, stride, dilation
+              is below 1 or padding below 0; DTypeError (a TypeError) for a float or bool size; ValueError
+              if padding_mode is unknown (ops/int_args.py words these).
     """
 
     d = 2
@@ -176,7 +176,9 @@ class Conv3d(_Conv):
     Backward: through ops/conv.py::ConvNd (gx = col2im(W^T gy), gW = gy col^T, gb = sum gy)
     Shapes:   weight (C_out, C_in/groups, KD, KH, KW), bias (C_out,); each O as in Conv2d
     Init:     weight ~ kaiming_uniform_(a=sqrt(5)); bias ~ U(+-1/sqrt(fan_in)), fan_in = C_in/groups * KD*KH*KW
-    Raises:   ValueError if groups does not divide the channels or padding_mode is unknown.
+    Raises:   ShapeError (a ValueError) if groups does not divide the channels or kernel_size, stride, dilation
+              is below 1 or padding below 0; DTypeError (a TypeError) for a float or bool size; ValueError
+              if padding_mode is unknown (ops/int_args.py words these).
     """
 
     d = 3
@@ -190,7 +192,8 @@ class ConvTranspose1d(_ConvTranspose):
     Backward: through ops/conv_transpose.py::ConvTransposeNd (gx = W im2col(gy))
     Shapes:   weight (C_in, C_out/groups, K), bias (C_out,); OW = (W-1)*S - 2P + D*(K-1) + output_padding + 1
     Init:     as PyTorch: kaiming_uniform_(a=sqrt(5)); bias bound 1/sqrt(fan_in), fan_in = C_out/groups * K
-    Raises:   ValueError if groups does not divide the channels or padding_mode is not 'zeros'.
+    Raises:   ShapeError / DTypeError on bad sizes as Conv2d (output_padding must be >= 0 too);
+              ValueError if padding_mode is not 'zeros'.
     """
 
     d = 1
@@ -205,7 +208,8 @@ class ConvTranspose2d(_ConvTranspose):
     Shapes:   x (N, C_in, H, W) -> (N, C_out, OH, OW), OH = (H-1)*S - 2P + D*(KH-1) + output_padding + 1;
               weight (C_in, C_out/groups, KH, KW), bias (C_out,)
     Init:     as PyTorch: kaiming_uniform_(a=sqrt(5)); bias bound 1/sqrt(fan_in), fan_in = C_out/groups * KH*KW
-    Raises:   ValueError if groups does not divide the channels or padding_mode is not 'zeros'.
+    Raises:   ShapeError / DTypeError on bad sizes as Conv2d (output_padding must be >= 0 too);
+              ValueError if padding_mode is not 'zeros'.
     """
 
     d = 2
@@ -220,7 +224,8 @@ class ConvTranspose3d(_ConvTranspose):
     Shapes:   x (N, C_in, D, H, W) -> (N, C_out, OD, OH, OW), each O as in ConvTranspose2d;
               weight (C_in, C_out/groups, KD, KH, KW), bias (C_out,)
     Init:     as PyTorch: kaiming_uniform_(a=sqrt(5)); bias bound 1/sqrt(fan_in), fan_in = C_out/groups * KD*KH*KW
-    Raises:   ValueError if groups does not divide the channels or padding_mode is not 'zeros'.
+    Raises:   ShapeError / DTypeError on bad sizes as Conv2d (output_padding must be >= 0 too);
+              ValueError if padding_mode is not 'zeros'.
     """
 
     d = 3

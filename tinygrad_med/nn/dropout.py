@@ -1,4 +1,4 @@
-"""Dropout layers with torch.nn's names: Dropout, Dropout1d, Dropout2d, Dropout3d, AlphaDropout.
+"""Dropout layers with torch.nn's names: Dropout, Dropout1d-3d, AlphaDropout, FeatureAlphaDropout.
 
 Lecture: "Dropout regularization" (drop neurons with probability p while training;
 "higher p for layers with more parameters").  Each layer calls the op of the same
@@ -10,7 +10,7 @@ from ..errors import fmt
 from . import functional as F
 from .module import Module
 
-__all__ = ["Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout"]
+__all__ = ["Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout"]
 
 
 class _DropoutNd(Module):
@@ -81,3 +81,14 @@ class AlphaDropout(_DropoutNd):
 
     def forward(self, x):
         return F.alpha_dropout(x, self.p, self.training, self.inplace)
+
+
+class FeatureAlphaDropout(_DropoutNd):
+    """Alpha dropout of whole channels (torch.nn.FeatureAlphaDropout): each (n, c) plane kept or saturated.
+
+    Forward:  see nn.functional.feature_alpha_dropout; eval: y = x
+    Reference: G. Klambauer et al., "Self-Normalizing Neural Networks", arXiv:1706.02515.
+    """
+
+    def forward(self, x):
+        return F.feature_alpha_dropout(x, self.p, self.training, self.inplace)

@@ -19,7 +19,7 @@ from ..ops.adaptive_pool import (
 from ..ops.conv import conv1d, conv2d, conv3d
 from ..ops.conv_transpose import conv_transpose1d, conv_transpose2d, conv_transpose3d
 from ..ops.cross_entropy import cross_entropy, nll_loss
-from ..ops.dropout import alpha_dropout, dropout, dropout1d, dropout2d, dropout3d
+from ..ops.dropout import alpha_dropout, dropout, dropout1d, dropout2d, dropout3d, feature_alpha_dropout
 from ..ops.embedding import embedding
 from ..ops.graph import gaussian_kernel, global_add_pool, global_max_pool, global_mean_pool, spmm
 from ..ops.graph_conv import cheb_conv, dense_diff_pool, diff_pool, gaussian_graph_conv, gcn_conv, spectral_conv

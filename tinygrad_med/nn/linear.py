@@ -52,8 +52,8 @@ class Linear(Module):
         """Draw fresh weights with PyTorch's default scheme (see the class docstring)."""
         init.default_layer_init_(self.weight, self.bias)
 
-    def forward(self, x):
-        return F.linear(x, self.weight, self.bias)
+    def forward(self, input):  # PyTorch's name: layer(input=x) works too
+        return F.linear(input, self.weight, self.bias)
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

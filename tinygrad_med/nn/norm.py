@@ -30,23 +30,26 @@ __all__ = [
 ]
 
 
+def _affine_parameters(module, C, affine, bias, device, dtype):
+    """weight (C,) = 1 and, unless bias=False (PyTorch's keyword), bias (C,) = 0; both None without affine."""
+    module.register_parameter("weight", Parameter(factory.ones(C, dtype=dtype, device=device)) if affine else None)
+    with_bias = affine and bias
+    module.register_parameter("bias", Parameter(factory.zeros(C, dtype=dtype, device=device)) if with_bias else None)
+
+
 class _NormBase(Module):
     """weight/bias (C,) and running_mean/running_var/num_batches_tracked buffers, as torch's _NormBase."""
 
     ranks = ()  # accepted input ranks, set by each subclass
 
     def __init__(
-        self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, device=None, dtype=None
-    ):
+        self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, device=None, dtype=None,
+        *, bias=True,
+    ):  # fmt: skip
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
-        if affine:
-            self.weight = Parameter(factory.ones(num_features, dtype=dtype, device=device))
-            self.bias = Parameter(factory.zeros(num_features, dtype=dtype, device=device))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_parameters(self, num_features, affine, bias, device, dtype)
         if track_running_stats:
             self.register_buffer("running_mean", factory.zeros(num_features, dtype=dtype, device=device))
             self.register_buffer("running_var", factory.ones(num_features, dtype=dtype, device=device))
@@ -67,8 +70,9 @@ class _NormBase(Module):
     def reset_parameters(self):
         """Running statistics reset, weight <- 1, bias <- 0."""
         self.reset_running_stats()
-        if self.affine:
+        if self.weight is not None:
             self.weight.data[...] = 1
+        if self.bias is not None:
             self.bias.data[...] = 0
             increment_version(self.weight)
             increment_version(self.bias)
@@ -79,8 +83,9 @@ class _NormBase(Module):
             raise ShapeError(fmt(type(self).__name__, f"expected {ranks} input (got {x.ndim}D input)", x=x))
 
     def extra_repr(self):
+        no_bias = ", bias=False" if self.affine and self.bias is None else ""
         return (
-            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}{no_bias}, "
             f"track_running_stats={self.track_running_stats}"
         )
 
@@ -133,6 +138,7 @@ class BatchNorm2d(_BatchNorm):
         eps: added to the variance.
         momentum: weight of the batch statistic in the running average, or None for a cumulative average.
         affine: learn weight (gamma, initially 1) and bias (beta, initially 0).
+        bias: keyword only; False keeps gamma but no beta (as PyTorch; also InstanceNorm*d and GroupNorm).
         track_running_stats: keep running statistics; if False, eval mode uses batch statistics.
         device, dtype: of the parameters and buffers.
     Raises:
@@ -152,9 +158,10 @@ class _InstanceNorm(_NormBase):
     """Instance normalisation layer (see InstanceNorm2d)."""
 
     def __init__(
-        self, num_features, eps=1e-5, momentum=0.1, affine=False, track_running_stats=False, device=None, dtype=None
-    ):
-        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype)
+        self, num_features, eps=1e-5, momentum=0.1, affine=False, track_running_stats=False, device=None, dtype=None,
+        *, bias=True,
+    ):  # fmt: skip
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype, bias=bias)
 
     def forward(self, x):
         self._check_input_dim(x)
@@ -213,25 +220,21 @@ class GroupNorm(Module):
     Raises:   ValueError if num_channels is not divisible by num_groups.
     """
 
-    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, device=None, dtype=None):
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, device=None, dtype=None, *, bias=True):
         super().__init__()
         if num_groups < 1 or num_channels % num_groups:
             raise ShapeError(
                 fmt("GroupNorm", f"num_channels={num_channels} must be divisible by num_groups={num_groups}")
             )
         self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
-        if affine:
-            self.weight = Parameter(factory.ones(num_channels, dtype=dtype, device=device))
-            self.bias = Parameter(factory.zeros(num_channels, dtype=dtype, device=device))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_parameters(self, num_channels, affine, bias, device, dtype)
 
     def forward(self, x):
         return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
 
     def extra_repr(self):
-        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+        no_bias = ", bias=False" if self.affine and self.bias is None else ""
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}{no_bias}"
 
 
 class LayerNorm(Module):

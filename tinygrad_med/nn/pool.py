@@ -9,6 +9,7 @@ as given for MaxPool*, AvgPool2d/3d, with stride defaulting to kernel_size, and 
 tuples for AvgPool1d and MaxUnpool*.
 """
 
+from ..ops.int_args import int_tuple
 from . import functional as F
 from .module import Module
 
@@ -17,8 +18,9 @@ __all__ = ["MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "Avg
            "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d"]  # fmt: skip
 
 
-def _ntuple(value, d):
-    return (value,) * d if isinstance(value, int) else tuple(value)
+def _ntuple(module, name, value, d, minimum=1):
+    """kernel_size / stride / padding of a layer that stores tuples, checked as the ops check them."""
+    return int_tuple(type(module).__name__, name, value, d, minimum)
 
 
 class _MaxPoolNd(Module):
@@ -95,8 +97,9 @@ class AvgPool1d(_AvgPoolNd):
     __doc__ = _AvgPoolNd.__doc__
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
-        super().__init__(_ntuple(kernel_size, 1), _ntuple(stride if stride is not None else kernel_size, 1),
-                         _ntuple(padding, 1), ceil_mode, count_include_pad)  # fmt: skip
+        super().__init__(_ntuple(self, "kernel_size", kernel_size, 1),
+                         _ntuple(self, "stride", stride if stride is not None else kernel_size, 1),
+                         _ntuple(self, "padding", padding, 1, minimum=0), ceil_mode, count_include_pad)  # fmt: skip
 
     def forward(self, x):
         return F.avg_pool1d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
@@ -199,9 +202,9 @@ class _MaxUnpoolNd(Module):
 
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
-        self.kernel_size = _ntuple(kernel_size, self.d)
-        self.stride = _ntuple(stride if stride is not None else kernel_size, self.d)
-        self.padding = _ntuple(padding, self.d)
+        self.kernel_size = _ntuple(self, "kernel_size", kernel_size, self.d)
+        self.stride = _ntuple(self, "stride", stride if stride is not None else kernel_size, self.d)
+        self.padding = _ntuple(self, "padding", padding, self.d, minimum=0)
 
     def forward(self, x, indices, output_size=None):
         return type(self).function(x, indices, self.kernel_size, self.stride, self.padding, output_size)

@@ -20,11 +20,13 @@ kl.py              kl_normal kl_normal_normal reparameterize vae_loss (VAE, Prob
 conv.py            conv1d-3d by im2col + GEMM                   <-> kernels/conv.cu
 conv_transpose.py  conv_transpose1d-3d, the adjoint of conv     <-> kernels/conv.cu
 conv_args.py       argument checks and output sizes shared by the two
+int_args.py        the int-tuple arguments (kernel_size, stride, padding, ...) of conv, pool, resample
 conv_cpu.py        CPU speed-ups of conv: chunks, threads, reused column buffers (no math)
 pool.py            max_pool1d-3d avg_pool1d-3d                  <-> kernels/pool.cu
 adaptive_pool.py   adaptive_avg/max_pool1d-3d, max_unpool1d-3d (global average pooling)
 pool_args.py       argument checks, the Window geometry and output sizes shared by the two
 resample.py        interpolate, pad (reflect replicate circular) <-> kernels/resample.cu
+resample_aa.py     the antialiased (stretched-kernel) resampling matrices of interpolate
 sample.py          affine_grid grid_sample (spatial transformer)  <-> kernels/sample.cu
 norm.py            batch_norm instance_norm group_norm layer_norm <-> kernels/norm.cu
 lrn.py             local_response_norm (AlexNet, ZF Net)        (array code on both devices)

@@ -21,10 +21,11 @@ backward of ops/pool.py (kernels/pool.cu::max_pool_bwd on the GPU).
 import numpy
 
 from .. import backend
-from ..errors import ShapeError, fmt
+from ..errors import DTypeError, ShapeError, fmt
 from ..function import Function
+from .int_args import int_tuple, is_int
 from .pool import _max_pool_bwd_cpu, _max_pool_bwd_gpu
-from .pool_args import _ntuple, _plane_strides, check_input
+from .pool_args import _plane_strides, check_input
 from .resample import separable
 
 __all__ = [
@@ -102,16 +103,18 @@ def adaptive_max_pool3d(x, output_size, return_indices=False):
 
 
 def _adaptive_sizes(op, nd, x, output_size):
+    """output_size (an int, or nd entries each an int or None for "keep x's size") -> nd ints >= 0.
+
+    PyTorch allows 0 (an empty output) and refuses negative sizes, floats and bools.
+    """
     check_input(op, x, nd)
-    sizes = (output_size,) * nd if output_size is None or numpy.ndim(output_size) == 0 else tuple(output_size)
-    if len(sizes) == 1:
-        sizes = sizes * nd
-    if len(sizes) != nd:
-        raise ShapeError(fmt(op, f"output_size must be an int or {nd} sizes, got {output_size!r}", x=x))
-    sizes = tuple(n if o is None else int(o) for o, n in zip(sizes, x.shape[-nd:], strict=True))
-    if min(sizes) < 1:
-        raise ShapeError(fmt(op, f"output_size must be at least 1, got {output_size!r}", x=x))
-    return sizes
+    sizes = (output_size,) * nd if output_size is None or is_int(output_size) else output_size
+    if not isinstance(sizes, (tuple, list)):
+        raise DTypeError(fmt(op, f"output_size must be an int >= 0 or a tuple of {nd}, got {output_size!r}", x=x))
+    if len(sizes) != nd:  # a 1-tuple is not repeated (PyTorch: "output_size must be 2")
+        raise ShapeError(fmt(op, f"output_size must be an int >= 0 or a tuple of {nd}, got {output_size!r}", x=x))
+    sizes = tuple(n if o is None else o for o, n in zip(sizes, x.shape[-nd:], strict=True))
+    return int_tuple(op, "output_size", sizes, nd, minimum=0)
 
 
 def _adaptive_bounds(n, o):
@@ -144,6 +147,10 @@ class AdaptiveMaxPool(Function):
     def forward(self, x, out, return_indices):
         xp, nd = backend.get_xp(x), len(out)
         self.x_shape, self.nd = x.shape, nd
+        if x.size == 0 or 0 in out:  # N = 0 or an empty output_size: nothing to gather, as PyTorch
+            self.argmax = xp.zeros(x.shape[:-nd] + tuple(out), xp.int64)
+            y = xp.zeros(self.argmax.shape, x.dtype)
+            return (y, self.argmax) if return_indices else y
         positions = [_adaptive_positions(n, o) for n, o in zip(x.shape[-nd:], out, strict=True)]  # (O_d, K_d)
         index = tuple(xp.asarray(_along(pos, d, nd)) for d, pos in enumerate(positions))
         windows = _windows_last(x[(Ellipsis, *index)], nd)  # (N, C, O1, K1, O2, K2, ..) -> (N, C, *O, K1*K2*..)
@@ -158,6 +165,8 @@ class AdaptiveMaxPool(Function):
         return (y, self.argmax) if return_indices else y
 
     def backward(self, gy, *_):  # no gradient flows into the indices output
+        if gy.size == 0:  # an empty output: no window, no gradient (and no kernel launch)
+            return backend.get_xp(gy).zeros(self.x_shape, gy.dtype)
         bwd = _max_pool_bwd_gpu if backend.on_gpu(gy) else _max_pool_bwd_cpu
         return bwd(gy, self.argmax, self.x_shape, self.nd)
 
@@ -217,11 +226,11 @@ def _max_unpool(op, nd, x, indices, kernel_size, stride, padding, output_size):
     check_input(op, x, nd)
     if tuple(indices.shape) != tuple(x.shape) or indices.dtype.kind not in "iu":
         raise ShapeError(fmt(op, "indices must be an integer tensor of x's shape", x=x, indices=indices))
-    kernel = _ntuple(op, "kernel_size", kernel_size, nd, 1)
-    stride = kernel if stride is None else _ntuple(op, "stride", stride, nd, 1)
-    padding = _ntuple(op, "padding", padding, nd, 0)
+    kernel = int_tuple(op, "kernel_size", kernel_size, nd, 1)
+    stride = kernel if stride is None else int_tuple(op, "stride", stride, nd, 1)
+    padding = int_tuple(op, "padding", padding, nd, 0)
     default = tuple((n - 1) * s - 2 * p + k for n, k, s, p in zip(x.shape[-nd:], kernel, stride, padding, strict=True))
-    out = default if output_size is None else tuple(int(v) for v in tuple(output_size)[-nd:])
+    out = default if output_size is None else int_tuple(op, "output_size", tuple(output_size)[-nd:], nd, 0)
     if len(out) != nd or any(not d - s < o < d + s for o, d, s in zip(out, default, stride, strict=True)):
         raise ShapeError(
             fmt(
@@ -241,10 +250,11 @@ class MaxUnpool(Function):
         xp, nd = backend.get_xp(x), len(out)
         self.x_shape = x.shape
         self.rows = xp.arange(int(numpy.prod(x.shape[:-nd]))).reshape(-1, 1)  # one row per (n, c) plane
-        self.index = indices.reshape(self.rows.size, -1)
-        y = xp.zeros((self.rows.size, int(numpy.prod(out))), x.dtype)
-        y[self.rows, self.index] = x.reshape(self.rows.size, -1)
+        plane = int(numpy.prod(x.shape[-nd:]))  # not -1 in the reshapes: N may be 0
+        self.index, self.out_plane = indices.reshape(self.rows.size, plane), int(numpy.prod(out))
+        y = xp.zeros((self.rows.size, self.out_plane), x.dtype)
+        y[self.rows, self.index] = x.reshape(self.rows.size, plane)
         return y.reshape(x.shape[:-nd] + out)
 
     def backward(self, gy):
-        return gy.reshape(self.rows.size, -1)[self.rows, self.index].reshape(self.x_shape), None
+        return gy.reshape(self.rows.size, self.out_plane)[self.rows, self.index].reshape(self.x_shape), None

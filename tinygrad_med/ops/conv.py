@@ -115,7 +115,9 @@ class ConvNd(Function):
         xp = backend.get_xp(x)
         self.x, self.W, self.geometry, self.groups, self.col = x, W, geometry, groups, None
         N, F = x.shape[0], W.shape[0]
-        if _is_pointwise(geometry):  # 1x1, stride 1, no padding: x is already the column matrix
+        if x.size == 0:  # N = 0: an empty output (PyTorch), no product and no kernel launch
+            y = xp.zeros((N, F, *geometry.O), x.dtype)
+        elif _is_pointwise(geometry):  # 1x1, stride 1, no padding: x is already the column matrix
             x_g = x.reshape(N, groups, -1, math.prod(geometry.I))  # (N, g, C/g, O)
             y = xp.matmul(W.reshape(groups, F // groups, -1), x_g).reshape(N, F, *geometry.O)
         elif _chunked(x, geometry):
@@ -129,6 +131,8 @@ class ConvNd(Function):
     def backward(self, gy):
         geometry, groups = self.geometry, self.groups
         want_gx, want_gW = self.needs_input_grad[0], self.needs_input_grad[1]
+        if self.x.size == 0:  # an empty batch: every gradient is 0
+            return empty_batch_grads(self.x, self.W, gy, len(self.needs_input_grad) > 2)
         if _is_pointwise(geometry):
             gb = gy.sum(axis=(0, *range(2, gy.ndim))) if len(self.needs_input_grad) > 2 else None
             return (*self._pointwise_backward(gy, want_gx, want_gW), gb)
@@ -350,6 +354,13 @@ def conv_by_chunks(x, W, geometry, groups):
 
 
 # ----------------------------------------------------------------------------- helpers
+
+
+def empty_batch_grads(x, W, gy, with_b):
+    """(gx, gW, gb) of a convolution (or its transpose) over an empty batch: zeros of each input's shape."""
+    xp = backend.get_xp(gy)
+    F = gy.shape[1]
+    return xp.zeros(x.shape, x.dtype), xp.zeros(W.shape, W.dtype), (xp.zeros(F, gy.dtype) if with_b else None)
 
 
 def _lift3d(geometry):

@@ -8,10 +8,9 @@ expected layout and the shapes that came.
 
 from collections import namedtuple
 
-import numpy
-
 from ..errors import DTypeError, ShapeError, fmt
 from ..tensor import Tensor
+from .int_args import check_int, int_tuple
 
 __all__ = ["Geometry", "conv_output_size", "tuple_arg", "padding_arg", "make_geometry", "check_inputs", "w_layout"]
 
@@ -32,11 +31,8 @@ def conv_output_size(size, kernel, stride=1, padding=0, dilation=1):
 
 
 def tuple_arg(op, name, value, d):
-    """An int or a length-d sequence of positive ints -> a d-tuple."""
-    values = (value,) * d if isinstance(value, (int, numpy.integer)) else tuple(value)
-    if len(values) != d or any(not isinstance(v, (int, numpy.integer)) or v < 1 for v in values):
-        raise ShapeError(fmt(op, f"{name} must be a positive int or a tuple of {d} positive ints, got {value!r}"))
-    return tuple(int(v) for v in values)
+    """An int or a length-d sequence of positive ints -> a d-tuple (ops/int_args.py words the refusal)."""
+    return int_tuple(op, name, value, d, minimum=1)
 
 
 def padding_arg(op, padding, kernel, stride, dilation, d):
@@ -50,10 +46,7 @@ def padding_arg(op, padding, kernel, stride, dilation, d):
             raise ShapeError(fmt(op, f"padding='same' needs stride 1, got stride={stride}", hint="pad explicitly"))
         total = [dil * (k - 1) for dil, k in zip(dilation, kernel, strict=True)]
         return tuple((t // 2, t - t // 2) for t in total)  # PyTorch puts the odd element at the end
-    values = (padding,) * d if isinstance(padding, (int, numpy.integer)) else tuple(padding)
-    if len(values) != d or any(not isinstance(v, (int, numpy.integer)) or v < 0 for v in values):
-        raise ShapeError(fmt(op, f"padding must be a non-negative int or a tuple of {d}, got {padding!r}"))
-    return tuple((int(v), int(v)) for v in values)
+    return tuple((v, v) for v in int_tuple(op, "padding", padding, d, minimum=0))
 
 
 def make_geometry(op, d, x, W, kernel, stride, dilation, pads):
@@ -99,8 +92,7 @@ def check_inputs(op, d, x, W, b, groups, transposed):
     if x.dtype.kind != "f" or W.dtype != x.dtype or (b is not None and b.dtype != x.dtype):
         dtypes = f"x {x.dtype}, W {W.dtype}" + ("" if b is None else f", b {b.dtype}")
         raise DTypeError(fmt(op, f"x, W and b must share one float dtype, got {dtypes}"))
-    if not isinstance(groups, (int, numpy.integer)) or groups < 1:
-        raise ShapeError(fmt(op, f"groups must be a positive int, got {groups!r}"))
+    check_int(op, "groups", groups, minimum=1)
     C = x.shape[-d - 1]
     F = W.shape[1] * groups if transposed else W.shape[0]  # output channels
     x_full = (x.shape, x_layout) if x.ndim == d + 2 else (x.shape, x_layout.replace("N, ", ""))

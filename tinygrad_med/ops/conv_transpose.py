@@ -16,10 +16,12 @@ The weight has PyTorch's layout (C_in, C_out/groups, *K).  Output size per spati
     O = (I - 1)*S - 2P + D*(K - 1) + output_padding + 1
 """
 
+from .. import backend
 from ..errors import ShapeError, fmt
 from ..function import Function
-from .conv import channels_first, conv_by_im2col, conv_transpose_by_col2im, weight_grad
+from .conv import channels_first, conv_by_im2col, conv_transpose_by_col2im, empty_batch_grads, weight_grad
 from .conv_args import Geometry, check_inputs, padding_arg, tuple_arg, w_layout
+from .int_args import int_tuple
 
 __all__ = ["conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "conv_transpose_output_size"]
 
@@ -81,8 +83,8 @@ def _conv_transpose(op, d, x, W, b, stride, padding, output_padding, groups, dil
     if isinstance(padding, str):
         raise ShapeError(fmt(op, f"padding must be an int or a tuple of {d} ints, got {padding!r}"))
     pads = padding_arg(op, padding, (), stride, dilation, d)
-    extra = (output_padding,) * d if isinstance(output_padding, int) else tuple(output_padding)
-    if len(extra) != d or any(e < 0 or (e >= s and e >= dl) for e, s, dl in zip(extra, stride, dilation, strict=True)):
+    extra = int_tuple(op, "output_padding", output_padding, d, minimum=0)
+    if any(e >= s and e >= dl for e, s, dl in zip(extra, stride, dilation, strict=True)):
         raise ShapeError(
             fmt(
                 op,
@@ -115,8 +117,10 @@ class ConvTransposeNd(Function):
     """y = col2im(W^T @ x) + b per group, for any number of spatial dims."""
 
     def forward(self, x, W, b=None, geometry=None, groups=1):
-        self.W, self.geometry, self.groups = W, geometry, groups
+        self.W, self.geometry, self.groups, self.x = W, geometry, groups, x
         N, F = x.shape[0], W.shape[1] * groups
+        if x.size == 0:  # N = 0: an empty output (PyTorch), no product and no kernel launch
+            return backend.get_xp(x).zeros((N, F, *geometry.I), x.dtype)
         self.x_t = channels_first(x, groups)  # (g, C/g, N * prod I): kept for gW
         y = conv_transpose_by_col2im(self.x_t, W, geometry, (N, F, *geometry.I))
         if b is not None:
@@ -125,6 +129,8 @@ class ConvTransposeNd(Function):
 
     def backward(self, gy):
         geometry, groups = self.geometry, self.groups
+        if self.x.size == 0:  # an empty batch: every gradient is 0
+            return empty_batch_grads(self.x, self.W, gy, len(self.needs_input_grad) > 2)
         gb = gy.sum(axis=(0, *range(2, gy.ndim))) if len(self.needs_input_grad) > 2 else None
         # gx is the convolution of gy with the same weight, read in conv's layout (F=C_in, C/g=C_out/g, *K)
         gx, col = conv_by_im2col(gy, self.W, geometry, groups)  # col (C_out * prod K, N * prod I)

@@ -13,6 +13,8 @@ the number of non-ignored targets); probability targets' 'mean' divides by the n
 The pointwise losses (bce, mse, l1, smooth_l1, kl_div) are in ops/loss.py.
 """
 
+import math
+
 import numpy
 
 from ..backend import get_xp, load_kernel, on_gpu
@@ -65,11 +67,16 @@ class CrossEntropy(Function):
         self.x3, self.target, self.weight = x3, target, weight
         weight_sum = float(weight.sum()) if smoothing else 0.0  # only label smoothing uses it (no GPU sync else)
         self.options = (ignore_index, smoothing, weight_sum)
+        if x3.size == 0:  # N = 0 (or an empty d1...): no row, no loss, and no kernel launch with an empty grid
+            self.lse = get_xp(x3).zeros(0, x3.dtype)
+            return get_xp(x3).zeros(0, x3.dtype)
         fwd = _softmax_xent_fwd_gpu if on_gpu(x3) else _softmax_xent_fwd_cpu
         loss, self.lse = fwd(x3, target, weight, *self.options)
         return loss
 
     def backward(self, g):
+        if self.x3.size == 0:
+            return get_xp(g).zeros(self.x3.shape, self.x3.dtype)
         bwd = _softmax_xent_bwd_gpu if on_gpu(g) else _softmax_xent_bwd_cpu
         return bwd(self.x3, self.target, self.weight, self.lse, g, *self.options)
 
@@ -156,7 +163,8 @@ def _index_layout(op, input, target, weight, ignore_index):
     weight = _check_weight(op, weight, input)
     weight = get_xp(input.data).ones(C, dtype=input.dtype) if weight is None else weight
     N = input.shape[0] if input.ndim > 1 else 1
-    return input.reshape(N, C, -1), rows, weight  # (N, C, d1, ...) -> (N, C, D)
+    D = math.prod(input.shape[2:])  # not -1: N may be 0
+    return input.reshape(N, C, D), rows, weight  # (N, C, d1, ...) -> (N, C, D)
 
 
 def _reduce_rows(loss, rows, weight, ignore_index, reduction, batch_shape):
@@ -269,5 +277,7 @@ def _check_weight(op, weight, input):
                 input=(input.shape, "(N, C, d1, ...)"),
             )
         )
+    if weight.dtype != input.dtype:  # PyTorch: "expected scalar type Float but found Double"
+        raise DTypeError(fmt(op, f"expected weight to have input's dtype {input.dtype}, got {weight.dtype}"))
     same_device(op, input, weight)
-    return weight.data.astype(input.dtype, copy=False)
+    return weight.data

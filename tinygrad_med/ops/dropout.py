@@ -1,4 +1,4 @@
-"""Dropout: dropout, dropout1d/2d/3d (whole channels), alpha_dropout  <->  kernels/dropout.cu.
+"""Dropout: dropout, dropout1d/2d/3d (whole channels), (feature_)alpha_dropout  <->  kernels/dropout.cu.
 
 Lecture: "Dropout regularization".  During training each value (or each whole channel)
 is kept with probability 1 - p and scaled by 1 / (1 - p) ("inverted" dropout), so that
@@ -21,6 +21,7 @@ neural networks from overfitting", JMLR 15 (2014); J. Tompson et al., arXiv:1411
 """
 
 import math
+import warnings
 
 import numpy
 
@@ -30,7 +31,16 @@ from ..function import Function
 from ..tensor import Tensor
 from .norm import _blocks
 
-__all__ = ["dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "philox4x32_10", "Dropout"]
+__all__ = [
+    "dropout",
+    "dropout1d",
+    "dropout2d",
+    "dropout3d",
+    "alpha_dropout",
+    "feature_alpha_dropout",
+    "philox4x32_10",
+    "Dropout",
+]
 
 _M0, _M1 = numpy.uint64(0xD2511F53), numpy.uint64(0xCD9E8D57)  # Philox multipliers
 _W0, _W1 = 0x9E3779B9, 0xBB67AE85  # Weyl key increments
@@ -55,7 +65,7 @@ def dropout(input, p=0.5, training=True, inplace=False):
     Raises:
         ValueError if p is outside [0, 1] or inplace is True; DTypeError for a non-float tensor.
     """
-    _check("dropout", input, p, inplace)
+    _check("dropout", input, p, inplace, training)
     return _dropout(input, p, training, group=1)
 
 
@@ -77,10 +87,11 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
     dropping single pixels does little; Tompson et al. drop whole channels).
     Forward:  y[n, c] = x[n, c] * keep[n, c] / (1 - p),  keep[n, c] from Philox(seed, n*C + c)
     Backward: gx[n, c] = gy[n, c] * keep[n, c] / (1 - p)
-    Shapes:   x (N, C, H, W) -> same shape; a 3-D input is read as (N, C, L), as PyTorch does
-    Raises:   ShapeError for other ranks; ValueError if p is outside [0, 1].
+    Shapes:   x (N, C, H, W) -> same shape; a 3-D input is read as (N, C, L), as PyTorch does, and
+              other ranks >= 2 as (N, C, *) with PyTorch's deprecation warning
+    Raises:   ShapeError for fewer than 2 dims; ValueError if p is outside [0, 1].
     """
-    return _channel_dropout("dropout2d", input, p, training, inplace, {3: 1, 4: 2})
+    return _channel_dropout("dropout2d", input, p, training, inplace, {3: 1, 4: 2}, _per_sample_channel)
 
 
 def dropout3d(input, p=0.5, training=True, inplace=False):
@@ -88,10 +99,11 @@ def dropout3d(input, p=0.5, training=True, inplace=False):
 
     Lecture: "Dropout regularization".
     Forward:  y[n, c] = x[n, c] * keep[n, c] / (1 - p)   Backward: gx[n, c] = gy[n, c] * keep[n, c] / (1 - p)
-    Shapes:   x (N, C, D, H, W) or (C, D, H, W) -> same shape
-    Raises:   ShapeError for other ranks; ValueError if p is outside [0, 1].
+    Shapes:   x (N, C, D, H, W) or (C, D, H, W) -> same shape; other ranks >= 1 as unbatched (C, *), with
+              PyTorch's deprecation warning
+    Raises:   ShapeError for a 0-d input; ValueError if p is outside [0, 1].
     """
-    return _channel_dropout("dropout3d", input, p, training, inplace, {4: 3, 5: 3})
+    return _channel_dropout("dropout3d", input, p, training, inplace, {4: 3, 5: 3}, _per_first_dim)
 
 
 def alpha_dropout(input, p=0.5, training=False, inplace=False):
@@ -104,7 +116,27 @@ def alpha_dropout(input, p=0.5, training=False, inplace=False):
     Shapes:   x (*) -> y (*)
     Raises:   ValueError if p is outside [0, 1].
     """
-    _check("alpha_dropout", input, p, inplace)
+    _check("alpha_dropout", input, p, inplace, training)
+    return _alpha_dropout(input, p, training, group=1)
+
+
+def feature_alpha_dropout(input, p=0.5, training=False, inplace=False):
+    """Alpha dropout of whole channels: each (n, c) plane is kept or set to the saturation value together.
+
+    Lecture: "Dropout regularization" (alpha dropout, with the channel masks of dropout2d).
+    Forward:  y[n, c] = a (x[n, c] keep[n, c] + alpha' (1 - keep[n, c])) + b, a, b, alpha' as alpha_dropout
+    Backward: gx[n, c] = gy[n, c] * a * keep[n, c]
+    Shapes:   x (N, C, *) -> same (any rank >= 2, as torch.nn.functional.feature_alpha_dropout)
+    Raises:   ShapeError for fewer than 2 dims (when it drops); ValueError if p is outside [0, 1].
+    """
+    _check("feature_alpha_dropout", input, p, inplace, training)
+    if training and 0 < p < 1 and input.ndim < 2:  # eval, p = 0 and p = 1 take any rank, as PyTorch
+        raise ShapeError(fmt("feature_alpha_dropout", "feature dropout needs at least 2 dims (N, C, *)", x=input))
+    return _alpha_dropout(input, p, training, group=math.prod(input.shape[2:]))
+
+
+def _alpha_dropout(input, p, training, group):
+    """The alpha dropout map with one mask entry per ``group`` consecutive elements (1, or a channel's plane)."""
     if not training or p == 0:
         return input
     if p == 1:
@@ -112,8 +144,8 @@ def alpha_dropout(input, p=0.5, training=False, inplace=False):
     alpha = -_SELU_SCALE * _SELU_ALPHA
     a = ((1 - p) * (1 + p * alpha**2)) ** -0.5
     ones = Tensor._wrap(backend.get_xp(input.data).ones_like(input.data))
-    keep = Dropout.apply(ones, seed=random.next_seed(), threshold=_threshold(p), scale=1.0, group=1)  # 0 / 1
-    return (input * keep + alpha * (1 - keep)) * a - a * alpha * p
+    keep = Dropout.apply(ones, seed=random.next_seed(), threshold=_threshold(p), scale=1.0, group=max(group, 1))
+    return (input * keep + alpha * (1 - keep)) * a - a * alpha * p  # keep: 0 / 1
 
 
 class Dropout(Function):
@@ -122,20 +154,21 @@ class Dropout(Function):
     def forward(self, x, seed, threshold, scale, group):
         self.options = (seed, threshold, scale, group)
         self.apply_mask = _dropout_fwd_gpu if backend.on_gpu(x) else _dropout_fwd_cpu  # the one dispatch
-        return self.apply_mask(backend.get_xp(x).ascontiguousarray(x), *self.options)
+        # ascontiguousarray makes a 0-d array 1-D: reshape keeps PyTorch's shape () for a 0-d tensor
+        return self.apply_mask(backend.get_xp(x).ascontiguousarray(x).reshape(x.shape), *self.options)
 
     def backward(self, gy):
         # the map is linear in x, so its backward is the same map applied to gy (same seed -> same mask)
-        return self.apply_mask(backend.get_xp(gy).ascontiguousarray(gy), *self.options)
+        return self.apply_mask(backend.get_xp(gy).ascontiguousarray(gy).reshape(gy.shape), *self.options)
 
 
 # ----------------------------------------------------------------------------- helpers
 
 
-def _check(op, x, p, inplace):
+def _check(op, x, p, inplace, training=True):
     if not isinstance(x, Tensor):
         raise TypeError(fmt(op, f"expected a Tensor, got {type(x).__name__}"))
-    if x.dtype.kind != "f":
+    if training and x.dtype.kind != "f":  # in eval dropout is the identity for any dtype, as PyTorch
         raise DTypeError(fmt(op, f"x has dtype {x.dtype}; expected float32 or float64", x=x))
     if not 0.0 <= p <= 1.0:  # also false for nan
         raise ValueError(fmt(op, f"dropout probability has to be between 0 and 1, but got {p}"))
@@ -143,21 +176,35 @@ def _check(op, x, p, inplace):
         raise ValueError(fmt(op, "inplace=True is not supported", hint="use y = dropout(x, p) instead"))
 
 
-def _channel_dropout(op, input, p, training, inplace, spatial_dims):
-    """Channel dropout: one mask entry per (sample, channel), shared by its spatial_dims[rank] last dims."""
-    _check(op, input, p, inplace)
-    if input.ndim not in spatial_dims:
+def _channel_dropout(op, input, p, training, inplace, spatial_dims, legacy=None):
+    """Channel dropout: one mask entry per (sample, channel), shared by its spatial_dims[rank] last dims.
+
+    ``legacy(rank)``: the shared trailing dims for the other ranks PyTorch still takes (with its
+    deprecation warning), or None where it refuses.
+    """
+    _check(op, input, p, inplace, training)
+    trailing = spatial_dims.get(input.ndim)
+    if trailing is None and legacy is not None and legacy(input.ndim) is not None:
+        trailing = legacy(input.ndim)
+        warnings.warn(f"{op}: Received a {input.ndim}-D input to {op}, which is deprecated and will result in an "
+                      "error in a future release. To retain the behavior and silence this warning, please use "
+                      "dropout instead.", UserWarning, stacklevel=3)  # fmt: skip
+    if trailing is None:
         ranks = " or ".join(f"{r}-D" for r in spatial_dims)
-        raise ShapeError(
-            fmt(
-                op,
-                f"expected a {ranks} input, got {input.ndim}-D",
-                x=input,
-                hint="use dropout for element-wise dropout",
-            )
-        )
-    group = math.prod(input.shape[input.ndim - spatial_dims[input.ndim] :])
+        raise ShapeError(fmt(op, f"expected a {ranks} input, got {input.ndim}-D", x=input,
+                             hint="use dropout for element-wise dropout"))  # fmt: skip
+    group = math.prod(input.shape[input.ndim - trailing :])
     return _dropout(input, p, training, group)
+
+
+def _per_sample_channel(rank):
+    """dropout2d's other ranks in PyTorch: one mask entry per (N, C), the rest shared (None below 2 dims)."""
+    return rank - 2 if rank >= 2 else None
+
+
+def _per_first_dim(rank):
+    """dropout3d's other ranks in PyTorch: read as unbatched, one mask entry per index of dim 0."""
+    return rank - 1 if rank >= 1 else None
 
 
 def _dropout(input, p, training, group):

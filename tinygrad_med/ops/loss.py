@@ -62,6 +62,8 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
                 hint="apply sigmoid first, or use binary_cross_entropy_with_logits",
             )
         )
+    if target.dtype != input.dtype:  # PyTorch does not promote here (binary_cross_entropy_with_logits does)
+        raise DTypeError(fmt(op, f"expected target to have input's dtype {input.dtype}, got {target.dtype}"))
     loss = BinaryCrossEntropy.apply(input, target)
     return reduce_loss(_weighted(op, loss, weight), reduction)
 
@@ -207,7 +209,8 @@ def kl_div(input, target, reduction="mean", log_target=False):
 
     Lecture: "Variational autoencoder (VAE)" (the term that pulls the encoding towards N(0, I)).
     Forward:  loss = t (log t - x), 0 where t = 0;  with log_target: loss = e^t (t - x)
-    Backward: gx = -gy t (or -gy e^t);  gt = gy (log t + 1 - x), 0 where t = 0 (or gy e^t (t + 1 - x))
+    Backward: gx = -gy t (or -gy e^t);  gt = gy (log t + 1 - x), nan where t <= 0 as PyTorch (d(t log t)/dt
+              has no value there) (or gy e^t (t + 1 - x))
     Shapes:   input and target broadcastable -> () or the broadcast shape for 'none'
     Args:     reduction: 'none' | 'sum' | 'mean' (over all elements) | 'batchmean' (sum / N: the true KL).
     """
@@ -236,7 +239,7 @@ class KLDivergence(Function):
         if self.log_target:
             gt = gy * self.p * (self.t + 1 - self.x)
         else:
-            gt = get_xp(gy).where(self.t == 0, 0, gy * (self.log_t + 1 - self.x))
+            gt = get_xp(gy).where(self.t > 0, gy * (self.log_t + 1 - self.x), get_xp(gy).nan)
         return unbroadcast(gx, self.shapes[0]), unbroadcast(gt, self.shapes[1])
 
 

@@ -18,10 +18,14 @@ REDUCTIONS = ("none", "mean", "sum")
 
 
 def reduce_loss(loss, reduction):
-    """'none' -> loss itself; 'sum' -> its sum; 'mean' -> its mean (differentiable ops)."""
+    """'none' -> loss itself; 'sum' -> its sum (0 if empty); 'mean' -> its mean (nan if empty, as PyTorch)."""
     if reduction == "none":
         return loss
-    return loss.sum() if reduction == "sum" else loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    if loss.numel() == 0:  # the mean of no element: 0 / 0
+        return loss.sum() * float("nan")
+    return loss.mean()
 
 
 def check_reduction(op, reduction, allowed=REDUCTIONS):

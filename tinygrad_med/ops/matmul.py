@@ -12,7 +12,7 @@ from ..function import Function
 from ..tensor import Tensor
 from .arithmetic import unbroadcast
 
-__all__ = ["matmul", "linear"]
+__all__ = ["matmul", "linear", "check_same_dtype"]
 
 
 def matmul(a, b):
@@ -21,7 +21,8 @@ def matmul(a, b):
     Forward:  y[..., i, j] = sum_k a[..., i, k] b[..., k, j]
     Backward: ga = gy @ b^T,  gb = a^T @ gy  (summed over broadcast batch dims)
     Shapes:   a (..., M, K), b (..., K, N) -> y (..., M, N)
-    Raises:   ShapeError if the inner sizes differ; DTypeError for integer operands.
+    Raises:   ShapeError if the inner sizes differ; DTypeError if a and b differ in dtype (PyTorch does
+              not promote here) or are bool.  Two integer operands of one dtype are multiplied, as PyTorch.
     """
     if not isinstance(a, Tensor):
         a = Tensor._wrap(backend.to_device(a, b.device))
@@ -38,8 +39,7 @@ def matmul(a, b):
                 b=(b.shape, "(..., K, N)"),
             )
         )
-    if a.dtype.kind != "f" or b.dtype.kind != "f":
-        raise DTypeError(fmt("matmul", f"expected float operands, got {a.dtype} and {b.dtype}"))
+    check_same_dtype("matmul", a=a, b=b)
     if a.ndim == 1 and b.ndim == 1:
         return MatMul.apply(a.reshape(1, -1), b.reshape(-1, 1)).reshape(())
     if a.ndim == 1:
@@ -75,8 +75,9 @@ def linear(x, W, b=None):
     Forward:  y = x W^T + b
     Backward: gx = gy W,  gW = gy^T x (summed over batch dims),  gb = sum of gy over batch dims
     Shapes:   x (..., in_features), W (out_features, in_features), b (out_features,) -> y (..., out_features)
-    Raises:   ShapeError if x's last dim is not W's in_features.
+    Raises:   ShapeError if x's last dim is not W's in_features; DTypeError if x, W and b differ in dtype.
     """
+    check_same_dtype("linear", x=x, W=W, b=b)
     if W.ndim != 2 or x.shape[-1] != W.shape[1]:
         raise ShapeError(
             fmt(
@@ -110,3 +111,21 @@ class Linear(Function):
         gW = gy2d.T @ self.x2d if self.needs_input_grad[1] else None
         gb = gy2d.sum(axis=0) if len(self.needs_input_grad) > 2 and self.needs_input_grad[2] else None
         return gx, gW, gb
+
+
+def check_same_dtype(op, **tensors):
+    """PyTorch's rule for products (matmul, linear, conv): one dtype for all operands, no promotion,
+    and a numeric one (float, or integer as PyTorch multiplies integer matrices).  None entries are skipped.
+
+    Raises:   DTypeError naming each operand's dtype.
+    """
+    given = {name: t for name, t in tensors.items() if t is not None}
+    dtypes = {name: getattr(t, "dtype", None) for name, t in given.items()}
+    if len(set(dtypes.values())) > 1:
+        listed = ", ".join(f"{name} {dtype}" for name, dtype in dtypes.items())
+        raise DTypeError(
+            fmt(op, f"expected all operands to have the same dtype, got {listed}", hint="convert one with .to(dtype)")
+        )
+    dtype = next(iter(dtypes.values()))
+    if dtype is None or dtype.kind not in "fiu":
+        raise DTypeError(fmt(op, f"expected float or integer operands, got {dtype}"))

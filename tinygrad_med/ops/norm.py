@@ -61,11 +61,14 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         value while training; DTypeError if x is not floating point; ValueError if eval mode has no
         running statistics.
     """
+    stats = [t for t in (running_mean, running_var, weight, bias) if t is not None]
+    if isinstance(input, Tensor) and input.shape == (0,) and all(t.shape == (0,) for t in stats):
+        return input * 1.0  # PyTorch reads a 1-D input as 0 channels: only an empty one (and empty stats) passes
     _check_input("batch_norm", input, 2, "(N, C, *)")
     C = input.shape[1]
     for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
         _check_per_channel("batch_norm", name, t, (C,), input)
-    if training and input.numel() // max(C, 1) <= 1:
+    if training and input.numel() // max(C, 1) == 1:  # none (an empty batch) is fine, as in PyTorch
         raise ShapeError(
             fmt(
                 "batch_norm",
@@ -102,6 +105,10 @@ class BatchNorm(Function):
 
     def forward(self, x, gamma, beta, running_mean, running_var, training, momentum, eps, keep_x_hat=True):
         xp, self.x_shape, self.training = backend.get_xp(x), x.shape, training
+        self.empty = x.size == 0  # N = 0: nothing to normalise and no kernel to launch; the running
+        if self.empty:  # statistics stay as they are (PyTorch), the gradients are zeros
+            self.C = x.shape[1]
+            return xp.zeros(x.shape, x.dtype)
         x3 = xp.ascontiguousarray(x).reshape(x.shape[0], x.shape[1], -1)  # (N, C, *) -> (N, C, S)
         gpu = backend.on_gpu(x3)  # the one dispatch: kernels/norm.cu or the NumPy reference
         train_fwd, fwd = (
@@ -124,6 +131,9 @@ class BatchNorm(Function):
         return y.reshape(x.shape)
 
     def backward(self, gy):
+        if self.empty:
+            xp = backend.get_xp(gy)
+            return xp.zeros(self.x_shape, gy.dtype), xp.zeros(self.C, gy.dtype), xp.zeros(self.C, gy.dtype)
         gy3 = backend.get_xp(gy).ascontiguousarray(gy).reshape(self.x_hat.shape)
         gx, g_gamma, g_beta = self.bwd(gy3, self.x_hat, self.gamma, self.inv_std, self.training)
         return gx.reshape(self.x_shape), g_gamma, g_beta
@@ -146,9 +156,10 @@ def instance_norm(
     _check_input("instance_norm", input, 3, "(N, C, *)")
     N, C = input.shape[:2]
     for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
-        _check_per_channel("instance_norm", name, t, (C,), input)
-    if not use_input_stats:
-        return batch_norm(input, running_mean, running_var, weight, bias, False, momentum, eps)
+        _check_per_channel("instance_norm", name, t, (C,), input, same_dtype=name in ("weight", "bias"))
+    if not use_input_stats:  # eval reads the running stats only; PyTorch takes them in another float dtype here
+        stats = [None if t is None else Tensor._wrap(t.data.astype(input.dtype)) for t in (running_mean, running_var)]
+        return batch_norm(input, *stats, weight, bias, False, momentum, eps)
     if math.prod(input.shape[2:]) <= 1:
         raise ShapeError(fmt("instance_norm", "expected more than 1 spatial element when training", x=input))
     xp = backend.get_xp(input.data)
@@ -156,11 +167,11 @@ def instance_norm(
         k: None if t is None else xp.tile(t.data, N)
         for k, t in (("running_mean", running_mean), ("running_var", running_var))
     }
-    view, keep = input.reshape(1, N * C, -1), _grad_needed(input)
+    view, keep = input.reshape(1, N * C, math.prod(input.shape[2:])), _grad_needed(input)
     y = BatchNorm.apply(view, None, None, **tiled, training=True, momentum=momentum, eps=eps, keep_x_hat=keep)
     for key, t in (("running_mean", running_mean), ("running_var", running_var)):
         if t is not None:  # (N*C,) -> (C,): the average over the batch, as PyTorch does
-            t.data[...] = tiled[key].reshape(N, C).mean(axis=0)
+            t.data[...] = tiled[key].reshape(N, C).mean(axis=0) if N else float("nan")  # N = 0: nan, as PyTorch
             increment_version(t)
     return _affine(y.reshape(input.shape), weight, bias, (1, C) + (1,) * (input.ndim - 2))
 
@@ -187,7 +198,8 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
         )
     for name, t in (("weight", weight), ("bias", bias)):
         _check_per_channel("group_norm", name, t, (C,), input)
-    y = _normalize(input.reshape(1, N * num_groups, -1), eps).reshape(input.shape)
+    group = C // num_groups * math.prod(input.shape[2:])  # C/G * S values per (n, g)
+    y = _normalize(input.reshape(1, N * num_groups, group), eps).reshape(input.shape)
     return _affine(y, weight, bias, (1, C) + (1,) * (input.ndim - 2))
 
 
@@ -245,7 +257,8 @@ def _check_input(op, x, min_dims, layout):
         raise DTypeError(fmt(op, f"x has dtype {x.dtype}; expected float32 or float64", x=x))
 
 
-def _check_per_channel(op, name, t, shape, x):
+def _check_per_channel(op, name, t, shape, x, same_dtype=True):
+    """t is None or of the given shape, on x's device and (same_dtype) of x's dtype, as PyTorch requires."""
     if t is None:
         return
     if tuple(t.shape) != tuple(shape):
@@ -260,6 +273,10 @@ def _check_per_channel(op, name, t, shape, x):
     if t.device != x.device:  # running statistics bypass Function.apply's device check: check them here
         raise DeviceError(
             fmt(op, f"x is on {x.device} but {name} is on {t.device}", hint=f"move {name} with .to('{x.device}')")
+        )
+    if same_dtype and t.dtype != x.dtype:
+        raise DTypeError(
+            fmt(op, f"expected {name} to have x's dtype {x.dtype}, got {t.dtype}", hint=f"convert with .to({x.dtype})")
         )
 
 

@@ -21,8 +21,9 @@ Output size per spatial dim (as PyTorch):
 import numpy
 
 from .. import backend
-from ..errors import ShapeError, fmt
+from ..errors import DTypeError, ShapeError, fmt
 from ..function import Function, is_grad_enabled
+from .int_args import is_int
 from .pool_args import _plane_strides, _window, pool_output_size
 
 __all__ = ["max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d", "pool_output_size"]
@@ -119,7 +120,9 @@ def avg_pool3d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
 
 def _avg_pool(op, nd, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
     win = _window(op, nd, x, kernel_size, stride, padding, 1, ceil_mode)
-    if divisor_override is not None and int(divisor_override) == 0:
+    if divisor_override is not None and not is_int(divisor_override):
+        raise DTypeError(fmt(op, f"divisor_override must be an int, got {divisor_override!r}"))
+    if divisor_override is not None and divisor_override == 0:
         raise ValueError(fmt(op, "divisor_override must not be zero"))
     divisor = 0 if divisor_override is None else int(divisor_override)  # 0: derive it from the window
     return AvgPool.apply(x, win=win, count_include_pad=bool(count_include_pad), divisor=divisor)
@@ -162,7 +165,7 @@ MAX_LAUNCH = 2**30  # elements per launch: kernels/pool.cu indexes in 32 bits (i
 def _plane_launches(op, planes, plane_size, *arrays):
     """(n, views) per launch: n whole (N, C) planes, at most MAX_LAUNCH elements, and those planes of
     each array as C-contiguous (n, plane size) views."""
-    step = MAX_LAUNCH // max(plane_size, 1)
+    step = MAX_LAUNCH // max(plane_size, 1)  # planes = 0 (an empty batch): no launch at all
     if step < 1:
         raise ShapeError(fmt(op, f"one (N, C) plane of {plane_size} elements exceeds the GPU kernels' {MAX_LAUNCH}"))
     for start in range(0, planes, step):
@@ -231,7 +234,7 @@ def _max_pool_fwd_gpu(x, win, with_argmax):
     argmax = xp.empty(y.shape if with_argmax else 1, xp.int64)  # 1: a placeholder the kernel does not write
     kernel, planes = backend.load_kernel("pool", "max_pool_fwd", x.dtype), y.size // int(numpy.prod(win.out))
     arrays = (x, y, argmax) if with_argmax else (x, y)
-    for n, views in _plane_launches("max_pool", planes, max(x.size, y.size) // planes, *arrays):
+    for n, views in _plane_launches("max_pool", planes, max(x.size, y.size) // max(planes, 1), *arrays):
         x_n, y_n, argmax_n = views if with_argmax else (*views, argmax)
         _launch_rows(kernel, n, win.out, (x_n, y_n, argmax_n, n, *_launch_dims(win), int(with_argmax)))
     return y, argmax if with_argmax else None
@@ -310,7 +313,7 @@ def _avg_pool_fwd_gpu(x, win, count_include_pad, divisor):
     y = xp.empty(x.shape[: -len(win.size)] + win.out, x.dtype)
     kernel, planes = backend.load_kernel("pool", "avg_pool_fwd", x.dtype), y.size // int(numpy.prod(win.out))
     options = (*_launch_dims(win)[:15], int(count_include_pad), divisor)
-    for n, arrays in _plane_launches("avg_pool", planes, max(x.size, y.size) // planes, x, y):
+    for n, arrays in _plane_launches("avg_pool", planes, max(x.size, y.size) // max(planes, 1), x, y):
         _launch_rows(kernel, n, win.out, (*arrays, n, *options))
     return y
 
@@ -323,7 +326,7 @@ def _avg_pool_bwd_gpu(gy, x_shape, win, count_include_pad, divisor):
     planes, gather = gx.size // int(numpy.prod(win.size)), _no_overlap(win)
     kernel = backend.load_kernel("pool", "avg_pool_bwd_gather" if gather else "avg_pool_bwd", gy.dtype)
     options = (*_launch_dims(win)[:15], int(count_include_pad), divisor)
-    for n, arrays in _plane_launches("avg_pool", planes, max(gx.size, gy.size) // planes, gy, gx):
+    for n, arrays in _plane_launches("avg_pool", planes, max(gx.size, gy.size) // max(planes, 1), gy, gx):
         if gather:
             _launch_rows(kernel, n, win.size, (*arrays, n, *options))
         else:

@@ -11,6 +11,7 @@ from typing import NamedTuple
 import numpy
 
 from ..errors import DTypeError, ShapeError, fmt
+from .int_args import int_tuple
 
 __all__ = ["Window", "pool_output_size", "check_input"]
 
@@ -62,20 +63,9 @@ def pool_output_size(size, kernel, stride, padding, dilation, ceil_mode):
     return out
 
 
-def _ntuple(op, name, value, nd, minimum):
-    values = (value,) * nd if numpy.ndim(value) == 0 else tuple(value)
-    if len(values) == 1:
-        values = values * nd
-    if len(values) != nd or not all(isinstance(v, (int, numpy.integer)) for v in values):
-        raise ShapeError(fmt(op, f"{name} must be an int or a tuple of {nd} ints, got {value!r}"))
-    if any(v < minimum for v in values):
-        raise ShapeError(fmt(op, f"{name} must be at least {minimum}, got {value!r}"))
-    return tuple(int(v) for v in values)
-
-
 def check_input(op, x, nd):
-    """x must be a float tensor of rank nd+1 (unbatched) or nd+2 with non-empty spatial dims."""
-    if x.ndim not in (nd + 1, nd + 2) or 0 in x.shape[1:]:
+    """x must be a float tensor of rank nd+1 (unbatched) or nd+2; only a batch dim N may be 0 (as PyTorch)."""
+    if x.ndim not in (nd + 1, nd + 2) or 0 in x.shape[x.ndim - nd - 1 :]:
         raise ShapeError(fmt(op, f"expected a non-empty {nd + 1}-D or {nd + 2}-D input {_LAYOUT[nd]}", x=x))
     if x.dtype.kind != "f":
         raise DTypeError(fmt(op, f"expected a float tensor, got {x.dtype}", x=x))
@@ -84,10 +74,10 @@ def check_input(op, x, nd):
 def _window(op, nd, x, kernel_size, stride, padding, dilation, ceil_mode):
     """Validate the pooling arguments as PyTorch does and return the Window."""
     check_input(op, x, nd)
-    kernel = _ntuple(op, "kernel_size", kernel_size, nd, 1)
-    stride = kernel if stride is None or stride == () or stride == [] else _ntuple(op, "stride", stride, nd, 1)
-    padding = _ntuple(op, "padding", padding, nd, 0)
-    dilation = _ntuple(op, "dilation", dilation, nd, 1)
+    kernel = int_tuple(op, "kernel_size", kernel_size, nd, 1)
+    stride = kernel if stride is None or stride == () or stride == [] else int_tuple(op, "stride", stride, nd, 1)
+    padding = int_tuple(op, "padding", padding, nd, 0)
+    dilation = int_tuple(op, "dilation", dilation, nd, 1)
     if any(p > k // 2 for p, k in zip(padding, kernel, strict=True)):
         raise ShapeError(fmt(op, f"padding {padding} must be at most half of kernel_size {kernel}", x=x))
     size = tuple(x.shape[-nd:])

@@ -28,13 +28,17 @@ Source coordinate of output o along an axis of L inputs and O outputs (PyTorch's
 """
 
 import math
+import numbers
 
 import numpy
 
 from .. import backend
 from ..errors import DTypeError, ShapeError, fmt
 from ..function import Function
+from .int_args import int_tuple
 from .pool import _plane_launches
+from .resample_aa import antialias_matrix
+from .shape import crop, pad_pairs
 
 __all__ = ["interpolate", "pad", "separable"]
 
@@ -61,6 +65,8 @@ def interpolate(
             or 'area'.
         align_corners: linear and bicubic modes only; True maps the corner pixels' centres onto each other.
         recompute_scale_factor: True computes the scale from the sizes even when scale_factor is given.
+        antialias: bilinear / bicubic (4-D) only: each output averages every input it covers, with the
+            kernel stretched by the shrink factor (ops/resample_aa.py), as PyTorch and PIL.
     Raises:
         ValueError / ShapeError on a mode not matching the rank, both or neither of size and
         scale_factor, align_corners with a non-linear mode, or an output size below 1.
@@ -68,8 +74,8 @@ def interpolate(
     nd = x.ndim - 2
     if mode not in _MODES:
         raise ValueError(fmt("interpolate", f"mode {mode!r} is not supported; use one of {sorted(_MODES)}"))
-    if antialias:
-        raise ValueError(fmt("interpolate", "antialias=True is not supported"))
+    if antialias and (mode not in ("bilinear", "bicubic") or x.ndim != 4):
+        raise ValueError(fmt("interpolate", "antialias=True needs mode 'bilinear' or 'bicubic' and a 4-D input", x=x))
     if align_corners is not None and mode not in _INTERPOLATING_RANK:
         raise ValueError(
             fmt(
@@ -88,6 +94,9 @@ def interpolate(
         from .adaptive_pool import _adaptive_avg  # area interpolation is adaptive average pooling
 
         return _adaptive_avg("interpolate", nd, x, out)
+    if antialias:  # the kernel stretched over every covered input (ops/resample_aa.py): one matrix per axis
+        axes = zip(x.shape[2:], out, scales, strict=True)
+        return separable(x, [antialias_matrix(n, o, s, mode, bool(align_corners)) for n, o, s in axes])
     steps = tuple(
         _axis_scale(n, o, s, mode, bool(align_corners)) for n, o, s in zip(x.shape[2:], out, scales, strict=True)
     )
@@ -123,9 +132,13 @@ def _output_size(x, size, scale_factor, recompute_scale_factor):
                 x=x,
             )
         )
-    if size is not None:
-        out, scales = tuple(int(v) for v in values), (None,) * nd
+    if size is not None:  # sizes must be ints (a float or bool size is refused, as PyTorch)
+        out, scales = int_tuple("interpolate", "size", values, nd, minimum=1), (None,) * nd
     else:
+        if not all(isinstance(s, numbers.Real) for s in values):
+            raise DTypeError(fmt("interpolate", f"scale_factor must be numbers, got {scale_factor!r}", x=x))
+        if not all(math.isfinite(s) for s in values):
+            raise ShapeError(fmt("interpolate", f"scale_factor must be finite, got {scale_factor!r}", x=x))
         out = tuple(int(math.floor(n * float(s))) for n, s in zip(x.shape[2:], values, strict=True))
         scales = (None,) * nd if recompute_scale_factor else tuple(float(s) for s in values)
     if min(out) < 1:
@@ -165,11 +178,14 @@ def _cubic_taps(n, dst, step, align_corners):
     i0 = numpy.minimum(numpy.floor(src).astype(numpy.int64), n - 1)
     t = numpy.clip(src - i0, 0.0, 1.0)
     indices = tuple(numpy.clip(i0 - 1 + k, 0, n - 1) for k in range(4))
-    return indices, _cubic_weights(t)
+    return indices, cubic_weights(t)
 
 
-def _cubic_weights(t):
-    """Keys' cubic convolution weights of the taps at distances t + 1, t, 1 - t, 2 - t (they sum to 1)."""
+def cubic_weights(t):
+    """Keys' cubic convolution weights of the taps at distances t + 1, t, 1 - t, 2 - t (they sum to 1).
+
+    Also grid_sample's bicubic taps (ops/sample.py).  A = _CUBIC_A = -0.75, as PyTorch.
+    """
     a = _CUBIC_A
 
     def near(s):  # |s| <= 1
@@ -179,6 +195,20 @@ def _cubic_weights(t):
         return ((a * s - 5 * a) * s + 8 * a) * s - 4 * a
 
     return far(t + 1.0), near(t), near(1.0 - t), far(2.0 - t)
+
+
+def cubic_weight_slopes(t):
+    """d/dt of cubic_weights(t), tap by tap (they sum to 0): the chain rule through the distances t + 1,
+    t, 1 - t, 2 - t with near'(s) = 3(A+2)s^2 - 2(A+3)s and far'(s) = 3A s^2 - 10A s + 8A."""
+    a = _CUBIC_A
+
+    def near(s):
+        return (3 * (a + 2) * s - 2 * (a + 3)) * s
+
+    def far(s):
+        return (3 * a * s - 10 * a) * s + 8 * a
+
+    return far(t + 1.0), near(t), -near(1.0 - t), -far(2.0 - t)
 
 
 def _axis_matrix(n, o, step, mode, align_corners):
@@ -266,7 +296,9 @@ def _launch(name, source, target, tables, axes, rows, extra=()):
     = the rows (d, h) of one plane the kernel walks (output rows forward, input rows backward)."""
     kernel = backend.load_kernel("resample", name, source.dtype)
     planes, sizes, outs = source.shape[0] * source.shape[1], [a[0] for a in axes], [a[1] for a in axes]
-    for n, arrays in _plane_launches("interpolate", planes, max(source.size, target.size) // planes, source, target):
+    for n, arrays in _plane_launches(
+        "interpolate", planes, max(source.size, target.size) // max(planes, 1), source, target
+    ):
         blocks = -(-n * rows // 8)  # 8 rows per block of (32, 8) threads; the blocks loop beyond MAX_BLOCKS
         kernel(backend.grid_for(blocks, 1)[0], (32, 8), (*arrays, *tables, n, *sizes, *outs, *extra))
 
@@ -287,8 +319,10 @@ def pad(x, pad, mode="reflect", value=None):
               the input it copied (one slice add per padded position, none per pixel)
     Shapes:   pad = (left_last, right_last, left_2nd_last, ...) of length 2k, k in 1..3, for an input
               of k+1 or k+2 dims; each padded dim grows by left + right.
-    Raises:   ShapeError on other lengths/ranks, negative padding, reflect padding >= the dim size,
-              circular padding > the dim size; ValueError on an unknown mode or a non-zero value.
+              A negative width crops, as PyTorch: reflect and replicate pad by the positive widths,
+              then cut the negative ones (at least 1 element must remain); circular cuts first, then wraps.
+    Raises:   ShapeError on other lengths/ranks, reflect padding >= the dim size, circular padding
+              > the (cropped) dim size, a crop leaving too little; ValueError on an unknown mode or value.
     """
     if mode not in ("reflect", "replicate", "circular"):
         raise ValueError(fmt("pad", f"mode {mode!r} is not one of 'constant', 'reflect', 'replicate', 'circular'"))
@@ -299,11 +333,15 @@ def pad(x, pad, mode="reflect", value=None):
     if len(widths) % 2 or k not in (1, 2, 3) or x.ndim not in (k + 1, k + 2):
         raise ShapeError(fmt("pad", f"{mode} padding of length {len(widths)} needs a {k + 1}-D or {k + 2}-D input "
                              "(pad = 2 values per padded trailing dim, at most 3 dims)", x=x))  # fmt: skip
+    pairs = pad_pairs(x, widths)  # negative widths crop, as PyTorch: circular crops first, then wraps the
+    if mode == "circular":  # rest; reflect and replicate pad the whole input first, then crop
+        x = crop(x, pairs, minimum=0, mode=mode)
     sources = []
     for axis in range(x.ndim - k, x.ndim):
-        left, right = widths[2 * (x.ndim - 1 - axis)], widths[2 * (x.ndim - 1 - axis) + 1]
+        left, right = max(pairs[axis][0], 0), max(pairs[axis][1], 0)
         sources.append((axis, left, _pad_source(x, axis, left, right, mode)))
-    return BorderPad.apply(x, sources=tuple(sources), mode=mode)
+    y = BorderPad.apply(x, sources=tuple(sources), mode=mode)
+    return y if mode == "circular" else crop(y, pairs, minimum=1, mode=mode)
 
 
 class BorderPad(Function):
@@ -332,9 +370,11 @@ def _pad_source(x, axis, left, right, mode):
     """src(j) for j in [-left, n + right) along ``axis`` (see pad), after checking the widths."""
     n = x.shape[axis]
     limit = {"reflect": n - 1, "replicate": None, "circular": n}[mode]
-    if min(left, right) < 0 or (limit is not None and max(left, right) > limit) or n == 0:
+    if n == 0 and (left or right or mode != "circular"):
+        raise ShapeError(fmt("pad", f"{mode} padding ({left}, {right}) of dim {axis}: the dim is empty", x=x))
+    if limit is not None and max(left, right) > limit:
         raise ShapeError(fmt("pad", f"{mode} padding ({left}, {right}) of dim {axis} (size {n}) must be "
-                             f"non-negative{f' and at most {limit}' if limit is not None else ''}", x=x))  # fmt: skip
+                             f"at most {limit}", x=x))  # fmt: skip
     j = numpy.arange(-left, n + right)
     if mode == "reflect":
         return (n - 1) - numpy.abs((n - 1) - numpy.abs(j))

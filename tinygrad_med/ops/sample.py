@@ -17,11 +17,16 @@ then padding_mode:
     border:      src = clip(src, 0, L - 1)
     reflection:  src mirrored at the corner pixels' centres (align_corners) or outer edges, then clipped
 Bilinear (trilinear in 3-D): i0 = floor(src), taps i0 (weight i0 + 1 - src) and i0 + 1 (weight src - i0)
-per axis, the product of the axes' weights per corner.  Nearest: the one tap round(src), round half to
-even (C's nearbyint), as PyTorch.  d(src)/dg is (L-1)/2 or L/2 times the clip/reflection slope (0 or +-1).
+per axis, the product of the axes' weights per corner.  Bicubic (4-D inputs only, as PyTorch): src
+unnormalised but NOT padded, i0 = floor(src), t = src - i0, the 4 x 4 taps i0 - 1 .. i0 + 2 per axis with
+Keys' cubic weights W_k(t), A = -0.75 (ops/resample.py::cubic_weights); padding_mode maps each tap's
+integer index instead (border: clip; reflection: mirror, then clip; zeros: a tap outside reads 0), and
+d W_k / d g = W_k'(t) * (L-1)/2 or L/2 (the padding moves no tap: it adds no slope).
+Nearest: the one tap round(src), round half to even (C's nearbyint), as PyTorch.  d(src)/dg is (L-1)/2
+or L/2 times the clip/reflection slope (0 or +-1).
 
 grid_sample is linear in the input: on the CPU each image's taps form a sparse (P, S) matrix M with a
-row per output point, a column per input pixel and T = 4 / 8 / 1 weights a row, so y = M x with x as
+row per output point, a column per input pixel and T = 4 / 8 / 16 / 1 weights a row, so y = M x with x as
 (S, C) rows (the channels share every tap; scipy.sparse), gx = M^T gy, and g_grid along an axis weighs
 gy . x at each tap with the weights' derivatives.  The kernels compute the same taps per output point
 and scatter the backward with atomicAdd.
@@ -29,6 +34,7 @@ and scatter the backward with atomicAdd.
     affine_grid  theta (N, 2, 3), size (N, C, H, W)     -> grid (N, H, W, 2)
                  theta (N, 3, 4), size (N, C, D, H, W)  -> grid (N, D, H, W, 3)
     grid_sample  x (N, C, H, W), grid (N, OH, OW, 2)         -> y (N, C, OH, OW)      <-> kernels/sample.cu
+                 (bicubic: grid_sample_fwd_cubic / grid_sample_bwd_cubic)
                  x (N, C, D, H, W), grid (N, OD, OH, OW, 3)  -> y (N, C, OD, OH, OW)
 """
 
@@ -41,10 +47,11 @@ import scipy.sparse
 from .. import backend
 from ..errors import DTypeError, ShapeError, fmt
 from ..function import Function
+from .resample import cubic_weight_slopes, cubic_weights
 
 __all__ = ["affine_grid", "grid_sample"]
 
-_MODES = {"bilinear": 0, "nearest": 1}
+_MODES = {"bilinear": 0, "nearest": 1, "bicubic": 2}
 _GROUP_POINTS = 1 << 15  # output points whose taps the CPU path computes in one go (see _image_groups)
 _PADDING = {"zeros": 0, "border": 1, "reflection": 2}
 
@@ -84,8 +91,8 @@ def affine_grid(theta, size, align_corners=False):
                 size=size,
             )
         )
-    if min(size[2:]) < 1:
-        raise ShapeError(fmt("affine_grid", f"the spatial size must be positive, got {size}"))
+    if min(size) < 1:  # N = 0 too, as PyTorch ("Expected non-zero, positive output size")
+        raise ShapeError(fmt("affine_grid", f"every entry of size must be positive, got {size}"))
     return AffineGrid.apply(theta, size=size, align_corners=bool(align_corners))
 
 
@@ -120,20 +127,21 @@ def _base_grid(spatial, align_corners):
 
 
 def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corners=False):
-    """Read the input at the grid's normalised coordinates with (bi/tri)linear or nearest interpolation.
+    """Read the input at the grid's normalised coordinates with (bi/tri)linear, bicubic or nearest interpolation.
 
     Lecture: "HANDLING SPATIAL VARIANCE - Spatial transformer" (the sampler) and "Data augmentation".
     Forward:  y[n, c, o] = sum over taps t of w_t(src(grid[n, o])) * x[n, c, i_t]   (module docstring;
-              bilinear: 4 taps, trilinear: 8, nearest: 1; taps outside the input read 0)
+              bilinear: 4 taps, trilinear: 8, bicubic: 16, nearest: 1; taps outside the input read 0)
     Backward: gx[n, c, i_t] += w_t * gy[n, c, o]   (a scatter-add: outputs share inputs)
               g_grid[n, o, a] = dsrc_a/dg_a * sum_{c, t} gy[n, c, o] * x[n, c, i_t] * dw_t/dsrc_a,
-              dw_t/dsrc_a = +-(product of the other axes' weights); 0 for nearest
+              dw_t/dsrc_a = +-(product of the other axes' weights); bicubic: W_k'(t) times the other
+              axis's weight; 0 for nearest
     Shapes:   x (N, C, H, W), grid (N, OH, OW, 2) -> (N, C, OH, OW);
               x (N, C, D, H, W), grid (N, OD, OH, OW, 3) -> (N, C, OD, OH, OW)
     Args:
         input: float tensor, 4-D or 5-D.
         grid: same dtype and device; last dim (x, y) or (x, y, z), mostly in [-1, 1].
-        mode: 'bilinear' (trilinear for 5-D inputs, as PyTorch) or 'nearest'.
+        mode: 'bilinear' (trilinear for 5-D inputs, as PyTorch), 'bicubic' (4-D inputs only) or 'nearest'.
         padding_mode: 'zeros', 'border' or 'reflection'.
         align_corners: True puts -1 and 1 at the corner pixels' centres, False at their outer edges.
     Non-finite coordinates: zeros padding reads 0 (as PyTorch's CUDA kernel); border and reflection clip
@@ -150,20 +158,22 @@ def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corner
 
 def _check_grid_sample(x, grid, mode, padding_mode):
     if mode not in _MODES:
-        raise ValueError(fmt("grid_sample", f"mode {mode!r} is not supported; use 'bilinear' or 'nearest'"))
+        raise ValueError(fmt("grid_sample", f"mode {mode!r} is not supported; use 'bilinear', 'bicubic' or 'nearest'"))
     if padding_mode not in _PADDING:
         raise ValueError(fmt("grid_sample", f"padding_mode {padding_mode!r} is not one of {sorted(_PADDING)}"))
     layouts = {4: ("(N, C, H, W)", "(N, OH, OW, 2)"), 5: ("(N, C, D, H, W)", "(N, OD, OH, OW, 3)")}
     if x.ndim not in layouts:
         raise ShapeError(fmt("grid_sample", "input must be 4-D or 5-D", input=x))
+    if mode == "bicubic" and x.ndim != 4:
+        raise ShapeError(fmt("grid_sample", "mode 'bicubic' needs a 4-D input (N, C, H, W), as PyTorch", input=x))
     x_layout, grid_layout = layouts[x.ndim]
     shapes = dict(input=(x.shape, x_layout), grid=(grid.shape, grid_layout))
     if grid.ndim != x.ndim or grid.shape[-1] != x.ndim - 2:
         raise ShapeError(fmt("grid_sample", f"a {x.ndim}-D input needs a grid {grid_layout}", **shapes))
     if grid.shape[0] != x.shape[0]:
         raise ShapeError(fmt("grid_sample", "input and grid differ in the batch size N", **shapes))
-    if min(x.shape[2:]) < 1 or min(x.shape[:2]) < 1:
-        raise ShapeError(fmt("grid_sample", "input has an empty dim", **shapes))
+    if min(x.shape[1:]) < 1:  # an empty batch (N = 0) gives an empty output, as PyTorch
+        raise ShapeError(fmt("grid_sample", "input has an empty channel or spatial dim", **shapes))
     if x.dtype.kind != "f" or grid.dtype != x.dtype:
         raise DTypeError(fmt("grid_sample", f"input and grid must share a float dtype, got {x.dtype} and {grid.dtype}"))
 
@@ -173,12 +183,18 @@ class GridSample(Function):
 
     def forward(self, x, grid, mode, padding, align_corners):
         self.x, self.grid, self.options = x, grid, (mode, padding, align_corners)
+        if grid.size == 0:  # N = 0 or no output point: an empty output, no kernel launch
+            return backend.get_xp(x).zeros((*x.shape[:2], *grid.shape[1:-1]), x.dtype)
         fwd = _grid_sample_fwd_gpu if backend.on_gpu(x) else _grid_sample_fwd_cpu
         return fwd(x, grid, *self.options)
 
     def backward(self, gy):
         bwd = _grid_sample_bwd_gpu if backend.on_gpu(gy) else _grid_sample_bwd_cpu
-        gx, g_grid = bwd(gy, self.x, self.grid, *self.options)
+        if self.grid.size == 0:  # nothing was sampled: zero gradients
+            xp = backend.get_xp(gy)
+            gx, g_grid = xp.zeros(self.x.shape, gy.dtype), xp.zeros(self.grid.shape, gy.dtype)
+        else:
+            gx, g_grid = bwd(gy, self.x, self.grid, *self.options)
         return (gx if self.needs_input_grad[0] else None), (g_grid if self.needs_input_grad[1] else None)
 
 
@@ -218,6 +234,8 @@ def _axis_taps_cpu(coord, size, mode, padding, align_corners):
     A tap outside [0, size) weighs 0 (zero padding), and so does its derivative; its index is set to 0,
     a pixel that it then reads with weight 0.  The slope d src / d coord is folded into the derivative.
     """
+    if mode == _MODES["bicubic"]:
+        return _cubic_axis_taps_cpu(coord, size, padding, align_corners)
     src, slope = _source_index_cpu(coord, size, padding, align_corners)
     if mode == _MODES["nearest"]:  # one tap, piecewise constant: no derivative
         i, weight, dweight = numpy.rint(src)[None], numpy.ones_like(src)[None], numpy.zeros_like(src)[None]
@@ -229,8 +247,29 @@ def _axis_taps_cpu(coord, size, mode, padding, align_corners):
     return numpy.where(inside, i, 0).astype(numpy.int32), weight * inside, dweight * inside
 
 
+def _cubic_axis_taps_cpu(coord, size, padding, align_corners):
+    """Bicubic taps along one axis as (4, N, P) arrays (module docstring): i0 - 1 .. i0 + 2 with Keys' weights
+    W_k(t), t = src - floor(src); padding_mode maps each tap's index (PyTorch's get_value_bounded).
+
+    Lecture: "HANDLING SPATIAL VARIANCE - Spatial transformer" (the sampler, here with a smoother kernel).
+    Returns (index, weight, d weight / d coord) like _axis_taps_cpu; kernels/sample.cu::cubic_taps is its twin.
+    """
+    src, slope = _source_index_cpu(coord, size, _PADDING["zeros"], align_corners)  # unnormalised, not padded
+    i0 = numpy.floor(src)
+    t = src - i0
+    i = numpy.stack([i0 - 1, i0, i0 + 1, i0 + 2])
+    if padding == _PADDING["reflection"]:
+        twice_low, twice_high = (0, 2 * (size - 1)) if align_corners else (-1, 2 * size - 1)
+        i = _reflect_cpu(i, twice_low, twice_high)[0]
+    if padding != _PADDING["zeros"]:  # border, and reflection's last step
+        i = numpy.clip(i, 0, size - 1)
+    inside = (i >= 0) & (i < size)
+    weight, dweight = numpy.stack(cubic_weights(t)), numpy.stack(cubic_weight_slopes(t)) * slope
+    return numpy.where(inside, i, 0).astype(numpy.int32), weight * inside, dweight * inside
+
+
 def _taps_cpu(x_shape, grid, mode, padding, align_corners, derivatives=True):
-    """Every output point's T taps (4 bilinear, 8 trilinear, 1 nearest) as (T, N, P) arrays.
+    """Every output point's T taps (4 bilinear, 8 trilinear, 16 bicubic, 1 nearest) as (T, N, P) arrays.
 
     Returns the flat input index, the weight and, with ``derivatives``, a list of d weight / d grid
     coordinate per spatial axis (D, H, W order).  The corners are the outer product of the axes' taps
@@ -339,7 +378,8 @@ def _grid_sample_fwd_gpu(x, grid, mode, padding, align_corners):
     xp = backend.get_xp(x)
     args = _launch_args(x, grid, mode, padding, align_corners)
     y = xp.empty((*x.shape[:2], *grid.shape[1:-1]), x.dtype)
-    kernel = backend.load_kernel("sample", "grid_sample_fwd", x.dtype)
+    name = "grid_sample_fwd_cubic" if mode == _MODES["bicubic"] else "grid_sample_fwd"
+    kernel = backend.load_kernel("sample", name, x.dtype)
     kernel(*backend.grid_for(args[0] * args[5]), (xp.ascontiguousarray(x), xp.ascontiguousarray(grid), y, *args))
     return y
 
@@ -348,7 +388,8 @@ def _grid_sample_bwd_gpu(gy, x, grid, mode, padding, align_corners):
     xp = backend.get_xp(gy)
     args = _launch_args(x, grid, mode, padding, align_corners)
     gx, g_grid = xp.zeros(x.shape, x.dtype), xp.empty(grid.shape, grid.dtype)  # the kernel adds into gx
-    kernel = backend.load_kernel("sample", "grid_sample_bwd", x.dtype)
+    name = "grid_sample_bwd_cubic" if mode == _MODES["bicubic"] else "grid_sample_bwd"
+    kernel = backend.load_kernel("sample", name, x.dtype)
     arrays = (xp.ascontiguousarray(gy), xp.ascontiguousarray(x), xp.ascontiguousarray(grid), gx, g_grid)
     kernel(*backend.grid_for(args[0] * args[5]), (*arrays, *args))
     return gx, g_grid

@@ -279,9 +279,12 @@ def chunk(x, chunks, dim=0):
 def pad(x, pad, mode="constant", value=0.0):
     """Pad the last dims: ``pad`` = (left_last, right_last, left_2nd_last, ...) as F.pad.
 
-    Forward:  y = x surrounded by ``value`` (mode 'constant')
-    Backward: gx = gy with the padding cut off
-    Other modes ('reflect', 'replicate') live in ops/resample.py.
+    Forward:  y = x surrounded by ``value`` (mode 'constant'); a negative width crops instead, as
+              PyTorch: x is first cut by the negative widths, then padded by the positive ones
+    Backward: gx = gy with the padding cut off (and zeros where x was cropped)
+    Other modes ('reflect', 'replicate', 'circular') live in ops/resample.py.
+    Raises:   ShapeError if pad has an odd length or pads more dims than x has, or if the negative
+              widths crop more than a dim holds.
     """
     if mode != "constant":
         from . import resample
@@ -289,12 +292,32 @@ def pad(x, pad, mode="constant", value=0.0):
         return resample.pad(x, pad, mode, value)
     if len(pad) % 2 or len(pad) // 2 > x.ndim:
         raise ShapeError(fmt("pad", f"pad {tuple(pad)} needs an even length of at most 2 * ndim", x=x))
-    widths = [(0, 0)] * x.ndim
+    pairs = pad_pairs(x, pad)
+    x = crop(x, pairs, minimum=0, mode="constant")
+    return Pad.apply(x, widths=tuple((max(a, 0), max(b, 0)) for a, b in pairs), value=value)
+
+
+def pad_pairs(x, pad):
+    """F.pad's flat widths (last dim first) -> one (left, right) pair of ints per dim of x."""
+    pairs = [(0, 0)] * x.ndim
     for i in range(len(pad) // 2):
-        widths[x.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
-    if any(a < 0 or b < 0 for a, b in widths):
-        raise ValueError(f"pad: negative padding {tuple(pad)} is not supported")
-    return Pad.apply(x, widths=tuple(widths), value=value)
+        pairs[x.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
+    return pairs
+
+
+def crop(x, pairs, minimum, mode):
+    """x cut by the negative widths in ``pairs`` (PyTorch's negative padding); a view, differentiable.
+
+    Raises:   ShapeError if a dim would keep fewer than ``minimum`` elements.
+    """
+    cuts = [(max(0, -a), max(0, -b)) for a, b in pairs]
+    for axis, ((low, high), n) in enumerate(zip(cuts, x.shape, strict=True)):
+        if (low or high) and n - low - high < minimum:
+            raise ShapeError(fmt("pad", f"{mode} padding {pairs[axis]} leaves {n - low - high} elements of dim "
+                                 f"{axis} (size {n}); at least {minimum} must remain", x=x))  # fmt: skip
+    if not any(low or high for low, high in cuts):
+        return x
+    return x[tuple(slice(low, n - high) for (low, high), n in zip(cuts, x.shape, strict=True))]
 
 
 class Pad(Function):

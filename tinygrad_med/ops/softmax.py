@@ -110,6 +110,8 @@ class LogSoftmax(Function):
 
 def _softmax_fwd_cpu(x, axis):
     xp = get_xp(x)
+    if x.size == 0:  # no row, or rows of no entry: nothing to normalise (max over nothing has no value)
+        return x.copy()
     with numpy.errstate(under="ignore"):
         e = xp.exp(x - x.max(axis=axis, keepdims=True))
     return e / e.sum(axis=axis, keepdims=True)
@@ -125,6 +127,8 @@ def _softmax_bwd_cpu(y, gy, axis):
 
 def _log_softmax_fwd_cpu(x, axis):
     xp = get_xp(x)
+    if x.size == 0:  # as _softmax_fwd_cpu
+        return x.copy()
     shifted = x - x.max(axis=axis, keepdims=True)
     with numpy.errstate(under="ignore"):
         return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
