@@ -210,8 +210,8 @@ def test_modules_call_their_ops():
     ]
     for module, expected in pairs:
         assert_close(module(x), expected, rtol=0, atol=0)
-    layer = nn.Maxout(6, 4, num_pieces=3)
-    assert layer(x).shape == (2, 4) and layer.weight.shape == (12, 6) and layer.num_parameters() == 12 * 6 + 12
+    layer = nn.Maxout(6, 4, num_pieces=3)  # float32 weights: a float64 input is refused, as PyTorch's Linear does
+    assert layer(x.float()).shape == (2, 4) and layer.weight.shape == (12, 6) and layer.num_parameters() == 12 * 6 + 12
     assert "num_pieces=3" in repr(layer)
 
 
