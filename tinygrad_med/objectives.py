@@ -181,6 +181,9 @@ def objective_classes():
 
     kinds = (Classification, Segmentation, Reconstruction, VariationalReconstruction, ProbabilisticSegmentation)
     kinds += (Detection, InstanceSegmentation, Captioning)
+    from .objectives_graph import GraphClassification, VertexParcellation
+
+    kinds += (VertexParcellation, GraphClassification)
     return {kind.name: kind for kind in kinds}
 
 

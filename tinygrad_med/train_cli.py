@@ -156,6 +156,15 @@ def run_predict(args):
     objective = trainer.objective
     if objective.name == "classification":
         raise ValueError(f"tgm predict writes masks; model {trainer.config['model']!r} is a classifier")
+    if hasattr(objective, "predict_test") and not args.input:  # graphs: the held-out hemisphere or patches
+        folder = args.checkpoint if os.path.isdir(args.checkpoint) else os.path.dirname(args.checkpoint)
+        with no_grad():
+            print(
+                objective.predict_test(
+                    trainer.model.eval(), trainer.test_set, args.output or os.path.join(folder, "prediction")
+                )
+            )
+        return 0
     if args.input:
         image, reference = _read_image(args.input, getattr(trainer.train_set, "spatial_dims", 2)), args.input
     else:
