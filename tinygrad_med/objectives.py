@@ -47,6 +47,10 @@ MODEL_OBJECTIVES = {
     "fasterrcnn": "detection",
     "maskrcnn": "instance segmentation",
     "captioner": "captioning",
+    "spectral_gcn": "vertex parcellation",
+    "geometric_gcn": "vertex parcellation",
+    "vertex_mlp": "vertex parcellation",
+    "graph_classifier": "graph classification",
 }
 
 

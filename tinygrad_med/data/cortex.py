@@ -85,7 +85,7 @@ def cotangent_laplacian(vertices, faces):
 
 
 def mean_curvature(vertices, faces, W=None, M=None):
-    """Mean curvature H (V,) = <M^-1 W x, n> / 2 (sign as the normals: negative on a sphere with outward normals)."""
+    """Mean curvature H (V,) = -<M^-1 W x, n> / 2: 1 / R on a sphere of radius R with outward normals."""
     from ..graph.mesh import vertex_normals
 
     if W is None:
