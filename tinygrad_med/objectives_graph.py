@@ -111,7 +111,9 @@ class VertexParcellation(Classification):
 
         if self.surface is None:
             return
-        panels = [("true", result["targets"][0]), ("predicted", result["predictions"][0])]
+        truth = result["targets"][0]
+        shown = numpy.where(truth >= 0, result["predictions"][0], IGNORE)  # not scored on the medial wall: grey
+        panels = [("true", truth), ("predicted", shown)]
         plot_surface_labels(*self.surface, panels, picture_path(out, self, 0), self.num_classes)
 
 
