@@ -13,6 +13,7 @@ from tinygrad_med.data.cortex import (
     mean_curvature,
     parcellation_scores,
     spectral_embedding,
+    spectral_pseudo_coordinates,
     surface_features,
 )
 from tinygrad_med.data.cortex_patches import CortexPatches, grow_disk
@@ -52,7 +53,7 @@ def test_cortex_dataset_shapes_and_hemisphere_alignment():
     train, test = CortexDataset("train"), CortexDataset("test")
     (graph, x), y = train[0]
     assert x.shape == (32492, 5) and x.dtype == numpy.float32 and y.shape == (32492,)
-    assert graph.num_nodes == 32492 and graph.pseudo.shape == (graph.num_edges, 2)
+    assert graph.num_nodes == 32492 and graph.pseudo.shape == (graph.num_edges, 3)  # in the spectral coordinates
     assert train.num_classes == test.num_classes == 7 and train.in_channels == 5
     assert (y == -1).sum() == 32492 - 29696 + 385  # the medial wall and Yeo's unlabelled cortex are ignored
     assert train.alignment.min() > 0.9  # spectral coordinates matched left to right
@@ -70,6 +71,15 @@ def test_mmp_labels_are_the_same_180_areas_on_both_sides():
     assert (left[both] == right[both]).mean() > 0.75
 
 
+def test_spectral_pseudo_coordinates_are_the_neighbours_offsets_in_units_of_the_mean_edge():
+    vertices, faces = icosphere(1)
+    graph = spectral_pseudo_coordinates(mesh_graph(vertices, faces, None), 3 * vertices)
+    i, j = graph.adjacency.row, graph.adjacency.indices
+    offsets = vertices[j] - vertices[i]
+    numpy.testing.assert_allclose(graph.pseudo, offsets / numpy.linalg.norm(offsets, axis=1).mean())
+    assert numpy.linalg.norm(graph.pseudo, axis=1).mean() == pytest.approx(1.0)
+
+
 def test_parcellation_scores_ignore_unlabelled_vertices():
     labels = numpy.array([-1, 0, 0, 1, 1, -1])
     scores = parcellation_scores(numpy.array([1, 0, 1, 1, 1, 0]), labels, 2)
@@ -84,7 +94,7 @@ def fsaverage5_left():
     local, spectral = surface_features(vertices, faces, sulc, 3)
     features = numpy.column_stack([local, spectral])
     features = ((features - features.mean(0)) / features.std(0)).astype(numpy.float32)
-    return mesh_graph(vertices, faces, "local"), features, spectral
+    return spectral_pseudo_coordinates(mesh_graph(vertices, faces, None), features[:, 2:]), features, spectral
 
 
 @pytest.mark.parametrize("make", [SpectralGCN, GeometricGCN])

@@ -49,6 +49,7 @@ __all__ = [
     "cortex_labels",
     "load_surface",
     "parcellation_scores",
+    "spectral_pseudo_coordinates",
 ]
 
 CORTEX_LABELS = {"yeo7": ("yeo7.npz", 0), "yeo17": ("yeo17.npz", 0), "mmp": ("mmp_1.0.npz", 180)}
@@ -184,6 +185,19 @@ def surface_features(vertices, faces, sulc, n_spectral=3, cortex=None):
     return numpy.column_stack([sulc, curvature]), spectral
 
 
+def spectral_pseudo_coordinates(graph, spectral):
+    """The graph with pseudo-coordinates u_ij = (s_j - s_i) / h taken in the spectral embedding s (V, D), h the
+    mean edge length there: a frame shared by every vertex and, once aligned, by both hemispheres (Gopinath et
+    al.'s geometric convolution on spectral embeddings; the mesh's tangent frames turn arbitrarily per vertex).
+    """
+    from ..graph import Graph
+
+    i, j = graph.adjacency.row, graph.adjacency.indices  # edge j -> i in CSR order
+    delta = numpy.asarray(spectral, numpy.float64)[j] - numpy.asarray(spectral, numpy.float64)[i]  # (E, D)
+    scale = numpy.linalg.norm(delta, axis=1).mean()
+    return Graph(graph.adjacency, pseudo=delta / (scale if scale > 0 else 1.0))
+
+
 def standardise(features, cortex):
     """(features - mean) / std per column, the statistics taken over the ``cortex`` rows."""
     mean, std = features[cortex].mean(0), features[cortex].std(0)
@@ -229,7 +243,7 @@ class CortexDataset(Dataset):
     The whole hemisphere is one sample; the training split repeats it ``samples_per_epoch`` times, each
     copy with Gaussian noise of std ``noise`` on the features (drawn from ``self.rng(index)``).
     Attributes:
-        graph: the mesh graph (tinygrad_med.graph.mesh_graph, 'local' pseudo-coordinates u_ij).
+        graph: the mesh graph, pseudo-coordinates u_ij in the spectral coordinates (spectral_pseudo_coordinates).
         features float32 (V, F), labels int64 (V,) (-1: ignored), class_names, num_classes, in_channels,
         task 'vertex parcellation', inflated (vertices, faces) for the pictures, alignment (spectral columns'
         left-right correlations).
@@ -249,7 +263,7 @@ class CortexDataset(Dataset):
         self.labels, self.class_names = cortex_labels(hemi, labels)
         self.num_classes, self.in_channels = len(self.class_names), self.features.shape[1]
         vertices, faces = load_surface(hemi)
-        self.graph = mesh_graph(vertices, faces, pseudo="local")
+        self.graph = spectral_pseudo_coordinates(mesh_graph(vertices, faces, pseudo=None), self.features[:, 2:])
         self.inflated = load_surface(hemi, "very_inflated")
         self.samples, self.noise = (samples_per_epoch if split == "train" else 1), float(noise)
 

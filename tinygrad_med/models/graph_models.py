@@ -71,7 +71,7 @@ class GeometricGCN(_VertexNet):
     neighbours only). Shapes: x (V, in_channels) -> (V, num_classes); the graph needs pseudo-coordinates.
     """
 
-    def __init__(self, in_channels, num_classes, hidden=32, layers=3, kernel_size=4, dim=2, dropout=0.1):
+    def __init__(self, in_channels, num_classes, hidden=32, layers=3, kernel_size=4, dim=3, dropout=0.1):
         super().__init__()
         widths = [in_channels] + [hidden] * layers
         convs = [nn.GaussianGraphConv(widths[i], hidden, dim, kernel_size) for i in range(layers)]
