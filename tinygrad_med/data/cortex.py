@@ -31,7 +31,6 @@ import os
 
 import numpy
 import scipy.sparse
-import scipy.sparse.linalg
 
 from ..errors import fmt
 from ._packages import package_file, require
@@ -100,6 +99,8 @@ def spectral_embedding(W, M, count):
 
     Shift-invert around 0 (scipy's eigsh with a sparse LU), so 30k vertices take about a second.
     """
+    import scipy.sparse.linalg
+
     shift = -1e-8  # just below the zero eigenvalue: the factorised matrix stays non-singular
     values, vectors = scipy.sparse.linalg.eigsh(-W, k=count + 1, M=scipy.sparse.diags(M), sigma=shift, which="LM")
     order = numpy.argsort(values)
@@ -222,8 +223,9 @@ def hemisphere_features(n_spectral=3, cache=True):
         out[hemi] = standardise(features, cortex_vertices(hemi)).astype(numpy.float32)
     if cache:
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        numpy.savez(path + ".tmp.npz", **out)
-        os.replace(path + ".tmp.npz", path)
+        partial = f"{path}.{os.getpid()}.npz"  # written whole, then renamed: runs started together never read half a file
+        numpy.savez(partial, **out)
+        os.replace(partial, path)
     return out
 
 
