@@ -223,7 +223,7 @@ def hemisphere_features(n_spectral=3, cache=True):
         out[hemi] = standardise(features, cortex_vertices(hemi)).astype(numpy.float32)
     if cache:
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        partial = f"{path}.{os.getpid()}.npz"  # written whole, then renamed: runs started together never read half a file
+        partial = f"{path}.{os.getpid()}.npz"  # written whole, then renamed: no run reads half a file
         numpy.savez(partial, **out)
         os.replace(partial, path)
     return out
