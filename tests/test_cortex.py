@@ -145,3 +145,18 @@ def test_vertex_mlp_ignores_the_graph():
     x = tm.randn(10, 5)
     with tm.no_grad():
         numpy.testing.assert_allclose(model(x, None).numpy(), model(x[::-1], None).numpy()[::-1], rtol=1e-6)
+
+
+@pytest.mark.parametrize("make", [SpectralGCN, GeometricGCN, GraphClassifier])
+def test_graph_models_do_not_depend_on_the_vertex_order(make):
+    vertices, faces = icosphere(1)
+    graph = spectral_pseudo_coordinates(mesh_graph(vertices, faces, None), vertices)
+    perm = numpy.random.default_rng(1).permutation(graph.num_nodes)
+    tm.manual_seed(0)
+    model = make(3, 4, hidden=8, layers=2).eval()
+    x = vertices.astype(numpy.float32)
+    with tm.no_grad():
+        out = model(tm.tensor(x), graph).numpy()
+        moved = model(tm.tensor(x[perm]), graph.permute(perm)).numpy()
+    expected = out if make is GraphClassifier else out[perm]  # one score per graph / per vertex, moved along
+    numpy.testing.assert_allclose(moved, expected, rtol=1e-4, atol=1e-5)

@@ -22,7 +22,7 @@ from .. import nn
 from ..nn import functional as F
 from ..ops.shape import cat
 
-__all__ = ["SpectralGCN", "GeometricGCN", "VertexMLP", "GraphClassifier"]
+__all__ = ["SpectralGCN", "GeometricGCN", "VertexMLP", "GraphClassifier", "conv_blocks"]
 
 
 class _VertexNet(nn.Module):
@@ -41,11 +41,17 @@ class _VertexNet(nn.Module):
         return self.convs[index](h, graph)
 
     def forward(self, x, graph):
-        h = x
-        for index, norm in enumerate(self.norms):
-            z = F.relu(norm(self.conv(index, h, graph)))
-            h = z if index == 0 else h + z  # residual: deeper blocks refine, the first changes the width
-        return self.head(self.dropout(h))
+        return self.head(self.dropout(conv_blocks(self, x, graph)))
+
+
+def conv_blocks(model, x, graph):
+    """h = relu(norm_0(conv_0(x))), then h = h + relu(norm_l(conv_l(h))) (residual: deeper blocks refine, the
+    first changes the width); ``model.conv(l, h, graph)`` and ``model.norms`` give the blocks."""
+    h = x
+    for index, norm in enumerate(model.norms):
+        z = F.relu(norm(model.conv(index, h, graph)))
+        h = z if index == 0 else h + z
+    return h
 
 
 class SpectralGCN(_VertexNet):
@@ -121,11 +127,11 @@ class GraphClassifier(nn.Module):
         )
         self.clusters, self.aux_loss = clusters, None
 
+    def conv(self, index, h, graph):
+        return self.convs[index](h, graph)
+
     def forward(self, x, graph):
-        h = x
-        for index, (conv, norm) in enumerate(zip(self.convs, self.norms, strict=True)):
-            z = F.relu(norm(conv(h, graph)))
-            h = z if index == 0 else h + z
+        h = conv_blocks(self, x, graph)
         z = cat([h, h[:, :1] * 0 + 1], 1)  # (V, hidden + 1): the last column pools each cluster's size
         pooled, _, link_loss, entropy_loss = self.pool(h, graph, z=z)  # (B, C, hidden + 1)
         means = pooled[:, :, :-1] / (pooled[:, :, -1:] + 1e-6)  # (B, C, hidden): the slide's per-cluster average
