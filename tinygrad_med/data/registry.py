@@ -82,7 +82,7 @@ DATASETS = {
     "cortex-mmp": _cortex("mmp", "the cortex graph with Glasser's 180 areas (HCP MMP 1.0)"),
     "cortex-patches": {
         "make": lambda split, path=None: CortexPatches(split, "yeo7", count=512 if split == "train" else 384),
-        "recipe": {"model": "graph_classifier", "epochs": 10, "batch_size": 32, "lr": 3e-3},
+        "recipe": {"model": "graph_classifier", "epochs": 25, "batch_size": 32, "lr": 3e-3},
         "about": "disks of 40-160 vertices grown on the cortex graph, class = Yeo 7 network at the centre",
         "task": "graph classification",
     },
