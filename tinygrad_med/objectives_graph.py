@@ -114,7 +114,7 @@ class VertexParcellation(Classification):
         truth = result["targets"][0]
         shown = numpy.where(truth >= 0, result["predictions"][0], IGNORE)  # not scored on the medial wall: grey
         panels = [("true", truth), ("predicted", shown)]
-        plot_surface_labels(*self.surface, panels, picture_path(out, self, 0), self.num_classes)
+        plot_surface_labels(*self.surface, panels, picture_path(out, self, 0), self.num_classes, self.class_names)
 
 
 class GraphClassification(Classification):

@@ -18,11 +18,12 @@ def label_colors(num_classes):
     return numpy.concatenate([colors, [[0.85, 0.85, 0.85, 1.0]]])
 
 
-def plot_surface_labels(vertices, faces, panels, path, num_classes):
+def plot_surface_labels(vertices, faces, panels, path, num_classes, class_names=None):
     """One row per (title, labels (V,)) panel: lateral and medial views of the surface, each face coloured
     by its first vertex's label (-1 grey). A view projects onto the (y, z) plane the faces whose normals
     point away from (lateral, -x) or towards (medial, +x) the midline, far faces first: the left
-    hemisphere's orientation (the right one is mirrored onto it by data/cortex.py).
+    hemisphere's orientation (the right one is mirrored onto it by data/cortex.py). A legend names up to 20
+    ``class_names``.
     """
     from matplotlib.collections import PolyCollection
 
@@ -49,7 +50,12 @@ def plot_surface_labels(vertices, faces, panels, path, num_classes):
             axis.set_aspect("equal")
             axis.set_title(f"{title}: {view}")
             axis.axis("off")
-    fig.tight_layout()
+    if class_names is not None and len(class_names) <= 20:
+        from matplotlib.patches import Patch
+
+        handles = [Patch(color=colors[k], label=name) for k, name in enumerate(class_names)]
+        fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 7), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.05 if class_names is not None and len(class_names) <= 20 else 0, 1, 1))
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
