@@ -50,3 +50,22 @@ def test_the_patch_classifier_objective_adds_the_pooling_losses():
     loss, pred = objective.loss(model, x, y)
     assert loss.shape == () and pred.shape == (4,)
     assert loss.item() > objective.aux_weight * model.aux_loss.item() > 0
+
+
+def test_a_resumed_cortex_run_reaches_the_same_weights(tmp_path, monkeypatch):
+    from tinygrad_med.data import registry
+    from tinygrad_med.data.cortex import CortexDataset
+    from tinygrad_med.train import Trainer, load_checkpoint
+
+    short = dict(registry.DATASETS["cortex"], make=lambda split, path=None: CortexDataset(split, samples_per_epoch=3))
+    monkeypatch.setitem(registry.DATASETS, "cortex", short)
+    config = make_config("spectral_gcn", "cortex", epochs=2)
+    whole = Trainer(config, str(tmp_path / "whole"), progress=False)
+    whole.fit()
+    cut = Trainer(config, str(tmp_path / "cut"), progress=False)
+    assert cut.fit(on_step=lambda t: t.request_stop() if (t.epoch, t.step) == (1, 1) else None)["interrupted"]
+    resumed = Trainer(config, str(tmp_path / "cut"), progress=False)
+    resumed.load_state(load_checkpoint(str(tmp_path / "cut" / "checkpoint.npz"), "spectral_gcn", "cortex"), "cut")
+    resumed.fit()
+    for name, value in whole.model.state_dict().items():
+        numpy.testing.assert_array_equal(value.numpy(), resumed.model.state_dict()[name].numpy())
