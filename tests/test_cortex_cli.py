@@ -29,6 +29,9 @@ def test_one_epoch_of_spectral_gcn_beats_chance_on_the_right_hemisphere(tmp_path
     assert main(["predict", out]) == 0
     labels = numpy.load(os.path.join(out, "prediction.npy"))
     assert labels.shape == (32492,) and labels.min() >= 0 and labels.max() < 7
+    capsys.readouterr()
+    assert main(["predict", out, "--input", "image.png"]) == 2
+    assert "predicts its held-out split" in capsys.readouterr().err
 
 
 def test_image_models_are_refused_on_the_cortex_and_graph_models_on_images():

@@ -156,7 +156,9 @@ def run_predict(args):
     objective = trainer.objective
     if objective.name == "classification":
         raise ValueError(f"tgm predict writes masks; model {trainer.config['model']!r} is a classifier")
-    if hasattr(objective, "predict_test") and not args.input:  # graphs: the held-out hemisphere or patches
+    if hasattr(objective, "predict_test"):  # graphs: the held-out hemisphere or patches
+        if args.input:
+            raise ValueError(f"tgm predict: a {objective.name} run predicts its held-out split; drop --input")
         folder = args.checkpoint if os.path.isdir(args.checkpoint) else os.path.dirname(args.checkpoint)
         with no_grad():
             print(
