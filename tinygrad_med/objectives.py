@@ -48,6 +48,10 @@ MODEL_OBJECTIVES = {
     "fasterrcnn": "detection",
     "maskrcnn": "instance segmentation",
     "captioner": "captioning",
+    "spectral_gcn": "vertex parcellation",
+    "geometric_gcn": "vertex parcellation",
+    "vertex_mlp": "vertex parcellation",
+    "graph_classifier": "graph classification",
 }
 
 
@@ -236,6 +240,9 @@ def objective_classes():
         ProbabilisticSegmentation,
     )
     kinds += (Detection, InstanceSegmentation, Captioning)
+    from .objectives_graph import GraphClassification, VertexParcellation
+
+    kinds += (VertexParcellation, GraphClassification)
     return {kind.name: kind for kind in kinds}
 
 

@@ -46,6 +46,8 @@ FORMATS = {
     "detections": (".png", ".npy"),
     "caption": (".txt", ".json"),
     "overlay": (".png",),
+    "vertex labels": (".npy",),  # a graph run's held-out hemisphere: one class id per vertex
+    "graph classes": (".json",),  # a graph classification run's held-out graphs
 }
 INPUTS = (".npy", ".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".nii", ".nii.gz")
 # what the third-party readers (Pillow, tifffile, nibabel) raise on damaged files, found by fuzzing

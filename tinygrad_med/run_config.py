@@ -34,6 +34,10 @@ DEFAULT_DATA = {
     "fasterrcnn": "nuclei",
     "maskrcnn": "nuclei",
     "captioner": "digits",
+    "spectral_gcn": "cortex",
+    "geometric_gcn": "cortex",
+    "vertex_mlp": "cortex",
+    "graph_classifier": "cortex-patches",
 }
 
 

@@ -189,15 +189,24 @@ def run_predict(args):
     reconstruction for an autoencoder or VAE, its detections, or its caption (what the run's objective predicts).
     The output is checked before the model runs (tinygrad_med/predict_io.py) and the path written is printed."""
     from .function import no_grad
-    from .predict_io import pad, plan_outputs, read_image, write_image, write_mask, write_overlay
+    from .predict_io import FORMATS, check_output, pad, plan_outputs, read_image, write_image, write_mask, write_overlay
     from .tensor import Tensor
 
     trainer = _trainer_from(args.checkpoint, args.device)
-    objective, kind = trainer.objective, trainer.objective.prediction
+    objective, kind = trainer.objective, getattr(trainer.objective, "prediction", None)
+    folder = args.checkpoint if os.path.isdir(args.checkpoint) else os.path.dirname(os.path.abspath(args.checkpoint))
+    if hasattr(objective, "predict_test"):  # graphs: the held-out hemisphere or patches
+        if args.input:
+            raise ValueError(f"tgm predict: a {objective.name} run predicts its held-out split; drop --input")
+        kind = objective.graph_prediction
+        default = os.path.join(folder, "prediction" + FORMATS[kind][0])
+        output = check_output(args.output or default, kind, args.output is not None)
+        with no_grad():
+            print(objective.predict_test(trainer.model.eval(), trainer.test_set, output))
+        return 0
     if objective.name.endswith("classification"):
         raise ValueError(f"tgm predict writes masks; model {trainer.config['model']!r} is a classifier")
     spatial_dims = trainer.test_set[0][0].ndim - 1  # (C, *S)
-    folder = args.checkpoint if os.path.isdir(args.checkpoint) else os.path.dirname(os.path.abspath(args.checkpoint))
     output, overlay = plan_outputs(args.output, args.overlay, args.input, kind, folder, spatial_dims)
     skipped = 0
     if args.input:

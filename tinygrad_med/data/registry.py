@@ -11,6 +11,8 @@ import numpy
 
 from ..errors import fmt
 from ..models import UnknownNameError
+from .cortex import CortexDataset
+from .cortex_patches import CortexPatches
 from .detection import NucleiDetectionDataset, ShapesDetectionDataset
 from .digits import DigitsDataset
 from .medmnist import MedMNIST
@@ -19,6 +21,17 @@ from .nuclei import NucleiDataset
 from .phantoms import PhantomDataset
 
 __all__ = ["DATASETS", "get_dataset", "recipe", "dataset_names"]
+
+
+def _cortex(atlas, about):
+    """The cortex graph with the labels of ``atlas`` (data/cortex.py), trained by the per-vertex graph models."""
+    return {
+        "make": lambda split, path=None: CortexDataset(split, atlas),
+        "recipe": {"model": "spectral_gcn", "epochs": 12, "batch_size": 1, "lr": 1e-2},
+        "about": about,
+        "task": "vertex parcellation",
+    }
+
 
 DATASETS = {
     "nuclei": {
@@ -63,6 +76,15 @@ DATASETS = {
         "recipe": {"model": "fasterrcnn", "epochs": 10, "batch_size": 4, "lr": 3e-3},
         "about": "synthetic discs and squares on noise, 2D detection (generated)",
         "task": "detection",
+    },
+    "cortex": _cortex("yeo7", "HCP 32k fs_LR cortex as a mesh graph, Yeo 7 networks per vertex, left -> right"),
+    "cortex-yeo17": _cortex("yeo17", "the cortex graph with the Yeo 17 networks"),
+    "cortex-mmp": _cortex("mmp", "the cortex graph with Glasser's 180 areas (HCP MMP 1.0)"),
+    "cortex-patches": {
+        "make": lambda split, path=None: CortexPatches(split, "yeo7", count=512 if split == "train" else 384),
+        "recipe": {"model": "graph_classifier", "epochs": 25, "batch_size": 32, "lr": 3e-3},
+        "about": "disks of 40-160 vertices grown on the cortex graph, class = Yeo 7 network at the centre",
+        "task": "graph classification",
     },
     "medmnist": {
         "make": lambda split, path=None: MedMNIST(_need_path(path), split),
@@ -128,6 +150,8 @@ def report(name, test_set, predictions):
     """Dataset-specific extras for the summary: for nuclei, what an intensity threshold alone scores
     on the held-out strip (with the best threshold, chosen on the test labels: an upper bound for
     thresholding) and the per-nucleus detection F1 of the model and of that threshold."""
+    if hasattr(test_set, "summary_extras"):  # the cortex: copying the left labels through the correspondence
+        return test_set.summary_extras(predictions)
     if name != "nuclei" or getattr(test_set, "task", None) != "segmentation":
         return {}
     from ..metrics import detection_f1, dice_per_class

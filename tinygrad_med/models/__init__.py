@@ -10,6 +10,8 @@ hyperdense.py  HyperDense-Net 2D/3D (Dolz et al. 2018)
 captioning.py  image-to-text: CNN encoder + LSTM decoder (Show and Tell), Vocabulary; registered as 'captioner'
 autoencoder.py ConvAutoencoder, VAE (Kingma and Welling 2013); registered as 'autoencoder' and 'vae'
 prob_unet.py   Probabilistic U-Net (Kohl et al. 2018); registered as 'prob_unet'
+graph_models.py  SpectralGCN, GeometricGCN, VertexMLP (per-vertex cortex parcellation), GraphClassifier
+           (adaptive pooling); registered as 'spectral_gcn', 'geometric_gcn', 'vertex_mlp', 'graph_classifier'
 (what each registered model is trained for -- its loss, metrics and pictures -- is tinygrad_med/objectives.py)
 alexnet.py AlexNet (Krizhevsky et al. 2012), ZF Net (Zeiler and Fergus 2014); LRN optional
 vgg.py     VGG-11/13/16/19 (Simonyan and Zisserman 2014, configurations A, B, D, E)
@@ -32,6 +34,7 @@ from .densenet import DenseNet, densenet121, densenet161, densenet169, densenet2
 from .faster_rcnn import FasterRCNN
 from .fcn import FCN
 from .googlenet import GoogLeNet, GoogLeNetOutputs, googlenet, googlenet_loss
+from .graph_models import GeometricGCN, GraphClassifier, SpectralGCN, VertexMLP
 from .hyperdense import HyperDenseNet
 from .mask_rcnn import MaskRCNN
 from .prob_unet import ProbUNet
@@ -86,6 +89,10 @@ __all__ = [
     "RegionProposalNetwork",
     "FasterRCNN",
     "MaskRCNN",
+    "SpectralGCN",
+    "GeometricGCN",
+    "VertexMLP",
+    "GraphClassifier",
     "MODELS",
     "create_model",
     "UnknownNameError",
@@ -184,6 +191,22 @@ MODELS = {
     "captioner": (
         lambda in_channels, num_classes, **o: ImageCaptioner(num_classes, in_channels, **o),
         "image-to-text (Show and Tell): CNN encoder + LSTM decoder writing a caption; num_classes = vocabulary size",
+    ),
+    "spectral_gcn": (
+        lambda in_channels, num_classes, **o: SpectralGCN(in_channels, num_classes, **o),
+        "per-vertex labels from Chebyshev graph convolutions (Defferrard et al. 2016), 3 blocks of K=8, width 32",
+    ),
+    "geometric_gcn": (
+        lambda in_channels, num_classes, **o: GeometricGCN(in_channels, num_classes, **o),
+        "per-vertex labels from the slide's Gaussian-kernel geometric convolution (MoNet), 3 blocks, 4 kernels",
+    ),
+    "vertex_mlp": (
+        lambda in_channels, num_classes, **o: VertexMLP(in_channels, num_classes, **o),
+        "per-vertex MLP on the same features, no graph (the baseline of the graph models)",
+    ),
+    "graph_classifier": (
+        lambda in_channels, num_classes, **o: GraphClassifier(in_channels, num_classes, **o),
+        "graph convolutions + adaptive soft-cluster pooling (DiffPool, 8 clusters) + classifier, any graph size",
     ),
 }
 
