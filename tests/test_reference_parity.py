@@ -1,0 +1,80 @@
+"""Each op's reference (the slide's formula, what tm.reference_mode() runs) equals its fast CPU path.
+
+For every op family with a fast CPU path: forward and every gradient agree over random valid
+configurations, and under reference_mode the fast module is not called at all (it is patched
+to raise).  The CUDA kernels' agreement with the same reference is in each family's test file
+(the ``device`` fixture: emulated, and cuda where present).
+"""
+
+import numpy
+import pytest
+from conftest import assert_close
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_conv import conv_configs, make, run_conv
+
+import tinygrad_med as tm
+from tinygrad_med.ops import conv_cpu
+from tinygrad_med.ops.conv import conv2d
+from tinygrad_med.ops.conv_transpose import conv_transpose2d
+
+
+def forward_and_grads(fn, arrays):
+    """y and the gradient of sum(y * cos(index)) for every input (a gy with no symmetry to hide errors)."""
+    inputs = [tm.tensor(a, requires_grad=True) for a in arrays]
+    y = fn(*inputs)
+    (y * tm.tensor(numpy.cos(numpy.arange(y.numel())).reshape(y.shape))).sum().backward()
+    return [y.numpy()] + [t.grad.numpy() for t in inputs]
+
+
+def assert_reference_equals_fast(fn, arrays, rtol=1e-12, atol=1e-12):
+    with tm.reference_mode():
+        reference = forward_and_grads(fn, arrays)
+    fast = forward_and_grads(fn, arrays)
+    for r, f in zip(reference, fast, strict=True):
+        assert_close(f, r, rtol=rtol, atol=atol)
+
+
+def _refuse(*args, **kwargs):
+    raise AssertionError("the fast path ran under tm.reference_mode()")
+
+
+# ----------------------------------------------------------------------------- convolution
+
+
+@given(cfg=conv_configs(), chunk_bytes=st.sampled_from([None, 1, 300]), threads=st.booleans())
+@settings(max_examples=30, deadline=None)
+def test_conv_reference_equals_fast_path(cfg, chunk_bytes, threads):
+    """Whole, chunked (forced on tiny inputs) and threaded fast paths against im2col + one GEMM + col2im."""
+    x, W, b = make(cfg, numpy.random.default_rng(31))
+    with pytest.MonkeyPatch.context() as patch:
+        if chunk_bytes is not None and conv_cpu.ThreadpoolController is not None:
+            patch.setattr(conv_cpu, "_CHUNKED_MIN_BYTES", 0)
+            patch.setattr(conv_cpu, "_CHUNK_BYTES", chunk_bytes)
+        if threads:
+            patch.setattr(conv_cpu, "_PARALLEL_MIN_SIZE", 0)
+            patch.setattr(conv_cpu, "_THREADS", 2)
+        assert_reference_equals_fast(lambda x, W, b: run_conv(cfg, x, W, b), (x, W, b))
+
+
+def test_conv_pointwise_and_empty_batch_reference_equals_fast_path():
+    rng = numpy.random.default_rng(32)
+    x, W, b = rng.standard_normal((2, 4, 3, 5)), rng.standard_normal((6, 2, 1, 1)), rng.standard_normal(6)
+    assert_reference_equals_fast(lambda x, W, b: conv2d(x, W, b, groups=2), (x, W, b))  # the 1x1 shortcut
+    x0 = numpy.zeros((0, 4, 3, 5))
+    assert_reference_equals_fast(lambda x, W, b: conv2d(x, W, b, padding=1), (x0, rng.standard_normal((6, 4, 3, 3)), b))
+
+
+def test_conv_reference_mode_never_calls_the_fast_module(monkeypatch):
+    rng = numpy.random.default_rng(33)
+    x, W = rng.standard_normal((2, 3, 6, 5)), rng.standard_normal((4, 3, 3, 2))
+    calls = []
+    monkeypatch.setattr(conv_cpu, "conv_forward", lambda *a: calls.append(a) or _refuse())
+    with pytest.raises(AssertionError, match="fast path ran"):  # outside the mode the fast path is taken
+        conv2d(tm.tensor(x), tm.tensor(W))
+    for name in ("conv_forward", "conv_backward", "im2col", "col2im"):
+        monkeypatch.setattr(conv_cpu, name, _refuse)
+    with tm.reference_mode():
+        got = forward_and_grads(lambda x, W: conv2d(x, W, padding=1, stride=(2, 1)), (x, W))
+        got_t = forward_and_grads(lambda x, W: conv_transpose2d(x, W, stride=2), (x, W.swapaxes(0, 1)))
+    assert got[0].shape == (2, 4, 3, 6) and got_t[0].shape == (2, 4, 13, 10) and calls
