@@ -78,3 +78,61 @@ def test_conv_reference_mode_never_calls_the_fast_module(monkeypatch):
         got = forward_and_grads(lambda x, W: conv2d(x, W, padding=1, stride=(2, 1)), (x, W))
         got_t = forward_and_grads(lambda x, W: conv_transpose2d(x, W, stride=2), (x, W.swapaxes(0, 1)))
     assert got[0].shape == (2, 4, 3, 6) and got_t[0].shape == (2, 4, 13, 10) and calls
+
+
+# ----------------------------------------------------------------------------- batch norm and max pooling
+
+
+@given(
+    N=st.integers(1, 3),
+    C=st.integers(1, 4),
+    spatial=st.lists(st.integers(1, 4), min_size=0, max_size=2),
+    training=st.booleans(),
+    affine=st.booleans(),
+)
+@settings(max_examples=25, deadline=None)
+def test_batch_norm_reference_equals_fast_path(N, C, spatial, training, affine):
+    """Algorithm 1 / 2 and the compact chain rule as written (norm.py) against ops/norm_fast.py."""
+    if training and N * numpy.prod(spatial, dtype=int) < 2:
+        N = 2  # training needs more than one value per channel
+    rng = numpy.random.default_rng(34)
+    x = rng.standard_normal((N, C, *spatial)) * 3 + 1
+    stats = rng.standard_normal(C), rng.random(C) + 0.5
+
+    def fn(x, *params):
+        running = [tm.tensor(s.copy()) for s in stats]
+        return tm.nn.functional.batch_norm(x, *running, *params, training=training)
+
+    params = (rng.standard_normal(C), rng.standard_normal(C)) if affine else ()
+    assert_reference_equals_fast(fn, (x, *params))
+
+
+def test_batch_norm_reference_mode_never_calls_the_fast_module(monkeypatch):
+    from tinygrad_med.ops import norm_fast
+
+    monkeypatch.setattr(norm_fast, "PATHS", (_refuse, _refuse, _refuse))
+    x = numpy.random.default_rng(35).standard_normal((4, 3, 5))
+    with pytest.raises(AssertionError, match="fast path ran"):
+        forward_and_grads(lambda x: tm.nn.functional.batch_norm(x, None, None, training=True), (x,))
+    with tm.reference_mode():
+        y, gx = forward_and_grads(lambda x: tm.nn.functional.batch_norm(x, None, None, training=True), (x,))
+    assert_close(y.mean(axis=(0, 2)), numpy.zeros(3), atol=1e-12) and abs(gx).sum() > 0
+
+
+def test_reference_equals_kernels(device):
+    """Under reference_mode the CPU runs the references; the device (emulated / cuda) runs the kernels."""
+    rng = numpy.random.default_rng(36)
+    x, W = rng.standard_normal((2, 3, 7, 6)).astype("float32"), rng.standard_normal((4, 3, 3, 2)).astype("float32")
+    ops = {
+        "conv2d": (lambda x, W: conv2d(x, W, padding=1, stride=(2, 1)), (x, W)),
+        "max_pool2d": (lambda x: tm.nn.functional.max_pool2d(x, 3, stride=2, padding=1), (x,)),
+        "batch_norm": (lambda x: tm.nn.functional.batch_norm(x, None, None, training=True), (x,)),
+    }
+    for name, (fn, arrays) in ops.items():
+        with tm.reference_mode():
+            expected = forward_and_grads(fn, arrays)
+            inputs = [device.tensor(a, requires_grad=True) for a in arrays]
+            y = fn(*inputs)
+            (y * device.tensor(numpy.cos(numpy.arange(y.numel())).reshape(y.shape).astype("float32"))).sum().backward()
+        for got, want in zip([y] + [t.grad for t in inputs], expected, strict=True):
+            assert_close(device.numpy(got), want, rtol=1e-4, atol=1e-5), name

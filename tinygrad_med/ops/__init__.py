@@ -35,6 +35,7 @@ resample.py        interpolate, pad (reflect replicate circular) <-> kernels/res
 resample_aa.py     the antialiased (stretched-kernel) resampling matrices of interpolate
 sample.py          affine_grid grid_sample (spatial transformer)  <-> kernels/sample.cu
 norm.py            batch_norm instance_norm group_norm layer_norm <-> kernels/norm.cu
+norm_fast.py       fast CPU path of batch_norm: in-place x_hat and gx, einsum channel sums
 lrn.py             local_response_norm (AlexNet, ZF Net)        (array code on both devices)
 dropout.py         dropout dropout1d-3d alpha_dropout (Philox)   <-> kernels/dropout.cu
 graph.py           spmm, Gaussian edge kernel, graph pooling    <-> kernels/graph.cu
