@@ -136,3 +136,49 @@ def test_reference_equals_kernels(device):
             (y * device.tensor(numpy.cos(numpy.arange(y.numel())).reshape(y.shape).astype("float32"))).sum().backward()
         for got, want in zip([y] + [t.grad for t in inputs], expected, strict=True):
             assert_close(device.numpy(got), want, rtol=1e-4, atol=1e-5), name
+
+
+# ----------------------------------------------------------------------------- Adam / AdamW
+
+
+@pytest.mark.parametrize("cls", ["Adam", "AdamW"])
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+@pytest.mark.parametrize("amsgrad", [False, True])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_adam_reference_equals_fast_path(cls, weight_decay, amsgrad, dtype):
+    """Six steps of the slide's five lines (adam.py::_adam_step_cpu) against optim/adam_fast.py, a 0-d param too."""
+    rng = numpy.random.default_rng(37)
+    start = [rng.standard_normal(s).astype(dtype) for s in ((3, 4), (), (5,))]
+    grads = [[rng.standard_normal(w.shape).astype(dtype) for w in start] for _ in range(6)]
+
+    def run():
+        params = [tm.tensor(w.copy(), requires_grad=True) for w in start]
+        opt = getattr(tm.optim, cls)(params, lr=0.05, weight_decay=weight_decay, amsgrad=amsgrad)
+        for step in grads:
+            for p, g in zip(params, step, strict=True):
+                p.grad = tm.tensor(g)
+            opt.step()
+        return [p.numpy() for p in params] + [opt.state[p][k] for p in params for k in ("exp_avg", "exp_avg_sq")]
+
+    with tm.reference_mode():
+        reference = run()
+    fast = run()
+    tol = 1e-12 if dtype == "float64" else 1e-6
+    for r, f in zip(reference, fast, strict=True):
+        assert f.dtype == r.dtype == numpy.dtype(dtype)
+        assert_close(f, r, rtol=tol, atol=tol)
+    assert not numpy.allclose(reference[0], start[0])  # the steps moved the weights
+
+
+def test_adam_reference_mode_never_calls_the_fast_module(monkeypatch):
+    from tinygrad_med.optim import adam_fast
+
+    monkeypatch.setattr(adam_fast, "adam_step", _refuse)
+    w = tm.tensor(numpy.ones(3), requires_grad=True)
+    opt = tm.optim.Adam([w], lr=0.1)
+    w.grad = tm.tensor(numpy.array([1.0, -2.0, 0.5]))
+    with tm.reference_mode():
+        opt.step()
+    assert_close(w.numpy(), [0.9, 1.1, 0.9], rtol=1e-6)  # step 1: m^ = g, v^ = g^2, so w - lr sign(g)
+    with pytest.raises(AssertionError, match="fast path ran"):
+        opt.step()
