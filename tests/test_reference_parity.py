@@ -182,3 +182,19 @@ def test_adam_reference_mode_never_calls_the_fast_module(monkeypatch):
     assert_close(w.numpy(), [0.9, 1.1, 0.9], rtol=1e-6)  # step 1: m^ = g, v^ = g^2, so w - lr sign(g)
     with pytest.raises(AssertionError, match="fast path ran"):
         opt.step()
+
+
+# ----------------------------------------------------------------------------- tgm gradcheck --reference
+
+
+def test_gradcheck_table_passes_through_the_references(monkeypatch, capsys):
+    """`tgm gradcheck --reference` runs the whole CPU table with every fast path patched to raise."""
+    from tinygrad_med import cli
+    from tinygrad_med.ops import norm_fast
+
+    for name in ("conv_forward", "conv_backward", "im2col", "col2im"):
+        monkeypatch.setattr(conv_cpu, name, _refuse)
+    monkeypatch.setattr(norm_fast, "PATHS", (_refuse, _refuse, _refuse))
+    assert cli.main(["gradcheck", "--device", "cpu", "--reference"]) == 0
+    assert ", 0 failed" in capsys.readouterr().out and not tm.is_reference_mode()
+    assert cli.main(["gradcheck", "--device", "cpu", "--op", "conv2d", "--op", "batch_norm"]) == 1  # fast paths ran
