@@ -195,6 +195,74 @@ def test_gradcheck_table_passes_through_the_references(monkeypatch, capsys):
     for name in ("conv_forward", "conv_backward", "im2col", "col2im"):
         monkeypatch.setattr(conv_cpu, name, _refuse)
     monkeypatch.setattr(norm_fast, "PATHS", (_refuse, _refuse, _refuse))
+    from tinygrad_med.ops import detection, sample
+
+    for module, name in ((sample, "_grid_sample_fwd_sparse"), (detection, "_roi_align_bwd_sparse")):
+        monkeypatch.setattr(module, name, _refuse)
     assert cli.main(["gradcheck", "--device", "cpu", "--reference"]) == 0
     assert ", 0 failed" in capsys.readouterr().out and not tm.is_reference_mode()
     assert cli.main(["gradcheck", "--device", "cpu", "--op", "conv2d", "--op", "batch_norm"]) == 1  # fast paths ran
+
+
+# ----------------------------------------------------------------------------- grid_sample and roi_align
+
+
+@given(
+    nd=st.sampled_from([2, 3]),
+    mode=st.sampled_from(["bilinear", "nearest", "bicubic"]),
+    padding_mode=st.sampled_from(["zeros", "border", "reflection"]),
+    align_corners=st.booleans(),
+    N=st.integers(1, 2),
+    C=st.integers(1, 3),
+)
+@settings(max_examples=30, deadline=None)
+def test_grid_sample_reference_equals_fast_path(nd, mode, padding_mode, align_corners, N, C):
+    """The taps gathered by fancy indexing and scattered by add.at against the sparse-matrix products."""
+    if mode == "bicubic":
+        nd = 2  # bicubic takes 4-D input only, as PyTorch
+    rng = numpy.random.default_rng(38)
+    x = rng.standard_normal((N, C, *(3, 4, 5)[3 - nd :]))
+    grid = rng.uniform(-1.3, 1.3, (N, *(2, 3, 4)[3 - nd :], nd))  # some points outside the image
+
+    def fn(x, grid):
+        return tm.nn.functional.grid_sample(x, grid, mode, padding_mode, align_corners)
+
+    assert_reference_equals_fast(fn, (x, grid))
+
+
+@given(
+    aligned=st.booleans(),
+    sampling_ratio=st.sampled_from([-1, 1, 2]),
+    K=st.integers(1, 4),
+    out=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+)
+@settings(max_examples=25, deadline=None)
+def test_roi_align_reference_equals_fast_path(aligned, sampling_ratio, K, out):
+    """y[k] = A_k x[b_k] B_k^T and its add.at adjoint against the one sparse matrix, RoIs partly outside the map."""
+    rng = numpy.random.default_rng(39)
+    x = rng.standard_normal((2, 3, 6, 7))
+    corners = numpy.sort(rng.uniform(-2, 9, (K, 2, 2)), axis=1)  # (x1, y1) <= (x2, y2)
+    rois = numpy.column_stack([rng.integers(0, 2, K), corners[:, 0], corners[:, 1]])  # (b, x1, y1, x2, y2)
+
+    def fn(x):
+        return tm.ops.detection.roi_align(x, tm.tensor(rois), out, 0.8, sampling_ratio, aligned)
+
+    assert_reference_equals_fast(fn, (x,))
+
+
+def test_reference_mode_never_calls_the_sparse_paths(monkeypatch):
+    from tinygrad_med.ops import detection, sample
+
+    for module, name in ((sample, "_grid_sample_fwd_sparse"), (sample, "_grid_sample_bwd_sparse")):
+        monkeypatch.setattr(module, name, _refuse)
+    for name in ("_roi_align_fwd_sparse", "_roi_align_bwd_sparse"):
+        monkeypatch.setattr(detection, name, _refuse)
+    x, grid = numpy.random.default_rng(40).standard_normal((1, 2, 4, 5)), numpy.zeros((1, 2, 3, 2))
+    rois = tm.tensor(numpy.array([[0, 0.5, 0.5, 3.0, 2.5]]))
+    with pytest.raises(AssertionError, match="fast path ran"):
+        forward_and_grads(lambda x: detection.roi_align(x, rois, (2, 2)), (x,))
+    with tm.reference_mode():
+        y, _, g_grid = forward_and_grads(lambda x, g: tm.nn.functional.grid_sample(x, g, align_corners=True), (x, grid))
+        y_roi, gx = forward_and_grads(lambda x: detection.roi_align(x, rois, (2, 2)), (x,))
+    assert_close(y[0, :, 0, 0], x[0, :, 1:3, 2].mean(axis=1), rtol=1e-12)  # g = 0: the centre, rows 1.5, column 2
+    assert y_roi.shape == (1, 2, 2, 2) and abs(gx).sum() > 0

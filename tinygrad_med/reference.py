@@ -17,7 +17,7 @@ for good (the ``--reference`` option of ``tgm gradcheck`` uses the context manag
 
 import contextlib
 
-__all__ = ["reference_mode", "is_reference_mode", "set_reference_mode"]
+__all__ = ["reference_mode", "is_reference_mode", "set_reference_mode", "cpu_path"]
 
 _MODE = {"on": False}
 
@@ -25,6 +25,11 @@ _MODE = {"on": False}
 def is_reference_mode():
     """True inside ``reference_mode()`` (or after ``set_reference_mode(True)``): ops skip their fast paths."""
     return _MODE["on"]
+
+
+def cpu_path(reference, fast):
+    """The function an op runs on the CPU: ``reference`` inside ``reference_mode()``, else ``fast``."""
+    return reference if _MODE["on"] else fast
 
 
 def set_reference_mode(on):
