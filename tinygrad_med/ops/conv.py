@@ -50,6 +50,8 @@ def conv1d(x, W, b=None, stride=1, padding=0, dilation=1, groups=1):
     Lecture: "Convolutional neural networks - Convolution".
     Forward:  y[n,f,i] = b[f] + sum_{c,q} W[f,c,q] x[n, g*C/groups + c, i*S - P + q*D]  (g = f's group)
     Backward: gx = col2im(W^T gy), gW = gy col^T, gb = sum_{n,i} gy[n,f,i]
+    Code:     reference ConvNd.forward / backward (im2col, one GEMM, col2im); kernels/conv.cu::im2col,
+              col2im; fast CPU path ops/conv_cpu.py::conv_forward / conv_backward.
     Shapes:   x (N, C, W), W (F, C/groups, KW), b (F,) -> y (N, F, OW),
               OW = floor((W + 2P - D*(KW-1) - 1) / S) + 1
     Args:     stride, dilation: int or 1-tuple; padding: int, 1-tuple, 'valid' or 'same'.
@@ -66,6 +68,8 @@ def conv2d(x, W, b=None, stride=1, padding=0, dilation=1, groups=1):
     "Convolution stride", "Dilated convolution (a trous)".
     Forward:  y[n,f,i,j] = b[f] + sum_{c,p,q} W[f,c,p,q] x[n, c, i*S - P + p*D, j*S - P + q*D]
     Backward: gx = col2im(W^T gy), gW = gy col^T, gb = sum_{n,i,j} gy[n,f,i,j]
+    Code:     reference ConvNd.forward / backward (im2col, one GEMM, col2im); kernels/conv.cu::im2col,
+              col2im; fast CPU path ops/conv_cpu.py::conv_forward / conv_backward.
     Shapes:   x (N, C, H, W), W (F, C/groups, KH, KW), b (F,) -> y (N, F, OH, OW),
               OH = floor((H + 2P - D*(KH-1) - 1) / S) + 1 (same for OW)
     Args:     stride, dilation: int or pair; padding: int, pair, 'valid' or 'same' ('same' pads
@@ -83,6 +87,8 @@ def conv3d(x, W, b=None, stride=1, padding=0, dilation=1, groups=1):
     per filter); used by the 3D CNN for Alzheimer's, V-Net and HyperDense-Net.
     Forward:  y[n,f,o] = b[f] + sum_{c,k} W[f,c,k] x[n, c, o*S - P + k*D]  (o, k over depth, height, width)
     Backward: gx = col2im(W^T gy), gW = gy col^T, gb = sum_{n,o} gy[n,f,o]
+    Code:     reference ConvNd.forward / backward (im2col, one GEMM, col2im); kernels/conv.cu::im2col,
+              col2im; fast CPU path ops/conv_cpu.py::conv_forward / conv_backward.
     Shapes:   x (N, C, D, H, W), W (F, C/groups, KD, KH, KW), b (F,) -> y (N, F, OD, OH, OW),
               OD = floor((D + 2P - D_il*(KD-1) - 1) / S) + 1 (same for OH, OW; D_il the dilation)
     Raises:   ShapeError on a wrong rank, a channel mismatch, groups not dividing C or F,

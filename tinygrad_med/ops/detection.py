@@ -57,6 +57,8 @@ def roi_align(input, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1, a
               roi_height >= 1 unless aligned; a sample outside [-1, H] x [-1, W] reads 0, one in
               [-1, 0) reads row 0, one past H - 1 reads row H - 1 (torchvision's bilinear_interpolate)
     Backward: gx[b_k, c, h, w] += gy[k,c,i,j] * (its bilinear weight of (h, w)) / (G_h G_w), for all samples
+    Code:     reference _roi_align_fwd_cpu / _bwd_cpu (A_k x B_k^T per RoI); kernels/detection.cu;
+              fast CPU path _roi_align_fwd_sparse / _bwd_sparse (one scipy.sparse matrix).
     Shapes:   input (N, C, H, W), boxes (K, 5) or list of (K_n, 4) -> y (K, C, PH, PW)
     Reference: He et al., "Mask R-CNN", arXiv:1703.06870, section 3 (RoIAlign).
     Args:

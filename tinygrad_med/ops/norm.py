@@ -44,6 +44,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     Backward: g_beta = sum gy;  g_gamma = sum gy x_hat   (sums over everything but the channel)
               training: gx = (gamma inv_std / m) (m gy - sum gy - x_hat sum(gy x_hat))
               eval:     gx = gamma inv_std gy
+    Code:     reference _batch_norm_train_fwd_cpu, _batch_norm_fwd_cpu, _batch_norm_bwd_cpu; kernels/norm.cu;
+              fast CPU path ops/norm_fast.py (same formulas, in place).
     Shapes:   x (N, C), (N, C, L), (N, C, H, W) or (N, C, D, H, W) -> y of the same shape;
               running_mean, running_var, weight (gamma), bias (beta): (C,)
     Reference: Ioffe & Szegedy, arXiv:1502.03167, Algorithm 1 (training) and Algorithm 2 (inference).

@@ -137,6 +137,7 @@ def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corner
               g_grid[n, o, a] = dsrc_a/dg_a * sum_{c, t} gy[n, c, o] * x[n, c, i_t] * dw_t/dsrc_a,
               dw_t/dsrc_a = +-(product of the other axes' weights); bicubic: W_k'(t) times the other
               axis's weight; 0 for nearest
+    Code:     reference _grid_sample_fwd_cpu/_bwd_cpu; kernels/sample.cu; fast CPU path _grid_sample_*_sparse.
     Shapes:   x (N, C, H, W), grid (N, OH, OW, 2) -> (N, C, OH, OW);
               x (N, C, D, H, W), grid (N, OD, OH, OW, 3) -> (N, C, OD, OH, OW)
     Args:

@@ -40,6 +40,8 @@ class Adam(Optimizer):
         which is the slide's w_{t-1} - lr / (sqrt(v^_t) + eps) * m^_t, written as in PyTorch
         (and Algorithm 1 of the paper), with the two bias corrections computed on the host.
     Backward: none (optimizers are not differentiable).
+    Code:     reference _adam_step_cpu (the slide's five lines); kernels/optim.cu::adam_step;
+              fast CPU path optim/adam_fast.py::adam_step (in place, as the kernel).
     Shapes:   state "exp_avg" (m), "exp_avg_sq" (v) and, with amsgrad, "max_exp_avg_sq"
               have the parameter's shape; state "step" is t.
     Reference: Kingma & Ba, "Adam: A Method for Stochastic Optimization", arXiv:1412.6980;
