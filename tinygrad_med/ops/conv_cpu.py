@@ -63,15 +63,15 @@ def conv_backward(ctx, gy):
     """ConvNd.backward's (gx, gW, gb), fast; the column buffer goes back to _spare_buffers afterwards."""
     x, W, geometry, groups = ctx.x, ctx.W, ctx.geometry, ctx.groups
     want_gx, want_gW = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-    gb = gy.sum(axis=(0, *range(2, gy.ndim))) if len(ctx.needs_input_grad) > 2 else None
+    with_b = len(ctx.needs_input_grad) > 2
     if _is_pointwise(geometry) and x.size:
-        return (*_pointwise_backward(ctx, gy, want_gx, want_gW), gb)
+        return (*_pointwise_backward(ctx, gy, want_gx, want_gW), _bias_grad(gy) if with_b else None)
     if ctx.col is None and _chunked(x, geometry):
-        return (*_chunked_backward(ctx, gy, want_gx, want_gW), gb)
-    gx = gW = None
+        return (*_chunked_backward(ctx, gy, want_gx, want_gW), _bias_grad(gy) if with_b else None)
+    gy_t = channels_first(gy, groups)  # (g, F/g, N * prod O)
+    gx, gW, gb = None, None, gy_t.sum(axis=-1).reshape(-1) if with_b else None  # sums along contiguous rows
     if not (want_gW or want_gx):
         return gx, gW, gb
-    gy_t = channels_first(gy, groups)  # (g, F/g, N * prod O)
     col = ctx.col if ctx.col is not None else im2col(x, geometry)
     if want_gW:
         gW = _weight_grad(col, gy_t).reshape(W.shape)
@@ -80,6 +80,11 @@ def conv_backward(ctx, gy):
         ctx.col = None  # overwritten: a second backward (retain_graph) recomputes it
         _spare_buffers.put(col)  # and the next forward's im2col of this shape may write into it
     return gx, gW, gb
+
+
+def _bias_grad(gy):
+    """gb = sum of gy over the batch and the output positions, per filter."""
+    return gy.sum(axis=(0, *range(2, gy.ndim)))
 
 
 def _pointwise_backward(ctx, gy, want_gx, want_gW):
