@@ -123,10 +123,14 @@ def test_reference_equals_kernels(device):
     """Under reference_mode the CPU runs the references; the device (emulated / cuda) runs the kernels."""
     rng = numpy.random.default_rng(36)
     x, W = rng.standard_normal((2, 3, 7, 6)).astype("float32"), rng.standard_normal((4, 3, 3, 2)).astype("float32")
+    grid = rng.uniform(-1.2, 1.2, (2, 3, 4, 2)).astype("float32")
+    rois = numpy.array([[0, 0.5, 1.0, 4.5, 6.0], [1, -1.0, 2.0, 3.0, 5.5]], "float32")
     ops = {
         "conv2d": (lambda x, W: conv2d(x, W, padding=1, stride=(2, 1)), (x, W)),
         "max_pool2d": (lambda x: tm.nn.functional.max_pool2d(x, 3, stride=2, padding=1), (x,)),
         "batch_norm": (lambda x: tm.nn.functional.batch_norm(x, None, None, training=True), (x,)),
+        "grid_sample": (lambda x, g: tm.nn.functional.grid_sample(x, g, padding_mode="border"), (x, grid)),
+        "roi_align": (lambda x: tm.ops.detection.roi_align(x, device.tensor(rois), (2, 3), 0.8, 2), (x,)),
     }
     for name, (fn, arrays) in ops.items():
         with tm.reference_mode():
