@@ -89,6 +89,7 @@ from .ops.shape import (
     unsqueeze,
 )
 from .random import manual_seed
+from .reference import is_reference_mode, reference_mode, set_reference_mode
 from .serialization import load, save
 from .tensor import Tensor
 

@@ -1,6 +1,6 @@
 """The ``tgm`` command (also ``python -m tinygrad_med``).
 
-tgm gradcheck [--device cpu|emulated|cuda] [--op NAME]   gradient check of every op, as a table
+tgm gradcheck [--device cpu|emulated|cuda] [--op NAME] [--reference]   gradient check of every op, as a table
 tgm train MODEL --data DATASET ...                        the main job (tinygrad_med/train.py)
 tgm eval / tgm predict                                    see tinygrad_med/train.py
 tgm bench [--device ...] [--ops ...] [--size ...]         CPU vs GPU benchmarks (benchmarks/)
@@ -15,6 +15,7 @@ import sys
 
 from . import cpu_memory, errors
 from .data import MissingPackageError
+from .reference import is_reference_mode, reference_mode
 
 __all__ = ["main", "build_parser", "EXIT_STATUS"]
 
@@ -46,6 +47,7 @@ def build_parser():
     )
     check.add_argument("--op", action="append", help="only ops whose name contains this (repeatable)")
     check.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
+    check.add_argument("--reference", action="store_true", help="CPU rows through each op's reference (no fast paths)")
     check.set_defaults(run=_gradcheck)
 
     for add_commands in _command_providers():
@@ -96,7 +98,8 @@ def _gradcheck(args):
         rel_err = "-" if row["max_rel_err"] is None else f"{row['max_rel_err']:.2e}"
         print(f"{row['op']:28s} {row['device']:9s} {abs_err:>12s} {rel_err:>12s}  {row['status']}", flush=True)
 
-    rows = run_suite(devices, only=args.op, progress=show)
+    with reference_mode(args.reference or is_reference_mode()):  # tm.reference_mode(): see reference.py
+        rows = run_suite(devices, only=args.op, progress=show)
     failed = [r for r in rows if r["status"] != "pass"]
     print(f"\n{len(rows) - len(failed)} passed, {len(failed)} failed")
     if args.json:

@@ -1,5 +1,10 @@
 """Op families, one module each: forward and backward side by side, CPU and GPU paths named alike.
 
+Each op's code is its reference (the slide's formula, plain NumPy, what tm.reference_mode() runs)
+and its CUDA path; where measured speed needs it, a fast CPU path lives in its own module (marked
+"fast CPU path" below), reached from the op in one line and held equal to the reference by
+tests/test_reference_parity.py.
+
 arithmetic.py      + - * / // ** exp log sqrt abs (alpha=, rounding_mode=)  (array code on both devices)
 select.py          where maximum minimum clamp/clip fill comparisons (re-exported by arithmetic)
 promotion.py       PyTorch's type promotion for ops with several operands (result_type)
@@ -21,7 +26,8 @@ conv.py            conv1d-3d by im2col + GEMM                   <-> kernels/conv
 conv_transpose.py  conv_transpose1d-3d, the adjoint of conv     <-> kernels/conv.cu
 conv_args.py       argument checks and output sizes shared by the two
 int_args.py        the int-tuple arguments (kernel_size, stride, padding, ...) of conv, pool, resample
-conv_cpu.py        CPU speed-ups of conv: chunks, threads, reused column buffers (no math)
+conv_index.py      im2col's index map (strided patches, offset slices) and GEMM layouts, shared by the two
+conv_cpu.py        fast CPU path of conv: 1x1 shortcut, chunks, threads, reused column buffers
 pool.py            max_pool1d-3d avg_pool1d-3d                  <-> kernels/pool.cu
 adaptive_pool.py   adaptive_avg/max_pool1d-3d, max_unpool1d-3d (global average pooling)
 pool_args.py       argument checks, the Window geometry and output sizes shared by the two
@@ -29,6 +35,7 @@ resample.py        interpolate, pad (reflect replicate circular) <-> kernels/res
 resample_aa.py     the antialiased (stretched-kernel) resampling matrices of interpolate
 sample.py          affine_grid grid_sample (spatial transformer)  <-> kernels/sample.cu
 norm.py            batch_norm instance_norm group_norm layer_norm <-> kernels/norm.cu
+norm_fast.py       fast CPU path of batch_norm: in-place x_hat and gx, einsum channel sums
 lrn.py             local_response_norm (AlexNet, ZF Net)        (array code on both devices)
 dropout.py         dropout dropout1d-3d alpha_dropout (Philox)   <-> kernels/dropout.cu
 graph.py           spmm, Gaussian edge kernel, graph pooling    <-> kernels/graph.cu

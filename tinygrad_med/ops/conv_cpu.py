@@ -1,12 +1,18 @@
-"""CPU speed-ups of the convolution (ops/conv.py): chunks, threads and reused column buffers.
+"""The fast CPU path of convolution (ops/conv.py): one batched product for 1x1, chunks, threads, reused buffers.
 
-Lecture: "Convolutional neural networks - Convolution".  Nothing here changes the math of
-conv.py (im2col + one GEMM per group, col2im for the adjoint); it only decides how the CPU runs
-it: a large layer goes chunk by chunk of output positions so that its column block stays in cache
-(_chunked, _chunks, _over_chunks), with gx by the flipped-kernel convolution where that is one
-(_adjoint_geometry, _flipped_transposed); im2col and col2im copy by blocks of channels in
-parallel threads (_by_channel_blocks); and the column buffer of one training step is reused by
-the next (_spare_buffers, empty_cache).  The GPU takes none of these paths.
+Lecture: "Convolutional neural networks - Convolution".  Nothing here changes the math of the
+reference in conv.py (im2col + one GEMM per group, col2im for the adjoint; a test holds the two
+equal); it only decides how the CPU runs it.  ConvNd reaches this module in one line, and never
+inside ``tm.reference_mode()``:
+
+- a 1x1 kernel with stride 1 and no padding skips im2col (x already is the column matrix);
+- a large layer goes chunk by chunk of output positions so that its column block stays in cache
+  (_chunked, _chunks, _over_chunks), with gx by the flipped-kernel convolution where that is one
+  (_adjoint_geometry, _flipped_transposed);
+- im2col and col2im copy by blocks of channels in parallel threads (_by_channel_blocks);
+- the column buffer of one training step is reused by the next (_spare_buffers, empty_cache).
+
+The GPU takes none of these paths: it runs the reference with kernels/conv.cu's im2col and col2im.
 """
 
 import math
@@ -22,8 +28,183 @@ except ImportError:
     ThreadpoolController = None
 
 from .. import backend
+from ..reference import is_reference_mode
+from .conv_index import batch_first, by_group, channels_first, column_shape, offset_slices, patches
 
-__all__ = ["empty_cache"]
+__all__ = ["takes", "conv_forward", "conv_backward", "im2col", "col2im", "empty_cache"]
+
+
+def takes(x):
+    """Whether an op runs this fast path: x is a CPU array and ``tm.reference_mode()`` is off."""
+    return not is_reference_mode() and not backend.on_gpu(x)
+
+
+# ----------------------------------------------------------------------------- the convolution, fast
+
+
+def conv_forward(ctx, x, W, b):
+    """ConvNd.forward's y, fast: 1x1 as one batched product, a large layer by chunks, else im2col into a
+    reused buffer.  Keeps on ctx what conv_backward needs: ctx.col, the column matrix (or None)."""
+    geometry, groups, N, F = ctx.geometry, ctx.groups, x.shape[0], W.shape[0]
+    ctx.col = None
+    if _is_pointwise(geometry) and x.size:  # x (N, C, *I) already is the column matrix, per sample
+        x_g = x.reshape(N, groups, -1, math.prod(geometry.I))  # (N, g, C/g, O)
+        y = numpy.matmul(W.reshape(groups, F // groups, -1), x_g).reshape(N, F, *geometry.O)
+    elif _chunked(x, geometry):
+        y = conv_by_chunks(x, W, geometry, groups)
+    else:
+        y, ctx.col = _conv_by_im2col(x, W, geometry, groups)
+    if b is not None:
+        y += b.reshape((F,) + (1,) * len(geometry.O))
+    return y
+
+
+def conv_backward(ctx, gy):
+    """ConvNd.backward's (gx, gW, gb), fast; the column buffer goes back to _spare_buffers afterwards."""
+    x, W, geometry, groups = ctx.x, ctx.W, ctx.geometry, ctx.groups
+    want_gx, want_gW = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+    with_b = len(ctx.needs_input_grad) > 2
+    if _is_pointwise(geometry) and x.size:
+        return (*_pointwise_backward(ctx, gy, want_gx, want_gW), _bias_grad(gy) if with_b else None)
+    if ctx.col is None and _chunked(x, geometry):
+        return (*_chunked_backward(ctx, gy, want_gx, want_gW), _bias_grad(gy) if with_b else None)
+    gy_t = channels_first(gy, groups)  # (g, F/g, N * prod O)
+    gx, gW, gb = None, None, gy_t.sum(axis=-1).reshape(-1) if with_b else None  # sums along contiguous rows
+    if not (want_gW or want_gx):
+        return gx, gW, gb
+    col = ctx.col if ctx.col is not None else im2col(x, geometry)
+    if want_gW:
+        gW = _weight_grad(col, gy_t).reshape(W.shape)
+    if want_gx:  # gcol = W^T gy is written over the column buffer, which gW no longer needs
+        gx = _transpose_by_col2im(gy_t, W, geometry, x.shape, out=col)
+        ctx.col = None  # overwritten: a second backward (retain_graph) recomputes it
+        _spare_buffers.put(col)  # and the next forward's im2col of this shape may write into it
+    return gx, gW, gb
+
+
+def _bias_grad(gy):
+    """gb = sum of gy over the batch and the output positions, per filter."""
+    return gy.sum(axis=(0, *range(2, gy.ndim)))
+
+
+def _pointwise_backward(ctx, gy, want_gx, want_gW):
+    """1x1 case: gW = sum_n gy[n] x[n]^T, gx = W^T gy, batched over N and the groups."""
+    groups, N, F = ctx.groups, gy.shape[0], gy.shape[1]
+    gy_g = gy.reshape(N, groups, F // groups, -1)  # (N, g, F/g, O)
+    x_g = ctx.x.reshape(N, groups, -1, gy_g.shape[-1])  # (N, g, C/g, O)
+    W_g = ctx.W.reshape(groups, F // groups, -1)  # (g, F/g, C/g)
+    gW = numpy.matmul(gy_g, x_g.swapaxes(-1, -2)).sum(axis=0).reshape(ctx.W.shape) if want_gW else None
+    gx = numpy.matmul(W_g.swapaxes(-1, -2), gy_g).reshape(ctx.x.shape) if want_gx else None
+    return gx, gW
+
+
+def _chunked_backward(ctx, gy, want_gx, want_gW):
+    """conv_backward, one chunk of output positions at a time: gW sums over the chunks.
+
+    gx: with stride 1, gx is itself a convolution, of gy with the flipped, transposed kernel
+    (padded by D*(K-1) - P), run chunk by chunk like the forward; this skips col2im.  Else each
+    chunk's col2im adds onto the slab of gx that its receptive fields cover.  Slabs of
+    neighbouring chunks overlap, so each thread sums into its own gx and gW, added at the end.
+    """
+    x, W, groups, geometry = ctx.x, ctx.W, ctx.groups, ctx.geometry
+    gx = None
+    if want_gx and _adjoint_geometry(geometry) is not None:
+        gx, want_gx = conv_by_chunks(gy, _flipped_transposed(W, groups), _adjoint_geometry(geometry), groups), False
+
+    def backward_chunks(chunks):
+        gx = numpy.zeros(x.shape, gy.dtype) if want_gx else None
+        gW = numpy.zeros((groups, W.shape[0] // groups, W[0].size), gy.dtype) if want_gW else None
+        for n, out_rows, in_rows, chunk in chunks:
+            gy_t = channels_first(gy[n, :, out_rows], groups)
+            col = im2col(x[n, :, in_rows], chunk)
+            if want_gW:
+                gW += _weight_grad(col, gy_t)
+            if want_gx:
+                gx[n, :, in_rows] += _transpose_by_col2im(gy_t, W, chunk, x[n, :, in_rows].shape, out=col)
+            _spare_buffers.put(col)
+        return gx, gW
+
+    gW = None
+    if want_gx or want_gW:
+        parts = _over_chunks(backward_chunks, x, geometry)
+        gx = sum(p[0] for p in parts) if want_gx else gx
+        gW = sum(p[1] for p in parts).reshape(W.shape) if want_gW else None
+    return gx, gW
+
+
+def conv_by_chunks(x, W, geometry, groups):
+    """y = W @ im2col(x), im2col + GEMM per chunk of output positions (each writes its block of y)."""
+    y = numpy.empty((x.shape[0], W.shape[0], *geometry.O), x.dtype)
+
+    def forward_chunks(chunks):
+        for n, out_rows, in_rows, chunk in chunks:
+            y_c, col = _conv_by_im2col(x[n, :, in_rows], W, chunk, groups)
+            y[n, :, out_rows] = y_c
+            _spare_buffers.put(col)  # the next chunk's im2col writes into it (still in cache)
+
+    _over_chunks(forward_chunks, x, geometry)
+    return y
+
+
+def _conv_by_im2col(x, W, geometry, groups):
+    """y = W @ im2col(x) per group -> y (N, F, *O) and the column matrix (C * prod K, N * prod O)."""
+    F, col = W.shape[0], im2col(x, geometry)
+    y_t = numpy.matmul(W.reshape(groups, F // groups, -1), by_group(col, groups))  # (g, F/g, N*O)
+    return batch_first(y_t, x.shape[0], geometry.O), col
+
+
+def _transpose_by_col2im(gy_t, W, geometry, x_shape, out):
+    """gx = col2im(W^T @ gy) per group, the product written into ``out`` (a column buffer of x's shape)."""
+    groups = gy_t.shape[0]
+    W_g = W.reshape(groups, W.shape[0] // groups, -1)  # (g, F/g, C/g * prod K)
+    numpy.matmul(W_g.swapaxes(-1, -2), gy_t, out=out.reshape(groups, W_g.shape[2], -1))
+    return col2im(out, x_shape, geometry)
+
+
+def _weight_grad(col, gy_t):
+    """gW = gy @ col^T per group, computed as (col @ gy^T)^T: BLAS is much faster with the long
+    N * prod O dim as the inner one of a non-transposed left operand.  -> (g, F/g, C/g * prod K)."""
+    col_g = by_group(col, gy_t.shape[0])  # (g, C/g * prod K, N * prod O)
+    return numpy.matmul(col_g, gy_t.swapaxes(-1, -2)).swapaxes(-1, -2)
+
+
+def _is_pointwise(geometry):
+    """1x1(x1) kernel, stride 1, no padding: im2col would be the identity (up to a transpose)."""
+    no_pad = all(lo == 0 and hi == 0 for lo, hi in geometry.P)
+    return no_pad and all(k == 1 for k in geometry.K) and all(s == 1 for s in geometry.S)
+
+
+# ----------------------------------------------------------------------------- im2col and col2im, fast
+
+
+def im2col(x, geometry):
+    """conv.py::im2col's column matrix, copied by blocks of channels in threads into a reused buffer."""
+    view = patches(x, geometry)  # (C, *K, N, *O), no copy
+    col = _spare_buffers.take(column_shape(x.shape, geometry), x.dtype)
+    col_k = col.reshape(view.shape)
+    _by_channel_blocks(lambda c: numpy.copyto(col_k[c], view[c]), x.shape[1], col.size)  # the one copy
+    return col
+
+
+def col2im(col, x_shape, geometry):
+    """conv.py::col2im's sum, by blocks of channels in threads: one strided slice-add per kernel offset k.
+
+    The sum is built in (C, N, *I) order, the order of col's rows and columns, so that both sides of
+    every slice-add are read front to back; the result is returned as an (N, C, *I) view of it.
+    """
+    N, C = x_shape[:2]
+    gx = numpy.zeros((C, N, *x_shape[2:]), col.dtype)
+    col_k = col.reshape(C, *geometry.K, N, *geometry.O)  # (C, *K, N, *O)
+    offsets = [(k, *offset_slices(k, geometry)) for k in numpy.ndindex(*geometry.K)]
+
+    def add_block(c):  # channels c: gx[c, :, o*S - P_low + k*D] += col[(c, k), (:, o)] for every offset k
+        for k, in_slices, out_slices in offsets:
+            if in_slices is not None:
+                gx[(c, slice(None), *in_slices)] += col_k[(c, *k, slice(None), *out_slices)]
+
+    _by_channel_blocks(add_block, C, col.size)
+    return gx.swapaxes(0, 1)  # (N, C, *I), a view: no copy
+
 
 # ----------------------------------------------------------------------------- chunks of output positions
 

@@ -20,7 +20,9 @@ backbone).  Both poolings cut every RoI into output_size = (PH, PW) bins:
 roi_align is linear in the input and separable: along each axis, a RoI's samples read two
 neighbouring rows with weights (1 - lam, lam), so y[k, c] = A_k x[b_k, c] B_k^T with one (PH x H)
 row matrix A_k and one (PW x W) column matrix B_k per RoI (the mean over the grid folded in).  The
-CPU path builds these matrices (a loop over the few sampling points per bin only); output (k, i, j)
+CPU reference (_roi_align_fwd_cpu / _bwd_cpu, what tm.reference_mode() runs) is that product per
+RoI, its backward gx[b_k] += A_k^T gy[k] B_k.  The fast CPU path (_roi_align_fwd_sparse / _bwd_sparse)
+builds these matrices (a loop over the few sampling points per bin only); output (k, i, j)
 then reads x through the outer product of A_k's row i and B_k's row j, a few neighbouring pixels, so
 the whole op is one sparse (K*PH*PW, N*H*W) matrix applied to x as channels-last rows (scipy.sparse,
 as grid_sample); the backward is its transpose, gx[b] = sum_k A_k^T gy[k] B_k.  The GPU kernels
@@ -35,6 +37,7 @@ import scipy.sparse
 from .. import backend
 from ..errors import ShapeError, fmt
 from ..function import Function
+from ..reference import cpu_path
 from .boxes import _array, _boxes_array, _iou, _pair, _same_device
 from .detection_args import rois_array
 from .sample import _channels_first, _channels_last
@@ -54,6 +57,8 @@ def roi_align(input, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1, a
               roi_height >= 1 unless aligned; a sample outside [-1, H] x [-1, W] reads 0, one in
               [-1, 0) reads row 0, one past H - 1 reads row H - 1 (torchvision's bilinear_interpolate)
     Backward: gx[b_k, c, h, w] += gy[k,c,i,j] * (its bilinear weight of (h, w)) / (G_h G_w), for all samples
+    Code:     reference _roi_align_fwd_cpu / _bwd_cpu (A_k x B_k^T per RoI); kernels/detection.cu;
+              fast CPU path _roi_align_fwd_sparse / _bwd_sparse (one scipy.sparse matrix).
     Shapes:   input (N, C, H, W), boxes (K, 5) or list of (K_n, 4) -> y (K, C, PH, PW)
     Reference: He et al., "Mask R-CNN", arXiv:1703.06870, section 3 (RoIAlign).
     Args:
@@ -75,11 +80,11 @@ class RoIAlign(Function):
     def forward(self, x, rois, output_size, spatial_scale, sampling_ratio, aligned):
         self.rois, self.x_shape = rois, x.shape
         self.geometry = (output_size, spatial_scale, sampling_ratio, aligned)
-        fwd = _roi_align_fwd_gpu if backend.on_gpu(x) else _roi_align_fwd_cpu
+        fwd = _roi_align_fwd_gpu if backend.on_gpu(x) else cpu_path(_roi_align_fwd_cpu, _roi_align_fwd_sparse)
         return fwd(x, rois, *self.geometry)
 
     def backward(self, gy):
-        bwd = _roi_align_bwd_gpu if backend.on_gpu(gy) else _roi_align_bwd_cpu
+        bwd = _roi_align_bwd_gpu if backend.on_gpu(gy) else cpu_path(_roi_align_bwd_cpu, _roi_align_bwd_sparse)
         return bwd(gy, self.rois, self.x_shape, *self.geometry), None
 
 
@@ -208,12 +213,28 @@ def _nms_mask_gpu(boxes, iou_threshold):
 
 
 def _roi_align_fwd_cpu(x, rois, output_size, spatial_scale, sampling_ratio, aligned):
+    """The reference: y[k] = A_k x[b_k] B_k^T, A_k (PH, H) and B_k (PW, W) the bins' averaged bilinear weights."""
+    A, B, image = _roi_align_matrices(rois, x.shape, output_size, spatial_scale, sampling_ratio, aligned, x.dtype)
+    return A[:, None] @ x[image] @ B[:, None].swapaxes(-1, -2)  # (K, 1, PH, H) @ (K, C, H, W) @ (K, 1, W, PW)
+
+
+def _roi_align_bwd_cpu(gy, rois, x_shape, output_size, spatial_scale, sampling_ratio, aligned):
+    """The reference: gx[b_k] += A_k^T gy[k] B_k (numpy.add.at: RoIs of one image add up)."""
+    A, B, image = _roi_align_matrices(rois, x_shape, output_size, spatial_scale, sampling_ratio, aligned, gy.dtype)
+    gx = numpy.zeros(x_shape, gy.dtype)
+    numpy.add.at(gx, image, A[:, None].swapaxes(-1, -2) @ gy @ B[:, None])  # (K, C, H, W)
+    return gx
+
+
+def _roi_align_fwd_sparse(x, rois, output_size, spatial_scale, sampling_ratio, aligned):
+    """Fast CPU path of _roi_align_fwd_cpu: all RoIs as one sparse matrix applied to x as channels-last rows."""
     M = _roi_align_matrix(rois, x.shape, output_size, spatial_scale, sampling_ratio, aligned, x.dtype)
     y = M @ _channels_last(x)  # (K*PH*PW, N*H*W) @ (N*H*W, C): every channel shares the taps
     return _channels_first(y, rois.shape[0], output_size, x.dtype)  # (K, C, PH, PW)
 
 
-def _roi_align_bwd_cpu(gy, rois, x_shape, output_size, spatial_scale, sampling_ratio, aligned):
+def _roi_align_bwd_sparse(gy, rois, x_shape, output_size, spatial_scale, sampling_ratio, aligned):
+    """Fast CPU path of _roi_align_bwd_cpu: the transposed sparse matrix."""
     M = _roi_align_matrix(rois, x_shape, output_size, spatial_scale, sampling_ratio, aligned, gy.dtype)
     gx = M.T @ _channels_last(gy)  # the adjoint: (N*H*W, K*PH*PW) @ (K*PH*PW, C)
     return _channels_first(gx, x_shape[0], x_shape[2:], gy.dtype)  # (N, C, H, W)

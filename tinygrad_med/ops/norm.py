@@ -21,7 +21,9 @@ import numpy
 from .. import backend
 from ..errors import DeviceError, DTypeError, ShapeError, fmt
 from ..function import Function, increment_version, is_grad_enabled
+from ..reference import is_reference_mode
 from ..tensor import Tensor
+from . import norm_fast
 
 __all__ = ["batch_norm", "instance_norm", "group_norm", "layer_norm", "BatchNorm"]
 
@@ -42,6 +44,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     Backward: g_beta = sum gy;  g_gamma = sum gy x_hat   (sums over everything but the channel)
               training: gx = (gamma inv_std / m) (m gy - sum gy - x_hat sum(gy x_hat))
               eval:     gx = gamma inv_std gy
+    Code:     reference _batch_norm_train_fwd_cpu, _batch_norm_fwd_cpu, _batch_norm_bwd_cpu; kernels/norm.cu;
+              fast CPU path ops/norm_fast.py (same formulas, in place).
     Shapes:   x (N, C), (N, C, L), (N, C, H, W) or (N, C, D, H, W) -> y of the same shape;
               running_mean, running_var, weight (gamma), bias (beta): (C,)
     Reference: Ioffe & Szegedy, arXiv:1502.03167, Algorithm 1 (training) and Algorithm 2 (inference).
@@ -110,13 +114,8 @@ class BatchNorm(Function):
             self.C = x.shape[1]
             return xp.zeros(x.shape, x.dtype)
         x3 = xp.ascontiguousarray(x).reshape(x.shape[0], x.shape[1], -1)  # (N, C, *) -> (N, C, S)
-        gpu = backend.on_gpu(x3)  # the one dispatch: kernels/norm.cu or the NumPy reference
-        train_fwd, fwd = (
-            (_batch_norm_train_fwd_gpu, _batch_norm_fwd_gpu)
-            if gpu
-            else (_batch_norm_train_fwd_cpu, _batch_norm_fwd_cpu)
-        )
-        self.bwd = _batch_norm_bwd_gpu if gpu else _batch_norm_bwd_cpu
+        gpu, reference = backend.on_gpu(x3), is_reference_mode()  # the one dispatch (fast: ops/norm_fast.py)
+        train_fwd, fwd, self.bwd = _GPU if gpu else (_REFERENCE if reference else norm_fast.PATHS)
         C = x3.shape[1]
         self.gamma = xp.ones(C, x.dtype) if gamma is None else xp.ascontiguousarray(gamma, dtype=x.dtype)
         beta = xp.zeros(C, x.dtype) if beta is None else xp.ascontiguousarray(beta, dtype=x.dtype)
@@ -286,30 +285,16 @@ def _update_running_stats(running_mean, running_var, mean, var, m, momentum):
     running_var[...] = (1 - momentum) * running_var + momentum * var * (m / (m - 1))
 
 
-def _channel_sum(a3):
-    """(N, C, S) -> (C,): the sum over the batch and spatial axes (pairwise along S)."""
-    return a3.sum(axis=0).sum(axis=-1)
-
-
-def _channel_dot(a3, b3):
-    """(N, C, S), (N, C, S) -> (C,): sum of a3 * b3 per channel, without writing the product."""
-    return numpy.einsum("ncs,ncs->c", a3, b3)
-
-
 def _batch_norm_train_fwd_cpu(x3, gamma, beta, eps, keep_x_hat=True):
-    """Training forward of x3 (N, C, S): (y, x_hat, mu_B, sigma2_B, inv_std), statistics in two passes.
+    """Algorithm 1 on x3 (N, C, S), per channel over the m = N*S values: (y, x_hat, mu_B, sigma2_B, inv_std).
 
-    The centred x is computed once: it gives sigma2_B and then becomes x_hat in place (returned even if
-    not keep_x_hat: here it costs nothing extra).
+    mu_B = (1/m) sum x,  sigma2_B = (1/m) sum (x - mu_B)^2,  x_hat = (x - mu_B) / sqrt(sigma2_B + eps),
+    y = gamma x_hat + beta.  (x_hat is returned even if not keep_x_hat: it is the way to y here.)
     """
-    m = x3.shape[0] * x3.shape[2]
-    mean = _channel_sum(x3) / m  # mu_B
-    x_hat = x3 - mean[:, None]  # x - mu_B ...
-    var = _channel_dot(x_hat, x_hat) / m  # sigma2_B (biased)
+    mean = x3.mean(axis=(0, 2))  # mu_B (C,)
+    var = ((x3 - mean[:, None]) ** 2).mean(axis=(0, 2))  # sigma2_B (C,), biased
     inv_std = 1.0 / numpy.sqrt(var + eps)
-    x_hat *= inv_std[:, None]  # ... times 1 / sqrt(sigma2_B + eps): x_hat
-    y = x_hat * gamma[:, None]
-    y += beta[:, None]
+    y, x_hat = _batch_norm_fwd_cpu(x3, mean, inv_std, gamma, beta)
     return y, x_hat, mean, var, inv_std
 
 
@@ -335,13 +320,9 @@ def _batch_norm_stats_gpu(x3):
 
 
 def _batch_norm_fwd_cpu(x3, mean, inv_std, gamma, beta, keep_x_hat=True):
-    """x_hat = (x - mean) inv_std and y = gamma x_hat + beta, per channel of x3 (N, C, S) (x_hat returned
-    even if not keep_x_hat: it is the way to y here)."""
-    x_hat = x3 - mean[:, None]
-    x_hat *= inv_std[:, None]
-    y = x_hat * gamma[:, None]
-    y += beta[:, None]
-    return y, x_hat
+    """x_hat = (x - mean) inv_std and y = gamma x_hat + beta, per channel of x3 (N, C, S)."""
+    x_hat = (x3 - mean[:, None]) * inv_std[:, None]
+    return gamma[:, None] * x_hat + beta[:, None], x_hat
 
 
 def _batch_norm_fwd_gpu(x3, mean, inv_std, gamma, beta, keep_x_hat=True):
@@ -354,20 +335,19 @@ def _batch_norm_fwd_gpu(x3, mean, inv_std, gamma, beta, keep_x_hat=True):
 
 
 def _batch_norm_bwd_cpu(gy3, x_hat, gamma, inv_std, training):
-    """(gx, g_gamma, g_beta) of y = gamma x_hat + beta, through the batch statistics if training."""
+    """(gx, g_gamma, g_beta) of y = gamma x_hat + beta, through the batch statistics if training.
+
+    g_beta = sum gy,  g_gamma = sum gy x_hat  (sums over the m = N*S values of each channel);
+    training: Ioffe & Szegedy's chain rule through mu_B and sigma2_B, in its compact form
+        gx = (gamma inv_std / m)(m gy - sum gy - x_hat sum(gy x_hat));
+    eval: the statistics are constants, gx = gamma inv_std gy.
+    """
     m = gy3.shape[0] * gy3.shape[2]
-    sum_gy, sum_gy_xhat = _channel_sum(gy3), _channel_dot(gy3, x_hat)
-    scale = (gamma * inv_std)[:, None]
-    if not training:  # the statistics are constants
-        return gy3 * scale, sum_gy_xhat, sum_gy
-    # Ioffe & Szegedy's chain rule through mu_B and sigma2_B, in its compact form
-    #   gx = (gamma inv_std / m)(m gy - sum gy - x_hat sum(gy x_hat))
-    #      = gamma inv_std (gy - (x_hat sum(gy x_hat) / m + sum(gy) / m)), built in place in gx:
-    gx = x_hat * (sum_gy_xhat / m)[:, None]
-    gx += (sum_gy / m)[:, None]
-    numpy.subtract(gy3, gx, out=gx)
-    gx *= scale
-    return gx, sum_gy_xhat, sum_gy
+    g_beta, g_gamma = gy3.sum(axis=(0, 2)), (gy3 * x_hat).sum(axis=(0, 2))  # (C,), (C,)
+    if not training:
+        return (gamma * inv_std)[:, None] * gy3, g_gamma, g_beta
+    gx = (gamma * inv_std / m)[:, None] * (m * gy3 - g_beta[:, None] - x_hat * g_gamma[:, None])
+    return gx, g_gamma, g_beta
 
 
 def _batch_norm_bwd_gpu(gy3, x_hat, gamma, inv_std, training):
@@ -389,3 +369,7 @@ def _blocks(n, threads=256):
     """Blocks for a grid-stride loop over n items, ``threads`` items per block (backend.grid_for); the
     reductions pass threads=1: one block per (channel, chunk) or per channel, at most MAX_BLOCKS."""
     return backend.grid_for(n, threads)[0][0]
+
+
+_REFERENCE = (_batch_norm_train_fwd_cpu, _batch_norm_fwd_cpu, _batch_norm_bwd_cpu)  # the slide's formulas
+_GPU = (_batch_norm_train_fwd_gpu, _batch_norm_fwd_gpu, _batch_norm_bwd_gpu)  # kernels/norm.cu

@@ -40,6 +40,8 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     Lecture: "Convolutional neural networks - Max Pooling".
     Forward:  y[n,c,i,j] = max_{p,q} x[n, c, i*S - P + p*D, j*S - P + q*D]
     Backward: gx[n,c,h,w] = sum of gy[n,c,i,j] over the windows (i,j) whose argmax is (h,w)
+    Code:     reference _max_pool_fwd_cpu / _max_pool_bwd_cpu (no fast CPU path: the reference is plain);
+              kernels/pool.cu::max_pool_fwd, max_pool_bwd(_gather).
     Shapes:   x (N, C, H, W) or (C, H, W) -> y (N, C, OH, OW),
               OH = floor_or_ceil((H + 2P - D*(KH-1) - 1) / S) + 1 (same for OW; see module doc)
     Args:

@@ -25,11 +25,11 @@ d W_k / d g = W_k'(t) * (L-1)/2 or L/2 (the padding moves no tap: it adds no slo
 Nearest: the one tap round(src), round half to even (C's nearbyint), as PyTorch.  d(src)/dg is (L-1)/2
 or L/2 times the clip/reflection slope (0 or +-1).
 
-grid_sample is linear in the input: on the CPU each image's taps form a sparse (P, S) matrix M with a
-row per output point, a column per input pixel and T = 4 / 8 / 16 / 1 weights a row, so y = M x with x as
-(S, C) rows (the channels share every tap; scipy.sparse), gx = M^T gy, and g_grid along an axis weighs
-gy . x at each tap with the weights' derivatives.  The kernels compute the same taps per output point
-and scatter the backward with atomicAdd.
+CPU reference (_grid_sample_fwd_cpu/_bwd_cpu): the taps gathered by fancy indexing, the backward by
+numpy.add.at.  Fast CPU path (_sparse): grid_sample is linear in x, so each image's taps form a sparse
+(P, S) matrix M, T = 4 / 8 / 16 / 1 weights a row: y = M x with x as (S, C) rows (scipy.sparse), gx =
+M^T gy; g_grid weighs gy . x at each tap with the weights' derivatives.  The kernels compute the same
+taps per output point and scatter the backward with atomicAdd.
 
     affine_grid  theta (N, 2, 3), size (N, C, H, W)     -> grid (N, H, W, 2)
                  theta (N, 3, 4), size (N, C, D, H, W)  -> grid (N, D, H, W, 3)
@@ -47,6 +47,7 @@ import scipy.sparse
 from .. import backend
 from ..errors import DTypeError, ShapeError, fmt
 from ..function import Function
+from ..reference import cpu_path
 from .resample import cubic_weight_slopes, cubic_weights
 
 __all__ = ["affine_grid", "grid_sample"]
@@ -136,6 +137,7 @@ def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corner
               g_grid[n, o, a] = dsrc_a/dg_a * sum_{c, t} gy[n, c, o] * x[n, c, i_t] * dw_t/dsrc_a,
               dw_t/dsrc_a = +-(product of the other axes' weights); bicubic: W_k'(t) times the other
               axis's weight; 0 for nearest
+    Code:     reference _grid_sample_fwd_cpu/_bwd_cpu; kernels/sample.cu; fast CPU path _grid_sample_*_sparse.
     Shapes:   x (N, C, H, W), grid (N, OH, OW, 2) -> (N, C, OH, OW);
               x (N, C, D, H, W), grid (N, OD, OH, OW, 3) -> (N, C, OD, OH, OW)
     Args:
@@ -185,11 +187,11 @@ class GridSample(Function):
         self.x, self.grid, self.options = x, grid, (mode, padding, align_corners)
         if grid.size == 0:  # N = 0 or no output point: an empty output, no kernel launch
             return backend.get_xp(x).zeros((*x.shape[:2], *grid.shape[1:-1]), x.dtype)
-        fwd = _grid_sample_fwd_gpu if backend.on_gpu(x) else _grid_sample_fwd_cpu
+        fwd = _grid_sample_fwd_gpu if backend.on_gpu(x) else cpu_path(_grid_sample_fwd_cpu, _grid_sample_fwd_sparse)
         return fwd(x, grid, *self.options)
 
     def backward(self, gy):
-        bwd = _grid_sample_bwd_gpu if backend.on_gpu(gy) else _grid_sample_bwd_cpu
+        bwd = _grid_sample_bwd_gpu if backend.on_gpu(gy) else cpu_path(_grid_sample_bwd_cpu, _grid_sample_bwd_sparse)
         if self.grid.size == 0:  # nothing was sampled: zero gradients
             xp = backend.get_xp(gy)
             gx, g_grid = xp.zeros(self.x.shape, gy.dtype), xp.zeros(self.grid.shape, gy.dtype)
@@ -334,7 +336,32 @@ def _image_matrix_cpu(index, values, S):
 
 
 def _grid_sample_fwd_cpu(x, grid, mode, padding, align_corners):
-    """y[n] = M_n x[n]: image n's taps as a sparse (P, S) matrix M_n, T weights a row, over x[n] as (S, C) rows."""
+    """The reference: y[n, c, p] = sum_t w_t[n, p] x[n, c, i_t[n, p]], the T taps gathered by fancy indexing."""
+    (N, C), nd = x.shape[:2], grid.shape[-1]
+    index, weight, _ = _taps_cpu(x.shape, grid.reshape(N, -1, nd), mode, padding, align_corners, False)  # (T, N, P)
+    x_rows = x.reshape(N, C, -1)  # (N, C, S)
+    seen = x_rows[numpy.arange(N)[:, None], :, index]  # (T, N, P, C): x[n, c, i_t[n, p]]
+    y = (weight[..., None] * seen).sum(axis=0)  # (N, P, C)
+    return y.transpose(0, 2, 1).reshape(N, C, *grid.shape[1:-1]).astype(x.dtype)
+
+
+def _grid_sample_bwd_cpu(gy, x, grid, mode, padding, align_corners):
+    """The reference: gx[n, c, i_t] += w_t gy[n, c, p] (numpy.add.at: taps share pixels);
+    g_grid[n, p, a] = sum_t dw_t/dg_a * sum_c gy[n, c, p] x[n, c, i_t] (nearest: dw = 0)."""
+    (N, C, *spatial), nd = x.shape, grid.shape[-1]
+    index, weight, dweights = _taps_cpu(x.shape, grid.reshape(N, -1, nd), mode, padding, align_corners)  # (T, N, P)
+    gy_rows = gy.reshape(N, C, -1).transpose(0, 2, 1)  # (N, P, C)
+    gx_rows = numpy.zeros((N, math.prod(spatial), C), x.dtype)  # (N, S, C)
+    batch = numpy.broadcast_to(numpy.arange(N)[:, None], index.shape)  # (T, N, P): n of every tap
+    numpy.add.at(gx_rows, (batch, index), weight[..., None] * gy_rows)
+    seen = x.reshape(N, C, -1)[numpy.arange(N)[:, None], :, index]  # (T, N, P, C)
+    q = (seen * gy_rows).sum(axis=-1)  # (T, N, P): gy . x at each tap
+    g_grid = numpy.stack([(dweights[nd - 1 - a] * q).sum(axis=0) for a in range(nd)], axis=-1)  # (N, P, nd), x first
+    return gx_rows.transpose(0, 2, 1).reshape(x.shape).astype(x.dtype), g_grid.reshape(grid.shape).astype(x.dtype)
+
+
+def _grid_sample_fwd_sparse(x, grid, mode, padding, align_corners):
+    """Fast CPU path of _grid_sample_fwd_cpu: y[n] = M_n x[n], M_n image n's taps as a sparse (P, S) matrix."""
     (N, C, *spatial), nd = x.shape, grid.shape[-1]
     coords, S = grid.reshape(N, -1, nd), math.prod(spatial)
     y = numpy.empty((N, C, coords.shape[1]), x.dtype)
@@ -345,11 +372,9 @@ def _grid_sample_fwd_cpu(x, grid, mode, padding, align_corners):
     return y.reshape(N, C, *grid.shape[1:-1])
 
 
-def _grid_sample_bwd_cpu(gy, x, grid, mode, padding, align_corners):
-    """gx[n] = M_n^T gy[n] (the adjoint); g_grid[n, p, a] = sum_t dw_t/dg_a * q_t, q_t = sum_c gy[n, c, p] x[n, c, i_t].
-
-    q_t (gy dotted with the tap's input pixel over the channels) is shared by all axes.
-    """
+def _grid_sample_bwd_sparse(gy, x, grid, mode, padding, align_corners):
+    """Fast CPU path of _grid_sample_bwd_cpu, gx[n] = M_n^T gy[n] (the adjoint);
+    g_grid[n, p, a] = sum_t dw_t/dg_a * q_t, q_t = sum_c gy[n, c, p] x[n, c, i_t] (shared by all axes)."""
     (N, C, *spatial), nd = x.shape, grid.shape[-1]
     coords, S, gy = grid.reshape(N, -1, nd), math.prod(spatial), gy.reshape(N, C, -1)
     linear = mode != _MODES["nearest"]  # nearest is piecewise constant: g_grid = 0

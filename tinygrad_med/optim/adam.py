@@ -7,7 +7,9 @@ Lecture: "MORE ON OPTIMIZATION - Adaptive moment estimation (Adam)".  The slide 
     m^_t = m_t / (1 - gamma_1^t),  v^_t = v_t / (1 - gamma_2^t)   bias correction ("avoid bias to zero")
     w_t = w_{t-1} - eta / (sqrt(v^_t) + eps) * m^_t
 
+Reference: _adam_step_cpu below (those lines in plain NumPy; what tm.reference_mode() runs).
 Kernel: kernels/optim.cu::adam_step (one launch per parameter on the GPU).
+Fast CPU path: optim/adam_fast.py::adam_step (the kernel's in-place arithmetic, in NumPy).
 """
 
 import math
@@ -16,6 +18,8 @@ import numpy
 
 from ..backend import on_gpu
 from ..errors import fmt
+from ..reference import is_reference_mode
+from . import adam_fast
 from .optimizer import Optimizer, check_nonnegative, launch_update, zeros_buffer
 
 __all__ = ["Adam", "AdamW"]
@@ -36,6 +40,8 @@ class Adam(Optimizer):
         which is the slide's w_{t-1} - lr / (sqrt(v^_t) + eps) * m^_t, written as in PyTorch
         (and Algorithm 1 of the paper), with the two bias corrections computed on the host.
     Backward: none (optimizers are not differentiable).
+    Code:     reference _adam_step_cpu (the slide's five lines); kernels/optim.cu::adam_step;
+              fast CPU path optim/adam_fast.py::adam_step (in place, as the kernel).
     Shapes:   state "exp_avg" (m), "exp_avg_sq" (v) and, with amsgrad, "max_exp_avg_sq"
               have the parameter's shape; state "step" is t.
     Reference: Kingma & Ba, "Adam: A Method for Stochastic Optimization", arXiv:1412.6980;
@@ -80,30 +86,11 @@ class Adam(Optimizer):
             state["max_exp_avg_sq"] = zeros_buffer(param)
 
     def _update(self, param, grad, state, group):
-        beta1, beta2 = group["betas"]
-        t = state["step"]
-        step_size = group["lr"] / (1 - beta1**t)  # lr / (1 - gamma_1^t): bias correction of m
-        bias_correction2_sqrt = math.sqrt(1 - beta2**t)  # sqrt(1 - gamma_2^t): bias correction of v
         if group["amsgrad"] and "max_exp_avg_sq" not in state:
             state["max_exp_avg_sq"] = zeros_buffer(param)
-        max_exp_avg_sq = state.get("max_exp_avg_sq", param)  # unused by the step without amsgrad
-        step = _adam_step_gpu if on_gpu(param) else _adam_step_cpu
-        step(
-            param,
-            grad,
-            state["exp_avg"],
-            state["exp_avg_sq"],
-            max_exp_avg_sq,
-            group["lr"],
-            beta1,
-            beta2,
-            group["eps"],
-            group["weight_decay"],
-            self.decoupled_weight_decay,
-            group["amsgrad"],
-            step_size,
-            bias_correction2_sqrt,
-        )
+        if on_gpu(param) or not is_reference_mode():  # kernels/optim.cu, or the fast CPU path optim/adam_fast.py
+            return _fused_step(param, grad, state, group, self.decoupled_weight_decay)
+        return _adam_step_cpu(param, grad, state, group, self.decoupled_weight_decay)  # the slide's five lines
 
 
 class AdamW(Adam):
@@ -132,45 +119,52 @@ class AdamW(Adam):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
 
 
-def _adam_step_cpu(
-    param,
-    grad,
-    exp_avg,
-    exp_avg_sq,
-    max_exp_avg_sq,
-    lr,
-    beta1,
-    beta2,
-    eps,
-    weight_decay,
-    decoupled,
-    amsgrad,
-    step_size,
-    bias_correction2_sqrt,
-):
-    """One Adam/AdamW step on numpy arrays, in place on param and the moment buffers (the reference)."""
-    if weight_decay != 0:
-        if decoupled:
-            param *= 1 - lr * weight_decay  # AdamW: w <- w (1 - lr lambda)
-        else:
-            grad = grad + weight_decay * param  # Adam: L2 term; a new array, .grad is never modified
-    exp_avg *= beta1  # m_t = gamma_1 m_{t-1} + (1 - gamma_1) g_t
-    exp_avg += (1 - beta1) * grad
-    grad_sq = numpy.multiply(grad, grad, out=numpy.empty_like(exp_avg))  # an array even when 0-d
-    grad_sq *= 1 - beta2  # v_t = gamma_2 v_{t-1} + (1 - gamma_2) g_t^2
-    exp_avg_sq *= beta2
-    exp_avg_sq += grad_sq
-    second_moment = exp_avg_sq
-    if amsgrad:
-        numpy.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)  # vmax_t = max(vmax_{t-1}, v_t)
-        second_moment = max_exp_avg_sq
-    denom = grad_sq  # reuse the temporary: denom = sqrt(v_t) / sqrt(1 - gamma_2^t) + eps
-    numpy.sqrt(second_moment, out=denom)
-    denom /= bias_correction2_sqrt
-    denom += eps
-    numpy.divide(exp_avg, denom, out=denom)  # m_t / denom
-    denom *= step_size
-    param -= denom  # w_t = w_{t-1} - step_size m_t / denom
+def _adam_step_cpu(param, grad, state, group, decoupled):
+    """One Adam/AdamW step, the slide's five lines in plain NumPy (the reference; a new array per line).
+
+    param and the moment buffers in ``state`` are overwritten with the results (they are the optimizer's).
+    """
+    beta1, beta2 = group["betas"]
+    lr, eps, weight_decay, t = group["lr"], group["eps"], group["weight_decay"], state["step"]
+    if weight_decay != 0 and decoupled:
+        param[...] = param * (1 - lr * weight_decay)  # AdamW: w <- w (1 - lr lambda)
+    elif weight_decay != 0:
+        grad = grad + weight_decay * param  # Adam: the L2 term enters the gradient
+    m = beta1 * state["exp_avg"] + (1 - beta1) * grad  # m_t = gamma_1 m_{t-1} + (1 - gamma_1) g_t
+    v = beta2 * state["exp_avg_sq"] + (1 - beta2) * grad**2  # v_t = gamma_2 v_{t-1} + (1 - gamma_2) g_t^2
+    if group["amsgrad"]:  # the running maximum of v_t stands in for v_t in the step
+        state["max_exp_avg_sq"][...] = numpy.maximum(state["max_exp_avg_sq"], v)
+    m_hat = m / (1 - beta1**t)  # bias corrections
+    v_hat = (state["max_exp_avg_sq"] if group["amsgrad"] else v) / (1 - beta2**t)
+    param[...] = param - lr * m_hat / (numpy.sqrt(v_hat) + eps)  # w_t = w_{t-1} - eta m^_t / (sqrt(v^_t) + eps)
+    state["exp_avg"][...], state["exp_avg_sq"][...] = m, v
+
+
+def _fused_step(param, grad, state, group, decoupled):
+    """The step in place, with the bias corrections computed on the host: kernels/optim.cu::adam_step on the GPU,
+    optim/adam_fast.py::adam_step on the CPU (same arguments)."""
+    beta1, beta2 = group["betas"]
+    t = state["step"]
+    step_size = group["lr"] / (1 - beta1**t)  # lr / (1 - gamma_1^t): bias correction of m
+    bias_correction2_sqrt = math.sqrt(1 - beta2**t)  # sqrt(1 - gamma_2^t): bias correction of v
+    max_exp_avg_sq = state.get("max_exp_avg_sq", param)  # unused by the step without amsgrad
+    step = _adam_step_gpu if on_gpu(param) else adam_fast.adam_step
+    step(
+        param,
+        grad,
+        state["exp_avg"],
+        state["exp_avg_sq"],
+        max_exp_avg_sq,
+        group["lr"],
+        beta1,
+        beta2,
+        group["eps"],
+        group["weight_decay"],
+        decoupled,
+        group["amsgrad"],
+        step_size,
+        bias_correction2_sqrt,
+    )
 
 
 def _adam_step_gpu(
@@ -189,7 +183,7 @@ def _adam_step_gpu(
     step_size,
     bias_correction2_sqrt,
 ):
-    """The same step as ``_adam_step_cpu``: one launch of kernels/optim.cu::adam_step."""
+    """The same step as ``adam_fast.adam_step``: one launch of kernels/optim.cu::adam_step."""
     launch_update(
         "adam_step",
         param,

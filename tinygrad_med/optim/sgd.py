@@ -26,6 +26,7 @@ class SGD(Optimizer):
         d_t  = g_t + momentum * b_t  (nesterov)   or   d_t = b_t   (classical)   or d_t = g_t (momentum = 0)
         w_t  = w_{t-1} - lr * d_t
     Backward: none (optimizers are not differentiable).
+    Code:     reference _sgd_step_cpu (plain; no fast CPU path); kernels/optim.cu::sgd_step.
     Shapes:   state["momentum_buffer"] has the parameter's shape (only when momentum > 0).
 
     The slide vs PyTorch.  The slide keeps the *velocity* v_t = beta v_{t-1} + eta g_t,
