@@ -117,3 +117,18 @@ def test_public_names_have_docstrings():
             if inspect.isfunction(obj) and not (obj.__doc__ or "").strip():
                 missing.append(f"{module.__name__}.{name}")
     assert not missing, f"public functions without a docstring: {missing}"
+
+
+def test_iteration_numpy_conversion_and_index_errors_follow_pytorch():
+    t = tm.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    rows = list(t)  # dim 0, each a differentiable t[i]
+    assert [r.shape for r in rows] == [(2,), (2,)]
+    sum(r.sum() * (i + 1) for i, r in enumerate(rows)).backward()
+    numpy.testing.assert_array_equal(t.grad.numpy(), [[1, 1], [2, 2]])
+    array = numpy.asarray(t)  # __array__: a host array, not an object array built element by element
+    assert array.dtype == numpy.float32 and array.shape == (2, 2)
+    assert numpy.asarray(t, dtype=numpy.float64).dtype == numpy.float64
+    with pytest.raises(IndexError, match=r"index 5 is out of bounds"):  # also a ShapeError naming the shape
+        t[5]
+    with pytest.raises(TypeError, match="0-d"):
+        iter(tm.tensor(1.0))

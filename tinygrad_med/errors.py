@@ -15,6 +15,7 @@ __all__ = [
     "KernelError",
     "CheckpointError",
     "DataError",
+    "IndexRangeError",
     "InplaceModifiedError",
     "AnomalyError",
     "fmt",
@@ -23,6 +24,11 @@ __all__ = [
 
 class ShapeError(ValueError):
     """A tensor has the wrong number of dimensions or the wrong size along one."""
+
+
+class IndexRangeError(ShapeError, IndexError):
+    """An index past a dimension's size: a ShapeError that is also an IndexError, as Python's sequence protocol
+    and PyTorch expect."""
 
 
 class DTypeError(TypeError):

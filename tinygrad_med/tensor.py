@@ -116,6 +116,17 @@ class Tensor:
             raise TypeError("len() of a 0-d tensor")
         return self.shape[0]
 
+    def __iter__(self):
+        """The sub-tensors along dim 0, as iterating a PyTorch tensor gives (each one a differentiable x[i])."""
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.shape[0]))
+
+    def __array__(self, dtype=None, copy=None):
+        """``numpy.asarray(t)``: the data as a host array (no graph), as torch.Tensor.__array__."""
+        array = self.numpy()
+        return array if dtype is None else array.astype(dtype, copy=False)
+
     def __repr__(self):
         body = numpy.array2string(backend.to_numpy(self.data), precision=4, separator=", ", prefix="tensor(")
         extra = [] if self.dtype == _FLOAT_DEFAULT or self.dtype == numpy.int64 else [f"dtype={self.dtype}"]

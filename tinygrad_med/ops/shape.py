@@ -10,7 +10,7 @@ expanded axes, scatter-add into the indexed positions, slice the concatenation.
 import numpy
 
 from .. import backend
-from ..errors import ShapeError, fmt
+from ..errors import IndexRangeError, ShapeError, fmt
 from ..function import Function
 from ..tensor import Tensor
 from .reduce import normalize_dims
@@ -173,7 +173,7 @@ class GetItem(Function):
         try:
             y = x[index]
         except IndexError as error:
-            raise ShapeError(fmt("getitem", str(error), x=x)) from None
+            raise IndexRangeError(fmt("getitem", str(error), x=x)) from None
         return y if isinstance(y, type(x)) else backend.get_xp(x).asarray(y)  # x[0] of 1-D is a scalar
 
     def backward(self, gy):
