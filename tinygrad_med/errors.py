@@ -17,6 +17,7 @@ __all__ = [
     "DataError",
     "InplaceModifiedError",
     "AnomalyError",
+    "UnknownNameError",
     "fmt",
 ]
 
@@ -51,6 +52,10 @@ class AnomalyError(RuntimeError):
 
 class DataError(ValueError):
     """A data file (``--data-path``, an image to predict on) is unreadable or holds values the loader cannot use."""
+
+
+class UnknownNameError(ValueError):
+    """A model, dataset, objective or optimizer name that is not registered; the message lists the valid names."""
 
 
 def fmt(op, problem, hint=None, **arrays):

@@ -24,8 +24,7 @@ dataset is refused before anything is written.
 import numpy
 
 from . import metrics as metrics_module
-from .errors import fmt
-from .models import UnknownNameError
+from .errors import UnknownNameError, fmt
 from .ops.dice import dice_ce_loss
 from .ops.loss import binary_cross_entropy_with_logits, cross_entropy
 

@@ -24,10 +24,8 @@ from collections import Counter
 
 import numpy
 
-from .data.dataset import Dataset
-from .data.digits import DigitsDataset
+from .data.captions import DigitCaptions, digit_caption
 from .errors import CheckpointError, fmt
-from .models.captioning import Vocabulary
 from .nn import functional as F
 from .objectives import Classification, picture_path
 from .objectives_generative import _RunningSums
@@ -35,36 +33,6 @@ from .objectives_generative import _RunningSums
 __all__ = ["Captioning", "DigitCaptions", "digit_caption", "bleu1", "CAPTIONING_MODELS"]
 
 CAPTIONING_MODELS = ("captioner",)
-DIGIT_NAMES = "zero one two three four five six seven eight nine".split()
-
-
-def digit_caption(digit):
-    """The caption of a digit: its name and parity ('seven odd', 'zero even')."""
-    return f"{DIGIT_NAMES[int(digit)]} {'even' if int(digit) % 2 == 0 else 'odd'}"
-
-
-class DigitCaptions(Dataset):
-    """The digits' training or test split with captions: (image float32 (1, 8, 8), tokens int64 (T,)).
-
-    tokens = [<start>, words, <end>, <pad>...] in the vocabulary of the training split's captions,
-    T = the split's longest caption + 2. ``num_classes`` is the vocabulary size (the decoder
-    classifies every next token); ``captions`` holds the sentences.
-    """
-
-    def __init__(self, split="train"):
-        digits = DigitsDataset(split)
-        self.split, self.images, self.labels = split, digits.images, digits.labels
-        self.captions = [digit_caption(d) for d in self.labels]
-        training = self.captions if split == "train" else [digit_caption(d) for d in DigitsDataset("train").labels]
-        self.vocabulary = Vocabulary.build(training)
-        self.tokens = self.vocabulary.encode_batch(self.captions)  # (N, T)
-        self.num_classes, self.in_channels, self.task = len(self.vocabulary), 1, "captioning"
-
-    def __len__(self):
-        return len(self.labels)
-
-    def __getitem__(self, index):
-        return self.images[index], self.tokens[index]
 
 
 class Captioning(_RunningSums, Classification):

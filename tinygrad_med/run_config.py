@@ -11,8 +11,8 @@ import math
 
 from . import backend
 from .data.registry import dataset_names, recipe
-from .errors import DeviceError, fmt
-from .models import MODELS, UnknownNameError
+from .errors import DeviceError, UnknownNameError, fmt
+from .models import MODELS
 from .objectives import check_objective, dataset_view
 
 __all__ = ["make_config", "make_optimizer", "DEFAULT_DATA", "OPTIMIZERS"]

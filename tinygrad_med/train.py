@@ -49,9 +49,10 @@ import numpy
 from . import autograd
 from .backend import get_xp
 from .data import DataLoader
-from .data.registry import get_dataset, report
+from .data.registry import get_dataset
 from .errors import CheckpointError, fmt
 from .function import no_grad
+from .metrics import dataset_report
 from .models import create_model
 from .objectives import dataset_view, make_objective
 from .random import get_rng_state, manual_seed, set_rng_state
@@ -264,7 +265,7 @@ class Trainer:
         result = self.last_eval if self.last_eval is not None else self.evaluate()
         summary = {"interrupted": False, "epochs": self.epoch, "config": self.config}
         summary.update({"test_" + k: v for k, v in result["metrics"].items()})
-        summary.update(report(self.config["data"], self.test_set, result["predictions"]))
+        summary.update(dataset_report(self.config["data"], self.test_set, result["predictions"]))
         summary["train_seconds"] = round(sum(h["seconds"] for h in self.history), 2)
         waits = [h["data_wait_share"] * h["seconds"] for h in self.history]
         summary["data_wait_share"] = round(sum(waits) / max(summary["train_seconds"], 1e-9), 4)

@@ -174,7 +174,7 @@ def _trainer_from(path, device):
 
 def run_eval(args):
     """``tgm eval``: print the held-out metrics (and dataset extras) of a checkpoint as JSON."""
-    from .data.registry import report
+    from .metrics import dataset_report as report
 
     trainer = _trainer_from(args.checkpoint, args.device)
     result = trainer.evaluate()

@@ -24,7 +24,7 @@ As in torchvision, the functions alexnet and googlenet shadow their modules as a
 package; import module-level names from the module (``from tinygrad_med.models.alexnet import LRN_PAPER``).
 """
 
-from ..errors import fmt
+from ..errors import UnknownNameError, fmt
 from .alexnet import AlexNet, ZFNet, alexnet, zfnet
 from .autoencoder import VAE, ConvAutoencoder
 from .captioning import ImageCaptioner, Vocabulary
@@ -97,10 +97,6 @@ __all__ = [
     "create_model",
     "UnknownNameError",
 ]
-
-
-class UnknownNameError(ValueError):
-    """A model or dataset name that is not registered; the message lists the valid names."""
 
 
 def _mlp(in_channels, num_classes, input_size=(8, 8), **options):

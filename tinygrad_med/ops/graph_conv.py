@@ -142,7 +142,7 @@ def gaussian_graph_conv(x, graph, weight, mu, sigma, bias=None):
             fmt(
                 "gaussian_graph_conv",
                 "the graph carries no pseudo-coordinates u_ij",
-                hint="build it with Graph.from_mesh or pass pseudo= to Graph",
+                hint="build it with graph.mesh_graph or pass pseudo= to Graph",
             )
         )
     K = mu.shape[0]
