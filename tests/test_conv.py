@@ -581,8 +581,8 @@ def test_layer_bad_arguments():
 
 
 def test_every_public_name_has_a_docstring():
-    from tinygrad_med import utils
     from tinygrad_med.nn import conv as nn_conv
+    from tinygrad_med.nn import receptive_field as utils
     from tinygrad_med.ops import conv, conv_args, conv_cpu, conv_transpose
 
     for namespace in (conv, conv_transpose, conv_args, conv_cpu, nn_conv, utils):

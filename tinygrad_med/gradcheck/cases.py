@@ -1,27 +1,27 @@
-"""The gradient-check suite's cases (``tgm gradcheck``, gradcheck_suite.py runs them): every differentiable op.
+"""The gradient-check suite's cases (``tgm gradcheck``, suite.py runs them): every differentiable op.
 
 Each case is (name, function of tensors, list of input arrays).  Inputs are drawn
 from a seeded generator and kept small, away from kinks (ReLU at 0, tied maxima),
 so that central differences in float64 are exact to ~1e-8.  The ops of nn.functional
 are looked up by name, one table per op family, so that a missing one is reported as
 such, never silently skipped.  Graph, recurrent, generative, sampling and detection
-rows are in gradcheck_cases_advanced.py.  The rows come in a fixed order: the inputs of a row are
+rows are in cases_advanced.py.  The rows come in a fixed order: the inputs of a row are
 the generator's next draws, so a new row goes at the end of its family's table (or on
 its own generator, as grid_sample's and roi_align's) to leave the other rows' inputs alone.
 """
 
 import numpy
 
-from .tensor import Tensor
+from .inputs import beside, draws
 
 __all__ = ["cases"]
 
 
 def cases(seed=0):
     """All (name, fn, inputs) cases; fn is None where the op does not exist."""
-    from .gradcheck_cases_advanced import detection_cases, generative_cases, recurrent_cases, sample_cases
+    from .cases_advanced import detection_cases, generative_cases, recurrent_cases, sample_cases
 
-    r, distinct, labels = _inputs(seed)
+    r, distinct, labels = draws(seed)
     return (
         _core_cases(r, distinct, labels)
         + _family_cases(r, distinct, labels)
@@ -31,22 +31,6 @@ def cases(seed=0):
         + detection_cases()
         + _call_form_cases()
     )
-
-
-def _inputs(seed):
-    rng = numpy.random.default_rng(seed)
-
-    def r(*shape, low=-1.0, high=1.0):
-        return rng.uniform(low, high, shape)
-
-    def distinct(*shape):
-        """Values with no ties (max pooling, maxout): a shuffled ramp."""
-        return rng.permutation(int(numpy.prod(shape))).reshape(shape) / numpy.prod(shape) + 0.01
-
-    def labels(n, classes):
-        return rng.integers(0, classes, n)
-
-    return r, distinct, labels
 
 
 def _core_cases(r, distinct, labels):
@@ -77,7 +61,7 @@ def _family_cases(r, distinct, labels):
     """Ops of the other families, looked up by name in nn.functional so that a missing one is reported."""
     import tinygrad_med.nn.functional as F
 
-    from .gradcheck_cases_advanced import graph_specs
+    from .cases_advanced import graph_specs
 
     specs = (
         _activation_loss_specs(r, distinct, labels)
@@ -107,14 +91,14 @@ def _activation_loss_specs(r, distinct, labels):
         (
             "cross_entropy",
             "cross_entropy",
-            lambda f, t=labels(4, 3): (lambda x: f(x, _beside(x, t), label_smoothing=0.1), [r(4, 3)]),
+            lambda f, t=labels(4, 3): (lambda x: f(x, beside(x, t), label_smoothing=0.1), [r(4, 3)]),
         ),
         (
             "cross_entropy (N,C,H,W)",
             "cross_entropy",
-            lambda f, t=labels(18, 3).reshape(2, 3, 3): (lambda x: f(x, _beside(x, t)), [r(2, 3, 3, 3)]),
+            lambda f, t=labels(18, 3).reshape(2, 3, 3): (lambda x: f(x, beside(x, t)), [r(2, 3, 3, 3)]),
         ),
-        ("nll_loss", "nll_loss", lambda f, t=labels(4, 3): (lambda x: f(x, _beside(x, t)), [r(4, 3)])),
+        ("nll_loss", "nll_loss", lambda f, t=labels(4, 3): (lambda x: f(x, beside(x, t)), [r(4, 3)])),
         (
             "bce_with_logits",
             "binary_cross_entropy_with_logits",
@@ -123,7 +107,7 @@ def _activation_loss_specs(r, distinct, labels):
         (
             "binary_cross_entropy",
             "binary_cross_entropy",
-            lambda f: (lambda x: f(x, _beside(x, numpy.full((4, 3), 0.3))), [r(4, 3, low=0.1, high=0.9)]),
+            lambda f: (lambda x: f(x, beside(x, numpy.full((4, 3), 0.3))), [r(4, 3, low=0.1, high=0.9)]),
         ),
         ("mse_loss", "mse_loss", lambda f: (f, [r(4, 3), r(4, 3)])),
         ("l1_loss", "l1_loss", lambda f: (f, [distinct(4, 3), r(4, 3, low=-1, high=-0.5)])),
@@ -261,7 +245,7 @@ def _resample_option_specs(r):
             "pad",
             lambda f: (
                 lambda x: f(f(f(x, (-1, 2, 1, -2)), (2, -1, -1, 1), mode="reflect"), (-1, 1, 1, -1), mode="circular"),
-                [_inputs(3)[0](1, 2, 4, 5)],
+                [draws(3)[0](1, 2, 4, 5)],
             ),
         ),
         (  # on its own generator (seed 4)
@@ -272,7 +256,7 @@ def _resample_option_specs(r):
                     f(x, size=(3, 2), mode="bilinear", antialias=True).sum()
                     + f(x, scale_factor=0.6, mode="bicubic", antialias=True).sum()
                 ),
-                [_inputs(4)[0](1, 2, 6, 5)],
+                [draws(4)[0](1, 2, 6, 5)],
             ),
         ),
     ]
@@ -294,14 +278,9 @@ def _norm_specs(r, distinct, labels):
         (
             "embedding (repeated ids)",
             "embedding",
-            lambda f, ids=numpy.array([[1, 3, 1], [0, 4, 1]]): (lambda w: f(_beside(w, ids), w), [r(5, 3)]),
+            lambda f, ids=numpy.array([[1, 3, 1], [0, 4, 1]]): (lambda w: f(beside(w, ids), w), [r(5, 3)]),
         ),
     ]
-
-
-def _beside(x, array):
-    """A constant (labels, targets) on the same device as the input x."""
-    return Tensor(array, device=x.device)
 
 
 def _seeded(fn):
@@ -322,7 +301,7 @@ def _call_form_cases():
     import tinygrad_med as tm
     import tinygrad_med.nn.functional as F
 
-    r, distinct, _ = _inputs(2)
+    r, distinct, _ = draws(2)
     return [
         ("gelu (tanh)", lambda a: F.gelu(a, approximate="tanh"), [r(3, 4, low=-3.0, high=3.0)]),
         ("prod/cumsum", lambda a: a.prod(1) + a.cumsum(1).sum(1), [r(3, 4, low=0.5, high=1.5)]),

@@ -1,22 +1,22 @@
 """The gradient-check suite's cases for the lecture's chapters after the CNN ones: graph convolution, recurrent
 nets, generative models (KL terms), the spatial transformer's sampler and detection (RoI align/pool).
 
-Same layout as gradcheck_cases.py, which gathers these tables into ``cases()`` in a fixed order:
+Same layout as cases.py, which gathers these tables into ``cases()`` in a fixed order:
 graph_specs are looked up in nn.functional with the other families; the rest call their ops module.
 """
 
 import numpy
 
-from .gradcheck_cases import _beside, _inputs
-from .tensor import Tensor
+from ..tensor import Tensor
+from .inputs import beside, draws
 
 __all__ = ["graph_specs", "recurrent_cases", "generative_cases", "sample_cases", "detection_cases"]
 
 
 def graph_specs(r, distinct):
     """Graph ops (ops/graph.py, ops/graph_conv.py) on the 12-node icosahedron mesh, a batch of two for pooling."""
-    from . import nn
-    from .graph import batch_graphs, icosphere, mesh_graph
+    from .. import nn
+    from ..graph import batch_graphs, icosphere, mesh_graph
 
     g = mesh_graph(*icosphere(0), pseudo="local")  # 12 nodes, 60 directed edges, u_ij in 2-D
     pair = batch_graphs([g, mesh_graph(*icosphere(0), pseudo="polar")])
@@ -50,7 +50,7 @@ def graph_specs(r, distinct):
 
 def recurrent_cases(r):
     """ops/rnn.py: the fused LSTM/GRU gate kernels, an LSTM cell unrolled over 3 steps, whole layers (BPTT)."""
-    from .ops import rnn
+    from ..ops import rnn
 
     return [
         ("lstm_gates (fused)", rnn.lstm_gates, [r(3, 8), r(3, 2)]),
@@ -71,7 +71,7 @@ def recurrent_cases(r):
 
 
 def _three_lstm_steps(x, W_ih, W_hh):
-    from .ops import rnn
+    from ..ops import rnn
 
     h = c = x[:, :2] * 0.0
     for _ in range(3):  # the same weights at every step: gradients through time
@@ -81,16 +81,16 @@ def _three_lstm_steps(x, W_ih, W_hh):
 
 def generative_cases(r):
     """ops/kl.py: the VAE's and the Probabilistic U-Net's KL terms, reparameterisation and ELBO."""
-    from .ops import kl
+    from ..ops import kl
 
     eps = r(3, 2)  # a fixed eps: the sample is then a differentiable function of mu and logvar
     return [
         ("kl_normal", kl.kl_normal, [r(3, 2), r(3, 2)]),
         ("kl_normal_normal", kl.kl_normal_normal, [r(3, 2), r(3, 2), r(3, 2), r(3, 2)]),
-        ("reparameterize (fixed eps)", lambda m, v: kl.reparameterize(m, v, _beside(m, eps)), [r(3, 2), r(3, 2)]),
+        ("reparameterize (fixed eps)", lambda m, v: kl.reparameterize(m, v, beside(m, eps)), [r(3, 2), r(3, 2)]),
         (
             "vae_loss",
-            lambda x_hat, m, v: kl.vae_loss(x_hat, _beside(m, numpy.full((3, 4), 0.3)), m, v, beta=0.5),
+            lambda x_hat, m, v: kl.vae_loss(x_hat, beside(m, numpy.full((3, 4), 0.3)), m, v, beta=0.5),
             [r(3, 4, low=0.1, high=0.9), r(3, 2), r(3, 2)],
         ),
     ]
@@ -101,7 +101,7 @@ def sample_cases():
     Random grid points lie a.s. away from the kinks (integer source positions, clip and mirror points)."""
     import tinygrad_med.nn.functional as F
 
-    r, _, _ = _inputs(1)
+    r, _, _ = draws(1)
     theta = numpy.eye(2, 3) * 0.8 + r(2, 2, 3, low=-0.1, high=0.1)
     return [
         (
@@ -146,20 +146,20 @@ def detection_cases():
     """roi_align / roi_pool (ops/detection.py) on their own generator.  roi_align is linear in the input (no kinks;
     the boxes are not differentiated); roi_pool gets values without ties.  RoIs hang over the border and one
     lies outside both images (empty bins)."""
-    from .ops import detection
+    from ..ops import detection
 
-    _, distinct, _ = _inputs(2)
+    _, distinct, _ = draws(2)
     rois = numpy.array([[0, 0.3, 0.6, 4.7, 3.9], [1, -1.5, 1.2, 3.3, 6.8], [1, 3.1, -0.7, 8.4, 4.4], [0, 20, 1, 30, 3]])
     return [
         (
             "roi_align (adaptive)",
-            lambda x: detection.roi_align(x, _beside(x, rois), (2, 3), 0.8, sampling_ratio=-1),
+            lambda x: detection.roi_align(x, beside(x, rois), (2, 3), 0.8, sampling_ratio=-1),
             [distinct(2, 2, 5, 6)],
         ),
         (
             "roi_align (aligned, 2x2)",
-            lambda x: detection.roi_align(x, _beside(x, rois), 2, 1.0, sampling_ratio=2, aligned=True),
+            lambda x: detection.roi_align(x, beside(x, rois), 2, 1.0, sampling_ratio=2, aligned=True),
             [distinct(2, 2, 5, 6)],
         ),
-        ("roi_pool", lambda x: detection.roi_pool(x, _beside(x, rois), (3, 2), 0.8), [distinct(2, 2, 5, 6)]),
+        ("roi_pool", lambda x: detection.roi_pool(x, beside(x, rois), (3, 2), 0.8), [distinct(2, 2, 5, 6)]),
     ]

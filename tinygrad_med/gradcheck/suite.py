@@ -1,7 +1,7 @@
 """The gradient-check suite behind ``tgm gradcheck``: every differentiable op, on every device.
 
 The cases -- (name, function of tensors, list of input arrays), one table per op family --
-are in gradcheck_cases.py (``cases`` is re-exported here).  This module runs each case
+are in cases.py and cases_advanced.py (``cases`` is re-exported here).  This module runs each case
 through gradcheck in float64 on each device and reports one row per (case, device); a
 case whose op is missing is reported as such, never silently skipped.
 """
@@ -10,10 +10,10 @@ import time
 
 import numpy
 
-from . import backend
-from .gradcheck import gradcheck
-from .gradcheck_cases import cases
-from .tensor import Tensor
+from .. import backend
+from ..tensor import Tensor
+from .cases import cases
+from .check import gradcheck
 
 __all__ = ["cases", "run_suite", "available_devices"]
 

@@ -1,12 +1,12 @@
 """``tgm train``, ``tgm eval`` and ``tgm predict``: argument parsing and the three handlers.
 
-The loop itself is tinygrad_med/train.py; cli.py calls ``train.add_train_commands(subparsers)``.
+The loop itself is loop.py; tinygrad_med/cli.py calls ``add_commands(subparsers)``.
 Bad input (an unknown model or dataset, a foreign or corrupt checkpoint, an --out folder holding a
 previous run, a missing dataset package) raises an error that cli.main prints as one line, exit 2.
 
 ``tgm train`` checks everything (names, numbers, device, data, model, the checkpoint to resume)
 before it replaces or extends anything in --out, holds the folder's lock while it runs, and
-recovers what a killed run left behind (tinygrad_med/run_folder.py).
+recovers what a killed run left behind (training/run_folder.py).
 """
 
 import json
@@ -15,9 +15,9 @@ import sys
 
 import numpy
 
+from ..errors import fmt
+from ..models import MODELS
 from . import run_folder
-from .errors import fmt
-from .models import MODELS
 
 __all__ = ["add_commands", "run_train", "run_eval", "run_predict"]
 
@@ -36,7 +36,7 @@ _FIXED_ON_RESUME += (("optimizer", "--optimizer"), ("seed", "--seed"))
 
 def add_commands(subparsers):
     """Register train / eval / predict on an argparse subparsers object."""
-    from .data.registry import DATASETS
+    from ..data.registry import DATASETS
 
     models = "; ".join(f"{name}: {about}" for name, (_, about) in sorted(MODELS.items()))
     datasets = "; ".join(f"{name}: {spec['about']}" for name, spec in sorted(DATASETS.items()))
@@ -82,8 +82,8 @@ def add_commands(subparsers):
 
 def run_train(args):
     """``tgm train``: build or resume a run in --out and train it; 0 on success, 130 after Ctrl-C."""
-    from .serialization import check_weights_path
-    from .train import Trainer, make_config, prepare_out
+    from ..serialization import check_weights_path
+    from .loop import Trainer, make_config, prepare_out
 
     if args.resume and args.overwrite:
         raise ValueError(fmt("tgm train", "--resume continues the run in --out, --overwrite replaces it; pass one"))
@@ -117,7 +117,7 @@ def _print_notes(notes):
 
 def _resumed(args, config, out):
     """The Trainer of the run in ``out``, restored from its checkpoint; refuses options that would change it."""
-    from .train import Trainer, load_checkpoint
+    from .loop import Trainer, load_checkpoint
 
     path = os.path.join(out, "checkpoint.npz")
     checkpoint = load_checkpoint(path, config["model"], args.data)
@@ -141,7 +141,7 @@ def _resumed(args, config, out):
 def _fit(trainer, out, export=None, overwrite=False):
     """Train and print the summary (and write ``export``, the final weights); a Ctrl-C outside the loop
     (a second one, or in the final evaluation) says what is kept."""
-    from .serialization import check_weights_path, save
+    from ..serialization import check_weights_path, save
 
     try:
         summary = trainer.fit()
@@ -162,7 +162,7 @@ def _fit(trainer, out, export=None, overwrite=False):
 
 
 def _trainer_from(path, device):
-    from .train import Trainer, load_checkpoint
+    from .loop import Trainer, load_checkpoint
 
     path = os.path.join(path, "checkpoint.npz") if os.path.isdir(path) else path
     checkpoint = load_checkpoint(path)
@@ -187,10 +187,10 @@ def run_eval(args):
 def run_predict(args):
     """``tgm predict``: write the predicted label mask of --input (default: the first test sample), its
     reconstruction for an autoencoder or VAE, its detections, or its caption (what the run's objective predicts).
-    The output is checked before the model runs (tinygrad_med/predict_io.py) and the path written is printed."""
-    from .function import no_grad
+    The output is checked before the model runs (training/predict_io.py) and the path written is printed."""
+    from ..function import no_grad
+    from ..tensor import Tensor
     from .predict_io import FORMATS, check_output, pad, plan_outputs, read_image, write_image, write_mask, write_overlay
-    from .tensor import Tensor
 
     trainer = _trainer_from(args.checkpoint, args.device)
     objective, kind = trainer.objective, getattr(trainer.objective, "prediction", None)

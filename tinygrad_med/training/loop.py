@@ -11,9 +11,9 @@ forward, loss, backward, update), "SEMANTIC SEGMENTATION" (Dice + cross-entropy 
     tgm train prob_unet --data nuclei       # Probabilistic U-Net, Dice of the mean of 16 samples
     tgm train maskrcnn --data nuclei        # Mask R-CNN on the nuclei's instances, detection F1, mask Dice
 
-The loop is the same for every model: the run's objective (tinygrad_med/objectives.py: classification,
+The loop is the same for every model: the run's objective (training/objectives/: classification,
 segmentation, reconstruction, variational reconstruction, probabilistic segmentation; detection and
-instance segmentation in objectives_detection.py) gives the loss,
+instance segmentation in objectives/detection.py) gives the loss,
 the training and held-out metrics, the pictures and what ``tgm predict`` writes.
 
 One run writes into --out (default runs/MODEL-DATA):
@@ -33,7 +33,7 @@ Resuming is exact: the batches of epoch e (their order and augmentation) are a f
 so ``--resume`` after an interruption reaches the same weights as an uninterrupted run.
 
 The run's configuration (make_config, each model's default dataset, the optimizers) is
-tinygrad_med/run_config.py; the run folder's files and checkpoint checks are run_folder.py.
+training/run_config.py; the run folder's files and checkpoint checks are run_folder.py.
 """
 
 import contextlib
@@ -46,19 +46,20 @@ import time
 
 import numpy
 
-from . import autograd
-from .backend import get_xp
-from .data import DataLoader
-from .data.registry import get_dataset
-from .errors import CheckpointError, fmt
-from .function import no_grad
+from .. import autograd
+from ..backend import get_xp
+from ..data import DataLoader
+from ..data.registry import get_dataset
+from ..errors import CheckpointError, fmt
+from ..function import no_grad
+from ..models import create_model
+from ..random import get_rng_state, manual_seed, set_rng_state
+from ..serialization import save
+from . import plots
 from .metrics import dataset_report
-from .models import create_model
 from .objectives import dataset_view, make_objective
-from .random import get_rng_state, manual_seed, set_rng_state
 from .run_config import make_config, make_optimizer
 from .run_folder import CHECKPOINT_FORMAT, RUN_FILES, load_checkpoint, prepare_out
-from .serialization import save
 
 __all__ = [
     "Trainer",
@@ -66,7 +67,6 @@ __all__ = [
     "make_config",
     "load_checkpoint",
     "prepare_out",
-    "add_train_commands",
     "RUN_FILES",
 ]
 
@@ -85,7 +85,7 @@ class Trainer:
     """
 
     def __init__(self, config, out, progress=True):
-        from .optim.lr_scheduler import CosineAnnealingLR
+        from ..optim.lr_scheduler import CosineAnnealingLR
 
         self.config, self.out, self.progress = dict(config), os.fspath(out), progress
         manual_seed(config["seed"])
@@ -276,7 +276,7 @@ class Trainer:
         return summary
 
     def draw_curves(self):
-        _plots().plot_curves(self.history, os.path.join(self.out, "curves.png"), self.metric_name)
+        plots.plot_curves(self.history, os.path.join(self.out, "curves.png"), self.metric_name)
         self.last_plot = time.perf_counter()
 
     def draw_predictions(self, result):
@@ -372,12 +372,6 @@ def _blas_threads(count):
         yield
 
 
-def _plots():
-    from . import plots
-
-    return plots
-
-
 def _install_sigint(trainer):
     """Ctrl-C sets a flag the loop checks after each step; a second Ctrl-C interrupts at once."""
     if threading.current_thread() is not threading.main_thread():
@@ -395,10 +389,3 @@ def _install_sigint(trainer):
 def _restore_sigint(previous):
     if previous is not None:
         signal.signal(signal.SIGINT, previous)
-
-
-def add_train_commands(subparsers):
-    """Add the ``train``, ``eval`` and ``predict`` subcommands to tgm's argparse subparsers."""
-    from . import train_cli
-
-    train_cli.add_commands(subparsers)

@@ -13,7 +13,7 @@ which is arg-maxed first.
 
 import numpy
 
-from .errors import ShapeError, fmt
+from ..errors import ShapeError, fmt
 
 __all__ = [
     "accuracy",

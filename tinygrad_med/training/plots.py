@@ -21,7 +21,7 @@ __all__ = [
 ]
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -32,7 +32,7 @@ def _pyplot():
 
 def plot_curves(history, path, metric_name):
     """Loss (left axis) and held-out metric (right axis) against epoch."""
-    plt = _pyplot()
+    plt = pyplot()
     epochs = [h["epoch"] for h in history]
     fig, loss_axis = plt.subplots(figsize=(6, 4))
     loss_axis.plot(epochs, [h["train_loss"] for h in history], "o-", color="tab:blue", label="training loss")
@@ -48,7 +48,7 @@ def plot_curves(history, path, metric_name):
     plt.close(fig)
 
 
-def _middle_slice(array):
+def middle_slice(array):
     """(C, H, W) -> (H, W) first channel; (C, D, H, W) -> the middle D slice."""
     array = array[0] if array.ndim >= 3 else array
     return array[array.shape[0] // 2] if array.ndim == 3 else array
@@ -56,15 +56,15 @@ def _middle_slice(array):
 
 def plot_segmentation(images, targets, predictions, path, num_classes):
     """Rows of image | ground truth overlay | prediction overlay, for up to 4 samples (3D: middle D slice)."""
-    plt = _pyplot()
+    plt = pyplot()
     rows = min(4, len(images))
-    tall = _middle_slice(images[0]).shape[0] > 2 * _middle_slice(images[0]).shape[1]  # e.g. the 512 x 128 strip
+    tall = middle_slice(images[0]).shape[0] > 2 * middle_slice(images[0]).shape[1]  # e.g. the 512 x 128 strip
     shape, size = ((3 * rows, 1), (12, 10 * rows)) if tall else ((rows, 3), (9, 3 * rows))
     fig, axes = plt.subplots(*shape, figsize=size, squeeze=False)
     axes = axes.reshape(rows, 3)
     for row in range(rows):
-        image = _middle_slice(images[row])
-        truth, pred = _middle_slice(targets[row][None]), _middle_slice(predictions[row][None])
+        image = middle_slice(images[row])
+        truth, pred = middle_slice(targets[row][None]), middle_slice(predictions[row][None])
         if tall or images[row].ndim == 4:  # a strip on its side; an MNI (y, z) slice with superior (z) up
             image, truth, pred = numpy.rot90(image), numpy.rot90(truth), numpy.rot90(pred)
         for col, (title, labels) in enumerate([("image", None), ("ground truth", truth), ("prediction", pred)]):
@@ -82,13 +82,13 @@ def plot_segmentation(images, targets, predictions, path, num_classes):
 
 def plot_classification(images, targets, predictions, path):
     """A grid of up to 16 test images titled 'predicted (true)'."""
-    plt = _pyplot()
+    plt = pyplot()
     count = min(16, len(images))
     fig, axes = plt.subplots(4, 4, figsize=(6, 6))
     for index, axis in enumerate(axes.ravel()):
         axis.axis("off")
         if index < count:
-            axis.imshow(_middle_slice(images[index]), cmap="gray")
+            axis.imshow(middle_slice(images[index]), cmap="gray")
             axis.set_title(
                 f"{predictions[index]} ({targets[index]})",
                 fontsize=9,
@@ -101,14 +101,14 @@ def plot_classification(images, targets, predictions, path):
 
 def plot_image_rows(rows, path):
     """Rows of images in [0, 1] (C, H, W) or (H, W), each row titled: [(title, [image, ...]), ...]."""
-    plt = _pyplot()
+    plt = pyplot()
     columns = max(len(images) for _, images in rows)
     fig, axes = plt.subplots(len(rows), columns, figsize=(1.2 * columns, 1.35 * len(rows)), squeeze=False)
     for row, (title, images) in enumerate(rows):
         for col, axis in enumerate(axes[row]):
             axis.axis("off")
             if col < len(images):
-                axis.imshow(_middle_slice(numpy.asarray(images[col])), cmap="gray", vmin=0.0, vmax=1.0)
+                axis.imshow(middle_slice(numpy.asarray(images[col])), cmap="gray", vmin=0.0, vmax=1.0)
         axes[row][0].set_title(title, fontsize=9, loc="left")  # may run on over the row: the axes are off
     fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
@@ -121,21 +121,21 @@ def plot_sampled_segmentations(image, truth, mean, samples, path, num_classes, c
     is cut to its first ``window`` rows so that the panels stay readable. In a sample's panel the
     pixels whose label differs from the mean prediction are drawn in cyan.
     """
-    plt = _pyplot()
-    mean = _middle_slice(numpy.asarray(mean)[None])[:window]
+    plt = pyplot()
+    mean = middle_slice(numpy.asarray(mean)[None])[:window]
     panels = [("image", None, None), ("ground truth", truth, None), ("mean prediction", mean, None)]
     for m, labels in enumerate(samples[:count]):
-        labels = _middle_slice(numpy.asarray(labels)[None])[:window]
+        labels = middle_slice(numpy.asarray(labels)[None])[:window]
         changed = labels != mean
         panels.append((f"sample {m + 1}: {int(changed.sum())} px differ from the mean", labels, changed))
-    shown, rows = _middle_slice(image)[:window], -(-len(panels) // 3)
+    shown, rows = middle_slice(image)[:window], -(-len(panels) // 3)
     fig, axes = plt.subplots(rows, 3, figsize=(9, 3.1 * rows), squeeze=False)
     for axis in axes.ravel():
         axis.axis("off")
     for axis, (title, labels, changed) in zip(axes.ravel(), panels, strict=False):
         axis.imshow(shown, cmap="gray")
         if labels is not None:
-            labels = _middle_slice(numpy.asarray(labels)[None])[:window]
+            labels = middle_slice(numpy.asarray(labels)[None])[:window]
             overlay = numpy.ma.masked_where(labels == 0, labels)
             axis.imshow(overlay, cmap="autumn", alpha=0.45, vmin=1, vmax=max(num_classes - 1, 1))
         if changed is not None:
@@ -151,7 +151,7 @@ def plot_sampled_segmentations(image, truth, mean, samples, path, num_classes, c
 def plot_detections(images, targets, detections, path, class_names, count=4):
     """Up to ``count`` images: true boxes (green, dashed) under the detections (red boxes with class and
     score, yellow mask outlines at probability 0.5). A tall strip (H > 2 W) is drawn transposed."""
-    plt = _pyplot()
+    plt = pyplot()
     count = min(count, len(images))
     tall = images[0].shape[-2] > 2 * images[0].shape[-1]
     fig, axes = plt.subplots(1, count, figsize=(12, 3.6) if tall else (3.2 * count, 3.4), squeeze=False)

@@ -27,9 +27,9 @@ def plot_surface_labels(vertices, faces, panels, path, num_classes, class_names=
     """
     from matplotlib.collections import PolyCollection
 
-    from .plots import _pyplot
+    from .plots import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     vertices, faces = numpy.asarray(vertices, numpy.float64), numpy.asarray(faces, numpy.int64)
     p0, p1, p2 = (vertices[faces[:, k]] for k in range(3))
     facing = numpy.cross(p1 - p0, p2 - p0)[:, 0]  # x component of each face normal
@@ -62,9 +62,9 @@ def plot_surface_labels(vertices, faces, panels, path, num_classes, class_names=
 
 def plot_confusion(confusion, class_names, path):
     """The confusion matrix as an image, rows true, columns predicted, with the counts written in."""
-    from .plots import _pyplot
+    from .plots import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     K = len(confusion)
     fig, axis = plt.subplots(figsize=(1.0 + 0.7 * K, 0.8 + 0.6 * K))
     axis.imshow(confusion, cmap="Blues")

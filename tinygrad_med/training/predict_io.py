@@ -1,6 +1,6 @@
 """The files ``tgm predict`` reads and writes: one checked input image, and outputs written where asked.
 
-Lecture: none (the command line around tinygrad_med/train.py).
+Lecture: none (the command line around tinygrad_med/training/loop.py).
 
 Reading (``read_image``): .npy, .png/.jpg/.bmp (Pillow), .tif/.tiff (tifffile), .nii/.nii.gz (nibabel).
 A directory, an empty or damaged file, a structured or non-numeric array, an empty array, an image too
@@ -22,8 +22,8 @@ import tempfile
 import numpy
 import numpy.lib.format as npy_format
 
-from .errors import DataError, fmt
-from .npz_reader import READ_ERRORS, describe_bytes
+from ..errors import DataError, fmt
+from ..npz_reader import READ_ERRORS, describe_bytes
 
 __all__ = [
     "FORMATS",

@@ -2,17 +2,17 @@
 
 Lecture: "MORE ON OPTIMIZATION" (SGD with momentum, Adam and their variants as the run's optimizer).
 ``make_config`` is what ``tgm train`` builds from its arguments and what a checkpoint stores;
-tinygrad_med/train.py (the loop) reads it.  A model registered for ``tgm train`` names its default
+tinygrad_med/training/loop.py (the loop) reads it.  A model registered for ``tgm train`` names its default
 dataset in DEFAULT_DATA (others train on the digits); a model whose objective does not fit the
 dataset (a VAE on a segmentation dataset) is refused here, before a run folder is touched.
 """
 
 import math
 
-from . import backend
-from .data.registry import dataset_names, recipe
-from .errors import DeviceError, UnknownNameError, fmt
-from .models import MODELS
+from .. import backend
+from ..data.registry import dataset_names, recipe
+from ..errors import DeviceError, UnknownNameError, fmt
+from ..models import MODELS
 from .objectives import check_objective, dataset_view
 
 __all__ = ["make_config", "make_optimizer", "DEFAULT_DATA", "OPTIMIZERS"]
@@ -108,7 +108,7 @@ def _available_device(device):
 
 def make_optimizer(name, parameters, lr):
     """The optimizer ``name`` (one of OPTIMIZERS) over ``parameters``; SGD gets momentum 0.9."""
-    from . import optim
+    from .. import optim
 
     if name == "sgd":
         return optim.SGD(parameters, lr=lr, momentum=0.9)

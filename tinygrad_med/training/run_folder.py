@@ -1,7 +1,7 @@
 """A run folder's guard rails: which files a run writes, reading its checkpoint safely,
 refusing to overwrite a previous run, one run at a time, and recovery after a killed run.
 
-Lecture: none (training machinery for tinygrad_med/train.py).
+Lecture: none (training machinery for tinygrad_med/training/loop.py).
 
 A checkpoint is only ever read here (tm.load opens it read-only), so a corrupt file or one
 written for another model is reported and left exactly as it was.
@@ -24,9 +24,9 @@ import os
 import shutil
 import socket
 
-from .errors import CheckpointError, fmt
-from .random import parse_rng_state
-from .serialization import load
+from ..errors import CheckpointError, fmt
+from ..random import parse_rng_state
+from ..serialization import load
 
 try:
     import fcntl

@@ -3,11 +3,11 @@
 Lecture: "CNN REFRESHER" (classification, cross-entropy), "SEMANTIC SEGMENTATION" (Dice +
 cross-entropy, Dice/IoU) and "CONVOLUTION AUTOENCODER: GOING UNSUPERVISED" (the autoencoder's
 reconstruction error, the VAE's negative ELBO, the Probabilistic U-Net's sampled segmentations:
-tinygrad_med/objectives_generative.py) and "OBJECT DETECTION" (Faster R-CNN, Mask R-CNN:
-tinygrad_med/objectives_detection.py) and "Recurrent neural networks" (the captioner's token
-cross-entropy, exact match of its greedy captions: tinygrad_med/objectives_captioning.py).
+objectives/generative.py) and "OBJECT DETECTION" (Faster R-CNN, Mask R-CNN:
+objectives/detection.py) and "Recurrent neural networks" (the captioner's token
+cross-entropy, exact match of its greedy captions: objectives/captioning.py).
 
-The loop in tinygrad_med/train.py is the same for every model; it asks the run's objective for
+The loop in tinygrad_med/training/loop.py is the same for every model; it asks the run's objective for
 
     loss(model, x, y)                 -> (loss Tensor, what the epoch's running sums need)
     fresh_partial / accumulate / partial_metrics   the training metrics shown in the bar and the log
@@ -23,21 +23,18 @@ dataset is refused before anything is written.
 
 import numpy
 
-from . import metrics as metrics_module
-from .errors import UnknownNameError, fmt
-from .ops.dice import dice_ce_loss
-from .ops.loss import binary_cross_entropy_with_logits, cross_entropy
+from ...ops.dice import dice_ce_loss
+from ...ops.loss import binary_cross_entropy_with_logits, cross_entropy
+from .. import metrics as metrics_module
 
 __all__ = [
     "MODEL_OBJECTIVES",
     "Classification",
     "MultiLabelClassification",
     "Segmentation",
-    "objective_classes",
-    "objective_name",
-    "make_objective",
-    "check_objective",
-    "dataset_view",
+    "to_numpy",
+    "plots",
+    "picture_path",
 ]
 
 MODEL_OBJECTIVES = {
@@ -58,7 +55,7 @@ class Classification:
     """Cross-entropy on class scores (N, K); accuracy. The dataset's labels are classes (N,).
 
     Every objective has this class's attributes and methods (the generative ones in
-    objectives_generative.py; the loop calls nothing else):
+    objectives/generative.py; the loop calls nothing else):
     Attributes:
         name: the objective's name (MODEL_OBJECTIVES' values, or a dataset's task).
         metric_name: the held-out metric drawn in curves.png.
@@ -224,93 +221,16 @@ class Segmentation(Classification):
         )
 
 
-def objective_classes():
-    """{name: class} of every objective (the generative ones live in objectives_generative.py)."""
-    from .objectives_captioning import Captioning
-    from .objectives_detection import Detection, InstanceSegmentation
-    from .objectives_generative import ProbabilisticSegmentation, Reconstruction, VariationalReconstruction
-
-    kinds = (
-        Classification,
-        MultiLabelClassification,
-        Segmentation,
-        Reconstruction,
-        VariationalReconstruction,
-        ProbabilisticSegmentation,
-    )
-    kinds += (Detection, InstanceSegmentation, Captioning)
-    from .objectives_graph import GraphClassification, VertexParcellation
-
-    kinds += (VertexParcellation, GraphClassification)
-    return {kind.name: kind for kind in kinds}
-
-
-def objective_name(model, task):
-    """The objective of registered model ``model`` trained on a dataset of task ``task``."""
-    return MODEL_OBJECTIVES.get(model, task)
-
-
-def make_objective(model, dataset, device="cpu", data=None):
-    """The objective that trains registered model ``model`` on ``dataset`` (registered as ``data``).
-
-    Raises:
-        UnknownNameError for an objective that does not exist (listing the valid ones); ValueError
-        naming the datasets the objective trains on if ``dataset``'s task does not fit it.
-    """
-    name, kinds = objective_name(model, dataset.task), objective_classes()
-    if name not in kinds:
-        valid = ", ".join(repr(k) for k in kinds)
-        raise UnknownNameError(fmt("tgm train", f"unknown objective {name!r} for model {model!r}; valid: {valid}"))
-    kind = kinds[name]
-    if dataset.task not in kind.dataset_tasks:
-        given = f"{data!r} is a {dataset.task} dataset" if data else f"this dataset is for {dataset.task}"
-        raise ValueError(
-            fmt("tgm train", f"model {model!r} ({name}) trains on {kind.dataset_about}; {given}", hint=kind.hint)
-        )
-    models = getattr(kind, "models", None)  # an objective only some models can use (detection)
-    if models is not None and model not in models:
-        given = f"{data!r} is a {dataset.task} dataset" if data else f"this dataset is for {dataset.task}"
-        raise ValueError(
-            fmt(
-                "tgm train",
-                f"{given}: only the models {', '.join(models)} train on it, not {model!r}",
-                hint=f"train {' or '.join(models)} on it, or pass another --data",
-            )  # fmt: skip
-        )
-    return kind(dataset, device)
-
-
-def check_objective(model, data, data_path=None):
-    """Refuse a model/dataset pair whose objective does not fit, before a run folder is touched.
-
-    Only models that declare an objective in MODEL_OBJECTIVES, datasets registered with a
-    "task" (detection) and data files given by the user (``data_path``, both splits read and checked)
-    are checked: the supervised models take the dataset's task, as before.
-    Raises as ``make_objective``.
-    """
-    from .data.registry import DATASETS, get_dataset
-
-    if model in MODEL_OBJECTIVES or "task" in DATASETS.get(data, {}) or data_path is not None:
-        if data_path is not None:  # a file the user gave: its training split is checked too, before any run
-            get_dataset(data, "train", data_path, dataset_view(model))
-        dataset = get_dataset(data, "test", data_path, dataset_view(model))
-        make_objective(model, dataset, data=data).model_options(dataset)  # each raises if they do not fit
-
-
-def dataset_view(model):
-    """The dataset view registered model ``model`` trains on ('detection' for the detection models: the
-    nuclei image's instances as boxes and masks), or None for the dataset itself."""
-    return getattr(objective_classes().get(MODEL_OBJECTIVES.get(model)), "view", None)
-
-
 def to_numpy(array):
-    from .backend import to_numpy as convert
+    """``array`` (NumPy or CuPy) as a NumPy array."""
+    from ...backend import to_numpy as convert
 
     return convert(array)
 
 
 def plots():
-    from . import plots as module
+    """The plots module, imported when a picture is first drawn."""
+    from .. import plots as module
 
     return module
 

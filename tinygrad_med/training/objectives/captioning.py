@@ -24,18 +24,18 @@ from collections import Counter
 
 import numpy
 
-from .data.captions import DigitCaptions, digit_caption
-from .errors import CheckpointError, fmt
-from .nn import functional as F
-from .objectives import Classification, picture_path
-from .objectives_generative import _RunningSums
+from ...data.captions import DigitCaptions, digit_caption
+from ...errors import CheckpointError, fmt
+from ...nn import functional as F
+from .base import Classification, picture_path
+from .generative import RunningSums
 
 __all__ = ["Captioning", "DigitCaptions", "digit_caption", "bleu1", "CAPTIONING_MODELS"]
 
 CAPTIONING_MODELS = ("captioner",)
 
 
-class Captioning(_RunningSums, Classification):
+class Captioning(RunningSums, Classification):
     """Teacher-forced token cross-entropy; held-out exact match, token accuracy and BLEU-1 of greedy captions.
 
     The interface is objectives.Classification's; ``view`` names the dataset view the captioner trains
@@ -94,7 +94,7 @@ class Captioning(_RunningSums, Classification):
     def write_prediction(self, model, batch, output):
         """``tgm predict``: the first image's caption as plain text (``output`` ending in .txt) or as JSON
         (caption, tokens, words) beside ``output``. Returns the line to print."""
-        from .predict_io import check_unnamed, write_text
+        from ..predict_io import check_unnamed, write_text
 
         path = output if output.lower().endswith((".txt", ".json")) else os.path.splitext(output)[0] + ".json"
         if path != output:
@@ -149,14 +149,14 @@ def bleu1(candidates, references):
 
 def plot_captions(images, targets, predictions, path):
     """A 4 x 4 grid of up to 16 images titled with their generated caption; red, over the true one, when wrong."""
-    from .plots import _middle_slice, _pyplot
+    from ..plots import middle_slice, pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(4, 4, figsize=(7, 7.4))
     for index, axis in enumerate(axes.ravel()):
         axis.axis("off")
         if index < min(16, len(images)):
-            axis.imshow(_middle_slice(images[index]), cmap="gray")
+            axis.imshow(middle_slice(images[index]), cmap="gray")
             right = predictions[index] == targets[index]
             title = predictions[index] or "(empty)"
             axis.set_title(title if right else f"{title}\ntrue: {targets[index]}", fontsize=8,

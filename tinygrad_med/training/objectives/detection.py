@@ -28,12 +28,12 @@ import os
 
 import numpy
 
-from .data.detection import collate_detection
-from .metrics import detection_f1
-from .objectives import Classification, picture_path, plots, to_numpy
-from .objectives_generative import _RunningSums
-from .ops.boxes import box_iou
-from .tensor import Tensor
+from ...data.detection import collate_detection
+from ...ops.boxes import box_iou
+from ...tensor import Tensor
+from ..metrics import detection_f1
+from .base import Classification, picture_path, plots, to_numpy
+from .generative import RunningSums
 
 __all__ = ["Detection", "InstanceSegmentation", "DetectionTargets", "collate", "instance_image", "DETECTION_MODELS"]
 
@@ -62,7 +62,7 @@ def collate(samples):
     return Tensor._wrap(images), DetectionTargets(targets)
 
 
-class Detection(_RunningSums, Classification):
+class Detection(RunningSums, Classification):
     """Faster R-CNN: the summed multi-task loss; held-out box F1 / precision / recall at IoU 0.5.
 
     The interface is objectives.Classification's (whose __init__, model_options and pad_multiple it
@@ -122,7 +122,7 @@ class Detection(_RunningSums, Classification):
         and its instance-label image (object k at the pixels of its mask or box) as ``output``:
         a 16-bit PNG or uint16 .npy. An existing JSON file there is refused, not overwritten.
         Returns the line to print."""
-        from .predict_io import check_unnamed, write_mask, write_text
+        from ..predict_io import check_unnamed, write_mask, write_text
 
         description = output.rsplit(".", 1)[0] + ".json"
         check_unnamed(description)  # the user named ``output``, not this file: never overwritten

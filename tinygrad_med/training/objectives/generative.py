@@ -27,12 +27,12 @@ import itertools
 
 import numpy
 
-from .errors import ShapeError, fmt
-from .factory import tensor
-from .metrics import SegmentationCounts
-from .nn import functional as F
-from .objectives import Segmentation, picture_path, plots, to_numpy
-from .ops.kl import kl_normal, reparameterize, vae_loss
+from ...errors import ShapeError, fmt
+from ...factory import tensor
+from ...nn import functional as F
+from ...ops.kl import kl_normal, reparameterize, vae_loss
+from ..metrics import SegmentationCounts
+from .base import Segmentation, picture_path, plots, to_numpy
 
 __all__ = ["Reconstruction", "VariationalReconstruction", "ProbabilisticSegmentation", "energy_distance"]
 
@@ -40,7 +40,7 @@ SAMPLES = 16  # segmentations drawn per held-out image (Probabilistic U-Net)
 _WHOLE_IMAGES = "whole-image datasets (digits, medmnist; their labels are not used)"
 
 
-class _RunningSums:
+class RunningSums:
     """Training metrics that are means over the epoch's batches of values ``loss`` returns."""
 
     sums = ()
@@ -58,7 +58,7 @@ class _RunningSums:
         return {name: partial[name] / max(partial["count"], 1) for name in self.sums}
 
 
-class Reconstruction(_RunningSums):
+class Reconstruction(RunningSums):
     """Convolutional autoencoder: reconstruct the input through a low-dimensional code."""
 
     name, metric_name, sums, eval_batch = "reconstruction", "recon_bce", ("mse",), 256
@@ -170,7 +170,7 @@ class VariationalReconstruction(Reconstruction):
         plots().plot_image_rows([("decoded z ~ N(0, I)", images[:8]), ("", images[8:])], picture_path(out, self, 2))
 
 
-class ProbabilisticSegmentation(_RunningSums, Segmentation):
+class ProbabilisticSegmentation(RunningSums, Segmentation):
     """Probabilistic U-Net: CE + KL(posterior || prior) in training; held out, SAMPLES segmentations
     per image from the prior net give the mean prediction's Dice and the generalised energy distance."""
 

@@ -22,11 +22,11 @@ import json
 
 import numpy
 
-from .data.cortex import parcellation_scores
-from .data.graph_batch import collate_graphs
-from .objectives import Classification, picture_path, to_numpy
-from .ops.cross_entropy import cross_entropy
-from .predict_io import write_atomically, write_text
+from ...data.cortex import parcellation_scores
+from ...data.graph_batch import collate_graphs
+from ...ops.cross_entropy import cross_entropy
+from ..predict_io import write_atomically, write_text
+from .base import Classification, picture_path, to_numpy
 
 __all__ = ["VertexParcellation", "GraphClassification", "VERTEX_MODELS", "GRAPH_MODELS"]
 
@@ -108,7 +108,7 @@ class VertexParcellation(Classification):
 
     def draw(self, model, result, out):
         """predictions.png: true and predicted parcels on the inflated surface, lateral and medial views."""
-        from .plots_graph import plot_surface_labels
+        from ..plots_graph import plot_surface_labels
 
         if self.surface is None:
             return
@@ -164,6 +164,6 @@ class GraphClassification(Classification):
 
     def draw(self, model, result, out):
         """predictions.png: the held-out confusion matrix (rows true, columns predicted)."""
-        from .plots_graph import plot_confusion
+        from ..plots_graph import plot_confusion
 
         plot_confusion(result["confusion"], self.class_names, picture_path(out, self, 0))
