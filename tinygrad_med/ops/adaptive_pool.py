@@ -23,8 +23,8 @@ import numpy
 from .. import backend
 from ..errors import ShapeError, fmt
 from ..function import Function
-from .pool import _max_pool_bwd_cpu, _max_pool_bwd_gpu
-from .pool_args import _ntuple, _plane_strides, check_input
+from .pool import max_pool_bwd_cpu, max_pool_bwd_gpu
+from .pool_args import check_input, ntuple, plane_strides
 from .resample import separable
 
 __all__ = [
@@ -45,7 +45,7 @@ __all__ = [
 
 def adaptive_avg_pool1d(x, output_size):
     """Adaptive average pooling to OL outputs; see adaptive_avg_pool2d.  Shapes: (N, C, L) -> (N, C, OL)."""
-    return _adaptive_avg("adaptive_avg_pool1d", 1, x, output_size)
+    return adaptive_avg("adaptive_avg_pool1d", 1, x, output_size)
 
 
 def adaptive_avg_pool2d(x, output_size):
@@ -66,12 +66,12 @@ def adaptive_avg_pool2d(x, output_size):
         y, of x's dtype.
     Raises:   ShapeError on a wrong rank or an output size below 1.
     """
-    return _adaptive_avg("adaptive_avg_pool2d", 2, x, output_size)
+    return adaptive_avg("adaptive_avg_pool2d", 2, x, output_size)
 
 
 def adaptive_avg_pool3d(x, output_size):
     """3D adaptive average pooling; see adaptive_avg_pool2d.  Shapes: (N, C, D, H, W) -> (N, C, OD, OH, OW)."""
-    return _adaptive_avg("adaptive_avg_pool3d", 3, x, output_size)
+    return adaptive_avg("adaptive_avg_pool3d", 3, x, output_size)
 
 
 def adaptive_max_pool1d(x, output_size, return_indices=False):
@@ -120,7 +120,7 @@ def _adaptive_bounds(n, o):
     return i * n // o, -(-(i + 1) * n // o)
 
 
-def _adaptive_avg(op, nd, x, output_size):
+def adaptive_avg(op, nd, x, output_size):
     matrices = []
     for n, o in zip(x.shape[-nd:], _adaptive_sizes(op, nd, x, output_size), strict=True):
         start, end = _adaptive_bounds(n, o)
@@ -150,7 +150,7 @@ class AdaptiveMaxPool(Function):
         local = windows.argmax(axis=-1)[..., None]
         flat = sum(
             _along(pos * stride, d, nd)
-            for d, (pos, stride) in enumerate(zip(positions, _plane_strides(x.shape[-nd:]), strict=True))
+            for d, (pos, stride) in enumerate(zip(positions, plane_strides(x.shape[-nd:]), strict=True))
         )  # flat index in the plane of each gathered element
         flat = xp.asarray(_windows_last(flat, nd))
         self.argmax = xp.take_along_axis(xp.broadcast_to(flat, windows.shape), local, -1)[..., 0]
@@ -158,7 +158,7 @@ class AdaptiveMaxPool(Function):
         return (y, self.argmax) if return_indices else y
 
     def backward(self, gy, *_):  # no gradient flows into the indices output
-        bwd = _max_pool_bwd_gpu if backend.on_gpu(gy) else _max_pool_bwd_cpu
+        bwd = max_pool_bwd_gpu if backend.on_gpu(gy) else max_pool_bwd_cpu
         return bwd(gy, self.argmax, self.x_shape, self.nd)
 
 
@@ -217,9 +217,9 @@ def _max_unpool(op, nd, x, indices, kernel_size, stride, padding, output_size):
     check_input(op, x, nd)
     if tuple(indices.shape) != tuple(x.shape) or indices.dtype.kind not in "iu":
         raise ShapeError(fmt(op, "indices must be an integer tensor of x's shape", x=x, indices=indices))
-    kernel = _ntuple(op, "kernel_size", kernel_size, nd, 1)
-    stride = kernel if stride is None else _ntuple(op, "stride", stride, nd, 1)
-    padding = _ntuple(op, "padding", padding, nd, 0)
+    kernel = ntuple(op, "kernel_size", kernel_size, nd, 1)
+    stride = kernel if stride is None else ntuple(op, "stride", stride, nd, 1)
+    padding = ntuple(op, "padding", padding, nd, 0)
     default = tuple((n - 1) * s - 2 * p + k for n, k, s, p in zip(x.shape[-nd:], kernel, stride, padding, strict=True))
     out = default if output_size is None else tuple(int(v) for v in tuple(output_size)[-nd:])
     if len(out) != nd or any(not d - s < o < d + s for o, d, s in zip(out, default, stride, strict=True)):

@@ -36,13 +36,13 @@ from .. import backend
 from ..function import Function
 from .conv_args import Geometry, check_inputs, conv_output_size, make_geometry, padding_arg, tuple_arg  # noqa: F401
 from .conv_cpu import (  # the CPU speed-ups; empty_cache is re-exported
-    _adjoint_geometry,
-    _by_channel_blocks,
-    _chunked,
-    _flipped_transposed,
-    _over_chunks,
-    _spare_buffers,
+    adjoint_geometry,
+    by_channel_blocks,
     empty_cache,
+    flipped_transposed,
+    goes_by_chunks,
+    over_chunks,
+    spare_buffers,
 )
 
 __all__ = ["conv1d", "conv2d", "conv3d", "im2col", "col2im", "conv_output_size", "empty_cache"]
@@ -118,7 +118,7 @@ class ConvNd(Function):
         if _is_pointwise(geometry):  # 1x1, stride 1, no padding: x is already the column matrix
             x_g = x.reshape(N, groups, -1, math.prod(geometry.I))  # (N, g, C/g, O)
             y = xp.matmul(W.reshape(groups, F // groups, -1), x_g).reshape(N, F, *geometry.O)
-        elif _chunked(x, geometry):
+        elif goes_by_chunks(x, geometry):
             y = conv_by_chunks(x, W, geometry, groups)
         else:
             y, self.col = conv_by_im2col(x, W, geometry, groups)
@@ -133,7 +133,7 @@ class ConvNd(Function):
             gb = gy.sum(axis=(0, *range(2, gy.ndim))) if len(self.needs_input_grad) > 2 else None
             return (*self._pointwise_backward(gy, want_gx, want_gW), gb)
         gx = gW = None
-        if self.col is None and _chunked(self.x, geometry):
+        if self.col is None and goes_by_chunks(self.x, geometry):
             return self._chunked_backward(gy, want_gx, want_gW)
         gy_t = channels_first(gy, groups)  # (g, F/g, N * prod O)
         gb = gy_t.sum(axis=-1).reshape(-1) if len(self.needs_input_grad) > 2 else None  # contiguous rows
@@ -145,7 +145,7 @@ class ConvNd(Function):
         if want_gx:  # gcol = W^T gy is written over the column buffer, which gW no longer needs
             gx = conv_transpose_by_col2im(gy_t, self.W, geometry, self.x.shape, out=col)
             self.col = None  # overwritten: a second backward (retain_graph) recomputes it
-            _spare_buffers.put(col)  # and the next forward's im2col of this shape may write into it
+            spare_buffers.put(col)  # and the next forward's im2col of this shape may write into it
         return gx, gW, gb
 
     def _chunked_backward(self, gy, want_gx, want_gW):
@@ -159,8 +159,8 @@ class ConvNd(Function):
         x, W, groups, geometry = self.x, self.W, self.groups, self.geometry
         gb = gy.sum(axis=(0, *range(2, gy.ndim))) if len(self.needs_input_grad) > 2 else None
         gx = None
-        if want_gx and _adjoint_geometry(geometry) is not None:
-            gx, want_gx = conv_by_chunks(gy, _flipped_transposed(W, groups), _adjoint_geometry(geometry), groups), False
+        if want_gx and adjoint_geometry(geometry) is not None:
+            gx, want_gx = conv_by_chunks(gy, flipped_transposed(W, groups), adjoint_geometry(geometry), groups), False
 
         def backward_chunks(chunks):
             gx = numpy.zeros(x.shape, gy.dtype) if want_gx else None
@@ -172,12 +172,12 @@ class ConvNd(Function):
                     gW += weight_grad(col, gy_t)
                 if want_gx:
                     gx[n, :, in_rows] += conv_transpose_by_col2im(gy_t, W, chunk, x[n, :, in_rows].shape, out=col)
-                _spare_buffers.put(col)
+                spare_buffers.put(col)
             return gx, gW
 
         gW = None
         if want_gx or want_gW:
-            parts = _over_chunks(backward_chunks, x, geometry)
+            parts = over_chunks(backward_chunks, x, geometry)
             gx = sum(p[0] for p in parts) if want_gx else gx
             gW = sum(p[1] for p in parts).reshape(W.shape) if want_gW else None
         return gx, gW, gb
@@ -272,9 +272,9 @@ def _im2col_cpu(x, geometry):
         *(st[2 + i] * geometry.S[i] for i in range(d)),
     )
     patches = as_strided(padded, shape, strides, writeable=False)  # (C, *K, N, *O), no copy
-    col = _spare_buffers.take((C * math.prod(geometry.K), N * math.prod(geometry.O)), x.dtype)
+    col = spare_buffers.take((C * math.prod(geometry.K), N * math.prod(geometry.O)), x.dtype)
     col_k = col.reshape(shape)
-    _by_channel_blocks(lambda c: numpy.copyto(col_k[c], patches[c]), C, col.size)  # the one copy
+    by_channel_blocks(lambda c: numpy.copyto(col_k[c], patches[c]), C, col.size)  # the one copy
     return col
 
 
@@ -304,7 +304,7 @@ def _col2im_cpu(col, x_shape, geometry):
             if in_slices is not None:
                 gx[(c, slice(None), *in_slices)] += col_k[(c, *k, slice(None), *out_slices)]
 
-    _by_channel_blocks(add_block, C, col.size)
+    by_channel_blocks(add_block, C, col.size)
     return gx.swapaxes(0, 1)  # (N, C, *I), a view: no copy
 
 
@@ -343,9 +343,9 @@ def conv_by_chunks(x, W, geometry, groups):
         for n, out_rows, in_rows, chunk in chunks:
             y_c, col = conv_by_im2col(x[n, :, in_rows], W, chunk, groups)
             y[n, :, out_rows] = y_c
-            _spare_buffers.put(col)  # the next chunk's im2col writes into it (still in cache)
+            spare_buffers.put(col)  # the next chunk's im2col writes into it (still in cache)
 
-    _over_chunks(forward_chunks, x, geometry)
+    over_chunks(forward_chunks, x, geometry)
     return y
 
 

@@ -3,10 +3,10 @@
 Lecture: "Convolutional neural networks - Convolution".  Nothing here changes the math of
 conv.py (im2col + one GEMM per group, col2im for the adjoint); it only decides how the CPU runs
 it: a large layer goes chunk by chunk of output positions so that its column block stays in cache
-(_chunked, _chunks, _over_chunks), with gx by the flipped-kernel convolution where that is one
-(_adjoint_geometry, _flipped_transposed); im2col and col2im copy by blocks of channels in
-parallel threads (_by_channel_blocks); and the column buffer of one training step is reused by
-the next (_spare_buffers, empty_cache).  The GPU takes none of these paths.
+(goes_by_chunks, _chunks, over_chunks), with gx by the flipped-kernel convolution where that is one
+(adjoint_geometry, flipped_transposed); im2col and col2im copy by blocks of channels in
+parallel threads (by_channel_blocks); and the column buffer of one training step is reused by
+the next (spare_buffers, empty_cache).  The GPU takes none of these paths.
 """
 
 import math
@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy
 
-try:  # optional: without it, the CPU path makes one large product (see _chunked)
+try:  # optional: without it, the CPU path makes one large product (see goes_by_chunks)
     from threadpoolctl import ThreadpoolController
 except ImportError:
     ThreadpoolController = None
@@ -28,7 +28,7 @@ __all__ = ["empty_cache"]
 # ----------------------------------------------------------------------------- chunks of output positions
 
 
-def _chunked(x, geometry):
+def goes_by_chunks(x, geometry):
     """Whether the CPU path goes chunk by chunk: a column matrix several times larger than a chunk,
     padding within the kernel's reach along the chunked dim (every chunk then reads some of x), and
     threadpoolctl to hold BLAS to one thread per chunk (else one large product is faster).
@@ -69,7 +69,7 @@ def _chunks(x, geometry):
         yield samples, slice(a, b), slice(lo, hi), chunk
 
 
-def _over_chunks(work, x, geometry):
+def over_chunks(work, x, geometry):
     """[work(chunks) for each thread's share of the chunks]: contiguous shares, one per thread,
     with BLAS held to one thread meanwhile (each product is small; two BLAS pools would fight).
     The limit is process-wide: BLAS calls of other Python threads meanwhile run on one thread too."""
@@ -82,7 +82,7 @@ def _over_chunks(work, x, geometry):
         return list(_pool().map(work, [chunks[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]))
 
 
-def _flipped_transposed(W, groups):
+def flipped_transposed(W, groups):
     """W (F, C/g, *K) -> W' (C, F/g, *K), W'[c, f, k] = W[f, c, K-1-k] within each group."""
     F, C_g, K = W.shape[0], W.shape[1], W.shape[2:]
     W_g = W.reshape(groups, F // groups, C_g, *K).swapaxes(1, 2)  # (g, C/g, F/g, *K)
@@ -90,7 +90,7 @@ def _flipped_transposed(W, groups):
     return numpy.ascontiguousarray(flipped).reshape(groups * C_g, F // groups, *K)
 
 
-def _adjoint_geometry(geometry):
+def adjoint_geometry(geometry):
     """The geometry of gx = conv(gy, flipped W^T): input O, output I, padding D*(K-1) - P; None
     unless that is a convolution (stride 1, and padding within the kernel's reach D*(K-1))."""
     reach = [d * (k - 1) for k, d in zip(geometry.K, geometry.D, strict=True)]
@@ -103,7 +103,7 @@ def _adjoint_geometry(geometry):
 # ----------------------------------------------------------------------------- threads and buffers
 
 
-def _by_channel_blocks(fn, C, size):
+def by_channel_blocks(fn, C, size):
     """fn(channel slice) over blocks of channels, in parallel threads for large arrays.
 
     Not part of the math: NumPy releases the GIL inside copies and adds, so the memory-bound
@@ -112,7 +112,7 @@ def _by_channel_blocks(fn, C, size):
     workers keep spinning for ~0.1 s after each GEMM and hold the other core, so the gain
     shows only where they sleep at once (OPENBLAS_THREAD_TIMEOUT=4: W1 44 -> 34 ms, W3 76 -> 57 ms).
     """
-    in_pool = threading.current_thread().name.startswith("tgm-conv")  # already one of _over_chunks' threads
+    in_pool = threading.current_thread().name.startswith("tgm-conv")  # already one of over_chunks' threads
     workers = min(_THREADS, C) if size >= _PARALLEL_MIN_SIZE and not in_pool else 1
     if workers <= 1:
         fn(slice(None))
@@ -140,12 +140,12 @@ class _SpareBuffers:
             self.free[(buffer.shape, buffer.dtype)] = buffer
 
 
-_spare_buffers = _SpareBuffers()
+spare_buffers = _SpareBuffers()
 
 
 def empty_cache():
     """Drop the column buffers kept for reuse between training steps (as torch.cuda.empty_cache)."""
-    _spare_buffers.free.clear()
+    spare_buffers.free.clear()
 
 
 _THREADS = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 8)

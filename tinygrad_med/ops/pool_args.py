@@ -62,7 +62,7 @@ def pool_output_size(size, kernel, stride, padding, dilation, ceil_mode):
     return out
 
 
-def _ntuple(op, name, value, nd, minimum):
+def ntuple(op, name, value, nd, minimum):
     values = (value,) * nd if numpy.ndim(value) == 0 else tuple(value)
     if len(values) == 1:
         values = values * nd
@@ -81,13 +81,13 @@ def check_input(op, x, nd):
         raise DTypeError(fmt(op, f"expected a float tensor, got {x.dtype}", x=x))
 
 
-def _window(op, nd, x, kernel_size, stride, padding, dilation, ceil_mode):
+def pool_window(op, nd, x, kernel_size, stride, padding, dilation, ceil_mode):
     """Validate the pooling arguments as PyTorch does and return the Window."""
     check_input(op, x, nd)
-    kernel = _ntuple(op, "kernel_size", kernel_size, nd, 1)
-    stride = kernel if stride is None or stride == () or stride == [] else _ntuple(op, "stride", stride, nd, 1)
-    padding = _ntuple(op, "padding", padding, nd, 0)
-    dilation = _ntuple(op, "dilation", dilation, nd, 1)
+    kernel = ntuple(op, "kernel_size", kernel_size, nd, 1)
+    stride = kernel if stride is None or stride == () or stride == [] else ntuple(op, "stride", stride, nd, 1)
+    padding = ntuple(op, "padding", padding, nd, 0)
+    dilation = ntuple(op, "dilation", dilation, nd, 1)
     if any(p > k // 2 for p, k in zip(padding, kernel, strict=True)):
         raise ShapeError(fmt(op, f"padding {padding} must be at most half of kernel_size {kernel}", x=x))
     size = tuple(x.shape[-nd:])
@@ -106,6 +106,6 @@ def _window(op, nd, x, kernel_size, stride, padding, dilation, ceil_mode):
     return Window(size, kernel, stride, padding, dilation, out)
 
 
-def _plane_strides(size):
+def plane_strides(size):
     """Row-major strides of one (D, H, W) plane, in elements: (H*W, W, 1)."""
     return tuple(int(v) for v in numpy.cumprod((1,) + tuple(size[:0:-1]))[::-1])
