@@ -235,7 +235,6 @@ def test_no_import_cycle_but_tensor_and_ops():
     assert not bad, "import cycles (a helper both need belongs in the lower module):\n" + "\n".join(map(str, bad))
 
 
-@pytest.mark.xfail(reason="ops/ helpers not yet made public", strict=False)
 def test_no_private_name_imported_across_modules():
     found = private_imports(MODS)
     assert not found, "make the helper public in the lower module:\n" + "\n".join(found)

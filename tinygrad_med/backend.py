@@ -302,6 +302,12 @@ _KERNELS = {}  # (family, name, dtype, provider) -> Kernel, so a launch re-reads
 _EMULATOR = {"on": False}
 
 
+def blocks_for(n, threads=256):
+    """Blocks for a grid-stride loop over n items, ``threads`` items per block (grid_for's block count);
+    the norm reductions pass threads=1: one block per (channel, chunk) or per channel, at most MAX_BLOCKS."""
+    return grid_for(n, threads)[0][0]
+
+
 def compile_options(dtype):
     """The options every kernel file is compiled with (also used by the compile check)."""
     real = {"float32": "float", "float64": "double"}[numpy.dtype(dtype).name]

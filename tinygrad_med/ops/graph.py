@@ -52,9 +52,9 @@ def spmm(graph, x, edge_weight=None):
         DTypeError if the dtypes differ or are not floating point.
     """
     csr = _as_csr("spmm", graph)
-    _check_nodes("spmm", x, csr.shape[1], "(V, F)")
+    check_nodes("spmm", x, csr.shape[1], "(V, F)")
     if edge_weight is None:
-        values = _constant(csr.data, x, ("data", id(csr)), csr)
+        values = graph_constant(csr.data, x, ("data", id(csr)), csr)
     else:
         values = edge_weight if isinstance(edge_weight, Tensor) else Tensor(edge_weight, dtype=x.dtype, device=x.device)
         if values.ndim not in (1, 2) or values.shape[0] != csr.nnz:
@@ -189,7 +189,7 @@ def _as_csr(op, graph):
     raise TypeError(fmt(op, f"expected a Graph or a CSR operator, got {type(graph).__name__}"))
 
 
-def _check_nodes(op, x, num_nodes, layout):
+def check_nodes(op, x, num_nodes, layout):
     if not isinstance(x, Tensor) or x.ndim != 2:
         raise ShapeError(fmt(op, "expected node features as a 2-D Tensor", x=(getattr(x, "shape", ()), layout)))
     if x.shape[0] != num_nodes:
@@ -205,7 +205,7 @@ def _check_nodes(op, x, num_nodes, layout):
         raise DTypeError(fmt(op, f"x must be float32 or float64, got {x.dtype}"))
 
 
-def _constant(array, like, key, holder):
+def graph_constant(array, like, key, holder):
     """``array`` as a Tensor of like's dtype on like's device, cached on ``holder`` (a Graph or CSR)."""
     xp = backend.get_xp(like.data)
     cache = holder.cache if isinstance(holder, Graph) else holder._device
@@ -224,7 +224,7 @@ def _pool_ptr(op, x, batch):
         if index.ndim != 1 or (index.size and (index.min() < 0 or numpy.any(numpy.diff(index) < 0))):
             raise ShapeError(fmt(op, "batch must be a sorted, non-negative node-to-graph index", batch=index))
         ptr = numpy.concatenate([[0], numpy.cumsum(numpy.bincount(index))]).astype(numpy.int64)
-    _check_nodes(op, x, int(ptr[-1]), "(V, F)")
+    check_nodes(op, x, int(ptr[-1]), "(V, F)")
     return ptr
 
 
