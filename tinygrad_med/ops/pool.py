@@ -157,10 +157,6 @@ def _launch_dims(win):
     return [v for field in fields for v in field]
 
 
-def _grid(n, threads=256):
-    return backend.grid_for(n, threads)
-
-
 MAX_LAUNCH = 2**30  # elements per launch: kernels/pool.cu indexes in 32 bits (i + grid stride < 2^31)
 
 
@@ -269,7 +265,7 @@ def max_pool_bwd_gpu(gy, argmax, x_shape, nd, win=None):
         if gather:
             _launch_rows(kernel, n, win.size, (*arrays, n, *_launch_dims(win)[:15]))
         else:
-            kernel(*_grid(n * plane_out), (*arrays, n * plane_out, plane_out, plane_in))
+            kernel(*backend.grid_for(n * plane_out), (*arrays, n * plane_out, plane_out, plane_in))
     return gx
 
 
@@ -332,5 +328,5 @@ def _avg_pool_bwd_gpu(gy, x_shape, win, count_include_pad, divisor):
         if gather:
             _launch_rows(kernel, n, win.size, (*arrays, n, *options))
         else:
-            kernel(*_grid(gx.size // planes * n), (*arrays, gx.size // planes * n, *options))
+            kernel(*backend.grid_for(gx.size // planes * n), (*arrays, gx.size // planes * n, *options))
     return gx
