@@ -308,6 +308,13 @@ def blocks_for(n, threads=256):
     return grid_for(n, threads)[0][0]
 
 
+def launch(family, name, n, args, dtype, threads=256):
+    """Launch kernels/<family>.cu::<name> with one thread per element of ``n`` (``grid_for``'s grid: a
+    grid-stride kernel), on the arrays and scalars ``args``; nothing to launch for n == 0."""
+    if n:
+        load_kernel(family, name, dtype)(*grid_for(n, threads), args)
+
+
 def compile_options(dtype):
     """The options every kernel file is compiled with (also used by the compile check)."""
     real = {"float32": "float", "float64": "double"}[numpy.dtype(dtype).name]

@@ -204,7 +204,7 @@ def _nms_mask_gpu(boxes, iou_threshold):
     K = boxes.shape[0]
     words = (K + 63) // 64
     mask = xp.zeros((K, words), numpy.int64)  # bit j % 64 of word j // 64 in row i: IoU(i, j) > t
-    _launch("nms_mask", K * words, (boxes, mask, K, iou_threshold), boxes.dtype)
+    backend.launch("detection", "nms_mask", K * words, (boxes, mask, K, iou_threshold), boxes.dtype)
     bits = numpy.unpackbits(backend.to_numpy(mask).view(numpy.uint8), axis=1, bitorder="little")  # little-endian
     return bits[:, :K].astype(bool)
 
@@ -314,7 +314,7 @@ def _roi_align_fwd_gpu(x, rois, output_size, spatial_scale, sampling_ratio, alig
     xp = backend.get_xp(x)
     y = xp.zeros((rois.shape[0], x.shape[1], *output_size), x.dtype)
     args = (*x.shape[1:], *output_size, spatial_scale, sampling_ratio, int(aligned))
-    _launch("roi_align_fwd", y.size, (xp.ascontiguousarray(x), rois, y, y.size, *args), x.dtype)
+    backend.launch("detection", "roi_align_fwd", y.size, (xp.ascontiguousarray(x), rois, y, y.size, *args), x.dtype)
     return y
 
 
@@ -322,7 +322,9 @@ def _roi_align_bwd_gpu(gy, rois, x_shape, output_size, spatial_scale, sampling_r
     xp = backend.get_xp(gy)
     gx = xp.zeros(x_shape, gy.dtype)  # the kernel adds into it
     args = (*x_shape[1:], *output_size, spatial_scale, sampling_ratio, int(aligned))
-    _launch("roi_align_bwd", gy.size, (xp.ascontiguousarray(gy), rois, gx, gy.size, *args), gy.dtype)
+    backend.launch(
+        "detection", "roi_align_bwd", gy.size, (xp.ascontiguousarray(gy), rois, gx, gy.size, *args), gy.dtype
+    )
     return gx
 
 
@@ -402,7 +404,9 @@ def _roi_pool_fwd_gpu(x, rois, output_size, spatial_scale):
     y = xp.empty((rois.shape[0], x.shape[1], *output_size), x.dtype)
     argmax = xp.empty(y.shape, numpy.int64)
     args = (*x.shape[1:], *output_size, spatial_scale)
-    _launch("roi_pool_fwd", y.size, (xp.ascontiguousarray(x), rois, y, argmax, y.size, *args), x.dtype)
+    backend.launch(
+        "detection", "roi_pool_fwd", y.size, (xp.ascontiguousarray(x), rois, y, argmax, y.size, *args), x.dtype
+    )
     return y, argmax
 
 
@@ -410,11 +414,7 @@ def _roi_pool_bwd_gpu(gy, argmax, rois, x_shape):
     xp = backend.get_xp(gy)
     gx = xp.zeros(x_shape, gy.dtype)  # the kernel adds into it
     args = (*x_shape[1:], *gy.shape[2:])
-    _launch("roi_pool_bwd", gy.size, (xp.ascontiguousarray(gy), argmax, rois, gx, gy.size, *args), gy.dtype)
+    backend.launch(
+        "detection", "roi_pool_bwd", gy.size, (xp.ascontiguousarray(gy), argmax, rois, gx, gy.size, *args), gy.dtype
+    )
     return gx
-
-
-def _launch(name, n, args, dtype, threads=256):
-    """Launch kernels/detection.cu::name with one thread per element (nothing to do for n == 0)."""
-    if n:
-        backend.load_kernel("detection", name, dtype)(*backend.grid_for(n, threads), args)
