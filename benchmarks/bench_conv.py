@@ -261,7 +261,7 @@ def main():
         return
     if args.threads is not None:
         conv_cpu._THREADS = args.threads
-    conv_cpu._spare_buffers.enabled = not args.no_reuse
+    conv_cpu.spare_buffers.enabled = not args.no_reuse
     results = [run_workload(w, WORKLOADS[w], args.repeat) for w in args.workloads.split(",")]
     for r in results:
         m = r["median_ms"]

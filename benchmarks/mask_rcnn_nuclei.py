@@ -22,9 +22,9 @@ import time
 import tinygrad_med as tm
 from tinygrad_med.data.detection import collate_detection, instances_to_targets
 from tinygrad_med.data.nuclei import NucleiDataset
-from tinygrad_med.metrics import detection_f1
 from tinygrad_med.models.mask_rcnn import MaskRCNN
-from tinygrad_med.objectives_detection import instance_image
+from tinygrad_med.training.metrics import detection_f1
+from tinygrad_med.training.objectives.detection import instance_image
 
 
 def make_model():

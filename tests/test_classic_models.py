@@ -21,7 +21,7 @@ from tinygrad_med.models.cnn3d import AlzheimerCNN3D, cnn3d_feature_size
 from tinygrad_med.models.densenet import DenseNet, densenet121, densenet169
 from tinygrad_med.models.googlenet import INCEPTION_TABLE, GoogLeNetOutputs, googlenet, googlenet_loss
 from tinygrad_med.models.vgg import VGG, vgg11, vgg13, vgg16, vgg19
-from tinygrad_med.utils import receptive_field
+from tinygrad_med.nn.receptive_field import receptive_field
 
 
 def _count(model):

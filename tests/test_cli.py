@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 from tinygrad_med import cli
-from tinygrad_med.gradcheck_suite import cases
+from tinygrad_med.gradcheck.suite import cases
 
 
 def test_gradcheck_prints_a_table_and_passes(capsys):

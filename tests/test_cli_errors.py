@@ -7,9 +7,10 @@ import os
 
 import pytest
 
-from tinygrad_med import backend, train
+from tinygrad_med import backend
 from tinygrad_med.cli import build_parser, main
-from tinygrad_med.run_folder import load_checkpoint
+from tinygrad_med.training import loop as train
+from tinygrad_med.training.run_folder import load_checkpoint
 
 TRAIN = ["train", "mlp", "--data", "digits", "--batch-size", "256", "--lr", "3e-3", "--quiet"]  # 5 steps an epoch
 

@@ -298,7 +298,7 @@ def test_chunked_conv_gradcheck_and_chunk_bounds():
     column_bytes = 4 * 3 * 2 * 3 * 8  # C * prod K rows of float64
     with _ForcedChunks(column_bytes * 8 * 3 * 2):  # two output rows (of 8 x 3) per chunk: 2 samples x 3 blocks
         chunks = list(conv_cpu._chunks(x, geometry))
-        assert conv_cpu._chunked(x, geometry) and len(chunks) == 6
+        assert conv_cpu.goes_by_chunks(x, geometry) and len(chunks) == 6
         covered = numpy.zeros((2, 5), int)
         for n, out_rows, in_rows, chunk in chunks:
             covered[n, out_rows] += 1
@@ -328,9 +328,9 @@ def test_reused_column_buffer_does_not_leak_between_steps():
         y = F.conv2d(xt, W, padding=1)
         assert_close(y, reference.conv_nd(x, W.numpy(), None, 1, 1), rtol=1e-12, atol=1e-12)
         y.backward(tm.ones(*y.shape, dtype=tm.float64))
-    assert len(conv_cpu._spare_buffers.free) == 1
+    assert len(conv_cpu.spare_buffers.free) == 1
     conv_ops.empty_cache()  # re-exported from conv_cpu
-    assert not conv_cpu._spare_buffers.free
+    assert not conv_cpu.spare_buffers.free
 
 
 # ----------------------------------------------------------------------------- (b) gradients
@@ -581,8 +581,8 @@ def test_layer_bad_arguments():
 
 
 def test_every_public_name_has_a_docstring():
-    from tinygrad_med import utils
     from tinygrad_med.nn import conv as nn_conv
+    from tinygrad_med.nn import receptive_field as utils
     from tinygrad_med.ops import conv, conv_args, conv_cpu, conv_transpose
 
     for namespace in (conv, conv_transpose, conv_args, conv_cpu, nn_conv, utils):

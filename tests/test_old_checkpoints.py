@@ -19,7 +19,7 @@ import tinygrad_med as tm
 from tinygrad_med import models
 from tinygrad_med.cli import main
 from tinygrad_med.errors import CheckpointError
-from tinygrad_med.train import Trainer, make_config
+from tinygrad_med.training.loop import Trainer, make_config
 
 OLD = json.loads((Path(__file__).parent / "data" / "old_state_dict_keys.json").read_text())["models"]
 UPGRADE_WARNING = "old layout of names .* saving .* again writes the new names"

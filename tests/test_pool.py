@@ -356,7 +356,7 @@ def test_max_pool_forward_without_backward_makes_no_indices(device):
     with tm.no_grad():
         y = F.max_pool2d(device.tensor(x, requires_grad=True), 2)
     assert_close(y, device.reference(lambda: F.max_pool2d(tm.tensor(x), 2)))
-    win = pool_ops._window("max_pool2d", 2, x, 2, None, 0, 1, False)
+    win = pool_ops.pool_window("max_pool2d", 2, x, 2, None, 0, 1, False)
     fwd = pool_ops._max_pool_fwd_cpu if device.name == "cpu" else pool_ops._max_pool_fwd_gpu
     y_only, argmax = fwd(device.tensor(x).data, win, False)
     assert argmax is None

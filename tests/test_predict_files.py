@@ -9,11 +9,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from tinygrad_med import predict_io
 from tinygrad_med.cli import main
 from tinygrad_med.errors import DataError
-from tinygrad_med.predict_io import read_image, write_mask
-from tinygrad_med.train import Trainer, make_config
+from tinygrad_med.training import predict_io
+from tinygrad_med.training.loop import Trainer, make_config
+from tinygrad_med.training.predict_io import read_image, write_mask
 
 
 @pytest.fixture(scope="module")

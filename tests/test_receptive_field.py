@@ -1,4 +1,4 @@
-"""Tests for tinygrad_med/utils.py::receptive_field (lecture: "Receptive field of a neuron",
+"""Tests for tinygrad_med/nn/receptive_field.py::receptive_field (lecture: "Receptive field of a neuron",
 "Dilated convolution (a trous)", VGG's "two 3x3 convolutions see as much as one 5x5").
 
 Besides the slide's claims, the computed field is checked against the real thing: the
@@ -10,7 +10,7 @@ import pytest
 
 import tinygrad_med as tm
 from tinygrad_med import nn
-from tinygrad_med.utils import receptive_field
+from tinygrad_med.nn.receptive_field import receptive_field
 
 
 class WindowLayer(nn.Module):

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 import tinygrad_med as tm
 from tinygrad_med import nn
 from tinygrad_med.errors import CheckpointError
-from tinygrad_med.run_folder import load_checkpoint
+from tinygrad_med.training.run_folder import load_checkpoint
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SCRATCH = tempfile.mkdtemp(prefix="tgm-fuzz-")  # hypothesis examples reuse one folder (no function fixtures)
@@ -216,7 +216,7 @@ def test_fuzz_manifests_load_or_give_checkpoint_error(node, kind):
 
 
 def trained_checkpoint(tmp_path):
-    from tinygrad_med.train import Trainer, make_config
+    from tinygrad_med.training.loop import Trainer, make_config
 
     trainer = Trainer(make_config("mlp", "digits", epochs=1, batch_size=64, prefetch=0), tmp_path, progress=False)
     return trainer.state()
@@ -251,7 +251,7 @@ def test_a_training_checkpoint_missing_an_entry_gives_checkpoint_error(tmp_path,
 
 @pytest.fixture(scope="module")
 def trainer(tmp_path_factory):
-    from tinygrad_med.train import Trainer, make_config
+    from tinygrad_med.training.loop import Trainer, make_config
 
     config = make_config("mlp", "digits", epochs=1, batch_size=64, prefetch=0)
     return Trainer(config, tmp_path_factory.mktemp("run"), progress=False)

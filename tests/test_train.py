@@ -12,7 +12,7 @@ from tinygrad_med.cli import main
 from tinygrad_med.data.registry import dataset_names
 from tinygrad_med.errors import CheckpointError
 from tinygrad_med.models import MODELS, UnknownNameError
-from tinygrad_med.train import Trainer, load_checkpoint, make_config, prepare_out
+from tinygrad_med.training.loop import Trainer, load_checkpoint, make_config, prepare_out
 
 
 def _config(model="mlp", data="digits", epochs=3, **options):

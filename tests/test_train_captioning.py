@@ -16,11 +16,11 @@ import pytest
 from tinygrad_med.cli import main
 from tinygrad_med.data.registry import get_dataset
 from tinygrad_med.errors import CheckpointError
-from tinygrad_med.objectives import make_objective
-from tinygrad_med.objectives_captioning import Captioning, DigitCaptions, bleu1, digit_caption
 from tinygrad_med.serialization import load, save
 from tinygrad_med.tensor import Tensor
-from tinygrad_med.train import Trainer, load_checkpoint, make_config
+from tinygrad_med.training.loop import Trainer, load_checkpoint, make_config
+from tinygrad_med.training.objectives import make_objective
+from tinygrad_med.training.objectives.captioning import Captioning, DigitCaptions, bleu1, digit_caption
 
 pytest.importorskip("sklearn")  # the digits ship inside scikit-learn's wheel
 

@@ -14,8 +14,8 @@ import pytest
 from tinygrad_med.cli import main
 from tinygrad_med.data import registry
 from tinygrad_med.data.detection import NucleiDetectionDataset, ShapesDetectionDataset
-from tinygrad_med.objectives_detection import instance_image, matched_boxes, matched_dice
-from tinygrad_med.train import Trainer, load_checkpoint, make_config
+from tinygrad_med.training.loop import Trainer, load_checkpoint, make_config
+from tinygrad_med.training.objectives.detection import instance_image, matched_boxes, matched_dice
 
 
 def _tiny_shapes(split, path=None):

@@ -21,12 +21,12 @@ import pytest
 from tinygrad_med import autograd, serialization
 from tinygrad_med.cli import main
 from tinygrad_med.data import digits
-from tinygrad_med.run_folder import load_checkpoint
+from tinygrad_med.training.run_folder import load_checkpoint
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = ["train", "mlp", "--data", "digits", "--batch-size", "256", "--lr", "3e-3", "--quiet"]  # 5 steps an epoch
 NO_PICTURES = """
-    from tinygrad_med import train
+    from tinygrad_med.training import loop as train
     train.Trainer.draw_curves = train.Trainer.draw_predictions = lambda *args: None  # matplotlib is slow
 """
 
@@ -53,7 +53,7 @@ KILL_IN_SAVE = """
 """
 HOLD_THE_LOCK = """
     import os, time
-    from tinygrad_med import train
+    from tinygrad_med.training import loop as train
     def train_epoch(self, on_step=None):  # the folder is locked by now: say so, then wait to be killed
         open(os.environ["READY"], "w").close()
         time.sleep(60)
@@ -62,7 +62,7 @@ HOLD_THE_LOCK = """
 
 WAIT_IN_START_UP = """
     import os, time
-    from tinygrad_med import train
+    from tinygrad_med.training import loop as train
     def __init__(self, *args, **kwargs):  # the folder is locked, the data not loaded yet
         open(os.environ["READY"], "w").close()
         time.sleep(60)
@@ -84,7 +84,7 @@ def _child(folder, hook, argv, **env):
 
 @pytest.fixture(autouse=True)
 def _no_pictures(monkeypatch):
-    from tinygrad_med import train
+    from tinygrad_med.training import loop as train
 
     monkeypatch.setattr(train.Trainer, "draw_curves", lambda self: None)
     monkeypatch.setattr(train.Trainer, "draw_predictions", lambda self, result: None)

@@ -15,9 +15,9 @@ from tinygrad_med.data.digits import DigitsDataset
 from tinygrad_med.data.phantoms import PhantomDataset
 from tinygrad_med.errors import ShapeError
 from tinygrad_med.models import UnknownNameError
-from tinygrad_med.objectives import MODEL_OBJECTIVES, make_objective
-from tinygrad_med.objectives_generative import Reconstruction, energy_distance
-from tinygrad_med.train import Trainer, load_checkpoint, make_config
+from tinygrad_med.training.loop import Trainer, load_checkpoint, make_config
+from tinygrad_med.training.objectives import MODEL_OBJECTIVES, make_objective
+from tinygrad_med.training.objectives.generative import Reconstruction, energy_distance
 
 
 def _tiny_digits(split, path=None):

@@ -10,7 +10,7 @@ Tensors live on 'cpu' (NumPy) or 'cuda' (CuPy with our own CUDA kernels).
 
 import numpy as _numpy
 
-from . import backend, graph, nn, optim, random, utils
+from . import backend, graph, nn, optim, random
 from .errors import CheckpointError, DataError, DeviceError, DTypeError, KernelError, ShapeError
 from .factory import (
     arange,
@@ -110,3 +110,12 @@ __version__ = "0.1.0"
 def cuda_is_available():
     """True if CuPy is installed and a CUDA device answers (torch.cuda.is_available)."""
     return backend.cuda_available()
+
+
+def __getattr__(name):
+    """``tinygrad_med.utils``, deprecated (moved to tinygrad_med.nn.receptive_field), imported on first use."""
+    if name == "utils":
+        import importlib
+
+        return importlib.import_module(".utils", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

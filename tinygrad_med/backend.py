@@ -24,13 +24,12 @@ for numpy arrays, so the GPU path of every op runs and is tested in CI.
 
 import contextlib
 import os
-import re
 import time
-from pathlib import Path
 
 import numpy
 
 from .errors import DeviceError, DTypeError, KernelError, ShapeError, fmt
+from .kernelcheck.source import KERNEL_RE, kernel_dir, parse_params
 
 try:  # CuPy is optional: everything on the CPU works without it.
     import cupy
@@ -190,19 +189,6 @@ def device_properties():
 # ----------------------------------------------------------------------------- kernels
 
 
-def kernel_dir():
-    """The folder holding the .cu files: inside the installed package, else the checkout's."""
-    installed = Path(__file__).resolve().parent / "kernels"
-    if installed.is_dir() and any(installed.glob("*.cu")):
-        return installed
-    return Path(__file__).resolve().parent.parent / "kernels"
-
-
-# extern "C" __global__ void [__launch_bounds__(...)] name(params)
-_KERNEL_RE = re.compile(
-    r'extern\s+"C"\s+__global__\s+void\s+(?:__launch_bounds__\([^)]*\)\s+)?(\w+)\s*\(([^)]*)\)',
-    re.S,
-)
 # pointer element type -> numpy dtype (None means the module's REAL_T)
 _POINTER_DTYPES = {
     "real_t": None,
@@ -217,19 +203,6 @@ _POINTER_DTYPES = {
 _SCALAR_TYPES = {"long long": int, "unsigned long long": int, "double": float}
 
 
-def _parse_params(text):
-    """'const real_t* __restrict__ x, long long n' -> [('real_t*', 'x'), ('long long', 'n')]."""
-    params = []
-    for raw in text.split(","):
-        words = raw.replace("*", " * ").split()
-        words = [w for w in words if w not in ("const", "__restrict__")]
-        if not words:
-            continue
-        name, ctype = words[-1], " ".join(words[:-1]).replace(" *", "*")
-        params.append((ctype, name))
-    return params
-
-
 def kernel_signature(family, name=None):
     """Parameter lists of the kernels in ``kernels/<family>.cu``.
 
@@ -241,7 +214,7 @@ def kernel_signature(family, name=None):
     path = kernel_dir() / f"{family}.cu"
     if not path.is_file():
         raise KernelError(fmt("load_kernel", f"no kernel file {path}"))
-    found = {m.group(1): _parse_params(m.group(2)) for m in _KERNEL_RE.finditer(path.read_text())}
+    found = {m.group(1): parse_params(m.group(2)) for m in KERNEL_RE.finditer(path.read_text())}
     if name is None:
         return found
     if name not in found:
@@ -329,6 +302,19 @@ _KERNELS = {}  # (family, name, dtype, provider) -> Kernel, so a launch re-reads
 _EMULATOR = {"on": False}
 
 
+def blocks_for(n, threads=256):
+    """Blocks for a grid-stride loop over n items, ``threads`` items per block (grid_for's block count);
+    the norm reductions pass threads=1: one block per (channel, chunk) or per channel, at most MAX_BLOCKS."""
+    return grid_for(n, threads)[0][0]
+
+
+def launch(family, name, n, args, dtype, threads=256):
+    """Launch kernels/<family>.cu::<name> with one thread per element of ``n`` (``grid_for``'s grid: a
+    grid-stride kernel), on the arrays and scalars ``args``; nothing to launch for n == 0."""
+    if n:
+        load_kernel(family, name, dtype)(*grid_for(n, threads), args)
+
+
 def compile_options(dtype):
     """The options every kernel file is compiled with (also used by the compile check)."""
     real = {"float32": "float", "float64": "double"}[numpy.dtype(dtype).name]
@@ -362,7 +348,7 @@ def _compile(family, dtype, provider):
     if provider == "emulator":
         from .kernelcheck import emulator
 
-        return emulator.load_module(family, dtype), numpy
+        return emulator.load_module(family, dtype, kernel_dir()), numpy
     reason = cuda_unavailable_reason()
     if reason is not None:
         raise DeviceError(fmt("load_kernel", reason))

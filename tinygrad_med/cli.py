@@ -1,8 +1,8 @@
 """The ``tgm`` command (also ``python -m tinygrad_med``).
 
 tgm gradcheck [--device cpu|emulated|cuda] [--op NAME] [--reference]   gradient check of every op, as a table
-tgm train MODEL --data DATASET ...                        the main job (tinygrad_med/train.py)
-tgm eval / tgm predict                                    see tinygrad_med/train.py
+tgm train MODEL --data DATASET ...                        the main job (tinygrad_med/training/loop.py)
+tgm eval / tgm predict                                    see tinygrad_med/training/cli.py
 tgm bench [--device ...] [--ops ...] [--size ...]         CPU vs GPU benchmarks (benchmarks/)
 
 Every subcommand exits 0 only when it did what was asked (EXIT_STATUS below); any other end is
@@ -59,10 +59,10 @@ def build_parser():
 
 
 def _command_providers():
-    """Subcommands defined next to the code they run (train.py, bench.py), when present."""
+    """Subcommands defined next to the code they run (training/cli.py, bench/), when present."""
     providers = []
     try:
-        from .train import add_train_commands
+        from .training.cli import add_commands as add_train_commands
 
         providers.append(add_train_commands)
     except ImportError:
@@ -77,7 +77,7 @@ def _command_providers():
 
 
 def _gradcheck(args):
-    from .gradcheck_suite import available_devices, cases, run_suite
+    from .gradcheck.suite import available_devices, cases, run_suite
 
     devices = args.device or available_devices()
     unavailable = [d for d in devices if d not in available_devices()]

@@ -18,6 +18,7 @@ __all__ = [
     "IndexRangeError",
     "InplaceModifiedError",
     "AnomalyError",
+    "UnknownNameError",
     "fmt",
 ]
 
@@ -57,6 +58,10 @@ class AnomalyError(RuntimeError):
 
 class DataError(ValueError):
     """A data file (``--data-path``, an image to predict on) is unreadable or holds values the loader cannot use."""
+
+
+class UnknownNameError(ValueError):
+    """A model, dataset, objective or optimizer name that is not registered; the message lists the valid names."""
 
 
 def fmt(op, problem, hint=None, **arrays):

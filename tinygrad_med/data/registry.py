@@ -7,10 +7,7 @@ masks, the same split), the captioner the digits' "captions" view. ``task`` mark
 samples only a detection model can read.
 """
 
-import numpy
-
-from ..errors import fmt
-from ..models import UnknownNameError
+from ..errors import UnknownNameError, fmt
 from .cortex import CortexDataset
 from .cortex_patches import CortexPatches
 from .detection import NucleiDetectionDataset, ShapesDetectionDataset
@@ -101,7 +98,7 @@ def dataset_names():
 
 
 def _digit_captions(split):
-    from ..objectives_captioning import DigitCaptions  # the captioner's view (its vocabulary lives there)
+    from .captions import DigitCaptions  # the captioner's view
 
     return DigitCaptions(split)
 
@@ -144,31 +141,3 @@ def get_dataset(name, split, path=None, view=None):
 def recipe(name, view=None):
     """The default training recipe (model, epochs, batch_size, lr) of dataset ``name`` (or of its ``view``)."""
     return dict(_view(name, view)["recipe"])
-
-
-def report(name, test_set, predictions):
-    """Dataset-specific extras for the summary: for nuclei, what an intensity threshold alone scores
-    on the held-out strip (with the best threshold, chosen on the test labels: an upper bound for
-    thresholding) and the per-nucleus detection F1 of the model and of that threshold."""
-    if hasattr(test_set, "summary_extras"):  # the cortex: copying the left labels through the correspondence
-        return test_set.summary_extras(predictions)
-    if name != "nuclei" or getattr(test_set, "task", None) != "segmentation":
-        return {}
-    from ..metrics import detection_f1, dice_per_class
-
-    image, truth = test_set.image[0], test_set.labels
-    thresholds = numpy.quantile(image, numpy.linspace(0.5, 0.95, 91))
-    scores = [dice_per_class((image > t).astype(numpy.int64), truth, 2)[1] for t in thresholds]
-    best = int(numpy.argmax(scores))
-    model_f1 = detection_f1(predictions[0] == 1, test_set.instances)
-    threshold_f1 = detection_f1(image > thresholds[best], test_set.instances)
-    ceiling = detection_f1(truth, test_set.instances)
-    return {
-        "threshold_baseline_dice": float(scores[best]),
-        "threshold_baseline_value": float(thresholds[best]),
-        "detection_f1": model_f1["f1"],
-        "detection_precision": model_f1["precision"],
-        "detection_recall": model_f1["recall"],
-        "threshold_baseline_detection_f1": threshold_f1["f1"],
-        "ground_truth_mask_detection_f1": ceiling["f1"],
-    }

@@ -4,7 +4,7 @@ Lecture: "Graph convolutions: learning beyond images".  This package holds the g
 (host-side NumPy/SciPy, no autograd); the differentiable ops that use it are in
 tinygrad_med/ops/graph.py (kernels/graph.cu) and the layers in tinygrad_med/nn/graph.py.
 
-    structure.py   CSR, Graph (from_dense / from_scipy / from_edge_index / from_mesh), batch_graphs
+    structure.py   CSR, Graph (from_dense / from_scipy / from_edge_index), batch_graphs
     operators.py   laplacian, gcn_operator, scaled_laplacian, eigh, degree_pseudo_coordinates
     mesh.py        mesh_graph (pseudo-coordinates u_ij), mesh_edges, vertex_normals, icosphere, grid_mesh,
                    fsaverage5 (the cortical mesh shipped with nilearn)

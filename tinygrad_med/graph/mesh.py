@@ -20,7 +20,7 @@ Reference: Monti et al., arXiv:1611.08402, section 3 (pseudo-coordinates u(x, y)
 import numpy
 
 from ..errors import ShapeError, fmt
-from .structure import Graph, _coo_to_csr
+from .structure import Graph, coo_to_csr
 
 __all__ = ["mesh_graph", "mesh_edges", "vertex_normals", "icosphere", "grid_mesh", "fsaverage5"]
 
@@ -43,7 +43,7 @@ def mesh_graph(vertices, faces, pseudo="local"):
     if pseudo is not None and pseudo not in PSEUDO_KINDS:
         raise ValueError(fmt("mesh_graph", f"pseudo must be one of {PSEUDO_KINDS} or None, got {pseudo!r}"))
     sources, targets = mesh_edges(faces, len(vertices))
-    csr, _ = _coo_to_csr(targets, sources, numpy.ones(targets.size), len(vertices))
+    csr, _ = coo_to_csr(targets, sources, numpy.ones(targets.size), len(vertices))
     if pseudo is None:
         return Graph(csr)
     i, j = csr.row, csr.indices  # edge j -> i in CSR order

@@ -14,7 +14,7 @@ import numpy
 
 from ..errors import ShapeError, fmt
 
-__all__ = ["CSR", "Graph", "batch_graphs"]
+__all__ = ["CSR", "Graph", "batch_graphs", "coo_to_csr"]
 
 
 class CSR:
@@ -96,8 +96,8 @@ class CSR:
 class Graph:
     """A graph: its adjacency A (CSR), optional pseudo-coordinates u_ij per edge and a batch index.
 
-    Build one with ``Graph.from_dense``, ``from_scipy``, ``from_edge_index`` or ``from_mesh``
-    (tinygrad_med.graph.mesh); put several together with ``batch_graphs``.  Derived operators
+    Build one with ``Graph.from_dense``, ``from_scipy`` or ``from_edge_index``, or from a mesh with
+    ``mesh_graph`` (tinygrad_med.graph.mesh); put several together with ``batch_graphs``.  Derived operators
     (the GCN propagation matrix, the scaled Laplacian, the eigendecomposition) are cached on the
     graph, so a layer applied every step computes them once.
 
@@ -144,7 +144,7 @@ class Graph:
         A = numpy.asarray(A.numpy() if hasattr(A, "requires_grad") else A, dtype=numpy.float64)
         _check_square("Graph.from_dense", A)
         rows, cols = numpy.nonzero(A)
-        return cls(_coo_to_csr(rows, cols, A[rows, cols], A.shape[0])[0])
+        return cls(coo_to_csr(rows, cols, A[rows, cols], A.shape[0])[0])
 
     @classmethod
     def from_scipy(cls, matrix):
@@ -176,19 +176,12 @@ class Graph:
             raise ShapeError(
                 fmt("Graph.from_edge_index", f"edge_weight needs one value per edge (E={E})", edge_weight=weight)
             )
-        csr, order = _coo_to_csr(edge_index[1], edge_index[0], weight, V, keep_duplicates=pseudo is not None)
+        csr, order = coo_to_csr(edge_index[1], edge_index[0], weight, V, keep_duplicates=pseudo is not None)
         if pseudo is None:
             return cls(csr)
         if numpy.unique(edge_index[1] * max(V, 1) + edge_index[0]).size != E:
             raise ValueError(fmt("Graph.from_edge_index", "duplicated edges cannot carry pseudo-coordinates"))
         return cls(csr, pseudo=numpy.asarray(pseudo, dtype=numpy.float64)[order] if E else pseudo)
-
-    @classmethod
-    def from_mesh(cls, vertices, faces, pseudo="local"):
-        """A mesh graph (see tinygrad_med.graph.mesh.mesh_graph)."""
-        from .mesh import mesh_graph
-
-        return mesh_graph(vertices, faces, pseudo)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -234,7 +227,7 @@ class Graph:
             raise ValueError(fmt("Graph.permute", f"perm must be a permutation of range({self.num_nodes})"))
         inverse = numpy.argsort(perm)
         a = self.adjacency
-        csr, order = _coo_to_csr(inverse[a.row], inverse[a.indices], a.data, self.num_nodes, keep_duplicates=True)
+        csr, order = coo_to_csr(inverse[a.row], inverse[a.indices], a.data, self.num_nodes, keep_duplicates=True)
         return Graph(csr, pseudo=None if self.pseudo is None else self.pseudo[order])
 
 
@@ -278,7 +271,7 @@ def _check_square(op, A):
         )
 
 
-def _coo_to_csr(rows, cols, data, V, keep_duplicates=False):
+def coo_to_csr(rows, cols, data, V, keep_duplicates=False):
     """(CSR, order): entries sorted by (row, col); duplicates summed unless keep_duplicates.
 
     ``order`` maps CSR entries back to the input entries (for carrying per-edge data along).

@@ -37,7 +37,6 @@ from pathlib import Path
 
 import numpy
 
-from .. import backend
 from ..errors import KernelError, fmt
 from . import source, tool_env
 
@@ -119,7 +118,7 @@ def _compile_command(cu_path, glue_path, out_path, real):
     """The g++ command line that builds one kernel file for one REAL_T."""
     compiler = shlex.split(os.environ.get("TGM_EMULATOR_CXX", "g++"))
     flags = _SANITIZE_FLAGS if sanitizing() else _FAST_FLAGS
-    includes = [f"-I{cu_path.parent}", f"-I{backend.kernel_dir()}"]
+    includes = [f"-I{cu_path.parent}", f"-I{source.kernel_dir()}"]
     return [*compiler, *_BASE_FLAGS, *flags, f"-DREAL_T={real}", *includes,
             "-include", str(header_path()), str(glue_path), "-o", str(out_path)]  # fmt: skip
 
@@ -248,9 +247,12 @@ def load_file(cu_path, dtype):
     return _MODULES[key]
 
 
-def load_module(family, dtype):
-    """The emulated ``kernels/<family>.cu`` for REAL_T = ``dtype``: what backend.load_kernel asks for."""
-    path = backend.kernel_dir() / f"{family}.cu"
+def load_module(family, dtype, folder=None):
+    """The emulated ``<folder>/<family>.cu`` for REAL_T = ``dtype``: what backend.load_kernel asks for.
+
+    ``folder`` defaults to the package's kernels/ (backend.kernel_dir).
+    """
+    path = Path(folder or source.kernel_dir()) / f"{family}.cu"
     if not path.is_file():
         raise KernelError(fmt("emulator", f"no kernel file {path}"))
     return load_file(path, dtype)

@@ -1,7 +1,7 @@
 """What the kernel checks read from a .cu file's text: kernel signatures and barriers.
 
-The signature parser is backend.py's own (the one ``load_kernel`` checks arguments
-against); this module only lets it read any file, such as the planted-bug kernels of
+The signature parser here is the one backend.py's ``load_kernel`` checks arguments
+against; this module also lets it read any file, such as the planted-bug kernels of
 the tests, and adds the one question the emulator must answer before a launch: does
 this kernel reach ``__syncthreads``, directly or through a ``__device__`` function?
 """
@@ -9,9 +9,37 @@ this kernel reach ``__syncthreads``, directly or through a ``__device__`` functi
 import re
 from pathlib import Path
 
-from .. import backend
+__all__ = ["kernel_signatures", "barrier_kernels", "source_files", "kernel_dir", "parse_params", "KERNEL_RE"]
 
-__all__ = ["kernel_signatures", "barrier_kernels", "source_files"]
+
+def kernel_dir():
+    """The folder holding the .cu files: inside the installed package, else the checkout's."""
+    package = Path(__file__).resolve().parent.parent
+    installed = package / "kernels"
+    if installed.is_dir() and any(installed.glob("*.cu")):
+        return installed
+    return package.parent / "kernels"
+
+
+# extern "C" __global__ void [__launch_bounds__(...)] name(params)
+KERNEL_RE = re.compile(
+    r'extern\s+"C"\s+__global__\s+void\s+(?:__launch_bounds__\([^)]*\)\s+)?(\w+)\s*\(([^)]*)\)',
+    re.S,
+)
+
+
+def parse_params(text):
+    """'const real_t* __restrict__ x, long long n' -> [('real_t*', 'x'), ('long long', 'n')]."""
+    params = []
+    for raw in text.split(","):
+        words = raw.replace("*", " * ").split()
+        words = [w for w in words if w not in ("const", "__restrict__")]
+        if not words:
+            continue
+        name, ctype = words[-1], " ".join(words[:-1]).replace(" *", "*")
+        params.append((ctype, name))
+    return params
+
 
 # `__device__ <type> name(...) {` -- a device function definition (not a declaration)
 _DEVICE_FN_RE = re.compile(r"__device__[^;{}()]*?\b(\w+)\s*\([^;{}]*\)\s*(?:const\s*)?\{", re.S)
@@ -22,7 +50,7 @@ _SYNC_MACRO_RE = re.compile(r"#\s*define\s+(\w+)[^\n]*\b__syncthreads\b")  # e.g
 def kernel_signatures(path):
     """{kernel name: [(C type, parameter name), ...]} for every extern "C" __global__ in ``path``."""
     text = Path(path).read_text()
-    return {m.group(1): backend._parse_params(m.group(2)) for m in backend._KERNEL_RE.finditer(text)}
+    return {m.group(1): parse_params(m.group(2)) for m in KERNEL_RE.finditer(text)}
 
 
 def source_files(path):
@@ -54,7 +82,7 @@ def barrier_kernels(text):
     """Names of the kernels in ``text`` that may call __syncthreads (through device functions too)."""
     text = _COMMENT_RE.sub(" ", text)
     bodies = {m.group(1): _body_after(text, m.end() - 1) for m in _DEVICE_FN_RE.finditer(text)}
-    kernels = {m.group(1): _body_after(text, m.end()) for m in backend._KERNEL_RE.finditer(text)}
+    kernels = {m.group(1): _body_after(text, m.end()) for m in KERNEL_RE.finditer(text)}
     syncing = {"__syncthreads"} | set(_SYNC_MACRO_RE.findall(text))
     grew = True
     while grew:  # close over calls: f syncs if its body names a function that syncs

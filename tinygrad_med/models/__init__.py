@@ -12,19 +12,19 @@ autoencoder.py ConvAutoencoder, VAE (Kingma and Welling 2013); registered as 'au
 prob_unet.py   Probabilistic U-Net (Kohl et al. 2018); registered as 'prob_unet'
 graph_models.py  SpectralGCN, GeometricGCN, VertexMLP (per-vertex cortex parcellation), GraphClassifier
            (adaptive pooling); registered as 'spectral_gcn', 'geometric_gcn', 'vertex_mlp', 'graph_classifier'
-(what each registered model is trained for -- its loss, metrics and pictures -- is tinygrad_med/objectives.py)
+(what each registered model is trained for -- its loss, metrics and pictures -- is tinygrad_med/training/objectives/)
 alexnet.py AlexNet (Krizhevsky et al. 2012), ZF Net (Zeiler and Fergus 2014); LRN optional
 vgg.py     VGG-11/13/16/19 (Simonyan and Zisserman 2014, configurations A, B, D, E)
 googlenet.py  GoogLeNet / Inception v1 (Szegedy et al. 2014), two auxiliary classifiers
 densenet.py   DenseNet-121/169/201/161 (Huang et al. 2016), CIFAR-style stem for small images
 cnn3d.py   3D CNN for Alzheimer's diagnosis (Hosseini-Asl et al. 2016)
 rpn.py, faster_rcnn.py, mask_rcnn.py  RPN, Faster R-CNN (Ren et al. 2015), Mask R-CNN (He et al. 2017); registered
-           as 'fasterrcnn' and 'maskrcnn' (their targets are boxes and masks per image: objectives_detection.py)
+           as 'fasterrcnn' and 'maskrcnn' (boxes and masks per image: training/objectives/detection.py)
 As in torchvision, the functions alexnet and googlenet shadow their modules as attributes of this
 package; import module-level names from the module (``from tinygrad_med.models.alexnet import LRN_PAPER``).
 """
 
-from ..errors import fmt
+from ..errors import UnknownNameError, fmt
 from .alexnet import AlexNet, ZFNet, alexnet, zfnet
 from .autoencoder import VAE, ConvAutoencoder
 from .captioning import ImageCaptioner, Vocabulary
@@ -97,10 +97,6 @@ __all__ = [
     "create_model",
     "UnknownNameError",
 ]
-
-
-class UnknownNameError(ValueError):
-    """A model or dataset name that is not registered; the message lists the valid names."""
 
 
 def _mlp(in_channels, num_classes, input_size=(8, 8), **options):

@@ -20,11 +20,10 @@ Differences from the paper, for small CPU runs: a small conv encoder (conv-BN-Re
 adaptive average pooling) trained from scratch instead of a pre-trained Inception; no beam search.
 """
 
-from collections import Counter
-
 import numpy
 
 from .. import nn
+from ..data.captions import Vocabulary
 from ..errors import ShapeError, fmt
 from ..function import no_grad
 from ..nn import functional as F
@@ -32,61 +31,6 @@ from ..ops.shape import cat
 from ..tensor import Tensor
 
 __all__ = ["Vocabulary", "ImageCaptioner"]
-
-
-class Vocabulary:
-    """Word <-> id table with the special tokens <pad> = 0, <start> = 1, <end> = 2, <unk> = 3.
-
-    Args:
-        words: the ordinary words, in id order (duplicates and specials are dropped).
-    """
-
-    PAD, START, END, UNK = "<pad>", "<start>", "<end>", "<unk>"
-
-    def __init__(self, words=()):
-        self.itos = [self.PAD, self.START, self.END, self.UNK]
-        for word in words:
-            if word not in self.itos:
-                self.itos.append(word)
-        self.stoi = {word: index for index, word in enumerate(self.itos)}
-        self.pad_id, self.start_id, self.end_id, self.unk_id = 0, 1, 2, 3
-
-    @classmethod
-    def build(cls, sentences, min_count=1):
-        """From whitespace-tokenised sentences: words seen >= min_count times, most frequent first (ties by word)."""
-        counts = Counter(word for sentence in sentences for word in sentence.split())
-        return cls(sorted((w for w, n in counts.items() if n >= min_count), key=lambda w: (-counts[w], w)))
-
-    def __len__(self):
-        return len(self.itos)
-
-    def encode(self, sentence, length=None):
-        """[<start>, ids of the words (<unk> if unknown), <end>], padded with <pad> to ``length``.
-
-        Raises:
-            ValueError if the encoded sentence is longer than ``length``.
-        """
-        ids = [self.start_id] + [self.stoi.get(w, self.unk_id) for w in sentence.split()] + [self.end_id]
-        if length is not None:
-            if len(ids) > length:
-                raise ValueError(fmt("Vocabulary.encode", f"{sentence!r} needs {len(ids)} tokens > length {length}"))
-            ids += [self.pad_id] * (length - len(ids))
-        return ids
-
-    def encode_batch(self, sentences):
-        """int64 (N, T) ids, every sentence padded to the longest (T = its words + 2)."""
-        length = max(len(s.split()) for s in sentences) + 2
-        return numpy.array([self.encode(s, length) for s in sentences], dtype=numpy.int64)
-
-    def decode(self, ids):
-        """The words of ``ids`` up to the first <end>, skipping <start> and <pad>."""
-        words = []
-        for index in numpy.asarray(ids).reshape(-1).tolist():
-            if index == self.end_id:
-                break
-            if index not in (self.start_id, self.pad_id):
-                words.append(self.itos[index])
-        return " ".join(words)
 
 
 class ImageCaptioner(nn.Module):

@@ -28,7 +28,7 @@ from .. import nn
 from ..errors import ShapeError, fmt
 from ..ops.shape import cat
 from .unet import check_norm, norm_layer
-from .vnet import _PReLU
+from .vnet import ChannelPReLU
 
 __all__ = ["HyperDenseNet"]
 
@@ -36,7 +36,7 @@ __all__ = ["HyperDenseNet"]
 def _pre_activation(channels, spatial_dims, norm):
     """[norm ->] PReLU, the start of a pre-activation block (the paper's BN -> PReLU -> conv)."""
     norm_module = norm_layer(norm, channels, spatial_dims)
-    return nn.Sequential(*([] if norm_module is None else [norm_module]), _PReLU(channels))
+    return nn.Sequential(*([] if norm_module is None else [norm_module]), ChannelPReLU(channels))
 
 
 class _Layer(nn.Module):
@@ -117,7 +117,7 @@ class HyperDenseNet(nn.Module):
         channels = M * sum(widths)  # the concatenation of every layer of every path
         head = [_pre_activation(channels, spatial_dims, norm)]
         for width in head_widths:
-            head += [conv(channels, width, 1), _PReLU(width)]
+            head += [conv(channels, width, 1), ChannelPReLU(width)]
             channels = width
         head.append(conv(channels, num_classes, 1))
         self.head = nn.Sequential(*head)

@@ -24,7 +24,7 @@ from .unet import check_norm, norm_layer
 __all__ = ["VNet"]
 
 
-class _PReLU(nn.Module):
+class ChannelPReLU(nn.Module):
     """PReLU with one learned slope per channel: y = relu(x) - a * relu(-x), a initialised to 0.25."""
 
     def __init__(self, channels):
@@ -47,7 +47,7 @@ class _Stage(nn.Module):
             layers.append(nn.Conv3d(source, channels, kernel_size, padding=kernel_size // 2, bias=norm == "none"))
             if norm != "none":
                 layers.append(norm_layer(norm, channels, 3))
-            layers.append(_PReLU(channels))
+            layers.append(ChannelPReLU(channels))
         self.body = nn.Sequential(*layers)
 
     def forward(self, x, residual):
@@ -84,7 +84,7 @@ class VNet(nn.Module):
         self.input_stage = _Stage(in_channels, widths[0], 1, kernel_size, norm)
         self.down = nn.ModuleList(
             [
-                nn.Sequential(nn.Conv3d(widths[i], widths[i + 1], 2, stride=2), _PReLU(widths[i + 1]))
+                nn.Sequential(nn.Conv3d(widths[i], widths[i + 1], 2, stride=2), ChannelPReLU(widths[i + 1]))
                 for i in range(depth)
             ]
         )
@@ -93,7 +93,7 @@ class VNet(nn.Module):
         )
         self.up = nn.ModuleList(
             [
-                nn.Sequential(nn.ConvTranspose3d(widths[i + 1], widths[i], 2, stride=2), _PReLU(widths[i]))
+                nn.Sequential(nn.ConvTranspose3d(widths[i + 1], widths[i], 2, stride=2), ChannelPReLU(widths[i]))
                 for i in reversed(range(depth))
             ]
         )

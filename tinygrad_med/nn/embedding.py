@@ -7,7 +7,7 @@ decoder as learned vectors).  The lookup and its scatter-add backward are in ops
 from .. import factory
 from ..errors import ShapeError, fmt
 from ..function import increment_version, no_grad
-from ..ops.embedding import _padding_index, embedding
+from ..ops.embedding import embedding, padding_index
 from . import init
 from .module import Module, Parameter
 
@@ -47,7 +47,7 @@ class Embedding(Module):
         dtype=None,
     ):
         super().__init__()
-        padding_idx = _padding_index("Embedding", padding_idx, num_embeddings)
+        padding_idx = padding_index("Embedding", padding_idx, num_embeddings)
         self.num_embeddings, self.embedding_dim, self.padding_idx = num_embeddings, embedding_dim, padding_idx
         self.max_norm, self.norm_type = max_norm, norm_type
         self.scale_grad_by_freq, self.sparse = scale_grad_by_freq, sparse

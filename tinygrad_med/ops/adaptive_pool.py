@@ -24,8 +24,8 @@ from .. import backend
 from ..errors import DTypeError, ShapeError, fmt
 from ..function import Function
 from .int_args import int_tuple, is_int
-from .pool import _max_pool_bwd_cpu, _max_pool_bwd_gpu
-from .pool_args import _plane_strides, check_input
+from .pool import max_pool_bwd_cpu, max_pool_bwd_gpu
+from .pool_args import check_input, plane_strides
 from .resample import separable
 
 __all__ = [
@@ -46,7 +46,7 @@ __all__ = [
 
 def adaptive_avg_pool1d(x, output_size):
     """Adaptive average pooling to OL outputs; see adaptive_avg_pool2d.  Shapes: (N, C, L) -> (N, C, OL)."""
-    return _adaptive_avg("adaptive_avg_pool1d", 1, x, output_size)
+    return adaptive_avg("adaptive_avg_pool1d", 1, x, output_size)
 
 
 def adaptive_avg_pool2d(x, output_size):
@@ -67,12 +67,12 @@ def adaptive_avg_pool2d(x, output_size):
         y, of x's dtype.
     Raises:   ShapeError on a wrong rank or an output size below 1.
     """
-    return _adaptive_avg("adaptive_avg_pool2d", 2, x, output_size)
+    return adaptive_avg("adaptive_avg_pool2d", 2, x, output_size)
 
 
 def adaptive_avg_pool3d(x, output_size):
     """3D adaptive average pooling; see adaptive_avg_pool2d.  Shapes: (N, C, D, H, W) -> (N, C, OD, OH, OW)."""
-    return _adaptive_avg("adaptive_avg_pool3d", 3, x, output_size)
+    return adaptive_avg("adaptive_avg_pool3d", 3, x, output_size)
 
 
 def adaptive_max_pool1d(x, output_size, return_indices=False):
@@ -123,7 +123,7 @@ def _adaptive_bounds(n, o):
     return i * n // o, -(-(i + 1) * n // o)
 
 
-def _adaptive_avg(op, nd, x, output_size):
+def adaptive_avg(op, nd, x, output_size):
     matrices = []
     for n, o in zip(x.shape[-nd:], _adaptive_sizes(op, nd, x, output_size), strict=True):
         start, end = _adaptive_bounds(n, o)
@@ -157,7 +157,7 @@ class AdaptiveMaxPool(Function):
         local = windows.argmax(axis=-1)[..., None]
         flat = sum(
             _along(pos * stride, d, nd)
-            for d, (pos, stride) in enumerate(zip(positions, _plane_strides(x.shape[-nd:]), strict=True))
+            for d, (pos, stride) in enumerate(zip(positions, plane_strides(x.shape[-nd:]), strict=True))
         )  # flat index in the plane of each gathered element
         flat = xp.asarray(_windows_last(flat, nd))
         self.argmax = xp.take_along_axis(xp.broadcast_to(flat, windows.shape), local, -1)[..., 0]
@@ -167,7 +167,7 @@ class AdaptiveMaxPool(Function):
     def backward(self, gy, *_):  # no gradient flows into the indices output
         if gy.size == 0:  # an empty output: no window, no gradient (and no kernel launch)
             return backend.get_xp(gy).zeros(self.x_shape, gy.dtype)
-        bwd = _max_pool_bwd_gpu if backend.on_gpu(gy) else _max_pool_bwd_cpu
+        bwd = max_pool_bwd_gpu if backend.on_gpu(gy) else max_pool_bwd_cpu
         return bwd(gy, self.argmax, self.x_shape, self.nd)
 
 

@@ -32,7 +32,7 @@ def box_area(boxes):
     Shapes:   boxes (K, 4) as (x1, y1, x2, y2) -> (K,)
     Raises:   ShapeError if boxes is not (K, 4).
     """
-    b, wrap = _boxes_array("box_area", "boxes", boxes)
+    b, wrap = boxes_array("box_area", "boxes", boxes)
     return wrap((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]))
 
 
@@ -46,13 +46,13 @@ def box_iou(boxes1, boxes2):
     Shapes:   boxes1 (N, 4), boxes2 (M, 4) -> (N, M)
     Raises:   ShapeError if either is not (K, 4); DeviceError if they are on different devices.
     """
-    a, wrap = _boxes_array("box_iou", "boxes1", boxes1)
-    b, _ = _boxes_array("box_iou", "boxes2", boxes2)
-    _same_device("box_iou", a, b)
-    return wrap(_iou(a, b))
+    a, wrap = boxes_array("box_iou", "boxes1", boxes1)
+    b, _ = boxes_array("box_iou", "boxes2", boxes2)
+    same_device("box_iou", a, b)
+    return wrap(iou(a, b))
 
 
-def _iou(a, b):
+def iou(a, b):
     """The IoU matrix of two (., 4) arrays, in their dtype (see box_iou)."""
     xp = backend.get_xp(a)
     area_a, area_b = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]), (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
@@ -89,7 +89,10 @@ def anchors(feature_size, stride, sizes=(128, 256, 512), aspect_ratios=(0.5, 1.0
     """
     from ..tensor import Tensor
 
-    (H, W), (SH, SW) = _pair("anchors", "feature_size", feature_size), _pair("anchors", "stride", stride)
+    (H, W), (SH, SW) = (
+        positive_pair("anchors", "feature_size", feature_size),
+        positive_pair("anchors", "stride", stride),
+    )
     scales, ratios = numpy.asarray(sizes, numpy.float64).ravel(), numpy.asarray(aspect_ratios, numpy.float64).ravel()
     if scales.size == 0 or ratios.size == 0 or min(scales.min(), ratios.min()) <= 0:
         raise ValueError(fmt("anchors", "sizes and aspect_ratios must be non-empty and positive",
@@ -117,9 +120,9 @@ def encode_boxes(reference_boxes, proposals, weights=(1.0, 1.0, 1.0, 1.0)):
     Raises:
         ShapeError if the two are not both (K, 4) with the same K.
     """
-    g, wrap = _boxes_array("encode_boxes", "reference_boxes", reference_boxes)
-    p, _ = _boxes_array("encode_boxes", "proposals", proposals)
-    _same_device("encode_boxes", g, p)
+    g, wrap = boxes_array("encode_boxes", "reference_boxes", reference_boxes)
+    p, _ = boxes_array("encode_boxes", "proposals", proposals)
+    same_device("encode_boxes", g, p)
     if g.shape != p.shape:
         raise ShapeError(fmt("encode_boxes", "reference_boxes and proposals must have the same number of boxes",
                              reference_boxes=g, proposals=p))  # fmt: skip
@@ -141,9 +144,9 @@ def decode_boxes(rel_codes, boxes, weights=(1.0, 1.0, 1.0, 1.0), bbox_xform_clip
     Raises:
         ShapeError if boxes is not (K, 4) or rel_codes is not (K, 4 * J).
     """
-    p, _ = _boxes_array("decode_boxes", "boxes", boxes)
-    codes, wrap = _array("decode_boxes", "rel_codes", rel_codes)
-    _same_device("decode_boxes", codes, p)
+    p, _ = boxes_array("decode_boxes", "boxes", boxes)
+    codes, wrap = unwrap("decode_boxes", "rel_codes", rel_codes)
+    same_device("decode_boxes", codes, p)
     if codes.ndim != 2 or codes.shape[0] != p.shape[0] or codes.shape[1] % 4 or codes.shape[1] == 0:
         raise ShapeError(fmt("decode_boxes", "expected rel_codes of shape (K, 4 * J) for boxes (K, 4)",
                              rel_codes=codes, boxes=p))  # fmt: skip
@@ -166,7 +169,7 @@ def _centre_size(b):
 # ----------------------------------------------------------------------------- arguments
 
 
-def _array(op, name, value):
+def unwrap(op, name, value):
     """(float array, wrap): wrap turns a result back into what came in (Tensor, no grad, or array)."""
     from ..tensor import Tensor
 
@@ -185,20 +188,20 @@ def _identity(array):
     return array
 
 
-def _boxes_array(op, name, value):
-    array, wrap = _array(op, name, value)
+def boxes_array(op, name, value):
+    array, wrap = unwrap(op, name, value)
     if array.ndim != 2 or array.shape[1] != 4:
         raise ShapeError(fmt(op, f"expected {name} of shape (K, 4) as (x1, y1, x2, y2)", **{name: array}))
     return array, wrap
 
 
-def _same_device(op, a, b):
+def same_device(op, a, b):
     if backend.device_of(a) != backend.device_of(b):
         raise DeviceError(fmt(op, f"inputs are on different devices ({backend.device_of(a)} and "
                               f"{backend.device_of(b)})", hint="move them with .to() first"))  # fmt: skip
 
 
-def _pair(op, name, value):
+def positive_pair(op, name, value):
     """(a, b) of positive ints from an int or a pair."""
     pair = (value, value) if numpy.ndim(value) == 0 else tuple(value)
     if len(pair) != 2 or any(int(v) != v or v < 1 for v in pair):

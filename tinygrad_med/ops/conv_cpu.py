@@ -7,10 +7,10 @@ inside ``tm.reference_mode()``:
 
 - a 1x1 kernel with stride 1 and no padding skips im2col (x already is the column matrix);
 - a large layer goes chunk by chunk of output positions so that its column block stays in cache
-  (_chunked, _chunks, _over_chunks), with gx by the flipped-kernel convolution where that is one
-  (_adjoint_geometry, _flipped_transposed);
-- im2col and col2im copy by blocks of channels in parallel threads (_by_channel_blocks);
-- the column buffer of one training step is reused by the next (_spare_buffers, empty_cache).
+  (goes_by_chunks, _chunks, over_chunks), with gx by the flipped-kernel convolution where that is one
+  (adjoint_geometry, flipped_transposed);
+- im2col and col2im copy by blocks of channels in parallel threads (by_channel_blocks);
+- the column buffer of one training step is reused by the next (spare_buffers, empty_cache).
 
 The GPU takes none of these paths: it runs the reference with kernels/conv.cu's im2col and col2im.
 """
@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy
 
-try:  # optional: without it, the CPU path makes one large product (see _chunked)
+try:  # optional: without it, the CPU path makes one large product (see goes_by_chunks)
     from threadpoolctl import ThreadpoolController
 except ImportError:
     ThreadpoolController = None
@@ -50,7 +50,7 @@ def conv_forward(ctx, x, W, b):
     if _is_pointwise(geometry) and x.size:  # x (N, C, *I) already is the column matrix, per sample
         x_g = x.reshape(N, groups, -1, math.prod(geometry.I))  # (N, g, C/g, O)
         y = numpy.matmul(W.reshape(groups, F // groups, -1), x_g).reshape(N, F, *geometry.O)
-    elif _chunked(x, geometry):
+    elif goes_by_chunks(x, geometry):
         y = conv_by_chunks(x, W, geometry, groups)
     else:
         y, ctx.col = _conv_by_im2col(x, W, geometry, groups)
@@ -60,13 +60,13 @@ def conv_forward(ctx, x, W, b):
 
 
 def conv_backward(ctx, gy):
-    """ConvNd.backward's (gx, gW, gb), fast; the column buffer goes back to _spare_buffers afterwards."""
+    """ConvNd.backward's (gx, gW, gb), fast; the column buffer goes back to spare_buffers afterwards."""
     x, W, geometry, groups = ctx.x, ctx.W, ctx.geometry, ctx.groups
     want_gx, want_gW = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
     with_b = len(ctx.needs_input_grad) > 2
     if _is_pointwise(geometry) and x.size:
         return (*_pointwise_backward(ctx, gy, want_gx, want_gW), _bias_grad(gy) if with_b else None)
-    if ctx.col is None and _chunked(x, geometry):
+    if ctx.col is None and goes_by_chunks(x, geometry):
         return (*_chunked_backward(ctx, gy, want_gx, want_gW), _bias_grad(gy) if with_b else None)
     gy_t = channels_first(gy, groups)  # (g, F/g, N * prod O)
     gx, gW, gb = None, None, gy_t.sum(axis=-1).reshape(-1) if with_b else None  # sums along contiguous rows
@@ -78,7 +78,7 @@ def conv_backward(ctx, gy):
     if want_gx:  # gcol = W^T gy is written over the column buffer, which gW no longer needs
         gx = _transpose_by_col2im(gy_t, W, geometry, x.shape, out=col)
         ctx.col = None  # overwritten: a second backward (retain_graph) recomputes it
-        _spare_buffers.put(col)  # and the next forward's im2col of this shape may write into it
+        spare_buffers.put(col)  # and the next forward's im2col of this shape may write into it
     return gx, gW, gb
 
 
@@ -108,8 +108,8 @@ def _chunked_backward(ctx, gy, want_gx, want_gW):
     """
     x, W, groups, geometry = ctx.x, ctx.W, ctx.groups, ctx.geometry
     gx = None
-    if want_gx and _adjoint_geometry(geometry) is not None:
-        gx, want_gx = conv_by_chunks(gy, _flipped_transposed(W, groups), _adjoint_geometry(geometry), groups), False
+    if want_gx and adjoint_geometry(geometry) is not None:
+        gx, want_gx = conv_by_chunks(gy, flipped_transposed(W, groups), adjoint_geometry(geometry), groups), False
 
     def backward_chunks(chunks):
         gx = numpy.zeros(x.shape, gy.dtype) if want_gx else None
@@ -121,12 +121,12 @@ def _chunked_backward(ctx, gy, want_gx, want_gW):
                 gW += _weight_grad(col, gy_t)
             if want_gx:
                 gx[n, :, in_rows] += _transpose_by_col2im(gy_t, W, chunk, x[n, :, in_rows].shape, out=col)
-            _spare_buffers.put(col)
+            spare_buffers.put(col)
         return gx, gW
 
     gW = None
     if want_gx or want_gW:
-        parts = _over_chunks(backward_chunks, x, geometry)
+        parts = over_chunks(backward_chunks, x, geometry)
         gx = sum(p[0] for p in parts) if want_gx else gx
         gW = sum(p[1] for p in parts).reshape(W.shape) if want_gW else None
     return gx, gW
@@ -140,9 +140,9 @@ def conv_by_chunks(x, W, geometry, groups):
         for n, out_rows, in_rows, chunk in chunks:
             y_c, col = _conv_by_im2col(x[n, :, in_rows], W, chunk, groups)
             y[n, :, out_rows] = y_c
-            _spare_buffers.put(col)  # the next chunk's im2col writes into it (still in cache)
+            spare_buffers.put(col)  # the next chunk's im2col writes into it (still in cache)
 
-    _over_chunks(forward_chunks, x, geometry)
+    over_chunks(forward_chunks, x, geometry)
     return y
 
 
@@ -180,9 +180,9 @@ def _is_pointwise(geometry):
 def im2col(x, geometry):
     """conv.py::im2col's column matrix, copied by blocks of channels in threads into a reused buffer."""
     view = patches(x, geometry)  # (C, *K, N, *O), no copy
-    col = _spare_buffers.take(column_shape(x.shape, geometry), x.dtype)
+    col = spare_buffers.take(column_shape(x.shape, geometry), x.dtype)
     col_k = col.reshape(view.shape)
-    _by_channel_blocks(lambda c: numpy.copyto(col_k[c], view[c]), x.shape[1], col.size)  # the one copy
+    by_channel_blocks(lambda c: numpy.copyto(col_k[c], view[c]), x.shape[1], col.size)  # the one copy
     return col
 
 
@@ -202,14 +202,14 @@ def col2im(col, x_shape, geometry):
             if in_slices is not None:
                 gx[(c, slice(None), *in_slices)] += col_k[(c, *k, slice(None), *out_slices)]
 
-    _by_channel_blocks(add_block, C, col.size)
+    by_channel_blocks(add_block, C, col.size)
     return gx.swapaxes(0, 1)  # (N, C, *I), a view: no copy
 
 
 # ----------------------------------------------------------------------------- chunks of output positions
 
 
-def _chunked(x, geometry):
+def goes_by_chunks(x, geometry):
     """Whether the CPU path goes chunk by chunk: a column matrix several times larger than a chunk,
     padding within the kernel's reach along the chunked dim (every chunk then reads some of x), and
     threadpoolctl to hold BLAS to one thread per chunk (else one large product is faster).
@@ -250,7 +250,7 @@ def _chunks(x, geometry):
         yield samples, slice(a, b), slice(lo, hi), chunk
 
 
-def _over_chunks(work, x, geometry):
+def over_chunks(work, x, geometry):
     """[work(chunks) for each thread's share of the chunks]: contiguous shares, one per thread,
     with BLAS held to one thread meanwhile (each product is small; two BLAS pools would fight).
     The limit is process-wide: BLAS calls of other Python threads meanwhile run on one thread too."""
@@ -263,7 +263,7 @@ def _over_chunks(work, x, geometry):
         return list(_pool().map(work, [chunks[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]))
 
 
-def _flipped_transposed(W, groups):
+def flipped_transposed(W, groups):
     """W (F, C/g, *K) -> W' (C, F/g, *K), W'[c, f, k] = W[f, c, K-1-k] within each group."""
     F, C_g, K = W.shape[0], W.shape[1], W.shape[2:]
     W_g = W.reshape(groups, F // groups, C_g, *K).swapaxes(1, 2)  # (g, C/g, F/g, *K)
@@ -271,7 +271,7 @@ def _flipped_transposed(W, groups):
     return numpy.ascontiguousarray(flipped).reshape(groups * C_g, F // groups, *K)
 
 
-def _adjoint_geometry(geometry):
+def adjoint_geometry(geometry):
     """The geometry of gx = conv(gy, flipped W^T): input O, output I, padding D*(K-1) - P; None
     unless that is a convolution (stride 1, and padding within the kernel's reach D*(K-1))."""
     reach = [d * (k - 1) for k, d in zip(geometry.K, geometry.D, strict=True)]
@@ -284,7 +284,7 @@ def _adjoint_geometry(geometry):
 # ----------------------------------------------------------------------------- threads and buffers
 
 
-def _by_channel_blocks(fn, C, size):
+def by_channel_blocks(fn, C, size):
     """fn(channel slice) over blocks of channels, in parallel threads for large arrays.
 
     Not part of the math: NumPy releases the GIL inside copies and adds, so the memory-bound
@@ -293,7 +293,7 @@ def _by_channel_blocks(fn, C, size):
     workers keep spinning for ~0.1 s after each GEMM and hold the other core, so the gain
     shows only where they sleep at once (OPENBLAS_THREAD_TIMEOUT=4: W1 44 -> 34 ms, W3 76 -> 57 ms).
     """
-    in_pool = threading.current_thread().name.startswith("tgm-conv")  # already one of _over_chunks' threads
+    in_pool = threading.current_thread().name.startswith("tgm-conv")  # already one of over_chunks' threads
     workers = min(_THREADS, C) if size >= _PARALLEL_MIN_SIZE and not in_pool else 1
     if workers <= 1:
         fn(slice(None))
@@ -321,12 +321,12 @@ class _SpareBuffers:
             self.free[(buffer.shape, buffer.dtype)] = buffer
 
 
-_spare_buffers = _SpareBuffers()
+spare_buffers = _SpareBuffers()
 
 
 def empty_cache():
     """Drop the column buffers kept for reuse between training steps (as torch.cuda.empty_cache)."""
-    _spare_buffers.free.clear()
+    spare_buffers.free.clear()
 
 
 _THREADS = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 8)

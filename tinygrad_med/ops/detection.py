@@ -38,9 +38,9 @@ from .. import backend
 from ..errors import ShapeError, fmt
 from ..function import Function
 from ..reference import cpu_path
-from .boxes import _array, _boxes_array, _iou, _pair, _same_device
+from .boxes import boxes_array, iou, positive_pair, same_device, unwrap
 from .detection_args import rois_array
-from .sample import _channels_first, _channels_last
+from .sample import channels_first, channels_last
 
 __all__ = ["roi_align", "roi_pool", "nms", "batched_nms"]
 
@@ -69,7 +69,7 @@ def roi_align(input, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1, a
     Raises:
         ShapeError / DTypeError / DeviceError / ValueError on bad input (see ops/detection_args.py).
     """
-    rois, (PH, PW) = rois_array("roi_align", input, boxes), _pair("roi_align", "output_size", output_size)
+    rois, (PH, PW) = rois_array("roi_align", input, boxes), positive_pair("roi_align", "output_size", output_size)
     return RoIAlign.apply(input, rois, output_size=(PH, PW), spatial_scale=float(spatial_scale),
                           sampling_ratio=int(sampling_ratio), aligned=bool(aligned))  # fmt: skip
 
@@ -102,7 +102,7 @@ def roi_pool(input, boxes, output_size, spatial_scale=1.0):
     Raises:
         ShapeError / DTypeError / DeviceError / ValueError on bad input (see ops/detection_args.py).
     """
-    rois, (PH, PW) = rois_array("roi_pool", input, boxes), _pair("roi_pool", "output_size", output_size)
+    rois, (PH, PW) = rois_array("roi_pool", input, boxes), positive_pair("roi_pool", "output_size", output_size)
     return RoIPool.apply(input, rois, output_size=(PH, PW), spatial_scale=float(spatial_scale))
 
 
@@ -134,9 +134,9 @@ def nms(boxes, scores, iou_threshold):
     Raises:
         ShapeError if boxes is not (K, 4) or scores not (K,); DeviceError if they are on different devices.
     """
-    b, wrap = _boxes_array("nms", "boxes", boxes)
-    s, _ = _array("nms", "scores", scores)
-    _same_device("nms", b, s)
+    b, wrap = boxes_array("nms", "boxes", boxes)
+    s, _ = unwrap("nms", "scores", scores)
+    same_device("nms", b, s)
     if s.shape != (b.shape[0],):
         raise ShapeError(fmt("nms", "expected scores of shape (K,) for boxes (K, 4)", boxes=b, scores=s))
     xp = backend.get_xp(b)
@@ -161,11 +161,11 @@ def batched_nms(boxes, scores, idxs, iou_threshold):
     Raises:
         ShapeError if the shapes disagree.
     """
-    b, wrap = _boxes_array("batched_nms", "boxes", boxes)
-    i, _ = _array("batched_nms", "idxs", idxs)
+    b, wrap = boxes_array("batched_nms", "boxes", boxes)
+    i, _ = unwrap("batched_nms", "idxs", idxs)
     if i.shape != (b.shape[0],):
         raise ShapeError(fmt("batched_nms", "expected idxs of shape (K,) for boxes (K, 4)", boxes=b, idxs=i))
-    _same_device("batched_nms", b, i)
+    same_device("batched_nms", b, i)
     offset = i.astype(b.dtype)[:, None] * (b.max() + 1 if b.size else 0)  # (K, 1)
     return nms(wrap(b + offset), scores, iou_threshold)
 
@@ -191,10 +191,10 @@ def _nms_keep_cpu(boxes, iou_threshold, rows=128):
     keep = numpy.zeros(0, numpy.int64)
     for start in range(0, boxes.shape[0], rows):
         block = boxes[start : start + rows]
-        alive = ~(_iou(boxes[keep], block).astype(numpy.float64) > iou_threshold).any(axis=0)  # (rows,)
+        alive = ~(iou(boxes[keep], block).astype(numpy.float64) > iou_threshold).any(axis=0)  # (rows,)
         survivors = numpy.flatnonzero(alive)
         if survivors.size:  # else the whole block is suppressed: nothing to scan
-            overlap = _iou(block[survivors], block[survivors]).astype(numpy.float64) > iou_threshold
+            overlap = iou(block[survivors], block[survivors]).astype(numpy.float64) > iou_threshold
             keep = numpy.concatenate([keep, start + survivors[_greedy_keep(numpy.triu(overlap, k=1))]])
     return keep
 
@@ -204,7 +204,7 @@ def _nms_mask_gpu(boxes, iou_threshold):
     K = boxes.shape[0]
     words = (K + 63) // 64
     mask = xp.zeros((K, words), numpy.int64)  # bit j % 64 of word j // 64 in row i: IoU(i, j) > t
-    _launch("nms_mask", K * words, (boxes, mask, K, iou_threshold), boxes.dtype)
+    backend.launch("detection", "nms_mask", K * words, (boxes, mask, K, iou_threshold), boxes.dtype)
     bits = numpy.unpackbits(backend.to_numpy(mask).view(numpy.uint8), axis=1, bitorder="little")  # little-endian
     return bits[:, :K].astype(bool)
 
@@ -229,15 +229,15 @@ def _roi_align_bwd_cpu(gy, rois, x_shape, output_size, spatial_scale, sampling_r
 def _roi_align_fwd_sparse(x, rois, output_size, spatial_scale, sampling_ratio, aligned):
     """Fast CPU path of _roi_align_fwd_cpu: all RoIs as one sparse matrix applied to x as channels-last rows."""
     M = _roi_align_matrix(rois, x.shape, output_size, spatial_scale, sampling_ratio, aligned, x.dtype)
-    y = M @ _channels_last(x)  # (K*PH*PW, N*H*W) @ (N*H*W, C): every channel shares the taps
-    return _channels_first(y, rois.shape[0], output_size, x.dtype)  # (K, C, PH, PW)
+    y = M @ channels_last(x)  # (K*PH*PW, N*H*W) @ (N*H*W, C): every channel shares the taps
+    return channels_first(y, rois.shape[0], output_size, x.dtype)  # (K, C, PH, PW)
 
 
 def _roi_align_bwd_sparse(gy, rois, x_shape, output_size, spatial_scale, sampling_ratio, aligned):
     """Fast CPU path of _roi_align_bwd_cpu: the transposed sparse matrix."""
     M = _roi_align_matrix(rois, x_shape, output_size, spatial_scale, sampling_ratio, aligned, gy.dtype)
-    gx = M.T @ _channels_last(gy)  # the adjoint: (N*H*W, K*PH*PW) @ (K*PH*PW, C)
-    return _channels_first(gx, x_shape[0], x_shape[2:], gy.dtype)  # (N, C, H, W)
+    gx = M.T @ channels_last(gy)  # the adjoint: (N*H*W, K*PH*PW) @ (K*PH*PW, C)
+    return channels_first(gx, x_shape[0], x_shape[2:], gy.dtype)  # (N, C, H, W)
 
 
 def _roi_align_matrix(rois, x_shape, output_size, spatial_scale, sampling_ratio, aligned, dtype):
@@ -314,7 +314,7 @@ def _roi_align_fwd_gpu(x, rois, output_size, spatial_scale, sampling_ratio, alig
     xp = backend.get_xp(x)
     y = xp.zeros((rois.shape[0], x.shape[1], *output_size), x.dtype)
     args = (*x.shape[1:], *output_size, spatial_scale, sampling_ratio, int(aligned))
-    _launch("roi_align_fwd", y.size, (xp.ascontiguousarray(x), rois, y, y.size, *args), x.dtype)
+    backend.launch("detection", "roi_align_fwd", y.size, (xp.ascontiguousarray(x), rois, y, y.size, *args), x.dtype)
     return y
 
 
@@ -322,7 +322,9 @@ def _roi_align_bwd_gpu(gy, rois, x_shape, output_size, spatial_scale, sampling_r
     xp = backend.get_xp(gy)
     gx = xp.zeros(x_shape, gy.dtype)  # the kernel adds into it
     args = (*x_shape[1:], *output_size, spatial_scale, sampling_ratio, int(aligned))
-    _launch("roi_align_bwd", gy.size, (xp.ascontiguousarray(gy), rois, gx, gy.size, *args), gy.dtype)
+    backend.launch(
+        "detection", "roi_align_bwd", gy.size, (xp.ascontiguousarray(gy), rois, gx, gy.size, *args), gy.dtype
+    )
     return gx
 
 
@@ -347,7 +349,7 @@ def _roi_pool_fwd_cpu(x, rois, output_size, spatial_scale):
         (w1 - w0)[:, None, :],
     )
     plane, top, left, height, width = (numpy.broadcast_to(a, (K, PH, PW)).ravel() for a in per_bin)
-    x_rows = _channels_last(x)  # (N*H*W, C)
+    x_rows = channels_last(x)  # (N*H*W, C)
     y = numpy.zeros((K * PH * PW, C), x.dtype)  # an empty bin gives 0 and argmax -1
     argmax = numpy.full((K * PH * PW, C), -1, numpy.int32 if H * W < 2**31 else numpy.int64)
     size = numpy.where((height > 0) & (width > 0), height * (W + 1) + width, 0)  # a bin's (height, width) as one key
@@ -364,7 +366,7 @@ def _roi_pool_fwd_cpu(x, rois, output_size, spatial_scale):
             step *= better  # a masked copy (copyto where=, numpy.where) branches per element and is 3x slower
             argmax_bins += step
         y[bins], argmax[bins] = y_bins, argmax_bins
-    return _channels_first(y, K, output_size, x.dtype), argmax.reshape(K, PH, PW, C).transpose(0, 3, 1, 2)
+    return channels_first(y, K, output_size, x.dtype), argmax.reshape(K, PH, PW, C).transpose(0, 3, 1, 2)
 
 
 def _roi_pool_bwd_cpu(gy, argmax, rois, x_shape):
@@ -402,7 +404,9 @@ def _roi_pool_fwd_gpu(x, rois, output_size, spatial_scale):
     y = xp.empty((rois.shape[0], x.shape[1], *output_size), x.dtype)
     argmax = xp.empty(y.shape, numpy.int64)
     args = (*x.shape[1:], *output_size, spatial_scale)
-    _launch("roi_pool_fwd", y.size, (xp.ascontiguousarray(x), rois, y, argmax, y.size, *args), x.dtype)
+    backend.launch(
+        "detection", "roi_pool_fwd", y.size, (xp.ascontiguousarray(x), rois, y, argmax, y.size, *args), x.dtype
+    )
     return y, argmax
 
 
@@ -410,11 +414,7 @@ def _roi_pool_bwd_gpu(gy, argmax, rois, x_shape):
     xp = backend.get_xp(gy)
     gx = xp.zeros(x_shape, gy.dtype)  # the kernel adds into it
     args = (*x_shape[1:], *gy.shape[2:])
-    _launch("roi_pool_bwd", gy.size, (xp.ascontiguousarray(gy), argmax, rois, gx, gy.size, *args), gy.dtype)
+    backend.launch(
+        "detection", "roi_pool_bwd", gy.size, (xp.ascontiguousarray(gy), argmax, rois, gx, gy.size, *args), gy.dtype
+    )
     return gx
-
-
-def _launch(name, n, args, dtype, threads=256):
-    """Launch kernels/detection.cu::name with one thread per element (nothing to do for n == 0)."""
-    if n:
-        backend.load_kernel("detection", name, dtype)(*backend.grid_for(n, threads), args)

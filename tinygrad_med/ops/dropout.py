@@ -29,7 +29,6 @@ from .. import backend, random
 from ..errors import DTypeError, ShapeError, fmt
 from ..function import Function
 from ..tensor import Tensor
-from .norm import _blocks
 
 __all__ = [
     "dropout",
@@ -261,7 +260,7 @@ def _philox_uint32_gpu(n, seed, xp=None):
     xp = xp or (numpy if backend.emulating() else backend.array_module("cuda"))  # no input array to ask
     out = xp.empty(n, dtype=numpy.uint32)
     kernel = backend.load_kernel("dropout", "philox_uint32", numpy.float32)
-    kernel((_blocks((n + 3) // 4),), (256,), (out, n, seed))
+    kernel((backend.blocks_for((n + 3) // 4),), (256,), (out, n, seed))
     return out
 
 
@@ -279,9 +278,9 @@ def _dropout_fwd_gpu(x, seed, threshold, scale, group):
     y = xp.empty_like(x)
     if group == 1:
         kernel = backend.load_kernel("dropout", "dropout_fwd", x.dtype)
-        kernel((_blocks((x.size + 3) // 4),), (256,), (x, y, x.size, seed, threshold, scale))
+        kernel((backend.blocks_for((x.size + 3) // 4),), (256,), (x, y, x.size, seed, threshold, scale))
         return y
     u = _philox_uint32_gpu(x.size // group, seed, xp)
     kernel = backend.load_kernel("dropout", "dropout_channel_fwd", x.dtype)
-    kernel((_blocks(x.size),), (256,), (x, u, y, x.size, group, threshold, scale))
+    kernel((backend.blocks_for(x.size),), (256,), (x, u, y, x.size, group, threshold, scale))
     return y

@@ -52,7 +52,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
     if sparse:
         raise ValueError(fmt(op, "sparse=True is not supported (gradients are dense)"))
     V = weight.shape[0]
-    padding_idx = _padding_index(op, padding_idx, V)
+    padding_idx = padding_index(op, padding_idx, V)
     if input.numel() and (int(input.data.min()) < 0 or int(input.data.max()) >= V):
         low, high = int(input.data.min()), int(input.data.max())
         raise IndexError(fmt(op, f"ids must be in [0, {V}); got ids from {low} to {high}", input=input))
@@ -83,7 +83,7 @@ class Embedding(Function):
         return gW, None
 
 
-def _padding_index(op, padding_idx, V):
+def padding_index(op, padding_idx, V):
     if padding_idx is None:
         return None
     if not -V <= padding_idx < V:

@@ -52,9 +52,9 @@ def spmm(graph, x, edge_weight=None):
         DTypeError if the dtypes differ or are not floating point.
     """
     csr = _as_csr("spmm", graph)
-    _check_nodes("spmm", x, csr.shape[1], "(V, F)")
+    check_nodes("spmm", x, csr.shape[1], "(V, F)")
     if edge_weight is None:
-        values = _constant(csr.data, x, ("data", id(csr)), csr)
+        values = graph_constant(csr.data, x, ("data", id(csr)), csr)
     else:
         values = edge_weight if isinstance(edge_weight, Tensor) else Tensor(edge_weight, dtype=x.dtype, device=x.device)
         if values.ndim not in (1, 2) or values.shape[0] != csr.nnz:
@@ -189,7 +189,7 @@ def _as_csr(op, graph):
     raise TypeError(fmt(op, f"expected a Graph or a CSR operator, got {type(graph).__name__}"))
 
 
-def _check_nodes(op, x, num_nodes, layout):
+def check_nodes(op, x, num_nodes, layout):
     if not isinstance(x, Tensor) or x.ndim != 2:
         raise ShapeError(fmt(op, "expected node features as a 2-D Tensor", x=(getattr(x, "shape", ()), layout)))
     if x.shape[0] != num_nodes:
@@ -205,7 +205,7 @@ def _check_nodes(op, x, num_nodes, layout):
         raise DTypeError(fmt(op, f"x must be float32 or float64, got {x.dtype}"))
 
 
-def _constant(array, like, key, holder):
+def graph_constant(array, like, key, holder):
     """``array`` as a Tensor of like's dtype on like's device, cached on ``holder`` (a Graph or CSR)."""
     xp = backend.get_xp(like.data)
     cache = holder.cache if isinstance(holder, Graph) else holder._device
@@ -224,7 +224,7 @@ def _pool_ptr(op, x, batch):
         if index.ndim != 1 or (index.size and (index.min() < 0 or numpy.any(numpy.diff(index) < 0))):
             raise ShapeError(fmt(op, "batch must be a sorted, non-negative node-to-graph index", batch=index))
         ptr = numpy.concatenate([[0], numpy.cumsum(numpy.bincount(index))]).astype(numpy.int64)
-    _check_nodes(op, x, int(ptr[-1]), "(V, F)")
+    check_nodes(op, x, int(ptr[-1]), "(V, F)")
     return ptr
 
 
@@ -257,8 +257,11 @@ def _spmm_fwd_gpu(csr, values, x):
     indptr, indices, _ = csr.device_arrays(xp)
     (V_out, _), (K, F) = csr.shape, (values.shape[1], x.shape[1])
     y = xp.empty((V_out, K, F), x.dtype)
-    kernel = _kernel("spmm_fwd", x.dtype)
-    kernel(*_grid(y.size), (indptr, indices, xp.ascontiguousarray(values), xp.ascontiguousarray(x), y, V_out, K, F))
+    kernel = backend.load_kernel("graph", "spmm_fwd", x.dtype)
+    kernel(
+        *backend.grid_for(y.size, GRAPH_THREADS),
+        (indptr, indices, xp.ascontiguousarray(values), xp.ascontiguousarray(x), y, V_out, K, F),
+    )
     return y
 
 
@@ -279,8 +282,11 @@ def _spmm_bwd_x_gpu(csr, values, gy):
     perm = _device_perm(csr, xp)
     V_in, (K, F) = csr.shape[1], gy.shape[1:]
     gx = xp.empty((V_in, F), gy.dtype)
-    kernel = _kernel("spmm_bwd_x", gy.dtype)
-    kernel(*_grid(gx.size), (indptr_t, indices_t, perm, xp.ascontiguousarray(values), gy, gx, V_in, K, F))
+    kernel = backend.load_kernel("graph", "spmm_bwd_x", gy.dtype)
+    kernel(
+        *backend.grid_for(gx.size, GRAPH_THREADS),
+        (indptr_t, indices_t, perm, xp.ascontiguousarray(values), gy, gx, V_in, K, F),
+    )
     return gx
 
 
@@ -294,8 +300,10 @@ def _spmm_bwd_values_gpu(csr, gy, x):
     _, indices, row = csr.device_arrays(xp)
     E, (K, F) = csr.nnz, gy.shape[1:]
     gvalues = xp.empty((E, K), gy.dtype)
-    kernel = _kernel("spmm_bwd_values", gy.dtype)
-    kernel(*_grid(gvalues.size), (row, indices, gy, xp.ascontiguousarray(x), gvalues, E, K, F))
+    kernel = backend.load_kernel("graph", "spmm_bwd_values", gy.dtype)
+    kernel(
+        *backend.grid_for(gvalues.size, GRAPH_THREADS), (row, indices, gy, xp.ascontiguousarray(x), gvalues, E, K, F)
+    )
     return gvalues
 
 
@@ -318,8 +326,8 @@ def _gaussian_kernel_fwd_gpu(u, mu, sigma):
     xp = backend.get_xp(u)
     (E, D), K = u.shape, mu.shape[0]
     phi = xp.empty((E, K), u.dtype)
-    kernel = _kernel("gaussian_kernel_fwd", u.dtype)
-    kernel(*_grid(phi.size), (u, mu, sigma, phi, E, K, D))
+    kernel = backend.load_kernel("graph", "gaussian_kernel_fwd", u.dtype)
+    kernel(*backend.grid_for(phi.size, GRAPH_THREADS), (u, mu, sigma, phi, E, K, D))
     return phi
 
 
@@ -335,7 +343,7 @@ def _gaussian_kernel_bwd_gpu(u, mu, sigma, phi, gphi):
     xp = backend.get_xp(u)
     (E, D), K = u.shape, mu.shape[0]
     gmu, gsigma = xp.empty_like(mu), xp.empty_like(sigma)
-    kernel = _kernel("gaussian_kernel_bwd", u.dtype)
+    kernel = backend.load_kernel("graph", "gaussian_kernel_bwd", u.dtype)
     kernel((K * D,), (GRAPH_THREADS,), (u, mu, sigma, phi, gphi, gmu, gsigma, E, K, D))
     return gmu, gsigma
 
@@ -362,8 +370,8 @@ def _segment_max_fwd_gpu(x, ptr):
     xp = backend.get_xp(x)
     B, F = len(ptr) - 1, x.shape[1]
     y, argmax = xp.empty((B, F), x.dtype), xp.empty((B, F), xp.int64)
-    kernel = _kernel("segment_max_fwd", x.dtype)
-    kernel(*_grid(y.size), (xp.asarray(ptr), x, y, argmax, B, F))
+    kernel = backend.load_kernel("graph", "segment_max_fwd", x.dtype)
+    kernel(*backend.grid_for(y.size, GRAPH_THREADS), (xp.asarray(ptr), x, y, argmax, B, F))
     return y, argmax
 
 
@@ -377,23 +385,6 @@ def _segment_max_bwd_cpu(argmax, gy, x_shape):
 def _segment_max_bwd_gpu(argmax, gy, x_shape):
     xp = backend.get_xp(gy)
     gx = xp.zeros(x_shape, gy.dtype)
-    kernel = _kernel("segment_max_bwd", gy.dtype)
-    kernel(*_grid(gy.size), (argmax, gy, gx, gy.shape[0], gy.shape[1]))
+    kernel = backend.load_kernel("graph", "segment_max_bwd", gy.dtype)
+    kernel(*backend.grid_for(gy.size, GRAPH_THREADS), (argmax, gy, gx, gy.shape[0], gy.shape[1]))
     return gx
-
-
-_KERNELS = {}
-
-
-def _kernel(name, dtype):
-    """backend.load_kernel("graph", name, dtype), kept per provider: load_kernel re-reads the .cu file
-    for the parameter list on every call (about 0.1 ms), longer than the kernel on a 100k-node graph."""
-    key = (name, dtype.str, backend.emulating())
-    if key not in _KERNELS:
-        _KERNELS[key] = backend.load_kernel("graph", name, dtype)
-    return _KERNELS[key]
-
-
-def _grid(n, threads=GRAPH_THREADS):
-    """(grid, block) for the grid-stride kernels (backend.grid_for)."""
-    return backend.grid_for(n, threads)

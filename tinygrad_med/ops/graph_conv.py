@@ -19,7 +19,7 @@ from .. import factory
 from ..errors import ShapeError, fmt
 from ..graph import operators as graph_operators
 from ..graph.structure import Graph
-from .graph import _check_nodes, _constant, gaussian_kernel, global_add_pool, spmm
+from .graph import check_nodes, gaussian_kernel, global_add_pool, graph_constant, spmm
 from .matmul import linear
 from .reduce import logsumexp
 
@@ -46,7 +46,7 @@ def spectral_conv(x, graph, weight, bias=None):
               weight's feature sizes do not match x.
     """
     graph = _as_graph("spectral_conv", graph)
-    _check_nodes("spectral_conv", x, graph.num_nodes, "(V, F_in)")
+    check_nodes("spectral_conv", x, graph.num_nodes, "(V, F_in)")
     if weight.ndim not in (1, 3) or (weight.ndim == 3 and weight.shape[2] != x.shape[1]):
         raise ShapeError(
             fmt(
@@ -67,7 +67,7 @@ def spectral_conv(x, graph, weight, bias=None):
             )
         )
     _, U = graph_operators.eigh(graph)
-    U = _constant(U, x, ("U",), graph)  # (V, V), block diagonal over the batch
+    U = graph_constant(U, x, ("U",), graph)  # (V, V), block diagonal over the batch
     x_hat = U.transpose(0, 1) @ x  # (V, F_in): graph Fourier transform
     theta = weight if B == 1 else weight.unsqueeze(0).expand(B, *weight.shape).reshape(n * B, *weight.shape[1:])
     z_hat = x_hat * theta.unsqueeze(1) if weight.ndim == 1 else (theta @ x_hat.unsqueeze(2)).squeeze(2)
@@ -89,7 +89,7 @@ def cheb_conv(x, graph, weight, bias=None, lambda_max=2.0):
     Raises:   ShapeError on wrong node count or weight shape; ValueError on negative edge weights.
     """
     graph = _as_graph("cheb_conv", graph)
-    _check_nodes("cheb_conv", x, graph.num_nodes, "(V, F_in)")
+    check_nodes("cheb_conv", x, graph.num_nodes, "(V, F_in)")
     if weight.ndim != 3 or weight.shape[2] != x.shape[1]:
         raise ShapeError(
             fmt("cheb_conv", f"weight must be (K, F_out, F_in={x.shape[1]})", weight=weight, x=(x.shape, "(V, F_in)"))
@@ -115,7 +115,7 @@ def gcn_conv(x, graph, weight, bias=None, add_self_loops=True):
     Raises:   ShapeError on wrong node count or weight shape; ValueError on negative edge weights.
     """
     graph = _as_graph("gcn_conv", graph)
-    _check_nodes("gcn_conv", x, graph.num_nodes, "(V, F_in)")
+    check_nodes("gcn_conv", x, graph.num_nodes, "(V, F_in)")
     z = spmm(graph_operators.gcn_operator(graph, add_self_loops), linear(x, weight))
     return z if bias is None else z + bias
 
@@ -136,13 +136,13 @@ def gaussian_graph_conv(x, graph, weight, mu, sigma, bias=None):
               pseudo-coordinates.
     """
     graph = _as_graph("gaussian_graph_conv", graph)
-    _check_nodes("gaussian_graph_conv", x, graph.num_nodes, "(V, M)")
+    check_nodes("gaussian_graph_conv", x, graph.num_nodes, "(V, M)")
     if graph.pseudo is None:
         raise ValueError(
             fmt(
                 "gaussian_graph_conv",
                 "the graph carries no pseudo-coordinates u_ij",
-                hint="build it with Graph.from_mesh or pass pseudo= to Graph",
+                hint="build it with graph.mesh_graph or pass pseudo= to Graph",
             )
         )
     K = mu.shape[0]
@@ -155,7 +155,7 @@ def gaussian_graph_conv(x, graph, weight, mu, sigma, bias=None):
                 mu=(mu.shape, "(K, D)"),
             )
         )
-    phi = gaussian_kernel(_constant(graph.pseudo, x, ("pseudo",), graph), mu, sigma)  # (E, K)
+    phi = gaussian_kernel(graph_constant(graph.pseudo, x, ("pseudo",), graph), mu, sigma)  # (E, K)
     h = spmm(graph, x, phi)  # (V, K, M)
     V, M, P = x.shape[0], x.shape[1], weight.shape[0]
     z = h.reshape(V, K * M) @ weight.permute(2, 1, 0).reshape(K * M, P)  # sum over k and q
@@ -179,8 +179,8 @@ def diff_pool(x, graph, s):
     Raises:   ShapeError if x or s do not have one row per node.
     """
     graph = _as_graph("diff_pool", graph)
-    _check_nodes("diff_pool", x, graph.num_nodes, "(V, F)")
-    _check_nodes("diff_pool", s, graph.num_nodes, "(V, C)")
+    check_nodes("diff_pool", x, graph.num_nodes, "(V, F)")
+    check_nodes("diff_pool", s, graph.num_nodes, "(V, C)")
     V, F, C, B = x.shape[0], x.shape[1], s.shape[1], graph.num_graphs
     log_S = s - logsumexp(s, 1, keepdim=True)
     S = log_S.exp()  # (V, C), rows sum to 1

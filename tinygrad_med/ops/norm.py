@@ -312,10 +312,10 @@ def _batch_norm_stats_gpu(x3):
     B = -(-(N * S) // NORM_CHUNK)  # chunks per channel
     part_sum, part_m2 = xp.empty(C * B, dtype=xp.float64), xp.empty(C * B, dtype=xp.float64)
     partial = backend.load_kernel("norm", "batch_norm_stats_partial", x3.dtype)
-    partial((_blocks(C * B, 1),), (NORM_THREADS,), (x3, part_sum, part_m2, N, C, S, B))
+    partial((backend.blocks_for(C * B, 1),), (NORM_THREADS,), (x3, part_sum, part_m2, N, C, S, B))
     mean, var = xp.empty(C, dtype=x3.dtype), xp.empty(C, dtype=x3.dtype)
     combine = backend.load_kernel("norm", "batch_norm_stats_combine", x3.dtype)
-    combine((_blocks(C, 1),), (NORM_THREADS,), (part_sum, part_m2, mean, var, C, B, N * S))
+    combine((backend.blocks_for(C, 1),), (NORM_THREADS,), (part_sum, part_m2, mean, var, C, B, N * S))
     return mean, var
 
 
@@ -330,7 +330,7 @@ def _batch_norm_fwd_gpu(x3, mean, inv_std, gamma, beta, keep_x_hat=True):
     xp, (N, C, S) = backend.get_xp(x3), x3.shape
     y, x_hat = xp.empty_like(x3), xp.empty(x3.shape if keep_x_hat else 1, x3.dtype)  # 1: a placeholder
     kernel = backend.load_kernel("norm", "batch_norm_fwd", x3.dtype)
-    kernel((_blocks(x3.size),), (256,), (x3, mean, inv_std, gamma, beta, y, x_hat, N, C, S, int(keep_x_hat)))
+    kernel((backend.blocks_for(x3.size),), (256,), (x3, mean, inv_std, gamma, beta, y, x_hat, N, C, S, int(keep_x_hat)))
     return y, x_hat if keep_x_hat else None
 
 
@@ -355,20 +355,18 @@ def _batch_norm_bwd_gpu(gy3, x_hat, gamma, inv_std, training):
     B = -(-(N * S) // NORM_CHUNK)  # chunks per channel, as in _batch_norm_stats_gpu
     part_gy, part_gy_xhat = xp.empty(C * B, dtype=xp.float64), xp.empty(C * B, dtype=xp.float64)
     partial = backend.load_kernel("norm", "batch_norm_bwd_partial", gy3.dtype)
-    partial((_blocks(C * B, 1),), (NORM_THREADS,), (gy3, x_hat, part_gy, part_gy_xhat, N, C, S, B))
+    partial((backend.blocks_for(C * B, 1),), (NORM_THREADS,), (gy3, x_hat, part_gy, part_gy_xhat, N, C, S, B))
     sum_gy, sum_gy_xhat = xp.empty(C, dtype=gy3.dtype), xp.empty(C, dtype=gy3.dtype)
     combine = backend.load_kernel("norm", "batch_norm_bwd_combine", gy3.dtype)
-    combine((_blocks(C, 1),), (NORM_THREADS,), (part_gy, part_gy_xhat, sum_gy, sum_gy_xhat, C, B))
+    combine((backend.blocks_for(C, 1),), (NORM_THREADS,), (part_gy, part_gy_xhat, sum_gy, sum_gy_xhat, C, B))
     gx = xp.empty_like(gy3)
     kernel = backend.load_kernel("norm", "batch_norm_bwd", gy3.dtype)
-    kernel((_blocks(gy3.size),), (256,), (gy3, x_hat, gamma, inv_std, sum_gy, sum_gy_xhat, gx, N, C, S, int(training)))
+    kernel(
+        (backend.blocks_for(gy3.size),),
+        (256,),
+        (gy3, x_hat, gamma, inv_std, sum_gy, sum_gy_xhat, gx, N, C, S, int(training)),
+    )
     return gx, sum_gy_xhat, sum_gy
-
-
-def _blocks(n, threads=256):
-    """Blocks for a grid-stride loop over n items, ``threads`` items per block (backend.grid_for); the
-    reductions pass threads=1: one block per (channel, chunk) or per channel, at most MAX_BLOCKS."""
-    return backend.grid_for(n, threads)[0][0]
 
 
 _REFERENCE = (_batch_norm_train_fwd_cpu, _batch_norm_fwd_cpu, _batch_norm_bwd_cpu)  # the slide's formulas

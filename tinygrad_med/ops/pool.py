@@ -24,7 +24,7 @@ from .. import backend
 from ..errors import DTypeError, ShapeError, fmt
 from ..function import Function, is_grad_enabled
 from .int_args import is_int
-from .pool_args import _plane_strides, _window, pool_output_size
+from .pool_args import plane_strides, pool_output_size, pool_window
 
 __all__ = ["max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d", "pool_output_size"]
 
@@ -40,7 +40,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     Lecture: "Convolutional neural networks - Max Pooling".
     Forward:  y[n,c,i,j] = max_{p,q} x[n, c, i*S - P + p*D, j*S - P + q*D]
     Backward: gx[n,c,h,w] = sum of gy[n,c,i,j] over the windows (i,j) whose argmax is (h,w)
-    Code:     reference _max_pool_fwd_cpu / _max_pool_bwd_cpu (no fast CPU path: the reference is plain);
+    Code:     reference _max_pool_fwd_cpu / max_pool_bwd_cpu (no fast CPU path: the reference is plain);
               kernels/pool.cu::max_pool_fwd, max_pool_bwd(_gather).
     Shapes:   x (N, C, H, W) or (C, H, W) -> y (N, C, OH, OW),
               OH = floor_or_ceil((H + 2P - D*(KH-1) - 1) / S) + 1 (same for OW; see module doc)
@@ -63,7 +63,7 @@ def max_pool3d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
 
 
 def _max_pool(op, nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
-    win = _window(op, nd, x, kernel_size, stride, padding, dilation, ceil_mode)
+    win = pool_window(op, nd, x, kernel_size, stride, padding, dilation, ceil_mode)
     with_argmax = return_indices or (is_grad_enabled() and x.requires_grad)  # else nobody reads it
     if not return_indices:
         return MaxPool.apply(x, win=win, return_indices=False, with_argmax=with_argmax)
@@ -82,7 +82,7 @@ class MaxPool(Function):
         return (y, self.argmax) if return_indices else y
 
     def backward(self, gy, *_):  # no gradient flows into the indices output
-        bwd = _max_pool_bwd_gpu if backend.on_gpu(gy) else _max_pool_bwd_cpu
+        bwd = max_pool_bwd_gpu if backend.on_gpu(gy) else max_pool_bwd_cpu
         return bwd(gy, self.argmax, self.x_shape, len(self.win.size), self.win)
 
 
@@ -121,7 +121,7 @@ def avg_pool3d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
 
 
 def _avg_pool(op, nd, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
-    win = _window(op, nd, x, kernel_size, stride, padding, 1, ceil_mode)
+    win = pool_window(op, nd, x, kernel_size, stride, padding, 1, ceil_mode)
     if divisor_override is not None and not is_int(divisor_override):
         raise DTypeError(fmt(op, f"divisor_override must be an int, got {divisor_override!r}"))
     if divisor_override is not None and divisor_override == 0:
@@ -157,14 +157,10 @@ def _launch_dims(win):
     return [v for field in fields for v in field]
 
 
-def _grid(n, threads=256):
-    return backend.grid_for(n, threads)
-
-
 MAX_LAUNCH = 2**30  # elements per launch: kernels/pool.cu indexes in 32 bits (i + grid stride < 2^31)
 
 
-def _plane_launches(op, planes, plane_size, *arrays):
+def plane_launches(op, planes, plane_size, *arrays):
     """(n, views) per launch: n whole (N, C) planes, at most MAX_LAUNCH elements, and those planes of
     each array as C-contiguous (n, plane size) views."""
     step = MAX_LAUNCH // max(plane_size, 1)  # planes = 0 (an empty batch): no launch at all
@@ -211,7 +207,7 @@ def _flat_argmax(win, local):
     A window that holds no input at all (possible with dilation > 1 and padding) gets index -1, as in
     the kernel; its output is -inf and it passes no gradient.
     """
-    strides, nd = _plane_strides(win.size), len(win.size)
+    strides, nd = plane_strides(win.size), len(win.size)
     base, valid = 0, True
     for d, (n, k, s, p, dil, o, st) in enumerate(zip(*win, strides, strict=True)):
         start = (numpy.arange(o) * s - p).reshape((-1,) + (1,) * (nd - 1 - d))
@@ -236,13 +232,13 @@ def _max_pool_fwd_gpu(x, win, with_argmax):
     argmax = xp.empty(y.shape if with_argmax else 1, xp.int64)  # 1: a placeholder the kernel does not write
     kernel, planes = backend.load_kernel("pool", "max_pool_fwd", x.dtype), y.size // int(numpy.prod(win.out))
     arrays = (x, y, argmax) if with_argmax else (x, y)
-    for n, views in _plane_launches("max_pool", planes, max(x.size, y.size) // max(planes, 1), *arrays):
+    for n, views in plane_launches("max_pool", planes, max(x.size, y.size) // max(planes, 1), *arrays):
         x_n, y_n, argmax_n = views if with_argmax else (*views, argmax)
         _launch_rows(kernel, n, win.out, (x_n, y_n, argmax_n, n, *_launch_dims(win), int(with_argmax)))
     return y, argmax if with_argmax else None
 
 
-def _max_pool_bwd_cpu(gy, argmax, x_shape, nd, win=None):
+def max_pool_bwd_cpu(gy, argmax, x_shape, nd, win=None):
     """gx[plane, argmax] += gy (add.at: overlapping windows may pick the same input).  win: the GPU path's
     choice of kernel only (adaptive pooling passes None: its windows may overlap)."""
     plane_in, plane_out = int(numpy.prod(x_shape[-nd:])), int(numpy.prod(argmax.shape[-nd:]))
@@ -256,7 +252,7 @@ def _max_pool_bwd_cpu(gy, argmax, x_shape, nd, win=None):
     return gx
 
 
-def _max_pool_bwd_gpu(gy, argmax, x_shape, nd, win=None):
+def max_pool_bwd_gpu(gy, argmax, x_shape, nd, win=None):
     """A gather (max_pool_bwd_gather, every gx written once) where the windows ``win`` do not overlap;
     else a zero fill and max_pool_bwd's atomicAdd scatter."""
     xp = backend.get_xp(gy)
@@ -265,11 +261,11 @@ def _max_pool_bwd_gpu(gy, argmax, x_shape, nd, win=None):
     gy, argmax = xp.ascontiguousarray(gy), xp.ascontiguousarray(argmax)
     gx = xp.empty(x_shape, gy.dtype) if gather else xp.zeros(x_shape, gy.dtype)
     kernel = backend.load_kernel("pool", "max_pool_bwd_gather" if gather else "max_pool_bwd", gy.dtype)
-    for n, arrays in _plane_launches("max_pool", planes, max(plane_in, plane_out), gy, argmax, gx):
+    for n, arrays in plane_launches("max_pool", planes, max(plane_in, plane_out), gy, argmax, gx):
         if gather:
             _launch_rows(kernel, n, win.size, (*arrays, n, *_launch_dims(win)[:15]))
         else:
-            kernel(*_grid(n * plane_out), (*arrays, n * plane_out, plane_out, plane_in))
+            kernel(*backend.grid_for(n * plane_out), (*arrays, n * plane_out, plane_out, plane_in))
     return gx
 
 
@@ -315,7 +311,7 @@ def _avg_pool_fwd_gpu(x, win, count_include_pad, divisor):
     y = xp.empty(x.shape[: -len(win.size)] + win.out, x.dtype)
     kernel, planes = backend.load_kernel("pool", "avg_pool_fwd", x.dtype), y.size // int(numpy.prod(win.out))
     options = (*_launch_dims(win)[:15], int(count_include_pad), divisor)
-    for n, arrays in _plane_launches("avg_pool", planes, max(x.size, y.size) // max(planes, 1), x, y):
+    for n, arrays in plane_launches("avg_pool", planes, max(x.size, y.size) // max(planes, 1), x, y):
         _launch_rows(kernel, n, win.out, (*arrays, n, *options))
     return y
 
@@ -328,9 +324,9 @@ def _avg_pool_bwd_gpu(gy, x_shape, win, count_include_pad, divisor):
     planes, gather = gx.size // int(numpy.prod(win.size)), _no_overlap(win)
     kernel = backend.load_kernel("pool", "avg_pool_bwd_gather" if gather else "avg_pool_bwd", gy.dtype)
     options = (*_launch_dims(win)[:15], int(count_include_pad), divisor)
-    for n, arrays in _plane_launches("avg_pool", planes, max(gx.size, gy.size) // max(planes, 1), gy, gx):
+    for n, arrays in plane_launches("avg_pool", planes, max(gx.size, gy.size) // max(planes, 1), gy, gx):
         if gather:
             _launch_rows(kernel, n, win.size, (*arrays, n, *options))
         else:
-            kernel(*_grid(gx.size // planes * n), (*arrays, gx.size // planes * n, *options))
+            kernel(*backend.grid_for(gx.size // planes * n), (*arrays, gx.size // planes * n, *options))
     return gx

@@ -71,7 +71,7 @@ def check_input(op, x, nd):
         raise DTypeError(fmt(op, f"expected a float tensor, got {x.dtype}", x=x))
 
 
-def _window(op, nd, x, kernel_size, stride, padding, dilation, ceil_mode):
+def pool_window(op, nd, x, kernel_size, stride, padding, dilation, ceil_mode):
     """Validate the pooling arguments as PyTorch does and return the Window."""
     check_input(op, x, nd)
     kernel = int_tuple(op, "kernel_size", kernel_size, nd, 1)
@@ -96,6 +96,6 @@ def _window(op, nd, x, kernel_size, stride, padding, dilation, ceil_mode):
     return Window(size, kernel, stride, padding, dilation, out)
 
 
-def _plane_strides(size):
+def plane_strides(size):
     """Row-major strides of one (D, H, W) plane, in elements: (H*W, W, 1)."""
     return tuple(int(v) for v in numpy.cumprod((1,) + tuple(size[:0:-1]))[::-1])

@@ -36,7 +36,7 @@ from .. import backend
 from ..errors import DTypeError, ShapeError, fmt
 from ..function import Function
 from .int_args import int_tuple
-from .pool import _plane_launches
+from .pool import plane_launches
 from .resample_aa import antialias_matrix
 from .shape import crop, pad_pairs
 
@@ -91,9 +91,9 @@ def interpolate(
         raise DTypeError(fmt("interpolate", f"expected a float tensor, got {x.dtype}", x=x))
     out, scales = _output_size(x, size, scale_factor, recompute_scale_factor)
     if mode == "area":
-        from .adaptive_pool import _adaptive_avg  # area interpolation is adaptive average pooling
+        from .adaptive_pool import adaptive_avg  # area interpolation is adaptive average pooling
 
-        return _adaptive_avg("interpolate", nd, x, out)
+        return adaptive_avg("interpolate", nd, x, out)
     if antialias:  # the kernel stretched over every covered input (ops/resample_aa.py): one matrix per axis
         axes = zip(x.shape[2:], out, scales, strict=True)
         return separable(x, [antialias_matrix(n, o, s, mode, bool(align_corners)) for n, o, s in axes])
@@ -296,7 +296,7 @@ def _launch(name, source, target, tables, axes, rows, extra=()):
     = the rows (d, h) of one plane the kernel walks (output rows forward, input rows backward)."""
     kernel = backend.load_kernel("resample", name, source.dtype)
     planes, sizes, outs = source.shape[0] * source.shape[1], [a[0] for a in axes], [a[1] for a in axes]
-    for n, arrays in _plane_launches(
+    for n, arrays in plane_launches(
         "interpolate", planes, max(source.size, target.size) // max(planes, 1), source, target
     ):
         blocks = -(-n * rows // 8)  # 8 rows per block of (32, 8) threads; the blocks loop beyond MAX_BLOCKS

@@ -120,16 +120,12 @@ def _lstm_gates_bwd_cpu(gh, gc, act, c, c_new):
     return g_gates, gc_total * f
 
 
-def _launch(name, count, dtype, args):
-    backend.load_kernel("rnn", name, dtype)(*backend.grid_for(count, _THREADS), args)
-
-
 def _lstm_gates_fwd_gpu(gates, c):
     xp = backend.get_xp(gates)
     gates, c = xp.ascontiguousarray(gates), xp.ascontiguousarray(c)
     N, hidden = c.shape
     h_new, c_new, act = xp.empty_like(c), xp.empty_like(c), xp.empty_like(gates)
-    _launch("lstm_gates_fwd", N * hidden, gates.dtype, (gates, c, h_new, c_new, act, N, hidden))
+    backend.launch("rnn", "lstm_gates_fwd", N * hidden, (gates, c, h_new, c_new, act, N, hidden), gates.dtype, _THREADS)
     return h_new, c_new, act
 
 
@@ -138,7 +134,9 @@ def _lstm_gates_bwd_gpu(gh, gc, act, c, c_new):
     gh, gc = xp.ascontiguousarray(gh), xp.ascontiguousarray(gc)
     N, hidden = c.shape
     g_gates, g_c = xp.empty_like(act), xp.empty_like(c)
-    _launch("lstm_gates_bwd", N * hidden, gh.dtype, (gh, gc, act, c, c_new, g_gates, g_c, N, hidden))
+    backend.launch(
+        "rnn", "lstm_gates_bwd", N * hidden, (gh, gc, act, c, c_new, g_gates, g_c, N, hidden), gh.dtype, _THREADS
+    )
     return g_gates, g_c
 
 
@@ -302,7 +300,7 @@ def _gru_gates_fwd_gpu(gi, gh, h):
     gi, gh, h = xp.ascontiguousarray(gi), xp.ascontiguousarray(gh), xp.ascontiguousarray(h)
     N, hidden = h.shape
     h_new, act = xp.empty_like(h), xp.empty_like(gi)
-    _launch("gru_gates_fwd", N * hidden, gi.dtype, (gi, gh, h, h_new, act, N, hidden))
+    backend.launch("rnn", "gru_gates_fwd", N * hidden, (gi, gh, h, h_new, act, N, hidden), gi.dtype, _THREADS)
     return h_new, act
 
 
@@ -311,7 +309,7 @@ def _gru_gates_bwd_gpu(g, act, gh, h):
     g = xp.ascontiguousarray(g)
     N, hidden = h.shape
     g_gi, g_gh, g_h = xp.empty_like(act), xp.empty_like(act), xp.empty_like(h)
-    _launch("gru_gates_bwd", N * hidden, g.dtype, (g, act, gh, h, g_gi, g_gh, g_h, N, hidden))
+    backend.launch("rnn", "gru_gates_bwd", N * hidden, (g, act, gh, h, g_gi, g_gh, g_h, N, hidden), g.dtype, _THREADS)
     return g_gi, g_gh, g_h
 
 

@@ -304,15 +304,15 @@ def _outer(per_axis, op):
     return functools.reduce(op, reversed(spread)).reshape(taps, *points)  # x first, as PyTorch multiplies
 
 
-def _channels_last(a):
+def channels_last(a):
     """(N, C, *spatial) -> (N * prod(spatial), C): one row per pixel, the matrix the sparse products read.
 
-    With _channels_first also used by roi_align and roi_pool (ops/detection.py)."""
+    With channels_first also used by roi_align and roi_pool (ops/detection.py)."""
     rows = a.reshape(*a.shape[:2], math.prod(a.shape[2:])).transpose(0, 2, 1)
     return numpy.ascontiguousarray(rows).reshape(-1, a.shape[1])  # a copy (reshape alone keeps a view when N == 1)
 
 
-def _channels_first(rows, N, spatial, dtype):
+def channels_first(rows, N, spatial, dtype):
     """(N * prod(spatial), C) -> (N, C, *spatial), C-contiguous, in dtype (scipy computes float16 in float32)."""
     C = rows.shape[1]
     return numpy.ascontiguousarray(rows.reshape(N, math.prod(spatial), C).transpose(0, 2, 1), dtype).reshape(
@@ -382,10 +382,10 @@ def _grid_sample_bwd_sparse(gy, x, grid, mode, padding, align_corners):
     for group in _image_groups(N, coords.shape[1]):
         index, weight, dweights = _taps_cpu(x.shape, coords[group], mode, padding, align_corners, linear)
         for i, n in enumerate(range(N)[group]):
-            gy_rows = _channels_last(gy[n : n + 1])  # (P, C)
+            gy_rows = channels_last(gy[n : n + 1])  # (P, C)
             gx[n] = (_image_matrix_cpu(index[:, i], weight[:, i], S).T @ gy_rows).T  # (S, P) @ (P, C)
             if linear:
-                x_rows = _channels_last(x[n : n + 1])  # (S, C)
+                x_rows = channels_last(x[n : n + 1])  # (S, C)
                 q = numpy.stack([numpy.einsum("pc,pc->p", x_rows.take(taps, axis=0), gy_rows) for taps in index[:, i]])
                 for axis, dweight in enumerate(dweights):  # (T, P) each
                     g_coords[n, :, nd - 1 - axis] = numpy.einsum("tp,tp->p", dweight[:, i], q)

@@ -384,8 +384,6 @@ def _like(current, value):
 # ----------------------------------------------------------------------------- GPU launches
 
 THREADS = 256  # threads per block of every kernels/optim.cu update kernel
-MAX_BLOCKS = 4096  # the kernels use a grid-stride loop, so any grid covers any size
-_KERNELS = {}  # (kernel name, dtype name, emulating) -> backend.Kernel
 
 
 def launch_update(kernel_name, param, grad, buffers, scalars):
@@ -406,12 +404,8 @@ def launch_update(kernel_name, param, grad, buffers, scalars):
     xp = backend.get_xp(param)
     work = param if param.flags.c_contiguous else xp.ascontiguousarray(param)
     grad = grad if grad.flags.c_contiguous else xp.ascontiguousarray(grad)
-    key = (kernel_name, param.dtype.name, backend.emulating())
-    if key not in _KERNELS:  # load_kernel parses the .cu file's signature: once, not at every step
-        _KERNELS[key] = backend.load_kernel("optim", kernel_name, param.dtype)
-    kernel = _KERNELS[key]
-    blocks = min((n + THREADS - 1) // THREADS, MAX_BLOCKS)
+    kernel = backend.load_kernel("optim", kernel_name, param.dtype)  # cached there: one dict lookup
     buffers = [work if buffer is param else buffer for buffer in buffers]  # param stands in for unused state
-    kernel((blocks,), (THREADS,), (work, grad, *buffers, *scalars, n))
+    kernel(*backend.grid_for(n, THREADS), (work, grad, *buffers, *scalars, n))
     if work is not param:
         param[...] = work

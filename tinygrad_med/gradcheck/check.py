@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 
 import numpy
 
-from . import backend
-from .function import no_grad
-from .tensor import Tensor
+from .. import backend
+from ..function import no_grad
+from ..tensor import Tensor
 
 __all__ = ["gradcheck", "GradcheckError", "GradcheckResult"]
 
