@@ -3,10 +3,7 @@
 import subprocess
 import sys
 
-import numpy
 import pytest
-
-from tinygrad_med import cpu_memory
 
 _SCRIPT = """
 import sys
