@@ -386,8 +386,8 @@ _KERNELS = {}
 
 
 def _kernel(name, dtype):
-    """backend.load_kernel("graph", name, dtype), kept per provider: load_kernel re-reads the .cu file
-    for the parameter list on every call (about 0.1 ms), longer than the kernel on a 100k-node graph."""
+    """backend.load_kernel("graph", name, dtype), kept per provider.  load_kernel itself caches every
+    kernel (one dict lookup per launch); this dict only mirrors that cache under a shorter key."""
     key = (name, dtype.str, backend.emulating())
     if key not in _KERNELS:
         _KERNELS[key] = backend.load_kernel("graph", name, dtype)

@@ -6,14 +6,14 @@ Adaptive pooling, global average pooling and max unpooling: ops/adaptive_pool.py
 Argument checking, the Window geometry and the output size: ops/pool_args.py.
 
 One N-d code path serves 1D, 2D and 3D: an input is (N, C, *spatial) or (C, *spatial),
-and a window is described per spatial dim by its size K, stride S, padding P and dilation D.
+and a window is described per spatial dim by its size K, stride S, padding P and dilation dil.
 For one kernel offset k, the inputs seen by all windows form a strided slice
-``x_padded[..., k*D :: S]``, so the CPU path loops over the K kernel offsets only (never
+``x_padded[..., k*dil :: S]``, so the CPU path loops over the K kernel offsets only (never
 over output positions) and works on whole arrays; the GPU kernels run one thread per
 output (3-D geometry, with size-1 leading dims for 1D and 2D).
 
 Output size per spatial dim (as PyTorch):
-    O = floor_or_ceil((L + 2P - D*(K-1) - 1) / S) + 1,
+    O = floor_or_ceil((L + 2P - dil*(K-1) - 1) / S) + 1,
     and in ceil_mode the last window must start inside the input or the left padding:
     if (O-1)*S >= L + P then O -= 1.
 """
@@ -38,12 +38,12 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     """Max pooling over KH x KW windows (padding counts as -inf).
 
     Lecture: "Convolutional neural networks - Max Pooling".
-    Forward:  y[n,c,i,j] = max_{p,q} x[n, c, i*S - P + p*D, j*S - P + q*D]
+    Forward:  y[n,c,i,j] = max_{p,q} x[n, c, i*S - P + p*dil, j*S - P + q*dil]
     Backward: gx[n,c,h,w] = sum of gy[n,c,i,j] over the windows (i,j) whose argmax is (h,w)
     Code:     reference _max_pool_fwd_cpu / _max_pool_bwd_cpu (no fast CPU path: the reference is plain);
               kernels/pool.cu::max_pool_fwd, max_pool_bwd(_gather).
     Shapes:   x (N, C, H, W) or (C, H, W) -> y (N, C, OH, OW),
-              OH = floor_or_ceil((H + 2P - D*(KH-1) - 1) / S) + 1 (same for OW; see module doc)
+              OH = floor_or_ceil((H + 2P - dil*(KH-1) - 1) / S) + 1 (same for OW; see module doc)
     Args:
         x: float tensor.
         kernel_size, stride (default: kernel_size), padding, dilation: int or one per spatial dim.
