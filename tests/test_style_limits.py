@@ -20,6 +20,15 @@ FILE_ALLOWED = {
     # STYLE.md section 7 wants each written out so that grep finds it, and splitting one class over
     # files would need mixins or registration.  The engine already lives in autograd.py.
     "tinygrad_med/tensor.py": 520,
+    # Each Function class carries STYLE.md section 4's five-part docstring (tests/test_docstrings.py),
+    # 7 lines per class; these op-family files hold many small Functions and grew past the limit by that
+    # text alone.  Split each by family (e.g. shape.py -> views / joins) when ops/ is next reorganised.
+    "tinygrad_med/ops/activation.py": 480,
+    "tinygrad_med/ops/arithmetic.py": 480,
+    "tinygrad_med/ops/shape.py": 475,
+    "tinygrad_med/ops/detection.py": 435,
+    "tinygrad_med/ops/resample.py": 435,
+    "tinygrad_med/ops/sample.py": 435,
 }
 
 # "path::Class.function" -> the most body lines it may have (none at present)

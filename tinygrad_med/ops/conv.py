@@ -116,6 +116,12 @@ class ConvNd(Function):
     The reference: forward and backward below are the slide's im2col, one GEMM and col2im, on the CPU
     (NumPy) and the GPU (kernels/conv.cu).  Outside ``tm.reference_mode()`` the CPU runs the same math
     by ops/conv_cpu.py::conv_forward / conv_backward.
+
+    Lecture:  "Convolutional neural networks - Convolution"
+    Forward:  col = im2col(x); y = W col + b per group, col[(c, k), (n, o)] = x[n, c, o*S - P + k*dil]
+    Backward: gW = gy col^T, gcol = W^T gy, gx = col2im(gcol), gb = sum_{n, o} gy
+    Shapes:   x (N, C, *I), W (F, C/groups, *K), b (F,) -> y (N, F, *O), O = floor((I + 2P - dil*(K-1) - 1) / S)
+              + 1
     """
 
     def forward(self, x, W, b=None, geometry=None, groups=1):

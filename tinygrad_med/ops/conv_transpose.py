@@ -114,7 +114,14 @@ def _conv_transpose(op, d, x, W, b, stride, padding, output_padding, groups, dil
 
 
 class ConvTransposeNd(Function):
-    """y = col2im(W^T @ x) + b per group, for any number of spatial dims."""
+    """y = col2im(W^T @ x) + b per group, for any number of spatial dims.
+
+    Lecture:  "Semantic segmentation" (transposed convolution for upsampling)
+    Forward:  y = col2im(W^T x) + b per group (the adjoint of a convolution)
+    Backward: gx = conv(gy, W) by im2col, gW = x col^T, gb = sum_{n, o} gy
+    Shapes:   x (N, C, *I), W (C, F/groups, *K) -> y (N, F, *O), O = (I - 1)*S - 2P + dil*(K - 1) +
+              output_padding + 1
+    """
 
     def forward(self, x, W, b=None, geometry=None, groups=1):
         self.W, self.geometry, self.groups, self.x = W, geometry, groups, x

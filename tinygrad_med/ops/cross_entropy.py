@@ -61,7 +61,14 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
 
 
 class CrossEntropy(Function):
-    """Per-row loss of softmax + NLL fused, with x laid out as (N, C, D); saves lse_r = log sum_c e^x_rc."""
+    """Per-row loss of softmax + NLL fused, with x laid out as (N, C, D); saves lse_r = log sum_c e^x_rc.
+
+    Lecture:  "Image classification" (softmax and the cross-entropy loss)
+    Forward:  loss_r = w_t (lse_r - x_{r,t}) (label smoothing eps: (1-eps) that + eps/C sum_c w_c (lse_r -
+              x_rc))
+    Backward: gx_rc = g_r (w_t softmax_rc - w_t [c == t]) (smoothing mixes in eps/C terms); 0 for ignored rows
+    Shapes:   x (N, C, D), target (N*D,) -> loss (N*D,)
+    """
 
     def forward(self, x3, target, weight, ignore_index, smoothing):
         self.x3, self.target, self.weight = x3, target, weight
@@ -98,7 +105,13 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
 
 
 class NLL(Function):
-    """Per-row -w_t x_{r,t} with x laid out as (N, C, D); saves the one-hot of t and w_t."""
+    """Per-row -w_t x_{r,t} with x laid out as (N, C, D); saves the one-hot of t and w_t.
+
+    Lecture:  "Image classification"
+    Forward:  loss_r = -w_t x_{r,t}, 0 where t == ignore_index
+    Backward: gx_rc = -w_t g_r [c == t]
+    Shapes:   x (N, C, D), target (N, D) -> loss (N*D,)
+    """
 
     def forward(self, x3, target, weight, ignore_index):
         xp = get_xp(x3)

@@ -73,7 +73,13 @@ def _max_pool(op, nd, x, kernel_size, stride, padding, dilation, ceil_mode, retu
 
 class MaxPool(Function):
     """y = max over each window; saves the flat argmax per (N, C) plane for the backward scatter
-    (with_argmax=False: no backward will run and no indices are returned, so none are made)."""
+    (with_argmax=False: no backward will run and no indices are returned, so none are made).
+
+    Lecture:  "Convolutional neural networks - Max Pooling"
+    Forward:  y[n,c,o] = max_k x[n, c, o*S - P + k*dil]
+    Backward: gx = gy scattered to each window's argmax (adds on overlap)
+    Shapes:   x (N, C, *I) -> y (N, C, *O), O = floor_or_ceil((I + 2P - dil*(K-1) - 1) / S) + 1
+    """
 
     def forward(self, x, win, return_indices, with_argmax):
         self.x_shape, self.win = x.shape, win
@@ -131,7 +137,13 @@ def _avg_pool(op, nd, x, kernel_size, stride, padding, ceil_mode, count_include_
 
 
 class AvgPool(Function):
-    """y = window sum / m; the backward spreads gy / m evenly over each window."""
+    """y = window sum / m; the backward spreads gy / m evenly over each window.
+
+    Lecture:  "Convolutional neural networks - Average Pooling"
+    Forward:  y[n,c,o] = sum over window o of x / m (m: window size, or divisor)
+    Backward: gx = sum over windows covering x of gy / m
+    Shapes:   x (N, C, *I) -> y (N, C, *O), O = floor_or_ceil((I + 2P - K) / S) + 1
+    """
 
     def forward(self, x, win, count_include_pad, divisor):
         self.x_shape, self.options = x.shape, (win, count_include_pad, divisor)

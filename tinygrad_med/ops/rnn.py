@@ -81,6 +81,15 @@ def lstm_gates(gates, c):
 
 
 class LSTMGates(Function):
+    """The LSTM step's elementwise part: gate pre-activations and c -> (h', c'), one fused kernel.
+
+    Lecture:  "Recurrent neural networks"
+    Forward:  [i f g o] = [sig sig tanh sig](gates); c' = f c + i g; h' = o tanh(c')
+    Backward: gc' = gh o (1 - tanh^2 c') + gc; go = gh tanh c'; gi = gc' g; gf = gc' c; gg = gc' i; gc = gc' f;
+              then through the nonlinearities
+    Shapes:   gates (N, 4 hidden_size), c (N, hidden_size) -> h', c' (N, hidden_size)
+    """
+
     def forward(self, gates, c):
         fwd = _lstm_gates_fwd_gpu if backend.on_gpu(gates) else _lstm_gates_fwd_cpu
         h_new, c_new, self.act = fwd(gates, c)  # act: (N, 4H) = [i f g o] after their nonlinearities
@@ -179,6 +188,15 @@ def lstm_layer(x, h0, c0, W_ih, W_hh, b_ih=None, b_hh=None, mask=None, reverse=F
 
 
 class LSTMLayer(Function):
+    """One direction of an LSTM layer over all T steps (lstm_layer); backpropagation through time.
+
+    Lecture:  "Recurrent neural networks"
+    Forward:  A = x W_ih^T + b (one GEMM); per step (h, c) = lstm_gates(A[t] + h W_hh^T, c)
+    Backward: steps in reverse: gA[t] from lstm_gates' backward, gh = gA[t] W_hh; then gW_ih = gA^T x, gW_hh =
+              sum_t gA[t]^T h[t-1], gb = sum gA, gx = gA W_ih
+    Shapes:   x (T, N, in), h0, c0 (N, hidden_size) -> out (T, N, hidden_size), h_T, c_T
+    """
+
     def forward(self, x, h0, c0, W_ih, W_hh, b_ih, b_hh, mask, reverse):
         xp = backend.get_xp(x)
         fwd = _lstm_gates_fwd_gpu if backend.on_gpu(x) else _lstm_gates_fwd_cpu
@@ -265,6 +283,14 @@ def gru_gates(gi, gh, h):
 
 
 class GRUGates(Function):
+    """The GRU step's elementwise part: (gi, gh, h) -> h', one fused kernel.
+
+    Lecture:  "Recurrent neural networks"
+    Forward:  r = sig(gi_r + gh_r), z = sig(gi_z + gh_z), n = tanh(gi_n + r gh_n), h' = (1 - z) n + z h
+    Backward: gn = g (1 - z), gz = g (h - n), gh_direct = g z, then through tanh and the sigmoids (gru_gates)
+    Shapes:   gi, gh (N, 3 hidden_size), h (N, hidden_size) -> h' (N, hidden_size)
+    """
+
     def forward(self, gi, gh, h):
         fwd = _gru_gates_fwd_gpu if backend.on_gpu(gi) else _gru_gates_fwd_cpu
         h_new, self.act = fwd(gi, gh, h)  # act: (N, 3H) = [r z n]
