@@ -19,10 +19,12 @@
 // _batch_norm_bwd_cpu (both backward kernels).
 // The reductions add a block's values with common.cuh's block_reduce (a shared-memory tree: log2 steps,
 // __syncthreads between steps; launched with blockDim.x = NORM_THREADS), in double for float32 too;
-// partial results per chunk are doubles. The elementwise kernels use one thread per element and carry the channel index along their grid-stride loop (no 64-bit division per element).
+// partial results per chunk are doubles. The elementwise kernels use one thread per element and carry
+// the channel index along their grid-stride loop (no 64-bit division per element).
 #include "common.cuh"
 
-#define NORM_THREADS 256  // = ops/norm.py::NORM_THREADS; a power of two (block_reduce halves it)
+#define NORM_THREADS 256                          // = ops/norm.py::NORM_THREADS; a power of two (halved by
+                                                  // block_reduce)
 #define NORM_ITEMS 16                             // values per thread of a chunk, held in registers
 #define NORM_CHUNK (NORM_THREADS * NORM_ITEMS)    // = ops/norm.py::NORM_CHUNK: values per block of a reduction
 
