@@ -83,8 +83,18 @@ def test_kernel_file_opens_with_formula_and_reference(path):
     assert "Reference:" in header, f"{path.name}: the header names no Python reference"
 
 
-def test_no_invented_dilation_symbol():
-    """Dilation is `dil` everywhere; `D` is depth only, and `D_il` is gone."""
+# `D_il`, or D as the dilation in a window formula: k*D, p*D, q*D (an offset times D) or D*(K-1)
+DILATION_AS_D = re.compile(r"\bD_il\b|\b[kpq]\*D\b|\bD\*\(K")
+
+
+def test_no_dilation_named_d():
+    """Dilation is `dil` everywhere (README's notation table); `D` is depth, and `D_il` is gone."""
     sources = [*ROOT.joinpath("tinygrad_med").rglob("*.py"), *CU_FILES, ROOT / "README.md"]
-    offenders = [str(p.relative_to(ROOT)) for p in sources if re.search(r"\bD_il\b", p.read_text())]
+    offenders = [str(p.relative_to(ROOT)) for p in sources if DILATION_AS_D.search(p.read_text())]
     assert not offenders
+
+
+def test_dilation_pattern_catches_the_old_names():
+    for old in ("x[n, c, o*S - P + k*D]", "OD = (D + 2P - D_il*(KD-1) - 1)", "floor((H + 2P - D*(KH-1) - 1) / S)"):
+        assert DILATION_AS_D.search(old), old
+    assert not DILATION_AS_D.search("x (N, C, D, H, W), OD = (D + 2P - dil*(KD-1) - 1) / S, q*dil")

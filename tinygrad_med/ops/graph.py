@@ -179,7 +179,7 @@ def global_max_pool(x, batch):
 class SegmentMax(Function):
     """y[b, f] = max of x[ptr[b]:ptr[b+1], f], with the argmax saved for backward.
 
-    Lecture:  "Graph convolutions - Cortical surface classification: adaptive pooling"
+    Lecture:  "Graph convolutions - Cortical surface classification [Gopinath et al., 2019]" (adaptive pooling)
     Forward:  y[b, f] = max_{i in [ptr[b], ptr[b+1])} x[i, f]
     Backward: gx[argmax[b, f], f] = gy[b, f], 0 elsewhere
     Shapes:   x (V, F), ptr (B + 1,) -> y (B, F)
