@@ -109,8 +109,8 @@ class BatchNorm(Function):
 
     Lecture:  "Batch normalization"
     Forward:  x_hat = (x - mean_c) / sqrt(var_c + eps), y = gamma_c x_hat + beta_c (batch stats if training)
-    Backward: gx = (gamma inv_std / m)(m gy - sum gy - x_hat sum gy x_hat); g gamma = sum gy x_hat; g beta = sum
-              gy
+    Backward: gx = (gamma inv_std / m)(m gy - sum gy - x_hat sum gy x_hat) in training, gamma inv_std gy in eval;
+              g gamma = sum gy x_hat; g beta = sum gy  (sums over n and s, per channel)
     Shapes:   x (N, C, *S), gamma, beta (C,) -> y (N, C, *S), m = N * prod S
     """
 
