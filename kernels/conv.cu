@@ -1,14 +1,14 @@
 // kernels/conv.cu -- im2col and col2im for 1D/2D/3D convolution (lecture: "Convolutional neural networks -
 // Convolution", "Dilated convolution (a trous)"; "Semantic segmentation" for the transposed convolution).
-// 1D and 2D are run as 3D with leading unit dims (D = KD = SD = DD = OD = 1, PD = 0), so one kernel serves all.
+// 1D and 2D are run as 3D with leading unit dims (D = KD = SD = dilD = OD = 1, PD = 0), so one kernel serves all.
 // Layout: x (N, C, D, H, W); col (C*KD*KH*KW, N*OD*OH*OW), row r = ((c*KD + kd)*KH + kh)*KW + kw,
 //         column m = ((n*OD + od)*OH + oh)*OW + ow.
 //
-// im2col: col[r, m] = x[n, c, od*SD - PD + kd*DD, oh*SH - PH + kh*DH, ow*SW - PW + kw*DW]  (0 outside x)
+// im2col: col[r, m] = x[n, c, od*SD - PD + kd*dilD, oh*SH - PH + kh*dilH, ow*SW - PW + kw*dilW]  (0 outside x)
 //         one thread per column element.
 // col2im: the adjoint of im2col. Input element (d, h, w) was copied to column m by kernel offset (kd, kh, kw)
-//         iff  d + PD - kd*DD = od*SD  with 0 <= od < OD  (same for h and w), so
-//           gx[n, c, d, h, w] = sum over (kd, kh, kw) with SD | (d + PD - kd*DD), od = (d + PD - kd*DD)/SD
+//         iff  d + PD - kd*dilD = od*SD  with 0 <= od < OD  (same for h and w), so
+//           gx[n, c, d, h, w] = sum over (kd, kh, kw) with SD | (d + PD - kd*dilD), od = (d + PD - kd*dilD)/SD
 //                               in [0, OD) (same for oh, ow) of col[r(c, kd, kh, kw), m(n, od, oh, ow)]
 //         one thread per input element gathering over the KD*KH*KW offsets: every thread writes only its
 //         own element, so no atomics are needed.
@@ -18,14 +18,14 @@
 extern "C" __global__ void im2col(const real_t* __restrict__ x, real_t* __restrict__ col, long long N,
                                      long long C, long long D, long long H, long long W, long long KD,
                                      long long KH, long long KW, long long SD, long long SH, long long SW,
-                                     long long PD, long long PH, long long PW, long long DD, long long DH,
-                                     long long DW, long long OD, long long OH, long long OW) {
+                                     long long PD, long long PH, long long PW, long long dilD, long long dilH,
+                                     long long dilW, long long OD, long long OH, long long OW) {
   long long M = N * OD * OH * OW;  // columns
   GRID_STRIDE_LOOP(e, C * KD * KH * KW * M) {
     long long m = e % M, r = e / M;
     long long ow = m % OW, oh = m / OW % OH, od = m / (OW * OH) % OD, n = m / (OW * OH * OD);
     long long kw = r % KW, kh = r / KW % KH, kd = r / (KW * KH) % KD, c = r / (KW * KH * KD);
-    long long d = od * SD - PD + kd * DD, h = oh * SH - PH + kh * DH, w = ow * SW - PW + kw * DW;
+    long long d = od * SD - PD + kd * dilD, h = oh * SH - PH + kh * dilH, w = ow * SW - PW + kw * dilW;
     bool inside = d >= 0 && d < D && h >= 0 && h < H && w >= 0 && w < W;
     col[e] = inside ? x[(((n * C + c) * D + d) * H + h) * W + w] : (real_t)0;
   }
@@ -41,20 +41,20 @@ __device__ long long source_index(long long i, long long k, long long S, long lo
 extern "C" __global__ void col2im(const real_t* __restrict__ col, real_t* __restrict__ gx, long long N,
                                      long long C, long long D, long long H, long long W, long long KD,
                                      long long KH, long long KW, long long SD, long long SH, long long SW,
-                                     long long PD, long long PH, long long PW, long long DD, long long DH,
-                                     long long DW, long long OD, long long OH, long long OW) {
+                                     long long PD, long long PH, long long PW, long long dilD, long long dilH,
+                                     long long dilW, long long OD, long long OH, long long OW) {
   long long M = N * OD * OH * OW;
   GRID_STRIDE_LOOP(e, N * C * D * H * W) {
     long long w = e % W, h = e / W % H, d = e / (W * H) % D, c = e / (W * H * D) % C, n = e / (W * H * D * C);
     real_t sum = 0;
     for (long long kd = 0; kd < KD; ++kd) {
-      long long od = source_index(d, kd, SD, PD, DD, OD);
+      long long od = source_index(d, kd, SD, PD, dilD, OD);
       if (od < 0) continue;
       for (long long kh = 0; kh < KH; ++kh) {
-        long long oh = source_index(h, kh, SH, PH, DH, OH);
+        long long oh = source_index(h, kh, SH, PH, dilH, OH);
         if (oh < 0) continue;
         for (long long kw = 0; kw < KW; ++kw) {
-          long long ow = source_index(w, kw, SW, PW, DW, OW);
+          long long ow = source_index(w, kw, SW, PW, dilW, OW);
           if (ow < 0) continue;
           long long r = ((c * KD + kd) * KH + kh) * KW + kw, m = ((n * OD + od) * OH + oh) * OW + ow;
           sum += col[r * M + m];

@@ -1,6 +1,6 @@
 // kernels/cross_entropy.cu -- fused softmax cross-entropy with class-index targets (torch.nn.functional.cross_entropy)
-// Layout: x (N, C, D) with D = d1*d2*... (1 for (N, C) scores); row r = n*D + k is one sample or pixel,
-// its C class scores sit D apart.  t = target[r], w = class weights (all 1 when none are given),
+// Layout: x (N, C, S) with S = d1*d2*... the spatial size (1 for (N, C) scores); row r = n*S + k is one
+// sample or pixel, its C class scores sit S apart.  t = target[r], w = class weights (all 1 when none are given),
 // W = sum_c w_c, eps = label smoothing.
 // softmax_xent_fwd: lse_r = m_r + log sum_c e^(x_rc - m_r),  m_r = max_c x_rc   (saved for backward)
 //                   loss_r = (1 - eps) w_t (lse_r - x_rt) + (eps / C) (W lse_r - sum_c w_c x_rc),  0 if t = ignore_index
@@ -43,16 +43,16 @@ __device__ void row_reduce_lse(real_t* mbuf, real_t* sbuf, real_t* m, real_t* s)
 
 extern "C" __global__ void softmax_xent_fwd(const real_t* __restrict__ x, const long long* __restrict__ target,
                                             const real_t* __restrict__ weight, real_t* __restrict__ loss,
-                                            real_t* __restrict__ lse, long long rows, long long C, long long D,
+                                            real_t* __restrict__ lse, long long rows, long long C, long long S,
                                             long long ignore_index, double smoothing, double weight_sum) {
   __shared__ real_t mbuf[XENT_THREADS], sbuf[XENT_THREADS];
   real_t *row_m = mbuf + threadIdx.y * blockDim.x, *row_s = sbuf + threadIdx.y * blockDim.x;  // this row's scratch
   for (long long first = (long long)blockIdx.x * blockDim.y; first < rows; first += (long long)gridDim.x * blockDim.y) {
     long long r = first + threadIdx.y, n = r < rows ? C : 0;  // a row past the end: no entries, same barriers
-    const real_t* xr = x + ((n ? r : 0) / D) * C * D + (n ? r : 0) % D;  // class c of row r is xr[c * D]
+    const real_t* xr = x + ((n ? r : 0) / S) * C * S + (n ? r : 0) % S;  // class c of row r is xr[c * S]
     real_t m = -INFINITY, s = 0;  // running max and sum of e^(x - m) over this thread's classes
     for (long long c = threadIdx.x; c < n; c += blockDim.x) {
-      const real_t v = xr[c * D];
+      const real_t v = xr[c * S];
       if (v > m) {
         s = s * exp(m - v) + (real_t)1;  // the old terms shrink by e^(m - v); e^(v - v) = 1
         m = v;
@@ -63,7 +63,7 @@ extern "C" __global__ void softmax_xent_fwd(const real_t* __restrict__ x, const 
     row_reduce_lse(row_m, row_s, &m, &s);
     real_t sum_wx = 0;
     if (smoothing != 0) {  // uniform branch: whole block
-      for (long long c = threadIdx.x; c < n; c += blockDim.x) sum_wx += weight[c] * xr[c * D];
+      for (long long c = threadIdx.x; c < n; c += blockDim.x) sum_wx += weight[c] * xr[c * S];
       sum_wx = block_reduce(row_s, sum_wx, false);
     }
     if (threadIdx.x == 0 && n) {
@@ -72,7 +72,7 @@ extern "C" __global__ void softmax_xent_fwd(const real_t* __restrict__ x, const 
       real_t value = 0;  // an ignored row adds nothing
       if (t != ignore_index && t >= 0 && t < C) {
         real_t eps = (real_t)smoothing;
-        value = ((real_t)1 - eps) * weight[t] * (row_lse - xr[t * D]) +
+        value = ((real_t)1 - eps) * weight[t] * (row_lse - xr[t * S]) +
                 eps / (real_t)C * ((real_t)weight_sum * row_lse - sum_wx);
       } else if (t != ignore_index) {
         value = sqrt((real_t)-1);  // NaN: the host validates targets, so never reached; never read out of bounds
@@ -83,20 +83,20 @@ extern "C" __global__ void softmax_xent_fwd(const real_t* __restrict__ x, const 
   }
 }
 
-// (row r, class c) of flat index i = (n*C + c)*D + k in x (N, C, D), r = n*D + k, carried along a grid-stride
-// loop: (k, c, n) advance by the digits of the stride in base (D, C, .), with a carry from each to the next.
+// (row r, class c) of flat index i = (n*C + c)*S + k in x (N, C, S), r = n*S + k, carried along a grid-stride
+// loop: (k, c, n) advance by the digits of the stride in base (S, C, .), with a carry from each to the next.
 struct RowClassCarry {
-  long long k, c, n, step_k, step_c, step_n, C, D;
-  __device__ RowClassCarry(long long i, long long stride, long long C_, long long D_)
-      : k(i % D_), c(i / D_ % C_), n(i / D_ / C_), step_k(stride % D_), step_c(stride / D_ % C_),
-        step_n(stride / D_ / C_), C(C_), D(D_) {}
-  __device__ long long row() const { return n * D + k; }
+  long long k, c, n, step_k, step_c, step_n, C, S;
+  __device__ RowClassCarry(long long i, long long stride, long long C_, long long S_)
+      : k(i % S_), c(i / S_ % C_), n(i / S_ / C_), step_k(stride % S_), step_c(stride / S_ % C_),
+        step_n(stride / S_ / C_), C(C_), S(S_) {}
+  __device__ long long row() const { return n * S + k; }
   __device__ void next() {
     k += step_k;
     c += step_c;
     n += step_n;
-    if (k >= D) {
-      k -= D;
+    if (k >= S) {
+      k -= S;
       ++c;
     }
     if (c >= C) {
@@ -109,10 +109,10 @@ struct RowClassCarry {
 extern "C" __global__ void softmax_xent_bwd(const real_t* __restrict__ x, const long long* __restrict__ target,
                                             const real_t* __restrict__ weight, const real_t* __restrict__ lse,
                                             const real_t* __restrict__ g, real_t* __restrict__ gx, long long rows,
-                                            long long C, long long D, long long ignore_index, double smoothing,
+                                            long long C, long long S, long long ignore_index, double smoothing,
                                             double weight_sum) {
   const long long first = (long long)blockIdx.x * blockDim.x + threadIdx.x, stride = (long long)blockDim.x * gridDim.x;
-  RowClassCarry at(first, stride, C, D);
+  RowClassCarry at(first, stride, C, S);
   for (long long i = first; i < rows * C; i += stride, at.next()) {
     const long long c = at.c, r = at.row(), t = target[r];
     if (t == ignore_index || t < 0 || t >= C) {  // the host has refused out-of-range targets

@@ -17,29 +17,16 @@
 //                        gx = gamma[c] inv_std[c] gy                                            (eval)
 // Reference: tinygrad_med/ops/norm.py::_batch_norm_train_fwd_cpu (stats + fwd), _batch_norm_fwd_cpu (eval),
 // _batch_norm_bwd_cpu (both backward kernels).
-// The reductions add a block's values as a shared-memory tree (log2 steps, __syncthreads between steps), in
-// double for float32 too; partial results per chunk are doubles. The elementwise kernels use one thread per
-// element and carry the channel index along their grid-stride loop (no 64-bit division per element).
+// The reductions add a block's values with common.cuh's block_reduce (a shared-memory tree: log2 steps,
+// __syncthreads between steps; launched with blockDim.x = NORM_THREADS), in double for float32 too;
+// partial results per chunk are doubles. The elementwise kernels use one thread per element and carry
+// the channel index along their grid-stride loop (no 64-bit division per element).
 #include "common.cuh"
 
-#define NORM_THREADS 256                          // = ops/norm.py::NORM_THREADS; a power of two (the tree halves it)
+#define NORM_THREADS 256                          // = ops/norm.py::NORM_THREADS; a power of two (halved by
+                                                  // block_reduce)
 #define NORM_ITEMS 16                             // values per thread of a chunk, held in registers
 #define NORM_CHUNK (NORM_THREADS * NORM_ITEMS)    // = ops/norm.py::NORM_CHUNK: values per block of a reduction
-
-// The sum of v over the block's threads, returned to every thread. All threads must call it
-// (it has barriers); partial is the block's __shared__ scratch of NORM_THREADS doubles.
-__device__ double block_sum(double v, double* partial) {
-  const int t = threadIdx.x;
-  partial[t] = v;
-  __syncthreads();
-  for (int half = NORM_THREADS / 2; half > 0; half /= 2) {  // tree: halve the active threads each step
-    if (t < half) partial[t] += partial[t + half];
-    __syncthreads();
-  }
-  const double total = partial[0];
-  __syncthreads();  // every thread has read partial[0] before the next call overwrites it
-  return total;
-}
 
 // The values j = j0, j0 + NORM_THREADS, j0 + 2 NORM_THREADS, ... of channel c of x (N, C, S), as offsets
 // (n*C + c)*S + s with j = n*S + s: (n, s) advance by a precomputed step, so the loops have no 64-bit
@@ -95,14 +82,14 @@ extern "C" __global__ void __launch_bounds__(NORM_THREADS) batch_norm_stats_part
       v[k] = k * NORM_THREADS + (long long)threadIdx.x < count ? x[w.offset()] : (real_t)0;
       sum += (double)v[k];
     }
-    const double sum_b = block_sum(sum, partial);
+    const double sum_b = block_reduce(partial, sum, false);
     const double mean_b = sum_b / (double)count;
     double squares = 0.0;  // second pass, over the registers: deviations from the chunk's own mean
     for (int k = 0; k < NORM_ITEMS; ++k) {
       const double d = (double)v[k] - mean_b;
       if (k * NORM_THREADS + (long long)threadIdx.x < count) squares += d * d;
     }
-    const double m2_b = block_sum(squares, partial);
+    const double m2_b = block_reduce(partial, squares, false);
     if (threadIdx.x == 0) {
       part_sum[cb] = sum_b;
       part_m2[cb] = m2_b;
@@ -119,14 +106,14 @@ extern "C" __global__ void __launch_bounds__(NORM_THREADS) batch_norm_stats_comb
     const double *sums = part_sum + c * B, *m2s = part_m2 + c * B;
     double total = 0.0;
     for (long long b = threadIdx.x; b < B; b += NORM_THREADS) total += sums[b];
-    const double mu = block_sum(total, partial) / (double)m;
+    const double mu = block_reduce(partial, total, false) / (double)m;
     double squares = 0.0;
     for (long long b = threadIdx.x; b < B; b += NORM_THREADS) {
       const double n_b = (double)min(m - b * NORM_CHUNK, (long long)NORM_CHUNK);
       const double d = sums[b] / n_b - mu;  // chunk mean - mean
       squares += m2s[b] + n_b * d * d;
     }
-    const double sigma2 = block_sum(squares, partial) / (double)m;
+    const double sigma2 = block_reduce(partial, squares, false) / (double)m;
     if (threadIdx.x == 0) {
       mean[c] = (real_t)mu;
       var[c] = (real_t)sigma2;
@@ -163,8 +150,8 @@ extern "C" __global__ void __launch_bounds__(NORM_THREADS) batch_norm_bwd_partia
       a += (double)gy[i];
       b += (double)gy[i] * (double)x_hat[i];
     }
-    a = block_sum(a, partial);
-    b = block_sum(b, partial);
+    a = block_reduce(partial, a, false);
+    b = block_reduce(partial, b, false);
     if (threadIdx.x == 0) {
       part_gy[cb] = a;
       part_gy_xhat[cb] = b;
@@ -183,8 +170,8 @@ extern "C" __global__ void __launch_bounds__(NORM_THREADS) batch_norm_bwd_combin
       a += part_gy[c * B + k];
       b += part_gy_xhat[c * B + k];
     }
-    a = block_sum(a, partial);
-    b = block_sum(b, partial);
+    a = block_reduce(partial, a, false);
+    b = block_reduce(partial, b, false);
     if (threadIdx.x == 0) {
       sum_gy[c] = (real_t)a;
       sum_gy_xhat[c] = (real_t)b;

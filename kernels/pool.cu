@@ -35,13 +35,13 @@
 #define FOR_EACH_ROW(row, rows) \
   for (int row = blockIdx.x * blockDim.y + threadIdx.y; row < (rows); row += gridDim.x * blockDim.y)
 
-// One spatial dim of a pooling window: input size L, output size O, kernel K, stride S, padding P, dilation D
+// One spatial dim of a pooling window: input size L, output size O, kernel K, stride S, padding P, dilation dil
 struct Dim {
-  int L, O, K, S, P, D;
+  int L, O, K, S, P, dil;
 };
 
-__device__ Dim make_dim(long long L, long long O, long long K, long long S, long long P, long long D) {
-  return Dim{(int)L, (int)O, (int)K, (int)S, (int)P, (int)D};
+__device__ Dim make_dim(long long L, long long O, long long K, long long S, long long P, long long dil) {
+  return Dim{(int)L, (int)O, (int)K, (int)S, (int)P, (int)dil};
 }
 
 // (plane, a, b) of row index row = (plane * A + a) * B + b; unsigned division is the cheaper one
@@ -69,13 +69,13 @@ extern "C" __global__ void max_pool_fwd(const real_t* __restrict__ x, real_t* __
       real_t best = (real_t)0;
       int arg = -1;  // stays -1 only if the window holds no input at all
       for (int a = 0; a < dd.K; ++a) {
-        const int d = o.a * dd.S - dd.P + a * dd.D;
+        const int d = o.a * dd.S - dd.P + a * dd.dil;
         if (d < 0 || d >= dd.L) continue;
         for (int b = 0; b < dh.K; ++b) {
-          const int h = o.b * dh.S - dh.P + b * dh.D;
+          const int h = o.b * dh.S - dh.P + b * dh.dil;
           if (h < 0 || h >= dh.L) continue;
           for (int c = 0; c < dw.K; ++c) {
-            const int w = ow * dw.S - dw.P + c * dw.D;
+            const int w = ow * dw.S - dw.P + c * dw.dil;
             if (w < 0 || w >= dw.L) continue;
             const int i = (d * dh.L + h) * dw.L + w;
             if (arg < 0 || xc[i] > best) {  // strict >: ties keep the first maximum

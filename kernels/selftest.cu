@@ -1,6 +1,6 @@
 // kernels/selftest.cu -- small kernels that test the kernel harness itself (tinygrad_med/kernelcheck)
 // saxpy:          y[i] = a * x[i] + y[i]                       (grid-stride loop, double scalar)
-// im2col_2d:      col[(c*KH + p)*KW + q, i*OW + j] = x[c, i*S - P + p*D, j*S - P + q*D] (0 outside)
+// im2col_2d:      col[(c*KH + p)*KW + q, i*OW + j] = x[c, i*S - P + p*dil, j*S - P + q*dil] (0 outside)
 // block_sum:      partial[b] = sum of x over block b's 256 elements (common.cuh's block_reduce: a
 //                 shared-memory tree, its __syncthreads inside a __device__ function of another file)
 // transpose_tile: y[j, i] = x[i, j] through a 16 x 16 shared tile (2-D blocks, __syncthreads)
@@ -16,14 +16,14 @@ extern "C" __global__ void saxpy(real_t* __restrict__ y, const real_t* __restric
   GRID_STRIDE_LOOP(i, n) { y[i] = (real_t)a * x[i] + y[i]; }
 }
 
-// x (C, H, W) -> col (C*KH*KW, OH*OW), OH = (H + 2P - D*(KH-1) - 1) / S + 1 (same for OW)
+// x (C, H, W) -> col (C*KH*KW, OH*OW), OH = (H + 2P - dil*(KH-1) - 1) / S + 1 (same for OW)
 extern "C" __global__ void im2col_2d(const real_t* __restrict__ x, real_t* __restrict__ col, long long C, long long H,
-                                     long long W, long long KH, long long KW, long long S, long long P, long long D,
+                                     long long W, long long KH, long long KW, long long S, long long P, long long dil,
                                      long long OH, long long OW) {
   GRID_STRIDE_LOOP(k, C * KH * KW * OH * OW) {
     long long j = k % OW, i = k / OW % OH, q = k / (OW * OH) % KW, p = k / (OW * OH * KW) % KH;
     long long c = k / (OW * OH * KW * KH);
-    long long h = i * S - P + p * D, w = j * S - P + q * D;
+    long long h = i * S - P + p * dil, w = j * S - P + q * dil;
     col[k] = (h >= 0 && h < H && w >= 0 && w < W) ? x[(c * H + h) * W + w] : (real_t)0;
   }
 }

@@ -6,8 +6,8 @@ the op families that are the point of the course also have raw CUDA kernels,
 loaded here from ``kernels/<family>.cu`` and launched with the same call that
 ``cupy.RawKernel`` takes::
 
-    kernel = load_kernel("pool", "max_pool2d_fwd", x.dtype)
-    kernel((blocks,), (threads,), (x, y, idx, N, C, H, W))
+    kernel = load_kernel("activation", "sigmoid_fwd", x.dtype)
+    kernel((blocks,), (threads,), (x, y, x.size))
 
 Every kernel file is compiled once per process and dtype, with
 ``-DREAL_T=float`` or ``-DREAL_T=double``, so one source serves float32 and

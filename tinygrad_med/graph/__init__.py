@@ -2,7 +2,8 @@
 
 Lecture: "Graph convolutions: learning beyond images".  This package holds the graph itself
 (host-side NumPy/SciPy, no autograd); the differentiable ops that use it are in
-tinygrad_med/ops/graph.py (kernels/graph.cu) and the layers in tinygrad_med/nn/graph.py.
+tinygrad_med/ops/graph.py (spmm, gaussian_kernel, segment max; kernels/graph.cu), the graph
+convolutions built from them in tinygrad_med/ops/graph_conv.py, and the layers in tinygrad_med/nn/graph.py.
 
     structure.py   CSR, Graph (from_dense / from_scipy / from_edge_index), batch_graphs
     operators.py   laplacian, gcn_operator, scaled_laplacian, eigh, degree_pseudo_coordinates

@@ -6,7 +6,7 @@ Lecture: "Graph convolutions: learning beyond images - Graph Laplacian matrix" a
     L      = D - A                                     (combinatorial Laplacian)
     L_norm = I - D^-1/2 A D^-1/2 = U Lambda U^T        (normalised; eigenvalues in [0, 2])
 
-and, for the graph convolutions in ops/graph.py,
+and, for the graph convolutions in ops/graph_conv.py,
 
     gcn_operator       A_hat = D~^-1/2 (A + I) D~^-1/2, D~ the degrees of A + I (Kipf & Welling)
     scaled_laplacian   L~ = 2 L_norm / lambda_max - I  (Chebyshev filters; spectrum in [-1, 1])

@@ -142,7 +142,7 @@ class Conv1d(_Conv):
     Lecture: "Convolutional neural networks - Convolution dimension".
     Forward:  y = conv1d(x, weight, bias, stride, padding, dilation, groups)
     Backward: through ops/conv.py::ConvNd (gx = col2im(W^T gy), gW = gy col^T, gb = sum gy)
-    Shapes:   weight (C_out, C_in/groups, K), bias (C_out,); OW = floor((W + 2P - D*(K-1) - 1)/S) + 1
+    Shapes:   weight (C_out, C_in/groups, K), bias (C_out,); OW = floor((W + 2P - dil*(K-1) - 1)/S) + 1
     Init:     weight ~ kaiming_uniform_(a=sqrt(5)); bias ~ U(+-1/sqrt(fan_in)), fan_in = C_in/groups * K
     Raises:   ShapeError (a ValueError) if groups does not divide the channels or kernel_size, stride, dilation
               is below 1 or padding below 0; DTypeError (a TypeError) for a float or bool size; ValueError
@@ -158,7 +158,7 @@ class Conv2d(_Conv):
     Lecture: "Convolutional neural networks - Convolution", "Convolution padding", "Convolution stride".
     Forward:  y = conv2d(x, weight, bias, stride, padding, dilation, groups)
     Backward: through ops/conv.py::ConvNd (gx = col2im(W^T gy), gW = gy col^T, gb = sum gy)
-    Shapes:   weight (C_out, C_in/groups, KH, KW), bias (C_out,); OH = floor((H + 2P - D*(KH-1) - 1)/S) + 1
+    Shapes:   weight (C_out, C_in/groups, KH, KW), bias (C_out,); OH = floor((H + 2P - dil*(KH-1) - 1)/S) + 1
     Init:     weight ~ kaiming_uniform_(a=sqrt(5)); bias ~ U(+-1/sqrt(fan_in)), fan_in = C_in/groups * KH * KW
     Raises:   ShapeError (a ValueError) if groups does not divide the channels or kernel_size, stride, dilation
               is below 1 or padding below 0; DTypeError (a TypeError) for a float or bool size; ValueError
@@ -190,7 +190,7 @@ class ConvTranspose1d(_ConvTranspose):
     Lecture: "Semantic segmentation" (transposed convolution).
     Forward:  y = conv_transpose1d(x, weight, bias, stride, padding, output_padding, groups, dilation)
     Backward: through ops/conv_transpose.py::ConvTransposeNd (gx = W im2col(gy))
-    Shapes:   weight (C_in, C_out/groups, K), bias (C_out,); OW = (W-1)*S - 2P + D*(K-1) + output_padding + 1
+    Shapes:   weight (C_in, C_out/groups, K), bias (C_out,); OW = (W-1)*S - 2P + dil*(K-1) + output_padding + 1
     Init:     as PyTorch: kaiming_uniform_(a=sqrt(5)); bias bound 1/sqrt(fan_in), fan_in = C_out/groups * K
     Raises:   ShapeError / DTypeError on bad sizes as Conv2d (output_padding must be >= 0 too);
               ValueError if padding_mode is not 'zeros'.
@@ -205,7 +205,7 @@ class ConvTranspose2d(_ConvTranspose):
     Lecture: "Semantic segmentation" (transposed convolution, U-Net).
     Forward:  y = conv_transpose2d(x, weight, bias, stride, padding, output_padding, groups, dilation)
     Backward: through ops/conv_transpose.py::ConvTransposeNd (gx = W im2col(gy))
-    Shapes:   x (N, C_in, H, W) -> (N, C_out, OH, OW), OH = (H-1)*S - 2P + D*(KH-1) + output_padding + 1;
+    Shapes:   x (N, C_in, H, W) -> (N, C_out, OH, OW), OH = (H-1)*S - 2P + dil*(KH-1) + output_padding + 1;
               weight (C_in, C_out/groups, KH, KW), bias (C_out,)
     Init:     as PyTorch: kaiming_uniform_(a=sqrt(5)); bias bound 1/sqrt(fan_in), fan_in = C_out/groups * KH*KW
     Raises:   ShapeError / DTypeError on bad sizes as Conv2d (output_padding must be >= 0 too);

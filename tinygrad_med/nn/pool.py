@@ -27,9 +27,9 @@ class _MaxPoolNd(Module):
     """Max pooling over KH x KW (x KD) windows (torch.nn.MaxPool{1,2,3}d; note return_indices before ceil_mode).
 
     Lecture: "Convolutional neural networks - Max Pooling".
-    Forward:  y[n,c,i,j] = max_{p,q} x[n, c, i*S - P + p*D, j*S - P + q*D]
+    Forward:  y[n,c,i,j] = max_{p,q} x[n, c, i*S - P + p*dil, j*S - P + q*dil]
     Backward: gy goes to the argmax of each window (ops/pool.py::MaxPool)
-    Shapes:   (N, C, *L) or (C, *L) -> (N, C, *O), O = floor_or_ceil((L + 2P - D*(K-1) - 1) / S) + 1
+    Shapes:   (N, C, *L) or (C, *L) -> (N, C, *O), O = floor_or_ceil((L + 2P - dil*(K-1) - 1) / S) + 1
     """
 
     function = None

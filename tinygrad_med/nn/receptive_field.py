@@ -4,10 +4,10 @@ Lecture: "Convolutional neural networks - Receptive field of a neuron" (and "(re
 the receptive field grows with depth), "Dilated convolution (a trous)", and VGG's key idea
 "cascading two 3x3 convolutions gives the same receptive field as a 5x5 convolution".
 
-Per spatial dim, a layer with kernel K, stride S, padding P (low side) and dilation D maps
+Per spatial dim, a layer with kernel K, stride S, padding P (low side) and dilation dil maps
 (receptive field r, jump j, start s, size n) of its input to those of its output:
 
-    K_eff = D*(K - 1) + 1                      the dilated kernel's span
+    K_eff = dil*(K - 1) + 1                    the dilated kernel's span
     n'    = floor((n + 2P - K_eff) / S) + 1    (ceil for pooling with ceil_mode)
     r'    = r + (K_eff - 1) * j                each extra tap reaches j input pixels further
     j'    = j * S                              neighbouring outputs are S input steps apart
@@ -46,7 +46,7 @@ def receptive_field(model, input_size):
     """Each conv/pool layer's receptive field, jump and output size, for an input of ``input_size``.
 
     Lecture: "Receptive field of a neuron", "Dilated convolution (a trous)", VGG (two 3x3 = one 5x5).
-    Forward:  r' = r + (D*(K-1)) * j,  j' = j * S,  n' = floor((n + 2P - D*(K-1) - 1) / S) + 1  (per dim)
+    Forward:  r' = r + (dil*(K-1)) * j,  j' = j * S,  n' = floor((n + 2P - dil*(K-1) - 1) / S) + 1  (per dim)
     Shapes:   input_size: the spatial sizes (H, W), optionally preceded by C or (N, C); an int for all dims
     Args:
         model: a Module.  Every leaf exposing ``kernel_size`` (Conv*, ConvTranspose*, MaxPool*, AvgPool*,
@@ -69,8 +69,8 @@ def receptive_field(model, input_size):
     field, jump, start = (1,) * d, (1,) * d, (0.5,) * d
     table = ReceptiveFieldTable([LayerField("input", "input", "", "", "", "", size, field, jump, start)])
     for name, layer in layers:
-        K, S, P, D = _window(layer, d)
-        span = tuple(dl * (k - 1) + 1 for k, dl in zip(K, D, strict=True))
+        K, S, P, dil = _window(layer, d)
+        span = tuple(dl * (k - 1) + 1 for k, dl in zip(K, dil, strict=True))
         if getattr(layer, "transposed", False):
             extra = _ntuple(getattr(layer, "output_padding", 0), d)
             size = tuple((n - 1) * s - 2 * p + e + sp for n, s, p, e, sp in zip(size, S, P, extra, span, strict=True))
@@ -87,7 +87,7 @@ def receptive_field(model, input_size):
             jump = tuple(j * s for j, s in zip(jump, S, strict=True))
         if any(n < 1 for n in size):
             raise ValueError(f"receptive_field: layer {name!r} ({type(layer).__name__}) has output size {size}")
-        table.append(LayerField(name, type(layer).__name__, K, S, P, D, size, _clean(field), _clean(jump), start))
+        table.append(LayerField(name, type(layer).__name__, K, S, P, dil, size, _clean(field), _clean(jump), start))
     return table
 
 
@@ -104,17 +104,17 @@ def _kernel_dims(layer):
 
 
 def _window(layer, d):
-    """(K, S, P_low, D) per spatial dim; stride None means the kernel size (pooling's default)."""
+    """(K, S, P_low, dil) per spatial dim; stride None means the kernel size (pooling's default)."""
     K = _ntuple(layer.kernel_size, d)
     stride = getattr(layer, "stride", None)
     S = K if stride is None or stride == () else _ntuple(stride, d)
-    D = _ntuple(getattr(layer, "dilation", 1), d)
+    dil = _ntuple(getattr(layer, "dilation", 1), d)
     padding = getattr(layer, "padding", 0)
     if padding == "same":
-        P = tuple(dl * (k - 1) // 2 for k, dl in zip(K, D, strict=True))
+        P = tuple(dl * (k - 1) // 2 for k, dl in zip(K, dil, strict=True))
     else:
         P = (0,) * d if padding == "valid" else _ntuple(padding, d)
-    return K, S, P, D
+    return K, S, P, dil
 
 
 def _out(n, span, s, p, ceil_mode):

@@ -84,7 +84,13 @@ def sigmoid(x):
 
 
 class Sigmoid(Function):
-    """y = sigma(x); saves y, since sigma' = y (1 - y)."""
+    """y = sigma(x); saves y, since sigma' = y (1 - y).
+
+    Lecture:  "Convolutional neural networks - Activation function"
+    Forward:  y = 1 / (1 + e^-x)
+    Backward: gx = gy y (1 - y)
+    Shapes:   x (*) -> y (*)
+    """
 
     def forward(self, x):
         self.y = _sigmoid_fwd_gpu(x) if on_gpu(x) else _sigmoid_fwd_cpu(x)
@@ -127,7 +133,13 @@ def tanh(x):
 
 
 class Tanh(Function):
-    """y = tanh(x); saves y, since tanh' = 1 - y^2."""
+    """y = tanh(x); saves y, since tanh' = 1 - y^2.
+
+    Lecture:  "Convolutional neural networks - Activation function"
+    Forward:  y = tanh(x)
+    Backward: gx = gy (1 - y^2)
+    Shapes:   x (*) -> y (*)
+    """
 
     def forward(self, x):
         self.y = _pointwise_gpu("tanh_fwd", x) if on_gpu(x) else get_xp(x).tanh(x)
@@ -154,7 +166,13 @@ def relu(x, inplace=False):
 
 
 class ReLU(Function):
-    """y = max(0, x); saves y (as PyTorch does), since the gradient passes where y > 0, i.e. where x > 0."""
+    """y = max(0, x); saves y (as PyTorch does), since the gradient passes where y > 0, i.e. where x > 0.
+
+    Lecture:  "Convolutional neural networks - Activation function"
+    Forward:  y = max(0, x)
+    Backward: gx = gy where y > 0, else 0
+    Shapes:   x (*) -> y (*)
+    """
 
     def forward(self, x):
         y = _pointwise_gpu("relu_fwd", x) if on_gpu(x) else get_xp(x).maximum(x, 0).astype(x.dtype, copy=False)
@@ -179,7 +197,13 @@ def leaky_relu(x, negative_slope=0.01, inplace=False):
 
 
 class LeakyReLU(Function):
-    """y = x or slope * x; saves x and the slope."""
+    """y = x or slope * x; saves x and the slope.
+
+    Lecture:  "Convolutional neural networks - Activation function"
+    Forward:  y = x if x > 0 else slope x
+    Backward: gx = gy if x > 0 else slope gy
+    Shapes:   x (*) -> y (*)
+    """
 
     def forward(self, x, slope):
         self.x, self.slope = x, slope
@@ -209,7 +233,13 @@ def elu(x, alpha=1.0, inplace=False):
 
 
 class ELU(Function):
-    """y = x or alpha (e^x - 1); saves x (backward recomputes alpha e^x from it, no cancellation)."""
+    """y = x or alpha (e^x - 1); saves x (backward recomputes alpha e^x from it, no cancellation).
+
+    Lecture:  "Convolutional neural networks - Activation function"
+    Forward:  y = x if x > 0 else alpha (e^x - 1)
+    Backward: gx = gy if x > 0 else gy alpha e^x
+    Shapes:   x (*) -> y (*)
+    """
 
     def forward(self, x, alpha):
         self.x, self.alpha = x, alpha
@@ -258,7 +288,13 @@ def gelu(x, approximate="none"):
 
 
 class GELU(Function):
-    """y = x Phi(x); saves x."""
+    """y = x Phi(x); saves x.
+
+    Lecture:  "Convolutional neural networks - Activation function"
+    Forward:  y = x Phi(x), Phi the standard normal CDF
+    Backward: gx = gy (Phi(x) + x phi(x))
+    Shapes:   x (*) -> y (*)
+    """
 
     def forward(self, x):
         self.x = x
@@ -283,7 +319,13 @@ _GELU_K, _GELU_C = numpy.sqrt(2 / numpy.pi), 0.044715
 
 
 class GELUTanh(Function):
-    """y = x (1 + tanh(u)) / 2 (array code on both devices: tanh is one elementwise call); saves x and t."""
+    """y = x (1 + tanh(u)) / 2 (array code on both devices: tanh is one elementwise call); saves x and t.
+
+    Lecture:  "Convolutional neural networks - Activation function"
+    Forward:  y = x (1 + t) / 2, t = tanh(k (x + c x^3)), k = sqrt(2/pi), c = 0.044715
+    Backward: gx = gy ((1 + t) / 2 + x (1 - t^2) k (1 + 3 c x^2) / 2)
+    Shapes:   x (*) -> y (*)
+    """
 
     def forward(self, x):
         xp = get_xp(x)
@@ -311,7 +353,13 @@ def softplus(x, beta=1.0, threshold=20.0):
 
 
 class Softplus(Function):
-    """y = softplus(x); saves x and where the linear branch was taken."""
+    """y = softplus(x); saves x and where the linear branch was taken.
+
+    Lecture:  "Convolutional neural networks - Activation function"
+    Forward:  y = log(1 + e^(beta x)) / beta; y = x where beta x > threshold
+    Backward: gx = gy sigmoid(beta x); gy on the linear branch
+    Shapes:   x (*) -> y (*)
+    """
 
     def forward(self, x, beta, threshold):
         xp = get_xp(x)
@@ -339,7 +387,13 @@ def silu(x, inplace=False):
 
 
 class SiLU(Function):
-    """y = x sigma(x); saves x and sigma(x)."""
+    """y = x sigma(x); saves x and sigma(x).
+
+    Lecture:  "Convolutional neural networks - Activation function"
+    Forward:  y = x s, s = sigmoid(x)
+    Backward: gx = gy s (1 + x (1 - s))
+    Shapes:   x (*) -> y (*)
+    """
 
     def forward(self, x):
         self.x, self.s = x, stable_sigmoid(x)
@@ -379,7 +433,13 @@ def maxout(x, num_pieces, dim=-1):
 
 
 class Maxout(Function):
-    """y = max over each group of k features; saves a one-hot mask of each group's (first) winner."""
+    """y = max over each group of k features; saves a one-hot mask of each group's (first) winner.
+
+    Lecture:  "Convolutional neural networks - Activation function"
+    Forward:  y[.., j, ..] = max_{k < K} x[.., j*K + k, ..] along axis
+    Backward: gx = gy at each group's (first) maximum, 0 elsewhere
+    Shapes:   x (..., C, ...) -> y (..., C / K, ...)
+    """
 
     def forward(self, x, num_pieces, axis):
         xp = get_xp(x)

@@ -142,7 +142,13 @@ def _adaptive_max(op, nd, x, output_size, return_indices):
 
 class AdaptiveMaxPool(Function):
     """Gathers all windows at once (each padded to the longest by repeating its last element,
-    which never wins a tie), takes the argmax, and scatters gy back to it like max_pool."""
+    which never wins a tie), takes the argmax, and scatters gy back to it like max_pool.
+
+    Lecture:  "Graph convolutions - adaptive pooling" (fixed-size output for any input)
+    Forward:  y[n,c,o] = max over window o of x, window o = [floor(o L / O), ceil((o + 1) L / O)) per dim
+    Backward: gx = gy scattered to each window's argmax (adds where windows overlap)
+    Shapes:   x (N, C, *L) -> y (N, C, *O) (and the flat argmax, same shape)
+    """
 
     def forward(self, x, out, return_indices):
         xp, nd = backend.get_xp(x), len(out)
@@ -246,6 +252,14 @@ def _max_unpool(op, nd, x, indices, kernel_size, stride, padding, output_size):
 
 
 class MaxUnpool(Function):
+    """Max unpooling: the inverse placement of a max pool's outputs at its indices.
+
+    Lecture:  "Semantic segmentation" (upsampling in encoder-decoder networks, SegNet-style)
+    Forward:  y = zeros (N, C, *out); y[n, c, indices[n, c, i]] = x[n, c, i]
+    Backward: gx[n, c, i] = gy[n, c, indices[n, c, i]]; none for indices
+    Shapes:   x, indices (N, C, *I) -> y (N, C, *out)
+    """
+
     def forward(self, x, indices, out):
         xp, nd = backend.get_xp(x), len(out)
         self.x_shape = x.shape

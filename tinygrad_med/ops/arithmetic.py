@@ -112,7 +112,13 @@ def add(input, other, *, alpha=1):
 
 
 class Add(Function):
-    """y = a + b."""
+    """y = a + b.
+
+    Lecture:  "CNN refresher" (the computational graph backpropagation runs over)
+    Forward:  y = a + b (broadcast)
+    Backward: ga = unbroadcast(gy), gb = unbroadcast(gy)  (sum over the broadcast dims)
+    Shapes:   a, b broadcastable -> y (broadcast shape)
+    """
 
     def forward(self, a, b):
         self.a_shape, self.b_shape = getattr(a, "shape", ()), getattr(b, "shape", ())
@@ -133,7 +139,13 @@ def sub(input, other, *, alpha=1):
 
 
 class Sub(Function):
-    """y = a - b."""
+    """y = a - b.
+
+    Lecture:  "CNN refresher"
+    Forward:  y = a - b (broadcast)
+    Backward: ga = unbroadcast(gy), gb = unbroadcast(-gy)
+    Shapes:   a, b broadcastable -> y (broadcast shape)
+    """
 
     def forward(self, a, b):
         self.a_shape, self.b_shape = getattr(a, "shape", ()), getattr(b, "shape", ())
@@ -149,7 +161,13 @@ def mul(a, b):
 
 
 class Mul(Function):
-    """y = a * b."""
+    """y = a * b.
+
+    Lecture:  "CNN refresher"
+    Forward:  y = a * b (broadcast)
+    Backward: ga = unbroadcast(gy * b), gb = unbroadcast(gy * a)
+    Shapes:   a, b broadcastable -> y (broadcast shape)
+    """
 
     saved_only_for = {"a": 1, "b": 0}  # a is read only for gb, b only for ga
 
@@ -180,7 +198,13 @@ def div(input, other, *, rounding_mode=None):
 
 
 class Div(Function):
-    """y = a / b."""
+    """y = a / b.
+
+    Lecture:  "CNN refresher"
+    Forward:  y = a / b (broadcast; x / 0 is +-inf or nan, as PyTorch)
+    Backward: ga = unbroadcast(gy / b), gb = unbroadcast(-gy * a / b^2)
+    Shapes:   a, b broadcastable -> y (broadcast shape)
+    """
 
     saved_only_for = {"a": 1}  # a is read only for gb; b for both
 
@@ -196,7 +220,13 @@ class Div(Function):
 
 
 class RoundedDiv(Function):
-    """y = floor(a / b); a step function of a and b, so both gradients are zero."""
+    """y = floor(a / b); a step function of a and b, so both gradients are zero.
+
+    Lecture:  "CNN refresher"
+    Forward:  y = floor(a / b) (trunc(a / b) in TruncDiv); integer division by 0 raises
+    Backward: ga = gb = 0 (a step function of a and b)
+    Shapes:   a, b broadcastable -> y (broadcast shape)
+    """
 
     def forward(self, a, b):
         xp = backend.get_xp(a)
@@ -234,7 +264,13 @@ def _check_not_bool(op, input, other):
 
 
 class FloorDivide(RoundedDiv):
-    """y = floor(a / b), with no derivative defined."""
+    """y = floor(a / b), with no derivative defined (non-differentiable: backward raises, as PyTorch).
+
+    Lecture:  "CNN refresher"
+    Forward:  y = floor(a / b); integer division by 0 raises
+    Backward: none: calling it raises RuntimeError (use div(a, b, rounding_mode='floor'), whose gradients are 0)
+    Shapes:   a, b broadcastable -> y (broadcast shape)
+    """
 
     def backward(self, gy):
         raise RuntimeError(
@@ -243,7 +279,13 @@ class FloorDivide(RoundedDiv):
 
 
 class TruncDiv(RoundedDiv):
-    """y = trunc(a / b), rounded toward zero."""
+    """y = trunc(a / b), rounded toward zero.
+
+    Lecture:  "CNN refresher"
+    Forward:  y = trunc(a / b); integer division by 0 raises
+    Backward: ga = gb = 0 (a step function of a and b)
+    Shapes:   a, b broadcastable -> y (broadcast shape)
+    """
 
     rounding = "trunc"
 
@@ -271,7 +313,13 @@ def pow(input, exponent):
 
 
 class Pow(Function):
-    """y = a ** p."""
+    """y = a ** p.
+
+    Lecture:  "CNN refresher"
+    Forward:  y = a^p (broadcast; integer a uses exact integer powers)
+    Backward: ga = unbroadcast(gy * p * a^(p-1)), gp = unbroadcast(gy * y * log a), 0 where a == 0 and p >= 0
+    Shapes:   a, p broadcastable -> y (broadcast shape)
+    """
 
     saved_only_for = {"y": 1, "p": 0}  # y is read only for gp, p only for ga
 
@@ -317,6 +365,14 @@ def neg(x):
 
 
 class Neg(Function):
+    """Negation, y = -x.
+
+    Lecture:  "CNN refresher"
+    Forward:  y = -x
+    Backward: gx = -gy
+    Shapes:   x (*) -> y (*)
+    """
+
     def forward(self, x):
         return -x
 
@@ -330,6 +386,14 @@ def exp(x):
 
 
 class Exp(Function):
+    """Exponential; saves y, since (e^x)' = e^x.
+
+    Lecture:  "CNN refresher"
+    Forward:  y = e^x
+    Backward: gx = gy * y
+    Shapes:   x (*) -> y (*)
+    """
+
     def forward(self, x):
         self.y = backend.get_xp(x).exp(x)
         return self.y
@@ -344,6 +408,14 @@ def log(x):
 
 
 class Log(Function):
+    """Natural logarithm; saves x.
+
+    Lecture:  "CNN refresher"
+    Forward:  y = log x
+    Backward: gx = gy / x
+    Shapes:   x (*) -> y (*)
+    """
+
     def forward(self, x):
         self.x = x
         return backend.get_xp(x).log(x)
@@ -358,6 +430,14 @@ def sqrt(x):
 
 
 class Sqrt(Function):
+    """Square root; saves y.
+
+    Lecture:  "CNN refresher"
+    Forward:  y = sqrt(x)
+    Backward: gx = gy / (2 y)
+    Shapes:   x (*) -> y (*)
+    """
+
     def forward(self, x):
         self.y = backend.get_xp(x).sqrt(x)
         return self.y
@@ -374,6 +454,14 @@ def abs(x):
 
 
 class Abs(Function):
+    """Absolute value; saves x.
+
+    Lecture:  "CNN refresher"
+    Forward:  y = |x|
+    Backward: gx = gy * sign(x)  (0 at x = 0, as PyTorch)
+    Shapes:   x (*) -> y (*)
+    """
+
     def forward(self, x):
         self.x = x
         return backend.get_xp(x).abs(x)

@@ -11,12 +11,12 @@ Lecture: "Convolutional neural networks - Convolution" (and "Convolution padding
 
 The slide's "convolution" is a cross-correlation, as in PyTorch:
 
-    y[n, f, o] = b[f] + sum_{c, k} W[f, c, k] * x[n, c, o*S - P + k*D]
+    y[n, f, o] = b[f] + sum_{c, k} W[f, c, k] * x[n, c, o*S - P + k*dil]
 
 with o and k multi-indices over the d spatial dims (d = 1, 2, 3).  im2col copies every
 input patch into one column of a matrix, so that the whole layer becomes ONE product:
 
-    col[(c, k), (n, o)] = x[n, c, o*S - P + k*D]       (zero outside the input)
+    col[(c, k), (n, o)] = x[n, c, o*S - P + k*dil]       (zero outside the input)
     y[f, (n, o)] = W[f, (c, k)] @ col[(c, k), (n, o)]     (one GEMM per group)
 
 Backward is the same product transposed:
@@ -48,12 +48,12 @@ def conv1d(x, W, b=None, stride=1, padding=0, dilation=1, groups=1):
     """1D convolution (cross-correlation) over (N, C, W) signals, as torch.nn.functional.conv1d.
 
     Lecture: "Convolutional neural networks - Convolution".
-    Forward:  y[n,f,i] = b[f] + sum_{c,q} W[f,c,q] x[n, g*C/groups + c, i*S - P + q*D]  (g = f's group)
+    Forward:  y[n,f,i] = b[f] + sum_{c,q} W[f,c,q] x[n, g*C/groups + c, i*S - P + q*dil]  (g = f's group)
     Backward: gx = col2im(W^T gy), gW = gy col^T, gb = sum_{n,i} gy[n,f,i]
     Code:     reference ConvNd.forward / backward (im2col, one GEMM, col2im); kernels/conv.cu::im2col,
               col2im; fast CPU path ops/conv_cpu.py::conv_forward / conv_backward.
     Shapes:   x (N, C, W), W (F, C/groups, KW), b (F,) -> y (N, F, OW),
-              OW = floor((W + 2P - D*(KW-1) - 1) / S) + 1
+              OW = floor((W + 2P - dil*(KW-1) - 1) / S) + 1
     Args:     stride, dilation: int or 1-tuple; padding: int, 1-tuple, 'valid' or 'same'.
     Raises:   ShapeError on a wrong rank, a channel mismatch, groups not dividing C or F,
               or a kernel larger than the padded input.
@@ -66,14 +66,14 @@ def conv2d(x, W, b=None, stride=1, padding=0, dilation=1, groups=1):
 
     Lecture: "Convolutional neural networks - Convolution" (the 5x5 example), "Convolution padding",
     "Convolution stride", "Dilated convolution (a trous)".
-    Forward:  y[n,f,i,j] = b[f] + sum_{c,p,q} W[f,c,p,q] x[n, c, i*S - P + p*D, j*S - P + q*D]
+    Forward:  y[n,f,i,j] = b[f] + sum_{c,p,q} W[f,c,p,q] x[n, c, i*S - P + p*dil, j*S - P + q*dil]
     Backward: gx = col2im(W^T gy), gW = gy col^T, gb = sum_{n,i,j} gy[n,f,i,j]
     Code:     reference ConvNd.forward / backward (im2col, one GEMM, col2im); kernels/conv.cu::im2col,
               col2im; fast CPU path ops/conv_cpu.py::conv_forward / conv_backward.
     Shapes:   x (N, C, H, W), W (F, C/groups, KH, KW), b (F,) -> y (N, F, OH, OW),
-              OH = floor((H + 2P - D*(KH-1) - 1) / S) + 1 (same for OW)
+              OH = floor((H + 2P - dil*(KH-1) - 1) / S) + 1 (same for OW)
     Args:     stride, dilation: int or pair; padding: int, pair, 'valid' or 'same' ('same' pads
-              D*(K-1) in total, the extra element at the end for even kernels, as PyTorch).
+              dil*(K-1) in total, the extra element at the end for even kernels, as PyTorch).
     Raises:   ShapeError on a wrong rank, a channel mismatch, groups not dividing C or F,
               or a kernel larger than the padded input.
     """
@@ -85,12 +85,12 @@ def conv3d(x, W, b=None, stride=1, padding=0, dilation=1, groups=1):
 
     Lecture: "Convolutional neural networks - Convolution dimension" (a 3D kernel is a 4D tensor
     per filter); used by the 3D CNN for Alzheimer's, V-Net and HyperDense-Net.
-    Forward:  y[n,f,o] = b[f] + sum_{c,k} W[f,c,k] x[n, c, o*S - P + k*D]  (o, k over depth, height, width)
+    Forward:  y[n,f,o] = b[f] + sum_{c,k} W[f,c,k] x[n, c, o*S - P + k*dil]  (o, k over depth, height, width)
     Backward: gx = col2im(W^T gy), gW = gy col^T, gb = sum_{n,o} gy[n,f,o]
     Code:     reference ConvNd.forward / backward (im2col, one GEMM, col2im); kernels/conv.cu::im2col,
               col2im; fast CPU path ops/conv_cpu.py::conv_forward / conv_backward.
     Shapes:   x (N, C, D, H, W), W (F, C/groups, KD, KH, KW), b (F,) -> y (N, F, OD, OH, OW),
-              OD = floor((D + 2P - D_il*(KD-1) - 1) / S) + 1 (same for OH, OW; D_il the dilation)
+              OD = floor((D + 2P - dil*(KD-1) - 1) / S) + 1 (same for OH, OW; dil the dilation)
     Raises:   ShapeError on a wrong rank, a channel mismatch, groups not dividing C or F,
               or a kernel larger than the padded input.
     """
@@ -116,6 +116,12 @@ class ConvNd(Function):
     The reference: forward and backward below are the slide's im2col, one GEMM and col2im, on the CPU
     (NumPy) and the GPU (kernels/conv.cu).  Outside ``tm.reference_mode()`` the CPU runs the same math
     by ops/conv_cpu.py::conv_forward / conv_backward.
+
+    Lecture:  "Convolutional neural networks - Convolution"
+    Forward:  col = im2col(x); y = W col + b per group, col[(c, k), (n, o)] = x[n, c, o*S - P + k*dil]
+    Backward: gW = gy col^T, gcol = W^T gy, gx = col2im(gcol), gb = sum_{n, o} gy
+    Shapes:   x (N, C, *I), W (F, C/groups, *K), b (F,) -> y (N, F, *O), O = floor((I + 2P - dil*(K-1) - 1) / S)
+              + 1
     """
 
     def forward(self, x, W, b=None, geometry=None, groups=1):
@@ -181,7 +187,7 @@ def im2col(x, geometry):
     """Copy every receptive field of x into a column: the matrix that turns convolution into a GEMM.
 
     Lecture: "Semantic segmentation" (convolution as a matrix operation).
-    Forward:  col[(c, k), (n, o)] = x[n, c, o*S - P_low + k*D], 0 where that index is outside x
+    Forward:  col[(c, k), (n, o)] = x[n, c, o*S - P_low + k*dil], 0 where that index is outside x
     Shapes:   x (N, C, *I) -> col (C * prod K, N * prod O)
     Reference: _im2col_cpu; fast CPU path: conv_cpu.im2col (threads, a reused buffer).
     """
@@ -195,7 +201,7 @@ def im2col(x, geometry):
 def col2im(col, x_shape, geometry):
     """The adjoint of im2col: add every column entry back onto the input element it came from.
 
-    Forward:  gx[n, c, i] = sum over (k, o) with o*S - P_low + k*D = i of col[(c, k), (n, o)]
+    Forward:  gx[n, c, i] = sum over (k, o) with o*S - P_low + k*dil = i of col[(c, k), (n, o)]
     Shapes:   col (C * prod K, N * prod O) -> gx x_shape = (N, C, *I)
     Reference: _col2im_cpu; fast CPU path: conv_cpu.col2im (threads over blocks of channels).
     """
@@ -225,7 +231,7 @@ def _im2col_gpu(x, geometry):
 
 
 def _col2im_cpu(col, x_shape, geometry):
-    """For every kernel offset k, one strided slice-add: gx[:, :, o*S - P_low + k*D] += col[(:, k), (:, o)]."""
+    """For every kernel offset k, one strided slice-add: gx[:, :, o*S - P_low + k*dil] += col[(:, k), (:, o)]."""
     N, C = x_shape[:2]
     gx = numpy.zeros(x_shape, col.dtype)
     col_k = col.reshape(C, *geometry.K, N, *geometry.O)  # (C, *K, N, *O)
@@ -257,7 +263,7 @@ def empty_batch_grads(x, W, gy, with_b):
 
 
 def _lift3d(geometry):
-    """(D, H, W, KD, KH, KW, SD, SH, SW, PD, PH, PW, DD, DH, DW, OD, OH, OW) with unit leading dims."""
+    """(D, H, W, KD, KH, KW, SD, SH, SW, PD, PH, PW, dilD, dilH, dilW, OD, OH, OW) with unit leading dims."""
     lead = 3 - len(geometry.K)
     one, zero = (1,) * lead, (0,) * lead
     low = tuple(lo for lo, _ in geometry.P)
@@ -266,6 +272,6 @@ def _lift3d(geometry):
         *(one + geometry.K),
         *(one + geometry.S),
         *(zero + low),
-        *(one + geometry.D),
+        *(one + geometry.dil),
         *(one + geometry.O),
     )

@@ -16,13 +16,13 @@ __all__ = ["Geometry", "conv_output_size", "tuple_arg", "padding_arg", "make_geo
 
 _SPATIAL = {1: ("W",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
-# K: kernel size, S: stride, D: dilation, P: (low, high) padding, I: input size, O: output size;
+# K: kernel size, S: stride, dil: dilation, P: (low, high) padding, I: input size, O: output size;
 # each a tuple with one entry per spatial dim.
-Geometry = namedtuple("Geometry", "K S D P I O")
+Geometry = namedtuple("Geometry", "K S dil P I O")
 
 
 def conv_output_size(size, kernel, stride=1, padding=0, dilation=1):
-    """PyTorch's output-size formula for one dim: floor((size + 2P - D*(K-1) - 1) / S) + 1.
+    """PyTorch's output-size formula for one dim: floor((size + 2P - dil*(K-1) - 1) / S) + 1.
 
     ``padding`` may be an int (both sides) or a (low, high) pair.
     """

@@ -102,7 +102,7 @@ def _chunked_backward(ctx, gy, want_gx, want_gW):
     """conv_backward, one chunk of output positions at a time: gW sums over the chunks.
 
     gx: with stride 1, gx is itself a convolution, of gy with the flipped, transposed kernel
-    (padded by D*(K-1) - P), run chunk by chunk like the forward; this skips col2im.  Else each
+    (padded by dil*(K-1) - P), run chunk by chunk like the forward; this skips col2im.  Else each
     chunk's col2im adds onto the slab of gx that its receptive fields cover.  Slabs of
     neighbouring chunks overlap, so each thread sums into its own gx and gW, added at the end.
     """
@@ -197,7 +197,7 @@ def col2im(col, x_shape, geometry):
     col_k = col.reshape(C, *geometry.K, N, *geometry.O)  # (C, *K, N, *O)
     offsets = [(k, *offset_slices(k, geometry)) for k in numpy.ndindex(*geometry.K)]
 
-    def add_block(c):  # channels c: gx[c, :, o*S - P_low + k*D] += col[(c, k), (:, o)] for every offset k
+    def add_block(c):  # channels c: gx[c, :, o*S - P_low + k*dil] += col[(c, k), (:, o)] for every offset k
         for k, in_slices, out_slices in offsets:
             if in_slices is not None:
                 gx[(c, slice(None), *in_slices)] += col_k[(c, *k, slice(None), *out_slices)]
@@ -218,7 +218,7 @@ def goes_by_chunks(x, geometry):
     col 113 MB) 71-81 -> 41-42 ms, W1 (conv2d 64->64, N=16, col 38 MB) 37-38 -> 29-35 ms; peak
     memory 120 -> 16-19 MiB and 48 -> 14 MiB.  (W3's gx also skips col2im: see conv.py::ConvNd._chunked_backward.)"""
     col_bytes = x.shape[1] * math.prod(geometry.K) * x.shape[0] * math.prod(geometry.O) * x.itemsize
-    within_reach = max(geometry.P[0]) <= geometry.D[0] * (geometry.K[0] - 1)
+    within_reach = max(geometry.P[0]) <= geometry.dil[0] * (geometry.K[0] - 1)
     return (
         ThreadpoolController is not None and not backend.on_gpu(x) and within_reach and col_bytes > _CHUNKED_MIN_BYTES
     )
@@ -240,9 +240,9 @@ def _chunks(x, geometry):
     else:
         r = max(1, cols // per_row)
         blocks = [(slice(n, n + 1), a, min(a + r, rows)) for n in range(N) for a in range(0, rows, r)]
-    K, S, D, (P_low, _), I = geometry.K[0], geometry.S[0], geometry.D[0], geometry.P[0], geometry.I[0]
+    K, S, dil, (P_low, _), I = geometry.K[0], geometry.S[0], geometry.dil[0], geometry.P[0], geometry.I[0]
     for samples, a, b in blocks:
-        first, end = a * S - P_low, (b - 1) * S - P_low + (K - 1) * D + 1  # input rows [first, end) incl. padding
+        first, end = a * S - P_low, (b - 1) * S - P_low + (K - 1) * dil + 1  # input rows [first, end) incl. padding
         lo, hi = max(first, 0), min(end, I)
         chunk = geometry._replace(
             I=(hi - lo, *geometry.I[1:]), P=((lo - first, end - hi), *geometry.P[1:]), O=(b - a, *geometry.O[1:])
@@ -272,9 +272,9 @@ def flipped_transposed(W, groups):
 
 
 def adjoint_geometry(geometry):
-    """The geometry of gx = conv(gy, flipped W^T): input O, output I, padding D*(K-1) - P; None
-    unless that is a convolution (stride 1, and padding within the kernel's reach D*(K-1))."""
-    reach = [d * (k - 1) for k, d in zip(geometry.K, geometry.D, strict=True)]
+    """The geometry of gx = conv(gy, flipped W^T): input O, output I, padding dil*(K-1) - P; None
+    unless that is a convolution (stride 1, and padding within the kernel's reach dil*(K-1))."""
+    reach = [d * (k - 1) for k, d in zip(geometry.K, geometry.dil, strict=True)]
     pads = tuple((r - lo, r - hi) for r, (lo, hi) in zip(reach, geometry.P, strict=True))
     if any(s != 1 for s in geometry.S) or min(min(pad) for pad in pads) < 0:
         return None

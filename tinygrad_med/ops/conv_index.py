@@ -2,7 +2,7 @@
 
 Lecture: "Convolutional neural networks - Convolution" (convolution as a matrix operation).
 
-    col[(c, k), (n, o)] = x[n, c, o*S - P_low + k*D]       (zero outside x)
+    col[(c, k), (n, o)] = x[n, c, o*S - P_low + k*dil]       (zero outside x)
 
 ``patches`` is that whole map as one strided view of the zero-padded input (no copy: copying it
 is im2col); ``offset_slices`` is the same map for one kernel offset k, as a pair of slices (col2im
@@ -22,7 +22,7 @@ __all__ = ["patches", "column_shape", "offset_slices", "channels_first", "batch_
 
 
 def patches(x, geometry):
-    """The strided view (C, *K, N, *O) of the zero-padded x with [c, k, n, o] = x[n, c, o*S - P_low + k*D]."""
+    """The strided view (C, *K, N, *O) of the zero-padded x with [c, k, n, o] = x[n, c, o*S - P_low + k*dil]."""
     N, C, d = x.shape[0], x.shape[1], len(geometry.K)
     padded = x
     if any(low or high for low, high in geometry.P):
@@ -34,7 +34,7 @@ def patches(x, geometry):
     shape = (C, *geometry.K, N, *geometry.O)
     strides = (
         st[1],
-        *(st[2 + i] * geometry.D[i] for i in range(d)),
+        *(st[2 + i] * geometry.dil[i] for i in range(d)),
         st[0],
         *(st[2 + i] * geometry.S[i] for i in range(d)),
     )
@@ -49,8 +49,8 @@ def column_shape(x_shape, geometry):
 def offset_slices(k, geometry):
     """For kernel offset k: the slices of x and of the output grid that it pairs (None if none)."""
     in_slices, out_slices = [], []
-    for i in range(len(k)):  # output positions o whose input o*S - P_low + k*D falls inside x
-        start = k[i] * geometry.D[i] - geometry.P[i][0]
+    for i in range(len(k)):  # output positions o whose input o*S - P_low + k*dil falls inside x
+        start = k[i] * geometry.dil[i] - geometry.P[i][0]
         o_lo = max(0, -(start // geometry.S[i]))  # ceil(-start / S), at least 0
         o_hi = min(geometry.O[i], (geometry.I[i] - 1 - start) // geometry.S[i] + 1)
         if o_hi <= o_lo:

@@ -13,7 +13,7 @@ and its backward for x is exactly the forward of conv (conv.py::conv_by_im2col):
     gx = W @ im2col(gy)        gW = x @ im2col(gy)^T        gb = sum gy
 
 The weight has PyTorch's layout (C_in, C_out/groups, *K).  Output size per spatial dim:
-    O = (I - 1)*S - 2P + D*(K - 1) + output_padding + 1
+    O = (I - 1)*S - 2P + dil*(K - 1) + output_padding + 1
 """
 
 from .. import backend
@@ -30,10 +30,10 @@ def conv_transpose1d(x, W, b=None, stride=1, padding=0, output_padding=0, groups
     """1D transposed convolution, as torch.nn.functional.conv_transpose1d.
 
     Lecture: "Semantic segmentation" (transposed convolution).
-    Forward:  y = col2im(W^T x) + b, i.e. y[n,f,o*S - P + q*D] += W[c,f,q] x[n,c,o]
+    Forward:  y = col2im(W^T x) + b, i.e. y[n,f,o*S - P + q*dil] += W[c,f,q] x[n,c,o]
     Backward: gx = W im2col(gy) (a convolution of gy), gW = x im2col(gy)^T, gb = sum gy
     Shapes:   x (N, C, W), W (C, F/groups, KW), b (F,) -> y (N, F, OW),
-              OW = (W - 1)*S - 2P + D*(KW - 1) + output_padding + 1
+              OW = (W - 1)*S - 2P + dil*(KW - 1) + output_padding + 1
     Raises:   ShapeError on a wrong rank, a channel mismatch, groups not dividing the channels,
               output_padding not smaller than stride or dilation, or a non-positive output size.
     """
@@ -44,10 +44,10 @@ def conv_transpose2d(x, W, b=None, stride=1, padding=0, output_padding=0, groups
     """2D transposed convolution, as torch.nn.functional.conv_transpose2d (FCN / U-Net upsampling).
 
     Lecture: "Semantic segmentation" (transposed convolution, U-Net's up-convolutions).
-    Forward:  y = col2im(W^T x) + b, i.e. y[n,f,i*S - P + p*D, j*S - P + q*D] += W[c,f,p,q] x[n,c,i,j]
+    Forward:  y = col2im(W^T x) + b, i.e. y[n,f,i*S - P + p*dil, j*S - P + q*dil] += W[c,f,p,q] x[n,c,i,j]
     Backward: gx = W im2col(gy) (a convolution of gy), gW = x im2col(gy)^T, gb = sum gy
     Shapes:   x (N, C, H, W), W (C, F/groups, KH, KW), b (F,) -> y (N, F, OH, OW),
-              OH = (H - 1)*S - 2P + D*(KH - 1) + output_padding + 1 (same for OW)
+              OH = (H - 1)*S - 2P + dil*(KH - 1) + output_padding + 1 (same for OW)
     Raises:   ShapeError on a wrong rank, a channel mismatch, groups not dividing the channels,
               output_padding not smaller than stride or dilation, or a non-positive output size.
     """
@@ -61,7 +61,7 @@ def conv_transpose3d(x, W, b=None, stride=1, padding=0, output_padding=0, groups
     Forward:  y = col2im(W^T x) + b over depth, height and width
     Backward: gx = W im2col(gy) (a convolution of gy), gW = x im2col(gy)^T, gb = sum gy
     Shapes:   x (N, C, D, H, W), W (C, F/groups, KD, KH, KW), b (F,) -> y (N, F, OD, OH, OW),
-              OD = (D - 1)*S - 2P + D_il*(KD - 1) + output_padding + 1 (same for OH, OW)
+              OD = (D - 1)*S - 2P + dil*(KD - 1) + output_padding + 1 (same for OH, OW)
     Raises:   ShapeError on a wrong rank, a channel mismatch, groups not dividing the channels,
               output_padding not smaller than stride or dilation, or a non-positive output size.
     """
@@ -69,7 +69,7 @@ def conv_transpose3d(x, W, b=None, stride=1, padding=0, output_padding=0, groups
 
 
 def conv_transpose_output_size(size, kernel, stride=1, padding=0, output_padding=0, dilation=1):
-    """PyTorch's output-size formula for one dim: (size - 1)*S - 2P + D*(K - 1) + output_padding + 1."""
+    """PyTorch's output-size formula for one dim: (size - 1)*S - 2P + dil*(K - 1) + output_padding + 1."""
     return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
 
 
@@ -114,7 +114,14 @@ def _conv_transpose(op, d, x, W, b, stride, padding, output_padding, groups, dil
 
 
 class ConvTransposeNd(Function):
-    """y = col2im(W^T @ x) + b per group, for any number of spatial dims."""
+    """y = col2im(W^T @ x) + b per group, for any number of spatial dims.
+
+    Lecture:  "Semantic segmentation" (transposed convolution for upsampling)
+    Forward:  y = col2im(W^T x) + b per group (the adjoint of a convolution)
+    Backward: gx = conv(gy, W) by im2col, gW = x col^T, gb = sum_{n, o} gy
+    Shapes:   x (N, C, *I), W (C, F/groups, *K) -> y (N, F, *O), O = (I - 1)*S - 2P + dil*(K - 1) +
+              output_padding + 1
+    """
 
     def forward(self, x, W, b=None, geometry=None, groups=1):
         self.W, self.geometry, self.groups, self.x = W, geometry, groups, x

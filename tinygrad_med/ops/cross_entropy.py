@@ -61,7 +61,14 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
 
 
 class CrossEntropy(Function):
-    """Per-row loss of softmax + NLL fused, with x laid out as (N, C, D); saves lse_r = log sum_c e^x_rc."""
+    """Per-row loss of softmax + NLL fused, with x laid out as (N, C, S); saves lse_r = log sum_c e^x_rc.
+
+    Lecture:  "Image classification" (softmax and the cross-entropy loss)
+    Forward:  loss_r = w_t (lse_r - x_{r,t}) (label smoothing eps: (1-eps) that + eps/C sum_c w_c (lse_r -
+              x_rc))
+    Backward: gx_rc = g_r (w_t softmax_rc - w_t [c == t]) (smoothing mixes in eps/C terms); 0 for ignored rows
+    Shapes:   x (N, C, S), target (N*S,) -> loss (N*S,)
+    """
 
     def forward(self, x3, target, weight, ignore_index, smoothing):
         self.x3, self.target, self.weight = x3, target, weight
@@ -98,21 +105,27 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
 
 
 class NLL(Function):
-    """Per-row -w_t x_{r,t} with x laid out as (N, C, D); saves the one-hot of t and w_t."""
+    """Per-row -w_t x_{r,t} with x laid out as (N, C, S); saves the one-hot of t and w_t.
+
+    Lecture:  "Image classification"
+    Forward:  loss_r = -w_t x_{r,t}, 0 where t == ignore_index
+    Backward: gx_rc = -w_t g_r [c == t]
+    Shapes:   x (N, C, S), target (N, S) -> loss (N*S,)
+    """
 
     def forward(self, x3, target, weight, ignore_index):
         xp = get_xp(x3)
-        N, C, D = x3.shape
-        self.shape, self.onehot = x3.shape, xp.arange(C).reshape(1, C, 1) == target.reshape(N, 1, D)
-        self.w_t = _target_weights(target, weight, ignore_index)  # (N*D,), 0 where ignored
+        N, C, S = x3.shape
+        self.shape, self.onehot = x3.shape, xp.arange(C).reshape(1, C, 1) == target.reshape(N, 1, S)
+        self.w_t = _target_weights(target, weight, ignore_index)  # (N*S,), 0 where ignored
         ignored = target == ignore_index
-        t = xp.where(ignored, 0, target).reshape(N, 1, D)
+        t = xp.where(ignored, 0, target).reshape(N, 1, S)
         picked = xp.take_along_axis(x3, t, axis=1).reshape(-1)  # x_{r, t_r}; never 0 * (-inf)
         return xp.where(ignored, 0, -self.w_t * picked).astype(x3.dtype, copy=False)
 
     def backward(self, g):
-        N, C, D = self.shape
-        return self.onehot * (-self.w_t * g).reshape(N, 1, D)
+        N, C, S = self.shape
+        return self.onehot * (-self.w_t * g).reshape(N, 1, S)
 
 
 def _soft_cross_entropy(input, target, weight, reduction, smoothing):
@@ -127,7 +140,7 @@ def _soft_cross_entropy(input, target, weight, reduction, smoothing):
 
 
 def _index_layout(op, input, target, weight, ignore_index):
-    """Validate class-index targets and lay input out as (N, C, D), target as (N*D,) int64 rows."""
+    """Validate class-index targets and lay input out as (N, C, S), target as (N*S,) int64 rows."""
     if not isinstance(target, Tensor) or target.dtype.kind not in "iu":
         raise DTypeError(
             fmt(
@@ -163,8 +176,8 @@ def _index_layout(op, input, target, weight, ignore_index):
     weight = _check_weight(op, weight, input)
     weight = get_xp(input.data).ones(C, dtype=input.dtype) if weight is None else weight
     N = input.shape[0] if input.ndim > 1 else 1
-    D = math.prod(input.shape[2:])  # not -1: N may be 0
-    return input.reshape(N, C, D), rows, weight  # (N, C, d1, ...) -> (N, C, D)
+    S = math.prod(input.shape[2:])  # not -1: N may be 0
+    return input.reshape(N, C, S), rows, weight  # (N, C, d1, ...) -> (N, C, S)
 
 
 def _reduce_rows(loss, rows, weight, ignore_index, reduction, batch_shape):
@@ -185,11 +198,11 @@ def _target_weights(rows, weight, ignore_index):
 
 
 def _softmax_xent_fwd_cpu(x3, target, weight, ignore_index, smoothing, weight_sum):
-    N, C, D = x3.shape
+    N, C, S = x3.shape
     m = x3.max(axis=1, keepdims=True)
     with numpy.errstate(under="ignore"):
-        lse = m + numpy.log(numpy.exp(x3 - m).sum(axis=1, keepdims=True))  # (N, 1, D)
-    t = numpy.where(target == ignore_index, 0, target).reshape(N, 1, D)
+        lse = m + numpy.log(numpy.exp(x3 - m).sum(axis=1, keepdims=True))  # (N, 1, S)
+    t = numpy.where(target == ignore_index, 0, target).reshape(N, 1, S)
     nll = lse - numpy.take_along_axis(x3, t, axis=1)  # -log p_t
     smooth = weight_sum * lse - (weight.reshape(1, C, 1) * x3).sum(axis=1, keepdims=True)  # -sum_c w_c log p_c
     loss = (1 - smoothing) * weight[t] * nll + smoothing / C * smooth
@@ -198,36 +211,36 @@ def _softmax_xent_fwd_cpu(x3, target, weight, ignore_index, smoothing, weight_su
 
 def _softmax_xent_fwd_gpu(x3, target, weight, ignore_index, smoothing, weight_sum):
     xp = get_xp(x3)
-    N, C, D = x3.shape
+    N, C, S = x3.shape
     x3 = xp.ascontiguousarray(x3)
-    loss, lse = xp.empty(N * D, dtype=x3.dtype), xp.empty(N * D, dtype=x3.dtype)
+    loss, lse = xp.empty(N * S, dtype=x3.dtype), xp.empty(N * S, dtype=x3.dtype)
     # about _CLASSES_PER_THREAD classes per thread: C = 1000 gets 128 threads a row and 2 rows a block (one
     # tree of 7 steps per row); C = 2 (segmentation) gets 1 thread a pixel and 256 pixels a block
-    grid, block = row_launch(N * D, -(-C // _CLASSES_PER_THREAD), _XENT_THREADS)
+    grid, block = row_launch(N * S, -(-C // _CLASSES_PER_THREAD), _XENT_THREADS)
     load_kernel("cross_entropy", "softmax_xent_fwd", x3.dtype)(
         grid,
         block,
-        (x3, target, xp.ascontiguousarray(weight), loss, lse, N * D, C, D, ignore_index, smoothing, weight_sum),
+        (x3, target, xp.ascontiguousarray(weight), loss, lse, N * S, C, S, ignore_index, smoothing, weight_sum),
     )
     return loss, lse
 
 
 def _softmax_xent_bwd_cpu(x3, target, weight, lse, g, ignore_index, smoothing, weight_sum):
-    N, C, D = x3.shape
-    ignored = (target == ignore_index).reshape(N, 1, D)
-    t = numpy.where(ignored, 0, target.reshape(N, 1, D))
+    N, C, S = x3.shape
+    ignored = (target == ignore_index).reshape(N, 1, S)
+    t = numpy.where(ignored, 0, target.reshape(N, 1, S))
     with numpy.errstate(under="ignore"):
-        p = numpy.exp(x3 - lse.reshape(N, 1, D))  # softmax, from the saved log-sum-exp
+        p = numpy.exp(x3 - lse.reshape(N, 1, S))  # softmax, from the saved log-sum-exp
     pull, spread = (1 - smoothing) * weight[t], smoothing / C  # one-hot and uniform parts of the target
     gx = p * (pull + spread * weight_sum) - (numpy.arange(C).reshape(1, C, 1) == t) * pull
     gx = gx - spread * weight.reshape(1, C, 1)
-    return numpy.where(ignored, 0, gx * g.reshape(N, 1, D)).astype(x3.dtype)
+    return numpy.where(ignored, 0, gx * g.reshape(N, 1, S)).astype(x3.dtype)
 
 
 def _softmax_xent_bwd_gpu(x3, target, weight, lse, g, ignore_index, smoothing, weight_sum):
     xp = get_xp(x3)
-    N, C, D = x3.shape
-    gx, g = xp.empty((N, C, D), dtype=x3.dtype), xp.ascontiguousarray(g, dtype=x3.dtype)
+    N, C, S = x3.shape
+    gx, g = xp.empty((N, C, S), dtype=x3.dtype), xp.ascontiguousarray(g, dtype=x3.dtype)
     grid, block = pointwise_launch(gx.size, _XENT_THREADS)  # one thread per element of x
     load_kernel("cross_entropy", "softmax_xent_bwd", x3.dtype)(
         grid,
@@ -239,9 +252,9 @@ def _softmax_xent_bwd_gpu(x3, target, weight, lse, g, ignore_index, smoothing, w
             lse,
             g,
             gx,
-            N * D,
+            N * S,
             C,
-            D,
+            S,
             ignore_index,
             smoothing,
             weight_sum,

@@ -75,7 +75,13 @@ def roi_align(input, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1, a
 
 
 class RoIAlign(Function):
-    """y = per-RoI average of bilinear samples; backward scatters gy back with the same weights."""
+    """y = per-RoI average of bilinear samples; backward scatters gy back with the same weights.
+
+    Lecture:  "Instance segmentation - Mask R-CNN"
+    Forward:  y[r, c, i, j] = mean over the bin's sample points of bilinear(x[batch(r), c], point)
+    Backward: gx += gy / count times the same bilinear weights; none for rois
+    Shapes:   x (N, C, H, W), rois (R, 5) -> y (R, C, PH, PW)
+    """
 
     def forward(self, x, rois, output_size, spatial_scale, sampling_ratio, aligned):
         self.rois, self.x_shape = rois, x.shape
@@ -107,7 +113,13 @@ def roi_pool(input, boxes, output_size, spatial_scale=1.0):
 
 
 class RoIPool(Function):
-    """y = max over each bin; saves the argmax per output for the backward scatter."""
+    """y = max over each bin; saves the argmax per output for the backward scatter.
+
+    Lecture:  "Object detection - Fast R-CNN"
+    Forward:  y[r, c, i, j] = max over bin (i, j) of RoI r of x[batch(r), c]
+    Backward: gx[argmax] += gy; none for rois
+    Shapes:   x (N, C, H, W), rois (R, 5) -> y (R, C, PH, PW)
+    """
 
     def forward(self, x, rois, output_size, spatial_scale):
         self.rois, self.x_shape = rois, x.shape

@@ -148,7 +148,13 @@ def _alpha_dropout(input, p, training, group):
 
 
 class Dropout(Function):
-    """y = x * keep * scale with keep regenerated from the seed in backward (nothing stored but the seed)."""
+    """y = x * keep * scale with keep regenerated from the seed in backward (nothing stored but the seed).
+
+    Lecture:  "Dropout regularization"
+    Forward:  y = x * keep * scale, keep ~ Bernoulli(1 - p), scale = 1/(1-p)
+    Backward: gx = gy * keep * scale (the same mask, regenerated from the seed)
+    Shapes:   x (*) -> y (*)
+    """
 
     def forward(self, x, seed, threshold, scale, group):
         self.options = (seed, threshold, scale, group)

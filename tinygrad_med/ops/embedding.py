@@ -63,7 +63,15 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
 
 
 class Embedding(Function):
-    """y = W[ids]; backward scatter-adds gy into the used rows of W (add.at handles repeated ids)."""
+    """y = W[ids]; backward scatter-adds gy into the used rows of W (add.at handles repeated ids).
+
+    Lecture:  "Recurrent neural networks - Generation of Medical Imaging Reports [Zhang et al., 2017]" (word
+              embeddings)
+    Forward:  y = W[ids]
+    Backward: gW[v] = sum of gy at the positions where ids == v (0 for padding_idx; / count if
+              scale_grad_by_freq)
+    Shapes:   W (V, D), ids (*) -> y (*, D)
+    """
 
     def forward(self, weight, ids, padding_idx, scale_grad_by_freq):
         self.ids, self.V, self.padding_idx, self.scale = ids, weight.shape[0], padding_idx, scale_grad_by_freq

@@ -41,6 +41,14 @@ def tiled_matmul(a, b):
 
 
 class TiledMatMul(Function):
+    """Matrix product through the tiled kernel of kernels/gemm.cu (the educational GEMM).
+
+    Lecture:  "CNN refresher" (fully connected layers; convolution as im2col + a matrix product)
+    Forward:  y = a @ b
+    Backward: ga = gy @ b^T, gb = a^T @ gy (the same tiled kernel)
+    Shapes:   a (M, K), b (K, N) -> y (M, N)
+    """
+
     def forward(self, a, b):
         self.a, self.b = a, b
         return _tiled_matmul(a, b)

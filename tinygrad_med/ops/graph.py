@@ -73,7 +73,14 @@ def spmm(graph, x, edge_weight=None):
 
 
 class SpMM(Function):
-    """y[i, k, :] = sum_{e in row i} values[e, k] x[indices[e], :] for a CSR structure."""
+    """y[i, k, :] = sum_{e in row i} values[e, k] x[indices[e], :] for a CSR structure.
+
+    Lecture:  "Graph convolutions - Spectral graph convolution"
+    Forward:  y[i, k, :] = sum_{e in row i} values[e, k] x[indices[e], :]
+    Backward: gx[j] = sum_{e: indices[e] = j} values[e, k] gy[row(e), k]; gvalues[e, k] = <gy[row(e), k],
+              x[indices[e]]>
+    Shapes:   values (E, K), x (V, F) -> y (rows, K, F), rows = len(indptr) - 1
+    """
 
     def forward(self, values, x, csr):
         self.csr, self.values, self.x = csr, values, x
@@ -122,7 +129,13 @@ def gaussian_kernel(pseudo, mu, sigma):
 
 
 class GaussianKernel(Function):
-    """phi[e, k] = exp(-1/2 sum_d ((u[e,d] - mu[k,d]) / sigma[k,d])^2)."""
+    """phi[e, k] = exp(-1/2 sum_d ((u[e,d] - mu[k,d]) / sigma[k,d])^2).
+
+    Lecture:  "Graph convolutions - Geometric graph convolution"
+    Forward:  phi[e, k] = exp(-1/2 sum_d ((u[e, d] - mu[k, d]) / sigma[k, d])^2)
+    Backward: gmu[k, d] = sum_e gphi phi (u - mu) / sigma^2; gsigma[k, d] = sum_e gphi phi (u - mu)^2 / sigma^3
+    Shapes:   u (E, dim), mu, sigma (K, dim) -> phi (E, K)
+    """
 
     def forward(self, u, mu, sigma):
         xp = backend.get_xp(u)
@@ -164,7 +177,13 @@ def global_max_pool(x, batch):
 
 
 class SegmentMax(Function):
-    """y[b, f] = max of x[ptr[b]:ptr[b+1], f], with the argmax saved for backward."""
+    """y[b, f] = max of x[ptr[b]:ptr[b+1], f], with the argmax saved for backward.
+
+    Lecture:  "Graph convolutions - Cortical surface classification [Gopinath et al., 2019]" (adaptive pooling)
+    Forward:  y[b, f] = max_{i in [ptr[b], ptr[b+1])} x[i, f]
+    Backward: gx[argmax[b, f], f] = gy[b, f], 0 elsewhere
+    Shapes:   x (V, F), ptr (B + 1,) -> y (B, F)
+    """
 
     def forward(self, x, ptr):
         self.x_shape, self.gpu = x.shape, backend.on_gpu(x)

@@ -69,7 +69,13 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
 
 
 class BinaryCrossEntropy(Function):
-    """Elementwise BCE on probabilities; saves x, t and the clamped logs."""
+    """Elementwise BCE on probabilities; saves x, t and the clamped logs.
+
+    Lecture:  "Image classification"
+    Forward:  l = -(t log x + (1 - t) log(1 - x)), logs clamped at -100
+    Backward: gx = gy (x - t) / (x (1 - x)) (clamped), gt = gy (log(1 - x) - log x)
+    Shapes:   x, t (*) -> l (*)
+    """
 
     def forward(self, x, t):
         xp = get_xp(x)
@@ -102,7 +108,13 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
 
 
 class BinaryCrossEntropyWithLogits(Function):
-    """Elementwise BCE on logits; saves x, t, pos_weight and softplus(-x)."""
+    """Elementwise BCE on logits; saves x, t, pos_weight and softplus(-x).
+
+    Lecture:  "Image classification"
+    Forward:  l = (1 - t) x + (1 + (pw - 1) t) softplus(-x)
+    Backward: gx = gy ((1 - t) - (1 + (pw - 1) t) sigmoid(-x)); gt = gy (-x + (pw - 1) softplus(-x))
+    Shapes:   x, t (*), pos_weight broadcastable -> l (*)
+    """
 
     def forward(self, x, t, pos_weight):
         xp = get_xp(x)
@@ -135,7 +147,13 @@ def mse_loss(input, target, reduction="mean"):
 
 
 class SquaredError(Function):
-    """Elementwise (x - t)^2; saves x - t."""
+    """Elementwise (x - t)^2; saves x - t.
+
+    Lecture:  "Semantic segmentation" (regression losses)
+    Forward:  l = (x - t)^2
+    Backward: gx = 2 gy (x - t), gt = -gx
+    Shapes:   x, t broadcastable -> l (broadcast shape)
+    """
 
     def forward(self, x, t):
         self.d, self.shapes = x - t, (x.shape, t.shape)
@@ -159,7 +177,13 @@ def l1_loss(input, target, reduction="mean"):
 
 
 class AbsoluteError(Function):
-    """Elementwise |x - t|; saves sign(x - t)."""
+    """Elementwise |x - t|; saves sign(x - t).
+
+    Lecture:  "Semantic segmentation" (regression losses)
+    Forward:  l = |x - t|
+    Backward: gx = gy sign(x - t), gt = -gx
+    Shapes:   x, t broadcastable -> l (broadcast shape)
+    """
 
     def forward(self, x, t):
         xp = get_xp(x)
@@ -187,7 +211,13 @@ def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
 
 
 class SmoothL1Error(Function):
-    """Elementwise smooth L1; saves the slope d / beta or sign(d)."""
+    """Elementwise smooth L1; saves the slope d / beta or sign(d).
+
+    Lecture:  "Object detection - Fast R-CNN" (box regression)
+    Forward:  l = 0.5 d^2 / beta if |d| < beta else |d| - 0.5 beta, d = x - t
+    Backward: gx = gy (d / beta or sign(d)), gt = -gx
+    Shapes:   x, t broadcastable -> l (broadcast shape)
+    """
 
     def forward(self, x, t, beta):
         xp = get_xp(x)
@@ -222,7 +252,13 @@ def kl_div(input, target, reduction="mean", log_target=False):
 
 
 class KLDivergence(Function):
-    """Elementwise t (log t - x) (or e^t (t - x)); saves x, t and log t."""
+    """Elementwise t (log t - x) (or e^t (t - x)); saves x, t and log t.
+
+    Lecture:  "CONVOLUTION AUTOENCODER: GOING UNSUPERVISED - Variational autoencoder (VAE)"
+    Forward:  l = t (log t - x) (0 where t = 0); log_target: l = e^t (t - x)
+    Backward: gx = -gy t (or -gy e^t); gt = gy (log t + 1 - x) (or gy e^t (t - x + 1))
+    Shapes:   x, t broadcastable -> l
+    """
 
     def forward(self, x, t, log_target):
         xp = get_xp(x)

@@ -27,9 +27,9 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
 
     Lecture: "Image classification - AlexNet" (local response normalization, paper section 3.3).
     Forward:  S[c] = sum_{c' = c - size//2}^{c + (size-1)//2} x[c']^2   (channels outside [0, C) count 0)
-              D[c] = k + (alpha / size) * S[c];   y[c] = x[c] * D[c]^(-beta)
-    Backward: gx[j] = gy[j] D[j]^(-beta)
-                      - (2 alpha beta / size) x[j] * sum_{c : j in window(c)} gy[c] x[c] D[c]^(-beta-1),
+              den[c] = k + (alpha / size) * S[c];   y[c] = x[c] * den[c]^(-beta)
+    Backward: gx[j] = gy[j] den[j]^(-beta)
+                      - (2 alpha beta / size) x[j] * sum_{c : j in window(c)} gy[c] x[c] den[c]^(-beta-1),
               where j in window(c) <=> c in [j - (size-1)//2, j + size//2]
     Shapes:   x (N, C, *) with at least 3 dims -> y of the same shape
     Reference: Krizhevsky et al., NIPS 2012, section 3.3 (their alpha is PyTorch's alpha / size:
@@ -40,7 +40,7 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
         size: n, the number of channels in each window (>= 1).
         alpha: multiplicative factor (divided by size, as in PyTorch).
         beta: exponent.
-        k: additive constant (> 0 keeps D away from 0).
+        k: additive constant (> 0 keeps den away from 0).
     Returns:
         y, a Tensor shaped like x.
     Raises:
@@ -59,22 +59,28 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
 
 
 class LocalResponseNorm(Function):
-    """y = x * D^(-beta), D = k + (alpha/size) * (window sum of x^2 over channels)."""
+    """y = x * den^(-beta), den = k + (alpha/size) * (window sum of x^2 over channels).
+
+    Lecture:  "Image classification - AlexNet"
+    Forward:  y = x den^(-beta), den = k + (alpha/size) sum over a window of size channels of x^2
+    Backward: gx = gy den^(-beta) - (2 alpha beta / size) x * window-sum(gy x den^(-beta-1))
+    Shapes:   x (N, C, *) -> y (N, C, *)
+    """
 
     def forward(self, x, size, alpha, beta, k):
         self.x, self.size, self.alpha, self.beta = x, size, alpha, beta
         S = _channel_window_sum(x * x, size // 2, (size - 1) // 2)  # (N, C, *)
-        self.D = k + (alpha / size) * S
-        self.D_pow = self.D ** (-beta)  # D^(-beta), reused by backward
-        return x * self.D_pow
+        self.den = k + (alpha / size) * S
+        self.den_pow = self.den ** (-beta)  # den^(-beta), reused by backward
+        return x * self.den_pow
 
     def backward(self, gy):
-        # t[c] = gy[c] x[c] D[c]^(-beta-1); each t[c] reaches the channels of window(c), so the sum
+        # t[c] = gy[c] x[c] den[c]^(-beta-1); each t[c] reaches the channels of window(c), so the sum
         # over {c : j in window(c)} is the window sum with the two pad widths swapped.
-        t = gy * self.x * self.D_pow / self.D
+        t = gy * self.x * self.den_pow / self.den
         back = _channel_window_sum(t, (self.size - 1) // 2, self.size // 2)
         scale = self.x.dtype.type(2.0 * self.alpha * self.beta / self.size)
-        return gy * self.D_pow - scale * self.x * back
+        return gy * self.den_pow - scale * self.x * back
 
 
 def _channel_window_sum(a, before, after):

@@ -50,7 +50,13 @@ def matmul(a, b):
 
 
 class MatMul(Function):
-    """y = a @ b for operands with at least 2 dims."""
+    """y = a @ b for operands with at least 2 dims.
+
+    Lecture:  "CNN refresher" (fully connected layers)
+    Forward:  y = a @ b (batch dims broadcast)
+    Backward: ga = gy @ b^T, gb = a^T @ gy (summed over broadcast batch dims)
+    Shapes:   a (*, M, K), b (*, K, N) -> y (*, M, N)
+    """
 
     saved_only_for = {"a": 1, "b": 0}  # a is read only for gb, b only for ga (shapes aside)
 
@@ -93,7 +99,13 @@ def linear(x, W, b=None):
 
 
 class Linear(Function):
-    """y = x W^T + b, with the batch dims flattened so that each product is one GEMM."""
+    """y = x W^T + b, with the batch dims flattened so that each product is one GEMM.
+
+    Lecture:  "CNN refresher" (fully connected layers)
+    Forward:  y = x W^T + b
+    Backward: gx = gy W, gW = gy^T x, gb = sum over rows of gy  (x, gy flattened to 2-D)
+    Shapes:   x (*, in), W (out, in), b (out,) -> y (*, out)
+    """
 
     saved_only_for = {"x2d": 1, "W": 0}  # x2d is read only for gW, W only for gx
 

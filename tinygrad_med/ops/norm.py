@@ -105,7 +105,14 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
 
 class BatchNorm(Function):
     """x_hat = (x - mu) inv_std and y = gamma x_hat + beta per channel of x viewed as (N, C, S); x_hat is
-    saved for the backward (keep_x_hat=False: no backward will run, and the GPU does not store it)."""
+    saved for the backward (keep_x_hat=False: no backward will run, and the GPU does not store it).
+
+    Lecture:  "Batch normalization"
+    Forward:  x_hat = (x - mean_c) / sqrt(var_c + eps), y = gamma_c x_hat + beta_c (batch stats if training)
+    Backward: gx = (gamma inv_std / m)(m gy - sum gy - x_hat sum gy x_hat) in training, gamma inv_std gy in eval;
+              g gamma = sum gy x_hat; g beta = sum gy  (sums over n and s, per channel)
+    Shapes:   x (N, C, *S), gamma, beta (C,) -> y (N, C, *S), m = N * prod S
+    """
 
     def forward(self, x, gamma, beta, running_mean, running_var, training, momentum, eps, keep_x_hat=True):
         xp, self.x_shape, self.training = backend.get_xp(x), x.shape, training

@@ -6,14 +6,14 @@ Adaptive pooling, global average pooling and max unpooling: ops/adaptive_pool.py
 Argument checking, the Window geometry and the output size: ops/pool_args.py.
 
 One N-d code path serves 1D, 2D and 3D: an input is (N, C, *spatial) or (C, *spatial),
-and a window is described per spatial dim by its size K, stride S, padding P and dilation D.
+and a window is described per spatial dim by its size K, stride S, padding P and dilation dil.
 For one kernel offset k, the inputs seen by all windows form a strided slice
-``x_padded[..., k*D :: S]``, so the CPU path loops over the K kernel offsets only (never
+``x_padded[..., k*dil :: S]``, so the CPU path loops over the K kernel offsets only (never
 over output positions) and works on whole arrays; the GPU kernels run one thread per
 output (3-D geometry, with size-1 leading dims for 1D and 2D).
 
 Output size per spatial dim (as PyTorch):
-    O = floor_or_ceil((L + 2P - D*(K-1) - 1) / S) + 1,
+    O = floor_or_ceil((L + 2P - dil*(K-1) - 1) / S) + 1,
     and in ceil_mode the last window must start inside the input or the left padding:
     if (O-1)*S >= L + P then O -= 1.
 """
@@ -38,12 +38,12 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     """Max pooling over KH x KW windows (padding counts as -inf).
 
     Lecture: "Convolutional neural networks - Max Pooling".
-    Forward:  y[n,c,i,j] = max_{p,q} x[n, c, i*S - P + p*D, j*S - P + q*D]
+    Forward:  y[n,c,i,j] = max_{p,q} x[n, c, i*S - P + p*dil, j*S - P + q*dil]
     Backward: gx[n,c,h,w] = sum of gy[n,c,i,j] over the windows (i,j) whose argmax is (h,w)
     Code:     reference _max_pool_fwd_cpu / max_pool_bwd_cpu (no fast CPU path: the reference is plain);
               kernels/pool.cu::max_pool_fwd, max_pool_bwd(_gather).
     Shapes:   x (N, C, H, W) or (C, H, W) -> y (N, C, OH, OW),
-              OH = floor_or_ceil((H + 2P - D*(KH-1) - 1) / S) + 1 (same for OW; see module doc)
+              OH = floor_or_ceil((H + 2P - dil*(KH-1) - 1) / S) + 1 (same for OW; see module doc)
     Args:
         x: float tensor.
         kernel_size, stride (default: kernel_size), padding, dilation: int or one per spatial dim.
@@ -73,7 +73,13 @@ def _max_pool(op, nd, x, kernel_size, stride, padding, dilation, ceil_mode, retu
 
 class MaxPool(Function):
     """y = max over each window; saves the flat argmax per (N, C) plane for the backward scatter
-    (with_argmax=False: no backward will run and no indices are returned, so none are made)."""
+    (with_argmax=False: no backward will run and no indices are returned, so none are made).
+
+    Lecture:  "Convolutional neural networks - Max Pooling"
+    Forward:  y[n,c,o] = max_k x[n, c, o*S - P + k*dil]
+    Backward: gx = gy scattered to each window's argmax (adds on overlap)
+    Shapes:   x (N, C, *I) -> y (N, C, *O), O = floor_or_ceil((I + 2P - dil*(K-1) - 1) / S) + 1
+    """
 
     def forward(self, x, win, return_indices, with_argmax):
         self.x_shape, self.win = x.shape, win
@@ -131,7 +137,13 @@ def _avg_pool(op, nd, x, kernel_size, stride, padding, ceil_mode, count_include_
 
 
 class AvgPool(Function):
-    """y = window sum / m; the backward spreads gy / m evenly over each window."""
+    """y = window sum / m; the backward spreads gy / m evenly over each window.
+
+    Lecture:  "Convolutional neural networks - Average Pooling"
+    Forward:  y[n,c,o] = sum over window o of x / m (m: window size, or divisor)
+    Backward: gx = sum over windows covering x of gy / m
+    Shapes:   x (N, C, *I) -> y (N, C, *O), O = floor_or_ceil((I + 2P - K) / S) + 1
+    """
 
     def forward(self, x, win, count_include_pad, divisor):
         self.x_shape, self.options = x.shape, (win, count_include_pad, divisor)

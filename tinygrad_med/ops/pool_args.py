@@ -19,7 +19,7 @@ _LAYOUT = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}
 
 
 class Window(NamedTuple):
-    """Per spatial dim: input size L, kernel K, stride S, padding P, dilation D and output size O."""
+    """Per spatial dim: input size L, kernel K, stride S, padding P, dilation dil and output size O."""
 
     size: tuple
     kernel: tuple
@@ -43,7 +43,7 @@ class Window(NamedTuple):
         return [(0, 0)] * (ndim - len(self.size)) + list(zip(self.padding, right, strict=True))
 
     def slices(self, offset):
-        """The inputs that kernel offset ``offset`` sees in every window: x_padded[..., k*D :: S] (O of them)."""
+        """The inputs that kernel offset ``offset`` sees in every window: x_padded[..., k*dil :: S] (O of them)."""
         return (Ellipsis,) + tuple(
             slice(k * d, k * d + s * (o - 1) + 1, s)
             for k, s, d, o in zip(offset, self.stride, self.dilation, self.out, strict=True)
@@ -53,7 +53,7 @@ class Window(NamedTuple):
 def pool_output_size(size, kernel, stride, padding, dilation, ceil_mode):
     """PyTorch's output size of one spatial dim (the formula in ops/pool.py's module docstring).
 
-    O = floor_or_ceil((L + 2P - D*(K-1) - 1) / S) + 1; in ceil_mode, O -= 1 if (O-1)*S >= L + P
+    O = floor_or_ceil((L + 2P - dil*(K-1) - 1) / S) + 1; in ceil_mode, O -= 1 if (O-1)*S >= L + P
     (the last window must start inside the input or the left padding).
     """
     span = size + 2 * padding - dilation * (kernel - 1) - 1

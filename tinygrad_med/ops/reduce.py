@@ -56,6 +56,14 @@ def sum(input, dim=None, keepdim=False, *, dtype=None):
 
 
 class Sum(Function):
+    """Sum over the given axes.
+
+    Lecture:  "Batch normalization" (means over the batch) and every loss
+    Forward:  y = sum_{axes} x
+    Backward: gx = gy broadcast back over the reduced axes
+    Shapes:   x (*) -> y (* without axes, or 1 if keepdim)
+    """
+
     def forward(self, x, axes, keepdim, out):
         self.x_shape, self.axes, self.keepdim = x.shape, axes, keepdim
         return backend.get_xp(x).asarray(x.sum(axis=axes, keepdims=keepdim, dtype=out))
@@ -95,6 +103,14 @@ def prod(input, dim=None, keepdim=False, *, dtype=None):
 
 
 class Prod(Function):
+    """Product along one axis.
+
+    Lecture:  "CNN refresher"
+    Forward:  y = prod_i x_i along axis
+    Backward: gx_i = gy * prod_{j != i} x_j  (built without dividing by x_i, so zeros are handled)
+    Shapes:   x (*) -> y (* without axis, or 1 if keepdim)
+    """
+
     def forward(self, x, axis, keepdim, out):
         self.x, self.axis, self.keepdim = x, axis, keepdim
         return backend.get_xp(x).asarray(x.prod(axis=axis, keepdims=keepdim, dtype=out))
@@ -124,6 +140,14 @@ def cumsum(input, dim, *, dtype=None):
 
 
 class CumSum(Function):
+    """Cumulative sum along one axis.
+
+    Lecture:  "CNN refresher"
+    Forward:  y_i = sum_{j <= i} x_j
+    Backward: gx_i = sum_{j >= i} gy_j  (a reversed cumulative sum)
+    Shapes:   x (*) -> y (*)
+    """
+
     def forward(self, x, axis, out):
         self.axis = axis
         return backend.get_xp(x).cumsum(x, axis=axis, dtype=out)
@@ -148,6 +172,14 @@ def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 
 class Var(Function):
+    """Variance over the given axes with a correction (Bessel's is 1).
+
+    Lecture:  "Batch normalization" (the batch variance)
+    Forward:  y = sum (x - mean)^2 / (n - correction)
+    Backward: gx = gy * 2 (x - mean) / (n - correction)  (nan / inf where n <= correction, as PyTorch)
+    Shapes:   x (*) -> y (* without axes, or 1 if keepdim)
+    """
+
     def forward(self, x, axes, keepdim, correction, whole):
         n = reduced_size(x.shape, axes)
         with numpy.errstate(invalid="ignore", divide="ignore"):
@@ -180,6 +212,14 @@ def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 
 class SqrtOfVar(Function):
+    """The square root that turns Var into std, with std's gradient convention at 0.
+
+    Lecture:  "Batch normalization"
+    Forward:  y = sqrt(v)
+    Backward: gv = gy / (2 y), 0 where y == 0
+    Shapes:   v (*) -> y (*)
+    """
+
     def forward(self, v):
         self.y = backend.get_xp(v).sqrt(v)
         return self.y
@@ -214,6 +254,14 @@ def logsumexp(input, dim, keepdim=False):
 
 
 class LogSumExp(Function):
+    """log sum exp over the given axes, shifted by the max so that nothing overflows.
+
+    Lecture:  "Image classification" (the softmax normaliser)
+    Forward:  y = m + log sum_{axes} e^(x - m), m = max_{axes} x
+    Backward: gx = gy * e^(x - y)  (the softmax of x)
+    Shapes:   x (*) -> y (* without axes, or 1 if keepdim)
+    """
+
     def forward(self, x, axes, keepdim):
         xp = backend.get_xp(x)
         m = (
@@ -254,6 +302,14 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
 
 
 class VectorNorm(Function):
+    """p-norm over the given axes (p = 0, 1, 2, inf, -inf or any number).
+
+    Lecture:  "MORE ON OPTIMIZATION" (gradient norms and weight decay)
+    Forward:  y = (sum |x|^p)^(1/p); max |x| for inf
+    Backward: gx = gy * sign(x) |x|^(p-1) / y^(p-1); inf: gy split among the maxima; p = 0: 0
+    Shapes:   x (*) -> y (* without axes, or 1 if keepdim)
+    """
+
     def forward(self, x, p, axes, keepdim):
         xp = backend.get_xp(x)
         a = xp.abs(x)

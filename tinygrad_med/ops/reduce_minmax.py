@@ -68,7 +68,13 @@ def _extreme(x, dim, keepdim, other, which):
 
 
 class TakeAlong(Function):
-    """y = x at ``index`` along ``axis``; backward puts gy back at those positions, zeros elsewhere."""
+    """y = x at ``index`` along ``axis``; backward puts gy back at those positions, zeros elsewhere.
+
+    Lecture:  "CNN refresher"
+    Forward:  y = take_along_axis(x, index, axis)
+    Backward: gx = gy at the taken positions, 0 elsewhere; none for index
+    Shapes:   x (*), index (* with 1 along axis) -> y
+    """
 
     def forward(self, x, index, axis, keepdim):
         xp = backend.get_xp(x)
@@ -113,7 +119,13 @@ def _check_nonempty(x, axes, op, whole):
 
 
 class Extreme(Function):
-    """y = max (or min) over axes; backward routes gy to the arg-extreme, split between ties."""
+    """y = max (or min) over axes; backward routes gy to the arg-extreme, split between ties.
+
+    Lecture:  "Convolutional neural networks - Max Pooling" (a max routes its gradient)
+    Forward:  y = max_{axes} x (or min)
+    Backward: gx = gy / count at each element equal to y (ties split), 0 elsewhere
+    Shapes:   x (*) -> y (* without axes, or 1 if keepdim)
+    """
 
     def forward(self, x, axes, keepdim, which):
         reduce = x.max if which == "max" else x.min

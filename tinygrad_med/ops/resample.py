@@ -104,7 +104,13 @@ def interpolate(
 
 
 class Interpolate(Function):
-    """y = x resampled along each spatial axis; backward scatters gy back with the same weights."""
+    """y = x resampled along each spatial axis; backward scatters gy back with the same weights.
+
+    Lecture:  "Semantic segmentation" (upsampling)
+    Forward:  y[o] = sum_j w(o, j) x[j] per spatial axis (nearest, linear, cubic weights)
+    Backward: gx[j] = sum_o w(o, j) gy[o] (the same weights, transposed)
+    Shapes:   x (N, C, *I) -> y (N, C, *out)
+    """
 
     def forward(self, x, out, steps, mode, align_corners):
         self.x_shape, self.geometry = x.shape, (out, steps, mode, align_corners)
@@ -346,7 +352,13 @@ def pad(x, pad, mode="reflect", value=None):
 
 class BorderPad(Function):
     """y = x[src(j)] along each padded axis (numpy's pad modes reflect, edge, wrap are exactly these);
-    backward folds the border gradients back onto their sources."""
+    backward folds the border gradients back onto their sources.
+
+    Lecture:  "Convolutional neural networks - Convolution padding"
+    Forward:  y[j] = x[src(j)] along each padded axis (reflect, replicate or circular)
+    Backward: gx[i] = sum over j with src(j) = i of gy[j]
+    Shapes:   x (*, d_i) -> y (*, d_i + before_i + after_i)
+    """
 
     def forward(self, x, sources, mode):
         self.x_shape, self.sources = x.shape, sources
@@ -395,7 +407,13 @@ def separable(x, matrices):
 
 
 class Separable(Function):
-    """y = x times one matrix per trailing axis; backward: gy times the transposed matrices."""
+    """y = x times one matrix per trailing axis; backward: gy times the transposed matrices.
+
+    Lecture:  "HANDLING SPATIAL VARIANCE - Data augmentation" (resizing)
+    Forward:  y = x times M_a along each trailing axis a
+    Backward: gx = gy times M_a^T along each axis
+    Shapes:   x (*, I_1, .., I_k), M_a (O_a, I_a) -> y (*, O_1, .., O_k)
+    """
 
     def forward(self, x, matrices):
         self.matrices = [backend.to_device(numpy.asarray(m, x.dtype), backend.device_of(x)) for m in matrices]

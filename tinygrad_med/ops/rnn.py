@@ -81,6 +81,15 @@ def lstm_gates(gates, c):
 
 
 class LSTMGates(Function):
+    """The LSTM step's elementwise part: gate pre-activations and c -> (h', c'), one fused kernel.
+
+    Lecture:  "Recurrent neural networks"
+    Forward:  [i f g o] = [sig sig tanh sig](gates); c' = f c + i g; h' = o tanh(c')
+    Backward: gc' = gh o (1 - tanh^2 c') + gc; go = gh tanh c'; gi = gc' g; gf = gc' c; gg = gc' i; gc = gc' f;
+              then through the nonlinearities
+    Shapes:   gates (N, 4 hidden_size), c (N, hidden_size) -> h', c' (N, hidden_size)
+    """
+
     def forward(self, gates, c):
         fwd = _lstm_gates_fwd_gpu if backend.on_gpu(gates) else _lstm_gates_fwd_cpu
         h_new, c_new, self.act = fwd(gates, c)  # act: (N, 4H) = [i f g o] after their nonlinearities
@@ -147,17 +156,18 @@ def lstm_layer(x, h0, c0, W_ih, W_hh, b_ih=None, b_hh=None, mask=None, reverse=F
     Forward:  A = x W_ih^T + b_ih + b_hh for every step at once (one GEMM), then
               for t = 0..T-1 (T-1..0 if reverse): (h, c) = lstm_gates(A[t] + h W_hh^T, c);  out[t] = h.
               Where mask[t] is False (a padded step) h and c are kept and out[t] = 0.
-    Backward: the same steps in the opposite order: G[t] = lstm_gates' backward of (gout[t] + gh, gc);
-              gh <- G[t] W_hh; gc <- its c-gradient.  Then ONE product each for everything else:
-              gW_ih = G^T x,  gW_hh = sum_t G[t]^T h[t-1],  gb_ih = gb_hh = sum_t G[t],  gx = G W_ih.
+    Backward: the same steps in the opposite order: gA[t] = lstm_gates' backward of (gout[t] + gh, gc);
+              gh <- gA[t] W_hh; gc <- its c-gradient.  Then ONE product each for everything else:
+              gW_ih = gA^T x,  gW_hh = sum_t gA[t]^T h[t-1],  gb_ih = gb_hh = sum_t gA[t],  gx = gA W_ih.
     Shapes:   x (T, N, input_size); h0, c0 (N, H); W_ih (4H, input_size); W_hh (4H, H); b_ih, b_hh (4H,);
               mask (T, N, 1) bool -> out (T, N, H), h_T (N, H), c_T (N, H)
     Same numbers as unrolling lstm_cell with autograd (tests/test_rnn.py ties the two).  Per step it
     costs one product forward and one backward; the products over all steps are batched into big GEMMs.
     Raises:   ShapeError if the shapes do not fit together as above.
     """
-    G = W_hh.shape[0]
-    if x.ndim != 3 or W_ih.shape != (G, x.shape[-1]) or G % 4 or W_hh.shape != (G, G // 4):
+    hidden_size = W_hh.shape[0] // 4
+    four_h = 4 * hidden_size
+    if x.ndim != 3 or W_ih.shape != (four_h, x.shape[-1]) or W_hh.shape != (four_h, hidden_size):
         raise ShapeError(
             fmt(
                 "lstm_layer",
@@ -168,29 +178,38 @@ def lstm_layer(x, h0, c0, W_ih, W_hh, b_ih=None, b_hh=None, mask=None, reverse=F
             )
         )
     T, N = x.shape[0], x.shape[1]
-    if h0.shape != (x.shape[1], G // 4) or c0.shape != h0.shape:
-        raise ShapeError(fmt("lstm_layer", f"h0 and c0 must be (N, H) = ({x.shape[1]}, {G // 4})", h0=h0, c0=c0))
+    if h0.shape != (x.shape[1], hidden_size) or c0.shape != h0.shape:
+        raise ShapeError(fmt("lstm_layer", f"h0 and c0 must be (N, H) = ({x.shape[1]}, {hidden_size})", h0=h0, c0=c0))
     if mask is not None and tuple(mask.shape) != (T, N, 1):
         raise ShapeError(fmt("lstm_layer", f"mask must be (T, N, 1) = ({T}, {N}, 1)", mask=mask))
     return LSTMLayer.apply(x, h0, c0, W_ih, W_hh, b_ih, b_hh, mask=mask, reverse=reverse)
 
 
 class LSTMLayer(Function):
+    """One direction of an LSTM layer over all T steps (lstm_layer); backpropagation through time.
+
+    Lecture:  "Recurrent neural networks"
+    Forward:  A = x W_ih^T + b (one GEMM); per step (h, c) = lstm_gates(A[t] + h W_hh^T, c)
+    Backward: steps in reverse: gA[t] from lstm_gates' backward, gh = gA[t] W_hh; then gW_ih = gA^T x, gW_hh =
+              sum_t gA[t]^T h[t-1], gb = sum gA, gx = gA W_ih
+    Shapes:   x (T, N, in), h0, c0 (N, hidden_size) -> out (T, N, hidden_size), h_T, c_T
+    """
+
     def forward(self, x, h0, c0, W_ih, W_hh, b_ih, b_hh, mask, reverse):
         xp = backend.get_xp(x)
         fwd = _lstm_gates_fwd_gpu if backend.on_gpu(x) else _lstm_gates_fwd_cpu
-        T, N, G = x.shape[0], x.shape[1], W_hh.shape[0]
-        A = (x.reshape(T * N, -1) @ W_ih.T).reshape(T, N, G)  # every step's input projection: one GEMM
+        T, N, hidden_size = x.shape[0], x.shape[1], W_hh.shape[1]
+        A = (x.reshape(T * N, -1) @ W_ih.T).reshape(T, N, 4 * hidden_size)  # every step's input projection: one GEMM
         for b in (b_ih, b_hh):
             if b is not None:
                 A += b
         # States in time order: hs[t + before] is h before step t, hs[t + after] the h it makes; the
         # first state sits at hs[0] going forward and at hs[T] going backward in time.  cs alike.
         before, after = (1, 0) if reverse else (0, 1)
-        hs, cs = xp.empty((T + 1, N, G // 4), x.dtype), xp.empty((T + 1, N, G // 4), x.dtype)
+        hs, cs = xp.empty((T + 1, N, hidden_size), x.dtype), xp.empty((T + 1, N, hidden_size), x.dtype)
         hs[T * before], cs[T * before] = h0, c0
-        out = hs[after : after + T] if mask is None else xp.zeros((T, N, G // 4), x.dtype)
-        self.c_new = cs[after : after + T] if mask is None else xp.empty((T, N, G // 4), x.dtype)
+        out = hs[after : after + T] if mask is None else xp.zeros((T, N, hidden_size), x.dtype)
+        self.c_new = cs[after : after + T] if mask is None else xp.empty((T, N, hidden_size), x.dtype)
         for t in reversed(range(T)) if reverse else range(T):
             h, c = hs[t + before], cs[t + before]
             # (4H, H) @ (H, N), read transposed: BLAS splits the 4H rows over its threads, which is
@@ -210,23 +229,23 @@ class LSTMLayer(Function):
     def backward(self, gout, gh, gc):
         xp = backend.get_xp(gout)
         bwd = _lstm_gates_bwd_gpu if backend.on_gpu(gout) else _lstm_gates_bwd_cpu
-        T, N, G = self.act.shape
-        g_gates = xp.empty_like(self.act)  # G[t] = dL/dA[t]
+        T, N, four_h = self.act.shape
+        gA = xp.empty_like(self.act)  # gA[t] = dL/dA[t], the gradient of step t's gate pre-activations
         for t in range(T) if self.reverse else reversed(range(T)):
             g_h_new, g_c_new = gout[t] + gh, gc
             if self.mask is not None:
                 m = self.mask[t]
                 g_h_new, g_c_new, gh_keep, gc_keep = g_h_new * m, g_c_new * m, gh * ~m, gc * ~m
-            g_gates[t], gc = bwd(g_h_new, g_c_new, self.act[t], self.cs[t + self.before], self.c_new[t])
-            gh = g_gates[t] @ self.W_hh  # (N, 4H) @ (4H, H)
+            gA[t], gc = bwd(g_h_new, g_c_new, self.act[t], self.cs[t + self.before], self.c_new[t])
+            gh = gA[t] @ self.W_hh  # (N, 4H) @ (4H, H)
             if self.mask is not None:
                 gh, gc = gh + gh_keep, gc + gc_keep
-        G2 = g_gates.reshape(T * N, G)
-        h_prev = self.hs[self.before : self.before + T].reshape(T * N, G // 4)
-        gx = (G2 @ self.W_ih).reshape(self.x.shape) if self.needs_input_grad[0] else None
-        gW_ih = G2.T @ self.x.reshape(T * N, -1) if self.needs_input_grad[3] else None
-        gW_hh = G2.T @ h_prev if self.needs_input_grad[4] else None
-        gb = G2.sum(axis=0) if any(self.has_bias) else None
+        gA2 = gA.reshape(T * N, four_h)  # (T, N, 4H) -> (T*N, 4H)
+        h_prev = self.hs[self.before : self.before + T].reshape(T * N, four_h // 4)
+        gx = (gA2 @ self.W_ih).reshape(self.x.shape) if self.needs_input_grad[0] else None
+        gW_ih = gA2.T @ self.x.reshape(T * N, -1) if self.needs_input_grad[3] else None
+        gW_hh = gA2.T @ h_prev if self.needs_input_grad[4] else None
+        gb = gA2.sum(axis=0) if any(self.has_bias) else None
         gb_ih = gb if self.has_bias[0] else None
         gb_hh = None if not self.has_bias[1] else gb if gb_ih is None else gb.copy()  # two leaves, two arrays
         return gx, gh, gc, gW_ih, gW_hh, gb_ih, gb_hh
@@ -262,6 +281,14 @@ def gru_gates(gi, gh, h):
 
 
 class GRUGates(Function):
+    """The GRU step's elementwise part: (gi, gh, h) -> h', one fused kernel.
+
+    Lecture:  "Recurrent neural networks"
+    Forward:  r = sig(gi_r + gh_r), z = sig(gi_z + gh_z), n = tanh(gi_n + r gh_n), h' = (1 - z) n + z h
+    Backward: gn = g (1 - z), gz = g (h - n), gh_direct = g z, then through tanh and the sigmoids (gru_gates)
+    Shapes:   gi, gh (N, 3 hidden_size), h (N, hidden_size) -> h' (N, hidden_size)
+    """
+
     def forward(self, gi, gh, h):
         fwd = _gru_gates_fwd_gpu if backend.on_gpu(gi) else _gru_gates_fwd_cpu
         h_new, self.act = fwd(gi, gh, h)  # act: (N, 3H) = [r z n]

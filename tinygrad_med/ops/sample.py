@@ -98,7 +98,13 @@ def affine_grid(theta, size, align_corners=False):
 
 
 class AffineGrid(Function):
-    """grid = base @ theta^T with base the (x, y, [z,] 1) coordinates of every output pixel."""
+    """grid = base @ theta^T with base the (x, y, [z,] 1) coordinates of every output pixel.
+
+    Lecture:  "HANDLING SPATIAL VARIANCE - Spatial transformer"
+    Forward:  grid[n, p] = theta[n] @ (x_p, y_p, [z_p,] 1), base coordinates in [-1, 1]
+    Backward: gtheta[n] = sum_p g_grid[n, p] base_p^T
+    Shapes:   theta (N, 2, 3) or (N, 3, 4) -> grid (N, H, W, 2) or (N, D, H, W, 3)
+    """
 
     def forward(self, theta, size, align_corners):
         xp = backend.get_xp(theta)
@@ -181,7 +187,13 @@ def _check_grid_sample(x, grid, mode, padding_mode):
 
 
 class GridSample(Function):
-    """y = taps of x at the grid's source points; backward scatters gy into gx and differentiates the weights."""
+    """y = taps of x at the grid's source points; backward scatters gy into gx and differentiates the weights.
+
+    Lecture:  "HANDLING SPATIAL VARIANCE - Spatial transformer"
+    Forward:  y[n, c, p] = sum over taps j of w_j(grid[n, p]) x[n, c, j] (bilinear / nearest / bicubic)
+    Backward: gx[j] += w_j gy (scatter); g grid = sum_j (dw_j / d grid) x[j] gy
+    Shapes:   x (N, C, *I), grid (N, *O, d) -> y (N, C, *O)
+    """
 
     def forward(self, x, grid, mode, padding, align_corners):
         self.x, self.grid, self.options = x, grid, (mode, padding, align_corners)

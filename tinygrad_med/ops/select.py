@@ -40,6 +40,14 @@ def where(condition, input, other):
 
 
 class Where(Function):
+    """Elementwise choice between a and b by a boolean condition.
+
+    Lecture:  "Convolutional neural networks - Activation function" (ReLU is such a choice)
+    Forward:  y = where(c, a, b)
+    Backward: ga = unbroadcast(where(c, gy, 0)), gb = unbroadcast(where(c, 0, gy)); none for c
+    Shapes:   a, b, c broadcastable -> y (broadcast shape)
+    """
+
     def forward(self, a, b, condition):
         self.c, self.a_shape, self.b_shape = condition, a.shape, b.shape
         return backend.get_xp(a).where(condition, a, b)
@@ -77,7 +85,13 @@ def _check_tensors(op, *values):
 
 
 class Extremum(Function):
-    """y = max(a, b) or min(a, b); PyTorch's backward: where(a == b, gy / 2, gy), zero for the loser."""
+    """y = max(a, b) or min(a, b); PyTorch's backward: where(a == b, gy / 2, gy), zero for the loser.
+
+    Lecture:  "Convolutional neural networks - Activation function" (ReLU is max(x, 0))
+    Forward:  y = max(a, b) (or min(a, b))
+    Backward: the winner gets gy, the loser 0; on a tie each gets gy / 2
+    Shapes:   a, b broadcastable -> y (broadcast shape)
+    """
 
     def forward(self, a, b, larger):
         xp = backend.get_xp(a)
@@ -111,7 +125,13 @@ clip = clamp
 
 
 class Clamp(Function):
-    """y = min(max(x, lo), hi); PyTorch's backward (clamp_backward_min_max), the exact derivative."""
+    """y = min(max(x, lo), hi); PyTorch's backward (clamp_backward_min_max), the exact derivative.
+
+    Lecture:  "Convolutional neural networks - Activation function"
+    Forward:  y = min(max(x, lo), hi)
+    Backward: gx = gy where lo <= x <= hi; g lo = gy where x < lo; g hi = gy where x > hi (else 0)
+    Shapes:   x, lo, hi broadcastable -> y (broadcast shape)
+    """
 
     def forward(self, x, low, high):
         xp = backend.get_xp(x)
@@ -151,6 +171,14 @@ def fill(input, value):
 
 
 class Fill(Function):
+    """Every element set to one value (a tensor value is differentiable).
+
+    Lecture:  "CNN refresher"
+    Forward:  y[i] = value
+    Backward: gx = 0, g value = sum_i gy[i]
+    Shapes:   x (*), value () -> y (*)
+    """
+
     def forward(self, x, value):
         self.x_shape = x.shape
         return backend.get_xp(x).full(x.shape, value, dtype=x.dtype)

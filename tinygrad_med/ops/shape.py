@@ -56,6 +56,14 @@ def reshape(x, *shape):
 
 
 class Reshape(Function):
+    """The same elements in a new shape.
+
+    Lecture:  "CNN refresher" (flattening feature maps before the FC layers)
+    Forward:  y = x.reshape(shape)
+    Backward: gx = gy.reshape(x.shape)
+    Shapes:   x (*) -> y (shape), same number of elements
+    """
+
     def forward(self, x, shape):
         self.x_shape = x.shape
         return x.reshape(shape)
@@ -87,6 +95,14 @@ def permute(x, *dims):
 
 
 class Permute(Function):
+    """Axes reordered.
+
+    Lecture:  "CNN refresher"
+    Forward:  y = x.transpose(dims)
+    Backward: gx = gy.transpose(argsort(dims))
+    Shapes:   x (d_0, ..., d_k) -> y (d_dims[0], ..., d_dims[k])
+    """
+
     def forward(self, x, dims):
         self.inverse = tuple(numpy.argsort(dims))
         return x.transpose(dims)
@@ -137,6 +153,14 @@ def expand(x, *shape):
 
 
 class Expand(Function):
+    """Broadcast to a larger shape without copying.
+
+    Lecture:  "CNN refresher"
+    Forward:  y = broadcast_to(x, shape)
+    Backward: gx = gy summed over the broadcast dims
+    Shapes:   x (*) -> y (shape), x broadcastable to shape
+    """
+
     def forward(self, x, shape):
         self.x_shape = x.shape
         return backend.get_xp(x).broadcast_to(x, shape)
@@ -168,6 +192,14 @@ def _raw_index(index, x):
 
 
 class GetItem(Function):
+    """Indexing: basic slices, integer and boolean arrays, as NumPy's x[index].
+
+    Lecture:  "CNN refresher"
+    Forward:  y = x[index]
+    Backward: gx = zeros like x with gy scatter-added at index (repeated indices add up)
+    Shapes:   x (*) -> y (the shape NumPy gives x[index])
+    """
+
     def forward(self, x, index):
         self.x_shape, self.x_dtype, self.index = x.shape, x.dtype, index
         try:
@@ -206,6 +238,14 @@ def cat(tensors, dim=0):
 
 
 class Cat(Function):
+    """Concatenation along one axis.
+
+    Lecture:  "Image classification - Densely connected CNN (DenseNet) [Huang et al, 2016]"
+    Forward:  y = [x_1, x_2, ...] along axis
+    Backward: gx_i = the slice of gy that x_i filled
+    Shapes:   x_i (..., n_i, ...) -> y (..., sum n_i, ...)
+    """
+
     def forward(self, *xs, axis):
         self.axis, self.sizes = axis, [x.shape[axis] for x in xs]
         return backend.get_xp(xs[0]).concatenate(xs, axis=axis)
@@ -244,7 +284,13 @@ def split(x, split_size_or_sections, dim=0):
 
 
 class Split(Function):
-    """One op with one output per piece, so backward concatenates once (not once per piece)."""
+    """One op with one output per piece, so backward concatenates once (not once per piece).
+
+    Lecture:  "CNN refresher"
+    Forward:  y_i = x[..., b_i : b_i + n_i, ...] along axis
+    Backward: gx = concatenate(gy_1, gy_2, ...)
+    Shapes:   x (..., sum n_i, ...) -> y_i (..., n_i, ...)
+    """
 
     def forward(self, x, sizes, axis):
         self.axis, bounds = axis, numpy.cumsum(sizes)[:-1]
@@ -261,6 +307,14 @@ def unbind(x, dim=0):
 
 
 class Unbind(Function):
+    """One output per index along an axis (that axis removed).
+
+    Lecture:  "CNN refresher"
+    Forward:  y_i = x[..., i, ...]
+    Backward: gx = stack(gy_1, gy_2, ...) along axis
+    Shapes:   x (..., n, ...) -> n tensors (..., ...)
+    """
+
     def forward(self, x, axis):
         self.axis = axis
         return tuple(backend.get_xp(x).moveaxis(x, axis, 0))
@@ -321,6 +375,14 @@ def crop(x, pairs, minimum, mode):
 
 
 class Pad(Function):
+    """Constant padding.
+
+    Lecture:  "Convolutional neural networks - padding"
+    Forward:  y = x surrounded by value, widths (before, after) per axis
+    Backward: gx = gy cropped back to x's region
+    Shapes:   x (d_i) -> y (d_i + before_i + after_i)
+    """
+
     def forward(self, x, widths, value):
         self.crop = tuple(slice(a, a + n) for (a, _), n in zip(widths, x.shape))
         return backend.get_xp(x).pad(x, widths, mode="constant", constant_values=value)
@@ -376,6 +438,14 @@ def clone(input, *, memory_format=None):
 
 
 class Clone(Function):
+    """A copy that autograd sees as a new node.
+
+    Lecture:  "CNN refresher"
+    Forward:  y = copy of x
+    Backward: gx = gy
+    Shapes:   x (*) -> y (*)
+    """
+
     def forward(self, x):
         return x.copy()
 
@@ -384,6 +454,14 @@ class Clone(Function):
 
 
 class To(Function):
+    """Move to a device and / or cast to a dtype.
+
+    Lecture:  "CNN refresher"
+    Forward:  y = x on device, as dtype
+    Backward: gx = gy moved back to x's device and cast to x's dtype
+    Shapes:   x (*) -> y (*)
+    """
+
     def forward(self, x, device, dtype):
         self.device, self.dtype = backend.device_of(x), x.dtype
         return backend.to_device(x, device).astype(dtype, copy=False)

@@ -81,7 +81,13 @@ def _implicit_dim(op, ndim, stacklevel):
 
 
 class Softmax(Function):
-    """y = softmax(x) along axis; saves y, since gx = y (gy - <gy, y>)."""
+    """y = softmax(x) along axis; saves y, since gx = y (gy - <gy, y>).
+
+    Lecture:  "Image classification"
+    Forward:  y = e^(x - m) / sum e^(x - m) along axis, m = max
+    Backward: gx = y (gy - sum(gy y)) along axis
+    Shapes:   x (*) -> y (*)
+    """
 
     def forward(self, x, axis):
         self.axis = axis
@@ -95,7 +101,13 @@ class Softmax(Function):
 
 
 class LogSoftmax(Function):
-    """y = log_softmax(x) along axis; saves y, since gx = gy - e^y sum(gy)."""
+    """y = log_softmax(x) along axis; saves y, since gx = gy - e^y sum(gy).
+
+    Lecture:  "Image classification"
+    Forward:  y = x - m - log sum e^(x - m) along axis
+    Backward: gx = gy - e^y sum(gy) along axis
+    Shapes:   x (*) -> y (*)
+    """
 
     def forward(self, x, axis):
         self.axis = axis
