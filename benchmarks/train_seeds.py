@@ -42,6 +42,10 @@ ROWS = (
     ("autoencoder", "digits"),
     ("vae", "digits"),
     ("captioner", "digits"),
+    ("spectral_gcn", "cortex"),
+    ("geometric_gcn", "cortex"),
+    ("vertex_mlp", "cortex"),
+    ("graph_classifier", "cortex-patches"),
 )
 SKIPPED_KEYS = {"config", "interrupted", "epochs", "data_wait_share", "threshold_baseline_value"}
 RESULTS = Path(__file__).resolve().parent / "results"
