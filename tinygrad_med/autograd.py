@@ -91,7 +91,7 @@ def _check_not_freed(fn):
 
 
 def _apply_backward(fn, gys, pending):
-    _check_not_freed(fn)
+    # not freed: checked when fn entered ``pending`` (the root in run_backward, the others below)
     check_saved_versions(fn)  # a saved array changed in place since forward would give a wrong gradient
     if len(gys) > 1 or gys[0] is None:  # a multi-output op: outputs that got no gradient get zeros
         xp = backend.get_xp(next(g for g in gys if g is not None))

@@ -14,7 +14,8 @@ import numpy
 
 from . import backend, random
 from .errors import DTypeError, ShapeError, fmt
-from .factory_args import fill_dtype, integer, number, sizes
+from .factory_args import integer, number, sizes
+from .ops.promotion import scalar_dtype
 from .tensor import Tensor
 
 __all__ = [
@@ -87,7 +88,7 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
     if not isinstance(size, (tuple, list)):
         raise TypeError(fmt("full", f"size must be a tuple of ints, got {type(size).__name__}", size=size))
     value = number("full", "fill_value", fill_value)
-    dtype = fill_dtype(value) if dtype is None else dtype
+    dtype = scalar_dtype(value) if dtype is None else dtype
     return _make(lambda xp, s, d: xp.full(s, value, d), sizes("full", (size,), {}), dtype, device, requires_grad)
 
 

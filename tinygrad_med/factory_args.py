@@ -12,7 +12,7 @@ import numpy
 from .errors import ShapeError, fmt
 from .tensor import Tensor
 
-__all__ = ["sizes", "integer", "number", "fill_dtype"]
+__all__ = ["sizes", "integer", "number"]
 
 
 def sizes(op, size, kw):
@@ -59,10 +59,3 @@ def number(op, name, value):
     if not isinstance(value, (bool, int, float)):
         raise TypeError(fmt(op, f"{name} must be a number, got {type(value).__name__}"))
     return value
-
-
-def fill_dtype(value):
-    """PyTorch's dtype for a fill value: bool -> bool, int -> int64, float -> float32 (the default)."""
-    if isinstance(value, bool):
-        return numpy.bool_
-    return numpy.int64 if isinstance(value, int) else numpy.float32

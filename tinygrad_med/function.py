@@ -221,7 +221,9 @@ def check_saved_versions(fn):
     """Raise InplaceModifiedError if an array ``fn`` saved for backward was changed in place since its forward.
 
     O(1) when nothing anywhere was changed in place since (the clock has not moved); otherwise each
-    array saved on ``fn`` is looked up, except those read only for a gradient nobody wants.
+    array saved on ``fn`` is looked up, except those read only for a gradient nobody wants. Every in-place
+    change moves the clock, running statistics updated by a training-mode batch norm included, so in a model
+    with batch norm the ops recorded before its last forward take the lookup path.
     """
     clock = fn.__dict__.get("forward_clock")
     if clock is None or clock == _CLOCK[0]:

@@ -123,8 +123,11 @@ class Tensor:
         return (self[i] for i in range(self.shape[0]))
 
     def __array__(self, dtype=None, copy=None):
-        """``numpy.asarray(t)``: the data as a host array (no graph), as torch.Tensor.__array__."""
+        """``numpy.asarray(t)``: the data as a host array (no graph), as torch.Tensor.__array__; ``copy=True``
+        (``numpy.array(t)``) gives a copy, so writing into it never bypasses autograd's version counters."""
         array = self.numpy()
+        if copy and array is self.data:
+            array = array.copy()
         return array if dtype is None else array.astype(dtype, copy=False)
 
     def __repr__(self):

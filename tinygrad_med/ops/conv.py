@@ -144,9 +144,12 @@ class ConvNd(Function):
         gy_t = channels_first(gy, groups)  # (N, F, *O) -> (g, F/g, N * prod O)
         col_g = by_group(self.col, groups)  # (g, C/g * prod K, N * prod O)
         W_g = W.reshape(groups, W.shape[0] // groups, -1)  # (g, F/g, C/g * prod K)
-        gW = xp.matmul(gy_t, col_g.swapaxes(-1, -2)).reshape(W.shape)  # gW = gy col^T
-        gcol = xp.matmul(W_g.swapaxes(-1, -2), gy_t).reshape(self.col.shape)  # gcol = W^T gy
-        gx = col2im(gcol, self.x.shape, self.geometry)  # the adjoint of im2col
+        gx = gW = None  # only the gradients asked for (a first layer's x, frozen weights need none)
+        if self.needs_input_grad[1]:
+            gW = xp.matmul(gy_t, col_g.swapaxes(-1, -2)).reshape(W.shape)  # gW = gy col^T
+        if self.needs_input_grad[0]:
+            gcol = xp.matmul(W_g.swapaxes(-1, -2), gy_t).reshape(self.col.shape)  # gcol = W^T gy
+            gx = col2im(gcol, self.x.shape, self.geometry)  # the adjoint of im2col
         gb = gy_t.sum(axis=-1).reshape(-1) if len(self.needs_input_grad) > 2 else None  # sum over n, o
         return gx, gW, gb
 
@@ -178,9 +181,11 @@ def conv_transpose_by_col2im(x_t, W, geometry, out_shape, out=None):
 
 
 def weight_grad(col, gy_t):
-    """gW = gy @ col^T per group.  col (C * prod K, N * prod O), gy_t (g, F/g, N * prod O) -> (g, F/g, C/g * prod K)."""
+    """gW = gy @ col^T per group, computed as (col @ gy^T)^T: BLAS is much faster with the long N * prod O dim as
+    the inner one of a non-transposed left operand.  col (C * prod K, N * prod O), gy_t (g, F/g, N * prod O)
+    -> (g, F/g, C/g * prod K)."""
     xp, groups = backend.get_xp(col), gy_t.shape[0]
-    return xp.matmul(gy_t, by_group(col, groups).swapaxes(-1, -2))
+    return xp.matmul(by_group(col, groups), gy_t.swapaxes(-1, -2)).swapaxes(-1, -2)
 
 
 def im2col(x, geometry):

@@ -14,7 +14,7 @@ import numpy
 from .. import backend
 from ..tensor import Tensor
 
-__all__ = ["result_type", "promote_types", "as_operands"]
+__all__ = ["result_type", "promote_types", "as_operands", "scalar_dtype"]
 
 _DEFAULT_FLOAT = numpy.dtype(numpy.float32)
 
@@ -42,7 +42,8 @@ def _combine(higher, lower):
     return higher
 
 
-def _scalar_dtype(value):
+def scalar_dtype(value):
+    """PyTorch's dtype for a Python number: bool -> bool, int -> int64, float -> float32 (the default)."""
     if isinstance(value, (bool, numpy.bool_)):
         return numpy.dtype(bool)
     if isinstance(value, (int, numpy.integer)):
@@ -59,7 +60,7 @@ def result_type(*operands):
         if isinstance(value, Tensor) or (hasattr(value, "shape") and not isinstance(value, numpy.generic)):
             rank, dtype = (0 if value.ndim else 1), value.dtype
         else:
-            rank, dtype = 2, _scalar_dtype(value)
+            rank, dtype = 2, scalar_dtype(value)
         ranked[rank] = promote_types(ranked[rank], dtype)
     return _combine(ranked[0], _combine(ranked[1], ranked[2]))
 

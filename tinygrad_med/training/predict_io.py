@@ -156,7 +156,9 @@ def _umask():
     return mask
 
 
-def _save_npy(array):
+def save_npy(array):
+    """A writer for write_atomically: ``array`` as .npy at the path it is given (no pickle)."""
+
     def write(path):
         with open(path, "wb") as file:  # numpy.save(path) would append ".npy" to any other name
             npy_format.write_array(file, array, allow_pickle=False)
@@ -187,7 +189,7 @@ def write_mask(labels, output, num_classes, reference=None):
         affine = nibabel.load(reference).affine if nifti else numpy.eye(4)
         write_atomically(output, lambda path: nibabel.save(nibabel.Nifti1Image(labels, affine), path))
     else:
-        write_atomically(output, _save_npy(labels))
+        write_atomically(output, save_npy(labels))
     return numpy.dtype(dtype)
 
 
@@ -199,7 +201,7 @@ def write_image(image, output):
         grey = (numpy.clip(numpy.asarray(image[0], numpy.float64), 0, 1) * 255).round().astype(numpy.uint8)
         write_atomically(output, lambda path: Image.fromarray(grey).save(path, format="PNG"))
     else:
-        write_atomically(output, _save_npy(numpy.asarray(image, dtype=numpy.float32)))
+        write_atomically(output, save_npy(numpy.asarray(image, dtype=numpy.float32)))
 
 
 def write_overlay(image, labels, output, num_classes):

@@ -25,7 +25,7 @@ import numpy
 from ...data.cortex import parcellation_scores
 from ...data.graph_batch import collate_graphs
 from ...ops.cross_entropy import cross_entropy
-from ..predict_io import write_atomically, write_text
+from ..predict_io import save_npy, write_atomically, write_text
 from .base import Classification, picture_path, to_numpy
 
 __all__ = ["VertexParcellation", "GraphClassification", "VERTEX_MODELS", "GRAPH_MODELS"]
@@ -102,7 +102,7 @@ class VertexParcellation(Classification):
         checked by predict_io.check_output) atomically."""
         x, y = collate_graphs([test_set[0]])
         pred = self.predict(model, x.to(self.device))
-        write_atomically(output, lambda path: numpy.save(open(path, "wb"), pred, allow_pickle=False))
+        write_atomically(output, save_npy(pred))
         scores = parcellation_scores(pred, y.numpy(), self.num_classes)
         return f"wrote {output}: labels per vertex {pred.shape}, held-out dice {scores['dice']:.4f}"
 
