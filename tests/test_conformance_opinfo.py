@@ -116,7 +116,7 @@ def check(op, name, method):
             label = f"{'x.' if method else ''}{name} {str(dtype)[6:]} #{i} {_describe(sample)}"
             expected, got = run(torch, torch, fn, inputs, i), run(tm, torch, fn, inputs, i)
             reason = compare(expected, got, name in RANDOM, single=dtype != torch.float64)
-            known = _known(name, label) if reason else None
+            known = _known(name, label) if reason and got[0] == "raised" else None  # only a refusal is excused
             out.append((label, None if known else reason, known))
     return out
 
@@ -147,13 +147,16 @@ def test_pytorch_sample_inputs_agree(name):
 @pytest.mark.parametrize("name", WITH_ERRORS)
 def test_pytorch_error_inputs_raise(name):
     fn = _caller(OPS[name], name, method=False)
-    silent = []
+    silent, checked = [], 0
     for error in OPS[name].error_inputs("cpu"):
         sample = error.sample_input
         try:
             inputs = [_plain(sample.input), _plain(sample.args), _plain(sample.kwargs)]
         except ValueError:  # e.g. a 65-D tensor: NumPy arrays cannot hold it, so it is refused before any op
             continue
+        checked += 1
         if run(tm, torch, fn, inputs, 0)[0] != "raised":
             silent.append(f"{_describe(sample)} (PyTorch: {error.error_type.__name__} {error.error_regex!r})")
+    if not checked:  # said as a skip, never a silent pass
+        pytest.skip(f"none of {name}'s error inputs can be held in NumPy arrays")
     assert not silent, "accepted what PyTorch refuses:\n" + "\n".join(silent)

@@ -7,7 +7,7 @@ parameter's gradient must agree, and every parameter must get a gradient.
 
 import numpy
 import pytest
-from conftest import assert_close
+from conftest import Device, assert_close
 
 import tinygrad_med as tm
 from tinygrad_med.data.graph_batch import collate_graphs
@@ -46,7 +46,7 @@ def test_graph_models_on_the_gpu_path_equal_the_cpu(device, make):
 
             graph = spectral_pseudo_coordinates(graph, vertices)
     classify = make is GraphClassifier
-    expected = device.reference(_step, make, graph, x, labels, device, classify)
+    expected = device.reference(_step, make, graph, x, labels, Device("cpu"), classify)
     scores, loss, grads = _step(make, graph, x, labels, device, classify)
     assert_close(scores, expected[0], rtol=1e-9, atol=1e-10)
     assert_close(loss, expected[1], rtol=1e-9, atol=1e-10)

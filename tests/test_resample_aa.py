@@ -41,8 +41,16 @@ def test_gradcheck_and_device(device, size, scale, mode, align):
     x = device.tensor(X[:1, :2, :6, :7], requires_grad=True)
     y = _ours(x, size, scale, mode, align)
     y.sum().backward()
-    expected = device.reference(lambda: _ours(tm.tensor(X[:1, :2, :6, :7]), size, scale, mode, align))
+
+    def reference():
+        t = tm.tensor(X[:1, :2, :6, :7], requires_grad=True)
+        out = _ours(t, size, scale, mode, align)
+        out.sum().backward()
+        return out, t.grad
+
+    expected, expected_gx = device.reference(reference)
     numpy.testing.assert_allclose(device.numpy(y), expected.numpy(), rtol=1e-12)
+    numpy.testing.assert_allclose(device.numpy(x.grad), expected_gx.numpy(), rtol=1e-12)
     if device.name == "cpu":
         tm.gradcheck(lambda t: _ours(t, size, scale, mode, align), [tm.tensor(X[:1, :2, :6, :7], requires_grad=True)])
 

@@ -128,6 +128,9 @@ def test_iteration_numpy_conversion_and_index_errors_follow_pytorch():
     array = numpy.asarray(t)  # __array__: a host array, not an object array built element by element
     assert array.dtype == numpy.float32 and array.shape == (2, 2)
     assert numpy.asarray(t, dtype=numpy.float64).dtype == numpy.float64
+    copied = numpy.array(t)  # copy=True: a write into it leaves the tensor alone
+    copied[0, 0] = 9
+    assert t[0, 0].item() == 1.0
     with pytest.raises(IndexError, match=r"index 5 is out of bounds"):  # also a ShapeError naming the shape
         t[5]
     with pytest.raises(TypeError, match="0-d"):
