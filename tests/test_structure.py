@@ -78,6 +78,7 @@ LAYERS = [
     ("tinygrad_med.training", 5),
     ("tinygrad_med.gradcheck", 5),
     ("tinygrad_med.bench", 5),
+    ("tinygrad_med.exercises", 5),
     ("tinygrad_med.distributed", 5),
     ("tinygrad_med.cli", 6),
     ("tinygrad_med.__main__", 6),

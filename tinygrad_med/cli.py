@@ -4,6 +4,7 @@ tgm gradcheck [--device cpu|emulated|cuda] [--op NAME] [--reference]   gradient 
 tgm train MODEL --data DATASET ...                        the main job (tinygrad_med/training/loop.py)
 tgm eval / tgm predict                                    see tinygrad_med/training/cli.py
 tgm bench [--device ...] [--ops ...] [--size ...]         CPU vs GPU benchmarks (benchmarks/)
+tgm exercise list | start NAME | check NAME               an op's exercise, checked against the reference
 
 Every subcommand exits 0 only when it did what was asked (EXIT_STATUS below); any other end is
 one line on stderr naming the problem, never a traceback unless --debug is given.
@@ -20,7 +21,7 @@ from .reference import is_reference_mode, reference_mode
 __all__ = ["main", "build_parser", "EXIT_STATUS"]
 
 EXIT_STATUS = (
-    "exit status: 0 done; 1 a check ran and found failures (gradcheck, bench); 2 refused or failed, "
+    "exit status: 0 done; 1 a check ran and found failures (gradcheck, bench, exercise check); 2 refused or failed, "
     "with one line on stderr naming the problem (--debug shows the traceback instead); 130 interrupted (Ctrl-C)"
 )
 _KNOWN = (ValueError, OSError, MissingPackageError, errors.DeviceError, errors.KernelError, errors.DTypeError)
@@ -73,6 +74,9 @@ def _command_providers():
         providers.append(add_bench_commands)
     except ImportError:
         pass
+    from .exercises.cli import add_commands as add_exercise_commands
+
+    providers.append(add_exercise_commands)
     return providers
 
 
