@@ -41,6 +41,8 @@ setup(
         "gpu": ["cupy-cuda13x>=13", "nvidia-cuda-nvrtc==13.0.*"],
         # setuptools + wheel: tests/test_packaging.py builds the wheel without build isolation
         "test": ["pytest>=7", "hypothesis>=6", "ruff>=0.5", "threadpoolctl>=3", "setuptools>=61", "wheel"],
+        # tests/test_notebooks.py executes docs/notebooks/*.py in a kernel (it runs them as scripts without these)
+        "notebooks": ["jupytext>=1.14", "nbclient>=0.7", "nbformat>=5", "ipykernel>=6"],
     },
     entry_points={"console_scripts": ["tgm=tinygrad_med.cli:main"]},
 )
