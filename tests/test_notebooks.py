@@ -2,11 +2,13 @@
 
 Each runs in a Jupyter kernel through jupytext + nbclient (the setup.py extra "notebooks") when they
 are installed, as the documentation site renders them; without them each file runs as the plain Python
-script it also is.  Each run's time is recorded as a test property (in the JUnit XML with
---junitxml) and printed with -s; the notebooks are sized to take seconds on two CPU cores.
+script it also is.  Each run's time is printed (pytest -s) and kept as a user property of the test (JUnit XML); with
+TGM_NOTEBOOK_TIMES=path.json set, the times are also written there (one JSON object, notebook -> s).
+The notebooks are sized to take seconds each on two CPU cores.
 """
 
 import importlib.util
+import json
 import os
 import runpy
 import sys
@@ -35,7 +37,7 @@ def test_notebook_is_percent_format_and_cites_the_lecture(path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs(path, monkeypatch, record_property, tmp_path):
+def test_notebook_runs(path, monkeypatch, request, tmp_path):
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     monkeypatch.chdir(tmp_path)  # anything a notebook writes lands here
     start = time.perf_counter()
@@ -47,8 +49,19 @@ def test_notebook_runs(path, monkeypatch, record_property, tmp_path):
     else:
         _run_as_script(path, monkeypatch)
     seconds = time.perf_counter() - start
-    record_property("seconds", round(seconds, 2))
+    request.node.user_properties.append(("seconds", round(seconds, 2)))
     print(f"{path.name}: {seconds:.1f} s ({'kernel' if IN_KERNEL else 'script'})")
+    _record(path.stem, seconds)
+
+
+def _record(name, seconds):
+    """Add this run's time to the JSON file named by TGM_NOTEBOOK_TIMES, if set."""
+    target = os.environ.get("TGM_NOTEBOOK_TIMES")
+    if not target:
+        return
+    times = json.loads(Path(target).read_text()) if Path(target).is_file() else {}
+    times[name] = round(seconds, 2)
+    Path(target).write_text(json.dumps(times, indent=1, sort_keys=True) + "\n")
 
 
 def _run_in_kernel(path):

@@ -27,7 +27,6 @@
 import inspect
 import json
 import re
-import tempfile
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -36,7 +35,6 @@ import numpy
 import tinygrad_med as tm
 import tinygrad_med.nn.functional as F
 from tinygrad_med import backend
-from tinygrad_med.bench import report
 from tinygrad_med.kernelcheck.source import kernel_dir
 from tinygrad_med.ops import conv
 
@@ -131,15 +129,14 @@ rows = [row for row in run["rows"] if "median_s" in row]
 print(f"{len(rows)} timed rows, families: {', '.join(sorted({row['family'] for row in rows}))}")
 
 # %% [markdown]
-# What `tgm bench` draws from those rows (`tinygrad_med.bench.report.plot`):
+# The plots that run wrote next to its JSON (`tgm bench` draws them with `tinygrad_med.bench.report.plot`):
 
 # %%
-with tempfile.TemporaryDirectory() as folder:
-    written = report.plot(rows, run["peaks"], str(Path(folder) / "bench"))
-    images = [plt.imread(path) for path in written]
-for image in images:
-    fig, ax = plt.subplots(figsize=(10, 10 * image.shape[0] / image.shape[1]))
+for path in sorted((results_dir / "2026-11-26-NVIDIA-H200").glob("bench-*.png")):
+    image = plt.imread(path)
+    fig, ax = plt.subplots(figsize=(10, min(12, 10 * image.shape[0] / image.shape[1])))
     ax.imshow(image)
+    ax.set_title(path.name, fontsize=9)
     ax.axis("off")
 
 # %% [markdown]

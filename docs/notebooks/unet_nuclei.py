@@ -21,7 +21,7 @@
 # the right 128 columns are held out.
 #
 # The whole program is the next cell: data, model, loss, optimizer, loop, evaluation. It is kept small
-# (base width 8, 64 x 64 tiles, 40 steps of 6 tiles) so that it runs in well under a minute on two CPU cores;
+# (base width 8, 64 x 64 tiles, 30 steps of 6 tiles) so that it runs in well under a minute on two CPU cores;
 # `tgm train unet --data nuclei` runs the full recipe.
 
 # %%
@@ -35,13 +35,13 @@ from tinygrad_med.models.unet import UNet
 from tinygrad_med.training.metrics import dice_per_class
 
 tm.manual_seed(0)
-train = NucleiDataset("train", tile=64, samples_per_epoch=6 * 40)
+train = NucleiDataset("train", tile=64, samples_per_epoch=6 * 30)
 test_image, test_mask = NucleiDataset("test")[0]  # (1, 512, 128), (512, 128)
 model = UNet(in_channels=1, num_classes=2, base_width=8, depth=2)
 optimizer = tm.optim.Adam(model.parameters(), lr=3e-3)
 class_weight = tm.tensor(numpy.array([1.0, 3.0], numpy.float32))  # nuclei are ~15% of the pixels
 losses = []
-for step in range(40):
+for step in range(30):
     items = [train[6 * step + k] for k in range(6)]  # a batch of 6 random augmented tiles
     x = tm.tensor(numpy.stack([image for image, _ in items]))  # (6, 1, 64, 64)
     y = tm.tensor(numpy.stack([mask for _, mask in items]))  # (6, 64, 64), 1 = nucleus
@@ -56,7 +56,7 @@ with tm.no_grad():
 print(f"held-out Dice of the nucleus class: {dice_per_class(prediction, test_mask, 2)[1]:.3f}")
 
 # %% [markdown]
-# The loss falls, and the held-out strip shows what 40 steps learned: the nuclei are found, their
+# The loss falls, and the held-out strip shows what 30 steps learned: the nuclei are found, their
 # outlines are rough. (The README's `tgm train unet --data nuclei` recipe trains longer on larger tiles.)
 
 # %%
