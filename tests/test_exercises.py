@@ -44,6 +44,17 @@ def test_reference_bodies_pass(name, tmp_path):
     assert check_file(exercises.get(name), path) == []
 
 
+@pytest.mark.parametrize(
+    "name, target", [(e.name, t) for e in exercises.EXERCISES for t in e.targets], ids=lambda v: str(v)
+)
+def test_every_target_on_its_own_is_checked(name, target, tmp_path):
+    # the reference everywhere but this one target: the check must still reach it and fail
+    path = tmp_path / f"{name}.py"
+    path.write_text(exercises.render(exercises.get(name), blank={target}))
+    problems = check_file(exercises.get(name), path)
+    assert len(problems) == 1 and f"{target}: not written yet" in problems[0], problems
+
+
 def test_filled_in_file_passes_through_the_cli(tmp_path, capsys):
     (tmp_path / "relu.py").write_text(exercises.render(exercises.get("relu"), blank=False))
     assert main(["exercise", "check", "relu", "--dir", str(tmp_path)]) == 0
@@ -60,13 +71,25 @@ def _planted(tmp_path, name, old, new):
 
 def test_wrong_sign_in_one_gradient_names_that_input(tmp_path):
     problems = _planted(tmp_path, "linear", "gW = gy2d.T @ self.x2d", "gW = -(gy2d.T @ self.x2d)")
-    assert len(problems) == 1 and "the gradient for W is wrong" in problems[0]
-    assert "gradient for x" not in problems[0] and "gradient for b" not in problems[0]
+    assert "the gradient for W is wrong" in problems[0]
+    assert all("gradient for W" in p for p in problems)  # x's and b's are right: not named
 
 
 def test_wrong_forward_is_reported_with_its_place(tmp_path):
     problems = _planted(tmp_path, "relu", "maximum(x, 0)", "maximum(x, 0.5)")
     assert "forward: y is wrong" in problems[0] and "largest error" in problems[0] and "at [" in problems[0]
+    # the backward (gy where y > 0) is no longer the derivative of that forward: said too
+    assert any("disagrees with central differences of your own forward" in p for p in problems[1:])
+
+
+def test_wrong_forward_with_its_matching_backward_blames_only_the_forward(tmp_path):
+    source = exercises.render(exercises.get("linear"), blank=False)
+    path = tmp_path / "linear.py"
+    path.write_text(
+        source.replace("y += b", "y += 2 * b").replace("gb = gy2d.sum(axis=0)", "gb = 2 * gy2d.sum(axis=0)")
+    )
+    problems = check_file(exercises.get("linear"), path)
+    assert len(problems) == 1 and "forward: y is wrong" in problems[0]
 
 
 def test_backward_inconsistent_with_its_own_forward_is_caught(tmp_path):

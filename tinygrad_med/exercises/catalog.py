@@ -232,7 +232,7 @@ EXERCISES = (
     Exercise(
         "linear",
         "the fully connected layer y = x W^T + b",
-        '"CNN refresher" (multi-layer perceptron)',
+        '"Convolutional neural networks - Multi-layer perception (MLP)"',
         "tinygrad_med.ops.matmul",
         ("Linear.forward", "Linear.backward"),
         "Flatten the batch dims to 2-D, keep what backward needs on self; backward returns (gx, gW, gb).",
@@ -252,7 +252,7 @@ EXERCISES = (
     Exercise(
         "softmax_cross_entropy",
         "softmax and cross-entropy in one stable step, with class weights and label smoothing",
-        '"Convolutional neural networks - Softmax" and "Cross-entropy loss"',
+        '"Image classification" (softmax and the cross-entropy loss)',
         "tinygrad_med.ops.cross_entropy",
         ("_softmax_xent_fwd_cpu", "_softmax_xent_bwd_cpu"),
         """
@@ -266,7 +266,7 @@ EXERCISES = (
     Exercise(
         "conv2d",
         "convolution as im2col and one matrix product, and its backward through col2im",
-        '"Convolutional neural networks - Convolution" (convolution as a matrix operation)',
+        '"Convolutional neural networks - Convolution" and "Semantic segmentation" (convolution as a matrix operation)',
         "tinygrad_med.ops.conv",
         ("ConvNd.forward", "ConvNd.backward", "_im2col_cpu", "_col2im_cpu"),
         _CONV_HINT,

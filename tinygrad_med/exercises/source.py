@@ -36,13 +36,17 @@ def target_nodes(module_name, targets):
 
 
 def render(exercise, blank=True):
-    """The text of the exercise's starter file (``blank``) or of the package's solution (``blank=False``)."""
+    """The text of the exercise's starter file (``blank``) or of the package's solution (``blank=False``).
+
+    ``blank`` may also be a collection of target names: only those are blanked (the tests use it to
+    show that every target on its own is checked).
+    """
     module = importlib.import_module(exercise.module)
     lines = inspect.getsource(module).splitlines()
     nodes = target_nodes(exercise.module, exercise.targets)
     blocks, open_class = [], None  # top-level blocks; the methods of one class share a block
     for target, (node, owner) in nodes.items():
-        text = _function_text(node, lines, target, blank)
+        text = _function_text(node, lines, target, blank is True or (blank is not False and target in blank))
         if owner is None:
             blocks.append(text)
         elif owner.name == open_class:
