@@ -105,24 +105,25 @@ def _imports(module, nodes, defined):
         - set(dir(builtins))
         - defined
     )
-    plain, packages, from_module = [], [], []
+    lines, from_module = [], []
     for name in read:
         value = vars(module)[name]
         if isinstance(value, types.ModuleType):
             package, _, last = value.__name__.rpartition(".")
             if last == name and package:
-                packages.append(f"from {package} import {name}")
+                lines.append(f"from {package} import {name}")
             else:
-                plain.append(f"import {value.__name__}" + ("" if value.__name__ == name else f" as {name}"))
+                lines.append(f"import {value.__name__}" + ("" if value.__name__ == name else f" as {name}"))
         else:
             from_module.append(name)
     if from_module:
-        names = ", ".join(from_module)
-        line = f"from {module.__name__} import {names}"
+        line = f"from {module.__name__} import {', '.join(from_module)}"
         listed = "".join(f"    {n},\n" for n in from_module)
-        packages.append(line if len(line) <= 100 else f"from {module.__name__} import (\n{listed})")
-    note = "# what the reference code reads (use what you need)"
-    return "\n\n".join(filter(None, [note, "\n".join(sorted(plain)), "\n".join(sorted(packages))]))
+        lines.append(line if len(line) <= 100 else f"from {module.__name__} import (\n{listed})")
+    ours = [line for line in lines if line.split()[1].startswith("tinygrad_med")]
+    sections = [[line for line in lines if line not in ours], ours]  # third-party, then the package (isort's order)
+    blocks = ["\n".join(sorted(section, key=lambda line: (line.startswith("from"), line))) for section in sections]
+    return "\n\n".join(filter(None, ["# what the reference code reads (use what you need)", *blocks]))
 
 
 def _class_head(owner, lines):
