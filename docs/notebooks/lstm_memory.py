@@ -124,20 +124,26 @@ fig.tight_layout()
 # %% [markdown]
 # ## Where the memory is
 #
-# The cell state $c_t = f_t \odot c_{t-1} + i_t \odot g_t$: with the forget gate $f_t$ near 1 the sign
-# written at $t = 0$ is carried along unchanged while the noise is kept out by the input gate $i_t$.
-# Below, the cell state of one sequence of each sign: some units split at $t = 0$ and stay apart.
+# The cell state $c_t = f_t \odot c_{t-1} + i_t \odot g_t$: with the forget gate $f_t$ near 1 what is
+# written at $t = 0$ is carried along, while the input gate $i_t$ decides how much of each new input enters.
+# Below, one sequence run twice with the same noise, once with sign $+1$ and once with $-1$: the
+# difference of the two cell states is the memory of the sign. It starts at $t = 0$ and, far from fading,
+# grows: the differing $h_{t-1}$ feeds back through the gates and the cell keeps adding the same
+# direction step after step, so at $t = T$ the read-out finds the sign written large.
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(9, 3), sharey=True)
-rng = numpy.random.default_rng(3)
-x, _ = batch(rng, size=1)
-for ax, sign in zip(axes, [1.0, -1.0], strict=True):
+x, _ = batch(numpy.random.default_rng(3), size=1)
+traces = {}
+for sign in (1.0, -1.0):
     x[0, 0, 0] = sign
-    trace = []
+    traces[sign] = []
     with tm.no_grad():
-        lstm(tm.tensor(x), trace=trace)
-    ax.plot(numpy.array(trace))
-    ax.set_title(f"LSTM cell state $c_t$, sign {sign:+.0f} at t = 0", fontsize=9)
-    ax.set_xlabel("t")
+        lstm(tm.tensor(x), trace=traces[sign])
+difference = numpy.array(traces[1.0]) - numpy.array(traces[-1.0])  # (T, HIDDEN)
+fig, ax = plt.subplots(figsize=(6, 3))
+ax.plot(difference)
+ax.axhline(0, color="k", lw=0.8)
+ax.set_xlabel("t")
+ax.set_ylabel("$c_t$(sign +1) - $c_t$(sign -1)")
+ax.set_title("each unit of the cell state, same noise, opposite signs", fontsize=9)
 fig.tight_layout()
