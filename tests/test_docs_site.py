@@ -50,9 +50,12 @@ def site(tmp_path_factory):
 
 
 def _notebook_page():
-    stems = sorted(os.path.splitext(os.path.basename(p))[0] for p in glob.glob(f"{ROOT}/docs/notebooks/*.py"))
-    real = [s for s in stems if s != "00_site_check"]
-    return f"notebooks/{(real or stems)[0]}/"
+    """The first notebook with a formula in it (the site's own 00_site_check has one)."""
+    for path in sorted(glob.glob(f"{ROOT}/docs/notebooks/*.py"), key=lambda p: "00_site_check" in p):
+        with open(path, encoding="utf-8") as handle:
+            if "$" in handle.read():
+                return f"notebooks/{os.path.splitext(os.path.basename(path))[0]}/"
+    raise AssertionError("no notebook in docs/notebooks/ has a formula to check")
 
 
 def test_site_has_the_pages_the_package_defines(site):
@@ -115,11 +118,23 @@ def _chromium(*args):
     return done.stdout
 
 
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    """Serves the site quietly and notes every request it could not answer (a missing script, font, image)."""
+
+    failed = []
+
+    def log_request(self, code="-", size="-"):
+        if str(code)[:1] in "45":
+            self.failed.append(f"{code} {self.path}")
+
+    def log_message(self, *args):
+        pass
+
+
 @pytest.fixture(scope="module")
 def server(site):
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    handler = functools.partial(_Handler, directory=str(site))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    httpd.RequestHandlerClass.log_message = lambda *a: None
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}/"
@@ -130,7 +145,9 @@ def server(site):
 @pytest.mark.parametrize("page", ["", "ops/conv/", "notebook"])
 def test_page_renders_formulas_and_images_in_chromium(site, server, page):
     page = _notebook_page() if page == "notebook" else page
+    _Handler.failed.clear()
     dom = _chromium("--dump-dom", server + page)
+    assert not _Handler.failed, f"{page}: the browser asked for files the site lacks: {_Handler.failed}"
     parsed = _Dom()
     parsed.feed(dom)
     text = "".join(parsed.text)

@@ -27,7 +27,7 @@ ROOT = site_text.ROOT
 # lecture-map row (regex on its section) -> words of the notebook file names that belong to it
 NOTEBOOK_WORDS = [
     (r"MLP|backprop", ("backprop",)),
-    (r"convolution, padding", ("im2col", "receptive")),
+    (r"convolution, padding", ("im2col", "receptive", "cuda_kernel")),
     (r"batch norm", ("batch_norm", "batchnorm", "dropout")),
     (r"momentum|Adam", ("momentum", "adam", "optim")),
     (r"graph Laplacian", ("laplacian", "graph")),

@@ -3,15 +3,18 @@
 MathJax 2.7 comes from the jupyter-server-mathjax wheel (Apache-2.0; its LICENSE is copied along) and is
 copied to site/assets/mathjax/ after the build. Markdown pages (pymdownx.arithmatex, generic mode) get a
 script tag pointing at it; notebook pages (mkdocs-jupyter) carry the placeholder TGM_LOCAL_MATHJAX as their
-MathJax address (mkdocs.yml), replaced here by the same local file.
+MathJax address (mkdocs.yml), replaced here by the same local file, and lose nbconvert's mermaid loader.
 """
 
 import os
 import posixpath
+import re
 import shutil
 
 MATHJAX = "assets/mathjax/MathJax.js"
 PLACEHOLDER = "TGM_LOCAL_MATHJAX"
+# nbconvert's page template imports mermaid from a CDN when a cell holds a diagram; no notebook here does
+MERMAID = re.compile(r"<script type=\"module\">(?:(?!</script>).)*?mermaid(?:(?!</script>).)*</script>", re.S)
 # The wheel holds MathJax's HTML-CSS output with the STIX-Web fonts (not CommonHTML and its TeX fonts).
 FONTS = "'HTML-CSS': {availableFonts: [], webFont: 'STIX-Web', imageFont: null, preferredFont: null}"
 QUERY = "?config=TeX-AMS-MML_HTMLorMML-full,Safe"
@@ -33,6 +36,7 @@ def on_post_page(output, page, config):
     """Point the page at the local MathJax (notebook pages: replace the placeholder; others: add it)."""
     url = posixpath.relpath(MATHJAX, start=page.url.rstrip("/") or ".")
     if PLACEHOLDER in output:
+        output = MERMAID.sub("", output)
         before = output.rfind("<script", 0, output.index(PLACEHOLDER))
         fonts = f"<script>window.MathJax = {{{FONTS}}};</script>\n"
         return output[:before] + fonts + output[before:].replace(PLACEHOLDER, url + QUERY)

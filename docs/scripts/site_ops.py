@@ -121,7 +121,8 @@ def bench_machines():
         if "rows" not in data or "peaks" not in data:
             continue
         info = data["machine"]
-        label = info.get("gpu") or f"{info.get('cpu', 'CPU')}, {info.get('cores', '?')} cores"
+        label = f"{info.get('cpu', 'CPU')}, {info.get('cores', '?')} cores"
+        label = f"{info['gpu']} and its host CPU ({label})" if info.get("gpu") else label
         label += f" ({_date(path)})"
         entry = machines.setdefault(label, {"rows": {}, "peaks": {}, "files": [], "machine": info})
         entry["peaks"].update(data["peaks"])
