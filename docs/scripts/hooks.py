@@ -16,7 +16,10 @@ PLACEHOLDER = "TGM_LOCAL_MATHJAX"
 # nbconvert's page template imports mermaid from a CDN when a cell holds a diagram; no notebook here does
 MERMAID = re.compile(r"<script type=\"module\">(?:(?!</script>).)*?mermaid(?:(?!</script>).)*</script>", re.S)
 # The wheel holds MathJax's HTML-CSS output with the STIX-Web fonts (not CommonHTML and its TeX fonts).
-FONTS = "'HTML-CSS': {availableFonts: [], webFont: 'STIX-Web', imageFont: null, preferredFont: null}"
+FONTS = (
+    "'HTML-CSS': {availableFonts: [], webFont: 'STIX-Web', imageFont: null, preferredFont: null, "
+    "linebreaks: {automatic: true}}"  # a long docstring formula wraps instead of running off the page
+)
 QUERY = "?config=TeX-AMS-MML_HTMLorMML-full,Safe"
 # arithmatex wraps formulas in \( \) and \[ \] inside elements of class "arithmatex"; only those are typeset
 CONFIG = (

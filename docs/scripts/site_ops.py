@@ -9,7 +9,7 @@ import json
 import os
 import re
 
-from site_text import ROOT, formula_lines, split_comment, to_tex
+from site_text import ROOT, formula_lines, split_comment, split_statements, to_tex
 
 # kernel stem -> (title, modules whose public functions the page shows, bench families, gradcheck row pattern)
 FAMILIES = {
@@ -183,7 +183,9 @@ def _formulas(doc):
     out = []
     for label, text in formula_lines(doc):
         formula, remark = split_comment(text)
-        out += [f"**{label}**{': ' + remark if remark else ''}\n", "$$", to_tex(formula), "$$\n"]
+        out.append(f"**{label}**{': ' + remark if remark else ''}\n")
+        for statement in split_statements(formula):
+            out += ["$$", to_tex(statement), "$$\n"]
     return out
 
 

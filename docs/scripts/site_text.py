@@ -187,8 +187,11 @@ def _identifier(word):
         return r"\operatorname{" + word + "}"
     if "_" in word:
         head, *tail = word.split("_")
-        if len(head) == 1 and len(tail) == 1 and len(tail[0]) <= 2:
-            return f"{head}_{{{tail[0]}}}"
+        short = len(head) == 1 or head in _GREEK or head in _BIG or head in ("gy", "gx", "gW", "gb")
+        if len(tail) == 1 and short and tail[0] in ("hat", "bar", "tilde"):
+            return f"\\{tail[0]}{{{_identifier(head)}}}"  # x_hat -> x with a hat
+        if len(tail) == 1 and short and (len(tail[0]) <= 3 or tail[0] in _GREEK):
+            return f"{_identifier(head)}_{{{_identifier(tail[0]) if tail[0] in _GREEK else tail[0]}}}"
         return r"\mathrm{" + word.replace("_", r"\_") + "}"
     if word in _WORDS:
         return r"\text{" + word + "}"
@@ -234,6 +237,18 @@ def formula_lines(docstring):
         else:
             current = None
     return [(label, text) for label, text in found if text]
+
+
+def split_statements(formula):
+    """A formula's '; '-separated statements (outside brackets), each typeset on its own line."""
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(formula):
+        depth += (char in "([{") - (char in ")]}")
+        if char == ";" and depth == 0:
+            parts.append(formula[start:i].strip())
+            start = i + 1
+    parts.append(formula[start:].strip())
+    return [p for p in parts if p]
 
 
 def split_comment(text):
