@@ -151,7 +151,9 @@ def test_page_renders_formulas_and_images_in_chromium(site, server, page):
     parsed = _Dom()
     parsed.feed(dom)
     text = "".join(parsed.text)
-    assert dom.count('class="MathJax') >= 1, f"{page}: no typeset formula (MathJax output) in the DOM"
+    formulas = dom.count('<script type="math/tex')  # MathJax keeps each formula's TeX beside its output
+    typeset = len(re.findall(r'<span class="MathJax[^"]*" id="MathJax-Element-\d+-Frame"', dom))
+    assert formulas >= 1 and typeset == formulas, f"{page}: {typeset} of {formulas} formulas typeset by MathJax"
     assert 'class="merror"' not in dom and "Math Processing Error" not in dom, f"{page}: MathJax reported an error"
     for raw in ("$$", "\\(", "\\["):
         assert raw not in text, f"{page}: raw {raw} left in the rendered text"

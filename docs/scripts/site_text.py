@@ -233,7 +233,7 @@ def formula_lines(docstring):
             current = [match.group(1), match.group(2)]
             found.append(current)
         elif current and stripped and not re.match(r"[A-Z][A-Za-z ]*:", stripped) and line.startswith("  "):
-            current[1] += " " + stripped
+            current[1] += ("; " if _complete(current[1]) else " ") + stripped
         else:
             current = None
     return [(label, text) for label, text in found if text]
@@ -249,6 +249,13 @@ def split_statements(formula):
             start = i + 1
     parts.append(formula[start:].strip())
     return [p for p in parts if p]
+
+
+def _complete(text):
+    """True when a formula line stands alone (brackets closed, no trailing operator): the next line is a new
+    statement, typeset on its own line; otherwise the next line continues it."""
+    opened = sum(text.count(c) for c in "([{") - sum(text.count(c) for c in ")]}")
+    return opened <= 0 and text.rstrip()[-1:] not in ("+", "-", "*", "/", "=", ",", "@")
 
 
 def split_comment(text):
