@@ -127,3 +127,14 @@ def test_roofline_and_family_plots_from_rows(tmp_path):
     assert [p.rsplit("-", 1)[-1] for p in written] == ["roofline.png", "conv.png", "optim.png"]
     assert all((tmp_path / p.rsplit("/", 1)[-1]).stat().st_size > 5000 for p in written)
     assert report.family_style("conv") != report.family_style("optim")
+
+
+def test_quick_runs_the_small_size_three_times(tmp_path, capsys):
+    out = tmp_path / "quick"
+    code = cli.main(
+        ["bench", "--device", "cpu", "--quick", "--quick-peaks", "--no-torch", "--ops", "optim"] + ["--out", str(out)]
+    )
+    assert code == 0, capsys.readouterr().out
+    (result,) = out.glob("*.json")
+    rows = json.loads(result.read_text())["rows"]
+    assert [(r["op"], r["size"], r["n"]) for r in rows] == [("adam step", "small", 3)]
