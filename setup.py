@@ -43,6 +43,17 @@ setup(
         "test": ["pytest>=7", "hypothesis>=6", "ruff>=0.5", "threadpoolctl>=3", "setuptools>=61", "wheel"],
         # tests/test_notebooks.py executes docs/notebooks/*.py in a kernel (it runs them as scripts without these)
         "notebooks": ["jupytext>=1.14", "nbclient>=0.7", "nbformat>=5", "ipykernel>=6"],
+        # the lecture companion site (mkdocs.yml): `python3 -m pip install ".[docs]" && mkdocs serve`;
+        # jupyter-server-mathjax ships the MathJax the pages load (nothing is fetched at view time)
+        "docs": [
+            "mkdocs>=1.6",
+            "mkdocs-material>=9.5",
+            "mkdocstrings[python]>=0.26",
+            "mkdocs-gen-files>=0.5",
+            "mkdocs-jupyter>=0.25",
+            "jupytext>=1.16",
+            "jupyter-server-mathjax>=0.2.6",
+        ],
     },
     entry_points={"console_scripts": ["tgm=tinygrad_med.cli:main"]},
 )

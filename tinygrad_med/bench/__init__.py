@@ -2,9 +2,11 @@
 
     tgm bench --device cpu --size small --repeat 5 --out bench-out
     tgm bench --ops conv --ops pool --compare benchmarks/results/old.json
+    tgm bench --device cpu --quick        (every op family at the small size, 3 runs)
 
 Writes a table to the terminal and, under --out, a JSON file with the machine and every
-row, and two PNG plots (per-op times by device on a log scale; the roofline of each device).
+row, and PNG plots: the roofline of every device on one plot (one colour and marker per op family),
+and per op family our time over PyTorch's, the GPU's speedup over the CPU and the roofline share.
 """
 
 import os
@@ -27,6 +29,11 @@ def add_bench_commands(subparsers):
     bench.add_argument("--warmup", type=int, default=2)
     bench.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
     bench.add_argument("--quick-peaks", action="store_true", help="smaller roofline measurements (for tests)")
+    bench.add_argument(
+        "--quick",
+        action="store_true",
+        help="every op family at the small size, 3 runs after 1 warm-up, slow model steps left out (for the plots)",
+    )
     bench.add_argument("--out", default="bench-out", help="folder for JSON and PNG files")
     bench.add_argument("--compare", metavar="OLD.json", help="print the change against an earlier run")
     bench.set_defaults(run=main)
@@ -45,12 +52,27 @@ def main(args):
     measured = _measure_peaks(devices, args.quick_peaks)
     prefix = _output_prefix(args.out, machine)
     progress = _progress_writer(prefix, machine, measured)
-    sizes = args.size or ["small", "medium", "large"]
+    sizes, repeat, warmup, skip = _selection(args)
     rows = run_benchmarks(
-        devices, sizes, args.ops, args.repeat, args.warmup, measured, torch=not args.no_torch, progress=progress
+        devices, sizes, args.ops, repeat, warmup, measured, torch=not args.no_torch, progress=progress, skip=skip
     )
     _finish(rows, machine, measured, prefix, args.compare)
     return 1 if any(r.get("status") == "WRONG" for r in rows) else 0
+
+
+def _selection(args):
+    """(sizes, repeat, warmup, workload names to skip): as asked, or bench/workloads.py's QUICK under --quick."""
+    from .workloads import QUICK
+
+    sizes = args.size or ["small", "medium", "large"]
+    if not args.quick:
+        return sizes, args.repeat, args.warmup, ()
+    return (
+        args.size or QUICK["sizes"],
+        min(args.repeat, QUICK["repeat"]),
+        min(args.warmup, QUICK["warmup"]),
+        QUICK["skip"],
+    )
 
 
 def _measure_peaks(devices, quick):

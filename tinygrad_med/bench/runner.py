@@ -185,20 +185,22 @@ def _run_model(name, size, device, repeat, warmup):
     return row
 
 
-def run_benchmarks(devices, sizes, families=None, repeat=10, warmup=2, peaks_by_device=None, torch=True, progress=None):
-    """Benchmark every selected workload; returns a list of row dicts."""
+def run_benchmarks(
+    devices, sizes, families=None, repeat=10, warmup=2, peaks_by_device=None, torch=True, progress=None, skip=()
+):
+    """Benchmark every selected workload (but those named in ``skip``); returns a list of row dicts."""
     rows = []
     if not families or "model" in families:
         from .model_steps import MODEL_STEPS
 
-        for name in MODEL_STEPS:
+        for name in (n for n in MODEL_STEPS if n not in skip):
             for size in sizes:
                 for device in devices:
                     rows.append(_run_model(name, size, device, repeat, warmup))
                     if progress:
                         progress(rows[-1])
     for work in WORKLOADS:
-        if families and work.family not in families:
+        if (families and work.family not in families) or work.name in skip:
             continue
         for size in sizes:
             for device in devices:

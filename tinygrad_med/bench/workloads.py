@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy
 
-__all__ = ["Workload", "WORKLOADS", "families"]
+__all__ = ["Workload", "WORKLOADS", "families", "QUICK"]
 
 F32 = 4  # bytes per element
 
@@ -350,6 +350,23 @@ WORKLOADS = [
         backward=False,
     ),
 ]
+
+
+# ``tgm bench --quick``: one workload or more of every op family (so each has its row, its plot and its
+# point on the roofline) at the small size only, 3 timed runs after 1 warm-up; the slow model steps and the
+# variants that repeat a family's kernel are left out. Good for the pictures, not for a claim.
+QUICK = {
+    "sizes": ["small"],
+    "repeat": 3,
+    "warmup": 1,
+    "skip": (
+        "small CNN step (1x32x32)",
+        "U-Net 16-32-64 step",
+        "LSTM 128->256 step",
+        "conv2d 3x3 dilated 2",
+        "interpolate bicubic x2",
+    ),
+}
 
 
 def families():
