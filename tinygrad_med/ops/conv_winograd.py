@@ -145,8 +145,9 @@ def tile_for(x, W, geometry, groups):
     Taken: a convolution that ``applies`` to, with channels wide enough: C F / (C + F) >= 32 (64 -> 64 and
     wider).  Per tile, Winograd saves GEMM work ~ C F (4 products per output instead of 9) and adds
     transform work ~ C + F (memory passes over the tiles), so it pays on wide layers only: measured by CPU
-    time on one thread (benchmarks/results/winograd-2026-12-07.json), F(2x2, 3x3) beat im2col on 64 -> 64
-    and 16x64x32x32 -> 64, and lost on the U-Net's narrower layers.  The tile is F(2x2, 3x3), the one
+    time on one thread (benchmarks/results/winograd-2026-12-07.json and -run1.json, two runs), F(2x2, 3x3)
+    took 0.88-0.97x im2col's time on 64 -> 64 at 32x32 and 0.85-0.94x on 16x64x32x32 -> 64, and 1.4-1.8x on
+    the U-Net's narrower layers (16 -> 16 at 128x128, 16 -> 32, 32 -> 64).  The tile is F(2x2, 3x3), the one
     within the accepted float32 error (module docstring).
     """
     C, F = x.shape[1], W.shape[0]
