@@ -314,11 +314,12 @@ def test_chunked_conv_gradcheck_and_chunk_bounds():
         assert result.passed, result.report()
 
 
-def test_reused_column_buffer_does_not_leak_between_steps():
+def test_reused_column_buffer_does_not_leak_between_steps(monkeypatch):
     """A finished backward hands its column buffer to the next forward of the same shape."""
     from tinygrad_med.ops import conv as conv_ops
-    from tinygrad_med.ops import conv_cpu
+    from tinygrad_med.ops import conv_cpu, conv_winograd
 
+    monkeypatch.setattr(conv_winograd, "tile_for", lambda *args: None)  # the im2col path, not Winograd's
     rng = numpy.random.default_rng(18)
     W = tm.tensor(rng.standard_normal((3, 2, 3, 3)), requires_grad=True)
     xs = [rng.standard_normal((2, 2, 6, 6)) for _ in range(3)]

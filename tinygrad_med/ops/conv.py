@@ -36,7 +36,7 @@ import numpy
 from .. import backend
 from ..function import Function
 from ..reference import is_reference_mode
-from . import conv_cpu  # the fast CPU path
+from . import conv_cpu, conv_winograd  # the fast CPU paths (Winograd for 3x3 stride 1, else conv_cpu's)
 from .conv_args import Geometry, check_inputs, conv_output_size, make_geometry, padding_arg, tuple_arg  # noqa: F401
 from .conv_cpu import empty_cache  # re-exported
 from .conv_index import batch_first, by_group, channels_first, column_shape, offset_slices, patches
@@ -127,7 +127,7 @@ class ConvNd(Function):
     def forward(self, x, W, b=None, geometry=None, groups=1):
         self.x, self.W, self.geometry, self.groups, self.fast = x, W, geometry, groups, conv_cpu.takes(x)
         if self.fast:
-            return conv_cpu.conv_forward(self, x, W, b)
+            return conv_winograd.conv_forward(self, x, W, b)
         xp, N, F = backend.get_xp(x), x.shape[0], W.shape[0]
         self.col = im2col(x, geometry)  # (C * prod K, N * prod O)
         col_g = by_group(self.col, groups)  # (g, C/g * prod K, N * prod O)
@@ -139,7 +139,7 @@ class ConvNd(Function):
 
     def backward(self, gy):
         if self.fast:
-            return conv_cpu.conv_backward(self, gy)
+            return conv_winograd.conv_backward(self, gy)
         xp, W, groups = backend.get_xp(gy), self.W, self.groups
         gy_t = channels_first(gy, groups)  # (N, F, *O) -> (g, F/g, N * prod O)
         col_g = by_group(self.col, groups)  # (g, C/g * prod K, N * prod O)
