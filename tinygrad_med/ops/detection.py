@@ -17,30 +17,27 @@ backbone).  Both poolings cut every RoI into output_size = (PH, PW) bins:
               y = y1 + i * bin_h + (iy + 0.5) * bin_h / G_h (and likewise x), G = sampling_ratio,
               or ceil(roi_height / PH) when sampling_ratio <= 0 (adaptive).
 
-roi_align is linear in the input and separable: along each axis, a RoI's samples read two
-neighbouring rows with weights (1 - lam, lam), so y[k, c] = A_k x[b_k, c] B_k^T with one (PH x H)
-row matrix A_k and one (PW x W) column matrix B_k per RoI (the mean over the grid folded in).  The
-CPU reference (_roi_align_fwd_cpu / _bwd_cpu, what tm.reference_mode() runs) is that product per
-RoI, its backward gx[b_k] += A_k^T gy[k] B_k.  The fast CPU path (_roi_align_fwd_sparse / _bwd_sparse)
-builds these matrices (a loop over the few sampling points per bin only); output (k, i, j)
-then reads x through the outer product of A_k's row i and B_k's row j, a few neighbouring pixels, so
-the whole op is one sparse (K*PH*PW, N*H*W) matrix applied to x as channels-last rows (scipy.sparse,
-as grid_sample); the backward is its transpose, gx[b] = sum_k A_k^T gy[k] B_k.  The GPU kernels
-compute the same taps per output element and scatter the backward with atomicAdd.
+Three implementations of roi_align: (a) the reference, _roi_align_fwd_cpu / _roi_align_bwd_cpu below
+(y[k] = A_k x[b_k] B_k^T per RoI, with the bins' averaged bilinear weights A_k (PH, H) and B_k (PW, W) of
+ops/roi_align_weights.py; what ``tm.reference_mode()`` runs); (b) kernels/detection.cu, the same taps per
+output element, the backward scattered with atomicAdd; (c) the fast CPU path ops/detection_fast.py (all
+RoIs as one sparse matrix), reached from RoIAlign in one line.  tests/test_reference_parity.py holds
+(a) == (b) == (c).
 """
 
 import itertools
 
 import numpy
-import scipy.sparse
 
 from .. import backend
 from ..errors import ShapeError, fmt
 from ..function import Function
-from ..reference import cpu_path
+from ..reference import path
+from . import detection_fast
 from .boxes import boxes_array, iou, positive_pair, same_device, unwrap
 from .detection_args import rois_array
-from .sample import channels_first, channels_last
+from .roi_align_weights import roi_align_matrices
+from .sample_fast import channels_first, channels_last
 
 __all__ = ["roi_align", "roi_pool", "nms", "batched_nms"]
 
@@ -58,7 +55,7 @@ def roi_align(input, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1, a
               [-1, 0) reads row 0, one past H - 1 reads row H - 1 (torchvision's bilinear_interpolate)
     Backward: gx[b_k, c, h, w] += gy[k,c,i,j] * (its bilinear weight of (h, w)) / (G_h G_w), for all samples
     Code:     reference _roi_align_fwd_cpu / _bwd_cpu (A_k x B_k^T per RoI); kernels/detection.cu;
-              fast CPU path _roi_align_fwd_sparse / _bwd_sparse (one scipy.sparse matrix).
+              fast CPU path ops/detection_fast.py (one scipy.sparse matrix).
     Shapes:   input (N, C, H, W), boxes (K, 5) or list of (K_n, 4) -> y (K, C, PH, PW)
     Reference: He et al., "Mask R-CNN", arXiv:1703.06870, section 3 (RoIAlign).
     Args:
@@ -86,11 +83,11 @@ class RoIAlign(Function):
     def forward(self, x, rois, output_size, spatial_scale, sampling_ratio, aligned):
         self.rois, self.x_shape = rois, x.shape
         self.geometry = (output_size, spatial_scale, sampling_ratio, aligned)
-        fwd = _roi_align_fwd_gpu if backend.on_gpu(x) else cpu_path(_roi_align_fwd_cpu, _roi_align_fwd_sparse)
+        fwd = path(x, _roi_align_fwd_cpu, detection_fast.roi_align_fwd, _roi_align_fwd_gpu)
         return fwd(x, rois, *self.geometry)
 
     def backward(self, gy):
-        bwd = _roi_align_bwd_gpu if backend.on_gpu(gy) else cpu_path(_roi_align_bwd_cpu, _roi_align_bwd_sparse)
+        bwd = path(gy, _roi_align_bwd_cpu, detection_fast.roi_align_bwd, _roi_align_bwd_gpu)
         return bwd(gy, self.rois, self.x_shape, *self.geometry), None
 
 
@@ -226,100 +223,16 @@ def _nms_mask_gpu(boxes, iou_threshold):
 
 def _roi_align_fwd_cpu(x, rois, output_size, spatial_scale, sampling_ratio, aligned):
     """The reference: y[k] = A_k x[b_k] B_k^T, A_k (PH, H) and B_k (PW, W) the bins' averaged bilinear weights."""
-    A, B, image = _roi_align_matrices(rois, x.shape, output_size, spatial_scale, sampling_ratio, aligned, x.dtype)
+    A, B, image = roi_align_matrices(rois, x.shape, output_size, spatial_scale, sampling_ratio, aligned, x.dtype)
     return A[:, None] @ x[image] @ B[:, None].swapaxes(-1, -2)  # (K, 1, PH, H) @ (K, C, H, W) @ (K, 1, W, PW)
 
 
 def _roi_align_bwd_cpu(gy, rois, x_shape, output_size, spatial_scale, sampling_ratio, aligned):
     """The reference: gx[b_k] += A_k^T gy[k] B_k (numpy.add.at: RoIs of one image add up)."""
-    A, B, image = _roi_align_matrices(rois, x_shape, output_size, spatial_scale, sampling_ratio, aligned, gy.dtype)
+    A, B, image = roi_align_matrices(rois, x_shape, output_size, spatial_scale, sampling_ratio, aligned, gy.dtype)
     gx = numpy.zeros(x_shape, gy.dtype)
     numpy.add.at(gx, image, A[:, None].swapaxes(-1, -2) @ gy @ B[:, None])  # (K, C, H, W)
     return gx
-
-
-def _roi_align_fwd_sparse(x, rois, output_size, spatial_scale, sampling_ratio, aligned):
-    """Fast CPU path of _roi_align_fwd_cpu: all RoIs as one sparse matrix applied to x as channels-last rows."""
-    M = _roi_align_matrix(rois, x.shape, output_size, spatial_scale, sampling_ratio, aligned, x.dtype)
-    y = M @ channels_last(x)  # (K*PH*PW, N*H*W) @ (N*H*W, C): every channel shares the taps
-    return channels_first(y, rois.shape[0], output_size, x.dtype)  # (K, C, PH, PW)
-
-
-def _roi_align_bwd_sparse(gy, rois, x_shape, output_size, spatial_scale, sampling_ratio, aligned):
-    """Fast CPU path of _roi_align_bwd_cpu: the transposed sparse matrix."""
-    M = _roi_align_matrix(rois, x_shape, output_size, spatial_scale, sampling_ratio, aligned, gy.dtype)
-    gx = M.T @ channels_last(gy)  # the adjoint: (N*H*W, K*PH*PW) @ (K*PH*PW, C)
-    return channels_first(gx, x_shape[0], x_shape[2:], gy.dtype)  # (N, C, H, W)
-
-
-def _roi_align_matrix(rois, x_shape, output_size, spatial_scale, sampling_ratio, aligned, dtype):
-    """roi_align as one sparse (K*PH*PW, N*H*W) matrix M, y = M x: row (k, i, j) is A_k[i] (outer) B_k[j] in image b_k.
-
-    A_k's rows and B_k's rows are nonzero on a few neighbouring pixels only (a band of T_h and T_w), so
-    a row of M holds at most T_h * T_w weights; the zero ones are left out.
-    """
-    A, B, image = _roi_align_matrices(rois, x_shape, output_size, spatial_scale, sampling_ratio, aligned, dtype)
-    (h0, A_band), (w0, B_band) = _band(A), _band(B)  # (K, PH), (K, PH, T_h); (K, PW), (K, PW, T_w)
-    T_h, T_w, (N, _, H, W) = A_band.shape[2], B_band.shape[2], x_shape
-    index = numpy.int32 if N * H * W < 2**31 else numpy.int64
-    corner = ((image[:, None] * H + h0)[:, :, None] * W + w0[:, None, :]).astype(index)  # (K, PH, PW): flat (b, h, w)
-    window = (numpy.arange(T_h)[:, None] * W + numpy.arange(T_w)).astype(index).ravel()  # (T_h*T_w,) offsets
-    column = corner.reshape(-1, 1) + window  # (K*PH*PW, T_h*T_w)
-    weight = (A_band[:, :, None, :, None] * B_band[:, None, :, None, :]).reshape(column.shape)
-    kept = weight != 0
-    rows = numpy.zeros(column.shape[0] + 1, index)  # row r holds entries [rows[r], rows[r+1])
-    numpy.cumsum(kept.sum(axis=1), out=rows[1:])
-    return scipy.sparse.csr_matrix((weight[kept], column[kept], rows), shape=(column.shape[0], N * H * W))
-
-
-def _band(M):
-    """A (K, P, L) matrix with short nonzero runs per row -> first index (K, P), runs (K, P, T), T the longest."""
-    nonzero = M != 0
-    first = numpy.argmax(nonzero, axis=-1)  # 0 for an all-zero row
-    last = M.shape[-1] - 1 - numpy.argmax(nonzero[..., ::-1], axis=-1)
-    T = max(int((last - first).max(initial=0)) + 1, 1)
-    at = first[..., None] + numpy.arange(T)  # (K, P, T)
-    band = numpy.take_along_axis(M, numpy.minimum(at, M.shape[-1] - 1), axis=-1) * (at < M.shape[-1])
-    return first, band
-
-
-def _roi_align_matrices(rois, x_shape, output_size, spatial_scale, sampling_ratio, aligned, dtype):
-    """Row weights A (K, PH, H), column weights B (K, PW, W) and image index (K,) of every RoI (module doc)."""
-    r = rois.astype(numpy.float64)
-    offset = 0.5 if aligned else 0.0
-    x1, y1, x2, y2 = (r[:, i] * spatial_scale - offset for i in range(1, 5))
-    roi_w, roi_h = x2 - x1, y2 - y1
-    if not aligned:  # torchvision: "force malformed RoIs to be 1x1"
-        roi_w, roi_h = numpy.maximum(roi_w, 1.0), numpy.maximum(roi_h, 1.0)
-    (PH, PW), (H, W) = output_size, x_shape[2:]
-    A = _axis_matrix(y1, roi_h / PH, _grid(roi_h, PH, sampling_ratio), PH, H)
-    B = _axis_matrix(x1, roi_w / PW, _grid(roi_w, PW, sampling_ratio), PW, W)
-    return A.astype(dtype), B.astype(dtype), r[:, 0].astype(numpy.int64)
-
-
-def _grid(roi_size, P, sampling_ratio):
-    """Samples per bin along one axis: sampling_ratio, or ceil(roi_size / P) when adaptive (<= 0)."""
-    if sampling_ratio > 0:
-        return numpy.full(roi_size.shape, sampling_ratio, numpy.int64)
-    return numpy.maximum(numpy.ceil(roi_size / P), 0).astype(numpy.int64)
-
-
-def _axis_matrix(start, bin_size, grid, P, L):
-    """(K, P, L): row p of RoI k sums the bilinear weights / G of its G samples along one axis of length L."""
-    K = start.shape[0]
-    M = numpy.zeros((K, P, L))
-    k, p = numpy.arange(K)[:, None], numpy.arange(P)[None, :]
-    G = numpy.maximum(grid, 1)[:, None].astype(numpy.float64)  # (K, 1)
-    for i in range(int(grid.max(initial=0))):  # the few sampling points of a bin, not pixels or RoIs
-        c = start[:, None] + p * bin_size[:, None] + (i + 0.5) * bin_size[:, None] / G  # (K, P) sample coordinate
-        inside = (i < grid[:, None]) & (c >= -1.0) & (c <= L)  # outside [-1, L]: the sample reads 0
-        c = numpy.where(inside, numpy.maximum(c, 0.0), 0.0)
-        low = numpy.minimum(numpy.floor(c).astype(numpy.int64), L - 1)
-        lam = numpy.where(low >= L - 1, 0.0, c - low)  # at or past the last row: all weight on it
-        weight = inside / G
-        numpy.add.at(M, (k, p, low), weight * (1.0 - lam))
-        numpy.add.at(M, (k, p, numpy.minimum(low + 1, L - 1)), weight * lam)
-    return M
 
 
 def _roi_align_fwd_gpu(x, rois, output_size, spatial_scale, sampling_ratio, aligned):
