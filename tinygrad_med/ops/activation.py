@@ -23,7 +23,7 @@ from ..backend import get_xp, on_gpu
 from ..errors import ShapeError, fmt
 from ..function import Function
 from .activation_args import check_float
-from .reduce import normalize_dims
+from .reduce_args import one_axis
 from .softmax import LogSoftmax, Softmax, log_softmax, softmax
 
 __all__ = [
@@ -420,7 +420,7 @@ def maxout(x, num_pieces, dim=-1):
     Reference: Goodfellow et al., "Maxout networks", arXiv:1302.4389.
     """
     check_float("maxout", x)
-    (axis,) = normalize_dims(x, dim, "maxout")
+    axis = one_axis(x, dim, "maxout")
     if num_pieces < 1 or x.ndim == 0 or x.shape[axis] % num_pieces:
         raise ShapeError(
             fmt(

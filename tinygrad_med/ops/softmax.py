@@ -19,7 +19,7 @@ import numpy
 from ..backend import get_xp, launch, on_gpu
 from ..function import Function
 from .activation_args import check_float
-from .reduce import normalize_dims
+from .reduce_args import one_axis
 
 __all__ = ["softmax", "log_softmax", "Softmax", "LogSoftmax"]
 
@@ -65,8 +65,7 @@ def _softmax_axis(op, x, dim, stacklevel):
     check_float(op, x)
     if dim is None:
         dim = _implicit_dim(op, x.ndim, stacklevel + 1)  # + 1: this frame lies between softmax and the warning
-    (axis,) = normalize_dims(x, dim, op)
-    return axis
+    return one_axis(x, dim, op)
 
 
 def _implicit_dim(op, ndim, stacklevel):
