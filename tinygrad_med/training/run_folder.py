@@ -125,13 +125,10 @@ def _key_problems(entries, wanted, prefix):
 def _value_problems(checkpoint):
     """What the loop would trip over later (mid-run): an unknown optimizer, counts below 1, and running
     sums or history rows without the numbers it reads."""
-    from .run_config import OPTIMIZERS
+    from .run_config import value_problems  # the check make_config runs, on the stored config
 
-    config, problems = checkpoint["config"], []
-    if config["optimizer"] not in OPTIMIZERS:
-        problems.append(f"'config.optimizer' is {config['optimizer']!r}, not one of {', '.join(OPTIMIZERS)}")
-    if config["epochs"] < 1 or config["batch_size"] < 1 or not config["lr"] > 0:
-        problems.append("'config' has epochs or batch_size below 1 or lr not above 0")
+    problems = [f"its 'config' holds an {problem}" if problem.startswith("unknown") else f"in its 'config', {problem}"
+                for problem in value_problems(checkpoint["config"])]  # fmt: skip
     if checkpoint["epoch"] < 0 or checkpoint["step"] < 0:
         problems.append("'epoch' or 'step' is negative")
     rows = [("partial", checkpoint["partial"], PARTIAL_KEYS)]
