@@ -201,7 +201,11 @@ def test_gradcheck_table_passes_through_the_references(monkeypatch, capsys):
     monkeypatch.setattr(norm_fast, "PATHS", (_refuse, _refuse, _refuse))
     from tinygrad_med.ops import detection_fast, sample_fast
 
-    for module, name in ((sample_fast, "grid_sample_fwd"), (detection_fast, "roi_align_bwd")):
+    for module, name in (
+        (sample_fast, "grid_sample_fwd"),
+        (detection_fast, "roi_align_bwd"),
+        (detection_fast, "roi_pool_fwd"),
+    ):
         monkeypatch.setattr(module, name, _refuse)
     assert cli.main(["gradcheck", "--device", "cpu", "--reference"]) == 0
     assert ", 0 failed" in capsys.readouterr().out and not tm.is_reference_mode()

@@ -1,4 +1,4 @@
-"""grid_sample and roi_align: reference == fast CPU path == kernel, values and gradients.
+"""grid_sample, roi_align and roi_pool: reference == fast CPU path == kernel, values and gradients.
 
 The reference (ops/sample.py::_grid_sample_fwd_cpu / _bwd_cpu, ops/detection.py::_roi_align_fwd_cpu /
 _bwd_cpu) runs under tm.reference_mode(); the fast path (ops/sample_fast.py, ops/detection_fast.py)
@@ -98,6 +98,39 @@ def test_roi_align_reference_fast_and_kernel_agree(device, monkeypatch, aligned,
     _three_ways(fn, (x,), device, calls, rtol=1e-9, atol=1e-9, fn_cpu=fn_cpu)
 
 
+@KERNEL_DEVICES
+def test_roi_pool_reference_fast_and_kernel_agree(device, monkeypatch):
+    calls = _spy(monkeypatch, detection_fast, ["roi_pool_fwd"])
+    x = numpy.random.default_rng(133).permutation(2 * 3 * 6 * 7).reshape(2, 3, 6, 7) / 7.0  # no ties
+    rois = numpy.array([[0, 0.5, 1.0, 4.5, 6.0], [1, -1.0, 2.0, 3.0, 5.5], [1, 2.2, 0.3, 9.0, 3.1], [0, 9, 9, 12, 12]])
+
+    def fn(x):
+        return tm.ops.detection.roi_pool(x, device.tensor(rois), (2, 3), 0.8)
+
+    def fn_cpu(x):
+        return tm.ops.detection.roi_pool(x, tm.tensor(rois), (2, 3), 0.8)
+
+    _three_ways(fn, (x,), device, calls, rtol=1e-12, atol=1e-12, fn_cpu=fn_cpu)
+
+
+def test_roi_pool_reference_and_fast_path_agree_on_ties_nan_and_empty_bins():
+    """Ties pick the first maximum in row-major order; nan and -inf never win (torchvision's strict ">");
+    a bin past the map is empty (0, argmax -1)."""
+    from tinygrad_med.ops import detection
+
+    x = numpy.zeros((1, 2, 5, 5))
+    x[0, 0, 1:3, 1:3] = numpy.nan
+    x[0, 1, :2, :2] = -numpy.inf
+    x[0, 1, 3, 3] = 2.0
+    rois = numpy.array([[0, 0, 0, 4, 4], [0, 1, 1, 2, 2], [0, 0, 0, 1, 1], [0, 6, 6, 9, 9]], numpy.float64)
+    with tm.reference_mode():
+        reference = detection._roi_pool_fwd_cpu(x, rois, (2, 2), 1.0)
+    fast = detection_fast.roi_pool_fwd(x, rois, (2, 2), 1.0)
+    for r, f in zip(reference, fast, strict=True):
+        numpy.testing.assert_array_equal(numpy.asarray(f), r)
+    assert (reference[1][3] == -1).all() and (reference[0][1, 0] == detection_fast.LOWEST).all()
+
+
 def test_the_references_are_short_and_named_in_the_docstrings():
     """The slide's version stays readable: each forward/backward pair at most ~40 lines, named where the op says."""
     import inspect
@@ -107,6 +140,7 @@ def test_the_references_are_short_and_named_in_the_docstrings():
     pairs = [
         (sample, "_grid_sample_fwd_cpu", "_grid_sample_bwd_cpu", sample.grid_sample),
         (detection, "_roi_align_fwd_cpu", "_roi_align_bwd_cpu", detection.roi_align),
+        (detection, "_roi_pool_fwd_cpu", "_roi_pool_bwd_cpu", detection.roi_pool),
     ]
     for module, fwd, bwd, op in pairs:
         lines = sum(len(inspect.getsource(getattr(module, name)).splitlines()) for name in (fwd, bwd))

@@ -19,7 +19,7 @@ backbone).  Both poolings cut every RoI into output_size = (PH, PW) bins:
 
 Three implementations of roi_align: (a) the reference, _roi_align_fwd_cpu / _roi_align_bwd_cpu below
 (y[k] = A_k x[b_k] B_k^T per RoI, with the bins' averaged bilinear weights A_k (PH, H) and B_k (PW, W) of
-ops/roi_align_weights.py; what ``tm.reference_mode()`` runs); (b) kernels/detection.cu, the same taps per
+ops/roi_geometry.py; what ``tm.reference_mode()`` runs); (b) kernels/detection.cu, the same taps per
 output element, the backward scattered with atomicAdd; (c) the fast CPU path ops/detection_fast.py (all
 RoIs as one sparse matrix), reached from RoIAlign in one line.  tests/test_reference_parity.py holds
 (a) == (b) == (c).
@@ -36,12 +36,9 @@ from ..reference import path
 from . import detection_fast
 from .boxes import boxes_array, iou, positive_pair, same_device, unwrap
 from .detection_args import rois_array
-from .roi_align_weights import roi_align_matrices
-from .sample_fast import channels_first, channels_last
+from .roi_geometry import roi_align_matrices, roi_pool_bins
 
 __all__ = ["roi_align", "roi_pool", "nms", "batched_nms"]
-
-_LOWEST = -3.402823466e38  # -FLT_MAX: a bin's running max starts here, as torchvision (empty bins give 0)
 
 
 def roi_align(input, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1, aligned=False):
@@ -100,6 +97,8 @@ def roi_pool(input, boxes, output_size, spatial_scale=1.0):
               y[k,c,i,j] = max of x[b_k, c] over the bin (0 for an empty bin), argmax = its flat h * W + w
               (the first maximum in row-major order), -1 for an empty bin
     Backward: gx[b_k, c, argmax[k,c,i,j]] += gy[k,c,i,j]   (bins may overlap: the adds accumulate)
+    Code:     reference _roi_pool_fwd_cpu / _roi_pool_bwd_cpu (a loop over the bins); kernels/detection.cu;
+              fast CPU path ops/detection_fast.py::roi_pool_fwd (bins of one size together).
     Shapes:   input (N, C, H, W), boxes (K, 5) or list of (K_n, 4) -> y (K, C, PH, PW)
     Reference: Girshick, "Fast R-CNN", arXiv:1504.08083, section 2.1.
     Raises:
@@ -120,7 +119,7 @@ class RoIPool(Function):
 
     def forward(self, x, rois, output_size, spatial_scale):
         self.rois, self.x_shape = rois, x.shape
-        fwd = _roi_pool_fwd_gpu if backend.on_gpu(x) else _roi_pool_fwd_cpu
+        fwd = path(x, _roi_pool_fwd_cpu, detection_fast.roi_pool_fwd, _roi_pool_fwd_gpu)
         y, self.argmax = fwd(x, rois, output_size, spatial_scale)
         return y
 
@@ -257,41 +256,23 @@ def _roi_align_bwd_gpu(gy, rois, x_shape, output_size, spatial_scale, sampling_r
 
 
 def _roi_pool_fwd_cpu(x, rois, output_size, spatial_scale):
-    """Max and flat argmax per bin, all channels at once (x as channels-last rows), bins of one size together.
-
-    The bins of each size (height, width) step through their height * width offsets in row-major order
-    together, each step reading one pixel row of C values per bin and keeping the greater (strict ">":
-    the first maximum wins, as torchvision).  The argmax comes back as a (K, C, PH, PW)
-    view of a (K, PH, PW, C) int32 array (the backward only reads it).
-    """
-    image, (h0, h1), (w0, w1) = _roi_pool_bins(rois, x.shape, output_size, spatial_scale)
-    (K, (PH, PW)), (C, H, W) = (image.shape[0], output_size), x.shape[1:]
-    per_bin = (
-        image[:, None, None] * H * W,
-        h0[:, :, None],
-        w0[:, None, :],
-        (h1 - h0)[:, :, None],
-        (w1 - w0)[:, None, :],
-    )
-    plane, top, left, height, width = (numpy.broadcast_to(a, (K, PH, PW)).ravel() for a in per_bin)
-    x_rows = channels_last(x)  # (N*H*W, C)
-    y = numpy.zeros((K * PH * PW, C), x.dtype)  # an empty bin gives 0 and argmax -1
-    argmax = numpy.full((K * PH * PW, C), -1, numpy.int32 if H * W < 2**31 else numpy.int64)
-    size = numpy.where((height > 0) & (width > 0), height * (W + 1) + width, 0)  # a bin's (height, width) as one key
-    for key in numpy.unique(size[size > 0]):
-        bins = numpy.flatnonzero(size == key)
-        y_bins, argmax_bins = numpy.full((bins.size, C), _LOWEST, x.dtype), argmax[bins]  # (bins, C)
-        step = numpy.empty_like(argmax_bins)
-        for dh, dw in itertools.product(range(height[bins[0]]), range(width[bins[0]])):
-            pixel = (top[bins] + dh) * W + left[bins] + dw  # (bins,)
-            v = x_rows.take(plane[bins] + pixel, axis=0)  # (bins, C)
-            better = v > y_bins  # strictly: the first maximum in row-major order wins, nan never (torchvision's ">")
-            numpy.fmax(y_bins, v, out=y_bins)
-            numpy.subtract(pixel[:, None], argmax_bins, out=step)  # argmax = pixel where better, as arithmetic:
-            step *= better  # a masked copy (copyto where=, numpy.where) branches per element and is 3x slower
-            argmax_bins += step
-        y[bins], argmax[bins] = y_bins, argmax_bins
-    return channels_first(y, K, output_size, x.dtype), argmax.reshape(K, PH, PW, C).transpose(0, 3, 1, 2)
+    """The reference: y = the max of each bin, argmax = its first maximum's flat h * W + w (0 and -1 for an
+    empty bin).  As torchvision, the running max starts at -FLT_MAX and only a strictly greater value
+    wins, so nan (and -inf) never does: a bin of only those gives -FLT_MAX and argmax -1."""
+    image, (h0, h1), (w0, w1) = roi_pool_bins(rois, x.shape, output_size, spatial_scale)
+    (PH, PW), (C, W) = output_size, (x.shape[1], x.shape[3])
+    y, argmax = numpy.zeros((rois.shape[0], C, PH, PW), x.dtype), numpy.full((rois.shape[0], C, PH, PW), -1)
+    lowest, channel = x.dtype.type(detection_fast.LOWEST), numpy.arange(C)
+    for k, i, j in itertools.product(range(rois.shape[0]), range(PH), range(PW)):
+        rows, cols = numpy.arange(h0[k, i], h1[k, i]), numpy.arange(w0[k, j], w1[k, j])
+        if rows.size and cols.size:  # an empty bin keeps 0 and -1
+            window = x[image[k]][:, rows[:, None], cols].reshape(C, -1)  # (C, bin pixels) in row-major order
+            values = numpy.where(window > lowest, window, lowest)  # nan and -inf never win
+            first = values.argmax(axis=1)  # the first maximum
+            won = values[channel, first] > lowest
+            y[k, :, i, j] = values[channel, first]
+            argmax[k, :, i, j] = numpy.where(won, (rows[:, None] * W + cols).ravel()[first], -1)
+    return y, argmax
 
 
 def _roi_pool_bwd_cpu(gy, argmax, rois, x_shape):
@@ -303,25 +284,6 @@ def _roi_pool_bwd_cpu(gy, argmax, rois, x_shape):
     gx = numpy.zeros(N * C * H * W + 1, gy.dtype)
     numpy.add.at(gx, index.ravel(), gy.ravel())  # bins may share an argmax: the adds accumulate
     return gx[:-1].reshape(x_shape)
-
-
-def _roi_pool_bins(rois, x_shape, output_size, spatial_scale):
-    """Image index (K,), row bins [h0, h1) (K, PH) and column bins [w0, w1) (K, PW), clipped to the input."""
-    r = rois.astype(numpy.float64)
-    scaled = r[:, 1:] * spatial_scale
-    x1, y1, x2, y2 = (numpy.sign(scaled) * numpy.floor(numpy.abs(scaled) + 0.5)).astype(numpy.int64).T  # C round
-    (PH, PW), (H, W) = output_size, x_shape[2:]
-    rows = _bin_edges(y1, numpy.maximum(y2 - y1 + 1, 1), PH, H)
-    cols = _bin_edges(x1, numpy.maximum(x2 - x1 + 1, 1), PW, W)
-    return r[:, 0].astype(numpy.int64), rows, cols
-
-
-def _bin_edges(start, length, P, L):
-    """[start + floor(i * length / P), start + ceil((i + 1) * length / P)) for i < P, clipped to [0, L]."""
-    size, i = (length / P)[:, None], numpy.arange(P)[None, :]
-    lo = numpy.floor(i * size).astype(numpy.int64) + start[:, None]
-    hi = numpy.ceil((i + 1) * size).astype(numpy.int64) + start[:, None]
-    return numpy.clip(lo, 0, L), numpy.clip(hi, 0, L)
 
 
 def _roi_pool_fwd_gpu(x, rois, output_size, spatial_scale):

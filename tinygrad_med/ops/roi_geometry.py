@@ -1,4 +1,4 @@
-"""roi_align's bilinear weights as two small matrices per RoI (ops/detection.py).
+"""Where each RoI's bins lie: roi_align's bilinear weights as two small matrices per RoI, roi_pool's bins.
 
 Lecture: "Instance segmentation - Mask R-CNN" ("RoI pooling requires interpolation").  roi_align is
 linear in the input and separable: along each axis a RoI's samples read two neighbouring rows with
@@ -7,11 +7,16 @@ weights (1 - lam, lam), averaged over the G samples of a bin, so y[k, c] = A_k x
 _roi_align_fwd_cpu / _bwd_cpu) and the fast CPU path (ops/detection_fast.py) both start from them.
 
     roi_align_matrices(rois, x_shape, output_size, spatial_scale, sampling_ratio, aligned, dtype) -> A, B, image
+    roi_pool_bins(rois, x_shape, output_size, spatial_scale) -> image, (h0, h1), (w0, w1)
+
+roi_pool (Fast R-CNN) rounds the box to whole cells and cuts it into PH x PW bins of whole cells; its
+reference (ops/detection.py::_roi_pool_fwd_cpu) and fast path (ops/detection_fast.py::roi_pool_fwd)
+take the bins from roi_pool_bins.
 """
 
 import numpy
 
-__all__ = ["roi_align_matrices"]
+__all__ = ["roi_align_matrices", "roi_pool_bins"]
 
 
 def roi_align_matrices(rois, x_shape, output_size, spatial_scale, sampling_ratio, aligned, dtype):
@@ -51,3 +56,22 @@ def _axis_matrix(start, bin_size, grid, P, L):
         numpy.add.at(M, (k, p, low), weight * (1.0 - lam))
         numpy.add.at(M, (k, p, numpy.minimum(low + 1, L - 1)), weight * lam)
     return M
+
+
+def roi_pool_bins(rois, x_shape, output_size, spatial_scale):
+    """Image index (K,), row bins [h0, h1) (K, PH) and column bins [w0, w1) (K, PW), clipped to the input."""
+    r = rois.astype(numpy.float64)
+    scaled = r[:, 1:] * spatial_scale
+    x1, y1, x2, y2 = (numpy.sign(scaled) * numpy.floor(numpy.abs(scaled) + 0.5)).astype(numpy.int64).T  # C round
+    (PH, PW), (H, W) = output_size, x_shape[2:]
+    rows = _bin_edges(y1, numpy.maximum(y2 - y1 + 1, 1), PH, H)
+    cols = _bin_edges(x1, numpy.maximum(x2 - x1 + 1, 1), PW, W)
+    return r[:, 0].astype(numpy.int64), rows, cols
+
+
+def _bin_edges(start, length, P, L):
+    """[start + floor(i * length / P), start + ceil((i + 1) * length / P)) for i < P, clipped to [0, L]."""
+    size, i = (length / P)[:, None], numpy.arange(P)[None, :]
+    lo = numpy.floor(i * size).astype(numpy.int64) + start[:, None]
+    hi = numpy.ceil((i + 1) * size).astype(numpy.int64) + start[:, None]
+    return numpy.clip(lo, 0, L), numpy.clip(hi, 0, L)
