@@ -46,7 +46,7 @@ embedding.py       embedding (gather; scatter-add backward) (array code on both 
 boxes.py           box_area box_iou anchors encode_boxes decode_boxes (Faster R-CNN box geometry)
 detection.py       roi_align roi_pool nms batched_nms           <-> kernels/detection.cu
 detection_args.py  the RoI (boxes) argument check shared by roi_align and roi_pool
-roi_geometry.py roi_align's bilinear weights as row and column matrices per RoI, shared by the two
-detection_fast.py  fast CPU path of roi_align: all RoIs as one sparse matrix
+roi_geometry.py    RoI bins (roi_pool) and roi_align's bilinear weight matrices, shared by the two
+detection_fast.py  fast CPU paths of roi_align (one sparse matrix) and roi_pool (bins of one size together)
 rnn.py             lstm_gates gru_gates lstm_layer (+ cells)    <-> kernels/rnn.cu
 """
