@@ -211,7 +211,8 @@ def _grid_sample_fwd_cpu(x, grid, mode, padding, align_corners):
     """The reference: y[n, c, p] = sum_t w_t[n, p] x[n, c, i_t[n, p]], the T taps gathered by fancy indexing.
 
     The taps i_t and weights w_t (bilinear: the 4 neighbours, weights (1 - a)(1 - b), a(1 - b), ...; see the
-    module docstring) come from ops/sample_taps.py::taps, which the fast path and the kernel share."""
+    module docstring) come from ops/sample_taps.py::taps, as for the fast path; kernels/sample.cu computes
+    the same taps per output point."""
     (N, C), nd = x.shape[:2], grid.shape[-1]
     index, weight, _ = taps(x.shape, grid.reshape(N, -1, nd), mode, padding, align_corners, False)  # (T, N, P)
     x_rows = x.reshape(N, C, -1)  # (N, C, S)
