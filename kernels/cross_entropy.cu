@@ -10,7 +10,7 @@
 // Forward: blockDim.y rows per block, blockDim.x threads per row striding over C (blockDim.x a power of two,
 // blockDim.x * blockDim.y <= XENT_THREADS). One pass over the row: each thread keeps a running max m and
 // s = sum e^(x - m), rescaled when m grows (the "online" log-sum-exp); the row's threads then merge their
-// (m, s) pairs in one shared-memory tree, (m, s) + (m', s') = (M, s e^(m - M) + s' e^(m' - M)), M = max(m, m').
+// (m, s) pairs with common.cuh's block_reduce: M = the max of the m's, then s = sum of s e^(m - M).
 // sum_c w_c x_rc (label smoothing only) is a second tree, skipped when eps = 0.
 // Backward: one thread per element of x (no reduction: lse_r is saved); its (row, class) is carried along the
 // grid-stride loop (no 64-bit division per element).
@@ -21,32 +21,21 @@
 // s e^(m - M): a thread that saw no entries has s = 0 (and m = -inf, so e^(m - M) could be e^(nan))
 __device__ real_t rescaled(real_t s, real_t m, real_t M) { return s == (real_t)0 ? (real_t)0 : s * exp(m - M); }
 
-// merge the (m, s) pairs of the row's blockDim.x threads; every thread gets the row's (m, s).
-// All threads of the block call it (barriers); mbuf and sbuf are this row's blockDim.x entries of scratch.
-__device__ void row_reduce_lse(real_t* mbuf, real_t* sbuf, real_t* m, real_t* s) {
-  const unsigned int t = threadIdx.x;
-  mbuf[t] = *m;
-  sbuf[t] = *s;
-  __syncthreads();
-  for (unsigned int half = blockDim.x / 2; half > 0; half /= 2) {
-    if (t < half) {
-      const real_t M = max(mbuf[t], mbuf[t + half]);
-      sbuf[t] = rescaled(sbuf[t], mbuf[t], M) + rescaled(sbuf[t + half], mbuf[t + half], M);
-      mbuf[t] = M;
-    }
-    __syncthreads();
-  }
-  *m = mbuf[0];
-  *s = sbuf[0];
-  __syncthreads();  // every thread has read the result before the scratch is used again
+// merge the (m, s) pairs of the row's blockDim.x threads with common.cuh's block_reduce: the row's max M,
+// then sum of s e^(m - M); every thread gets the row's (M, s).  All threads of the block call it (barriers);
+// buf is this row's blockDim.x entries of scratch.
+__device__ void row_reduce_lse(real_t* buf, real_t* m, real_t* s) {
+  const real_t M = block_reduce(buf, *m, true);
+  *s = block_reduce(buf, rescaled(*s, *m, M), false);
+  *m = M;
 }
 
 extern "C" __global__ void softmax_xent_fwd(const real_t* __restrict__ x, const long long* __restrict__ target,
                                             const real_t* __restrict__ weight, real_t* __restrict__ loss,
                                             real_t* __restrict__ lse, long long rows, long long C, long long S,
                                             long long ignore_index, double smoothing, double weight_sum) {
-  __shared__ real_t mbuf[XENT_THREADS], sbuf[XENT_THREADS];
-  real_t *row_m = mbuf + threadIdx.y * blockDim.x, *row_s = sbuf + threadIdx.y * blockDim.x;  // this row's scratch
+  __shared__ real_t buf[XENT_THREADS];
+  real_t* row_buf = buf + threadIdx.y * blockDim.x;  // this row's scratch
   for (long long first = (long long)blockIdx.x * blockDim.y; first < rows; first += (long long)gridDim.x * blockDim.y) {
     long long r = first + threadIdx.y, n = r < rows ? C : 0;  // a row past the end: no entries, same barriers
     const real_t* xr = x + ((n ? r : 0) / S) * C * S + (n ? r : 0) % S;  // class c of row r is xr[c * S]
@@ -60,11 +49,11 @@ extern "C" __global__ void softmax_xent_fwd(const real_t* __restrict__ x, const 
         s += exp(v - m);
       }
     }
-    row_reduce_lse(row_m, row_s, &m, &s);
+    row_reduce_lse(row_buf, &m, &s);
     real_t sum_wx = 0;
     if (smoothing != 0) {  // uniform branch: whole block
       for (long long c = threadIdx.x; c < n; c += blockDim.x) sum_wx += weight[c] * xr[c * S];
-      sum_wx = block_reduce(row_s, sum_wx, false);
+      sum_wx = block_reduce(row_buf, sum_wx, false);
     }
     if (threadIdx.x == 0 && n) {
       real_t row_lse = m + log(s);

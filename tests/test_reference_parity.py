@@ -199,9 +199,13 @@ def test_gradcheck_table_passes_through_the_references(monkeypatch, capsys):
     for name in ("conv_forward", "conv_backward", "im2col", "col2im"):
         monkeypatch.setattr(conv_cpu, name, _refuse)
     monkeypatch.setattr(norm_fast, "PATHS", (_refuse, _refuse, _refuse))
-    from tinygrad_med.ops import detection, sample
+    from tinygrad_med.ops import detection_fast, sample_fast
 
-    for module, name in ((sample, "_grid_sample_fwd_sparse"), (detection, "_roi_align_bwd_sparse")):
+    for module, name in (
+        (sample_fast, "grid_sample_fwd"),
+        (detection_fast, "roi_align_bwd"),
+        (detection_fast, "roi_pool_fwd"),
+    ):
         monkeypatch.setattr(module, name, _refuse)
     assert cli.main(["gradcheck", "--device", "cpu", "--reference"]) == 0
     assert ", 0 failed" in capsys.readouterr().out and not tm.is_reference_mode()
@@ -255,12 +259,12 @@ def test_roi_align_reference_equals_fast_path(aligned, sampling_ratio, K, out):
 
 
 def test_reference_mode_never_calls_the_sparse_paths(monkeypatch):
-    from tinygrad_med.ops import detection, sample
+    from tinygrad_med.ops import detection, detection_fast, sample_fast
 
-    for module, name in ((sample, "_grid_sample_fwd_sparse"), (sample, "_grid_sample_bwd_sparse")):
-        monkeypatch.setattr(module, name, _refuse)
-    for name in ("_roi_align_fwd_sparse", "_roi_align_bwd_sparse"):
-        monkeypatch.setattr(detection, name, _refuse)
+    for name in ("grid_sample_fwd", "grid_sample_bwd"):
+        monkeypatch.setattr(sample_fast, name, _refuse)
+    for name in ("roi_align_fwd", "roi_align_bwd"):
+        monkeypatch.setattr(detection_fast, name, _refuse)
     x, grid = numpy.random.default_rng(40).standard_normal((1, 2, 4, 5)), numpy.zeros((1, 2, 3, 2))
     rois = tm.tensor(numpy.array([[0, 0.5, 0.5, 3.0, 2.5]]))
     with pytest.raises(AssertionError, match="fast path ran"):

@@ -109,7 +109,7 @@ def test_grid_sample_matches_loops(nd, mode, padding, align_corners):
 def test_cpu_image_groups_and_empty_grids(nd, monkeypatch):
     """The CPU path computes the taps of a few images at a time (_image_groups): any grouping gives the same
     forward and gradients, and a grid with no points gives an empty output and zero gradients."""
-    from tinygrad_med.ops import sample
+    from tinygrad_med.ops import sample_fast
 
     x_shape, grid_shape = ((3, 2, 3, 4), (3, 3, 2, 2)) if nd == 2 else ((3, 2, 2, 3, 4), (3, 2, 2, 3, 3))
     x, grid = rand(*x_shape, seed=1), rand(*grid_shape, seed=2)
@@ -121,7 +121,7 @@ def test_cpu_image_groups_and_empty_grids(nd, monkeypatch):
         return y.numpy(), xt.grad.numpy(), gt.grad.numpy()
 
     whole = run()
-    monkeypatch.setattr(sample, "_GROUP_POINTS", 1)  # one image per group
+    monkeypatch.setattr(sample_fast, "GROUP_POINTS", 1)  # one image per group
     for one, all_at_once in zip(run(), whole, strict=True):
         assert_close(one, all_at_once, 1e-12, 1e-12)
     empty = t64(numpy.zeros((3, *grid_shape[1:-2], 0, nd)), requires_grad=True)

@@ -81,8 +81,8 @@ def test_row_kernels_share_blocks_between_short_rows(monkeypatch, max_blocks):
     from tinygrad_med import backend
     from tinygrad_med.kernelcheck.emulator import thread_order
 
-    monkeypatch.setattr(S, "_MAX_BLOCKS", max_blocks)
-    assert S.row_launch(150, 3) == ((min(3, max_blocks),), (4, 64))
+    monkeypatch.setattr(backend, "MAX_BLOCKS", max_blocks)
+    assert backend.grid_for(150, 256, row_length=3) == ((min(3, max_blocks),), (4, 64))
     x = numpy.random.default_rng(12).standard_normal((150, 3)) * 5
     gy = numpy.random.default_rng(13).standard_normal((150, 3))
     expected = [forward_backward(lambda s, op=op: op(s, 1), x, gy) for op in (S.softmax, S.log_softmax)]

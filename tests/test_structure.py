@@ -308,3 +308,47 @@ def test_the_package_and_its_cli_import_no_deprecated_path():
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
     edges = [f"{a} -> {b}" for a, targets in EDGES.items() if a not in DEPRECATED for b in targets if b in DEPRECATED]
     assert not edges, edges
+
+
+# ---------------------------------------------------------------- kernels: one block_reduce, one launch helper
+
+KERNELS = ROOT / "kernels"
+HALVING_LOOP = r"for\s*\([^;]*;[^;]*>\s*0\s*;[^)]*(/=\s*2|>>=\s*1)"  # a shared-memory tree: the step halves
+
+
+def hand_written_reductions(texts):
+    """Kernel files (name -> source) that halve a stride in a loop: a tree reduction of their own."""
+    import re
+
+    return sorted(name for name, text in texts.items() if name != "common.cuh" and re.search(HALVING_LOOP, text))
+
+
+def launch_size_math(texts):
+    """Python modules (name -> source) other than the backend that size launches themselves."""
+    import re
+
+    pattern = r"MAX_BLOCKS\s*=|bit_length\(\)\)|\(\s*32\s*,\s*8\s*\)"
+    return sorted(name for name, text in texts.items() if name != "tinygrad_med.backend" and re.search(pattern, text))
+
+
+def test_every_kernel_reduction_uses_common_block_reduce():
+    """One tree reduction, common.cuh's block_reduce; every .cu that reduces over a block calls it."""
+    texts = {p.name: p.read_text() for p in sorted(KERNELS.glob("*.cu*"))}
+    assert "block_reduce" in texts["common.cuh"]
+    assert not hand_written_reductions(texts), "use common.cuh's block_reduce in " + ", ".join(
+        hand_written_reductions(texts)
+    )
+    reducing = [name for name, text in texts.items() if "__shared__" in text and "block_reduce(" in text]
+    assert {"cross_entropy.cu", "softmax.cu", "norm.cu", "graph.cu"} <= set(reducing)
+
+
+def test_launch_sizes_come_from_the_backend():
+    """backend.grid_for (and backend.launch on top of it) is the one place that sizes a launch."""
+    texts = {name: path.read_text() for name, (path, _) in MODS.items()}
+    assert not launch_size_math(texts), "use backend.grid_for / backend.launch in " + ", ".join(launch_size_math(texts))
+
+
+def test_the_kernel_checks_can_fail():
+    tree = "for (unsigned int half = blockDim.x / 2; half > 0; half /= 2) { buf[t] += buf[t + half]; }"
+    assert hand_written_reductions({"mine.cu": tree, "common.cuh": tree}) == ["mine.cu"]
+    assert launch_size_math({"tinygrad_med.ops.x": "kernel(grid, (32, 8), args)", "tinygrad_med.backend": "(32, 8)"})

@@ -18,7 +18,7 @@ import time
 import numpy
 import pytest
 
-from tinygrad_med import autograd, serialization
+from tinygrad_med import atomic_file, autograd, serialization
 from tinygrad_med.cli import main
 from tinygrad_med.data import digits
 from tinygrad_med.training.run_folder import load_checkpoint
@@ -103,7 +103,7 @@ def _epochs(out):
 
 
 def _leftovers(out):
-    return sorted(name for name in os.listdir(out) if name.endswith(".tmp") or name.startswith(".replaced"))
+    return sorted(name for name in os.listdir(out) if ".tmp" in name or name.startswith(".replaced"))
 
 
 def _one_line(capsys):
@@ -183,7 +183,7 @@ def test_an_overwrite_killed_before_its_first_checkpoint_gives_the_previous_run_
 @pytest.mark.parametrize("fault", ["full disk", "read-only"])
 def test_a_failed_save_keeps_the_previous_checkpoint_and_says_so(tmp_path, monkeypatch, capsys, fault):
     out = str(tmp_path / "run")
-    saves, savez, mkstemp = [], numpy.savez, serialization.tempfile.mkstemp
+    saves, savez, mkstemp = [], numpy.savez, atomic_file.tempfile.mkstemp
 
     def full_disk(file, **arrays):  # half of the file written, then ENOSPC
         saves.append(1)
@@ -201,7 +201,7 @@ def test_a_failed_save_keeps_the_previous_checkpoint_and_says_so(tmp_path, monke
     if fault == "full disk":
         monkeypatch.setattr(serialization.numpy, "savez", full_disk)
     else:
-        monkeypatch.setattr(serialization.tempfile, "mkstemp", read_only)
+        monkeypatch.setattr(atomic_file.tempfile, "mkstemp", read_only)
     assert main(TRAIN + ["--out", out, "--epochs", "2"]) == 2
     err = _one_line(capsys)
     assert os.strerror(errno.ENOSPC if fault == "full disk" else errno.EROFS) in err, err

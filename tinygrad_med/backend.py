@@ -9,6 +9,10 @@ loaded here from ``kernels/<family>.cu`` and launched with the same call that
     kernel = load_kernel("activation", "sigmoid_fwd", x.dtype)
     kernel((blocks,), (threads,), (x, y, x.size))
 
+or in one line, with the launch size of ``grid_for`` (the one launch-size helper)::
+
+    launch("activation", "sigmoid_fwd", x.size, (x, y, x.size), x.dtype)
+
 Every kernel file is compiled once per process and dtype, with
 ``-DREAL_T=float`` or ``-DREAL_T=double``, so one source serves float32 and
 float64.  Before a launch, the arguments are checked against the parameter list
@@ -287,13 +291,24 @@ def _dims(kernel, what, dims):
 MAX_BLOCKS = 65535  # blocks per launch for grid-stride kernels; each thread then loops over the rest
 
 
-def grid_for(n, threads=256):
-    """(grid, block) for a grid-stride kernel over ``n`` elements: ceil(n / threads) blocks, at most MAX_BLOCKS.
+def grid_for(n, threads=256, row_length=None):
+    """(grid, block) of a launch: the one launch-size helper of every kernel family.
 
-    Every elementwise kernel loops ``for (i = global id; i < n; i += all threads)`` (common.cuh's
-    GRID_STRIDE_LOOP), so the cap is safe and one launch covers any n.
+    Without ``row_length``: a grid-stride kernel over ``n`` elements, ceil(n / threads) blocks of
+    ``threads``, at most MAX_BLOCKS.  Every elementwise kernel loops ``for (i = global id; i < n;
+    i += all threads)`` (common.cuh's GRID_STRIDE_LOOP), so the cap is safe and one launch covers any n.
+
+    With ``row_length``: a row kernel over ``n`` rows (softmax, cross-entropy, pooling, resampling):
+    blocks of (across, rows per block) threads, ``across`` = a power of two >= row_length, at most
+    ``threads`` (block_reduce halves it), and as many rows per block as fit in ``threads`` (at most n):
+    many short rows (C = 2 classes per pixel) share a block instead of leaving it almost empty.  At
+    most MAX_BLOCKS blocks; the row kernels loop over the rest.
     """
-    return (max(1, min(-(-int(n) // threads), MAX_BLOCKS)),), (threads,)
+    if row_length is None:
+        return (max(1, min(-(-int(n) // threads), MAX_BLOCKS)),), (threads,)
+    across = min(threads, 1 << max(0, int(row_length - 1).bit_length()))
+    rows_per_block = max(1, min(threads // across, int(n)))
+    return (max(1, min(-(-int(n) // rows_per_block), MAX_BLOCKS)),), (across, rows_per_block)
 
 
 NVRTC_OPTIONS = ("--std=c++17",)  # + -DREAL_T=..., -I<kernel_dir>; CuPy adds -arch and -ftz=true
@@ -308,11 +323,12 @@ def blocks_for(n, threads=256):
     return grid_for(n, threads)[0][0]
 
 
-def launch(family, name, n, args, dtype, threads=256):
-    """Launch kernels/<family>.cu::<name> with one thread per element of ``n`` (``grid_for``'s grid: a
-    grid-stride kernel), on the arrays and scalars ``args``; nothing to launch for n == 0."""
+def launch(family, name, n, args, dtype, threads=256, row_length=None):
+    """Launch kernels/<family>.cu::<name> on the arrays and scalars ``args`` with ``grid_for``'s grid:
+    one thread per element of ``n`` (a grid-stride kernel), or with ``row_length`` a row kernel over
+    ``n`` rows; nothing to launch for n == 0."""
     if n:
-        load_kernel(family, name, dtype)(*grid_for(n, threads), args)
+        load_kernel(family, name, dtype)(*grid_for(n, threads, row_length), args)
 
 
 def compile_options(dtype):

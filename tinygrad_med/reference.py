@@ -8,7 +8,8 @@ speed needs it (c) a fast CPU path in a separate module that the op reaches in o
 
 (or on a function decorated with ``@tm.reference_mode()``) every CPU op skips its fast path and runs
 the reference, so that a debugger stepping through ``F.conv2d`` sees im2col, one GEMM and col2im,
-and nothing else.  The GPU runs the CUDA kernels either way.
+and nothing else.  Every op makes that choice in one line, through ``path`` below.  The GPU runs
+the CUDA kernels either way.
 
 The flag is one module-level value shared by all threads (as ``no_grad``'s): set it around a
 whole computation, not from several threads at once.  ``set_reference_mode(True)`` turns it on
@@ -17,7 +18,9 @@ for good (the ``--reference`` option of ``tgm gradcheck`` uses the context manag
 
 import contextlib
 
-__all__ = ["reference_mode", "is_reference_mode", "set_reference_mode", "cpu_path"]
+from . import backend
+
+__all__ = ["reference_mode", "is_reference_mode", "set_reference_mode", "path"]
 
 _MODE = {"on": False}
 
@@ -27,8 +30,15 @@ def is_reference_mode():
     return _MODE["on"]
 
 
-def cpu_path(reference, fast):
-    """The function an op runs on the CPU: ``reference`` inside ``reference_mode()``, else ``fast``."""
+def path(x, reference, fast, gpu=None):
+    """The one dispatch of every op with a fast CPU path: what it runs for the array ``x``.
+
+    On the GPU ``gpu`` (its kernel launches), or ``reference`` when gpu is None (a reference that
+    launches the kernels itself, as conv's im2col); on the CPU ``reference`` inside
+    ``reference_mode()``, else ``fast``.  Used as ``fwd = path(x, _op_fwd_cpu, op_fast.op_fwd, _op_fwd_gpu)``.
+    """
+    if backend.on_gpu(x):
+        return reference if gpu is None else gpu
     return reference if _MODE["on"] else fast
 
 

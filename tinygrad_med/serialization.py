@@ -26,12 +26,12 @@ A path ending in .safetensors holds a flat {name: tensor} dict (a state_dict) in
 
 import json
 import os
-import tempfile
 from collections import OrderedDict
 
 import numpy
 
 from . import backend
+from .atomic_file import write_atomically
 from .errors import CheckpointError, fmt
 from .npz_reader import open_npz
 from .tensor import Tensor
@@ -63,7 +63,7 @@ def save(obj, path):
     arrays = {}
     manifest = {"format": FORMAT, "version": VERSION, "root": _encode(obj, [], arrays)}
     arrays[MANIFEST_KEY] = numpy.frombuffer(json.dumps(manifest).encode("utf-8"), dtype=numpy.uint8)
-    _write_atomically(path, lambda file: numpy.savez(file, allow_pickle=False, **arrays))
+    write_atomically(path, _binary(lambda file: numpy.savez(file, allow_pickle=False, **arrays)))
 
 
 def load(path, map_location=None):
@@ -172,49 +172,18 @@ def _encode_array(value, keys, arrays):
     return {"t": kind, "key": key, "shape": list(array.shape), "dtype": array.dtype.str}
 
 
+def _binary(write):
+    """A writer for write_atomically from ``write(file)`` on the temporary file opened in binary mode."""
+
+    def to_path(temporary):
+        with open(temporary, "wb") as file:
+            write(file)
+
+    return to_path
+
+
 def _where(keys):
     return "the object" if not keys else "key " + repr(SEP.join(str(k) for k in keys))
-
-
-def _write_atomically(path, write):
-    """Call ``write(file)`` on a temporary file in the same folder, fsync, then os.replace it over ``path``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(temporary, _file_mode(path))
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
-    _fsync_folder(folder)
-
-
-def _file_mode(path):
-    """Keep an existing checkpoint's permissions; else the usual 0o666 minus the umask (mkstemp makes 0o600)."""
-    if os.path.exists(path):
-        return os.stat(path).st_mode & 0o777
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-def _fsync_folder(folder):
-    # Makes the rename itself durable; not possible on every platform (Windows), hence best effort.
-    try:
-        descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
 
 
 # ----------------------------------------------------------------------------- load helpers
@@ -318,7 +287,7 @@ def _save_safetensors(obj, path):
     from safetensors.numpy import save as safetensors_bytes
 
     data = safetensors_bytes(tensors, metadata={"format": "np", "writer": "tinygrad_med"})
-    _write_atomically(path, lambda file: file.write(data))
+    write_atomically(path, _binary(lambda file: file.write(data)))
 
 
 def _load_safetensors(path, device):

@@ -32,6 +32,7 @@ import os
 import numpy
 import scipy.sparse
 
+from ..atomic_file import write_atomically
 from ..errors import fmt
 from ._packages import package_file, require
 from .dataset import Dataset
@@ -223,9 +224,7 @@ def hemisphere_features(n_spectral=3, cache=True):
         out[hemi] = standardise(features, cortex_vertices(hemi)).astype(numpy.float32)
     if cache:
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        partial = f"{path}.{os.getpid()}.npz"  # written whole, then renamed: no run reads half a file
-        numpy.savez(partial, **out)
-        os.replace(partial, path)
+        write_atomically(path, lambda temporary: numpy.savez(temporary, **out))  # no run reads half a file
     return out
 
 

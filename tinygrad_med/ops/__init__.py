@@ -2,7 +2,7 @@
 
 Each op's code is its reference (the slide's formula, plain NumPy, what tm.reference_mode() runs)
 and its CUDA path; where measured speed needs it, a fast CPU path lives in its own module (marked
-"fast CPU path" below), reached from the op in one line and held equal to the reference by
+"fast CPU path" below), reached from the op in one line (reference.path) and held equal to the reference by
 tests/test_reference_parity.py.
 
 arithmetic.py      + - * / // ** exp log sqrt abs (alpha=, rounding_mode=)  (array code on both devices)
@@ -34,6 +34,8 @@ pool_args.py       argument checks, the Window geometry and output sizes shared 
 resample.py        interpolate, pad (reflect replicate circular) <-> kernels/resample.cu
 resample_aa.py     the antialiased (stretched-kernel) resampling matrices of interpolate
 sample.py          affine_grid grid_sample (spatial transformer)  <-> kernels/sample.cu
+sample_taps.py     grid_sample's taps (source index, padding, weights), shared by the two below
+sample_fast.py     fast CPU path of grid_sample: each image's taps as one sparse matrix
 norm.py            batch_norm instance_norm group_norm layer_norm <-> kernels/norm.cu
 norm_fast.py       fast CPU path of batch_norm: in-place x_hat and gx, einsum channel sums
 lrn.py             local_response_norm (AlexNet, ZF Net)        (array code on both devices)
@@ -44,5 +46,7 @@ embedding.py       embedding (gather; scatter-add backward) (array code on both 
 boxes.py           box_area box_iou anchors encode_boxes decode_boxes (Faster R-CNN box geometry)
 detection.py       roi_align roi_pool nms batched_nms           <-> kernels/detection.cu
 detection_args.py  the RoI (boxes) argument check shared by roi_align and roi_pool
+roi_geometry.py    RoI bins (roi_pool) and roi_align's bilinear weight matrices, shared by the two
+detection_fast.py  fast CPU paths of roi_align (one sparse matrix) and roi_pool (bins of one size together)
 rnn.py             lstm_gates gru_gates lstm_layer (+ cells)    <-> kernels/rnn.cu
 """

@@ -19,11 +19,11 @@ import numpy
 import scipy.special
 
 from .. import backend
-from ..backend import get_xp, load_kernel, on_gpu
+from ..backend import get_xp, on_gpu
 from ..errors import ShapeError, fmt
 from ..function import Function
 from .activation_args import check_float
-from .reduce import normalize_dims
+from .reduce_args import one_axis
 from .softmax import LogSoftmax, Softmax, log_softmax, softmax
 
 __all__ = [
@@ -420,7 +420,7 @@ def maxout(x, num_pieces, dim=-1):
     Reference: Goodfellow et al., "Maxout networks", arXiv:1302.4389.
     """
     check_float("maxout", x)
-    (axis,) = normalize_dims(x, dim, "maxout")
+    axis = one_axis(x, dim, "maxout")
     if num_pieces < 1 or x.ndim == 0 or x.shape[axis] % num_pieces:
         raise ShapeError(
             fmt(
@@ -464,11 +464,5 @@ def _pointwise_gpu(name, *arrays, scalars=()):
     xp = get_xp(arrays[0])
     arrays = [xp.ascontiguousarray(a, dtype=arrays[0].dtype) for a in arrays]  # gy may come in another dtype
     out = xp.empty_like(arrays[0])
-    grid, block = pointwise_launch(out.size)
-    load_kernel("activation", name, out.dtype)(grid, block, (*arrays, out, out.size, *scalars))
+    backend.launch("activation", name, out.size, (*arrays, out, out.size, *scalars), out.dtype, _THREADS)
     return out
-
-
-def pointwise_launch(n, threads=_THREADS):
-    """Grid and block for a grid-stride loop over n elements (backend.grid_for)."""
-    return backend.grid_for(n, threads)

@@ -35,7 +35,7 @@ import numpy
 
 from .. import backend
 from ..function import Function
-from ..reference import is_reference_mode
+from ..reference import path
 from . import conv_cpu, conv_winograd  # the fast CPU paths (Winograd for 3x3 stride 1, else conv_cpu's)
 from .conv_args import Geometry, check_inputs, conv_output_size, make_geometry, padding_arg, tuple_arg  # noqa: F401
 from .conv_cpu import empty_cache  # re-exported
@@ -125,7 +125,8 @@ class ConvNd(Function):
     """
 
     def forward(self, x, W, b=None, geometry=None, groups=1):
-        self.x, self.W, self.geometry, self.groups, self.fast = x, W, geometry, groups, conv_cpu.takes(x)
+        self.x, self.W, self.geometry, self.groups = x, W, geometry, groups
+        self.fast = path(x, False, True)  # True: the fast CPU paths ops/conv_winograd.py, ops/conv_cpu.py
         if self.fast:
             return conv_winograd.conv_forward(self, x, W, b)
         xp, N, F = backend.get_xp(x), x.shape[0], W.shape[0]
@@ -196,11 +197,7 @@ def im2col(x, geometry):
     Shapes:   x (N, C, *I) -> col (C * prod K, N * prod O)
     Reference: _im2col_cpu; fast CPU path: conv_cpu.im2col (threads, a reused buffer).
     """
-    if backend.on_gpu(x):
-        return _im2col_gpu(x, geometry)
-    if not is_reference_mode():
-        return conv_cpu.im2col(x, geometry)
-    return _im2col_cpu(x, geometry)
+    return path(x, _im2col_cpu, conv_cpu.im2col, _im2col_gpu)(x, geometry)
 
 
 def col2im(col, x_shape, geometry):
@@ -210,11 +207,7 @@ def col2im(col, x_shape, geometry):
     Shapes:   col (C * prod K, N * prod O) -> gx x_shape = (N, C, *I)
     Reference: _col2im_cpu; fast CPU path: conv_cpu.col2im (threads over blocks of channels).
     """
-    if backend.on_gpu(col):
-        return _col2im_gpu(col, x_shape, geometry)
-    if not is_reference_mode():
-        return conv_cpu.col2im(col, x_shape, geometry)
-    return _col2im_cpu(col, x_shape, geometry)
+    return path(col, _col2im_cpu, conv_cpu.col2im, _col2im_gpu)(col, x_shape, geometry)
 
 
 # ----------------------------------------------------------------------------- CPU / GPU pairs

@@ -28,15 +28,9 @@ except ImportError:
     ThreadpoolController = None
 
 from .. import backend
-from ..reference import is_reference_mode
 from .conv_index import batch_first, by_group, channels_first, column_shape, offset_slices, patches
 
-__all__ = ["takes", "conv_forward", "conv_backward", "im2col", "col2im", "empty_cache"]
-
-
-def takes(x):
-    """Whether an op runs this fast path: x is a CPU array and ``tm.reference_mode()`` is off."""
-    return not is_reference_mode() and not backend.on_gpu(x)
+__all__ = ["conv_forward", "conv_backward", "im2col", "col2im", "empty_cache"]
 
 
 # ----------------------------------------------------------------------------- the convolution, fast

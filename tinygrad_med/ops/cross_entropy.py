@@ -17,13 +17,12 @@ import math
 
 import numpy
 
-from ..backend import get_xp, load_kernel, on_gpu
+from ..backend import get_xp, launch, on_gpu
 from ..errors import DTypeError, ShapeError, fmt
 from ..function import Function
 from ..tensor import Tensor
-from .activation import pointwise_launch
 from .loss_args import check_float, check_reduction, describe, is_float, reduce_loss, same_device
-from .softmax import log_softmax, row_launch
+from .softmax import log_softmax
 
 __all__ = ["cross_entropy", "nll_loss", "CrossEntropy", "NLL"]
 
@@ -216,11 +215,15 @@ def _softmax_xent_fwd_gpu(x3, target, weight, ignore_index, smoothing, weight_su
     loss, lse = xp.empty(N * S, dtype=x3.dtype), xp.empty(N * S, dtype=x3.dtype)
     # about _CLASSES_PER_THREAD classes per thread: C = 1000 gets 128 threads a row and 2 rows a block (one
     # tree of 7 steps per row); C = 2 (segmentation) gets 1 thread a pixel and 256 pixels a block
-    grid, block = row_launch(N * S, -(-C // _CLASSES_PER_THREAD), _XENT_THREADS)
-    load_kernel("cross_entropy", "softmax_xent_fwd", x3.dtype)(
-        grid,
-        block,
-        (x3, target, xp.ascontiguousarray(weight), loss, lse, N * S, C, S, ignore_index, smoothing, weight_sum),
+    args = (x3, target, xp.ascontiguousarray(weight), loss, lse, N * S, C, S, ignore_index, smoothing, weight_sum)
+    launch(
+        "cross_entropy",
+        "softmax_xent_fwd",
+        N * S,
+        args,
+        x3.dtype,
+        _XENT_THREADS,
+        row_length=-(-C // _CLASSES_PER_THREAD),
     )
     return loss, lse
 
@@ -241,25 +244,9 @@ def _softmax_xent_bwd_gpu(x3, target, weight, lse, g, ignore_index, smoothing, w
     xp = get_xp(x3)
     N, C, S = x3.shape
     gx, g = xp.empty((N, C, S), dtype=x3.dtype), xp.ascontiguousarray(g, dtype=x3.dtype)
-    grid, block = pointwise_launch(gx.size, _XENT_THREADS)  # one thread per element of x
-    load_kernel("cross_entropy", "softmax_xent_bwd", x3.dtype)(
-        grid,
-        block,
-        (
-            xp.ascontiguousarray(x3),
-            target,
-            xp.ascontiguousarray(weight),
-            lse,
-            g,
-            gx,
-            N * S,
-            C,
-            S,
-            ignore_index,
-            smoothing,
-            weight_sum,
-        ),
-    )
+    arrays = (xp.ascontiguousarray(x3), target, xp.ascontiguousarray(weight), lse, g, gx)
+    args = (*arrays, N * S, C, S, ignore_index, smoothing, weight_sum)
+    launch("cross_entropy", "softmax_xent_bwd", gx.size, args, x3.dtype, _XENT_THREADS)  # one thread per element of x
     return gx
 
 

@@ -17,34 +17,28 @@ backbone).  Both poolings cut every RoI into output_size = (PH, PW) bins:
               y = y1 + i * bin_h + (iy + 0.5) * bin_h / G_h (and likewise x), G = sampling_ratio,
               or ceil(roi_height / PH) when sampling_ratio <= 0 (adaptive).
 
-roi_align is linear in the input and separable: along each axis, a RoI's samples read two
-neighbouring rows with weights (1 - lam, lam), so y[k, c] = A_k x[b_k, c] B_k^T with one (PH x H)
-row matrix A_k and one (PW x W) column matrix B_k per RoI (the mean over the grid folded in).  The
-CPU reference (_roi_align_fwd_cpu / _bwd_cpu, what tm.reference_mode() runs) is that product per
-RoI, its backward gx[b_k] += A_k^T gy[k] B_k.  The fast CPU path (_roi_align_fwd_sparse / _bwd_sparse)
-builds these matrices (a loop over the few sampling points per bin only); output (k, i, j)
-then reads x through the outer product of A_k's row i and B_k's row j, a few neighbouring pixels, so
-the whole op is one sparse (K*PH*PW, N*H*W) matrix applied to x as channels-last rows (scipy.sparse,
-as grid_sample); the backward is its transpose, gx[b] = sum_k A_k^T gy[k] B_k.  The GPU kernels
-compute the same taps per output element and scatter the backward with atomicAdd.
+Three implementations of roi_align: (a) the reference, _roi_align_fwd_cpu / _roi_align_bwd_cpu below
+(y[k] = A_k x[b_k] B_k^T per RoI, with the bins' averaged bilinear weights A_k (PH, H) and B_k (PW, W) of
+ops/roi_geometry.py; what ``tm.reference_mode()`` runs); (b) kernels/detection.cu, the same taps per
+output element, the backward scattered with atomicAdd; (c) the fast CPU path ops/detection_fast.py (all
+RoIs as one sparse matrix), reached from RoIAlign in one line.  tests/test_reference_parity.py holds
+(a) == (b) == (c).
 """
 
 import itertools
 
 import numpy
-import scipy.sparse
 
 from .. import backend
 from ..errors import ShapeError, fmt
 from ..function import Function
-from ..reference import cpu_path
+from ..reference import path
+from . import detection_fast
 from .boxes import boxes_array, iou, positive_pair, same_device, unwrap
 from .detection_args import rois_array
-from .sample import channels_first, channels_last
+from .roi_geometry import roi_align_matrices, roi_pool_bins
 
 __all__ = ["roi_align", "roi_pool", "nms", "batched_nms"]
-
-_LOWEST = -3.402823466e38  # -FLT_MAX: a bin's running max starts here, as torchvision (empty bins give 0)
 
 
 def roi_align(input, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1, aligned=False):
@@ -58,7 +52,7 @@ def roi_align(input, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1, a
               [-1, 0) reads row 0, one past H - 1 reads row H - 1 (torchvision's bilinear_interpolate)
     Backward: gx[b_k, c, h, w] += gy[k,c,i,j] * (its bilinear weight of (h, w)) / (G_h G_w), for all samples
     Code:     reference _roi_align_fwd_cpu / _bwd_cpu (A_k x B_k^T per RoI); kernels/detection.cu;
-              fast CPU path _roi_align_fwd_sparse / _bwd_sparse (one scipy.sparse matrix).
+              fast CPU path ops/detection_fast.py (one scipy.sparse matrix).
     Shapes:   input (N, C, H, W), boxes (K, 5) or list of (K_n, 4) -> y (K, C, PH, PW)
     Reference: He et al., "Mask R-CNN", arXiv:1703.06870, section 3 (RoIAlign).
     Args:
@@ -86,11 +80,11 @@ class RoIAlign(Function):
     def forward(self, x, rois, output_size, spatial_scale, sampling_ratio, aligned):
         self.rois, self.x_shape = rois, x.shape
         self.geometry = (output_size, spatial_scale, sampling_ratio, aligned)
-        fwd = _roi_align_fwd_gpu if backend.on_gpu(x) else cpu_path(_roi_align_fwd_cpu, _roi_align_fwd_sparse)
+        fwd = path(x, _roi_align_fwd_cpu, detection_fast.roi_align_fwd, _roi_align_fwd_gpu)
         return fwd(x, rois, *self.geometry)
 
     def backward(self, gy):
-        bwd = _roi_align_bwd_gpu if backend.on_gpu(gy) else cpu_path(_roi_align_bwd_cpu, _roi_align_bwd_sparse)
+        bwd = path(gy, _roi_align_bwd_cpu, detection_fast.roi_align_bwd, _roi_align_bwd_gpu)
         return bwd(gy, self.rois, self.x_shape, *self.geometry), None
 
 
@@ -103,6 +97,8 @@ def roi_pool(input, boxes, output_size, spatial_scale=1.0):
               y[k,c,i,j] = max of x[b_k, c] over the bin (0 for an empty bin), argmax = its flat h * W + w
               (the first maximum in row-major order), -1 for an empty bin
     Backward: gx[b_k, c, argmax[k,c,i,j]] += gy[k,c,i,j]   (bins may overlap: the adds accumulate)
+    Code:     reference _roi_pool_fwd_cpu / _roi_pool_bwd_cpu (a loop over the bins); kernels/detection.cu;
+              fast CPU path ops/detection_fast.py::roi_pool_fwd (bins of one size together).
     Shapes:   input (N, C, H, W), boxes (K, 5) or list of (K_n, 4) -> y (K, C, PH, PW)
     Reference: Girshick, "Fast R-CNN", arXiv:1504.08083, section 2.1.
     Raises:
@@ -123,7 +119,7 @@ class RoIPool(Function):
 
     def forward(self, x, rois, output_size, spatial_scale):
         self.rois, self.x_shape = rois, x.shape
-        fwd = _roi_pool_fwd_gpu if backend.on_gpu(x) else _roi_pool_fwd_cpu
+        fwd = path(x, _roi_pool_fwd_cpu, detection_fast.roi_pool_fwd, _roi_pool_fwd_gpu)
         y, self.argmax = fwd(x, rois, output_size, spatial_scale)
         return y
 
@@ -226,100 +222,16 @@ def _nms_mask_gpu(boxes, iou_threshold):
 
 def _roi_align_fwd_cpu(x, rois, output_size, spatial_scale, sampling_ratio, aligned):
     """The reference: y[k] = A_k x[b_k] B_k^T, A_k (PH, H) and B_k (PW, W) the bins' averaged bilinear weights."""
-    A, B, image = _roi_align_matrices(rois, x.shape, output_size, spatial_scale, sampling_ratio, aligned, x.dtype)
+    A, B, image = roi_align_matrices(rois, x.shape, output_size, spatial_scale, sampling_ratio, aligned, x.dtype)
     return A[:, None] @ x[image] @ B[:, None].swapaxes(-1, -2)  # (K, 1, PH, H) @ (K, C, H, W) @ (K, 1, W, PW)
 
 
 def _roi_align_bwd_cpu(gy, rois, x_shape, output_size, spatial_scale, sampling_ratio, aligned):
     """The reference: gx[b_k] += A_k^T gy[k] B_k (numpy.add.at: RoIs of one image add up)."""
-    A, B, image = _roi_align_matrices(rois, x_shape, output_size, spatial_scale, sampling_ratio, aligned, gy.dtype)
+    A, B, image = roi_align_matrices(rois, x_shape, output_size, spatial_scale, sampling_ratio, aligned, gy.dtype)
     gx = numpy.zeros(x_shape, gy.dtype)
     numpy.add.at(gx, image, A[:, None].swapaxes(-1, -2) @ gy @ B[:, None])  # (K, C, H, W)
     return gx
-
-
-def _roi_align_fwd_sparse(x, rois, output_size, spatial_scale, sampling_ratio, aligned):
-    """Fast CPU path of _roi_align_fwd_cpu: all RoIs as one sparse matrix applied to x as channels-last rows."""
-    M = _roi_align_matrix(rois, x.shape, output_size, spatial_scale, sampling_ratio, aligned, x.dtype)
-    y = M @ channels_last(x)  # (K*PH*PW, N*H*W) @ (N*H*W, C): every channel shares the taps
-    return channels_first(y, rois.shape[0], output_size, x.dtype)  # (K, C, PH, PW)
-
-
-def _roi_align_bwd_sparse(gy, rois, x_shape, output_size, spatial_scale, sampling_ratio, aligned):
-    """Fast CPU path of _roi_align_bwd_cpu: the transposed sparse matrix."""
-    M = _roi_align_matrix(rois, x_shape, output_size, spatial_scale, sampling_ratio, aligned, gy.dtype)
-    gx = M.T @ channels_last(gy)  # the adjoint: (N*H*W, K*PH*PW) @ (K*PH*PW, C)
-    return channels_first(gx, x_shape[0], x_shape[2:], gy.dtype)  # (N, C, H, W)
-
-
-def _roi_align_matrix(rois, x_shape, output_size, spatial_scale, sampling_ratio, aligned, dtype):
-    """roi_align as one sparse (K*PH*PW, N*H*W) matrix M, y = M x: row (k, i, j) is A_k[i] (outer) B_k[j] in image b_k.
-
-    A_k's rows and B_k's rows are nonzero on a few neighbouring pixels only (a band of T_h and T_w), so
-    a row of M holds at most T_h * T_w weights; the zero ones are left out.
-    """
-    A, B, image = _roi_align_matrices(rois, x_shape, output_size, spatial_scale, sampling_ratio, aligned, dtype)
-    (h0, A_band), (w0, B_band) = _band(A), _band(B)  # (K, PH), (K, PH, T_h); (K, PW), (K, PW, T_w)
-    T_h, T_w, (N, _, H, W) = A_band.shape[2], B_band.shape[2], x_shape
-    index = numpy.int32 if N * H * W < 2**31 else numpy.int64
-    corner = ((image[:, None] * H + h0)[:, :, None] * W + w0[:, None, :]).astype(index)  # (K, PH, PW): flat (b, h, w)
-    window = (numpy.arange(T_h)[:, None] * W + numpy.arange(T_w)).astype(index).ravel()  # (T_h*T_w,) offsets
-    column = corner.reshape(-1, 1) + window  # (K*PH*PW, T_h*T_w)
-    weight = (A_band[:, :, None, :, None] * B_band[:, None, :, None, :]).reshape(column.shape)
-    kept = weight != 0
-    rows = numpy.zeros(column.shape[0] + 1, index)  # row r holds entries [rows[r], rows[r+1])
-    numpy.cumsum(kept.sum(axis=1), out=rows[1:])
-    return scipy.sparse.csr_matrix((weight[kept], column[kept], rows), shape=(column.shape[0], N * H * W))
-
-
-def _band(M):
-    """A (K, P, L) matrix with short nonzero runs per row -> first index (K, P), runs (K, P, T), T the longest."""
-    nonzero = M != 0
-    first = numpy.argmax(nonzero, axis=-1)  # 0 for an all-zero row
-    last = M.shape[-1] - 1 - numpy.argmax(nonzero[..., ::-1], axis=-1)
-    T = max(int((last - first).max(initial=0)) + 1, 1)
-    at = first[..., None] + numpy.arange(T)  # (K, P, T)
-    band = numpy.take_along_axis(M, numpy.minimum(at, M.shape[-1] - 1), axis=-1) * (at < M.shape[-1])
-    return first, band
-
-
-def _roi_align_matrices(rois, x_shape, output_size, spatial_scale, sampling_ratio, aligned, dtype):
-    """Row weights A (K, PH, H), column weights B (K, PW, W) and image index (K,) of every RoI (module doc)."""
-    r = rois.astype(numpy.float64)
-    offset = 0.5 if aligned else 0.0
-    x1, y1, x2, y2 = (r[:, i] * spatial_scale - offset for i in range(1, 5))
-    roi_w, roi_h = x2 - x1, y2 - y1
-    if not aligned:  # torchvision: "force malformed RoIs to be 1x1"
-        roi_w, roi_h = numpy.maximum(roi_w, 1.0), numpy.maximum(roi_h, 1.0)
-    (PH, PW), (H, W) = output_size, x_shape[2:]
-    A = _axis_matrix(y1, roi_h / PH, _grid(roi_h, PH, sampling_ratio), PH, H)
-    B = _axis_matrix(x1, roi_w / PW, _grid(roi_w, PW, sampling_ratio), PW, W)
-    return A.astype(dtype), B.astype(dtype), r[:, 0].astype(numpy.int64)
-
-
-def _grid(roi_size, P, sampling_ratio):
-    """Samples per bin along one axis: sampling_ratio, or ceil(roi_size / P) when adaptive (<= 0)."""
-    if sampling_ratio > 0:
-        return numpy.full(roi_size.shape, sampling_ratio, numpy.int64)
-    return numpy.maximum(numpy.ceil(roi_size / P), 0).astype(numpy.int64)
-
-
-def _axis_matrix(start, bin_size, grid, P, L):
-    """(K, P, L): row p of RoI k sums the bilinear weights / G of its G samples along one axis of length L."""
-    K = start.shape[0]
-    M = numpy.zeros((K, P, L))
-    k, p = numpy.arange(K)[:, None], numpy.arange(P)[None, :]
-    G = numpy.maximum(grid, 1)[:, None].astype(numpy.float64)  # (K, 1)
-    for i in range(int(grid.max(initial=0))):  # the few sampling points of a bin, not pixels or RoIs
-        c = start[:, None] + p * bin_size[:, None] + (i + 0.5) * bin_size[:, None] / G  # (K, P) sample coordinate
-        inside = (i < grid[:, None]) & (c >= -1.0) & (c <= L)  # outside [-1, L]: the sample reads 0
-        c = numpy.where(inside, numpy.maximum(c, 0.0), 0.0)
-        low = numpy.minimum(numpy.floor(c).astype(numpy.int64), L - 1)
-        lam = numpy.where(low >= L - 1, 0.0, c - low)  # at or past the last row: all weight on it
-        weight = inside / G
-        numpy.add.at(M, (k, p, low), weight * (1.0 - lam))
-        numpy.add.at(M, (k, p, numpy.minimum(low + 1, L - 1)), weight * lam)
-    return M
 
 
 def _roi_align_fwd_gpu(x, rois, output_size, spatial_scale, sampling_ratio, aligned):
@@ -344,41 +256,23 @@ def _roi_align_bwd_gpu(gy, rois, x_shape, output_size, spatial_scale, sampling_r
 
 
 def _roi_pool_fwd_cpu(x, rois, output_size, spatial_scale):
-    """Max and flat argmax per bin, all channels at once (x as channels-last rows), bins of one size together.
-
-    The bins of each size (height, width) step through their height * width offsets in row-major order
-    together, each step reading one pixel row of C values per bin and keeping the greater (strict ">":
-    the first maximum wins, as torchvision).  The argmax comes back as a (K, C, PH, PW)
-    view of a (K, PH, PW, C) int32 array (the backward only reads it).
-    """
-    image, (h0, h1), (w0, w1) = _roi_pool_bins(rois, x.shape, output_size, spatial_scale)
-    (K, (PH, PW)), (C, H, W) = (image.shape[0], output_size), x.shape[1:]
-    per_bin = (
-        image[:, None, None] * H * W,
-        h0[:, :, None],
-        w0[:, None, :],
-        (h1 - h0)[:, :, None],
-        (w1 - w0)[:, None, :],
-    )
-    plane, top, left, height, width = (numpy.broadcast_to(a, (K, PH, PW)).ravel() for a in per_bin)
-    x_rows = channels_last(x)  # (N*H*W, C)
-    y = numpy.zeros((K * PH * PW, C), x.dtype)  # an empty bin gives 0 and argmax -1
-    argmax = numpy.full((K * PH * PW, C), -1, numpy.int32 if H * W < 2**31 else numpy.int64)
-    size = numpy.where((height > 0) & (width > 0), height * (W + 1) + width, 0)  # a bin's (height, width) as one key
-    for key in numpy.unique(size[size > 0]):
-        bins = numpy.flatnonzero(size == key)
-        y_bins, argmax_bins = numpy.full((bins.size, C), _LOWEST, x.dtype), argmax[bins]  # (bins, C)
-        step = numpy.empty_like(argmax_bins)
-        for dh, dw in itertools.product(range(height[bins[0]]), range(width[bins[0]])):
-            pixel = (top[bins] + dh) * W + left[bins] + dw  # (bins,)
-            v = x_rows.take(plane[bins] + pixel, axis=0)  # (bins, C)
-            better = v > y_bins  # strictly: the first maximum in row-major order wins, nan never (torchvision's ">")
-            numpy.fmax(y_bins, v, out=y_bins)
-            numpy.subtract(pixel[:, None], argmax_bins, out=step)  # argmax = pixel where better, as arithmetic:
-            step *= better  # a masked copy (copyto where=, numpy.where) branches per element and is 3x slower
-            argmax_bins += step
-        y[bins], argmax[bins] = y_bins, argmax_bins
-    return channels_first(y, K, output_size, x.dtype), argmax.reshape(K, PH, PW, C).transpose(0, 3, 1, 2)
+    """The reference: y = the max of each bin, argmax = its first maximum's flat h * W + w (0 and -1 for an
+    empty bin).  As torchvision, the running max starts at -FLT_MAX and only a strictly greater value
+    wins, so nan (and -inf) never does: a bin of only those gives -FLT_MAX and argmax -1."""
+    image, (h0, h1), (w0, w1) = roi_pool_bins(rois, x.shape, output_size, spatial_scale)
+    (PH, PW), (C, W) = output_size, (x.shape[1], x.shape[3])
+    y, argmax = numpy.zeros((rois.shape[0], C, PH, PW), x.dtype), numpy.full((rois.shape[0], C, PH, PW), -1)
+    lowest, channel = x.dtype.type(detection_fast.LOWEST), numpy.arange(C)
+    for k, i, j in itertools.product(range(rois.shape[0]), range(PH), range(PW)):
+        rows, cols = numpy.arange(h0[k, i], h1[k, i]), numpy.arange(w0[k, j], w1[k, j])
+        if rows.size and cols.size:  # an empty bin keeps 0 and -1
+            window = x[image[k]][:, rows[:, None], cols].reshape(C, -1)  # (C, bin pixels) in row-major order
+            values = numpy.where(window > lowest, window, lowest)  # nan and -inf never win
+            first = values.argmax(axis=1)  # the first maximum
+            won = values[channel, first] > lowest
+            y[k, :, i, j] = values[channel, first]
+            argmax[k, :, i, j] = numpy.where(won, (rows[:, None] * W + cols).ravel()[first], -1)
+    return y, argmax
 
 
 def _roi_pool_bwd_cpu(gy, argmax, rois, x_shape):
@@ -390,25 +284,6 @@ def _roi_pool_bwd_cpu(gy, argmax, rois, x_shape):
     gx = numpy.zeros(N * C * H * W + 1, gy.dtype)
     numpy.add.at(gx, index.ravel(), gy.ravel())  # bins may share an argmax: the adds accumulate
     return gx[:-1].reshape(x_shape)
-
-
-def _roi_pool_bins(rois, x_shape, output_size, spatial_scale):
-    """Image index (K,), row bins [h0, h1) (K, PH) and column bins [w0, w1) (K, PW), clipped to the input."""
-    r = rois.astype(numpy.float64)
-    scaled = r[:, 1:] * spatial_scale
-    x1, y1, x2, y2 = (numpy.sign(scaled) * numpy.floor(numpy.abs(scaled) + 0.5)).astype(numpy.int64).T  # C round
-    (PH, PW), (H, W) = output_size, x_shape[2:]
-    rows = _bin_edges(y1, numpy.maximum(y2 - y1 + 1, 1), PH, H)
-    cols = _bin_edges(x1, numpy.maximum(x2 - x1 + 1, 1), PW, W)
-    return r[:, 0].astype(numpy.int64), rows, cols
-
-
-def _bin_edges(start, length, P, L):
-    """[start + floor(i * length / P), start + ceil((i + 1) * length / P)) for i < P, clipped to [0, L]."""
-    size, i = (length / P)[:, None], numpy.arange(P)[None, :]
-    lo = numpy.floor(i * size).astype(numpy.int64) + start[:, None]
-    hi = numpy.ceil((i + 1) * size).astype(numpy.int64) + start[:, None]
-    return numpy.clip(lo, 0, L), numpy.clip(hi, 0, L)
 
 
 def _roi_pool_fwd_gpu(x, rois, output_size, spatial_scale):

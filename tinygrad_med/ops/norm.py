@@ -21,7 +21,7 @@ import numpy
 from .. import backend
 from ..errors import DeviceError, DTypeError, ShapeError, fmt
 from ..function import Function, increment_version, is_grad_enabled
-from ..reference import is_reference_mode
+from ..reference import path
 from ..tensor import Tensor
 from . import norm_fast
 
@@ -121,8 +121,7 @@ class BatchNorm(Function):
             self.C = x.shape[1]
             return xp.zeros(x.shape, x.dtype)
         x3 = xp.ascontiguousarray(x).reshape(x.shape[0], x.shape[1], -1)  # (N, C, *) -> (N, C, S)
-        gpu, reference = backend.on_gpu(x3), is_reference_mode()  # the one dispatch (fast: ops/norm_fast.py)
-        train_fwd, fwd, self.bwd = _GPU if gpu else (_REFERENCE if reference else norm_fast.PATHS)
+        train_fwd, fwd, self.bwd = path(x3, _REFERENCE, norm_fast.PATHS, _GPU)  # the one dispatch (reference.path)
         C = x3.shape[1]
         self.gamma = xp.ones(C, x.dtype) if gamma is None else xp.ascontiguousarray(gamma, dtype=x.dtype)
         beta = xp.zeros(C, x.dtype) if beta is None else xp.ascontiguousarray(beta, dtype=x.dtype)

@@ -188,11 +188,11 @@ def _no_overlap(win):
     return all(d == 1 and s >= k for k, s, d in zip(win.kernel, win.stride, win.dilation, strict=True))
 
 
-def _launch_rows(kernel, planes, size, args):
+def _launch_rows(name, planes, size, args, dtype):
     """A row kernel of pool.cu over the rows (d, h) of ``planes`` planes of 3-D size (D, H, W) (size-1 dims in
-    front for 1-D and 2-D): blocks of (32, 8) threads, 8 rows per block, the blocks loop beyond MAX_BLOCKS."""
+    front for 1-D and 2-D), by backend.launch's row launch: 32 threads across a row, 8 rows per block."""
     rows = planes * int(numpy.prod(((1,) * 3 + tuple(size))[-3:-1]))
-    kernel(backend.grid_for(-(-rows // 8), 1)[0], (32, 8), args)
+    backend.launch("pool", name, rows, args, dtype, row_length=32)
 
 
 # ----------------------------------------------------------------------------- max pool: CPU / GPU
@@ -242,11 +242,12 @@ def _max_pool_fwd_gpu(x, win, with_argmax):
     x = xp.ascontiguousarray(x)
     y = xp.empty(x.shape[: -len(win.size)] + win.out, x.dtype)
     argmax = xp.empty(y.shape if with_argmax else 1, xp.int64)  # 1: a placeholder the kernel does not write
-    kernel, planes = backend.load_kernel("pool", "max_pool_fwd", x.dtype), y.size // int(numpy.prod(win.out))
+    planes = y.size // int(numpy.prod(win.out))
     arrays = (x, y, argmax) if with_argmax else (x, y)
     for n, views in plane_launches("max_pool", planes, max(x.size, y.size) // max(planes, 1), *arrays):
         x_n, y_n, argmax_n = views if with_argmax else (*views, argmax)
-        _launch_rows(kernel, n, win.out, (x_n, y_n, argmax_n, n, *_launch_dims(win), int(with_argmax)))
+        args = (x_n, y_n, argmax_n, n, *_launch_dims(win), int(with_argmax))
+        _launch_rows("max_pool_fwd", n, win.out, args, x.dtype)
     return y, argmax if with_argmax else None
 
 
@@ -272,12 +273,12 @@ def max_pool_bwd_gpu(gy, argmax, x_shape, nd, win=None):
     planes, gather = gy.size // plane_out, win is not None and _no_overlap(win)
     gy, argmax = xp.ascontiguousarray(gy), xp.ascontiguousarray(argmax)
     gx = xp.empty(x_shape, gy.dtype) if gather else xp.zeros(x_shape, gy.dtype)
-    kernel = backend.load_kernel("pool", "max_pool_bwd_gather" if gather else "max_pool_bwd", gy.dtype)
     for n, arrays in plane_launches("max_pool", planes, max(plane_in, plane_out), gy, argmax, gx):
         if gather:
-            _launch_rows(kernel, n, win.size, (*arrays, n, *_launch_dims(win)[:15]))
+            _launch_rows("max_pool_bwd_gather", n, win.size, (*arrays, n, *_launch_dims(win)[:15]), gy.dtype)
         else:
-            kernel(*backend.grid_for(n * plane_out), (*arrays, n * plane_out, plane_out, plane_in))
+            args = (*arrays, n * plane_out, plane_out, plane_in)
+            backend.launch("pool", "max_pool_bwd", n * plane_out, args, gy.dtype)
     return gx
 
 
@@ -321,10 +322,10 @@ def _avg_pool_fwd_gpu(x, win, count_include_pad, divisor):
     xp = backend.get_xp(x)
     x = xp.ascontiguousarray(x)
     y = xp.empty(x.shape[: -len(win.size)] + win.out, x.dtype)
-    kernel, planes = backend.load_kernel("pool", "avg_pool_fwd", x.dtype), y.size // int(numpy.prod(win.out))
+    planes = y.size // int(numpy.prod(win.out))
     options = (*_launch_dims(win)[:15], int(count_include_pad), divisor)
     for n, arrays in plane_launches("avg_pool", planes, max(x.size, y.size) // max(planes, 1), x, y):
-        _launch_rows(kernel, n, win.out, (*arrays, n, *options))
+        _launch_rows("avg_pool_fwd", n, win.out, (*arrays, n, *options), x.dtype)
     return y
 
 
@@ -334,11 +335,11 @@ def _avg_pool_bwd_gpu(gy, x_shape, win, count_include_pad, divisor):
     xp = backend.get_xp(gy)
     gy, gx = xp.ascontiguousarray(gy), xp.empty(x_shape, gy.dtype)
     planes, gather = gx.size // int(numpy.prod(win.size)), _no_overlap(win)
-    kernel = backend.load_kernel("pool", "avg_pool_bwd_gather" if gather else "avg_pool_bwd", gy.dtype)
     options = (*_launch_dims(win)[:15], int(count_include_pad), divisor)
     for n, arrays in plane_launches("avg_pool", planes, max(gx.size, gy.size) // max(planes, 1), gy, gx):
         if gather:
-            _launch_rows(kernel, n, win.size, (*arrays, n, *options))
+            _launch_rows("avg_pool_bwd_gather", n, win.size, (*arrays, n, *options), gy.dtype)
         else:
-            kernel(*backend.grid_for(gx.size // planes * n), (*arrays, gx.size // planes * n, *options))
+            size = gx.size // planes * n
+            backend.launch("pool", "avg_pool_bwd", size, (*arrays, size, *options), gy.dtype)
     return gx

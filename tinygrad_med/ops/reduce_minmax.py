@@ -9,6 +9,7 @@ Backward: over everything (max(x), amax), gy is split evenly between tied extrem
 """
 
 import collections
+import warnings
 
 import numpy
 
@@ -25,14 +26,14 @@ MinResult = collections.namedtuple("min", ["values", "indices"])
 
 
 def normalize_dims(x, dim, op):
-    """None -> all axes; int or tuple -> a sorted tuple of non-negative axes (ShapeError if out of range).
-
-    A 0-d tensor takes dim 0 or -1 and gives (0,); callers that index x.shape handle ndim 0 first.
-    """
-    if dim is None:
-        return tuple(range(x.ndim))
-    dims = (dim,) if isinstance(dim, (int, numpy.integer)) else tuple(dim)
-    return tuple(sorted({one_axis(x, d, op) for d in dims}))
+    """Deprecated: reduce_args.reduction_axes (with empty_means_all=False) is the one dim normaliser."""
+    warnings.warn(
+        "tinygrad_med.ops.reduce.normalize_dims is deprecated; use tinygrad_med.ops.reduce_args.reduction_axes "
+        "(several dims) or one_axis (one dim)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return reduction_axes(x, dim, op, empty_means_all=False)
 
 
 def max(input, dim=None, keepdim=False, *, other=None):

@@ -300,13 +300,12 @@ def _interpolate_bwd_gpu(gy, x_shape, out, steps, mode, align_corners):
 def _launch(name, source, target, tables, axes, rows, extra=()):
     """kernels/resample.cu::name over whole (N, C) planes, at most MAX_LAUNCH elements per launch; ``rows``
     = the rows (d, h) of one plane the kernel walks (output rows forward, input rows backward)."""
-    kernel = backend.load_kernel("resample", name, source.dtype)
     planes, sizes, outs = source.shape[0] * source.shape[1], [a[0] for a in axes], [a[1] for a in axes]
     for n, arrays in plane_launches(
         "interpolate", planes, max(source.size, target.size) // max(planes, 1), source, target
     ):
-        blocks = -(-n * rows // 8)  # 8 rows per block of (32, 8) threads; the blocks loop beyond MAX_BLOCKS
-        kernel(backend.grid_for(blocks, 1)[0], (32, 8), (*arrays, *tables, n, *sizes, *outs, *extra))
+        args = (*arrays, *tables, n, *sizes, *outs, *extra)
+        backend.launch("resample", name, n * rows, args, source.dtype, row_length=32)  # 32 across, 8 rows a block
 
 
 # ----------------------------------------------------------------------------- pad

@@ -13,7 +13,7 @@ from .. import backend
 from ..errors import IndexRangeError, ShapeError, fmt
 from ..function import Function
 from ..tensor import Tensor
-from .reduce import normalize_dims
+from .reduce_args import one_axis, reduction_axes
 
 __all__ = [
     "reshape",
@@ -74,12 +74,11 @@ class Reshape(Function):
 
 def flatten(x, start_dim=0, end_dim=-1):
     """Merge dims start_dim..end_dim into one, as torch.flatten."""
-    start, end = normalize_dims(x, (start_dim,), "flatten")[0], normalize_dims(x, (end_dim,), "flatten")[0]
+    start, end = one_axis(x, start_dim, "flatten"), one_axis(x, end_dim, "flatten")
     if x.ndim == 0:
         return reshape(x, 1)
     if start > end:
         raise ShapeError(fmt("flatten", f"start_dim {start_dim} comes after end_dim {end_dim}", x=x))
-    start, end = normalize_dims(x, (start_dim,), "flatten")[0], normalize_dims(x, (end_dim,), "flatten")[0]
     merged = int(numpy.prod(x.shape[start : end + 1]))
     return reshape(x, *x.shape[:start], merged, *x.shape[end + 1 :])
 
@@ -113,7 +112,7 @@ class Permute(Function):
 
 def transpose(x, dim0, dim1):
     """Swap two dims."""
-    a, b = normalize_dims(x, (dim0,), "transpose")[0], normalize_dims(x, (dim1,), "transpose")[0]
+    a, b = one_axis(x, dim0, "transpose"), one_axis(x, dim1, "transpose")
     if x.ndim == 0:  # PyTorch: a 0-d tensor takes dims 0 and -1, and stays as it is
         return Permute.apply(x, dims=())
     dims = list(range(x.ndim))
@@ -126,7 +125,7 @@ def squeeze(x, dim=None):
     if dim is None:
         shape = [n for n in x.shape if n != 1]
     else:
-        axes = normalize_dims(x, dim, "squeeze")
+        axes = reduction_axes(x, dim, "squeeze", empty_means_all=False)
         shape = [n for i, n in enumerate(x.shape) if not (i in axes and n == 1)]
     return reshape(x, *shape) if list(shape) != list(x.shape) else x
 
@@ -228,7 +227,7 @@ def cat(tensors, dim=0):
     if not tensors:
         raise ShapeError(fmt("cat", "expected a non-empty list of tensors"))
     first = tensors[0]
-    (axis,) = normalize_dims(first, dim, "cat")
+    axis = one_axis(first, dim, "cat")
     for i, t in enumerate(tensors[1:], 1):
         if t.ndim != first.ndim or any(a != b for j, (a, b) in enumerate(zip(t.shape, first.shape)) if j != axis):
             raise ShapeError(
@@ -270,7 +269,7 @@ def stack(tensors, dim=0):
 
 def split(x, split_size_or_sections, dim=0):
     """Split into pieces of a size (last may be smaller) or a list of sizes (torch.split)."""
-    (axis,) = normalize_dims(x, dim, "split")
+    axis = one_axis(x, dim, "split")
     n = x.shape[axis]
     if isinstance(split_size_or_sections, int):
         if split_size_or_sections <= 0:
@@ -302,7 +301,7 @@ class Split(Function):
 
 def unbind(x, dim=0):
     """The slices of x along ``dim``, that dim removed (torch.unbind); backward stacks them back."""
-    (axis,) = normalize_dims(x, dim, "unbind")
+    axis = one_axis(x, dim, "unbind")
     return Unbind.apply(x, axis=axis)
 
 
@@ -325,7 +324,7 @@ class Unbind(Function):
 
 def chunk(x, chunks, dim=0):
     """Split into ``chunks`` pieces of equal size (the last may be smaller), as torch.chunk."""
-    (axis,) = normalize_dims(x, dim, "chunk")
+    axis = one_axis(x, dim, "chunk")
     size = -(-x.shape[axis] // chunks)
     return split(x, max(size, 1), dim)
 

@@ -4,8 +4,8 @@ Lecture: "Image classification" (class scores -> probabilities, before the cross
 "Convolutional neural networks - Activation function".  Each op is a public function, its
 Function class (forward, then backward right below it) and ``_<name>_cpu`` / ``_<name>_gpu``
 pairs; the GPU half launches the kernel of the same name in kernels/softmax.cu
-(ops/softmax.py::_softmax_fwd_gpu -> kernels/softmax.cu::softmax_fwd).  row_launch is also used
-by the fused softmax cross-entropy (ops/cross_entropy.py).
+(ops/softmax.py::_softmax_fwd_gpu -> kernels/softmax.cu::softmax_fwd), with backend.launch's row
+launch (as the fused softmax cross-entropy, ops/cross_entropy.py).
 
 Numerical care: both subtract the row maximum, so inputs of +-1000 give a one-hot row and
 finite log-probabilities with no overflow; where the exact limit needs exp to underflow to 0,
@@ -16,10 +16,10 @@ import warnings
 
 import numpy
 
-from ..backend import get_xp, load_kernel, on_gpu
+from ..backend import get_xp, launch, on_gpu
 from ..function import Function
 from .activation_args import check_float
-from .reduce import normalize_dims
+from .reduce_args import one_axis
 
 __all__ = ["softmax", "log_softmax", "Softmax", "LogSoftmax"]
 
@@ -65,8 +65,7 @@ def _softmax_axis(op, x, dim, stacklevel):
     check_float(op, x)
     if dim is None:
         dim = _implicit_dim(op, x.ndim, stacklevel + 1)  # + 1: this frame lies between softmax and the warning
-    (axis,) = normalize_dims(x, dim, op)
-    return axis
+    return one_axis(x, dim, op)
 
 
 def _implicit_dim(op, ndim, stacklevel):
@@ -157,27 +156,16 @@ def _log_softmax_bwd_cpu(y, gy, axis):
 
 # ----------------------------------------------------------------------------- kernel launches
 
-_SOFTMAX_THREADS = 256  # SOFTMAX_THREADS in kernels/softmax.cu (and XENT_THREADS in cross_entropy.cu)
-_MAX_BLOCKS = 65535  # kernels loop over the rest (a test lowers it to exercise those loops)
+_SOFTMAX_THREADS = 256  # SOFTMAX_THREADS in kernels/softmax.cu: threads of one block
 
 
 def _rows_gpu(name, axis, *arrays):
-    """Launch kernels/softmax.cu::<name> over rows of ``axis``: moved last, made contiguous, then moved back."""
+    """Launch kernels/softmax.cu::<name> over rows of ``axis``: moved last, made contiguous, then moved back.
+    backend.grid_for's row launch: a power of two >= C threads across each row, short rows share a block."""
     xp = get_xp(arrays[0])
     rows_last = [xp.ascontiguousarray(xp.moveaxis(a, axis, -1), dtype=arrays[0].dtype) for a in arrays]  # (..., C)
     out = xp.empty_like(rows_last[0])
     C = out.shape[-1]
     rows = out.size // C if C else 0
-    if rows:
-        grid, block = row_launch(rows, C)
-        load_kernel("softmax", name, out.dtype)(grid, block, (*rows_last, out, rows, C))
+    launch("softmax", name, rows, (*rows_last, out, rows, C), out.dtype, _SOFTMAX_THREADS, row_length=C)
     return xp.moveaxis(out, -1, axis)
-
-
-def row_launch(rows, C, threads=_SOFTMAX_THREADS):
-    """Grid and block for the row kernels: a power of two >= C threads per row (at most ``threads``),
-    and as many rows per block as fit in ``threads`` -- many short rows (C = 2 classes per pixel)
-    share a block instead of leaving it almost empty."""
-    per_row = min(threads, 1 << max(0, int(C - 1).bit_length()))
-    rows_per_block = max(1, min(threads // per_row, rows))
-    return (max(1, min(-(-rows // rows_per_block), _MAX_BLOCKS)),), (per_row, rows_per_block)

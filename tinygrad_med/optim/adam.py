@@ -18,7 +18,7 @@ import numpy
 
 from ..backend import on_gpu
 from ..errors import fmt
-from ..reference import is_reference_mode
+from ..reference import path
 from . import adam_fast
 from .optimizer import Optimizer, check_nonnegative, launch_update, zeros_buffer
 
@@ -88,9 +88,8 @@ class Adam(Optimizer):
     def _update(self, param, grad, state, group):
         if group["amsgrad"] and "max_exp_avg_sq" not in state:
             state["max_exp_avg_sq"] = zeros_buffer(param)
-        if on_gpu(param) or not is_reference_mode():  # kernels/optim.cu, or the fast CPU path optim/adam_fast.py
-            return _fused_step(param, grad, state, group, self.decoupled_weight_decay)
-        return _adam_step_cpu(param, grad, state, group, self.decoupled_weight_decay)  # the slide's five lines
+        step = path(param, _adam_step_cpu, _fused_step, _fused_step)  # the slide's five lines, or adam_fast / optim.cu
+        return step(param, grad, state, group, self.decoupled_weight_decay)
 
 
 class AdamW(Adam):

@@ -17,11 +17,11 @@ Files are written to a temporary name and renamed (atomic).
 """
 
 import os
-import tempfile
 
 import numpy
 import numpy.lib.format as npy_format
 
+from ..atomic_file import write_atomically, write_text
 from ..errors import DataError, fmt
 from ..npz_reader import READ_ERRORS, describe_bytes
 
@@ -122,38 +122,6 @@ def check_unnamed(path):
     if os.path.exists(path):
         raise DataError(fmt("tgm predict", f"{path} exists and was not named with --output; it is left as it is",
                             hint="pass --output FILE to choose where to write"))  # fmt: skip
-
-
-def write_text(path, text):
-    """Write ``text`` (UTF-8) to ``path`` atomically."""
-
-    def write(temporary):
-        with open(temporary, "w", encoding="utf-8") as handle:
-            handle.write(text)
-
-    write_atomically(path, write)
-
-
-def write_atomically(path, write):
-    """Call ``write(temporary_path)`` on a hidden file beside ``path`` (same suffix), then rename it over ``path``."""
-    folder, name = os.path.split(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp" + suffix(name))
-    os.close(handle)
-    try:
-        write(temporary)
-        os.chmod(temporary, 0o666 & ~_umask())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
-    return path
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def save_npy(array):

@@ -15,7 +15,7 @@ from ..errors import DeviceError, UnknownNameError, fmt
 from ..models import MODELS
 from .objectives import check_objective, dataset_view
 
-__all__ = ["make_config", "make_optimizer", "DEFAULT_DATA", "OPTIMIZERS"]
+__all__ = ["make_config", "make_optimizer", "value_problems", "DEFAULT_DATA", "OPTIMIZERS"]
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 DEFAULT_DATA = {
@@ -69,8 +69,6 @@ def make_config(
             fmt("tgm train", f"unknown dataset {data!r}; valid datasets: {', '.join(dataset_names())}")
         )
     defaults = recipe(data, dataset_view(model))
-    if optimizer not in OPTIMIZERS:
-        raise UnknownNameError(fmt("tgm train", f"unknown optimizer {optimizer!r}; valid: {', '.join(OPTIMIZERS)}"))
     config = {
         "model": model,
         "data": data,
@@ -83,18 +81,30 @@ def make_config(
         "batch_size": int(batch_size if batch_size is not None else defaults["batch_size"]),
         "lr": float(lr if lr is not None else defaults["lr"]),
     }
-    if config["epochs"] < 1 or config["batch_size"] < 1 or not 0 < config["lr"] < math.inf:
-        raise ValueError(
-            fmt(
-                "tgm train",
-                "epochs and batch size must be >= 1 and lr a finite number > 0",
-                epochs=config["epochs"],
-                batch_size=config["batch_size"],
-                lr=config["lr"],
-            )
-        )
+    problems = value_problems(config)
+    if problems:  # an unknown optimizer is an unknown name (listing the valid ones); the numbers a ValueError
+        raise (UnknownNameError if optimizer not in OPTIMIZERS else ValueError)(fmt("tgm train", "; ".join(problems)))
     check_objective(model, data, data_path)
     return config
+
+
+def value_problems(config):
+    """What a run cannot train with, as sentences naming what was expected and what came: an unknown
+    optimizer, epochs or a batch size below 1, an lr that is not a finite number > 0.
+
+    The one check of a run's values: make_config raises on them, and training/run_folder.py names them
+    for the config stored in a checkpoint (before a resume trips over them mid-run).
+    """
+    problems = []
+    if config["optimizer"] not in OPTIMIZERS:
+        problems.append(f"unknown optimizer {config['optimizer']!r}; valid: {', '.join(OPTIMIZERS)}")
+    epochs, batch_size, lr = config["epochs"], config["batch_size"], config["lr"]
+    if epochs < 1 or batch_size < 1 or not 0 < lr < math.inf:
+        problems.append(
+            f"epochs and batch size must be >= 1 and lr a finite number > 0, got epochs {epochs}, "
+            f"batch size {batch_size}, lr {lr}"
+        )
+    return problems
 
 
 def _available_device(device):

@@ -13,7 +13,7 @@ Nothing is lost when a run dies at any point (Ctrl-C, SIGKILL, a full disk):
 - ``set_aside(out)`` moves a run that ``--overwrite`` replaces into ``.replaced-run/``; it is
   deleted once the new run's first checkpoint has landed, and put back if the new run ends (or
   died) without one (``settle``).
-- Temporary files of a save that was killed midway (``.checkpoint.npz.*.tmp``) are removed.
+- Temporary files of a save that was killed midway (``.checkpoint.npz.*.tmp.npz``) are removed.
 - The checkpoint is the truth: log.jsonl is rewritten from the checkpoint's history when the two
   disagree (``repair_log``), e.g. after a crash between the checkpoint save and the log append.
 """
@@ -24,6 +24,7 @@ import os
 import shutil
 import socket
 
+from ..atomic_file import is_temporary_of, write_text
 from ..errors import CheckpointError, fmt
 from ..random import parse_rng_state
 from ..serialization import load
@@ -124,13 +125,10 @@ def _key_problems(entries, wanted, prefix):
 def _value_problems(checkpoint):
     """What the loop would trip over later (mid-run): an unknown optimizer, counts below 1, and running
     sums or history rows without the numbers it reads."""
-    from .run_config import OPTIMIZERS
+    from .run_config import value_problems  # the check make_config runs, on the stored config
 
-    config, problems = checkpoint["config"], []
-    if config["optimizer"] not in OPTIMIZERS:
-        problems.append(f"'config.optimizer' is {config['optimizer']!r}, not one of {', '.join(OPTIMIZERS)}")
-    if config["epochs"] < 1 or config["batch_size"] < 1 or not config["lr"] > 0:
-        problems.append("'config' has epochs or batch_size below 1 or lr not above 0")
+    problems = [f"its 'config' holds an {problem}" if problem.startswith("unknown") else f"in its 'config', {problem}"
+                for problem in value_problems(checkpoint["config"])]  # fmt: skip
     if checkpoint["epoch"] < 0 or checkpoint["step"] < 0:
         problems.append("'epoch' or 'step' is negative")
     rows = [("partial", checkpoint["partial"], PARTIAL_KEYS)]
@@ -251,10 +249,10 @@ def _holder(handle):
 
 
 def _remove_temporary_files(out):
-    """Delete the temporary files of saves that were killed before their rename (``.NAME.*.tmp``)."""
+    """Delete the temporary files of saves that were killed before their rename (``.NAME.*.tmp.npz``)."""
     notes = []
     for name in sorted(os.listdir(out)):
-        if name.endswith(".tmp") and any(name.startswith(f".{run}.") for run in RUN_FILES):
+        if any(is_temporary_of(name, run) for run in RUN_FILES):
             os.remove(os.path.join(out, name))
             notes.append(f"removed {name}, left by a save that was interrupted")
     return notes
@@ -302,10 +300,7 @@ def repair_log(out, history):
         logged = []
     if logged == lines:
         return None
-    temporary = os.path.join(out, ".log.jsonl.repair.tmp")
-    with open(temporary, "w", encoding="utf-8") as handle:
-        handle.writelines(line + "\n" for line in lines)
-    os.replace(temporary, path)
+    write_text(path, "".join(line + "\n" for line in lines))
     epochs = [_epoch_of(line) for line in logged]
     return f"log.jsonl rewritten from the checkpoint (it held epochs {epochs}, the checkpoint {len(history)})"
 
