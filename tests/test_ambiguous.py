@@ -143,3 +143,33 @@ def test_prob_unet_samples_differ_where_the_raters_do_and_the_unet_has_one_hypot
     assert prob["test_dice"] > 0.6, prob
     assert prob["test_sample_diversity"] > 0.08, prob
     assert prob["test_ged"] < unet["test_ged"] - 0.05, (prob["test_ged"], unet["test_ged"])
+
+
+def test_prob_unet_run_resumes_exactly_with_its_random_raters(tmp_path, monkeypatch):
+    """The rater drawn for each sample comes from the run's generator, which the checkpoint holds: a run
+    stopped after 3 steps and resumed ends with the same weights as one that was never stopped."""
+    import os
+    import signal
+
+    from tinygrad_med.cli import main
+    from tinygrad_med.training.loop import load_checkpoint
+
+    def make(split, path=None):
+        return AmbiguousLesions(16 if split == "train" else 4, split=split, size=16, lesions=2)
+
+    monkeypatch.setitem(registry.DATASETS, "lesions-ambiguous", dict(registry.DATASETS["lesions-ambiguous"], make=make))
+    argv = ["train", "prob_unet", "--data", "lesions-ambiguous", "--epochs", "2", "--batch-size", "4", "--quiet"]
+    straight, resumed = str(tmp_path / "a"), str(tmp_path / "b")
+    assert main(argv + ["--out", straight]) == 0
+
+    def press_ctrl_c(trainer):
+        if trainer.epoch * len(trainer.train_loader) + trainer.step == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    config = make_config("prob_unet", "lesions-ambiguous", epochs=2, batch_size=4, prefetch=0)
+    assert Trainer(config, resumed, progress=False).fit(on_step=press_ctrl_c)["interrupted"]
+    assert main(argv + ["--out", resumed, "--resume"]) == 0
+    a, b = (load_checkpoint(os.path.join(out, "checkpoint.npz"))["model"] for out in (straight, resumed))
+    assert all(numpy.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+    pictures = {"samples.png", "predictions.png", "summary.json"}
+    assert pictures <= set(os.listdir(straight))

@@ -18,13 +18,15 @@ The rules, for image ``index`` of a split (a function of (base seed, split, inde
 
     GRADES    faint  contrast 0.15  marked with p = 0.5   (the ambiguous ones)
               clear  contrast 0.70  marked with p = 1.0   (every rater marks them)
-              (``grades`` takes others: with a third grade of contrast 0.35 marked with p = 0.8, the
-              Probabilistic U-Net of the lesions-ambiguous recipe marked those lesions in nearly every
-              hypothesis, 0.998 of them, and its sample diversity stayed at half the raters'; see README)
+              (``grades`` takes others: with a third grade of contrast 0.35 marked with p = 0.8, a
+              Probabilistic U-Net trained 20 epochs on 256 images marked those lesions in 0.998 of its
+              hypotheses, and its sample diversity stayed at half the raters'; see README)
 
 Labels: 0 background, 1 lesion. Each sample is (image float32 (1, H, W), masks int64 (R, H, W)), all R
 raters' masks. Training picks one rater's mask per sample and step (training/objectives/ambiguous.py);
 evaluation compares a model's hypotheses with the set of R masks (the generalised energy distance).
+The intensities are not rescaled (a faint lesion stays faint beside no clear one); ``tgm predict`` scales
+an input file by its own percentiles, which changes these contrasts, so predict on these images from Python.
 """
 
 import numpy
