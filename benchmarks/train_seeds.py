@@ -36,6 +36,8 @@ ROWS = (
     ("fasterrcnn", "nuclei"),
     ("fcn", "nuclei"),
     ("prob_unet", "nuclei"),
+    ("prob_unet", "lesions-ambiguous"),
+    ("unet", "lesions-ambiguous"),
     ("hyperdense2d", "phantoms"),
     ("densenet", "digits"),
     ("stn", "digits"),

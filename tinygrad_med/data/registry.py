@@ -8,6 +8,7 @@ samples only a detection model can read.
 """
 
 from ..errors import UnknownNameError, fmt
+from .ambiguous import AmbiguousLesions
 from .cortex import CortexDataset
 from .cortex_patches import CortexPatches
 from .detection import NucleiDetectionDataset, ShapesDetectionDataset
@@ -67,6 +68,12 @@ DATASETS = {
         "make": lambda split, path=None: PhantomDataset(16 if split == "train" else 2, size=32, ndim=3, split=split),
         "recipe": {"model": "unet3d", "epochs": 10, "batch_size": 2, "lr": 3e-3},
         "about": "synthetic 3D MRI-like phantoms with lesions (generated)",
+    },
+    "lesions-ambiguous": {
+        "make": lambda split, path=None: AmbiguousLesions(512 if split == "train" else 64, split=split),
+        "recipe": {"model": "prob_unet", "epochs": 12, "batch_size": 16, "lr": 3e-3},
+        "about": "synthetic lesions of graded contrast, each marked by 4 raters with a set probability (generated)",
+        "task": "ambiguous segmentation",
     },
     "shapes": {
         "make": lambda split, path=None: ShapesDetectionDataset(256 if split == "train" else 32, size=64, split=split),

@@ -6,6 +6,7 @@
     detection.py    Detection, InstanceSegmentation
     captioning.py   Captioning
     graph.py        VertexParcellation, GraphClassification (the cortex graphs)
+    ambiguous.py    AmbiguousSegmentation, AmbiguousProbabilisticSegmentation (several raters' masks per image)
 
 This module picks a run's objective (``make_objective``) and checks a model/dataset pair before a run
 folder is touched (``check_objective``).
@@ -13,6 +14,7 @@ folder is touched (``check_objective``).
 
 from ...data.registry import DATASETS, get_dataset
 from ...errors import UnknownNameError, fmt
+from .ambiguous import ON_AMBIGUOUS, AmbiguousProbabilisticSegmentation, AmbiguousSegmentation
 from .base import MODEL_OBJECTIVES, Classification, MultiLabelClassification, Segmentation, picture_path, to_numpy
 from .captioning import Captioning
 from .detection import Detection, InstanceSegmentation
@@ -32,6 +34,8 @@ __all__ = [
     "Captioning",
     "VertexParcellation",
     "GraphClassification",
+    "AmbiguousSegmentation",
+    "AmbiguousProbabilisticSegmentation",
     "objective_classes",
     "objective_name",
     "make_objective",
@@ -54,12 +58,14 @@ def objective_classes():
     )
     kinds += (Detection, InstanceSegmentation, Captioning)
     kinds += (VertexParcellation, GraphClassification)
+    kinds += (AmbiguousSegmentation, AmbiguousProbabilisticSegmentation)
     return {kind.name: kind for kind in kinds}
 
 
 def objective_name(model, task):
     """The objective of registered model ``model`` trained on a dataset of task ``task``."""
-    return MODEL_OBJECTIVES.get(model, task)
+    name = MODEL_OBJECTIVES.get(model, task)
+    return ON_AMBIGUOUS.get(name, name) if task == AmbiguousSegmentation.name else name
 
 
 def make_objective(model, dataset, device="cpu", data=None):
