@@ -20,7 +20,7 @@ Reference: S. Ioffe, C. Szegedy, arXiv:1502.03167 (Algorithm 1); PyTorch's torch
 """
 
 from .. import backend
-from ..errors import fmt
+from ..errors import ShapeError, fmt
 from ..function import Function, increment_version
 from ..nn.norm import BatchNorm1d, BatchNorm2d, BatchNorm3d
 from .comm import get_communicator
@@ -35,6 +35,8 @@ class SyncBatchNorm(BatchNorm2d):
     Forward:  y = gamma (x - mu) / sqrt(sigma2 + eps) + beta, mu and sigma2 over all ranks' samples
     Backward: gx = (gamma inv_std / m)(m gy - SUM gy - x_hat SUM gy x_hat), sums over all ranks
     Shapes:   x (N, C, *) -> y the same shape; weight, bias, running_mean, running_var (C,)
+    Raises:   ShapeError for an input that is not 2-D to 5-D, or if all ranks together hold one
+              value per channel.
 
     Outside a process group, with one rank, or in eval mode it is plain batch norm. Parameters and
     buffers have BatchNorm's names, so a state_dict moves between the two.
@@ -70,7 +72,7 @@ class SyncBatchNorm(BatchNorm2d):
 
     def _check_input_dim(self, x):
         if x.ndim not in self.ranks:
-            raise ValueError(fmt("SyncBatchNorm", f"expected a 2-D to 5-D input (N, C, *), got {x.ndim}-D", x=x))
+            raise ShapeError(fmt("SyncBatchNorm", f"expected a 2-D to 5-D input (N, C, *), got {x.ndim}-D", x=x))
 
 
 class SyncBatchNormFunction(Function):
@@ -89,6 +91,9 @@ class SyncBatchNormFunction(Function):
         sums = xp.concatenate([x3.sum(axis=(0, 2)), xp.asarray([x3.shape[0] * x3.shape[2]], x.dtype)])
         comm.allreduce(sums, "SyncBatchNorm all-reduce of the channel sums")
         self.m = float(sums[C])
+        if self.m <= 1:  # as batch_norm: one value per channel has no variance
+            problem = f"expected more than 1 value per channel over all ranks when training, got {self.m:g}"
+            raise ShapeError(fmt("SyncBatchNorm", problem, x=x, hint="use a global batch of 2 or more"))
         self.mean = sums[:C] / self.m
         centred = x3 - self.mean[None, :, None]
         var = xp.ascontiguousarray((centred * centred).sum(axis=(0, 2)))

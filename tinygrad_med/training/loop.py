@@ -221,9 +221,10 @@ class Trainer:
         raise NonFiniteError(fmt("tgm train", f"{problem} at {where}{detail}; stopped, {kept}", hint=hint))
 
     def find_anomalous_op(self, x, y):
-        """Re-run the failing step under ``autograd.detect_anomaly`` (when autograd has it); its message or None."""
+        """Re-run the failing step under ``autograd.detect_anomaly`` (when autograd has it and the run is not
+        distributed: the other ranks are in another collective); its message or None."""
         detect_anomaly = getattr(autograd, "detect_anomaly", None)
-        if detect_anomaly is None:
+        if detect_anomaly is None or self.comm is not None:  # one rank alone must not enter collectives
             return None
         self.optimizer.zero_grad()
         try:
