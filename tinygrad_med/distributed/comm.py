@@ -209,7 +209,8 @@ def abort_on_error(comm, command="tgm train"):
         if isinstance(error, SystemExit) and not error.code:
             raise
         message = " ".join(str(error).split()) or type(error).__name__
-        comm.abort(f"{command}: {message}", 130 if isinstance(error, KeyboardInterrupt) else 2)
+        message = message if message.startswith("tgm") else f"{command}: {message}"  # errors.fmt's start with it
+        comm.abort(message, 130 if isinstance(error, KeyboardInterrupt) else 2)
 
 
 # ----------------------------------------------------------------------------- NCCL (GPU ranks)

@@ -404,7 +404,8 @@ def _install_sigint(trainer):
     def handler(signum, frame):
         if trainer.stop_requested:
             raise KeyboardInterrupt
-        print("\nCtrl-C: finishing this step, saving a checkpoint (Ctrl-C again to abort) ...", flush=True)
+        if trainer.writer:  # a distributed run: mpiexec passes the Ctrl-C to every rank; rank 0 says it
+            print("\nCtrl-C: finishing this step, saving a checkpoint (Ctrl-C again to abort) ...", flush=True)
         trainer.request_stop()
 
     return signal.signal(signal.SIGINT, handler)

@@ -9,7 +9,9 @@ gradient of the whole batch).  What changes in the loop (training/loop.py) when 
 - the model is wrapped in DistributedDataParallel (rank 0's weights broadcast at the start,
   gradients averaged after backward); --sync-bn turns batch norm into SyncBatchNorm, which makes
   W ranks compute what one process computes (without it each rank normalises with its shard's
-  statistics, as PyTorch's DDP does);
+  statistics, as PyTorch's DDP does); a loss that is a mean over samples then gives exactly the
+  one-process step, but a batch-level loss does not: the segmentation objective's soft Dice sums
+  over the whole batch, so W ranks minimise the mean of W shard Dice losses (of B/W samples each);
 - the epoch's running sums (loss, metric counts) are summed over ranks before they are logged;
 - rank 0 alone evaluates and writes the run folder (log, checkpoint, pictures, summary) and shows
   the progress bar; the checkpoint holds the one model every rank has, so a run resumes with any W,
@@ -111,4 +113,9 @@ def launch(args):
             command += [option, str(getattr(args, key))]
     command += [option for key, option in FLAGS if getattr(args, key, False)] + ["--distributed"]
     command += ["--debug"] if getattr(args, "debug", False) else []
-    return subprocess.call(command)
+    process = subprocess.Popen(command)
+    while True:
+        try:
+            return process.wait()
+        except KeyboardInterrupt:  # mpiexec got the Ctrl-C too: the ranks finish the step, save and stop
+            continue
