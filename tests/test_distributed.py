@@ -111,6 +111,39 @@ def test_convert_sync_batchnorm_keeps_order_parameters_and_state_dict():
     assert list(model.state_dict()) == keys and isinstance(model[2], nn.ReLU)
 
 
+class TwinRank(OneRank):
+    """Two ranks whose other rank holds the same data: a sum over ranks is twice this rank's."""
+
+    size = 2
+
+    def allreduce(self, array, what=""):
+        array *= 2
+        return array
+
+
+def test_sync_batchnorm_equals_batch_norm_over_both_ranks_batches():
+    """SyncBatchNorm on x, the other rank holding the same x and gy, == BatchNorm on [x; x] (forward, backward,
+    running statistics); gamma's and beta's gradients stay local (half of the whole batch's) for DDP to average."""
+    rng = numpy.random.default_rng(0)
+    x, gy = rng.standard_normal((4, 3, 5)), rng.standard_normal((4, 3, 5))
+    plain, sync = nn.BatchNorm1d(3).double(), dist.SyncBatchNorm(3, comm=TwinRank()).double()
+    gamma = rng.uniform(0.5, 2, 3)
+    for module in (plain, sync):
+        module.weight.data[...] = gamma
+    both = tm.tensor(numpy.concatenate([x, x]), requires_grad=True)
+    y = plain(both)
+    (y * tm.tensor(numpy.concatenate([gy, gy]))).sum().backward()
+    mine = tm.tensor(x, requires_grad=True)
+    y_sync = sync(mine)
+    (y_sync * tm.tensor(gy)).sum().backward()
+    numpy.testing.assert_allclose(y_sync.numpy(), y.numpy()[:4], rtol=1e-12, atol=1e-12)
+    numpy.testing.assert_allclose(mine.grad.numpy(), both.grad.numpy()[:4], rtol=1e-10, atol=1e-12)
+    for name in ("weight", "bias"):
+        numpy.testing.assert_allclose(2 * getattr(sync, name).grad.numpy(), getattr(plain, name).grad.numpy())
+    for name in ("running_mean", "running_var"):
+        numpy.testing.assert_allclose(getattr(sync, name).numpy(), getattr(plain, name).numpy(), rtol=1e-12)
+
+
 def test_cli_refusals(tmp_path, monkeypatch, capsys):
     out = str(tmp_path / "run")
     assert main(["train", "mlp", "--data", "digits", "--out", out, "--sync-bn"]) == 2
