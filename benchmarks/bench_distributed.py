@@ -4,7 +4,7 @@ Workload: one training step of the main job's recipe (``tgm train unet --data nu
 batch 16 of 64 x 64 augmented tiles, Dice + cross-entropy, Adam) -- forward, loss, backward, the
 gradient all-reduce (2 ranks: DistributedDataParallel, 8 samples per rank), the update.
 
-    python3 benchmarks/bench_distributed.py [--steps 4] [--blocks 2] [--out benchmarks/results/...json]
+    python3 benchmarks/bench_distributed.py [--steps 4] [--blocks 2] [--bind] [--out benchmarks/results/...json]
 
 Blocks alternate 1 process / 2 ranks (ABAB), each a fresh process (``mpiexec -n 2`` for 2 ranks)
 that times --steps steps after one warm-up step; the figures are medians over every timed step.
@@ -12,7 +12,10 @@ Per step: the wall time (the slower rank's), and on 2 ranks the time spent in
 ``reduce_gradients`` (copying into buckets, MPI Iallreduce, waiting: it includes waiting for the
 slower rank) against the bytes each rank all-reduces.  The same 2-rank process measures MPI's
 all-reduce bandwidth on message sizes from 4 KB to 16 MB (algorithm bandwidth = bytes / time).
-The load average is recorded before and after: on a shared machine it says more than the code.
+--bind runs both kinds of block as ranks pinned to one core each (``mpiexec -bind-to core``, one BLAS
+thread): 1 rank on 1 core against 2 ranks on 2 cores, instead of one process threading over both
+cores against two processes that each do.  The load average is recorded before and after: on a
+shared machine it says more than the code.
 With N GPUs lent, the same script runs with --device cuda (NCCL); not run here.  No asserts.
 """
 
@@ -45,9 +48,10 @@ def worker(args):
         trainer = Trainer(config, out, progress=False, comm=comm)
         reduce_times = _time_reductions(trainer)
         steps = _time_steps(trainer, comm, args.steps)
-        bandwidth = _bandwidth(comm) if comm is not None else None
+        bandwidth = _bandwidth(comm) if comm is not None and comm.size > 1 else None
     if comm is None or comm.rank == 0:
-        result = {"ranks": 1 if comm is None else comm.size, "step_seconds": steps, "allreduce_seconds": reduce_times}
+        ranks = 1 if comm is None else comm.size
+        result = {"ranks": ranks, "step_seconds": steps, "allreduce_seconds": reduce_times if ranks > 1 else []}
         result.update({"bytes_per_step": trainer.ddp.bytes_per_step if trainer.ddp else 0, "bandwidth": bandwidth})
         result["buckets"] = len(trainer.ddp.buckets) if trainer.ddp else 0
         Path(args.result).write_text(json.dumps(result))
@@ -109,9 +113,12 @@ def run_block(ranks, args):
         result = handle.name
     command = [sys.executable, __file__, "--worker", "--steps", str(args.steps), "--result", result]
     command += ["--device", args.device]
-    if ranks > 1:
-        command = ["mpiexec", "-n", str(ranks), *command, "--distributed"]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
+    if args.bind:  # every block as ranks pinned to one core each (the conv's threads follow the affinity)
+        command = ["mpiexec", "-bind-to", "core", "-n", str(ranks), *command, "--distributed"]
+        env.update({"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"})
+    elif ranks > 1:
+        command = ["mpiexec", "-n", str(ranks), *command, "--distributed"]
     subprocess.run(command, check=True, env=env)
     data = json.loads(Path(result).read_text())
     os.unlink(result)
@@ -150,6 +157,7 @@ def main():
     parser.add_argument("--steps", type=int, default=4, help="timed steps per block (after one warm-up)")
     parser.add_argument("--blocks", type=int, default=2, help="ABAB blocks of (1 process, 2 ranks)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--bind", action="store_true", help="2 ranks: one core and one BLAS thread per rank")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "distributed-cpu-2026-12-07.json"))
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--distributed", action="store_true", help=argparse.SUPPRESS)
@@ -169,6 +177,7 @@ def main():
                 flush=True,
             )
     result = {"machine": machine_info(), "load_average_before": load_before, "load_average_after": os.getloadavg()}
+    result["options"] = {"steps": args.steps, "blocks": args.blocks, "bind": args.bind}
     result.update({"seconds": round(time.time() - started, 1), "blocks": blocks, "summary": summarize(blocks)})
     save_json(args.out, result)
     print(json.dumps(result["summary"], indent=1))
