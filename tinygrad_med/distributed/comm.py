@@ -97,6 +97,7 @@ def get_communicator():
 
 
 def is_initialized():
+    """True once ``init_process_group`` has run in this process."""
     return _STATE["comm"] is not None
 
 
