@@ -39,6 +39,8 @@ setup(
     extras_require={
         # CUDA 13 wheels; for CUDA 12 install cupy-cuda12x instead.
         "gpu": ["cupy-cuda13x>=13", "nvidia-cuda-nvrtc==13.0.*"],
+        # data-parallel training (tgm train --distributed / --nproc N): mpi4py, and MPICH's wheel brings mpiexec
+        "distributed": ["mpi4py>=4", "mpich"],
         # setuptools + wheel: tests/test_packaging.py builds the wheel without build isolation
         "test": ["pytest>=7", "hypothesis>=6", "ruff>=0.5", "threadpoolctl>=3", "setuptools>=61", "wheel"],
         # tests/test_notebooks.py executes docs/notebooks/*.py in a kernel (it runs them as scripts without these)

@@ -9,6 +9,7 @@ before it replaces or extends anything in --out, holds the folder's lock while i
 recovers what a killed run left behind (training/run_folder.py).
 """
 
+import contextlib
 import json
 import os
 import sys
@@ -60,6 +61,11 @@ def add_commands(subparsers):
     train.add_argument("--overwrite", action="store_true", help="replace the run in --out (once the new one saves)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument("--export", help="also write the final weights (.safetensors or .npz; over a file: --overwrite)")
+    train.add_argument(
+        "--distributed", action="store_true", help="one of the data-parallel ranks of mpiexec -n N (MPI; NCCL on cuda)"
+    )
+    train.add_argument("--nproc", type=int, help="start mpiexec -n NPROC with --distributed (--batch-size is global)")
+    train.add_argument("--sync-bn", action="store_true", help="with --distributed: batch norm over the global batch")
     train.set_defaults(run=run_train)
 
     evaluate = subparsers.add_parser("eval", help="held-out metrics of a trained checkpoint")
@@ -81,7 +87,26 @@ def add_commands(subparsers):
 
 
 def run_train(args):
-    """``tgm train``: build or resume a run in --out and train it; 0 on success, 130 after Ctrl-C."""
+    """``tgm train``: build or resume a run in --out and train it; 0 on success, 130 after Ctrl-C.
+
+    --nproc N runs the command under mpiexec; --distributed makes this process one of mpiexec's ranks,
+    where an error on any rank prints its message and stops every rank (training/parallel.py)."""
+    from ..distributed import abort_on_error
+    from . import parallel
+
+    if getattr(args, "nproc", None) is not None:
+        return parallel.launch(args)
+    if getattr(args, "sync_bn", False) and not args.distributed:
+        raise ValueError(fmt("tgm train", "--sync-bn applies to data-parallel runs; add --distributed or --nproc N"))
+    if not getattr(args, "distributed", False):
+        return _train(args, None)
+    comm = parallel.join(args.device)
+    with abort_on_error(comm):
+        return _train(args, comm)
+
+
+def _train(args, comm):
+    """The run of ``tgm train`` on one process or one rank (rank 0 alone touches --out)."""
     from ..serialization import check_weights_path
     from .loop import Trainer, make_config, prepare_out
 
@@ -94,20 +119,29 @@ def run_train(args):
         raise ValueError(fmt("tgm train", f"--out {out!r} names no folder", hint="leave it out for runs/MODEL-DATA"))
     if args.export:
         check_weights_path(args.export, overwrite=args.overwrite)  # refused before the run folder is touched
-    with run_folder.claim(out) as notes:
+    writer = comm is None or comm.rank == 0
+    with run_folder.claim(out) if writer else contextlib.nullcontext([]) as notes:
         _print_notes(notes)
-        prepare_out(out, resume=args.resume, overwrite=args.overwrite)
-        trainer = _resumed(args, config, out) if args.resume else Trainer(config, out, progress=not args.quiet)
-        if not trainer.train_loader.drop_last:
+        if writer:
+            prepare_out(out, resume=args.resume, overwrite=args.overwrite)
+        if comm is not None:
+            comm.barrier("waiting for rank 0 to prepare --out")
+        sync_bn = getattr(args, "sync_bn", False)
+        if args.resume:
+            trainer = _resumed(args, config, out, comm)
+        else:
+            trainer = Trainer(config, out, progress=not args.quiet, comm=comm, sync_bn=sync_bn)
+        if writer and not trainer.train_loader.drop_last:
             samples = len(trainer.train_set)
             size = f"--batch-size {trainer.config['batch_size']} is larger than the training set ({samples} samples)"
             _print_notes([f"{size}; each epoch is one batch of {samples}"])
         try:
-            if args.overwrite:
+            if args.overwrite and writer:
                 run_folder.set_aside(out)  # only now: the new run's data, model and device are checked
             return _fit(trainer, out, args.export, args.overwrite)
         finally:
-            _print_notes(run_folder.settle(out))
+            if writer:
+                _print_notes(run_folder.settle(out))
 
 
 def _print_notes(notes):
@@ -115,7 +149,7 @@ def _print_notes(notes):
         print(f"tgm train: {note}", file=sys.stderr, flush=True)
 
 
-def _resumed(args, config, out):
+def _resumed(args, config, out, comm=None):
     """The Trainer of the run in ``out``, restored from its checkpoint; refuses options that would change it."""
     from .loop import Trainer, load_checkpoint
 
@@ -131,10 +165,11 @@ def _resumed(args, config, out):
         raise ValueError(fmt("tgm train", f"--resume --epochs {config['epochs']}: the run has done {done} epochs"))
     saved.update({"device": config["device"], "prefetch": config["prefetch"]})
     saved["epochs"] = config["epochs"] if args.epochs is not None else saved["epochs"]
-    trainer = Trainer(saved, out, progress=not args.quiet)
+    trainer = Trainer(saved, out, progress=not args.quiet, comm=comm, sync_bn=getattr(args, "sync_bn", False))
     trainer.load_state(checkpoint, path)
-    _print_notes(filter(None, [run_folder.repair_log(out, trainer.history)]))
-    print(f"resuming {out} at epoch {trainer.epoch + 1}, step {trainer.step}", flush=True)
+    if trainer.writer:
+        _print_notes(filter(None, [run_folder.repair_log(out, trainer.history)]))
+        print(f"resuming {out} at epoch {trainer.epoch + 1}, step {trainer.step}", flush=True)
     return trainer
 
 
@@ -150,8 +185,11 @@ def _fit(trainer, out, export=None, overwrite=False):
         kept = f"{path} is kept; --resume continues from it" if os.path.exists(path) else "no checkpoint was written"
         raise KeyboardInterrupt(f"tgm train: interrupted (Ctrl-C); {kept}") from None
     if summary["interrupted"]:
-        print(f"stopped; checkpoint saved in {out}; continue with --resume", flush=True)
+        if trainer.writer:
+            print(f"stopped; checkpoint saved in {out}; continue with --resume", flush=True)
         return 130
+    if not trainer.writer:  # another rank of a distributed run: rank 0 reports
+        return 0
     print(json.dumps({k: v for k, v in summary.items() if k != "config"}, indent=1))
     print(f"wrote {out}/checkpoint.npz, log.jsonl, curves.png, {', '.join(trainer.objective.pictures)}, summary.json")
     if export:

@@ -55,7 +55,7 @@ from ..function import no_grad
 from ..models import create_model
 from ..random import get_rng_state, manual_seed, set_rng_state
 from ..serialization import save
-from . import plots
+from . import parallel, plots
 from .metrics import dataset_report
 from .objectives import dataset_view, make_objective
 from .run_config import make_config, make_optimizer
@@ -82,12 +82,17 @@ class Trainer:
         config: from ``make_config``.
         out: the run's folder (created if needed; use ``prepare_out`` first to protect old runs).
         progress: show a tqdm bar per epoch.
+        comm: a distributed Communicator: this Trainer is one of comm.size data-parallel ranks
+            (training/parallel.py); rank 0 alone evaluates, writes and shows progress.
+        sync_bn: with comm, batch norm becomes SyncBatchNorm (statistics of the global batch).
     """
 
-    def __init__(self, config, out, progress=True):
+    def __init__(self, config, out, progress=True, comm=None, sync_bn=False):
         from ..optim.lr_scheduler import CosineAnnealingLR
 
-        self.config, self.out, self.progress = dict(config), os.fspath(out), progress
+        self.config, self.out, self.comm, self.ddp = dict(config), os.fspath(out), comm, None
+        self.writer = comm is None or comm.rank == 0  # the rank that evaluates and writes the run folder
+        self.progress = progress and self.writer
         manual_seed(config["seed"])
         view = dataset_view(config["model"])  # the detection models read the nuclei image's instances
         self.train_set = get_dataset(config["data"], "train", config.get("data_path"), view)
@@ -113,6 +118,8 @@ class Trainer:
         self.test_loader = DataLoader(self.test_set, self.objective.eval_batch, shuffle=False, collate_fn=collate)
         self.epoch, self.step, self.partial, self.history = 0, 0, self.objective.fresh_partial(), []
         self.stop_requested, self.last_eval, self.last_plot = False, None, time.perf_counter()
+        if comm is not None:
+            parallel.distribute(self, comm, sync_bn)
 
     # ------------------------------------------------------------------ the loop
     def fit(self, on_step=None):
@@ -123,13 +130,16 @@ class Trainer:
         Returns:
             dict with the last epoch's log entry, dataset extras, and 'interrupted'.
         """
-        os.makedirs(self.out, exist_ok=True)
+        if self.writer:
+            os.makedirs(self.out, exist_ok=True)
         previous = _install_sigint(self)
         try:
             with _blas_threads(getattr(self.objective, "blas_threads", None)):
                 while self.epoch < self.config["epochs"]:
                     finished = self.train_epoch(on_step)
                     if not finished:
+                        if self.comm is not None:  # the checkpoint holds the running sums of every rank
+                            parallel.reduce_partial(self.comm, self.partial)
                         self.save_checkpoint()
                         if self.history:
                             self.draw_curves()
@@ -166,7 +176,7 @@ class Trainer:
             )
             if on_step is not None:
                 on_step(self)
-            if self.stop_requested:
+            if self.stop_requested if self.comm is None else parallel.any_rank(self.comm, self.stop_requested):
                 bar.close()
                 return False
         bar.close()
@@ -185,6 +195,8 @@ class Trainer:
                 self.stop_non_finite(f"the loss is {value}", x, y)
             self.optimizer.zero_grad()
             loss.backward()
+            if self.ddp is not None:
+                self.ddp.reduce_gradients()  # the mean over ranks: every rank takes the same step
             name = _non_finite_gradient(self.model)
             if name is not None:
                 self.stop_non_finite(f"the gradient of {name} holds NaN or Inf (the loss is {value:.4g})", x, y)
@@ -209,9 +221,10 @@ class Trainer:
         raise NonFiniteError(fmt("tgm train", f"{problem} at {where}{detail}; stopped, {kept}", hint=hint))
 
     def find_anomalous_op(self, x, y):
-        """Re-run the failing step under ``autograd.detect_anomaly`` (when autograd has it); its message or None."""
+        """Re-run the failing step under ``autograd.detect_anomaly`` (when autograd has it and the run is not
+        distributed: the other ranks are in another collective); its message or None."""
         detect_anomaly = getattr(autograd, "detect_anomaly", None)
-        if detect_anomaly is None:
+        if detect_anomaly is None or self.comm is not None:  # one rank alone must not enter collectives
             return None
         self.optimizer.zero_grad()
         try:
@@ -230,7 +243,9 @@ class Trainer:
         return self.objective.metric_name
 
     def end_epoch(self):
-        """Evaluate, log one line, step the scheduler, checkpoint, and draw the curves."""
+        """Evaluate, log one line, step the scheduler, checkpoint, and draw the curves (rank 0 of a distributed run)."""
+        if self.comm is not None:
+            parallel.reduce_partial(self.comm, self.partial)
         entry = {
             "epoch": self.epoch + 1,
             "train_loss": self.partial["loss_sum"] / max(self.partial["count"], 1),
@@ -239,11 +254,14 @@ class Trainer:
             "seconds": round(self.partial["seconds"], 3),
             "data_wait_share": round(self.partial["wait"] / max(self.partial["seconds"], 1e-9), 4),
         }
-        self.last_eval = self.evaluate()
-        entry.update({"test_" + k: v for k, v in self.last_eval["metrics"].items()})
+        if self.writer:
+            self.last_eval = self.evaluate()
+            entry.update({"test_" + k: v for k, v in self.last_eval["metrics"].items()})
         self.history.append(entry)
         self.scheduler.step()
         self.epoch, self.step, self.partial = self.epoch + 1, 0, self.objective.fresh_partial()
+        if not self.writer:
+            return
         self.save_checkpoint()  # first: the checkpoint is the truth; a missing log line is rebuilt from it
         with open(os.path.join(self.out, "log.jsonl"), "a", encoding="utf-8") as log:
             log.write(json.dumps(entry) + "\n")
@@ -261,7 +279,9 @@ class Trainer:
             return self.objective.evaluate(self.model, self.test_loader)
 
     def finish(self):
-        """Final evaluation, pictures and summary.json."""
+        """Final evaluation, pictures and summary.json (rank 0; another rank returns {'interrupted': False})."""
+        if not self.writer:
+            return {"interrupted": False, "epoch": self.epoch, "step": self.step}
         result = self.last_eval if self.last_eval is not None else self.evaluate()
         summary = {"interrupted": False, "epochs": self.epoch, "config": self.config}
         summary.update({"test_" + k: v for k, v in result["metrics"].items()})
@@ -276,6 +296,8 @@ class Trainer:
         return summary
 
     def draw_curves(self):
+        if not self.writer:
+            return
         plots.plot_curves(self.history, os.path.join(self.out, "curves.png"), self.metric_name)
         self.last_plot = time.perf_counter()
 
@@ -302,6 +324,8 @@ class Trainer:
 
     def save_checkpoint(self):
         """Write checkpoint.npz atomically; an OSError (full disk, read-only folder) says what was kept."""
+        if not self.writer:
+            return
         path = os.path.join(self.out, "checkpoint.npz")
         try:
             save(self.state(), path)
@@ -380,7 +404,8 @@ def _install_sigint(trainer):
     def handler(signum, frame):
         if trainer.stop_requested:
             raise KeyboardInterrupt
-        print("\nCtrl-C: finishing this step, saving a checkpoint (Ctrl-C again to abort) ...", flush=True)
+        if trainer.writer:  # a distributed run: mpiexec passes the Ctrl-C to every rank; rank 0 says it
+            print("\nCtrl-C: finishing this step, saving a checkpoint (Ctrl-C again to abort) ...", flush=True)
         trainer.request_stop()
 
     return signal.signal(signal.SIGINT, handler)
