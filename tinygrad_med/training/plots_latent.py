@@ -24,7 +24,8 @@ def plot_latent_space(codes, labels, decoded, extent, path):
     side = int(round(len(decoded) ** 0.5))
     height, width = decoded.shape[-2:]
     tiles = decoded.reshape(side, side, -1, height, width).mean(axis=2)  # (G, G, H, W), channels averaged
-    mosaic = tiles.transpose(0, 2, 1, 3).reshape(side * height, side * width)
+    tiles = numpy.pad(tiles, ((0, 0), (0, 0), (0, 1), (0, 1)), constant_values=0.4)  # a grey line between tiles
+    mosaic = tiles.transpose(0, 2, 1, 3).reshape(side * (height + 1), side * (width + 1))
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 5.2))
     classes = int(labels.max()) + 1 if labels.size else 1
     colors = label_colors(classes)[labels]
