@@ -158,7 +158,7 @@ class VariationalReconstruction(Reconstruction):
 
     def __init__(self, dataset, device="cpu"):
         super().__init__(dataset, device)
-        self.train_set, self.classifier = dataset, None
+        self.train_set = dataset  # the classifier of the prior samples is fitted to it at the first evaluation
 
     def loss(self, model, x, y):
         """BCE + free-bits KL per image (batchmean), z ~ q(z | x) by the reparameterisation in VAE.forward;
@@ -192,8 +192,8 @@ class VariationalReconstruction(Reconstruction):
         samples = self.prior_samples(model, PRIOR_SAMPLES).reshape(PRIOR_SAMPLES, -1)
         gaps = numpy.sqrt(((samples[:, None] - samples[None]) ** 2).sum(axis=-1))  # (S, S) Euclidean
         result["metrics"]["prior_spread"] = float(gaps[numpy.triu_indices(PRIOR_SAMPLES, 1)].mean())
-        if self.classifier is None:
-            self.classifier = digit_classifier(self.train_set)
+        if not hasattr(self, "classifier"):
+            self.classifier = digit_classifier(self.train_set)  # None where the images have no class labels
         if self.classifier is not None:
             for name, shown in (("confident_samples", samples), ("confident_test_images", images)):
                 confidence = self.classifier(shown).max(axis=1)
