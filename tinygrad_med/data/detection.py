@@ -21,6 +21,9 @@ __all__ = ["instances_to_targets", "make_shapes_image", "ShapesDetectionDataset"
            "collate_detection"]  # fmt: skip
 
 SHAPE_CLASSES = ["background", "disc", "square"]
+# The detectors' backbone widths on the shapes: three levels, stride 4, so that a 10-24 pixel object covers
+# 2.5-6 feature cells (at stride 8, 1.25-3 cells: the RoI head read the box's alignment, not the outline)
+SHAPES_WIDTHS = (16, 32, 32)
 
 
 def instances_to_targets(instances, classes=None):
@@ -120,6 +123,7 @@ class ShapesDetectionDataset(Dataset):
         self.base_seed = int(base_seed) + (0 if split == "train" else 10**6)
         self.num_classes, self.in_channels, self.task = 3, 1, "detection"
         self.class_names = list(SHAPE_CLASSES)
+        self.detector_options = {"widths": SHAPES_WIDTHS}
 
     def __len__(self):
         return self.length

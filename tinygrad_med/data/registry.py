@@ -3,7 +3,8 @@
 A recipe gives the defaults a run on 2 CPU cores uses (epochs, batch size, learning rate, model
 options); command-line flags override them. A dataset may have views (``views``: another maker and
 recipe): the detection models train on the nuclei image's "detection" view (its instances as boxes and
-masks, the same split), the captioner the digits' "captions" view. ``task`` marks a dataset whose
+masks, the same split), the captioner the digits' "captions" view, the VAEs the digits' "generative"
+view (the same images, a longer recipe). ``task`` marks a dataset whose
 samples only a detection model can read.
 """
 
@@ -51,7 +52,11 @@ DATASETS = {
             "captions": {
                 "make": lambda split, path=None: _digit_captions(split),
                 "recipe": {"model": "captioner", "epochs": 10, "batch_size": 32, "lr": 3e-3},
-            }
+            },
+            "generative": {  # the VAEs: the digits themselves, trained longer (a KL term needs more epochs)
+                "make": lambda split, path=None: DATASETS["digits"]["make"](split, path),
+                "recipe": {"model": "vae", "epochs": 40, "batch_size": 32, "lr": 3e-3},
+            },
         },
     },
     "mni152": {

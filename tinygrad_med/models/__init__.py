@@ -8,7 +8,7 @@ stn.py     STNClassifier: nn.SpatialTransformer + SmallCNN (Jaderberg et al. 201
 fcn.py     FCN-32s/16s/8s (Long et al. 2015)
 hyperdense.py  HyperDense-Net 2D/3D (Dolz et al. 2018)
 captioning.py  image-to-text: CNN encoder + LSTM decoder (Show and Tell), Vocabulary; registered as 'captioner'
-autoencoder.py ConvAutoencoder, VAE (Kingma and Welling 2013); registered as 'autoencoder' and 'vae'
+autoencoder.py ConvAutoencoder, VAE (Kingma and Welling 2013); registered as 'autoencoder', 'vae', 'vae2d'
 prob_unet.py   Probabilistic U-Net (Kohl et al. 2018); registered as 'prob_unet'
 graph_models.py  SpectralGCN, GeometricGCN, VertexMLP (per-vertex cortex parcellation), GraphClassifier
            (adaptive pooling); registered as 'spectral_gcn', 'geometric_gcn', 'vertex_mlp', 'graph_classifier'
@@ -115,7 +115,12 @@ _DETECTION = {
         "pre_nms_top_n": {"training": 600, "testing": 1500},
         "post_nms_top_n": {"training": 150, "testing": 300},
     },
-    "box_options": {"batch_size_per_image": 128, "score_thresh": 0.05, "detections_per_img": 200},
+    "box_options": {
+        "batch_size_per_image": 128,
+        "score_thresh": 0.05,
+        "detections_per_img": 200,
+        "class_agnostic_nms": True,
+    },
 }
 
 MODELS = {
@@ -170,7 +175,11 @@ MODELS = {
     ),
     "vae": (
         lambda in_channels, num_classes, **o: VAE(in_channels, **o),
-        "variational autoencoder (Kingma and Welling 2013), 8 latent dimensions; trained on the negative ELBO",
+        "variational autoencoder (Kingma and Welling 2013), 8 latent dimensions; negative ELBO with free bits",
+    ),
+    "vae2d": (
+        lambda in_channels, num_classes, **o: VAE(in_channels, **{"latent_dim": 2, **o}),
+        "the VAE with a 2-D code, whose latent space latent.png draws (test codes by class, decoded grid)",
     ),
     "prob_unet": (
         lambda in_channels, num_classes, **o: ProbUNet(in_channels, num_classes, **o),

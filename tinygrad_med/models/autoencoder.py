@@ -143,7 +143,9 @@ class VAE(ConvAutoencoder):
     """Variational autoencoder: the encoder outputs a Gaussian N(mu, exp(logvar)) per image, a sample
     of it is decoded, and sampling the prior N(0, I) generates new images.
 
-    Train with ops.kl.vae_loss(recon, x, mu, logvar) (reconstruction BCE + beta * KL to N(0, I)).
+    Train with ops.kl.vae_loss(recon, x, mu, logvar) (reconstruction BCE + beta * KL to N(0, I)); ``tgm
+    train vae`` leaves each latent dimension's first nats of KL free (free bits, training/objectives/
+    generative.py), which keeps the posterior from collapsing on the digits.
     Forward:  mu, logvar = encoder(x); z = mu + exp(logvar / 2) eps in training (reparameterize),
               z = mu in eval; recon = decoder(z)
     Shapes:   x (N, C, H, W) -> recon (N, C, H, W), mu (N, L), logvar (N, L)

@@ -142,13 +142,15 @@ def fastrcnn_loss(class_logits, box_regression, labels, regression_targets):
 
 
 def postprocess_detections(class_logits, box_regression, proposals, image_size, score_thresh=0.05, nms_thresh=0.5,
-                           detections_per_img=100, weights=BOX_WEIGHTS, min_size=1e-2):  # fmt: skip
+                           detections_per_img=100, weights=BOX_WEIGHTS, min_size=1e-2,
+                           class_agnostic_nms=False):  # fmt: skip
     """Boxes, labels and scores per image from the box head (torchvision's RoIHeads.postprocess_detections).
 
     Lecture: "Object detection" (R-CNN steps 4-5: classification & localization, non-maxima suppression).
     Forward:  p = softmax(class_logits); box^c = clip(decode(box_regression^c, proposal)) for every class
               c >= 1; keep (box^c, c, p_c) with p_c > score_thresh and sides >= min_size; NMS per class at
-              nms_thresh; the detections_per_img highest scores
+              nms_thresh (torchvision), or with class_agnostic_nms over all classes together, so that
+              one object is not reported once per class; the detections_per_img highest scores
     Shapes:   class_logits (K, C), box_regression (K, 4C), proposals list of N (K_n, 4), sum K_n = K
               -> list of N dicts: boxes (D_n, 4), labels (D_n,) int64, scores (D_n,), by decreasing score
     """
@@ -165,7 +167,8 @@ def postprocess_detections(class_logits, box_regression, proposals, image_size, 
         labels = xp.tile(xp.arange(1, C, dtype=numpy.int64), stop - start)
         keep = remove_small_boxes(decoded, min_size)
         keep = keep[scores[keep] > score_thresh]
-        keep = keep[batched_nms(decoded[keep], scores[keep], labels[keep], nms_thresh)[:detections_per_img]]
+        groups = xp.zeros_like(labels[keep]) if class_agnostic_nms else labels[keep]
+        keep = keep[batched_nms(decoded[keep], scores[keep], groups, nms_thresh)[:detections_per_img]]
         results.append({"boxes": Tensor._wrap(decoded[keep]), "labels": Tensor._wrap(labels[keep]),
                         "scores": Tensor._wrap(scores[keep])})  # fmt: skip
         start = stop
@@ -182,7 +185,7 @@ class RoIHeads(nn.Module):
 
     def __init__(self, in_channels, stride, num_classes, representation_size=64, roi_size=7, fg_iou_thresh=0.5,
                  bg_iou_thresh=0.5, batch_size_per_image=64, positive_fraction=0.25, score_thresh=0.05,
-                 nms_thresh=0.5, detections_per_img=100):  # fmt: skip
+                 nms_thresh=0.5, detections_per_img=100, class_agnostic_nms=False):  # fmt: skip
         super().__init__()
         self.box_roi_pool = nn.RoIAlign(roi_size, 1.0 / stride, sampling_ratio=2)
         self.box_head = TwoMLPHead(in_channels * roi_size * roi_size, representation_size)
@@ -190,6 +193,7 @@ class RoIHeads(nn.Module):
         self.fg_iou_thresh, self.bg_iou_thresh = fg_iou_thresh, bg_iou_thresh  # torchvision's attribute names
         self.batch_size_per_image, self.positive_fraction = batch_size_per_image, positive_fraction
         self.score_thresh, self.nms_thresh, self.detections_per_img = score_thresh, nms_thresh, detections_per_img
+        self.class_agnostic_nms = class_agnostic_nms
         self.mask_branch = None
 
     def forward(self, features, proposals, image_size, targets=None):
@@ -201,7 +205,8 @@ class RoIHeads(nn.Module):
         class_logits, box_regression = self.box_predictor(self.box_head(self.box_roi_pool(features, boxes)))
         if not self.training:
             detections = postprocess_detections(class_logits, box_regression, boxes, image_size, self.score_thresh,
-                                                self.nms_thresh, self.detections_per_img)  # fmt: skip
+                                                self.nms_thresh, self.detections_per_img,
+                                                class_agnostic_nms=self.class_agnostic_nms)  # fmt: skip
             if self.mask_branch is not None:
                 self.mask_branch.predict(features, detections, image_size)
             return detections, {}

@@ -30,6 +30,7 @@ DEFAULT_DATA = {
     "resnet18": "digits",
     "autoencoder": "digits",
     "vae": "digits",
+    "vae2d": "digits",
     "prob_unet": "nuclei",
     "fasterrcnn": "nuclei",
     "maskrcnn": "nuclei",

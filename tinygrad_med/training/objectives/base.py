@@ -40,6 +40,7 @@ __all__ = [
 MODEL_OBJECTIVES = {
     "autoencoder": "reconstruction",
     "vae": "variational reconstruction",
+    "vae2d": "variational reconstruction",
     "prob_unet": "probabilistic segmentation",
     "fasterrcnn": "detection",
     "maskrcnn": "instance segmentation",

@@ -9,11 +9,14 @@ Reference: Ren et al., arXiv:1506.01497; He et al., arXiv:1703.06870.
                            (the model's loss dict in training mode, summed; each term logged as train_TERM)
                            held out: f1, precision, recall of the boxes scored >= SCORE_THRESH, a box
                            matched to at most one true box of its class (greedy by score) when their
-                           IoU is > 0.5
+                           IoU is > 0.5; box_precision, box_recall with the same matching blind to the
+                           class; class_accuracy = (class-aware matches) / (class-blind matches)
     instance segmentation  loss = the sum above + loss_mask
                            held out: f1, precision, recall of the pasted masks (metrics.detection_f1:
                            connected components with IoU > 0.5 to a true instance, whatever the
-                           class), mask_dice (mean Dice of those matched pairs), box_f1 as for detection
+                           class), mask_dice (mean Dice of those matched pairs); box_f1, class_precision,
+                           class_recall (detection's f1, precision, recall), box_precision, box_recall
+                           and class_accuracy as for detection
 
 The micro-averaged counts run over every held-out image: precision = TP / predicted objects, recall =
 TP / true objects, F1 = 2 TP / (predicted + true); a ratio with nothing to count is 0.
@@ -77,6 +80,11 @@ class Detection(RunningSums, Classification):
     pictures, prediction, models = ("predictions.png",), "detections", DETECTION_MODELS
     collate_fn = staticmethod(collate)
 
+    def model_options(self, dataset):
+        """The detector's options the dataset asks for (``dataset.detector_options``; the shapes: a
+        stride-4 backbone, data/detection.py), else none (the registered defaults)."""
+        return dict(getattr(dataset, "detector_options", {}))
+
     def loss(self, model, x, y):
         """The sum of the model's loss dict, and each term's value (loss_objectness -> objectness, ...)."""
         losses = model(x, list(y))
@@ -85,7 +93,7 @@ class Detection(RunningSums, Classification):
 
     def evaluate(self, model, loader):
         """Held-out counts over every image; the images, targets and kept detections (for the pictures)."""
-        counts = {"tp": 0, "n_pred": 0, "n_true": 0, "box_tp": 0, "box_pred": 0, "dice": []}
+        counts = {"tp": 0, "n_pred": 0, "n_true": 0, "box_tp": 0, "box_any_tp": 0, "box_pred": 0, "dice": []}
         images, targets, predictions = [], [], []
         for x, y in loader:
             found = model(x.to(self.device))
@@ -98,14 +106,22 @@ class Detection(RunningSums, Classification):
         return {"metrics": self.metrics(counts), "images": images, "targets": targets, "predictions": predictions}
 
     def count(self, kept, target, counts):
-        """Add one image's box matches (greedy by score, same class, IoU > 0.5) to ``counts``."""
+        """Add one image's box matches (greedy by score, same class, IoU > 0.5) to ``counts``, and the
+        matches whatever the class (box_any_tp: the boxes alone)."""
         tp = matched_boxes(kept["boxes"], target["boxes"], kept["labels"], target["labels"])
         counts["box_tp"] += tp
+        counts["box_any_tp"] += matched_boxes(kept["boxes"], target["boxes"])
         counts["box_pred"] += len(kept["boxes"])
         counts["n_true"] += len(target["boxes"])
 
     def metrics(self, counts):
-        return _ratios(counts["box_tp"], counts["box_pred"], counts["n_true"])
+        """f1, precision, recall (a match needs the true class); box_precision, box_recall (any class);
+        class_accuracy: the share of those class-blind matches whose class is right as well."""
+        values = _ratios(counts["box_tp"], counts["box_pred"], counts["n_true"])
+        located = _ratios(counts["box_any_tp"], counts["box_pred"], counts["n_true"])
+        values.update(box_precision=located["precision"], box_recall=located["recall"])
+        values["class_accuracy"] = counts["box_tp"] / counts["box_any_tp"] if counts["box_any_tp"] else 0.0
+        return values
 
     def predict(self, model, x):
         """The detections scored >= SCORE_THRESH of each image: dicts of NumPy arrays."""
@@ -159,7 +175,9 @@ class InstanceSegmentation(Detection):
     def metrics(self, counts):
         values = _ratios(counts["tp"], counts["n_pred"], counts["n_true"])
         values["mask_dice"] = float(numpy.mean(counts["dice"])) if counts["dice"] else 0.0
-        values["box_f1"] = super().metrics(counts)["f1"]
+        boxes = super().metrics(counts)
+        values.update(box_f1=boxes["f1"], class_precision=boxes["precision"], class_recall=boxes["recall"])
+        values.update({name: boxes[name] for name in ("box_precision", "box_recall", "class_accuracy")})
         return values
 
 
