@@ -1,5 +1,6 @@
-"""cpu_memory: freed host buffers are reused (no fresh page faults) once reuse_freed_memory() is on."""
+"""cpu_memory: freed host buffers are reused (no fresh page faults); the library turns this on at import."""
 
+import os
 import subprocess
 import sys
 
@@ -20,17 +21,39 @@ print(cpu_memory.page_faults() - before)
 """
 
 
-def _faults(mode):
-    done = subprocess.run([sys.executable, "-c", _SCRIPT, mode], capture_output=True, text=True, check=True)
+def _faults(mode, env_value=None):
+    env = dict(os.environ)
+    env.pop("TGM_REUSE_HOST_MEMORY", None)
+    if env_value is not None:
+        env["TGM_REUSE_HOST_MEMORY"] = env_value
+    done = subprocess.run([sys.executable, "-c", _SCRIPT, mode], capture_output=True, text=True, check=True, env=env)
     return int(done.stdout.split()[-1])
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt and page-fault counts")
 def test_freed_buffers_are_reused_without_page_faults():
-    fresh, reused = _faults("default"), _faults("reuse")
+    fresh, reused = _faults("default", env_value="0"), _faults("reuse", env_value="0")
     # 20 x 16 MiB of fresh pages is ~80,000 faults (fewer with huge pages); reused memory takes almost none.
     assert fresh > 1000
     assert reused < fresh / 20
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt and page-fault counts")
+def test_importing_the_library_applies_the_reuse_policy():
+    """A user's own script (no tgm, no call) gets the reuse; TGM_REUSE_HOST_MEMORY=0 keeps glibc's defaults."""
+    by_library, opted_out = _faults("default"), _faults("default", env_value="0")
+    assert opted_out > 1000
+    assert by_library < opted_out / 20
+
+
+def test_policy_reports_what_was_set_and_refuses_a_bad_setting(monkeypatch):
+    from tinygrad_med import cpu_memory
+
+    monkeypatch.setenv("TGM_REUSE_HOST_MEMORY", "yes")
+    with pytest.raises(ValueError, match="'0' .* or '1' .* got 'yes'"):
+        cpu_memory.apply_policy()
+    monkeypatch.setenv("TGM_REUSE_HOST_MEMORY", "0")
+    assert cpu_memory.apply_policy() == cpu_memory.policy()["reuse_freed_memory"]
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="page-fault counts from getrusage")

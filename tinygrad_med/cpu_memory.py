@@ -10,14 +10,24 @@ backward (seq 32, batch 32, hidden 256) took about 2,300 faults per call, about 
 
 ``reuse_freed_memory()`` makes glibc keep those blocks in the heap instead (its documented
 ``mallopt`` settings M_MMAP_THRESHOLD and M_TRIM_THRESHOLD), so the process keeps its peak heap
-size, as CuPy's pool keeps its peak device memory.  Importing tinygrad_med changes nothing; the
-``tgm`` command line turns it on for its own process.
+size, as CuPy's pool keeps its peak device memory.
+
+The library applies this itself: importing tinygrad_med calls ``apply_policy()``, so a user's own
+training loop gets what the ``tgm`` command gets (it was set by ``tgm`` only, and a loop written as
+the README's example ran its U-Net step 1.2x slower than under ``tgm``).  What it costs: the heap
+does not shrink after a peak (below 1 GiB of free memory at its top), as with CuPy's pool; the
+peak itself does not grow (benchmarks/bench_vs_torch.py --scaling measures the peak resident set).
+To keep glibc's defaults, set the environment variable TGM_REUSE_HOST_MEMORY=0 before the import.
 """
 
 import ctypes
 import ctypes.util
+import os
 
-__all__ = ["reuse_freed_memory", "page_faults"]
+__all__ = ["reuse_freed_memory", "page_faults", "apply_policy", "policy"]
+
+_ENV = "TGM_REUSE_HOST_MEMORY"
+_POLICY = {"reuse_freed_memory": False}
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's malloc.h parameter numbers
 _MMAP_THRESHOLD = 32 * 2**20  # glibc's largest allowed value on 64-bit: blocks up to 32 MiB stay in the heap
@@ -38,7 +48,29 @@ def reuse_freed_memory():
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     # mallopt returns 1 on success; setting either value also stops glibc's own threshold tuning.
-    return bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD))
+    done = bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD))
+    _POLICY["reuse_freed_memory"] = _POLICY["reuse_freed_memory"] or done
+    return done
+
+
+def apply_policy():
+    """The library's host-memory policy, applied once at import: reuse_freed_memory() unless the
+    environment variable TGM_REUSE_HOST_MEMORY is "0" (keep glibc's defaults).
+
+    Returns:
+        Whether freed buffers are now kept for reuse (False also where there is no glibc).
+    """
+    wanted = os.environ.get(_ENV, "1").strip()
+    if wanted not in ("0", "1"):
+        raise ValueError(f"{_ENV} must be '0' (glibc's defaults) or '1' (reuse freed buffers), got {wanted!r}")
+    if wanted == "1" and not _POLICY["reuse_freed_memory"]:
+        _POLICY["reuse_freed_memory"] = reuse_freed_memory()
+    return _POLICY["reuse_freed_memory"]
+
+
+def policy():
+    """{"reuse_freed_memory": bool}: what apply_policy() (or reuse_freed_memory()) set in this process."""
+    return dict(_POLICY)
 
 
 def page_faults():

@@ -45,7 +45,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
               training: gx = (gamma inv_std / m) (m gy - sum gy - x_hat sum(gy x_hat))
               eval:     gx = gamma inv_std gy
     Code:     reference _batch_norm_train_fwd_cpu, _batch_norm_fwd_cpu, _batch_norm_bwd_cpu; kernels/norm.cu;
-              fast CPU path ops/norm_fast.py (same formulas, in place).
+              fast CPU path ops/norm_fast.py (same formulas, fewer passes, x_hat not stored).
     Shapes:   x (N, C), (N, C, L), (N, C, H, W) or (N, C, D, H, W) -> y of the same shape;
               running_mean, running_var, weight (gamma), bias (beta): (C,)
     Reference: Ioffe & Szegedy, arXiv:1502.03167, Algorithm 1 (training) and Algorithm 2 (inference).
@@ -105,7 +105,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
 
 class BatchNorm(Function):
     """x_hat = (x - mu) inv_std and y = gamma x_hat + beta per channel of x viewed as (N, C, S); x_hat is
-    saved for the backward (keep_x_hat=False: no backward will run, and the GPU does not store it).
+    saved for the backward (keep_x_hat=False: no backward will run, and the GPU does not store it; the
+    fast CPU training path saves (x, mu) instead and rebuilds x_hat: ops/norm_fast.py).
 
     Lecture:  "Batch normalization"
     Forward:  x_hat = (x - mean_c) / sqrt(var_c + eps), y = gamma_c x_hat + beta_c (batch stats if training)
@@ -123,7 +124,7 @@ class BatchNorm(Function):
         x3 = xp.ascontiguousarray(x).reshape(x.shape[0], x.shape[1], -1)  # (N, C, *) -> (N, C, S)
         gpu, reference = backend.on_gpu(x3), is_reference_mode()  # the one dispatch (fast: ops/norm_fast.py)
         train_fwd, fwd, self.bwd = _GPU if gpu else (_REFERENCE if reference else norm_fast.PATHS)
-        C = x3.shape[1]
+        C, self.shape3 = x3.shape[1], x3.shape
         self.gamma = xp.ones(C, x.dtype) if gamma is None else xp.ascontiguousarray(gamma, dtype=x.dtype)
         beta = xp.zeros(C, x.dtype) if beta is None else xp.ascontiguousarray(beta, dtype=x.dtype)
         if training:  # Algorithm 1: the batch statistics
@@ -140,7 +141,7 @@ class BatchNorm(Function):
         if self.empty:
             xp = backend.get_xp(gy)
             return xp.zeros(self.x_shape, gy.dtype), xp.zeros(self.C, gy.dtype), xp.zeros(self.C, gy.dtype)
-        gy3 = backend.get_xp(gy).ascontiguousarray(gy).reshape(self.x_hat.shape)
+        gy3 = backend.get_xp(gy).ascontiguousarray(gy).reshape(self.shape3)
         gx, g_gamma, g_beta = self.bwd(gy3, self.x_hat, self.gamma, self.inv_std, self.training)
         return gx.reshape(self.x_shape), g_gamma, g_beta
 
