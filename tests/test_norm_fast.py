@@ -12,6 +12,7 @@ from conftest import assert_close
 import tinygrad_med as tm
 from tinygrad_med.function import InplaceModifiedError
 from tinygrad_med.ops import norm_fast
+from tinygrad_med.ops.norm import batch_norm_relu
 
 
 def _forward_and_grads(x, gamma, beta, dtype):
@@ -78,3 +79,51 @@ def test_changing_x_after_the_fused_forward_is_caught():
         h.mul_(0.5)  # an in-place method: bumps h's version
     with pytest.raises(InplaceModifiedError):
         y.sum().backward()
+
+
+def _bn_relu_grads(x, gamma, beta, dtype, training, fused):
+    xt, gt, bt = (tm.tensor(a.astype(dtype), requires_grad=True) for a in (x, gamma, beta))
+    running = tm.tensor(numpy.linspace(-0.5, 0.5, x.shape[1]).astype(dtype)), tm.tensor(numpy.ones(x.shape[1], dtype))
+    F = tm.nn.functional
+    if fused:
+        y = batch_norm_relu(xt, *running, gt, bt, training=training)
+    else:
+        y = F.relu(F.batch_norm(xt, *running, gt, bt, training=training))
+    y.backward(tm.tensor(numpy.cos(numpy.arange(y.numel())).reshape(y.shape).astype(dtype)))
+    return [y.numpy(), xt.grad.numpy(), gt.grad.numpy(), bt.grad.numpy(), running[0].numpy(), running[1].numpy()]
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("mean", [0.3, 300.0])  # the fused statistics, and the centred path
+def test_batch_norm_relu_equals_the_two_reference_ops(training, mean):
+    x, gamma, beta = _case(mean, shape=(3, 5, 6, 4))
+    for dtype, tol in ((numpy.float64, 1e-10), (numpy.float32, 2e-4)):
+        with tm.reference_mode():
+            reference = _bn_relu_grads(x, gamma, beta, dtype, training, fused=False)
+        fused = _bn_relu_grads(x, gamma, beta, dtype, training, fused=True)
+        assert (reference[0] == 0).any() and (reference[0] > 0).any()  # the ReLU cuts somewhere
+        for r, f in zip(reference, fused, strict=True):
+            assert_close(f, r, rtol=tol, atol=tol)
+
+
+def test_sequential_folds_batch_norm_then_relu_only_for_plain_layers():
+    rng = numpy.random.default_rng(3)
+    x = tm.tensor(rng.standard_normal((2, 3, 5, 5)).astype("float32"), requires_grad=True)
+    plain = tm.nn.Sequential(tm.nn.BatchNorm2d(3), tm.nn.ReLU())
+    assert type(plain(x)._ctx).__name__ == "BatchNorm"  # one op: the BN output is no tensor of its own
+
+    class Capped(tm.nn.ReLU):
+        def forward(self, x):
+            return super().forward(x) * 0.5
+
+    class Noisy(tm.nn.BatchNorm2d):
+        def forward(self, x):
+            return super().forward(x) + 1.0
+
+    for model in (tm.nn.Sequential(tm.nn.BatchNorm2d(3), Capped()), tm.nn.Sequential(Noisy(3), tm.nn.ReLU())):
+        y = model(x)
+        with tm.reference_mode():
+            expected = model(x)
+        assert_close(y.numpy(), expected.numpy(), rtol=1e-5, atol=1e-5)
+    with tm.reference_mode():
+        assert type(plain(x)._ctx).__name__ == "ReLU"  # the slide's two ops, as written
