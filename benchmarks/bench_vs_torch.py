@@ -4,6 +4,8 @@
         [--out benchmarks/results/cpu-vs-torch-DATE.json]
     python benchmarks/bench_vs_torch.py --scaling [--sizes 64,128,256,512] [--repeat 5] [--blocks 1]
         [--out benchmarks/results/unet-scaling-DATE.json]   (also writes the .png beside it)
+    --threads 1: a secondary figure, both frameworks on one thread (OMP/OPENBLAS/MKL_NUM_THREADS set for
+        both processes alike): what each does per core, apart from how its threads meet other load.
 
 Method (issue 15): a block is one fresh Python process that imports one framework and times one
 workload: warm-up calls first (not counted), then ``--repeat`` timed calls, their median.  For each
@@ -40,6 +42,7 @@ from pathlib import Path
 
 WORKLOADS = ("conv2d", "conv3d", "max_pool2d", "batch_norm", "lstm", "unet_functional", "unet_module")
 WIDTHS = (16, 32, 64)
+THREADS = []  # --threads N: [N]; empty: each library's default threads (the primary figure)
 
 
 # ----------------------------------------------------------------------------- the workloads (child process)
@@ -225,7 +228,10 @@ def run_block(fw_name, names, repeat, warmup, size=128):
     here = Path(__file__).resolve()
     command = [sys.executable, str(here), "--child", fw_name, "--only", ",".join(names)]
     command += ["--repeat", str(repeat), "--warmup", str(warmup), "--size", str(size)]
-    text = subprocess.run(command, check=True, capture_output=True, text=True, env=dict(os.environ)).stdout
+    env = dict(os.environ)
+    if THREADS:  # --threads: the same thread count for both, through the variables each library reads at start
+        env.update({name: str(THREADS[0]) for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")})
+    text = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
     block = json.loads(text.strip().splitlines()[-1])
     block["loadavg_before"] = load
     block["median_ms"] = {k: statistics.median(v) for k, v in block["times_ms"].items()}
@@ -382,13 +388,19 @@ def main():
     parser.add_argument("--sizes", default="64,128,256,512")
     parser.add_argument("--size", type=int, default=128, help=argparse.SUPPRESS)
     parser.add_argument("--child", choices=("tinygrad_med", "torch"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--threads", type=int, default=0, help="secondary figure: N threads for both (OMP/OPENBLAS/MKL_NUM_THREADS)"
+    )
     parser.add_argument("--out", default="")
     args = parser.parse_args()
+    if args.threads:
+        THREADS.append(args.threads)
     if args.child:
         child(args.child, args.only.split(","), args.repeat, args.warmup, args.size)
         return
     day = time.strftime("%Y-%m-%d")
     result = scaling(args) if args.scaling else compare(args)
+    result["threads"] = args.threads or "default"
     result.update(
         machine=machine(),
         date_utc=time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
