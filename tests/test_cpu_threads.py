@@ -1,5 +1,6 @@
-"""The CPU thread policy: BLAS held to one thread in the LSTM's recurrent loops and the convolution's
-fast path, restored afterwards, and chunk workers that draw chunks from one shared queue."""
+"""The CPU thread policy: while the machine is busy, BLAS held to one thread in the LSTM's recurrent loops
+and the convolution's fast path (restored afterwards), left alone on a quiet machine; chunk workers that
+draw chunks from one shared queue."""
 
 import threading
 
@@ -39,8 +40,23 @@ def test_one_blas_thread_limits_nests_and_restores(two_blas_threads):
     assert cpu_threads.blas_threads() == 2
 
 
+def test_machine_is_busy_compares_the_load_with_the_cpus(monkeypatch):
+    monkeypatch.setattr(cpu_threads.os, "cpu_count", lambda: 2)
+    for load, busy in ((0.3, False), (1.99, False), (2.0, True), (25.0, True)):
+        monkeypatch.setattr(cpu_threads.os, "getloadavg", lambda load=load: (load, 0.0, 0.0))
+        assert cpu_threads.machine_is_busy() is busy
+
+    def unavailable():
+        raise OSError("no load average")
+
+    monkeypatch.setattr(cpu_threads.os, "getloadavg", unavailable)
+    assert cpu_threads.machine_is_busy() is False
+
+
 @needs_control
-def test_lstm_steps_run_blas_on_one_thread(two_blas_threads, monkeypatch):
+@pytest.mark.parametrize("busy", [True, False])
+def test_lstm_steps_run_blas_on_one_thread_while_busy(two_blas_threads, monkeypatch, busy):
+    monkeypatch.setattr(cpu_threads, "machine_is_busy", lambda: busy)
     seen = []
     for name in ("_lstm_gates_fwd_cpu", "_lstm_gates_bwd_cpu"):
         original = getattr(rnn, name)
@@ -54,12 +70,15 @@ def test_lstm_steps_run_blas_on_one_thread(two_blas_threads, monkeypatch):
     out, _ = layer(tm.tensor(numpy.random.default_rng(0).standard_normal((3, 2, 4)).astype("float32")))
     out.sum().backward()
     assert sorted({name for name, _ in seen}) == ["_lstm_gates_bwd_cpu", "_lstm_gates_fwd_cpu"]
-    assert {threads for _, threads in seen} == {1}
+    assert {threads for _, threads in seen} == ({1} if busy else {2})
     assert cpu_threads.blas_threads() == 2
 
 
 @needs_control
-def test_conv_fast_path_runs_blas_on_one_thread(two_blas_threads, monkeypatch):
+@pytest.mark.parametrize("busy", [True, False])
+def test_conv_fast_path_runs_blas_on_one_thread_while_busy(two_blas_threads, monkeypatch, busy):
+    monkeypatch.setattr(conv_cpu, "machine_is_busy", lambda: busy)
+    monkeypatch.setattr(cpu_threads, "machine_is_busy", lambda: busy)
     seen, original = [], conv_cpu.im2col
 
     def spy(*args):
@@ -70,7 +89,7 @@ def test_conv_fast_path_runs_blas_on_one_thread(two_blas_threads, monkeypatch):
     x = tm.tensor(numpy.ones((2, 3, 6, 6), "float32"), requires_grad=True)
     w = tm.tensor(numpy.ones((4, 3, 3, 3), "float32"), requires_grad=True)
     tm.nn.functional.conv2d(x, w, padding=1).sum().backward()
-    assert seen and set(seen) == {1}
+    assert seen and set(seen) == ({1} if busy else {2})
     assert cpu_threads.blas_threads() == 2
 
 

@@ -8,20 +8,25 @@ worker that the kernel has descheduled stalls every call until it runs again.  A
 average 12-15, in alternating blocks of 10: median 1,016-3,796 ms with the default two BLAS threads,
 250-338 ms with one; this is why its ratio to PyTorch swung from 1.2x to 2.1x from run to run.
 
-``one_blas_thread()`` is the one place that sets the limit (ops/rnn.py's recurrent loops,
-ops/conv_cpu.py's chunk threads).  The limit is process-wide while it holds: BLAS calls of other
-Python threads meanwhile run on one thread too.  Without threadpoolctl (an install dependency, so
-only in a stripped environment) it changes nothing.
+``one_blas_thread()`` is the one place that sets the limit; ops/conv_cpu.py's chunk workers always
+hold it (two pools of threads would fight).  ``small_products()`` holds it only while the machine is
+busy (``machine_is_busy``: the 1-minute load average at or above the CPU count, so some runnable
+thread is already waiting for a core): ops/rnn.py's recurrent loops and the convolution's layers made
+whole use it.  On a quiet machine BLAS keeps its threads there, as before (the split of the 4H rows
+of an LSTM step was measured 1.5x faster then).  The limit is process-wide while it holds: BLAS
+calls of other Python threads meanwhile run on one thread too.  Without threadpoolctl (an install
+dependency, so only in a stripped environment) nothing changes.
 """
 
 import contextlib
+import os
 
 try:
     from threadpoolctl import ThreadpoolController
 except ImportError:  # pragma: no cover - threadpoolctl is in install_requires
     ThreadpoolController = None
 
-__all__ = ["one_blas_thread", "blas_threads", "has_control"]
+__all__ = ["one_blas_thread", "small_products", "machine_is_busy", "blas_threads", "has_control"]
 
 _CONTROLLER = []  # [the BLAS libraries' controllers], found on first use (the search takes ~0.4 ms)
 
@@ -54,6 +59,22 @@ def one_blas_thread():
     finally:
         for lib, n in changed:
             lib.set_num_threads(n)
+
+
+def machine_is_busy():
+    """Whether the 1-minute load average is at or above the number of CPUs (False where the platform has no
+    load average).  Both count the whole machine, also inside a container limited to fewer CPUs."""
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return False
+    return load >= (os.cpu_count() or 1)
+
+
+def small_products():
+    """Context manager for a run of products too small to split well: one BLAS thread while the machine is
+    busy (a split product waits for its slowest thread, and a descheduled one stalls it), else nothing."""
+    return one_blas_thread() if machine_is_busy() else contextlib.nullcontext()
 
 
 def blas_threads():

@@ -8,15 +8,16 @@ Function per cell type with forward and backward side by side, and one fused CUD
 each way on the GPU (kernels/rnn.cu), so a step costs two GEMMs and one launch.
 Gate order and parameter names are PyTorch's (LSTM: i, f, g, o; GRU: r, z, n).
 
-On the CPU the recurrent loops hold BLAS to one thread (cpu_threads.one_blas_thread): each step's
-product is small, and the input projection and the weight gradients, one GEMM each over all
+On the CPU the recurrent loops hold BLAS to one thread while the machine is busy
+(cpu_threads.small_products): each step's product is small, and a split one stalls when a BLAS
+thread is descheduled; the input projection and the weight gradients, one GEMM each over all
 steps, run outside the loops with every thread.
 """
 
 import contextlib
 
 from .. import backend
-from ..cpu_threads import one_blas_thread
+from ..cpu_threads import small_products
 from ..errors import ShapeError, fmt
 from ..function import Function
 from .activation import relu, tanh
@@ -109,9 +110,9 @@ class LSTMGates(Function):
 
 
 def _step_threads(a):
-    """The recurrent loop's thread policy: on the CPU, BLAS on one thread (cpu_threads.py: each step's
-    product is too small to split, and a split stalls on a busy machine); on the GPU, nothing."""
-    return contextlib.nullcontext() if backend.on_gpu(a) else one_blas_thread()
+    """The recurrent loop's thread policy: on the CPU, BLAS on one thread while the machine is busy
+    (cpu_threads.small_products); on the GPU, nothing."""
+    return contextlib.nullcontext() if backend.on_gpu(a) else small_products()
 
 
 def _lstm_gates_fwd_cpu(gates, c):
