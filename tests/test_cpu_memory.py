@@ -12,21 +12,23 @@ import numpy
 from tinygrad_med import cpu_memory
 if sys.argv[1] == "reuse":
     assert cpu_memory.reuse_freed_memory()
+n = int(sys.argv[2]) if len(sys.argv) > 2 else 2**21
 for _ in range(3):  # warm up: the heap grows to its peak once
-    a = numpy.ones(2**21, numpy.float32); b = numpy.ones(2**21, numpy.float32); del a, b
+    a = numpy.ones(n, numpy.float32); b = numpy.ones(n, numpy.float32); del a, b
 before = cpu_memory.page_faults()
-for _ in range(20):  # allocate and free two 8 MiB buffers, writing every page
-    a = numpy.ones(2**21, numpy.float32); b = numpy.ones(2**21, numpy.float32); del a, b
+for _ in range(20):  # allocate and free two buffers (8 MiB by default), writing every page
+    a = numpy.ones(n, numpy.float32); b = numpy.ones(n, numpy.float32); del a, b
 print(cpu_memory.page_faults() - before)
 """
 
 
-def _faults(mode, env_value=None):
+def _faults(mode, env_value=None, elements=2**21):
     env = dict(os.environ)
     env.pop("TGM_REUSE_HOST_MEMORY", None)
     if env_value is not None:
         env["TGM_REUSE_HOST_MEMORY"] = env_value
-    done = subprocess.run([sys.executable, "-c", _SCRIPT, mode], capture_output=True, text=True, check=True, env=env)
+    command = [sys.executable, "-c", _SCRIPT, mode, str(elements)]
+    done = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
     return int(done.stdout.split()[-1])
 
 
@@ -44,6 +46,14 @@ def test_importing_the_library_applies_the_reuse_policy():
     by_library, opted_out = _faults("default"), _faults("default", env_value="0")
     assert opted_out > 1000
     assert by_library < opted_out / 20
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt and page-fault counts")
+def test_buffers_above_the_largest_mmap_threshold_are_reused_too():
+    """64 MiB buffers (a 512^2 U-Net activation): above glibc's 32 MiB cap on M_MMAP_THRESHOLD, kept by M_MMAP_MAX=0."""
+    fresh, reused = _faults("default", env_value="0", elements=2**24), _faults("default", elements=2**24)
+    assert fresh > 1000
+    assert reused < fresh / 20
 
 
 def test_policy_reports_what_was_set_and_refuses_a_bad_setting(monkeypatch):
