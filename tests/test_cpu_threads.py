@@ -2,6 +2,7 @@
 and the convolution's fast path (restored afterwards), left alone on a quiet machine; chunk workers that
 draw chunks from one shared queue."""
 
+import sys
 import threading
 
 import numpy
@@ -40,17 +41,20 @@ def test_one_blas_thread_limits_nests_and_restores(two_blas_threads):
     assert cpu_threads.blas_threads() == 2
 
 
-def test_machine_is_busy_compares_the_load_with_the_cpus(monkeypatch):
+def test_machine_is_busy_counts_other_processes_runnable_threads(monkeypatch):
     monkeypatch.setattr(cpu_threads.os, "cpu_count", lambda: 2)
-    for load, busy in ((0.3, False), (1.99, False), (2.0, True), (25.0, True)):
-        monkeypatch.setattr(cpu_threads.os, "getloadavg", lambda load=load: (load, 0.0, 0.0))
+    for counts, busy in (((1, 1), False), ((3, 2), False), ((3, 1), True), ((30, 2), True), (None, False)):
+        monkeypatch.setattr(cpu_threads, "_running_threads", lambda counts=counts: counts)
+        monkeypatch.setattr(cpu_threads, "_BUSY", [-1e9, None])  # look again now
         assert cpu_threads.machine_is_busy() is busy
+    monkeypatch.setattr(cpu_threads, "_running_threads", lambda: (30, 0))
+    assert cpu_threads.machine_is_busy() is False  # within _RECHECK_S: the last answer stands
 
-    def unavailable():
-        raise OSError("no load average")
 
-    monkeypatch.setattr(cpu_threads.os, "getloadavg", unavailable)
-    assert cpu_threads.machine_is_busy() is False
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc")
+def test_running_threads_counts_this_thread():
+    machine, own = cpu_threads._running_threads()
+    assert machine >= own >= 1  # this thread is running while it reads
 
 
 @needs_control

@@ -10,9 +10,9 @@ average 12-15, in alternating blocks of 10: median 1,016-3,796 ms with the defau
 
 ``one_blas_thread()`` is the one place that sets the limit; ops/conv_cpu.py's chunk workers always
 hold it (two pools of threads would fight).  ``small_products()`` holds it only while the machine is
-busy (``machine_is_busy``: the 1-minute load average at or above the CPU count, so some runnable
-thread is already waiting for a core): ops/rnn.py's recurrent loops and the convolution's layers made
-whole use it.  On a quiet machine BLAS keeps its threads there, as before (the split of the 4H rows
+busy (``machine_is_busy``: other processes' runnable threads at or above the CPU count now, so a BLAS
+worker would wait for a core): ops/rnn.py's recurrent loops and the convolution's layers made whole
+use it.  On a quiet machine BLAS keeps its threads there, as before (the split of the 4H rows
 of an LSTM step was measured 1.5x faster then).  The limit is process-wide while it holds: BLAS
 calls of other Python threads meanwhile run on one thread too.  Without threadpoolctl (an install
 dependency, so only in a stripped environment) nothing changes.
@@ -20,6 +20,7 @@ dependency, so only in a stripped environment) nothing changes.
 
 import contextlib
 import os
+import time
 
 try:
     from threadpoolctl import ThreadpoolController
@@ -28,6 +29,8 @@ except ImportError:  # pragma: no cover - threadpoolctl is in install_requires
 
 __all__ = ["one_blas_thread", "small_products", "machine_is_busy", "blas_threads", "has_control"]
 
+_RECHECK_S = 0.5  # machine_is_busy looks again after this many seconds
+_BUSY = [-_RECHECK_S, False]  # [when last looked, the answer]
 _CONTROLLER = []  # [the BLAS libraries' controllers], found on first use (the search takes ~0.4 ms)
 
 
@@ -62,13 +65,31 @@ def one_blas_thread():
 
 
 def machine_is_busy():
-    """Whether the 1-minute load average is at or above the number of CPUs (False where the platform has no
-    load average).  Both count the whole machine, also inside a container limited to fewer CPUs."""
+    """Whether other processes' runnable threads fill every CPU right now: the kernel's count of runnable
+    threads (/proc/loadavg) less this process's own, at or above the CPU count.  Looked up at most every
+    _RECHECK_S seconds; False where /proc is missing (the library then leaves BLAS alone).
+
+    Not the load average: its 1-minute mean lags, and it kept BLAS on one thread after the other jobs
+    had ended (an LSTM step 14-17 -> 20 ms at a load average of 5 on a machine gone quiet)."""
+    now = time.monotonic()
+    if now - _BUSY[0] >= _RECHECK_S:
+        counts = _running_threads()
+        _BUSY[:] = [now, counts is not None and counts[0] - counts[1] >= (os.cpu_count() or 1)]
+    return _BUSY[1]
+
+
+def _running_threads():
+    """(runnable threads on the machine, runnable threads of this process), or None without /proc."""
     try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):
-        return False
-    return load >= (os.cpu_count() or 1)
+        with open("/proc/loadavg") as f:
+            machine = int(f.read().split()[3].split("/")[0])
+        own = 0
+        for task in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{task}/stat") as f:
+                own += f.read().rsplit(")", 1)[1].split()[0] == "R"  # the state follows the command in brackets
+    except (OSError, ValueError, IndexError):
+        return None
+    return machine, own
 
 
 def small_products():
