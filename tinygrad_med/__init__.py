@@ -10,7 +10,7 @@ Tensors live on 'cpu' (NumPy) or 'cuda' (CuPy with our own CUDA kernels).
 
 import numpy as _numpy
 
-from . import backend, graph, nn, optim, random
+from . import backend, cpu_memory, graph, nn, optim, random
 from .errors import CheckpointError, DataError, DeviceError, DTypeError, KernelError, ShapeError
 from .factory import (
     arange,
@@ -105,6 +105,8 @@ double = float64
 long = int64
 
 __version__ = "0.1.0"
+
+cpu_memory.apply_policy()  # freed host buffers are kept for reuse in every process (cpu_memory.py)
 
 
 def cuda_is_available():

@@ -118,7 +118,7 @@ def _gradcheck(args):
 def main(argv=None):
     """Entry point of the ``tgm`` console script; returns the exit status (EXIT_STATUS)."""
     args = build_parser().parse_args(argv)
-    cpu_memory.reuse_freed_memory()  # freed host buffers are reused, as CuPy's pool does on the GPU
+    cpu_memory.apply_policy()  # freed host buffers are reused (on at import; TGM_REUSE_HOST_MEMORY=0 keeps glibc's)
     try:
         return args.run(args) or 0
     except KeyboardInterrupt as interrupt:

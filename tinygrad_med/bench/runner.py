@@ -2,8 +2,13 @@
 
 A row is one (workload, size, device, pass) with the median time, the spread, the
 achieved GFLOP/s and GB/s, the share of the roofline measured in the same run, and
-PyTorch's time for the same call where torch is importable.
+PyTorch's time for the same call where torch is importable: a block of ours, a block of
+PyTorch's, again ours, again PyTorch's (ABAB, warm-up excluded), the ratio of the medians over
+the blocks with the ratio of each pair (benchmarks/bench_vs_torch.py also puts each framework in
+its own process).
 """
+
+import statistics
 
 import numpy
 
@@ -239,6 +244,14 @@ def _run_one(work, size, device, repeat, warmup, backward, peak, with_torch):
     row.update(_roofline(flops, moved, stats["median_s"], peak))
     if with_torch and work.run is not None:
         torch_s = _time_torch(work, items, device, repeat, warmup, backward)
-        if torch_s:
-            row.update(torch_s=torch_s, vs_torch=stats["median_s"] / torch_s)
+        if torch_s:  # ABAB: a second block of each, so that a change of machine load hits both alike
+            ours_again = summarize(_time_op(work, items, device, repeat, warmup, backward)[1])["median_s"]
+            torch_again = _time_torch(work, items, device, repeat, warmup, backward)
+            ours_blocks, torch_blocks = [stats["median_s"], ours_again], [torch_s, torch_again]
+            row.update(
+                torch_s=statistics.median(torch_blocks),
+                vs_torch=statistics.median(ours_blocks) / statistics.median(torch_blocks),
+                vs_torch_per_pair=[a / b for a, b in zip(ours_blocks, torch_blocks, strict=True)],
+                block_medians_s={"tinygrad_med": ours_blocks, "torch": torch_blocks},
+            )
     return row

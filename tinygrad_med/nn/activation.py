@@ -12,7 +12,12 @@ __all__ = ["ReLU", "Sigmoid", "Tanh", "LeakyReLU", "ELU", "GELU", "Softplus", "S
 
 
 class ReLU(Module):
-    """y = max(0, x) (torch.nn.ReLU).  Shapes: (...) -> (...).  ``inplace`` is accepted and ignored."""
+    """y = max(0, x) (torch.nn.ReLU).  Shapes: (...) -> (...).  ``inplace`` is accepted and ignored.
+
+    In an nn.Sequential right after a batch norm, the batch norm applies it (ops/norm.py::batch_norm_relu).
+    """
+
+    folds_into_batch_norm = True  # this class only (looked up in its own __dict__), not a subclass
 
     def __init__(self, inplace=False):
         super().__init__()

@@ -180,9 +180,20 @@ class Sequential(Module):
         return self
 
     def forward(self, x):
-        for module in self:
-            x = module(x)
+        modules, i = list(self), 0
+        while i < len(modules):
+            if i + 1 < len(modules) and _folds_relu(modules[i], modules[i + 1]):
+                x, i = modules[i](x, relu=True), i + 2  # BatchNorm then ReLU: one op (ops/norm.py::batch_norm_relu)
+            else:
+                x, i = modules[i](x), i + 1
         return x
+
+
+def _folds_relu(module, after):
+    """A batch norm layer whose forward takes relu= (nn.BatchNorm*d's, not a subclass's own) followed by a plain
+    nn.ReLU (not a subclass, which may change what it computes)."""
+    takes = getattr(getattr(type(module), "forward", None), "takes_relu", False)
+    return takes and type(after).__dict__.get("folds_into_batch_norm", False)
 
 
 class ModuleList(Module):

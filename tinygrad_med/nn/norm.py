@@ -14,6 +14,7 @@ import numpy
 from .. import factory
 from ..errors import ShapeError, fmt
 from ..function import increment_version
+from ..ops.norm import batch_norm_relu
 from . import functional as F
 from .module import Module, Parameter
 
@@ -93,7 +94,8 @@ class _NormBase(Module):
 class _BatchNorm(_NormBase):
     """Batch normalisation layer (see BatchNorm2d)."""
 
-    def forward(self, x):
+    def forward(self, x, *, relu=False):
+        """y = batch_norm(x); relu=True: max(0, y) in one op (nn.Sequential asks so when a ReLU follows)."""
         self._check_input_dim(x)
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
@@ -104,7 +106,7 @@ class _BatchNorm(_NormBase):
         # without running statistics, evaluation uses the batch statistics too (as PyTorch)
         use_batch_stats = self.training or self.running_mean is None
         track = not self.training or self.track_running_stats
-        return F.batch_norm(
+        return (batch_norm_relu if relu else F.batch_norm)(
             x,
             self.running_mean if track else None,
             self.running_var if track else None,
@@ -114,6 +116,9 @@ class _BatchNorm(_NormBase):
             factor,
             self.eps,
         )
+
+
+_BatchNorm.forward.takes_relu = True  # nn.Sequential may pass relu=True (a subclass's own forward lacks this mark)
 
 
 class BatchNorm1d(_BatchNorm):

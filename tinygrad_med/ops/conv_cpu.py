@@ -22,12 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy
 
-try:  # optional: without it, the CPU path makes one large product (see goes_by_chunks)
-    from threadpoolctl import ThreadpoolController
-except ImportError:
-    ThreadpoolController = None
-
 from .. import backend
+from ..cpu_threads import ThreadpoolController, machine_is_busy, one_blas_thread, small_products
 from .conv_index import batch_first, by_group, channels_first, column_shape, offset_slices, patches
 
 __all__ = ["conv_forward", "conv_backward", "im2col", "col2im", "empty_cache"]
@@ -38,7 +34,20 @@ __all__ = ["conv_forward", "conv_backward", "im2col", "col2im", "empty_cache"]
 
 def conv_forward(ctx, x, W, b):
     """ConvNd.forward's y, fast: 1x1 as one batched product, a large layer by chunks, else im2col into a
-    reused buffer.  Keeps on ctx what conv_backward needs: ctx.col, the column matrix (or None)."""
+    reused buffer.  Keeps on ctx what conv_backward needs: ctx.col, the column matrix (or None).
+    BLAS on one thread throughout while the machine is busy (the thread policy: see over_chunks)."""
+    with small_products():
+        return _forward(ctx, x, W, b)
+
+
+def conv_backward(ctx, gy):
+    """ConvNd.backward's (gx, gW, gb), fast; the column buffer goes back to spare_buffers afterwards.
+    BLAS on one thread throughout while the machine is busy (the thread policy: see over_chunks)."""
+    with small_products():
+        return _backward(ctx, gy)
+
+
+def _forward(ctx, x, W, b):
     geometry, groups, N, F = ctx.geometry, ctx.groups, x.shape[0], W.shape[0]
     ctx.col = None
     if _is_pointwise(geometry) and x.size:  # x (N, C, *I) already is the column matrix, per sample
@@ -53,8 +62,7 @@ def conv_forward(ctx, x, W, b):
     return y
 
 
-def conv_backward(ctx, gy):
-    """ConvNd.backward's (gx, gW, gb), fast; the column buffer goes back to spare_buffers afterwards."""
+def _backward(ctx, gy):
     x, W, geometry, groups = ctx.x, ctx.W, ctx.geometry, ctx.groups
     want_gx, want_gW = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
     with_b = len(ctx.needs_input_grad) > 2
@@ -172,12 +180,33 @@ def _is_pointwise(geometry):
 
 
 def im2col(x, geometry):
-    """conv.py::im2col's column matrix, copied by blocks of channels in threads into a reused buffer."""
-    view = patches(x, geometry)  # (C, *K, N, *O), no copy
+    """conv.py::im2col's column matrix, copied by blocks of channels in threads into a reused buffer
+    (the zero-padded copy of x, too, comes from a reused buffer: see _padded)."""
+    padded, inner = _padded(x, geometry)
+    view = patches(padded, inner)  # (C, *K, N, *O), no copy
     col = spare_buffers.take(column_shape(x.shape, geometry), x.dtype)
     col_k = col.reshape(view.shape)
     by_channel_blocks(lambda c: numpy.copyto(col_k[c], view[c]), x.shape[1], col.size)  # the one copy
+    if padded is not x:
+        _PADDED[(padded.shape, geometry.P, padded.dtype)] = padded  # the next im2col of this geometry reuses it
     return col
+
+
+def _padded(x, geometry):
+    """(x zero-padded as geometry.P says, the geometry of that padded x with no padding): conv_index.patches'
+    padding, in a buffer kept per (shape, padding, dtype).  Only its interior is ever written, so its border
+    stays zero from the first use on.  Not part of the math: a fresh zeroed buffer per chunk cost ~5 ms
+    each in the calling thread (glibc sorting a fragmented main-arena heap on every large calloc), about
+    100 ms of a 540 ms U-Net step on one thread."""
+    if not any(lo or hi for lo, hi in geometry.P):
+        return x, geometry
+    sizes = tuple(i + lo + hi for i, (lo, hi) in zip(geometry.I, geometry.P, strict=True))
+    shape = (*x.shape[:2], *sizes)
+    padded = _PADDED.pop((shape, geometry.P, x.dtype), None)  # atomic: two threads never share one buffer
+    if padded is None:
+        padded = numpy.zeros(shape, x.dtype)
+    padded[(..., *(slice(lo, lo + i) for i, (lo, _) in zip(geometry.I, geometry.P, strict=True)))] = x
+    return padded, geometry._replace(I=sizes, P=tuple((0, 0) for _ in sizes))
 
 
 def col2im(col, x_shape, geometry):
@@ -204,9 +233,10 @@ def col2im(col, x_shape, geometry):
 
 
 def goes_by_chunks(x, geometry):
-    """Whether the CPU path goes chunk by chunk: a column matrix several times larger than a chunk,
-    padding within the kernel's reach along the chunked dim (every chunk then reads some of x), and
-    threadpoolctl to hold BLAS to one thread per chunk (else one large product is faster).
+    """Whether the CPU path goes chunk by chunk: a column matrix several times larger than a chunk (at
+    least two chunks while the machine is busy: see over_chunks), padding within the kernel's reach along
+    the chunked dim (every chunk then reads some of x), and threadpoolctl (ThreadpoolController not None)
+    to hold BLAS to one thread per chunk (else one large product is faster).
 
     Measured f+b on 2 cores (AMD EPYC, OpenBLAS, benchmarks/bench_conv.py): W3 (conv3d 16->16, 32^3,
     col 113 MB) 71-81 -> 41-42 ms, W1 (conv2d 64->64, N=16, col 38 MB) 37-38 -> 29-35 ms; peak
@@ -214,8 +244,13 @@ def goes_by_chunks(x, geometry):
     col_bytes = x.shape[1] * math.prod(geometry.K) * x.shape[0] * math.prod(geometry.O) * x.itemsize
     within_reach = max(geometry.P[0]) <= geometry.dil[0] * (geometry.K[0] - 1)
     return (
-        ThreadpoolController is not None and not backend.on_gpu(x) and within_reach and col_bytes > _CHUNKED_MIN_BYTES
+        ThreadpoolController is not None and not backend.on_gpu(x) and within_reach and col_bytes > _chunked_min_bytes()
     )
+
+
+def _chunked_min_bytes():
+    """The column size from which a layer goes by chunks: lower while the machine is busy (over_chunks)."""
+    return min(_CHUNKED_MIN_BYTES, _CHUNKED_MIN_BYTES_BUSY) if machine_is_busy() else _CHUNKED_MIN_BYTES
 
 
 def _chunks(x, geometry):
@@ -245,16 +280,52 @@ def _chunks(x, geometry):
 
 
 def over_chunks(work, x, geometry):
-    """[work(chunks) for each thread's share of the chunks]: contiguous shares, one per thread,
-    with BLAS held to one thread meanwhile (each product is small; two BLAS pools would fight).
-    The limit is process-wide: BLAS calls of other Python threads meanwhile run on one thread too."""
+    """[work(chunks) for each worker]: the workers, the calling thread among them, take the chunks one
+    at a time from one shared queue, with BLAS held to one thread meanwhile (each product is small;
+    two BLAS pools would fight; cpu_threads.py).
+
+    The thread policy of the CPU convolution: inside the chunks our own workers are the only threads.
+    While the machine is busy (cpu_threads.machine_is_busy) BLAS runs on one thread for the layers
+    made whole too, and layers from two chunks up go by chunks: OpenBLAS splits a product statically
+    over its threads and waits for the last, and on a machine shared with other processes one
+    descheduled thread stalls every product, while workers that take chunks as they come keep going
+    and the calling thread works rather than waits.  Measured: the U-Net step of
+    benchmarks/bench_vs_torch.py at load average ~20 on 2 cores, 4.7-6.9 s with BLAS's two threads,
+    1.2-1.4 s with one BLAS thread and every layer by chunks.  On a quiet machine the layers below
+    _CHUNKED_MIN_BYTES are made whole with BLAS's own threads, as before.
+    """
     chunks = list(_chunks(x, geometry))
     workers = min(_THREADS, len(chunks))
     if workers <= 1:
         return [work(chunks)]
-    bounds = [len(chunks) * i // workers for i in range(workers + 1)]
-    with _blas_controller().limit(limits=1, user_api="blas"):
-        return list(_pool().map(work, [chunks[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]))
+    queue = _SharedQueue(chunks)
+    with one_blas_thread():
+        helpers = [_pool().submit(_as_chunk_worker, work, queue) for _ in range(workers - 1)]
+        mine = _as_chunk_worker(work, queue)
+        return [mine] + [h.result() for h in helpers]
+
+
+class _SharedQueue:
+    """An iterator over a list that several threads may draw from: each item goes to exactly one."""
+
+    def __init__(self, items):
+        self._items, self._lock = iter(items), threading.Lock()
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        with self._lock:
+            return next(self._items)
+
+
+def _as_chunk_worker(work, queue):
+    """work(queue) with by_channel_blocks told it already runs inside over_chunks' workers."""
+    _IN_CHUNKS.active = True
+    try:
+        return work(queue)
+    finally:
+        _IN_CHUNKS.active = False
 
 
 def flipped_transposed(W, groups):
@@ -287,8 +358,8 @@ def by_channel_blocks(fn, C, size):
     workers keep spinning for ~0.1 s after each GEMM and hold the other core, so the gain
     shows only where they sleep at once (OPENBLAS_THREAD_TIMEOUT=4: W1 44 -> 34 ms, W3 76 -> 57 ms).
     """
-    in_pool = threading.current_thread().name.startswith("tgm-conv")  # already one of over_chunks' threads
-    workers = min(_THREADS, C) if size >= _PARALLEL_MIN_SIZE and not in_pool else 1
+    in_chunks = getattr(_IN_CHUNKS, "active", False)  # already one of over_chunks' workers
+    workers = min(_THREADS, C) if size >= _PARALLEL_MIN_SIZE and not in_chunks else 1
     if workers <= 1:
         fn(slice(None))
         return
@@ -319,22 +390,21 @@ spare_buffers = _SpareBuffers()
 
 
 def empty_cache():
-    """Drop the column buffers kept for reuse between training steps (as torch.cuda.empty_cache)."""
+    """Drop the column and padding buffers kept for reuse between training steps (as torch.cuda.empty_cache)."""
     spare_buffers.free.clear()
+    _PADDED.clear()
+
+
+_PADDED = {}  # (shape, padding, dtype) -> a zero-bordered buffer for im2col's padded input (_padded)
 
 
 _THREADS = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 8)
 _CHUNK_BYTES = 1 << 22  # column block of one chunk: fits the L2 + L3 share of a core
-_CHUNKED_MIN_BYTES = 1 << 24  # column matrices below this are made and multiplied whole
+_CHUNKED_MIN_BYTES = 1 << 24  # column matrices below this are made and multiplied whole (quiet machine)
+_CHUNKED_MIN_BYTES_BUSY = 2 * _CHUNK_BYTES  # ... while the machine is busy: two workers share two chunks
 _PARALLEL_MIN_SIZE = 1 << 20  # elements; below this, thread start-up costs more than it saves
-_BLAS = []  # the ThreadpoolController, made on first use
+_IN_CHUNKS = threading.local()  # .active: this thread is one of over_chunks' workers
 _POOL = {}  # process id -> executor: a forked child (a data-loading worker) must not reuse the parent's
-
-
-def _blas_controller():
-    if not _BLAS:
-        _BLAS.append(ThreadpoolController())  # finds NumPy's BLAS once (0.4 ms a search)
-    return _BLAS[0]
 
 
 def _pool():

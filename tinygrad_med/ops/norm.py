@@ -24,8 +24,9 @@ from ..function import Function, increment_version, is_grad_enabled
 from ..reference import path
 from ..tensor import Tensor
 from . import norm_fast
+from .activation import relu
 
-__all__ = ["batch_norm", "instance_norm", "group_norm", "layer_norm", "BatchNorm"]
+__all__ = ["batch_norm", "batch_norm_relu", "instance_norm", "group_norm", "layer_norm", "BatchNorm"]
 
 NORM_THREADS = 256  # threads per block of the reduction kernels (= NORM_THREADS in kernels/norm.cu)
 NORM_CHUNK = NORM_THREADS * 16  # values of one channel per reduction block (= NORM_CHUNK in kernels/norm.cu)
@@ -45,7 +46,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
               training: gx = (gamma inv_std / m) (m gy - sum gy - x_hat sum(gy x_hat))
               eval:     gx = gamma inv_std gy
     Code:     reference _batch_norm_train_fwd_cpu, _batch_norm_fwd_cpu, _batch_norm_bwd_cpu; kernels/norm.cu;
-              fast CPU path ops/norm_fast.py (same formulas, in place).
+              fast CPU path ops/norm_fast.py (same formulas, fewer passes, x_hat not stored).
     Shapes:   x (N, C), (N, C, L), (N, C, H, W) or (N, C, D, H, W) -> y of the same shape;
               running_mean, running_var, weight (gamma), bias (beta): (C,)
     Reference: Ioffe & Szegedy, arXiv:1502.03167, Algorithm 1 (training) and Algorithm 2 (inference).
@@ -65,6 +66,29 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         value while training; DTypeError if x is not floating point; ValueError if eval mode has no
         running statistics.
     """
+    return _batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps, relu=False)
+
+
+def batch_norm_relu(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+    """relu(batch_norm(input, ...)), one op on the fast CPU path (nn.Sequential runs BatchNorm then ReLU so).
+
+    Lecture: "Batch normalization" and "Convolutional neural networks - Activation function".
+    Forward:  y = max(0, gamma x_hat + beta), written in place over batch norm's fresh output
+    Backward: batch norm's backward of gy * [y > 0]
+    The value is relu(batch_norm(...)) exactly; what changes is that the batch-norm output before the
+    ReLU is never a tensor of its own, so the graph does not hold it until the backward (one
+    activation fewer per conv-BN-ReLU block) and the ReLU costs one in-place pass.  Under
+    ``tm.reference_mode()``, on the GPU and for an empty input it runs the two ops, as written.
+    Args, Returns and Raises: as batch_norm.
+    """
+    fused = isinstance(input, Tensor) and input.numel() > 0 and path(input.data, False, True, False)  # fast CPU only
+    if not fused:
+        return relu(batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps))
+    return _batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps, relu=True)
+
+
+def _batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps, relu):
+    """batch_norm's checks and the op (its ReLU folded in if ``relu``)."""
     stats = [t for t in (running_mean, running_var, weight, bias) if t is not None]
     if isinstance(input, Tensor) and input.shape == (0,) and all(t.shape == (0,) for t in stats):
         return input * 1.0  # PyTorch reads a 1-D input as 0 channels: only an empty one (and empty stats) passes
@@ -96,7 +120,9 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         "running_var": None if running_var is None else running_var.data,
     }
     keep = _grad_needed(input, weight, bias)
-    y = BatchNorm.apply(input, weight, bias, **raw, training=training, momentum=momentum, eps=eps, keep_x_hat=keep)
+    y = BatchNorm.apply(
+        input, weight, bias, **raw, training=training, momentum=momentum, eps=eps, keep_x_hat=keep, relu=relu
+    )
     if training and running_mean is not None:  # forward updated them in place: count the change
         increment_version(running_mean)
         increment_version(running_var)
@@ -105,7 +131,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
 
 class BatchNorm(Function):
     """x_hat = (x - mu) inv_std and y = gamma x_hat + beta per channel of x viewed as (N, C, S); x_hat is
-    saved for the backward (keep_x_hat=False: no backward will run, and the GPU does not store it).
+    saved for the backward (keep_x_hat=False: no backward will run, and the GPU does not store it; the
+    fast CPU training path saves (x, mu) instead and rebuilds x_hat: ops/norm_fast.py).
 
     Lecture:  "Batch normalization"
     Forward:  x_hat = (x - mean_c) / sqrt(var_c + eps), y = gamma_c x_hat + beta_c (batch stats if training)
@@ -114,15 +141,15 @@ class BatchNorm(Function):
     Shapes:   x (N, C, *S), gamma, beta (C,) -> y (N, C, *S), m = N * prod S
     """
 
-    def forward(self, x, gamma, beta, running_mean, running_var, training, momentum, eps, keep_x_hat=True):
-        xp, self.x_shape, self.training = backend.get_xp(x), x.shape, training
+    def forward(self, x, gamma, beta, running_mean, running_var, training, momentum, eps, keep_x_hat=True, relu=False):
+        xp, self.x_shape, self.training, self.relu = backend.get_xp(x), x.shape, training, relu
         self.empty = x.size == 0  # N = 0: nothing to normalise and no kernel to launch; the running
         if self.empty:  # statistics stay as they are (PyTorch), the gradients are zeros
             self.C = x.shape[1]
             return xp.zeros(x.shape, x.dtype)
         x3 = xp.ascontiguousarray(x).reshape(x.shape[0], x.shape[1], -1)  # (N, C, *) -> (N, C, S)
         train_fwd, fwd, self.bwd = path(x3, _REFERENCE, norm_fast.PATHS, _GPU)  # the one dispatch (reference.path)
-        C = x3.shape[1]
+        C, self.shape3 = x3.shape[1], x3.shape
         self.gamma = xp.ones(C, x.dtype) if gamma is None else xp.ascontiguousarray(gamma, dtype=x.dtype)
         beta = xp.zeros(C, x.dtype) if beta is None else xp.ascontiguousarray(beta, dtype=x.dtype)
         if training:  # Algorithm 1: the batch statistics
@@ -133,13 +160,18 @@ class BatchNorm(Function):
             mean, var = running_mean.astype(x.dtype), running_var.astype(x.dtype)
             self.inv_std = 1.0 / xp.sqrt(var + x.dtype.type(eps))  # (C,)
             y, self.x_hat = fwd(x3, mean, self.inv_std, self.gamma, beta, keep_x_hat)
+        if relu:  # batch_norm_relu: y is this op's own fresh array; its positive entries are the ReLU's mask
+            xp.maximum(y, 0, out=y)
+            self.y = y
         return y.reshape(x.shape)
 
     def backward(self, gy):
         if self.empty:
             xp = backend.get_xp(gy)
             return xp.zeros(self.x_shape, gy.dtype), xp.zeros(self.C, gy.dtype), xp.zeros(self.C, gy.dtype)
-        gy3 = backend.get_xp(gy).ascontiguousarray(gy).reshape(self.x_hat.shape)
+        gy3 = backend.get_xp(gy).ascontiguousarray(gy).reshape(self.shape3)
+        if self.relu:  # the ReLU's adjoint first: gy where y > 0
+            gy3 = gy3 * (self.y > 0)
         gx, g_gamma, g_beta = self.bwd(gy3, self.x_hat, self.gamma, self.inv_std, self.training)
         return gx.reshape(self.x_shape), g_gamma, g_beta
 
