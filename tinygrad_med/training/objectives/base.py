@@ -21,8 +21,11 @@ Each objective names the dataset tasks it can train on, so a VAE asked to train 
 dataset is refused before anything is written.
 """
 
+import functools
+
 import numpy
 
+from ...distributed.global_sum import all_reduce_sum
 from ...ops.dice import dice_ce_loss
 from ...ops.loss import binary_cross_entropy_with_logits, cross_entropy
 from .. import metrics as metrics_module
@@ -190,9 +193,14 @@ class Segmentation(Classification):
     dataset_about = "segmentation datasets (nuclei, phantoms, phantoms3d, mni152)"
     hint = "pass --data nuclei"
 
+    comm = None  # data parallel (training/parallel.py): the Dice of every rank's shard together
+
     def loss(self, model, x, y):
         out = model(x)
-        return dice_ce_loss(out, y, include_background=False), out.data.argmax(axis=1)
+        global_sum = None  # held-out batches (model.eval()): rank 0 alone, no collective
+        if self.comm is not None and model.training:
+            global_sum = functools.partial(all_reduce_sum, comm=self.comm)
+        return dice_ce_loss(out, y, include_background=False, global_sum=global_sum), out.data.argmax(axis=1)
 
     def accumulate(self, partial, loss, pred, target):
         partial["loss_sum"] += float(loss)
