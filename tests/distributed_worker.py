@@ -3,7 +3,8 @@
 python3 tests/distributed_worker.py equivalence   rank 0 prints RESULT {json}: the largest difference
                                                    between 2 ranks and 1 process after 4 steps
 python3 tests/distributed_worker.py dice          rank 0 prints RESULT {json}: the largest difference
-                                                   between the Dice + CE gradients of 2 ranks and 1 process
+                                                   between the gradients of 2 ranks and 1 process of
+                                                   Dice + CE and of CE with ignored labels
 python3 tests/distributed_worker.py kill          rank 1 SIGKILLs itself before the second all-reduce
 python3 tests/distributed_worker.py raise         rank 1 raises before the second all-reduce
 python3 tests/distributed_worker.py hang          rank 1 sleeps instead of calling the second all-reduce
@@ -24,6 +25,7 @@ from tinygrad_med import nn
 from tinygrad_med.data import DataLoader, TensorDataset
 from tinygrad_med.nn import functional as F
 from tinygrad_med.ops.dice import dice_ce_loss
+from tinygrad_med.training.objectives.base import Classification
 
 B, N, EPOCHS = 8, 20, 2  # global batch; samples (not a multiple of B: the last partial batch is dropped); 4 steps
 
@@ -94,10 +96,26 @@ def dice_gradients(comm):
     mine = x[comm.rank :: comm.size], y[comm.rank :: comm.size]
     over_ranks = functools.partial(dist.all_reduce_sum, comm=comm)
     two = {"global": gradient(model, *mine, over_ranks, ddp), "shard": gradient(model, *mine, ddp=ddp)}
+    # cross-entropy over the labels not ignored (-1): rank 0's shard has many more of them ignored
+    y_ignored = numpy.where((numpy.arange(B)[:, None, None] % 2 == 0) & (x[:, 1] > -0.5), -1, y)
+    objective = Classification.__new__(Classification)
+    objective.comm = comm
+
+    def ce_gradient(model, xs, ys, ddp=None):
+        model.zero_grad()
+        loss = F.cross_entropy((ddp or model)(tm.tensor(xs)), tm.tensor(ys), ignore_index=-1)
+        objective.global_mean(loss, int((ys != -1).sum()), model).backward()
+        if ddp is not None:
+            ddp.reduce_gradients()
+        return numpy.concatenate([p.grad.numpy().ravel() for p in model.parameters()])
+
+    two["ignored_global"] = ce_gradient(model, mine[0], y_ignored[comm.rank :: comm.size], ddp)
+    objective.comm = None  # each rank's own mean: the mean of the two shard means
+    two["ignored_shard"] = ce_gradient(model, mine[0], y_ignored[comm.rank :: comm.size], ddp)
     if comm.rank == 0:
-        one = gradient(make(), x, y)
-        scale = float(numpy.abs(one).max())
-        result = {k: float(numpy.abs(g - one).max()) / scale for k, g in two.items()}
+        one = {"global": gradient(make(), x, y), "ignored_global": ce_gradient(make(), x, y_ignored)}
+        one["shard"], one["ignored_shard"] = one["global"], one["ignored_global"]
+        result = {k: float(numpy.abs(g - one[k]).max() / numpy.abs(one[k]).max()) for k, g in two.items()}
         print("RESULT " + json.dumps(result), flush=True)
 
 

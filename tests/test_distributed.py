@@ -200,14 +200,15 @@ def test_two_ranks_equal_one_process_float64():
 
 
 @needs_mpi
-def test_dice_ce_gradient_of_two_ranks_is_the_one_process_gradient():
+def test_batch_level_losses_give_two_ranks_the_one_process_gradient():
     """Dice + CE, float64: with the Dice sums all-reduced, 2 ranks' mean gradient == 1 process's to round-off;
-    with each rank's own sums (the mean of two half-batch Dice losses) it is another gradient."""
+    with each rank's own sums (the mean of two half-batch Dice losses) it is another gradient. The same for
+    cross-entropy with ignored labels (a mean over unequal counts per rank) through Objective.global_mean."""
     code, output, _ = run_ranks("dice")
     assert code == 0, output
     result = json.loads(output.split("RESULT ", 1)[1].splitlines()[0])
-    assert result["global"] < 1e-13, result
-    assert result["shard"] > 1e-4, result  # what the check above would see without the all-reduce
+    assert result["global"] < 1e-13 and result["ignored_global"] < 1e-13, result
+    assert result["shard"] > 1e-4 and result["ignored_shard"] > 1e-4, result  # without the global sums
 
 
 KILLED = "TERMINATED WITH THE EXIT STRING: Killed (signal 9)"  # mpiexec's own line

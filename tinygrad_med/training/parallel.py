@@ -12,7 +12,10 @@ gradient of the whole batch).  What changes in the loop (training/loop.py) when 
   statistics, as PyTorch's DDP does); a loss that is a mean over samples then gives exactly the
   one-process step, and so does the segmentation objective's soft Dice, a ratio of batch sums: its
   sums are all-reduced over the ranks (``objective.comm``, distributed/global_sum.py), so every
-  rank's Dice is that of the global batch, not one of B/W samples;
+  rank's Dice is that of the global batch, not one of B/W samples; a mean over the targets not
+  ignored (captioning's tokens, parcellation's labelled vertices) counts those of every rank
+  (``Classification.global_mean``). Cross-entropy and the other per-sample means need nothing:
+  DistributedSampler gives every rank a shard of the same size, so their mean is exact;
 - the epoch's running sums (loss, metric counts) are summed over ranks before they are logged;
 - rank 0 alone evaluates and writes the run folder (log, checkpoint, pictures, summary) and shows
   the progress bar; the checkpoint holds the one model every rank has, so a run resumes with any W,

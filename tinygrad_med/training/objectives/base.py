@@ -72,9 +72,28 @@ class Classification:
     dataset_about, hint = "classification datasets (digits, medmnist)", "pass --data digits"
     pictures, prediction = ("predictions.png",), "labels"
 
+    comm = None  # data parallel (training/parallel.py sets it): batch-level loss terms over every rank's shard
+
     def __init__(self, dataset, device="cpu"):
         self.num_classes, self.device = dataset.num_classes, device
         self.class_names = getattr(dataset, "class_names", [str(k) for k in range(self.num_classes)])
+
+    def global_sum(self, model):
+        """Under data-parallel training, the differentiable sum of a batch sum over every rank's shard
+        (distributed.all_reduce_sum); else None. Held-out batches (model.eval()) run on rank 0 alone."""
+        if self.comm is None or not model.training:
+            return None
+        return functools.partial(all_reduce_sum, comm=self.comm)
+
+    def global_mean(self, loss, count, model):
+        """``loss``, a mean over this shard's ``count`` terms (targets not ignored), as its share of the mean
+        over every rank's terms: loss W count / N, N the ranks' counts summed (a constant). DDP's mean over
+        the W ranks is then SUM / N of the global batch, not the mean of W shard means; ``loss`` itself
+        outside data-parallel training. A shard with no term gives NaN, as its mean does."""
+        if self.comm is None or not model.training:
+            return loss
+        total = self.comm.allreduce(numpy.array([count], numpy.float64), "the loss's term count")
+        return loss * (self.comm.size * count / float(total[0]))
 
     def model_options(self, dataset):
         """Keyword arguments for create_model beyond (in_channels, num_classes)."""
@@ -193,14 +212,10 @@ class Segmentation(Classification):
     dataset_about = "segmentation datasets (nuclei, phantoms, phantoms3d, mni152)"
     hint = "pass --data nuclei"
 
-    comm = None  # data parallel (training/parallel.py): the Dice of every rank's shard together
-
     def loss(self, model, x, y):
         out = model(x)
-        global_sum = None  # held-out batches (model.eval()): rank 0 alone, no collective
-        if self.comm is not None and model.training:
-            global_sum = functools.partial(all_reduce_sum, comm=self.comm)
-        return dice_ce_loss(out, y, include_background=False, global_sum=global_sum), out.data.argmax(axis=1)
+        loss = dice_ce_loss(out, y, include_background=False, global_sum=self.global_sum(model))
+        return loss, out.data.argmax(axis=1)
 
     def accumulate(self, partial, loss, pred, target):
         partial["loss_sum"] += float(loss)
