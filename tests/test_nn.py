@@ -113,6 +113,23 @@ def test_reassigned_names_keep_their_place_as_in_pytorch():
     assert expected[0][0] == ["a", "b", "c"] and expected[0][1] == ["p", "q"]  # not moved to the end
 
 
+def test_container_item_assignment_keeps_the_position_as_in_pytorch():
+    """seq[i] = m, modules[i] = m, modules_dict[key] = m replace in place: the forward order is kept."""
+    torch = pytest.importorskip("torch")
+
+    def orders(lib):
+        seq = lib.nn.Sequential(lib.nn.Linear(2, 2), lib.nn.ReLU(), lib.nn.Linear(2, 1))
+        seq[0] = lib.nn.Tanh()
+        listed = lib.nn.ModuleList([lib.nn.ReLU(), lib.nn.Tanh()])
+        listed[0] = lib.nn.Identity()
+        named = lib.nn.ModuleDict({"a": lib.nn.ReLU(), "b": lib.nn.Tanh()})
+        named["a"] = lib.nn.Identity()
+        return [[(name, type(m).__name__) for name, m in c.named_children()] for c in (seq, listed, named)]
+
+    expected = orders(torch)
+    assert orders(tm) == expected and expected[0][0] == ("0", "Tanh")
+
+
 def test_registration_before_init_and_bad_names_are_errors():
     class Forgot(nn.Module):
         def __init__(self):
