@@ -6,7 +6,8 @@ DistributedDataParallel) against one process on all 16, for the recipe's Dice + 
 for cross-entropy alone.  Cross-entropy is a mean over pixels of equal-size shards, so the two agree
 to round-off; the soft Dice sums over the whole batch, so with each rank's own sums ("shard sums")
 the mean of two 8-sample Dice losses is another function, and with the sums all-reduced over the
-ranks ("global sums", what the segmentation objective does under --distributed) it is the same
+ranks ("global sums", what the segmentation objective does under --distributed: checked through
+the 2-rank Trainer's own objective) it is the same
 (benchmarks/results/distributed-nuclei-2026-12-07.json has the figures).
 
     mpiexec -n 2 python3 benchmarks/distributed_gradient_check.py
@@ -24,8 +25,9 @@ from tinygrad_med.training.loop import Trainer, make_config
 
 
 def gradient(trainer, loss, x, y):
+    """The gradient of loss(model, x, y) (on 2 ranks: averaged by DDP), all parameters flattened."""
     trainer.optimizer.zero_grad()
-    loss(trainer.model(x.double()), y).backward()
+    loss(trainer.model, x.double(), y).backward()
     if trainer.ddp is not None:
         trainer.ddp.reduce_gradients()
     return numpy.concatenate([p.grad.numpy().ravel() for p in trainer.model.parameters()])
@@ -41,12 +43,16 @@ def main():
     one.model.double(), two.model.double()
 
     def dice_ce(global_sum):  # the one process has one shard: its loss is dice_ce(None)
-        return lambda o, t: dice_ce_loss(o, t, include_background=False, global_sum=global_sum)
+        return lambda model, x, y: dice_ce_loss(model(x), y, include_background=False, global_sum=global_sum)
+
+    def objective(trainer):  # tgm train's loss: the run's objective (with the global sums on 2 ranks)
+        return lambda model, x, y: trainer.objective.loss(model, x, y)[0]
 
     losses = {  # name: (the 2 ranks' loss, the one process's)
         "dice+ce, shard sums": (dice_ce(None), dice_ce(None)),
         "dice+ce, global sums": (dice_ce(functools.partial(dist.all_reduce_sum, comm=comm)), dice_ce(None)),
-        "cross-entropy": (F.cross_entropy, F.cross_entropy),
+        "the segmentation objective": (objective(two), objective(one)),
+        "cross-entropy": ((lambda m, x, y: F.cross_entropy(m(x), y)),) * 2,
     }
     for name, (loss_two, loss_one) in losses.items():
         g2 = gradient(two, loss_two, x2, y2)
