@@ -164,6 +164,30 @@ def test_global_batch_must_split_evenly(tmp_path):
         Trainer(config, str(tmp_path), progress=False, comm=types.SimpleNamespace(rank=0, size=3))
 
 
+def test_all_reduce_sum_sums_forward_and_backward_over_ranks():
+    """all_reduce_sum: the sum over ranks forward, the sum of the ranks' incoming gradients backward;
+    the input itself with one rank or none."""
+    x = tm.tensor(numpy.array([1.0, 2.0, 3.0]), requires_grad=True)
+    y = dist.all_reduce_sum(x, TwinRank())
+    numpy.testing.assert_array_equal(y.numpy(), [2.0, 4.0, 6.0])
+    numpy.testing.assert_array_equal(x.numpy(), [1.0, 2.0, 3.0])  # a copy: the input is not summed in place
+    (y * tm.tensor(numpy.array([1.0, 0.0, -1.0]))).sum().backward()
+    numpy.testing.assert_array_equal(x.grad.numpy(), [2.0, 0.0, -2.0])
+    assert dist.all_reduce_sum(x, OneRank()) is x and dist.all_reduce_sum(x) is x
+
+
+def test_dice_of_a_twin_rank_is_the_dice_of_the_doubled_batch():
+    """soft Dice with comm: the other rank holding the same batch, it is the Dice of both batches together."""
+    from tinygrad_med.ops.dice import dice_loss
+
+    rng = numpy.random.default_rng(1)
+    x, y = rng.standard_normal((2, 3, 4, 4)), rng.integers(0, 3, (2, 4, 4))
+    both = dice_loss(tm.tensor(numpy.concatenate([x, x])), numpy.concatenate([y, y])).item()
+    alone = dice_loss(tm.tensor(x), y).item()
+    twin = dice_loss(tm.tensor(x), y, global_sum=lambda sums: dist.all_reduce_sum(sums, TwinRank())).item()
+    assert abs(twin - both) < 1e-12 and abs(alone - both) > 1e-4
+
+
 # ----------------------------------------------------------------------------- under mpiexec -n 2
 @needs_mpi
 def test_two_ranks_equal_one_process_float64():
@@ -173,6 +197,18 @@ def test_two_ranks_equal_one_process_float64():
     result = json.loads(output.split("RESULT ", 1)[1].splitlines()[0])
     assert result["plain"] < 1e-12 and result["syncbn"] < 1e-12, result
     assert result["bn_unsynced"] > 1e-4, result  # each rank's own statistics: not the one-process step
+
+
+@needs_mpi
+def test_batch_level_losses_give_two_ranks_the_one_process_gradient():
+    """Dice + CE, float64: with the Dice sums all-reduced, 2 ranks' mean gradient == 1 process's to round-off;
+    with each rank's own sums (the mean of two half-batch Dice losses) it is another gradient. The same for
+    cross-entropy with ignored labels (a mean over unequal counts per rank) through Objective.global_mean."""
+    code, output, _ = run_ranks("dice")
+    assert code == 0, output
+    result = json.loads(output.split("RESULT ", 1)[1].splitlines()[0])
+    assert result["global"] < 1e-13 and result["ignored_global"] < 1e-13, result
+    assert result["shard"] > 1e-4 and result["ignored_shard"] > 1e-4, result  # without the global sums
 
 
 KILLED = "TERMINATED WITH THE EXIT STRING: Killed (signal 9)"  # mpiexec's own line

@@ -73,6 +73,63 @@ def test_assignment_rules_follow_pytorch():
     assert "fc" not in block._parameters
 
 
+def _reassigned(lib, zeros):
+    """The same registrations and re-registrations on ``lib``'s Module (tinygrad_med or torch): the orders after."""
+    module = lib.nn.Module()
+    module.a, module.b, module.c = lib.nn.Linear(2, 2), lib.nn.ReLU(), lib.nn.Linear(2, 1)
+    module.p, module.q = lib.nn.Parameter(zeros(1)), lib.nn.Parameter(zeros(2))
+    module.register_buffer("r", zeros(1))
+    module.register_buffer("s", zeros(2))
+    orders = []
+    for step in range(4):
+        if step == 0:  # the same kind again: each name keeps its place
+            module.a = lib.nn.Linear(2, 2)
+            module.add_module("b", lib.nn.Tanh())
+            module.p = lib.nn.Parameter(zeros(1))
+            module.register_parameter("q", lib.nn.Parameter(zeros(2)))
+            module.register_buffer("r", zeros(1))
+            module.register_buffer("s", zeros(2), persistent=False)  # its place, and no longer saved
+        elif step == 1:  # None, then a value again
+            module.a, module.p = None, None
+            module.a, module.p = lib.nn.Linear(2, 2), lib.nn.Parameter(zeros(1))
+        elif step == 2:  # another kind: the name leaves one registry and goes to the end of the other
+            module.c, module.r = lib.nn.Parameter(zeros(3)), lib.nn.Identity()
+            with pytest.raises(TypeError, match="as parameter 'q'"):
+                module.q = lib.nn.Identity()
+        else:
+            module.register_module("a", lib.nn.ReLU())
+            del module.b
+        registries = (module._modules, module._parameters, module._buffers, module.state_dict())
+        orders.append([list(registry) for registry in registries] + [[n for n, _ in module.named_parameters()]])
+    return orders
+
+
+def test_reassigned_names_keep_their_place_as_in_pytorch():
+    """setattr, add_module/register_module, register_parameter, register_buffer on a registered name keep
+    its position in the order (parameters(), state_dict()), exactly as torch.nn.Module."""
+    torch = pytest.importorskip("torch")
+    expected = _reassigned(torch, torch.zeros)
+    assert _reassigned(tm, tm.zeros) == expected
+    assert expected[0][0] == ["a", "b", "c"] and expected[0][1] == ["p", "q"]  # not moved to the end
+
+
+def test_container_item_assignment_keeps_the_position_as_in_pytorch():
+    """seq[i] = m, modules[i] = m, modules_dict[key] = m replace in place: the forward order is kept."""
+    torch = pytest.importorskip("torch")
+
+    def orders(lib):
+        seq = lib.nn.Sequential(lib.nn.Linear(2, 2), lib.nn.ReLU(), lib.nn.Linear(2, 1))
+        seq[0] = lib.nn.Tanh()
+        listed = lib.nn.ModuleList([lib.nn.ReLU(), lib.nn.Tanh()])
+        listed[0] = lib.nn.Identity()
+        named = lib.nn.ModuleDict({"a": lib.nn.ReLU(), "b": lib.nn.Tanh()})
+        named["a"] = lib.nn.Identity()
+        return [[(name, type(m).__name__) for name, m in c.named_children()] for c in (seq, listed, named)]
+
+    expected = orders(torch)
+    assert orders(tm) == expected and expected[0][0] == ("0", "Tanh")
+
+
 def test_registration_before_init_and_bad_names_are_errors():
     class Forgot(nn.Module):
         def __init__(self):

@@ -9,6 +9,7 @@ the ranks, one all-reduce of fused gradient buffers per step) with PyTorch's nam
     ddp.py       DistributedDataParallel: rank 0's weights broadcast, gradients averaged in buckets
     sampler.py   DistributedSampler (disjoint shards, one shuffle per epoch), DistributedLoader
     sync_bn.py   SyncBatchNorm, convert_sync_batchnorm
+    global_sum.py all_reduce_sum: batch sums over every rank (the soft Dice of the global batch)
 
     mpiexec -n 2 python3 -m tinygrad_med train unet --data nuclei --distributed
     python3 -m tinygrad_med train unet --data nuclei --nproc 2        # starts mpiexec itself
@@ -28,6 +29,7 @@ from .comm import (
     mpi_unavailable_reason,
 )
 from .ddp import DistributedDataParallel, broadcast_module
+from .global_sum import AllReduceSum, all_reduce_sum
 from .sampler import DistributedLoader, DistributedSampler
 from .sync_bn import SyncBatchNorm, SyncBatchNormFunction, convert_sync_batchnorm
 
@@ -45,6 +47,8 @@ __all__ = [
     "broadcast_module",
     "DistributedLoader",
     "DistributedSampler",
+    "AllReduceSum",
+    "all_reduce_sum",
     "SyncBatchNorm",
     "SyncBatchNormFunction",
     "convert_sync_batchnorm",

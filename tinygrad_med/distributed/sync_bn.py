@@ -133,7 +133,6 @@ def convert_sync_batchnorm(module, comm=None):
         sync.track_running_stats = module.track_running_stats
         sync.train(module.training)
         return sync
-    children = [(name, convert_sync_batchnorm(child, comm)) for name, child in module.named_children()]
-    for name, child in children:  # every child re-added in order: re-registering a name moves it to the end
-        module.add_module(name, child)
+    for name, child in list(module.named_children()):  # a name registered again keeps its place
+        module.add_module(name, convert_sync_batchnorm(child, comm))
     return module

@@ -74,17 +74,17 @@ class Module:
             raise AttributeError(f"cannot assign {name!r} before Module.__init__() call")
         params, buffers, modules = self._parameters, self._buffers, self._modules
         if isinstance(value, Parameter):
-            self._forget(name)
+            self._forget(name, keep=params)
             params[name] = value
-        elif isinstance(value, Module):
-            self._forget(name)
-            modules[name] = value
-        elif name in params:
+        elif name in params:  # before the Module case, as in PyTorch: a parameter's name takes no module
             if value is not None:
                 raise TypeError(
                     f"cannot assign {type(value).__name__} as parameter {name!r} (torch.nn.Parameter or None expected)"
                 )
             params[name] = None
+        elif isinstance(value, Module):
+            self._forget(name, keep=modules)
+            modules[name] = value
         elif name in modules:
             if value is not None:
                 raise TypeError(
@@ -98,11 +98,14 @@ class Module:
         else:
             object.__setattr__(self, name, value)
 
-    def _forget(self, name):
-        """Remove ``name`` from every registry and the instance dict before re-registering it."""
+    def _forget(self, name, keep=None):
+        """Remove ``name`` from the instance dict and every registry but ``keep``, before it is (re-)registered
+        in ``keep``: a name registered there again keeps its place in the order, hence in parameters(),
+        children() and state_dict() (as in PyTorch, whose OrderedDict assignment keeps the key's position)."""
         self.__dict__.pop(name, None)
         for registry in (self._parameters, self._buffers, self._modules):
-            registry.pop(name, None)
+            if registry is not keep:
+                registry.pop(name, None)
         self._non_persistent_buffers.discard(name)
 
     def __getattr__(self, name):
@@ -132,7 +135,7 @@ class Module:
         self._check_name("parameter", name, self._parameters)
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"cannot assign {type(param).__name__} as parameter {name!r} (Parameter or None expected)")
-        self._forget(name)
+        self._forget(name, keep=self._parameters)
         self._parameters[name] = param
 
     def register_buffer(self, name, tensor, persistent=True):
@@ -142,7 +145,7 @@ class Module:
             raise TypeError(f"cannot assign {type(tensor).__name__} as buffer {name!r} (Tensor or None expected)")
         if isinstance(tensor, Parameter):
             raise KeyError(f"buffer {name!r} is a Parameter; use register_parameter")
-        self._forget(name)
+        self._forget(name, keep=self._buffers)
         self._buffers[name] = tensor
         if not persistent:
             self._non_persistent_buffers.add(name)
@@ -152,7 +155,7 @@ class Module:
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{type(module).__name__} is not a Module subclass")
         self._check_name("module", name, self._modules)
-        self._forget(name)
+        self._forget(name, keep=self._modules)
         self._modules[name] = module
 
     register_module = add_module

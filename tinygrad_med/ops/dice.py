@@ -48,13 +48,17 @@ def one_hot_labels(target, num_classes, like):
     return Tensor._wrap((labels[:, None] == classes).astype(like.dtype))  # (N, *S) -> (N, C, *S)
 
 
-def soft_dice(probs, target_one_hot, eps=1.0, squared=False):
+def soft_dice(probs, target_one_hot, eps=1.0, squared=False, global_sum=None):
     """Per-class soft Dice D_c over batch and space: probabilities and a one-hot target, both (N, C, *S).
 
     Forward:  D_c = (2 sum p g + eps) / (sum p^s + sum g^s + eps), sums over N and *S.
     Backward: through mul/sum/div (see the module docstring for dD_c/dp).
     Shapes:   probs (N, C, *S), target_one_hot (N, C, *S) -> (C,)
     Raises:   ShapeError if the shapes differ or have fewer than 2 dims.
+
+    ``global_sum`` (data parallel: this rank holds one shard of the batch) maps the (2C,) batch sums
+    to those of every rank's shard, differentiably (distributed.all_reduce_sum), so each rank gets
+    the Dice of the global batch and DistributedDataParallel's mean gradient is its gradient.
     """
     if probs.ndim < 2 or tuple(probs.shape) != tuple(target_one_hot.shape):
         raise ShapeError(
@@ -71,6 +75,12 @@ def soft_dice(probs, target_one_hot, eps=1.0, squared=False):
         denominator = (probs * probs).sum(dim=dims) + (target_one_hot * target_one_hot).sum(dim=dims)
     else:
         denominator = probs.sum(dim=dims) + target_one_hot.sum(dim=dims)
+    if global_sum is not None:  # one all-reduce of both (C,) sums
+        from .shape import cat
+
+        C = intersection.shape[0]
+        sums = global_sum(cat([intersection, denominator]))
+        intersection, denominator = sums[:C], sums[C:]
     return (intersection * 2.0 + eps) / (denominator + eps)
 
 
@@ -100,7 +110,7 @@ def _probs_and_target(input, target, op):
     return input.softmax(1), one_hot_labels(labels, c, input)
 
 
-def dice_loss(input, target, eps=1.0, squared=False, include_background=True):
+def dice_loss(input, target, eps=1.0, squared=False, include_background=True, global_sum=None):
     """Soft Dice loss 1 - mean_c D_c from logits: sigmoid for one channel, softmax for C >= 2.
 
     Lecture: "SEMANTIC SEGMENTATION - V-Net [Milletari et al., 2016]" (Dice loss).
@@ -113,26 +123,35 @@ def dice_loss(input, target, eps=1.0, squared=False, include_background=True):
         eps: smoothing added to numerator and denominator (keeps an empty class at Dice 1).
         squared: V-Net's squared denominator sum p^2 + sum g^2 instead of sum p + sum g.
         include_background: average over all classes, or over classes 1..C-1 only (C >= 2).
+        global_sum: the batch sums -> those of every rank's shard, under data parallel (soft_dice).
     Raises:
         ShapeError / DTypeError if input is not float logits (N, C, *S) or target is not (N, *S).
     """
     probs, one_hot = _probs_and_target(input, target, "dice_loss")
-    dice = soft_dice(probs, one_hot, eps=eps, squared=squared)
+    dice = soft_dice(probs, one_hot, eps=eps, squared=squared, global_sum=global_sum)
     if not include_background and input.shape[1] > 1:
         dice = dice[1:]
     return 1.0 - dice.mean()
 
 
-def dice_ce_loss(input, target, eps=1.0, squared=False, include_background=True, dice_weight=1.0, ce_weight=1.0):
+def dice_ce_loss(
+    input, target, eps=1.0, squared=False, include_background=True, dice_weight=1.0, ce_weight=1.0, global_sum=None
+):
     """Dice loss plus cross-entropy (binary cross-entropy with logits for one channel).
 
     Forward:  loss = dice_weight * dice_loss(input, target) + ce_weight * CE(input, target)
     Backward: the sum of both terms' gradients.
     Shapes:   as dice_loss -> scalar
+
+    With ``global_sum`` the Dice is that of every rank's shard together (dice_loss); the cross-entropy
+    stays this shard's mean, which DistributedDataParallel's mean over ranks makes the mean of the
+    global batch because every rank's shard has the same size (DistributedSampler pads or cuts).
     """
     from . import loss as loss_ops
 
-    dice = dice_loss(input, target, eps=eps, squared=squared, include_background=include_background)
+    dice = dice_loss(
+        input, target, eps=eps, squared=squared, include_background=include_background, global_sum=global_sum
+    )
     labels = target.data if isinstance(target, Tensor) else numpy.asarray(target)
     if input.shape[1] == 1:
         labels = labels.reshape(input.shape).astype(input.dtype)

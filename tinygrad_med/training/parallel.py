@@ -10,8 +10,12 @@ gradient of the whole batch).  What changes in the loop (training/loop.py) when 
   gradients averaged after backward); --sync-bn turns batch norm into SyncBatchNorm, which makes
   W ranks compute what one process computes (without it each rank normalises with its shard's
   statistics, as PyTorch's DDP does); a loss that is a mean over samples then gives exactly the
-  one-process step, but a batch-level loss does not: the segmentation objective's soft Dice sums
-  over the whole batch, so W ranks minimise the mean of W shard Dice losses (of B/W samples each);
+  one-process step, and so does the segmentation objective's soft Dice, a ratio of batch sums: its
+  sums are all-reduced over the ranks (``objective.comm``, distributed/global_sum.py), so every
+  rank's Dice is that of the global batch, not one of B/W samples; a mean over the targets not
+  ignored (captioning's tokens, parcellation's labelled vertices) counts those of every rank
+  (``Classification.global_mean``). Cross-entropy and the other per-sample means need nothing:
+  DistributedSampler gives every rank a shard of the same size, so their mean is exact;
 - the epoch's running sums (loss, metric counts) are summed over ranks before they are logged;
 - rank 0 alone evaluates and writes the run folder (log, checkpoint, pictures, summary) and shows
   the progress bar; the checkpoint holds the one model every rank has, so a run resumes with any W,
@@ -76,6 +80,8 @@ def distribute(trainer, comm, sync_bn=False):
         trainer.train_set, per_rank, sampler, loader.drop_last, loader.collate_fn, config["prefetch"]
     )
     trainer.ddp = DistributedDataParallel(trainer.model, comm)
+    if hasattr(trainer.objective, "comm"):  # batch-global loss terms (segmentation's Dice) sum over every rank
+        trainer.objective.comm = comm
 
 
 def reduce_partial(comm, partial):

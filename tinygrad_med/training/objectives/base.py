@@ -21,8 +21,11 @@ Each objective names the dataset tasks it can train on, so a VAE asked to train 
 dataset is refused before anything is written.
 """
 
+import functools
+
 import numpy
 
+from ...distributed.global_sum import all_reduce_sum
 from ...ops.dice import dice_ce_loss
 from ...ops.loss import binary_cross_entropy_with_logits, cross_entropy
 from .. import metrics as metrics_module
@@ -70,9 +73,28 @@ class Classification:
     dataset_about, hint = "classification datasets (digits, medmnist)", "pass --data digits"
     pictures, prediction = ("predictions.png",), "labels"
 
+    comm = None  # data parallel (training/parallel.py sets it): batch-level loss terms over every rank's shard
+
     def __init__(self, dataset, device="cpu"):
         self.num_classes, self.device = dataset.num_classes, device
         self.class_names = getattr(dataset, "class_names", [str(k) for k in range(self.num_classes)])
+
+    def global_sum(self, model):
+        """Under data-parallel training, the differentiable sum of a batch sum over every rank's shard
+        (distributed.all_reduce_sum); else None. Held-out batches (model.eval()) run on rank 0 alone."""
+        if self.comm is None or not model.training:
+            return None
+        return functools.partial(all_reduce_sum, comm=self.comm)
+
+    def global_mean(self, loss, count, model):
+        """``loss``, a mean over this shard's ``count`` terms (targets not ignored), as its share of the mean
+        over every rank's terms: loss W count / N, N the ranks' counts summed (a constant). DDP's mean over
+        the W ranks is then SUM / N of the global batch, not the mean of W shard means; ``loss`` itself
+        outside data-parallel training. A shard with no term gives NaN, as its mean does."""
+        if self.comm is None or not model.training:
+            return loss
+        total = self.comm.allreduce(numpy.array([count], numpy.float64), "the loss's term count")
+        return loss * (self.comm.size * count / float(total[0]))
 
     def model_options(self, dataset):
         """Keyword arguments for create_model beyond (in_channels, num_classes)."""
@@ -193,7 +215,8 @@ class Segmentation(Classification):
 
     def loss(self, model, x, y):
         out = model(x)
-        return dice_ce_loss(out, y, include_background=False), out.data.argmax(axis=1)
+        loss = dice_ce_loss(out, y, include_background=False, global_sum=self.global_sum(model))
+        return loss, out.data.argmax(axis=1)
 
     def accumulate(self, partial, loss, pred, target):
         partial["loss_sum"] += float(loss)

@@ -60,6 +60,7 @@ class Captioning(RunningSums, Classification):
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target, ignore_index=self.vocabulary.pad_id)
         wanted = numpy.asarray(target.numpy())
         real = wanted != self.vocabulary.pad_id
+        loss = self.global_mean(loss, int(real.sum()), model)  # the mean over every rank's real tokens
         hits = (numpy.asarray(logits.numpy()).reshape(len(wanted), -1).argmax(axis=1) == wanted)[real]
         return loss, {"token_accuracy": float(hits.mean())}
 

@@ -60,7 +60,9 @@ class VertexParcellation(Classification):
     def loss(self, model, x, y):
         """Cross-entropy over the labelled vertices, and the predicted labels (for the running metrics)."""
         out = model(x.x, x.graph)
-        return cross_entropy(out, y, ignore_index=IGNORE), out.data.argmax(axis=1)
+        labelled = int((numpy.asarray(y.numpy() if hasattr(y, "numpy") else y) != IGNORE).sum())
+        loss = self.global_mean(cross_entropy(out, y, ignore_index=IGNORE), labelled, model)  # over every rank's
+        return loss, out.data.argmax(axis=1)
 
     def accumulate(self, partial, loss, pred, target):
         scores = parcellation_scores(numpy.asarray(to_numpy(pred)), target, self.num_classes)
