@@ -39,6 +39,8 @@ from .. import backend
 from ..data import MissingPackageError
 from ..errors import fmt
 
+ABORT_GRACE_S = 0.5  # without it the message (and MPICH's own Abort line) was lost in ~1 abort in 10
+
 __all__ = [
     "Communicator",
     "init_process_group",
@@ -177,6 +179,7 @@ class Communicator:
     def abort(self, message, code=2):
         """Print ``message`` naming this rank and end every rank (MPI_Abort); never returns."""
         print(f"tgm distributed: rank {self.rank} of {self.size}: {message}", file=sys.stderr, flush=True)
+        time.sleep(ABORT_GRACE_S)  # MPI_Abort kills mpiexec's proxies at once: give them time to pass the line on
         self.world.Abort(code)
 
 
