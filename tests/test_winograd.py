@@ -212,9 +212,16 @@ def _geometry(x, W, **kwargs):
     return make_geometry("conv2d", 2, tm.Tensor(x), tm.Tensor(W), W.shape[2:], stride, dilation, pads)
 
 
-def test_tile_for_takes_wide_3x3_stride_1_only():
+def test_tile_for_is_off_by_default_and_takes_wide_3x3_stride_1_only_inside_winograd():
     x64, x16 = numpy.zeros((2, 64, 8, 8), numpy.float32), numpy.zeros((2, 16, 8, 8), numpy.float32)
     W64, W16 = numpy.zeros((64, 64, 3, 3), numpy.float32), numpy.zeros((16, 16, 3, 3), numpy.float32)
+    assert conv_winograd.tile_for(x64, W64, _geometry(x64, W64), 1) is None  # measured slower: not by itself
+    with conv_winograd.winograd():
+        _tile_for_inside(x64, x16, W64, W16)
+    assert conv_winograd.tile_for(x64, W64, _geometry(x64, W64), 1) is None  # the setting comes back
+
+
+def _tile_for_inside(x64, x16, W64, W16):
     assert conv_winograd.tile_for(x64, W64, _geometry(x64, W64), 1) == 2
     assert conv_winograd.tile_for(x64, W64, _geometry(x64, W64, padding=0), 1) == 2
     assert conv_winograd.tile_for(x64, W64, _geometry(x64, W64, stride=(2, 2)), 1) is None

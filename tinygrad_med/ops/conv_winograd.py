@@ -142,16 +142,20 @@ MATRICES = {m: matrices(points, m) for m, points in POINTS.items()}
 def tile_for(x, W, geometry, groups):
     """The output tile size m (2 or 4) that this convolution runs with, or None for the im2col fast path.
 
-    Taken: a convolution that ``applies`` to, with channels wide enough: C F / (C + F) >= 32 (64 -> 64 and
-    wider).  Per tile, Winograd saves GEMM work ~ C F (4 products per output instead of 9) and adds
-    transform work ~ C + F (memory passes over the tiles), so it pays on wide layers only: measured by CPU
-    time on one thread (benchmarks/results/winograd-2026-12-07.json and -run1.json, two runs), F(2x2, 3x3)
-    took 0.88-0.97x im2col's time on 64 -> 64 at 32x32 and 0.85-0.94x on 16x64x32x32 -> 64, and 1.4-1.8x on
-    the U-Net's narrower layers (16 -> 16 at 128x128, 16 -> 32, 32 -> 64).  The tile is F(2x2, 3x3), the one
-    within the accepted float32 error (module docstring).
+    Taken only inside ``winograd()`` (off by default), for a convolution that ``applies`` to, with channels
+    wide enough: C F / (C + F) >= 32 (64 -> 64 and wider).  Per tile, Winograd saves GEMM work ~ C F (4
+    products per output instead of 9) and adds transform work ~ C + F (memory passes over the tiles).
+    Measured by CPU time on one thread while other jobs held the 2 cores (benchmarks/results/
+    winograd-2026-12-07.json), F(2x2, 3x3) took 0.85-0.97x im2col's time on 64 -> 64 and 16x64x32x32 -> 64;
+    but on the quiet 2-core machine with default threads, fwd+bwd, it took 1.17-1.76x im2col's wall time at
+    every width tried (64 -> 64 at 32x32 batch 4 and 16, 128 -> 128 at 32 and 64, 256 -> 256 at 16;
+    benchmarks/results/winograd-quiet-2026-12-07.json): the transforms are memory passes that im2col's one
+    large threaded GEMM does not pay.  So the library does not take it by itself; the tile is F(2x2, 3x3),
+    the one within the accepted float32 error (module docstring).
     """
     C, F = x.shape[1], W.shape[0]
-    return 2 if applies(x, geometry, groups) and C * F >= _MIN_HARMONIC * (C + F) else None
+    wide = C * F >= _MIN_HARMONIC * (C + F)
+    return 2 if _ON[0] and applies(x, geometry, groups) and wide else None
 
 
 def applies(x, geometry, groups):
@@ -171,6 +175,21 @@ def applies(x, geometry, groups):
 
 
 _MIN_HARMONIC = 32  # C F / (C + F): the GEMM work Winograd saves per tile over the transforms' work it adds
+_ON = [False]  # inside winograd(): the wide 3x3 stride-1 convolutions run Winograd (tile_for)
+
+
+@contextlib.contextmanager
+def winograd(on=True):
+    """Context manager: conv2d 3x3 stride 1 on wide channels runs Winograd F(2x2, 3x3) on the CPU inside it.
+
+    Off by default (tile_for says why).  The choice is made in the forward and kept for its backward, so
+    ``with winograd(): y = F.conv2d(x, w, padding=1)`` then ``y.sum().backward()`` runs both by Winograd.
+    """
+    previous, _ON[0] = _ON[0], bool(on)
+    try:
+        yield
+    finally:
+        _ON[0] = previous
 
 
 # ----------------------------------------------------------------------------- the fast path
