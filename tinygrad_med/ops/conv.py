@@ -36,7 +36,7 @@ import numpy
 from .. import backend
 from ..function import Function
 from ..reference import path
-from . import conv_cpu, conv_winograd  # the fast CPU paths (Winograd for 3x3 stride 1, else conv_cpu's)
+from . import conv_cpu, conv_winograd  # the fast CPU paths (conv_cpu; Winograd for 3x3 stride 1 inside winograd())
 from .conv_args import Geometry, check_inputs, conv_output_size, make_geometry, padding_arg, tuple_arg  # noqa: F401
 from .conv_cpu import empty_cache  # re-exported
 from .conv_index import batch_first, by_group, channels_first, column_shape, offset_slices, patches

@@ -1,4 +1,4 @@
-"""Winograd minimal filtering: the CPU fast path of conv2d 3x3, stride 1, dilation 1, one group.
+"""Winograd minimal filtering: a CPU path of conv2d 3x3, stride 1, dilation 1, one group (inside winograd()).
 
 Lecture: "Convolutional neural networks - Convolution" (the 3x3 kernel slid over the 5x5 feature map).
 Reference: A. Lavin and S. Gray, "Fast Algorithms for Convolutional Neural Networks", CVPR 2016,
@@ -59,9 +59,10 @@ Not part of the math: the intermediate arrays come from and go back to ops/conv_
 (fresh 10-20 MB arrays cost ~10 ms of page faults per step on 16x64x32x32), BLAS runs on one thread
 and the alpha^2 position products are shared out to parallel threads (per_position).
 
-Speed, fwd + bwd, by CPU time on one thread (benchmarks/results/winograd-2026-12-07.json, 2 cores shared
-with other jobs): F(2x2, 3x3) pays only on wide layers, where the position GEMMs outweigh the transforms'
-memory passes; tile_for takes C F / (C + F) >= 32 and leaves the U-Net's narrower layers to im2col.
+Speed, fwd + bwd: by CPU time on one thread (benchmarks/results/winograd-2026-12-07.json, 2 cores shared
+with other jobs) F(2x2, 3x3) paid on wide layers only; by wall time with default threads on the quiet
+machine (benchmarks/bench_winograd_dispatch.py) it took 1.17-1.76x im2col's time at every width tried.
+So the library runs it only inside ``winograd()`` (tile_for), on wide layers: C F / (C + F) >= 32.
 """
 
 import contextlib
