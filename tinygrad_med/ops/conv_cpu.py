@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy
 
 from .. import backend
-from ..cpu_threads import ThreadpoolController, machine_is_busy, one_blas_thread, small_products
+from ..cpu_threads import ThreadpoolController, one_blas_thread
 from .conv_index import batch_first, by_group, channels_first, column_shape, offset_slices, patches
 
 __all__ = ["conv_forward", "conv_backward", "im2col", "col2im", "empty_cache"]
@@ -34,17 +34,13 @@ __all__ = ["conv_forward", "conv_backward", "im2col", "col2im", "empty_cache"]
 
 def conv_forward(ctx, x, W, b):
     """ConvNd.forward's y, fast: 1x1 as one batched product, a large layer by chunks, else im2col into a
-    reused buffer.  Keeps on ctx what conv_backward needs: ctx.col, the column matrix (or None).
-    BLAS on one thread throughout while the machine is busy (the thread policy: see over_chunks)."""
-    with small_products():
-        return _forward(ctx, x, W, b)
+    reused buffer.  Keeps on ctx what conv_backward needs: ctx.col, the column matrix (or None)."""
+    return _forward(ctx, x, W, b)
 
 
 def conv_backward(ctx, gy):
-    """ConvNd.backward's (gx, gW, gb), fast; the column buffer goes back to spare_buffers afterwards.
-    BLAS on one thread throughout while the machine is busy (the thread policy: see over_chunks)."""
-    with small_products():
-        return _backward(ctx, gy)
+    """ConvNd.backward's (gx, gW, gb), fast; the column buffer goes back to spare_buffers afterwards."""
+    return _backward(ctx, gy)
 
 
 def _forward(ctx, x, W, b):
@@ -244,13 +240,8 @@ def goes_by_chunks(x, geometry):
     col_bytes = x.shape[1] * math.prod(geometry.K) * x.shape[0] * math.prod(geometry.O) * x.itemsize
     within_reach = max(geometry.P[0]) <= geometry.dil[0] * (geometry.K[0] - 1)
     return (
-        ThreadpoolController is not None and not backend.on_gpu(x) and within_reach and col_bytes > _chunked_min_bytes()
+        ThreadpoolController is not None and not backend.on_gpu(x) and within_reach and col_bytes > _CHUNKED_MIN_BYTES
     )
-
-
-def _chunked_min_bytes():
-    """The column size from which a layer goes by chunks: lower while the machine is busy (over_chunks)."""
-    return min(_CHUNKED_MIN_BYTES, _CHUNKED_MIN_BYTES_BUSY) if machine_is_busy() else _CHUNKED_MIN_BYTES
 
 
 def _chunks(x, geometry):
@@ -284,15 +275,11 @@ def over_chunks(work, x, geometry):
     at a time from one shared queue, with BLAS held to one thread meanwhile (each product is small;
     two BLAS pools would fight; cpu_threads.py).
 
-    The thread policy of the CPU convolution: inside the chunks our own workers are the only threads.
-    While the machine is busy (cpu_threads.machine_is_busy) BLAS runs on one thread for the layers
-    made whole too, and layers from two chunks up go by chunks: OpenBLAS splits a product statically
-    over its threads and waits for the last, and on a machine shared with other processes one
-    descheduled thread stalls every product, while workers that take chunks as they come keep going
-    and the calling thread works rather than waits.  Measured: the U-Net step of
-    benchmarks/bench_vs_torch.py at load average ~20 on 2 cores, 4.7-6.9 s with BLAS's two threads,
-    1.2-1.4 s with one BLAS thread and every layer by chunks.  On a quiet machine the layers below
-    _CHUNKED_MIN_BYTES are made whole with BLAS's own threads, as before.
+    The thread policy of the CPU convolution: inside the chunks our own workers are the only threads,
+    and they take chunks as they come, so a descheduled worker does not hold a fixed share and the
+    calling thread works rather than waits.  Layers below _CHUNKED_MIN_BYTES are made whole with
+    BLAS's own threads.  The choice depends on the shapes only, never on the machine's load (the
+    arithmetic would then depend on it: cpu_threads.py).
     """
     chunks = list(_chunks(x, geometry))
     workers = min(_THREADS, len(chunks))
@@ -400,8 +387,7 @@ _PADDED = {}  # (shape, padding, dtype) -> a zero-bordered buffer for im2col's p
 
 _THREADS = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 8)
 _CHUNK_BYTES = 1 << 22  # column block of one chunk: fits the L2 + L3 share of a core
-_CHUNKED_MIN_BYTES = 1 << 24  # column matrices below this are made and multiplied whole (quiet machine)
-_CHUNKED_MIN_BYTES_BUSY = 2 * _CHUNK_BYTES  # ... while the machine is busy: two workers share two chunks
+_CHUNKED_MIN_BYTES = 1 << 24  # column matrices below this are made and multiplied whole
 _PARALLEL_MIN_SIZE = 1 << 20  # elements; below this, thread start-up costs more than it saves
 _IN_CHUNKS = threading.local()  # .active: this thread is one of over_chunks' workers
 _POOL = {}  # process id -> executor: a forked child (a data-loading worker) must not reuse the parent's

@@ -8,16 +8,11 @@ Function per cell type with forward and backward side by side, and one fused CUD
 each way on the GPU (kernels/rnn.cu), so a step costs two GEMMs and one launch.
 Gate order and parameter names are PyTorch's (LSTM: i, f, g, o; GRU: r, z, n).
 
-On the CPU the recurrent loops hold BLAS to one thread while the machine is busy
-(cpu_threads.small_products): each step's product is small, and a split one stalls when a BLAS
-thread is descheduled; the input projection and the weight gradients, one GEMM each over all
-steps, run outside the loops with every thread.
+The input projection and the weight gradients are one GEMM each over all steps, outside the
+recurrent loops.
 """
 
-import contextlib
-
 from .. import backend
-from ..cpu_threads import small_products
 from ..errors import ShapeError, fmt
 from ..function import Function
 from .activation import relu, tanh
@@ -107,12 +102,6 @@ class LSTMGates(Function):
     def backward(self, gh, gc):
         bwd = _lstm_gates_bwd_gpu if backend.on_gpu(gh) else _lstm_gates_bwd_cpu
         return bwd(gh, gc, self.act, self.c, self.c_new)
-
-
-def _step_threads(a):
-    """The recurrent loop's thread policy: on the CPU, BLAS on one thread while the machine is busy
-    (cpu_threads.small_products); on the GPU, nothing."""
-    return contextlib.nullcontext() if backend.on_gpu(a) else small_products()
 
 
 def _lstm_gates_fwd_cpu(gates, c):
@@ -224,16 +213,15 @@ class LSTMLayer(Function):
         hs[T * before], cs[T * before] = h0, c0
         out = hs[after : after + T] if mask is None else xp.zeros((T, N, hidden_size), x.dtype)
         self.c_new = cs[after : after + T] if mask is None else xp.empty((T, N, hidden_size), x.dtype)
-        with _step_threads(x):
-            for t in reversed(range(T)) if reverse else range(T):
-                h, c = hs[t + before], cs[t + before]
-                gates = A[t] + (W_hh @ h.T).T  # (4H, H) @ (H, N), read transposed: faster for a small N
-                h_new, self.c_new[t], A[t] = fwd(gates, c)  # A[t] now holds the activations [i f g o]
-                if mask is None:
-                    hs[t + after] = h_new  # cs[t + after] is self.c_new[t], written above
-                else:  # a padded step keeps the state and outputs 0
-                    hs[t + after], cs[t + after] = xp.where(mask[t], h_new, h), xp.where(mask[t], self.c_new[t], c)
-                    out[t] = h_new * mask[t]
+        for t in reversed(range(T)) if reverse else range(T):
+            h, c = hs[t + before], cs[t + before]
+            gates = A[t] + (W_hh @ h.T).T  # (4H, H) @ (H, N), read transposed: faster for a small N
+            h_new, self.c_new[t], A[t] = fwd(gates, c)  # A[t] now holds the activations [i f g o]
+            if mask is None:
+                hs[t + after] = h_new  # cs[t + after] is self.c_new[t], written above
+            else:  # a padded step keeps the state and outputs 0
+                hs[t + after], cs[t + after] = xp.where(mask[t], h_new, h), xp.where(mask[t], self.c_new[t], c)
+                out[t] = h_new * mask[t]
         self.x, self.W_ih, self.W_hh, self.act, self.hs, self.cs = x, W_ih, W_hh, A, hs, cs
         self.mask, self.reverse, self.before = mask, reverse, before
         self.has_bias = (b_ih is not None, b_hh is not None)
@@ -244,16 +232,15 @@ class LSTMLayer(Function):
         bwd = _lstm_gates_bwd_gpu if backend.on_gpu(gout) else _lstm_gates_bwd_cpu
         T, N, four_h = self.act.shape
         gA = xp.empty_like(self.act)  # gA[t] = dL/dA[t], the gradient of step t's gate pre-activations
-        with _step_threads(gout):
-            for t in range(T) if self.reverse else reversed(range(T)):
-                g_h_new, g_c_new = gout[t] + gh, gc
-                if self.mask is not None:
-                    m = self.mask[t]
-                    g_h_new, g_c_new, gh_keep, gc_keep = g_h_new * m, g_c_new * m, gh * ~m, gc * ~m
-                gA[t], gc = bwd(g_h_new, g_c_new, self.act[t], self.cs[t + self.before], self.c_new[t])
-                gh = gA[t] @ self.W_hh  # (N, 4H) @ (4H, H)
-                if self.mask is not None:
-                    gh, gc = gh + gh_keep, gc + gc_keep
+        for t in range(T) if self.reverse else reversed(range(T)):
+            g_h_new, g_c_new = gout[t] + gh, gc
+            if self.mask is not None:
+                m = self.mask[t]
+                g_h_new, g_c_new, gh_keep, gc_keep = g_h_new * m, g_c_new * m, gh * ~m, gc * ~m
+            gA[t], gc = bwd(g_h_new, g_c_new, self.act[t], self.cs[t + self.before], self.c_new[t])
+            gh = gA[t] @ self.W_hh  # (N, 4H) @ (4H, H)
+            if self.mask is not None:
+                gh, gc = gh + gh_keep, gc + gc_keep
         gA2 = gA.reshape(T * N, four_h)  # (T, N, 4H) -> (T*N, 4H)
         h_prev = self.hs[self.before : self.before + T].reshape(T * N, four_h // 4)
         gx = (gA2 @ self.W_ih).reshape(self.x.shape) if self.needs_input_grad[0] else None
