@@ -28,8 +28,9 @@ NCCL on the GPU runs on its own.
 Parameters that got no gradient in a pass (unused in this forward): their hooks do not fire, so
 their bucket (and every later one) starts in ``reduce_gradients()``, with zeros for the missing
 gradients.  PyTorch's default (find_unused_parameters=False) raises instead at the next iteration
-("Expected to have finished reduction in the prior iteration"); the zeros are what it gives with
-find_unused_parameters=True.  A second backward before ``reduce_gradients()`` (accumulating over
+("Expected to have finished reduction in the prior iteration"); with find_unused_parameters=True
+it too reduces zeros for a parameter unused on one rank (here its .grad becomes the mean, zeros
+where no rank used it).  A second backward before ``reduce_gradients()`` (accumulating over
 several batches) makes the buckets already started stale: they are waited for and every bucket is
 reduced again from the summed gradients.
 """
