@@ -9,8 +9,9 @@ gradient all-reduce (2 ranks: DistributedDataParallel, 8 samples per rank), the 
 Blocks alternate 1 process / 2 ranks (ABAB), each a fresh process (``mpiexec -n 2`` for 2 ranks)
 that times --steps steps after one warm-up step; the figures are medians over every timed step.
 Per step: the wall time (the slower rank's), and on 2 ranks the time spent in
-``reduce_gradients`` (copying into buckets, MPI Iallreduce, waiting: it includes waiting for the
-slower rank) against the bytes each rank all-reduces.  The same 2-rank process measures MPI's
+``reduce_gradients`` (the buckets start their MPI Iallreduce during backward, from the gradient
+hooks; this is the wait for them to finish, which includes waiting for the slower rank) against the
+bytes each rank all-reduces.  The same 2-rank process measures MPI's
 all-reduce bandwidth on message sizes from 4 KB to 16 MB (algorithm bandwidth = bytes / time).
 --bind runs both kinds of block as ranks pinned to one core each (``mpiexec -bind-to core``, one BLAS
 thread): 1 rank on 1 core against 2 ranks on 2 cores, instead of one process threading over both

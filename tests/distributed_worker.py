@@ -40,8 +40,11 @@ def train(model, batches, ddp=None):
     for x, y in batches:
         loss = F.cross_entropy((ddp or model)(x), y)
         optimizer.zero_grad()
-        loss.backward()
         if ddp is not None:
+            ddp.events = []
+        loss.backward()
+        if ddp is not None:  # every bucket's all-reduce started during backward, last layers' first
+            assert ddp.events == [("start", k) for k in range(len(ddp.buckets))], ddp.events
             ddp.reduce_gradients()
         optimizer.step()
     return {k: v.numpy() for k, v in model.state_dict().items()}

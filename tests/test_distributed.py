@@ -103,6 +103,58 @@ def test_buckets_follow_the_cap_in_reverse_order():
     assert all(numpy.array_equal(before[k], p.grad.numpy()) for k, p in model.named_parameters())
 
 
+class TwinRanks(OneRank):
+    """Two ranks with the same gradients: the sum is twice the array, the mean the array itself."""
+
+    size = 2
+
+    def iallreduce(self, array):
+        array *= 2
+        return None
+
+
+def three_bucket_model():
+    tm.manual_seed(0)
+    model = nn.Sequential(nn.Linear(100, 100), nn.Linear(100, 100), nn.Linear(100, 10)).double()
+    return model, dist.DistributedDataParallel(model, TwinRanks(), bucket_cap_mb=0.04)
+
+
+def test_buckets_start_their_all_reduce_during_backward_last_layer_first():
+    """Each bucket starts as soon as its parameters' gradients are final, in reverse layer order, while
+    backward goes on; reduce_gradients() only waits."""
+    model, ddp = three_bucket_model()
+    ddp.events = events = []
+    model[0].weight.register_post_accumulate_grad_hook(lambda p: events.append("0.weight final"))
+    x = tm.randn(3, 100, dtype=tm.float64, requires_grad=True)
+    x.register_post_accumulate_grad_hook(lambda t: events.append("input final"))
+    model(x).sum().backward()
+    events.append("backward returned")
+    ddp.reduce_gradients()
+    assert ddp.buckets == [["2.bias", "2.weight", "1.bias"], ["1.weight"], ["0.bias"], ["0.weight"]]  # float64
+    # the last layers' buckets start while backward has the first layer still to do
+    assert events[:2] == [("start", 0), ("start", 1)]
+    # the first layer's gradients (input, weight, bias) are final together, at its backward
+    assert sorted(map(str, events[2:6])) == sorted(
+        map(str, ["input final", "0.weight final", ("start", 2), ("start", 3)])
+    )
+    assert events[6:] == ["backward returned"] + [("wait", k) for k in range(4)]
+
+
+def test_accumulating_two_backwards_and_unused_parameters_reduce_the_final_sums():
+    """A second backward before reduce_gradients() re-sends the buckets already started (they held the
+    first pass's gradients); a parameter without a gradient (unused) is reduced as zeros at the end."""
+    model, ddp = three_bucket_model()
+    for _ in range(2):
+        model(tm.randn(3, 100, dtype=tm.float64)).sum().backward()
+    expected = {k: p.grad.numpy().copy() for k, p in model.named_parameters()}
+    ddp.reduce_gradients()  # twin ranks: the mean is the summed gradient itself
+    assert all(numpy.array_equal(expected[k], p.grad.numpy()) for k, p in model.named_parameters())
+    model.zero_grad()
+    model[2](model[1](tm.randn(3, 100, dtype=tm.float64))).sum().backward()  # layer 0 unused
+    ddp.reduce_gradients()
+    assert not model[0].weight.grad.numpy().any() and model[2].weight.grad.numpy().any()
+
+
 def test_convert_sync_batchnorm_keeps_order_parameters_and_state_dict():
     model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.ReLU())
     weight, keys = model[1].weight, list(model.state_dict())

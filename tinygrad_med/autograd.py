@@ -12,7 +12,17 @@ It is also ``tm.autograd``, PyTorch's namespace for the engine's switches:
 ``tm.autograd.detect_anomaly()`` / ``set_detect_anomaly(mode)`` (anomaly.py: stop at the first
 op whose forward or backward gives a NaN or an infinity) and ``increment_version(t)``
 (function.py: mark a raw write into ``t.data`` as an in-place change).
+
+Post-accumulate-grad hooks (PyTorch's ``Tensor.register_post_accumulate_grad_hook``): ``hook(leaf)``
+runs once per backward, after the leaf's ``.grad`` got its last contribution of that pass.  The engine
+counts, before the sweep, the edges (Function, input slot needing a gradient) that point at each
+hooked leaf; every Function walked (or skipped: no gradient reached it) retires its edges, and the
+hooks fire when a leaf's count reaches zero, as torch's do, also when every contribution was None.
+DistributedDataParallel uses them to start a bucket's all-reduce while backward goes on.
+Without a live hook the sweep pays one test per Function.
 """
+
+import itertools
 
 from . import anomaly, backend
 from .anomaly import detect_anomaly, is_anomaly_enabled, set_detect_anomaly
@@ -20,8 +30,66 @@ from .errors import ShapeError, fmt
 from .function import check_saved_versions, increment_version
 from .tensor import Tensor
 
-__all__ = ["run_backward", "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled", "increment_version"]
+__all__ = [
+    "run_backward",
+    "register_post_accumulate_grad_hook",
+    "detect_anomaly",
+    "set_detect_anomaly",
+    "is_anomaly_enabled",
+    "increment_version",
+]
 _ANOMALY = anomaly.STATE
+_HOOKS = {"live": 0, "keys": itertools.count()}  # live post-accumulate-grad hooks: none, no bookkeeping
+
+
+class RemovableHandle:
+    """What registering a hook returns: ``remove()`` unregisters it (again: nothing happens)."""
+
+    def __init__(self, hooks, key):
+        self.hooks, self.key = hooks, key
+
+    def remove(self):
+        if self.hooks.pop(self.key, None) is not None:
+            _HOOKS["live"] -= 1
+
+
+def register_post_accumulate_grad_hook(tensor, hook):
+    """``hook(tensor)`` after each backward's last accumulation into the leaf's ``.grad``; a handle."""
+    if not tensor.requires_grad:
+        raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+    if tensor._ctx is not None:
+        raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+    if not callable(hook):
+        raise TypeError(f"register_post_accumulate_grad_hook: expected a callable hook(tensor), got {hook!r}")
+    hooks = tensor.__dict__.setdefault("_post_accumulate_grad_hooks", {})
+    key = next(_HOOKS["keys"])
+    hooks[key] = hook
+    _HOOKS["live"] += 1
+    return RemovableHandle(hooks, key)
+
+
+class _LeafCountdown:
+    """Per hooked leaf, the contributions still to come in this backward; fires its hooks at zero."""
+
+    def __init__(self, order):
+        self.edges, self.remaining = {}, {}
+        for fn in order:  # a freed Function has no inputs here; the sweep raises when it reaches it
+            for x, need in zip(getattr(fn, "inputs", ()), getattr(fn, "needs_input_grad", ())):
+                if need and x._ctx is None and x.__dict__.get("_post_accumulate_grad_hooks"):
+                    self.edges.setdefault(fn, []).append(x)
+                    self.remaining[id(x)] = self.remaining.get(id(x), 0) + 1
+
+    def retire(self, fn):
+        """``fn`` has been walked (or skipped): its edges into hooked leaves are done."""
+        for leaf in self.edges.pop(fn, ()):
+            self.remaining[id(leaf)] -= 1
+            if self.remaining[id(leaf)] == 0:
+                _fire(leaf)
+
+
+def _fire(leaf):
+    for hook in list(leaf.__dict__.get("_post_accumulate_grad_hooks", {}).values()):
+        hook(leaf)
 
 
 def run_backward(root, gradient, retain_graph):
@@ -51,23 +119,28 @@ def run_backward(root, gradient, retain_graph):
             raise ShapeError(fmt("backward", "gradient must have the output's shape", output=root, gradient=gy))
     if root._ctx is None:
         _accumulate_leaf(root, gy)
+        if _HOOKS["live"]:
+            _fire(root)
         return
     _check_not_freed(root._ctx)
     pending = {root._ctx: [None] * len(root._ctx.outputs_meta)}
     pending[root._ctx][root._out_index] = gy
-    for fn in _topological_order(root._ctx):
+    order = _topological_order(root._ctx)
+    countdown = _LeafCountdown(order) if _HOOKS["live"] else None
+    for fn in order:
         gys = pending.pop(fn, None)
-        if gys is None:
-            continue  # no gradient flows through this Function
-        try:
-            _apply_backward(fn, gys, pending)
-        except Exception as error:
-            if _ANOMALY["on"] and "anomaly_site" in fn.__dict__:  # PyTorch prints the forward traceback
-                error.add_note(f"anomaly detection: {type(fn).__name__} was called at {fn.anomaly_site}")
-            raise
-        if not retain_graph:
-            fn.__dict__.clear()
-            fn.freed = True
+        if gys is not None:  # else no gradient flows through this Function
+            try:
+                _apply_backward(fn, gys, pending)
+            except Exception as error:
+                if _ANOMALY["on"] and "anomaly_site" in fn.__dict__:  # PyTorch prints the forward traceback
+                    error.add_note(f"anomaly detection: {type(fn).__name__} was called at {fn.anomaly_site}")
+                raise
+            if not retain_graph:
+                fn.__dict__.clear()
+                fn.freed = True
+        if countdown is not None:
+            countdown.retire(fn)
 
 
 def _check_not_freed(fn):

@@ -180,6 +180,15 @@ class Tensor:
         """
         _autograd.run_backward(self, gradient, retain_graph)
 
+    def register_post_accumulate_grad_hook(self, hook):
+        """``hook(self)`` once per backward, after this leaf's ``.grad`` is final; a handle with ``remove()``.
+
+        As PyTorch's (autograd.py tells how the engine counts the contributions still to come).
+        Raises:
+            RuntimeError on a tensor that does not require grad or is not a leaf.
+        """
+        return _autograd.register_post_accumulate_grad_hook(self, hook)
+
     # ------------------------------------------------------------------ conversion
     def numpy(self):
         """The data as a numpy array (copied from the GPU if needed)."""

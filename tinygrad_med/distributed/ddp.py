@@ -13,13 +13,26 @@ latency of a message per tensor, so the gradients are copied into flat buffers o
 ``bucket_cap_mb`` MB each, in reverse registration order (the order backward produces them:
 the last layer's first), one all-reduce per bucket.
 
-When the reduction runs.  PyTorch starts a bucket's all-reduce from a per-parameter hook as soon
-as its last gradient is accumulated, overlapping communication with the rest of backward.  Our
-autograd engine (autograd.py) has no such hook, so ``reduce_gradients()`` runs after
-``loss.backward()``: it starts every bucket's non-blocking all-reduce one after the other (the
-copy into bucket k+1 overlaps the reduction of bucket k where the transport progresses on its
-own: NCCL on the GPU; MPICH on the CPU progresses only inside MPI calls) and then waits for them
-in order.  The training loop (training/loop.py) calls it between backward and the step.
+When the reduction runs (PyTorch's Reducer).  Every parameter carries a post-accumulate-grad
+hook (``Tensor.register_post_accumulate_grad_hook``, autograd.py): when backward has accumulated a
+parameter's last gradient contribution it is marked ready, and as soon as every parameter of a
+bucket is ready the bucket is copied into its flat buffer and its non-blocking all-reduce starts,
+while backward goes on with the earlier layers.  Buckets start strictly in order (bucket k+1 only
+after bucket k, as PyTorch), so every rank issues the same collectives in the same order even if
+its hooks fire in another.  ``reduce_gradients()``, after ``loss.backward()`` (the training loop,
+training/loop.py, calls it before the step), starts the buckets not started yet and waits for every
+request with the deadline-polling ``comm.wait`` (a dead rank still aborts every rank).  MPICH on the
+CPU progresses a request only inside MPI calls, so there the overlap is the start and the copies;
+NCCL on the GPU runs on its own.
+
+Parameters that got no gradient in a pass (unused in this forward): their hooks do not fire, so
+their bucket (and every later one) starts in ``reduce_gradients()``, with zeros for the missing
+gradients.  PyTorch's default (find_unused_parameters=False) raises instead at the next iteration
+("Expected to have finished reduction in the prior iteration"); with find_unused_parameters=True
+it too reduces zeros for a parameter unused on one rank (here its .grad becomes the mean, zeros
+where no rank used it).  A second backward before ``reduce_gradients()`` (accumulating over
+several batches) makes the buckets already started stale: they are waited for and every bucket is
+reduced again from the summed gradients.
 """
 
 from .. import backend
@@ -43,7 +56,8 @@ class DistributedDataParallel(Module):
 
     Lecture: "MORE ON OPTIMIZATION" (the gradient of a mean loss over a batch is the mean over its shards).
     Forward:  y = module(x) on this rank's shard (with broadcast_buffers, rank 0's buffers first, as PyTorch)
-    Backward: after ``loss.backward()``, ``reduce_gradients()``: p.grad <- (1/W) sum over ranks of p.grad
+    Backward: buckets start their all-reduce during ``loss.backward()`` (post-accumulate-grad hooks);
+              ``reduce_gradients()`` finishes them: p.grad <- (1/W) sum over ranks of p.grad
     Shapes:   as ``module``'s; the batch is the rank's shard of B/W samples.
 
     Args:
@@ -54,6 +68,7 @@ class DistributedDataParallel(Module):
     Attributes:
         module: the wrapped module (``state_dict`` keys get the prefix ``module.``, as in PyTorch).
         buckets: lists of parameter names, the order they are reduced in.
+        events: None, or a list that gets ("start", k) and ("wait", k) per bucket k (tests, profiling).
     Raises:
         ValueError outside a process group, or for a bucket_cap_mb <= 0.
     """
@@ -69,6 +84,15 @@ class DistributedDataParallel(Module):
         broadcast_module(module, comm)
         self.buckets = _plan_buckets(module, int(bucket_cap_mb * 2**20))
         self.bytes_per_step = sum(_bucket_bytes(module, names) for names in self.buckets)
+        params = dict(module.named_parameters())
+        self._bucket_params = [[params[name] for name in names] for names in self.buckets]
+        self.events = None
+        self._reset()
+        self._hook_handles = [
+            p.register_post_accumulate_grad_hook(lambda p, k=k: self._ready(k, p))
+            for k, bucket in enumerate(self._bucket_params)
+            for p in bucket
+        ]
 
     def forward(self, *args, **kwargs):
         if self.broadcast_buffers and self.training and self.comm.size > 1:
@@ -77,17 +101,52 @@ class DistributedDataParallel(Module):
                     self.comm.broadcast(buffer.data, 0, what=f"broadcast of buffer {name}")
         return self.module(*args, **kwargs)
 
+    def _reset(self):
+        self._waiting = [len(bucket) for bucket in self._bucket_params]  # parameters not ready, per bucket
+        self._seen = [set() for _ in self._bucket_params]
+        self._started, self._stale = [], False  # (flat buffer, request) of buckets 0, 1, ... in order
+
+    def _ready(self, k, p):
+        """Hook: ``p``'s gradient is final for this backward; start every bucket now complete, in order."""
+        if k < len(self._started):
+            self._stale = True  # a second backward before reduce_gradients(): what was sent is partial
+            return
+        if id(p) not in self._seen[k]:
+            self._seen[k].add(id(p))
+            self._waiting[k] -= 1
+        while len(self._started) < len(self.buckets) and self._waiting[len(self._started)] == 0:
+            self._start(len(self._started))
+
+    def _start(self, k):
+        flat = _flatten(self._bucket_params[k])
+        self._started.append((flat, self.comm.iallreduce(flat)))
+        if self.events is not None:
+            self.events.append(("start", k))
+
     def reduce_gradients(self):
-        """p.grad <- the mean over ranks of p.grad, bucket by bucket (a missing grad counts as zeros)."""
-        params = dict(self.module.named_parameters())
-        pending = []
-        for names in self.buckets:  # start every bucket's reduction ...
-            flat = _flatten([params[name] for name in names])
-            pending.append((names, flat, self.comm.iallreduce(flat)))
-        for index, (names, flat, handle) in enumerate(pending):  # ... then finish them in the same order
-            self.comm.wait(handle, f"all-reduce of gradient bucket {index + 1} of {len(pending)} ({names[0]}, ...)")
+        """p.grad <- the mean over ranks of p.grad, bucket by bucket (a missing grad counts as zeros).
+
+        Starts the buckets backward has not started (their parameters got no gradient), then waits
+        for every bucket in order."""
+        if self._stale:  # finish what was sent (every rank sent it), then reduce the full sums afresh
+            for k in range(len(self._started)):
+                self._finish(k)
+            self._reset()
+        while len(self._started) < len(self.buckets):
+            self._start(len(self._started))
+        for k in range(len(self.buckets)):
+            flat = self._finish(k)
             flat /= self.comm.size
-            _unflatten(flat, [params[name] for name in names])
+            _unflatten(flat, self._bucket_params[k])
+        self._reset()
+
+    def _finish(self, k):
+        flat, handle = self._started[k]
+        names = self.buckets[k]
+        self.comm.wait(handle, f"all-reduce of gradient bucket {k + 1} of {len(self.buckets)} ({names[0]}, ...)")
+        if self.events is not None:
+            self.events.append(("wait", k))
+        return flat
 
 
 def _plan_buckets(module, cap_bytes):
