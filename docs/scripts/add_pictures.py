@@ -1,5 +1,5 @@
 """Commit the pictures of one real `tgm train` run to the site: its PNGs go to docs/pictures/<model>-<data>/
-(shrunk to 256 colours when large) with a manifest.json saying the command, seed, commit, date, wall time, load
+(large ones shrunk) with a manifest.json saying the command, seed, commit, date, wall time, load
 average and the run's held-out result (from its summary.json), which the model's page shows as each caption.
 
     python3 docs/scripts/add_pictures.py RUN_FOLDER --model unet --data nuclei --seed 0 \
@@ -29,7 +29,8 @@ def held_out(summary):
 
 
 def copy_picture(source, target):
-    """Copy a PNG; one over LARGE bytes is resized (aspect kept) to SIDE pixels and cut to 256 colours."""
+    """Copy a PNG; one over LARGE bytes is resized (aspect kept) to at most SIDE pixels and saved without its
+    alpha channel, optimised. Still lossless: cutting to 256 colours put red specks in the grey micrographs."""
     if os.path.getsize(source) <= LARGE:
         shutil.copyfile(source, target)
         return
@@ -37,7 +38,7 @@ def copy_picture(source, target):
 
     with Image.open(source) as image:
         image.thumbnail((SIDE, SIDE))
-        image.convert("RGB").quantize(256).save(target, optimize=True)
+        image.convert("RGB").save(target, optimize=True)
 
 
 def main(argv=None):

@@ -159,6 +159,9 @@ def model_page(name):
 def models_index():
     from tinygrad_med.models import MODELS
 
-    rows = ["# Models\n", "Every model `tgm train` knows, one page each.\n", "| model | what it is |", "|---|---|"]
-    rows += [f"| [`{name}`]({name}.md) | {about} |" for name, (_, about) in sorted(MODELS.items())]
+    rows = ["# Models\n", "Every model `tgm train` knows, one page each.\n"]
+    rows += ["| model | what it is | pictures of a run on |", "|---|---|---|"]
+    for name, (_, about) in sorted(MODELS.items()):
+        runs = ", ".join(manifest["data"] for _, manifest in _runs(name)) or "-"
+        rows.append(f"| [`{name}`]({name}.md) | {about} | {runs} |")
     return "\n".join(rows) + "\n"
