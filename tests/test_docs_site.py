@@ -112,6 +112,17 @@ def test_model_pages_show_their_committed_pictures(site):
     assert sum(sizes) < 8_000_000, f"docs/pictures/ holds {sum(sizes):,} bytes; keep it under 8 MB"
 
 
+def test_a_model_without_pictures_says_so():
+    sys.path.insert(0, os.path.join(ROOT, "docs", "scripts"))
+    try:
+        import site_models
+    finally:
+        sys.path.pop(0)
+    assert "No pictures committed yet" in site_models.pictures("a_model_with_no_run")
+    shown = site_models.pictures("unet")
+    assert "No pictures committed yet" not in shown and "](../pictures/unet-nuclei/predictions.png)" in shown
+
+
 def test_no_page_fetches_anything_at_view_time(site):
     external = re.compile(
         r"<(?:script|img|iframe)[^>]*\ssrc=\"(https?:)?//|<link[^>]*rel=\"stylesheet\"[^>]*href=\"(https?:)?//"
