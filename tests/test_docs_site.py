@@ -10,6 +10,7 @@ import glob
 import html.parser
 import http.server
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -74,6 +75,52 @@ def test_site_has_the_pages_the_package_defines(site):
     assert "ConvNd" in conv and "col2im" in conv  # and the reference code
     cli = (site / "cli" / "index.html").read_text()
     assert "tgm train" in cli and "--quick" in cli
+
+
+def _manifests():
+    """{folder name: manifest} of the pictures committed under docs/pictures/ (real `tgm train` runs)."""
+    found = {}
+    for path in sorted(glob.glob(f"{ROOT}/docs/pictures/*/manifest.json")):
+        with open(path) as handle:
+            found[os.path.basename(os.path.dirname(path))] = json.load(handle)
+    return found
+
+
+def test_model_pages_show_their_committed_pictures(site):
+    from tinygrad_med.models import MODELS
+
+    manifests = _manifests()
+    assert manifests, "no run's pictures are committed under docs/pictures/"
+    pictured = {manifest["model"] for manifest in manifests.values()}
+    for folder, manifest in manifests.items():
+        assert folder == f"{manifest['model']}-{manifest['data']}" and manifest["model"] in MODELS, folder
+        assert manifest["command"].startswith(f"tgm train {manifest['model']} --data {manifest['data']}"), folder
+        assert len(manifest["commit"]) == 40 and manifest["metrics"] and manifest["pictures"], folder
+        page = (site / "models" / manifest["model"] / "index.html").read_text()
+        parsed = _Dom()
+        parsed.feed(page)
+        for picture in manifest["pictures"]:
+            src = f"../../pictures/{folder}/{picture}"
+            assert src in parsed.images, f"models/{manifest['model']}: {src} is not shown"
+            assert (site / "pictures" / folder / picture).stat().st_size > 1000, f"{folder}/{picture} is empty"
+        assert manifest["command"] in page and manifest["date"] in page, f"{folder}: caption lacks command or date"
+        assert "No pictures committed yet" not in page, folder
+    for name in set(MODELS) - pictured:
+        page = (site / "models" / name / "index.html").read_text()
+        assert "No pictures committed yet" in page and "/pictures/" not in page, name
+    sizes = [os.path.getsize(path) for path in glob.glob(f"{ROOT}/docs/pictures/**/*", recursive=True)]
+    assert sum(sizes) < 8_000_000, f"docs/pictures/ holds {sum(sizes):,} bytes; keep it under 8 MB"
+
+
+def test_a_model_without_pictures_says_so():
+    sys.path.insert(0, os.path.join(ROOT, "docs", "scripts"))
+    try:
+        import site_models
+    finally:
+        sys.path.pop(0)
+    assert "No pictures committed yet" in site_models.pictures("a_model_with_no_run")
+    shown = site_models.pictures("unet")
+    assert "No pictures committed yet" not in shown and "](../pictures/unet-nuclei/predictions.png)" in shown
 
 
 def test_no_page_fetches_anything_at_view_time(site):

@@ -5,7 +5,8 @@ getting-started.md   the README's two commands and its dozen-line example
 cli.md               `tgm --help` of every subcommand, from the argparse parsers
 lecture-map.md       the README's table "The lecture, slide by slide", each piece a link
 ops/*.md             one page per op family (docs/scripts/site_ops.py)
-models/*.md          one page per `tgm train` model (docs/scripts/site_models.py)
+models/*.md          one page per `tgm train` model (docs/scripts/site_models.py), with the pictures of
+                     real runs committed under docs/pictures/ (docs/scripts/add_pictures.py)
 notebooks/index.md   the notebooks of docs/notebooks/ (rendered by mkdocs-jupyter)
 """
 
@@ -72,7 +73,7 @@ def home():
             "- [Getting started](getting-started.md): install, the main job, a dozen lines of code.",
             "- [The lecture, slide by slide](lecture-map.md): every section of the lecture and where it lives.",
             "- [Ops](ops/index.md): one page per op family: formulas, code, CUDA kernel, checks, speed.",
-            "- [Models](models/index.md): layers, shapes, parameter counts and training results.",
+            "- [Models](models/index.md): layers, shapes, parameter counts, training results and pictures.",
             "- [Notebooks](notebooks/index.md): worked examples to run.",
             "- [The `tgm` command](cli.md): every subcommand and option.\n",
             "The convolution as the lecture writes it, one formula of many on the op pages:\n",

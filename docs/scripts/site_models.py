@@ -1,5 +1,7 @@
 """One page per model of `tgm train`: its layers table (shapes from a forward pass on a small input, parameter
-counts from the model) and its `tgm train` results read from benchmarks/results/train-seeds-*.json.
+counts from the model), its `tgm train` results read from benchmarks/results/train-seeds-*.json, and the
+pictures real `tgm train` runs drew, committed under docs/pictures/<model>-<data>/ with a manifest.json saying
+which command, seed, commit and date made them and what the run scored (docs/scripts/add_pictures.py).
 """
 
 import glob
@@ -101,6 +103,37 @@ def train_results(name):
     return "\n".join(out) if out else "No `tgm train` result for this model in `benchmarks/results/` yet.\n"
 
 
+def _runs(name):
+    """[(folder name, manifest)] of docs/pictures/<name>-<data>/ (one per committed run of this model)."""
+    runs = []
+    for path in sorted(glob.glob(os.path.join(ROOT, "docs", "pictures", "*", "manifest.json"))):
+        with open(path) as handle:
+            manifest = json.load(handle)
+        if manifest.get("model") == name:
+            runs.append((os.path.basename(os.path.dirname(path)), manifest))
+    return runs
+
+
+def pictures(name):
+    """Markdown of the model's committed pictures, each captioned with the command and date that drew it."""
+    runs = _runs(name)
+    if not runs:
+        return f"No pictures committed yet for `{name}` (docs/scripts/add_pictures.py adds a run's).\n"
+    out = []
+    for folder, manifest in runs:
+        metrics = ", ".join(f"{key} {value:.4g}" for key, value in manifest.get("metrics", {}).items())
+        out += [
+            f"### `{manifest['command']}`\n",
+            f"Drawn {manifest['date']} by commit `{manifest['commit'][:10]}`, seed {manifest['seed']}, "
+            f"{manifest['wall_seconds']:.0f} s wall time at load average {manifest['load_average']}. "
+            f"Held-out result of this run: {metrics or 'none logged'}.\n",
+        ]
+        for picture in manifest["pictures"]:
+            caption = f"{picture} from `{manifest['command']}` ({manifest['date']})"
+            out += [f"![{caption}](../pictures/{folder}/{picture})\n", f"*{caption}*\n"]
+    return "\n".join(out)
+
+
 def model_page(name):
     """Markdown of models/<name>.md."""
     from tinygrad_med.models import MODELS
@@ -117,6 +150,8 @@ def model_page(name):
             table + "\n",
             "## Training results\n",
             train_results(name),
+            "## Pictures\n",
+            pictures(name),
         ]
     )
 
@@ -124,6 +159,9 @@ def model_page(name):
 def models_index():
     from tinygrad_med.models import MODELS
 
-    rows = ["# Models\n", "Every model `tgm train` knows, one page each.\n", "| model | what it is |", "|---|---|"]
-    rows += [f"| [`{name}`]({name}.md) | {about} |" for name, (_, about) in sorted(MODELS.items())]
+    rows = ["# Models\n", "Every model `tgm train` knows, one page each.\n"]
+    rows += ["| model | what it is | pictures of a run on |", "|---|---|---|"]
+    for name, (_, about) in sorted(MODELS.items()):
+        runs = ", ".join(manifest["data"] for _, manifest in _runs(name)) or "-"
+        rows.append(f"| [`{name}`]({name}.md) | {about} | {runs} |")
     return "\n".join(rows) + "\n"
