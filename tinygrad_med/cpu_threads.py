@@ -1,7 +1,8 @@
 """CPU threads: hold NumPy's BLAS to one thread where our own threads do the splitting.
 
-``one_blas_thread()`` is the one place that sets the limit: ops/conv_cpu.py's chunk workers hold it
-(two pools of threads would fight).  Everywhere else BLAS keeps its own threads.
+``blas_thread_limit(count)`` is the one place that sets the limit: ops/conv_cpu.py's chunk workers hold it at
+one (two pools of threads would fight), as do the training objectives whose products are small
+(``blas_threads = 1``).  Everywhere else BLAS keeps its own threads.
 
 Not load-dependent, on purpose.  A policy that dropped BLAS to one thread while other processes
 filled the cores (tried on 2026-12-07: it made an LSTM step at load 12-15 go from 1,016-3,796 ms to
@@ -19,7 +20,7 @@ try:
 except ImportError:  # pragma: no cover - threadpoolctl is in install_requires
     ThreadpoolController = None
 
-__all__ = ["one_blas_thread", "blas_threads", "has_control"]
+__all__ = ["one_blas_thread", "blas_thread_limit", "blas_threads", "has_control"]
 
 _CONTROLLER = []  # [the BLAS libraries' controllers], found on first use (the search takes ~0.4 ms)
 
@@ -36,22 +37,28 @@ def _blas_libraries():
 
 
 @contextlib.contextmanager
-def one_blas_thread():
-    """Context manager: NumPy's BLAS runs on one thread inside it, and on as many as before after it.
+def blas_thread_limit(count):
+    """Context manager: NumPy's BLAS runs on at most ``count`` threads inside it (None: left as it is), and on
+    as many as before after it.
 
     Calls each BLAS library's own get/set function once each way (a few microseconds; threadpoolctl's
     ``limit()`` re-reads every library and takes ~80 us); nested uses cost one get each.
     """
-    libraries = _blas_libraries() if has_control() else []
+    libraries = _blas_libraries() if has_control() and count is not None else []
     before = [lib.num_threads for lib in libraries]
-    changed = [(lib, n) for lib, n in zip(libraries, before, strict=True) if n != 1]
+    changed = [(lib, n) for lib, n in zip(libraries, before, strict=True) if n > count]
     for lib, _ in changed:
-        lib.set_num_threads(1)
+        lib.set_num_threads(count)
     try:
         yield
     finally:
         for lib, n in changed:
             lib.set_num_threads(n)
+
+
+def one_blas_thread():
+    """Context manager: NumPy's BLAS on one thread inside it (blas_thread_limit(1))."""
+    return blas_thread_limit(1)
 
 
 def blas_threads():

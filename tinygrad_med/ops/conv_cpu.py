@@ -26,7 +26,7 @@ from .. import backend
 from ..cpu_threads import ThreadpoolController, one_blas_thread
 from .conv_index import batch_first, by_group, channels_first, column_shape, offset_slices, patches
 
-__all__ = ["conv_forward", "conv_backward", "im2col", "col2im", "empty_cache"]
+__all__ = ["conv_forward", "conv_backward", "im2col", "col2im", "empty_cache", "thread_pool", "worker_count"]
 
 
 # ----------------------------------------------------------------------------- the convolution, fast
@@ -287,7 +287,7 @@ def over_chunks(work, x, geometry):
         return [work(chunks)]
     queue = _SharedQueue(chunks)
     with one_blas_thread():
-        helpers = [_pool().submit(_as_chunk_worker, work, queue) for _ in range(workers - 1)]
+        helpers = [thread_pool().submit(_as_chunk_worker, work, queue) for _ in range(workers - 1)]
         mine = _as_chunk_worker(work, queue)
         return [mine] + [h.result() for h in helpers]
 
@@ -351,7 +351,7 @@ def by_channel_blocks(fn, C, size):
         fn(slice(None))
         return
     bounds = [C * i // workers for i in range(workers + 1)]
-    list(_pool().map(fn, [slice(a, b) for a, b in zip(bounds, bounds[1:], strict=False)]))
+    list(thread_pool().map(fn, [slice(a, b) for a, b in zip(bounds, bounds[1:], strict=False)]))
 
 
 class _SpareBuffers:
@@ -393,7 +393,13 @@ _IN_CHUNKS = threading.local()  # .active: this thread is one of over_chunks' wo
 _POOL = {}  # process id -> executor: a forked child (a data-loading worker) must not reuse the parent's
 
 
-def _pool():
+def worker_count():
+    """How many threads the CPU convolution's work is shared out to (the cores, at most 8)."""
+    return _THREADS
+
+
+def thread_pool():
+    """The CPU convolution's worker threads (worker_count() of them), made once per process."""
     if os.getpid() not in _POOL:
         _POOL.clear()
         _POOL[os.getpid()] = ThreadPoolExecutor(_THREADS, thread_name_prefix="tgm-conv")

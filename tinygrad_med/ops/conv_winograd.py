@@ -68,17 +68,11 @@ So the library runs it only inside ``winograd()`` (tile_for), on wide layers: C 
 import contextlib
 import fractions
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy
 from numpy.lib.stride_tricks import as_strided
 
-try:  # optional: without it the transforms' small products run on BLAS's default threads
-    from threadpoolctl import ThreadpoolController
-except ImportError:
-    ThreadpoolController = None
-
+from ..cpu_threads import one_blas_thread
 from . import conv_cpu
 from .conv_cpu import spare_buffers
 
@@ -364,7 +358,7 @@ def per_position(A, B):
     step, 16 products each waiting for the second thread.  A (P, a, b), B (P, b, c) -> (P, a, c).
     """
     out = spare_buffers.take((A.shape[0], A.shape[1], B.shape[2]), numpy.result_type(A, B))
-    workers = min(_THREADS, A.shape[0])
+    workers = min(conv_cpu.worker_count(), A.shape[0])
     bounds = [A.shape[0] * i // workers for i in range(workers + 1)]
 
     def part(k):
@@ -373,29 +367,5 @@ def per_position(A, B):
     if workers <= 1:
         part(0)
     else:
-        list(_pool().map(part, range(workers)))
+        list(conv_cpu.thread_pool().map(part, range(workers)))
     return out
-
-
-def one_blas_thread():
-    """A context holding BLAS to one thread for the whole Winograd computation (per_position makes its own
-    threads).  The transforms' (alpha, alpha) @ (alpha, long) products read and write memory once per
-    multiply-add; a second BLAS thread only adds its start and its wait.  Without threadpoolctl, nothing
-    changes.  The limit is process-wide, as ops/conv_cpu.py::over_chunks's."""
-    if ThreadpoolController is None:
-        return contextlib.nullcontext()
-    if not _BLAS:
-        _BLAS.append(ThreadpoolController())  # finds NumPy's BLAS once
-    return _BLAS[0].limit(limits=1, user_api="blas")
-
-
-def _pool():
-    if os.getpid() not in _POOL:  # a forked child (a data-loading worker) must not reuse the parent's threads
-        _POOL.clear()
-        _POOL[os.getpid()] = ThreadPoolExecutor(_THREADS, thread_name_prefix="tgm-winograd")
-    return _POOL[os.getpid()]
-
-
-_THREADS = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 8)
-_BLAS = []  # the ThreadpoolController, made on first use
-_POOL = {}  # process id -> executor

@@ -48,6 +48,7 @@ import numpy
 
 from .. import autograd
 from ..backend import get_xp
+from ..cpu_threads import blas_thread_limit
 from ..data import DataLoader
 from ..data.registry import get_dataset
 from ..errors import CheckpointError, fmt
@@ -134,7 +135,7 @@ class Trainer:
             os.makedirs(self.out, exist_ok=True)
         previous = _install_sigint(self)
         try:
-            with _blas_threads(getattr(self.objective, "blas_threads", None)):
+            with blas_thread_limit(getattr(self.objective, "blas_threads", None)):  # 1 where products are small
                 while self.epoch < self.config["epochs"]:
                     finished = self.train_epoch(on_step)
                     if not finished:
@@ -381,19 +382,6 @@ def _eval_mode(model):
             yield
     finally:
         model.train()
-
-
-@contextlib.contextmanager
-def _blas_threads(count):
-    """BLAS held to ``count`` threads while the run trains (None: left as it is). An objective whose
-    products are small sets 1 (the captioner: idle BLAS workers spin, 26 s -> 1.2 s on 2 shared cores)."""
-    if count is None:
-        yield
-        return
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(count, user_api="blas"):
-        yield
 
 
 def _install_sigint(trainer):
