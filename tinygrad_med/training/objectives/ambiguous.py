@@ -22,7 +22,7 @@ from ... import random
 from ...factory import tensor
 from ..metrics import SegmentationCounts
 from .base import Segmentation, picture_path, plots, to_numpy
-from .generative import ProbabilisticSegmentation
+from .generative import ProbabilisticSegmentation, generalized_energy_distance, pairwise_distances
 
 __all__ = [
     "AmbiguousSegmentation",
@@ -136,41 +136,3 @@ def plots_ambiguous():
     from .. import plots_ambiguous as module
 
     return module
-
-
-def pairwise_distances(a, b, num_classes):
-    """d(a_i, b_j) = 1 - IoU for every pair of label maps, averaged over the foreground classes present.
-
-    Forward:  d(A, B) = mean over the classes k >= 1 present in A or B of 1 - |A_k & B_k| / |A_k | B_k|,
-              0 when neither holds a foreground pixel (generative.energy_distance's d, all pairs at once:
-              |A_k & B_k| is a matrix product of the flattened 0/1 maps)
-    Shapes:   a (M, *S), b (R, *S) labels -> (M, R) float64
-    """
-    a, b = numpy.asarray(a).reshape(len(a), -1), numpy.asarray(b).reshape(len(b), -1)
-    total, present = numpy.zeros((len(a), len(b))), numpy.zeros((len(a), len(b)))
-    for k in range(1, num_classes):
-        a_k, b_k = (a == k).astype(numpy.float64), (b == k).astype(numpy.float64)
-        intersection = a_k @ b_k.T  # (M, P) @ (P, R) -> (M, R)
-        union = a_k.sum(axis=1)[:, None] + b_k.sum(axis=1)[None, :] - intersection
-        total += numpy.where(union > 0, 1.0 - intersection / numpy.maximum(union, 1.0), 0.0)
-        present += union > 0
-    return numpy.where(present > 0, total / numpy.maximum(present, 1.0), 0.0)
-
-
-def generalized_energy_distance(samples, annotations, num_classes):
-    """The squared generalised energy distance between hypotheses and annotations, and their diversities.
-
-    Reference: Kohl et al., arXiv:1806.05034, eq. 5.
-    Forward:  D^2 = 2/(M R) sum_{m,r} d(S_m, Y_r) - E_{m != m'} d(S_m, S_m') - E_{r != r'} d(Y_r, Y_r')
-              (an expectation over no pair, M = 1 or R = 1, is 0)
-    Shapes:   samples (M, *S), annotations (R, *S) labels -> (D^2, sample diversity, annotation diversity)
-    """
-
-    def diversity(maps):
-        distances = pairwise_distances(maps, maps, num_classes)
-        pairs = len(maps) * (len(maps) - 1)
-        return float(distances.sum() / pairs) if pairs else 0.0  # the diagonal d(S, S) is 0
-
-    cross = float(pairwise_distances(samples, annotations, num_classes).mean())
-    sample_diversity, annotation_diversity = diversity(samples), diversity(annotations)
-    return 2.0 * cross - sample_diversity - annotation_diversity, sample_diversity, annotation_diversity

@@ -32,8 +32,6 @@ the run's generator: ``tgm eval`` repeats the numbers of the run's summary, and 
 change the training that follows it (so --resume stays exact).
 """
 
-import itertools
-
 import numpy
 
 from ...errors import ShapeError, fmt
@@ -43,7 +41,14 @@ from ...ops.kl import kl_normal, reparameterize
 from ..metrics import SegmentationCounts
 from .base import Segmentation, picture_path, plots, to_numpy
 
-__all__ = ["Reconstruction", "VariationalReconstruction", "ProbabilisticSegmentation", "energy_distance"]
+__all__ = [
+    "Reconstruction",
+    "VariationalReconstruction",
+    "ProbabilisticSegmentation",
+    "energy_distance",
+    "generalized_energy_distance",
+    "pairwise_distances",
+]
 
 SAMPLES = 16  # segmentations drawn per held-out image (Probabilistic U-Net)
 FREE_BITS = 1.5  # nats per latent dimension the VAE's KL term leaves unpenalised (Kingma et al. 2016)
@@ -320,21 +325,46 @@ def energy_distance(samples, truth, num_classes):
     """The squared generalised energy distance of sampled segmentations to one annotation, and their diversity.
 
     Reference: Kohl et al., arXiv:1806.05034, eq. 5 (one annotation Y, so E d(Y, Y') = 0).
-    Forward:  d(A, B) = mean over the foreground classes k present in A or B of 1 - |A_k & B_k| / |A_k | B_k|
-              (0 when neither holds a foreground pixel);
-              D^2 = 2/M sum_m d(S_m, Y) - 1/(M(M-1)) sum_{m != m'} d(S_m, S_m')
+    Forward:  D^2 = 2/M sum_m d(S_m, Y) - 1/(M(M-1)) sum_{m != m'} d(S_m, S_m')  (d: pairwise_distances)
     Shapes:   samples (M, *S) labels, truth (*S) labels -> (D^2, diversity = the second mean)
     """
-    to_truth = numpy.mean([_distance(s, truth, num_classes) for s in samples])
-    pairs = [_distance(a, b, num_classes) for a, b in itertools.combinations(samples, 2)]
-    diversity = float(numpy.mean(pairs)) if pairs else 0.0
-    return float(2.0 * to_truth - diversity), diversity
+    ged, diversity, _ = generalized_energy_distance(samples, numpy.asarray(truth)[None], num_classes)
+    return ged, diversity
 
 
-def _distance(a, b, num_classes):
-    values = []
+def pairwise_distances(a, b, num_classes):
+    """d(a_i, b_j) = 1 - IoU for every pair of label maps, averaged over the foreground classes present.
+
+    Forward:  d(A, B) = mean over the classes k >= 1 present in A or B of 1 - |A_k & B_k| / |A_k | B_k|,
+              0 when neither holds a foreground pixel (all pairs at once:
+              |A_k & B_k| is a matrix product of the flattened 0/1 maps)
+    Shapes:   a (M, *S), b (R, *S) labels -> (M, R) float64
+    """
+    a, b = numpy.asarray(a).reshape(len(a), -1), numpy.asarray(b).reshape(len(b), -1)
+    total, present = numpy.zeros((len(a), len(b))), numpy.zeros((len(a), len(b)))
     for k in range(1, num_classes):
-        union = numpy.count_nonzero((a == k) | (b == k))
-        if union:
-            values.append(1.0 - numpy.count_nonzero((a == k) & (b == k)) / union)
-    return float(numpy.mean(values)) if values else 0.0
+        a_k, b_k = (a == k).astype(numpy.float64), (b == k).astype(numpy.float64)
+        intersection = a_k @ b_k.T  # (M, P) @ (P, R) -> (M, R)
+        union = a_k.sum(axis=1)[:, None] + b_k.sum(axis=1)[None, :] - intersection
+        total += numpy.where(union > 0, 1.0 - intersection / numpy.maximum(union, 1.0), 0.0)
+        present += union > 0
+    return numpy.where(present > 0, total / numpy.maximum(present, 1.0), 0.0)
+
+
+def generalized_energy_distance(samples, annotations, num_classes):
+    """The squared generalised energy distance between hypotheses and annotations, and their diversities.
+
+    Reference: Kohl et al., arXiv:1806.05034, eq. 5.
+    Forward:  D^2 = 2/(M R) sum_{m,r} d(S_m, Y_r) - E_{m != m'} d(S_m, S_m') - E_{r != r'} d(Y_r, Y_r')
+              (an expectation over no pair, M = 1 or R = 1, is 0)
+    Shapes:   samples (M, *S), annotations (R, *S) labels -> (D^2, sample diversity, annotation diversity)
+    """
+
+    def diversity(maps):
+        distances = pairwise_distances(maps, maps, num_classes)
+        pairs = len(maps) * (len(maps) - 1)
+        return float(distances.sum() / pairs) if pairs else 0.0  # the diagonal d(S, S) is 0
+
+    cross = float(pairwise_distances(samples, annotations, num_classes).mean())
+    sample_diversity, annotation_diversity = diversity(samples), diversity(annotations)
+    return 2.0 * cross - sample_diversity - annotation_diversity, sample_diversity, annotation_diversity
