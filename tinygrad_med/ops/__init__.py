@@ -28,6 +28,7 @@ conv_args.py       argument checks and output sizes shared by the two
 int_args.py        the int-tuple arguments (kernel_size, stride, padding, ...) of conv, pool, resample
 conv_index.py      im2col's index map (strided patches, offset slices) and GEMM layouts, shared by the two
 conv_cpu.py        fast CPU path of conv: 1x1 shortcut, chunks, threads, reused column buffers
+conv_rows.py       its pixel-major products: im2row @ W_rows per chunk, per-thread scratch buffers
 pool.py            max_pool1d-3d avg_pool1d-3d                  <-> kernels/pool.cu
 adaptive_pool.py   adaptive_avg/max_pool1d-3d, max_unpool1d-3d (global average pooling)
 pool_args.py       argument checks, the Window geometry and output sizes shared by the two

@@ -162,9 +162,9 @@ class ConvNd(Function):
 
 def conv_by_im2col(x, W, geometry, groups):
     """y = W @ im2col(x) per group.  x (N, C, *I), W (F, C/g, *K) -> y (N, F, *O), col (C*prod K, N*prod O)."""
-    xp, N, F = backend.get_xp(x), x.shape[0], W.shape[0]
+    N, F = x.shape[0], W.shape[0]
     col = im2col(x, geometry)
-    y_t = xp.matmul(W.reshape(groups, F // groups, -1), by_group(col, groups))  # (g, F/g, N*O)
+    y_t = _columns_product(x)(W.reshape(groups, F // groups, -1), by_group(col, groups))  # (g, F/g, N*O)
     return batch_first(y_t, N, geometry.O), col
 
 
@@ -177,7 +177,7 @@ def conv_transpose_by_col2im(x_t, W, geometry, out_shape, out=None):
     W_g = W.reshape(groups, W.shape[0] // groups, -1)  # (g, F/g, C/g * prod K)
     if out is None:
         out = xp.empty((W_g.shape[2] * groups, x_t.shape[2]), x_t.dtype)
-    xp.matmul(W_g.swapaxes(-1, -2), x_t, out=out.reshape(groups, W_g.shape[2], -1))
+    _columns_product(x_t)(W_g.swapaxes(-1, -2), x_t, out=out.reshape(groups, W_g.shape[2], -1))
     return col2im(out, out_shape, geometry)
 
 
@@ -186,7 +186,14 @@ def weight_grad(col, gy_t):
     the inner one of a non-transposed left operand.  col (C * prod K, N * prod O), gy_t (g, F/g, N * prod O)
     -> (g, F/g, C/g * prod K)."""
     xp, groups = backend.get_xp(col), gy_t.shape[0]
-    return xp.matmul(by_group(col, groups), gy_t.swapaxes(-1, -2)).swapaxes(-1, -2)
+    product = path(col, xp.matmul, conv_cpu.contracted_product)  # fast: split over conv_cpu's workers
+    return product(by_group(col, groups), gy_t.swapaxes(-1, -2)).swapaxes(-1, -2)
+
+
+def _columns_product(a):
+    """matmul for these products: on the CPU outside reference mode conv_cpu.columns_product (split over its
+    workers, BLAS's own threads left asleep); else the array module's matmul."""
+    return path(a, backend.get_xp(a).matmul, conv_cpu.columns_product)
 
 
 def im2col(x, geometry):

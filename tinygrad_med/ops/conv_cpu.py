@@ -8,9 +8,15 @@ inside ``tm.reference_mode()``:
 - a 1x1 kernel with stride 1 and no padding skips im2col (x already is the column matrix);
 - a large layer goes chunk by chunk of output positions so that its column block stays in cache
   (goes_by_chunks, _chunks, over_chunks), with gx by the flipped-kernel convolution where that is one
-  (adjoint_geometry, flipped_transposed);
+  (adjoint_geometry, flipped_transposed); sums over chunks are added in chunk order (in_chunk_order);
+- without groups and with 8 channels or more, a chunk's product runs pixel-major: y^T = im2row(x) @
+  W_rows, the transpose of im2col's product, which BLAS runs faster on these shapes (pixel_major,
+  ops/conv_rows.py);
+- every product runs with BLAS on one thread, split over our own workers (columns_product,
+  contracted_product, over_chunks): BLAS's threads would keep spinning beside them;
 - im2col and col2im copy by blocks of channels in parallel threads (by_channel_blocks);
-- the column buffer of one training step is reused by the next (spare_buffers, empty_cache).
+- the column buffer of one training step is reused by the next (spare_buffers, empty_cache), and each
+  worker copies and multiplies in its own scratch buffers (conv_rows.scratch).
 
 The GPU takes none of these paths: it runs the reference with kernels/conv.cu's im2col and col2im.
 """
@@ -25,6 +31,7 @@ import numpy
 from .. import backend
 from ..cpu_threads import ThreadpoolController, one_blas_thread
 from .conv_index import batch_first, by_group, channels_first, column_shape, offset_slices, patches
+from .conv_rows import conv_rows_into, empty_scratch, weight_grad_part, weight_rows
 
 __all__ = ["conv_forward", "conv_backward", "im2col", "col2im", "empty_cache", "thread_pool", "worker_count"]
 
@@ -48,8 +55,8 @@ def _forward(ctx, x, W, b):
     ctx.col = None
     if _is_pointwise(geometry) and x.size:  # x (N, C, *I) already is the column matrix, per sample
         x_g = x.reshape(N, groups, -1, math.prod(geometry.I))  # (N, g, C/g, O)
-        y = numpy.matmul(W.reshape(groups, F // groups, -1), x_g).reshape(N, F, *geometry.O)
-    elif goes_by_chunks(x, geometry):
+        y = columns_product(W.reshape(groups, F // groups, -1), x_g).reshape(N, F, *geometry.O)
+    elif goes_by_chunks(x, geometry, groups):
         y = conv_by_chunks(x, W, geometry, groups)
     else:
         y, ctx.col = _conv_by_im2col(x, W, geometry, groups)
@@ -64,7 +71,7 @@ def _backward(ctx, gy):
     with_b = len(ctx.needs_input_grad) > 2
     if _is_pointwise(geometry) and x.size:
         return (*_pointwise_backward(ctx, gy, want_gx, want_gW), _bias_grad(gy) if with_b else None)
-    if ctx.col is None and goes_by_chunks(x, geometry):
+    if ctx.col is None and goes_by_chunks(x, geometry, groups):
         return (*_chunked_backward(ctx, gy, want_gx, want_gW), _bias_grad(gy) if with_b else None)
     gy_t = channels_first(gy, groups)  # (g, F/g, N * prod O)
     gx, gW, gb = None, None, gy_t.sum(axis=-1).reshape(-1) if with_b else None  # sums along contiguous rows
@@ -91,8 +98,8 @@ def _pointwise_backward(ctx, gy, want_gx, want_gW):
     gy_g = gy.reshape(N, groups, F // groups, -1)  # (N, g, F/g, O)
     x_g = ctx.x.reshape(N, groups, -1, gy_g.shape[-1])  # (N, g, C/g, O)
     W_g = ctx.W.reshape(groups, F // groups, -1)  # (g, F/g, C/g)
-    gW = numpy.matmul(gy_g, x_g.swapaxes(-1, -2)).sum(axis=0).reshape(ctx.W.shape) if want_gW else None
-    gx = numpy.matmul(W_g.swapaxes(-1, -2), gy_g).reshape(ctx.x.shape) if want_gx else None
+    gW = contracted_product(gy_g, x_g.swapaxes(-1, -2)).sum(axis=0).reshape(ctx.W.shape) if want_gW else None
+    gx = columns_product(W_g.swapaxes(-1, -2), gy_g).reshape(ctx.x.shape) if want_gx else None
     return gx, gW
 
 
@@ -101,38 +108,72 @@ def _chunked_backward(ctx, gy, want_gx, want_gW):
 
     gx: with stride 1, gx is itself a convolution, of gy with the flipped, transposed kernel
     (padded by dil*(K-1) - P), run chunk by chunk like the forward; this skips col2im.  Else each
-    chunk's col2im adds onto the slab of gx that its receptive fields cover.  Slabs of
-    neighbouring chunks overlap, so each thread sums into its own gx and gW, added at the end.
+    chunk's col2im gives the slab of gx that its receptive fields cover.  Slabs of neighbouring
+    chunks overlap: the slabs and the chunks' gW are added in chunk order (in_chunk_order).
     """
     x, W, groups, geometry = ctx.x, ctx.W, ctx.groups, ctx.geometry
     gx = None
     if want_gx and adjoint_geometry(geometry) is not None:
         gx, want_gx = conv_by_chunks(gy, flipped_transposed(W, groups), adjoint_geometry(geometry), groups), False
+    if pixel_major(x, groups) and not want_gx:  # gW pixel-major (see conv_by_chunks); col2im's gx needs im2col's layout
+        return gx, (weight_grad_by_rows(x, gy, W.shape, geometry) if want_gW else None)
 
     def backward_chunks(chunks):
-        gx = numpy.zeros(x.shape, gy.dtype) if want_gx else None
-        gW = numpy.zeros((groups, W.shape[0] // groups, W[0].size), gy.dtype) if want_gW else None
+        done = {}  # the chunk's first (sample, output row) -> (samples, input rows, its gx slab, its gW)
         for n, out_rows, in_rows, chunk in chunks:
             gy_t = channels_first(gy[n, :, out_rows], groups)
             col = im2col(x[n, :, in_rows], chunk)
-            if want_gW:
-                gW += _weight_grad(col, gy_t)
-            if want_gx:
-                gx[n, :, in_rows] += _transpose_by_col2im(gy_t, W, chunk, x[n, :, in_rows].shape, out=col)
+            gW_part = _weight_grad(col, gy_t) if want_gW else None
+            gx_part = _transpose_by_col2im(gy_t, W, chunk, x[n, :, in_rows].shape, out=col) if want_gx else None
+            done[n.start, out_rows.start] = n, in_rows, gx_part, gW_part
             spare_buffers.put(col)
-        return gx, gW
+        return done
 
     gW = None
     if want_gx or want_gW:
-        parts = over_chunks(backward_chunks, x, geometry)
-        gx = sum(p[0] for p in parts) if want_gx else gx
-        gW = sum(p[1] for p in parts).reshape(W.shape) if want_gW else None
+        gx = numpy.zeros(x.shape, gy.dtype) if want_gx else gx
+        for n, in_rows, gx_part, gW_part in in_chunk_order(over_chunks(backward_chunks, x, geometry)):
+            if want_gx:
+                gx[n, :, in_rows] += gx_part
+            if want_gW:
+                gW = gW_part if gW is None else gW + gW_part
+        gW = gW.reshape(W.shape) if want_gW else None
     return gx, gW
 
 
+def in_chunk_order(parts):
+    """The values of the workers' {chunk key: result} dicts, in the chunks' order.
+
+    Sums over chunks are added in this order, whichever worker took which chunk from the shared queue:
+    float addition is not associative, so another order would give other last bits from run to run
+    (a resumed training run then no longer equals the straight one).
+    """
+    merged = {}
+    for part in parts:
+        merged.update(part)
+    return [merged[key] for key in sorted(merged)]
+
+
 def conv_by_chunks(x, W, geometry, groups):
-    """y = W @ im2col(x), im2col + GEMM per chunk of output positions (each writes its block of y)."""
+    """y = W @ im2col(x), im2col + GEMM per chunk of output positions (each writes its block of y).
+
+    Without groups, and with 8 channels or more, the product runs pixel-major, y^T = im2row(x) @ W_rows
+    (pixel_major; ops/conv_rows.py): the same
+    sums, with the long dim (the chunk's output positions) as the rows of the left operand.
+    OpenBLAS's AVX-512 kernels run that orientation 1.1-3x faster on these shapes (one thread, Zen 5,
+    2026-12-07: 16 filters over 144 rows at 128 x 128, 75 -> 169 GFLOP/s; gcol 53 -> 173; 64 filters
+    over 576 rows, 207 -> 225); on its AVX2 kernels the two orientations are within 10%.
+    """
     y = numpy.empty((x.shape[0], W.shape[0], *geometry.O), x.dtype)
+    if pixel_major(x, groups):
+        W_rows = weight_rows(W)
+
+        def forward_rows(chunks):
+            for n, out_rows, in_rows, chunk in chunks:
+                conv_rows_into(y[n, :, out_rows], x[n, :, in_rows], W_rows, chunk)
+
+        over_chunks(forward_rows, x, geometry)
+        return y
 
     def forward_chunks(chunks):
         for n, out_rows, in_rows, chunk in chunks:
@@ -144,10 +185,25 @@ def conv_by_chunks(x, W, geometry, groups):
     return y
 
 
+def weight_grad_by_rows(x, gy, W_shape, geometry):
+    """gW = gy @ col^T, chunk by chunk as im2row(x)^T @ gy_rows (conv_rows.weight_grad_part), added in chunk order."""
+
+    def weight_grad_chunks(chunks):
+        return {
+            (n.start, out_rows.start): weight_grad_part(x[n, :, in_rows], gy[n, :, out_rows], chunk)
+            for n, out_rows, in_rows, chunk in chunks
+        }
+
+    parts = in_chunk_order(over_chunks(weight_grad_chunks, x, geometry))
+    gW_rows = sum(parts[1:], parts[0])  # ((k, c), f), added in chunk order
+    F, C, K = W_shape[0], W_shape[1], W_shape[2:]
+    return numpy.moveaxis(gW_rows.reshape(*K, C, F), (-1, -2), (0, 1)).copy()
+
+
 def _conv_by_im2col(x, W, geometry, groups):
     """y = W @ im2col(x) per group -> y (N, F, *O) and the column matrix (C * prod K, N * prod O)."""
     F, col = W.shape[0], im2col(x, geometry)
-    y_t = numpy.matmul(W.reshape(groups, F // groups, -1), by_group(col, groups))  # (g, F/g, N*O)
+    y_t = columns_product(W.reshape(groups, F // groups, -1), by_group(col, groups))  # (g, F/g, N*O)
     return batch_first(y_t, x.shape[0], geometry.O), col
 
 
@@ -155,7 +211,7 @@ def _transpose_by_col2im(gy_t, W, geometry, x_shape, out):
     """gx = col2im(W^T @ gy) per group, the product written into ``out`` (a column buffer of x's shape)."""
     groups = gy_t.shape[0]
     W_g = W.reshape(groups, W.shape[0] // groups, -1)  # (g, F/g, C/g * prod K)
-    numpy.matmul(W_g.swapaxes(-1, -2), gy_t, out=out.reshape(groups, W_g.shape[2], -1))
+    columns_product(W_g.swapaxes(-1, -2), gy_t, out=out.reshape(groups, W_g.shape[2], -1))
     return col2im(out, x_shape, geometry)
 
 
@@ -163,7 +219,7 @@ def _weight_grad(col, gy_t):
     """gW = gy @ col^T per group, computed as (col @ gy^T)^T: BLAS is much faster with the long
     N * prod O dim as the inner one of a non-transposed left operand.  -> (g, F/g, C/g * prod K)."""
     col_g = by_group(col, gy_t.shape[0])  # (g, C/g * prod K, N * prod O)
-    return numpy.matmul(col_g, gy_t.swapaxes(-1, -2)).swapaxes(-1, -2)
+    return contracted_product(col_g, gy_t.swapaxes(-1, -2)).swapaxes(-1, -2)
 
 
 def _is_pointwise(geometry):
@@ -228,20 +284,28 @@ def col2im(col, x_shape, geometry):
 # ----------------------------------------------------------------------------- chunks of output positions
 
 
-def goes_by_chunks(x, geometry):
-    """Whether the CPU path goes chunk by chunk: a column matrix several times larger than a chunk (at
-    least two chunks while the machine is busy: see over_chunks), padding within the kernel's reach along
+def pixel_major(x, groups):
+    """Whether chunks run pixel-major (im2row @ W_rows): no groups, and at least 8 channels, so that each copy
+    of im2row moves runs of 8 floats or more (a 1-channel input layer copies single floats: 2.4x slower than
+    im2col's rows, measured at 1 -> 16 channels, 128 x 128, 2026-12-07)."""
+    return groups == 1 and x.shape[1] >= 8
+
+
+def goes_by_chunks(x, geometry, groups=1):
+    """Whether the CPU path goes chunk by chunk: a column matrix larger than _CHUNKED_MIN_BYTES (1/16 of it
+    for a pixel-major layer, which is made faster by chunks from 1 MB on), padding within the kernel's reach along
     the chunked dim (every chunk then reads some of x), and threadpoolctl (ThreadpoolController not None)
     to hold BLAS to one thread per chunk (else one large product is faster).
 
     Measured f+b on 2 cores (AMD EPYC, OpenBLAS, benchmarks/bench_conv.py): W3 (conv3d 16->16, 32^3,
     col 113 MB) 71-81 -> 41-42 ms, W1 (conv2d 64->64, N=16, col 38 MB) 37-38 -> 29-35 ms; peak
-    memory 120 -> 16-19 MiB and 48 -> 14 MiB.  (W3's gx also skips col2im: see conv.py::ConvNd._chunked_backward.)"""
+    memory 120 -> 16-19 MiB and 48 -> 14 MiB.  (W3's gx also skips col2im: see conv.py::ConvNd._chunked_backward.)
+    Pixel-major, by chunks against whole, the U-Net's layers at 32^2 and 64^2 (col 4.7-19 MB, f+b, 2026-12-07):
+    3.5 -> 3.2, 5.4 -> 5.0, 9.6 -> 9.0, 2.4 -> 2.4, 4.1 -> 3.8 ms."""
     col_bytes = x.shape[1] * math.prod(geometry.K) * x.shape[0] * math.prod(geometry.O) * x.itemsize
     within_reach = max(geometry.P[0]) <= geometry.dil[0] * (geometry.K[0] - 1)
-    return (
-        ThreadpoolController is not None and not backend.on_gpu(x) and within_reach and col_bytes > _CHUNKED_MIN_BYTES
-    )
+    min_bytes = _CHUNKED_MIN_BYTES // 16 if pixel_major(x, groups) else _CHUNKED_MIN_BYTES
+    return ThreadpoolController is not None and not backend.on_gpu(x) and within_reach and col_bytes > min_bytes
 
 
 def _chunks(x, geometry):
@@ -254,6 +318,7 @@ def _chunks(x, geometry):
     """
     N, rows, per_row = x.shape[0], geometry.O[0], math.prod(geometry.O[1:])
     cols = max(1, _CHUNK_BYTES // (x.shape[1] * math.prod(geometry.K) * x.itemsize))
+    cols = min(cols, -(-N * rows * per_row // _THREADS))  # at least one chunk per worker
     if rows * per_row <= cols:
         m = cols // (rows * per_row)
         blocks = [(slice(n, n + m), 0, rows) for n in range(0, N, m)]
@@ -277,14 +342,16 @@ def over_chunks(work, x, geometry):
 
     The thread policy of the CPU convolution: inside the chunks our own workers are the only threads,
     and they take chunks as they come, so a descheduled worker does not hold a fixed share and the
-    calling thread works rather than waits.  Layers below _CHUNKED_MIN_BYTES are made whole with
-    BLAS's own threads.  The choice depends on the shapes only, never on the machine's load (the
-    arithmetic would then depend on it: cpu_threads.py).
+    calling thread works rather than waits.  Layers made whole split their products over the same
+    workers (columns_product): the CPU convolution never runs BLAS's own threads.  The choice depends
+    on the shapes only, never on the machine's load (the arithmetic would then depend on it:
+    cpu_threads.py).
     """
     chunks = list(_chunks(x, geometry))
     workers = min(_THREADS, len(chunks))
     if workers <= 1:
-        return [work(chunks)]
+        with one_blas_thread():
+            return [work(chunks)]
     queue = _SharedQueue(chunks)
     with one_blas_thread():
         helpers = [thread_pool().submit(_as_chunk_worker, work, queue) for _ in range(workers - 1)]
@@ -331,6 +398,58 @@ def adjoint_geometry(geometry):
     if any(s != 1 for s in geometry.S) or min(min(pad) for pad in pads) < 0:
         return None
     return geometry._replace(P=pads, I=geometry.O, O=geometry.I)
+
+
+# ----------------------------------------------------------------------------- products on our workers
+
+
+def columns_product(a, b, out=None):
+    """a @ b (numpy.matmul, batch dims broadcast), b's columns split in blocks over the workers, BLAS on one thread.
+
+    Not part of the math: each block of columns of the result is a @ that block of b.  The CPU convolution never
+    wakes BLAS's own threads: after a threaded product they spin for ~0.1 s waiting for the next one, and the
+    next chunked layer's workers then share the cores with them (measured, U-Net step at 128^2 on 2 cores,
+    2026-12-07: 130 ms with one threaded transposed convolution in it, 100 ms without).
+    """
+    if out is None:
+        out = numpy.empty(numpy.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1]), b.dtype)
+    columns = b.shape[-1]
+
+    def block(cols):
+        numpy.matmul(a, b[..., cols], out=out[..., cols])
+
+    _on_workers(block, columns, math.prod(out.shape) + math.prod(b.shape))
+    return out
+
+
+def contracted_product(a, b):
+    """a @ b with the contracted dim (a's last, b's second to last) split in blocks over the workers, the partial
+    products summed; BLAS on one thread (see columns_product).  For gW = col @ gy^T, whose inner dim is the
+    N * prod O output positions."""
+    parts = {}  # first index of the block -> its partial product, summed in that order (the same sum every time)
+
+    def block(inner):
+        parts[inner.start or 0] = numpy.matmul(a[..., inner], b[..., inner, :])
+
+    _on_workers(block, a.shape[-1], math.prod(a.shape) + math.prod(b.shape))
+    ordered = [parts[start] for start in sorted(parts)]
+    return sum(ordered[1:], ordered[0])
+
+
+def _on_workers(fn, length, size):
+    """fn(slice) over blocks of range(length): in the workers for large operands, else in this thread; BLAS on one
+    thread either way."""
+    workers = min(_THREADS, length) if size >= _PARALLEL_MIN_SIZE and not getattr(_IN_CHUNKS, "active", False) else 1
+    with one_blas_thread():
+        if workers <= 1:
+            fn(slice(None))
+            return
+        bounds = [length * i // workers for i in range(workers + 1)]
+        blocks = [slice(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+        helpers = [thread_pool().submit(fn, block) for block in blocks[1:]]
+        fn(blocks[0])
+        for helper in helpers:
+            helper.result()
 
 
 # ----------------------------------------------------------------------------- threads and buffers
@@ -380,6 +499,7 @@ def empty_cache():
     """Drop the column and padding buffers kept for reuse between training steps (as torch.cuda.empty_cache)."""
     spare_buffers.free.clear()
     _PADDED.clear()
+    empty_scratch()
 
 
 _PADDED = {}  # (shape, padding, dtype) -> a zero-bordered buffer for im2col's padded input (_padded)
