@@ -122,6 +122,23 @@ def test_im2row_is_im2col_transposed(d):
     numpy.testing.assert_array_equal(rows, expected)
 
 
+@pytest.mark.parametrize("d, stride0, dil0", [(1, 1, 1), (2, 1, 2), (2, 2, 1), (3, 1, 1)])
+def test_row_blocks_are_im2rows_column_blocks(d, stride0, dil0):
+    """V_k0 = the columns of im2row's matrix with first kernel offset k0, copied once and shifted (stride 1)."""
+    rng = numpy.random.default_rng(36)
+    I, K = (9, 6, 5)[:d], (3, 2, 3)[:d]
+    S, dil = (stride0, 1, 2)[:d], (dil0, 1, 1)[:d]
+    P = ((2, 1), (1, 0), (0, 2))[:d]
+    O = tuple((i + lo + hi - dl * (k - 1) - 1) // s + 1 for i, (lo, hi), dl, k, s in zip(I, P, dil, K, S, strict=True))
+    geometry = Geometry(K, S, dil, P, I, O)
+    x = rng.standard_normal((2, 8, *I))
+    full = conv_rows.im2row(x, geometry).copy().reshape(2, math.prod(O), K[0], -1)
+    blocks = conv_rows.row_blocks(x, geometry)
+    assert len(blocks) == K[0]
+    for k0, V in enumerate(blocks):
+        numpy.testing.assert_array_equal(V, full[:, :, k0])
+
+
 def test_weight_rows_and_back():
     """W_rows[(k, c), f] = W[f, c, k]; the gW of the pixel-major path is read back in W's layout."""
     W = numpy.arange(5 * 3 * 2 * 4, dtype=float).reshape(5, 3, 2, 4)

@@ -11,7 +11,7 @@ inside ``tm.reference_mode()``:
   (adjoint_geometry, flipped_transposed); sums over chunks are added in chunk order (in_chunk_order);
 - without groups and with 8 channels or more, a chunk's product runs pixel-major: y^T = im2row(x) @
   W_rows, the transpose of im2col's product, which BLAS runs faster on these shapes (pixel_major,
-  ops/conv_rows.py);
+  ops/conv_rows.py, which copies only the rows of one offset of the kernel's first dim);
 - every product runs with BLAS on one thread, split over our own workers (columns_product,
   contracted_product, over_chunks): BLAS's threads would keep spinning beside them;
 - im2col and col2im copy by blocks of channels in parallel threads (by_channel_blocks);
@@ -158,11 +158,13 @@ def conv_by_chunks(x, W, geometry, groups):
     """y = W @ im2col(x), im2col + GEMM per chunk of output positions (each writes its block of y).
 
     Without groups, and with 8 channels or more, the product runs pixel-major, y^T = im2row(x) @ W_rows
-    (pixel_major; ops/conv_rows.py): the same
-    sums, with the long dim (the chunk's output positions) as the rows of the left operand.
-    OpenBLAS's AVX-512 kernels run that orientation 1.1-3x faster on these shapes (one thread, Zen 5,
-    2026-12-07: 16 filters over 144 rows at 128 x 128, 75 -> 169 GFLOP/s; gcol 53 -> 173; 64 filters
-    over 576 rows, 207 -> 225); on its AVX2 kernels the two orientations are within 10%.
+    (pixel_major; ops/conv_rows.py): the same sums, with the long dim (the chunk's output positions) as
+    the rows of the left operand.  OpenBLAS's AVX-512 kernels run that orientation 1.1-3x faster on these
+    shapes (one thread, Zen 5, 2026-12-07: 16 filters over 144 rows at 128 x 128, 75 -> 169 GFLOP/s;
+    gcol 53 -> 173; 64 filters over 576 rows, 207 -> 225); on its AVX2 kernels (what this machine's
+    OPENBLAS_CORETYPE=Haswell selects) the two orientations are within 10%.  With stride 1 along the
+    first spatial dim, im2row's matrix is not copied whole: conv_rows.row_blocks copies a third of it
+    (for a 3-high kernel) and adds three products.
     """
     y = numpy.empty((x.shape[0], W.shape[0], *geometry.O), x.dtype)
     if pixel_major(x, groups):
@@ -506,7 +508,7 @@ _PADDED = {}  # (shape, padding, dtype) -> a zero-bordered buffer for im2col's p
 
 
 _THREADS = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 8)
-_CHUNK_BYTES = 1 << 22  # column block of one chunk: fits the L2 + L3 share of a core
+_CHUNK_BYTES = 1 << 23  # im2col column block of one chunk (row_blocks copies 1/K0 of it): fits the L3 share of a core
 _CHUNKED_MIN_BYTES = 1 << 24  # column matrices below this are made and multiplied whole
 _PARALLEL_MIN_SIZE = 1 << 20  # elements; below this, thread start-up costs more than it saves
 _IN_CHUNKS = threading.local()  # .active: this thread is one of over_chunks' workers

@@ -18,7 +18,7 @@ import threading
 import numpy
 from numpy.lib.stride_tricks import as_strided
 
-__all__ = ["im2row", "weight_rows", "conv_rows_into", "weight_grad_part", "scratch", "empty_scratch"]
+__all__ = ["im2row", "row_blocks", "weight_rows", "conv_rows_into", "weight_grad_part", "scratch", "empty_scratch"]
 
 
 def im2row(x, geometry):
@@ -28,23 +28,59 @@ def im2row(x, geometry):
     Copied from a channels-last, zero-padded copy of x, so that the inner run of each copy is the C channels
     of a pixel (times the last kernel dim where dil is 1) rather than single floats.
     """
+    padded = _channels_last_padded(x, geometry)
     N, C, d = x.shape[0], x.shape[1], len(geometry.K)
+    shape = (N, *geometry.O, *geometry.K, C)
+    rows = scratch("rows", (N * math.prod(geometry.O), math.prod(geometry.K) * C), x.dtype)
+    numpy.copyto(rows.reshape(shape), _patch_view(padded, geometry, range(d)))
+    return rows
+
+
+def row_blocks(x, geometry):
+    """[V_0, V_1, ...]: for each offset k0 of the kernel along the first spatial dim, the (N, prod O, prod K' * C)
+    block of im2row's matrix whose columns have that k0 (K' the kernel's other dims):
+
+        V_k0[n, o, (k', c)] = x[n, c, o*S - P_low + (k0, k')*dil]         y^T = sum_k0 V_k0 @ W_rows[k0 block]
+
+    With stride 1 along the first dim, output row o0 reads input row o0 + k0*dil0, so every V_k0 is a view of
+    one copy that is K0 times smaller than im2row's: (N, padded rows, *O', *K', C), shifted by k0*dil0 rows.
+    Otherwise they are column blocks of im2row's matrix itself.
+    """
+    N, C, K0 = x.shape[0], x.shape[1], geometry.K[0]
+    width = math.prod(geometry.K[1:]) * C
+    positions = math.prod(geometry.O)
+    if geometry.S[0] != 1:
+        rows = im2row(x, geometry).reshape(N, positions, K0, width)
+        return [rows[:, :, k0] for k0 in range(K0)]
+    padded = _channels_last_padded(x, geometry)
+    d, first_rows = len(geometry.K), padded.shape[1]
+    partial = scratch("rows", (N, first_rows, *geometry.O[1:], *geometry.K[1:], C), x.dtype)
+    numpy.copyto(partial, _patch_view(padded, geometry, range(1, d)))
+    partial = partial.reshape(N, first_rows * math.prod(geometry.O[1:]), width)
+    per_row, dil0, O0 = math.prod(geometry.O[1:]), geometry.dil[0], geometry.O[0]
+    return [partial[:, k0 * dil0 * per_row : (k0 * dil0 + O0) * per_row] for k0 in range(K0)]
+
+
+def _channels_last_padded(x, geometry):
+    """x (N, C, *I) copied into this thread's (N, *padded sizes, C) buffer, zero outside x."""
+    N, C = x.shape[0], x.shape[1]
     sizes = tuple(i + lo + hi for i, (lo, hi) in zip(geometry.I, geometry.P, strict=True))
     padded = scratch("padded", (N, *sizes, C), x.dtype)
     zero_border(padded, geometry.P)
     interior = (slice(None), *(slice(lo, lo + i) for i, (lo, _) in zip(geometry.I, geometry.P, strict=True)))
     numpy.copyto(padded[interior], numpy.moveaxis(x, 1, -1))
-    st = padded.strides  # bytes per step along (N, *spatial, C)
-    shape = (N, *geometry.O, *geometry.K, C)
-    strides = (
-        st[0],
-        *(st[1 + i] * geometry.S[i] for i in range(d)),
-        *(st[1 + i] * geometry.dil[i] for i in range(d)),
-        st[-1],
-    )
-    rows = scratch("rows", (N * math.prod(geometry.O), math.prod(geometry.K) * C), x.dtype)
-    numpy.copyto(rows.reshape(shape), as_strided(padded, shape, strides, writeable=False))
-    return rows
+    return padded
+
+
+def _patch_view(padded, geometry, dims):
+    """The strided view of a channels-last padded buffer with [n, o or i, k, c] = padded[n, o*S + k*dil, c] along
+    ``dims`` (the other spatial dims keep their padded index i): (N, *(O or I), *K of dims, C), no copy."""
+    st, d = padded.strides, len(geometry.K)
+    shape = (padded.shape[0],) + tuple(geometry.O[i] if i in dims else padded.shape[1 + i] for i in range(d))
+    strides = (st[0],) + tuple(st[1 + i] * (geometry.S[i] if i in dims else 1) for i in range(d))
+    shape += tuple(geometry.K[i] for i in dims) + (padded.shape[-1],)
+    strides += tuple(st[1 + i] * geometry.dil[i] for i in dims) + (st[-1],)
+    return as_strided(padded, shape, strides, writeable=False)
 
 
 def weight_rows(W):
@@ -54,11 +90,16 @@ def weight_rows(W):
 
 
 def conv_rows_into(y_block, x_block, W_rows, geometry):
-    """y_block (N, F, *O) = conv of x_block (N, C, *I) as the pixel-major product im2row(x) @ W_rows."""
-    rows = im2row(x_block, geometry)
-    y_rows = scratch("product", (rows.shape[0], W_rows.shape[1]), rows.dtype)
-    numpy.matmul(rows, W_rows, out=y_rows)
-    numpy.copyto(y_block, numpy.moveaxis(y_rows.reshape(x_block.shape[0], *geometry.O, -1), -1, 1))
+    """y_block (N, F, *O) = conv of x_block (N, C, *I), pixel-major: y^T = sum_k0 V_k0 @ W_rows[k0 block]."""
+    blocks, F = row_blocks(x_block, geometry), W_rows.shape[1]
+    width = W_rows.shape[0] // len(blocks)
+    y_rows = scratch("product", (*blocks[0].shape[:2], F), x_block.dtype)
+    partial = scratch("partial", y_rows.shape, x_block.dtype) if len(blocks) > 1 else None
+    for k0, V in enumerate(blocks):
+        numpy.matmul(V, W_rows[k0 * width : (k0 + 1) * width], out=partial if k0 else y_rows)
+        if k0:
+            y_rows += partial
+    numpy.copyto(y_block, numpy.moveaxis(y_rows.reshape(x_block.shape[0], *geometry.O, F), -1, 1))
 
 
 def zero_border(padded, pads):
@@ -71,12 +112,14 @@ def zero_border(padded, pads):
 
 
 def weight_grad_part(x_block, gy_block, geometry):
-    """One chunk's share of gW, pixel-major: im2row(x_block)^T @ gy_rows -> ((k, c), f), where
-    gy_rows[(n, o), f] = gy_block[n, f, o]."""
-    rows = im2row(x_block, geometry)
-    gy_rows = scratch("product", (rows.shape[0], gy_block.shape[1]), gy_block.dtype)
-    numpy.copyto(gy_rows.reshape(*gy_block[:, 0].shape, -1), numpy.moveaxis(gy_block, 1, -1))
-    return numpy.matmul(rows.T, gy_rows)
+    """One chunk's share of gW, pixel-major: the rows of the k0 block are sum_n V_k0[n]^T @ gy_rows[n] (row_blocks),
+    ((k, c), f), where gy_rows[n, o, f] = gy_block[n, f, o]."""
+    blocks = row_blocks(x_block, geometry)
+    N, positions, F = gy_block.shape[0], blocks[0].shape[1], gy_block.shape[1]
+    gy_rows = scratch("product", (N, positions, F), gy_block.dtype)
+    numpy.copyto(gy_rows.reshape(*gy_block[:, 0].shape, F), numpy.moveaxis(gy_block, 1, -1))
+    parts = [numpy.matmul(V.swapaxes(-1, -2), gy_rows) for V in blocks]  # each (N, prod K' * C, F)
+    return numpy.concatenate([part.sum(axis=0) if N > 1 else part[0] for part in parts])
 
 
 def scratch(role, shape, dtype):
