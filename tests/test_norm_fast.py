@@ -127,3 +127,28 @@ def test_sequential_folds_batch_norm_then_relu_only_for_plain_layers():
         assert_close(y.numpy(), expected.numpy(), rtol=1e-5, atol=1e-5)
     with tm.reference_mode():
         assert type(plain(x)._ctx).__name__ == "ReLU"  # the slide's two ops, as written
+
+
+@pytest.mark.parametrize("N, workers", [(5, 2), (2, 3), (1, 4)])  # blocks of samples, or of channels
+@pytest.mark.parametrize("relu", [False, True])
+def test_passes_split_over_workers_equal_the_reference(monkeypatch, N, workers, relu):
+    """The normalisation, the input gradient and the fused ReLU run in blocks of samples (of channels when there
+    are fewer samples than workers) on the worker threads: every value and gradient as the reference's."""
+    from tinygrad_med import cpu_threads
+
+    monkeypatch.setattr(norm_fast, "_PARALLEL_MIN_SIZE", 1)
+    monkeypatch.setattr(cpu_threads, "_WORKERS", workers)
+    x, gamma, beta = _case(0.5, shape=(N, 5, 6, 7), seed=3)
+
+    def run():
+        xt, gt, bt = (tm.tensor(a, requires_grad=True) for a in (x, gamma, beta))
+        running = tm.tensor(numpy.zeros(5)), tm.tensor(numpy.ones(5))
+        norm = batch_norm_relu if relu else tm.nn.functional.batch_norm
+        y = norm(xt, *running, gt, bt, training=True)
+        y.backward(tm.tensor(numpy.cos(numpy.arange(y.numel())).reshape(y.shape)))
+        return [y.numpy(), xt.grad.numpy(), gt.grad.numpy(), bt.grad.numpy()]
+
+    with tm.reference_mode():
+        reference = run()
+    for r, f in zip(reference, run(), strict=True):
+        assert_close(f, r, rtol=1e-10, atol=1e-10)

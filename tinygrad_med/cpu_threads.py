@@ -1,4 +1,4 @@
-"""CPU threads: hold NumPy's BLAS to one thread where our own threads do the splitting.
+"""CPU threads: hold NumPy's BLAS to one thread where our own threads do the splitting, and those threads.
 
 ``blas_thread_limit(count)`` is the one place that sets the limit: ops/conv_cpu.py's chunk workers hold it at
 one (two pools of threads would fight), as do the training objectives whose products are small
@@ -14,13 +14,23 @@ threadpoolctl (an install dependency, so only in a stripped environment) nothing
 """
 
 import contextlib
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 try:
     from threadpoolctl import ThreadpoolController
 except ImportError:  # pragma: no cover - threadpoolctl is in install_requires
     ThreadpoolController = None
 
-__all__ = ["one_blas_thread", "blas_thread_limit", "blas_threads", "has_control"]
+__all__ = [
+    "one_blas_thread",
+    "blas_thread_limit",
+    "blas_threads",
+    "has_control",
+    "worker_count",
+    "thread_pool",
+    "split_over_workers",
+]
 
 _CONTROLLER = []  # [the BLAS libraries' controllers], found on first use (the search takes ~0.4 ms)
 
@@ -68,3 +78,41 @@ def blas_threads():
         return None
     counts = [lib.num_threads for lib in _blas_libraries()]
     return max(counts) if counts else None
+
+
+# ----------------------------------------------------------------------------- our worker threads
+
+
+def worker_count():
+    """How many threads the CPU paths share their work out to: the cores this process may run on, at most 8."""
+    return _WORKERS
+
+
+def thread_pool():
+    """The worker threads (worker_count() of them), made once per process: the CPU convolution's chunks and
+    copies, batch norm's passes.  NumPy releases the GIL in its loops and BLAS calls, so they run in parallel."""
+    if os.getpid() not in _POOL:
+        _POOL.clear()
+        _POOL[os.getpid()] = ThreadPoolExecutor(_WORKERS, thread_name_prefix="tgm-cpu")
+    return _POOL[os.getpid()]
+
+
+def split_over_workers(fn, length, workers):
+    """fn(block) for ``workers`` contiguous blocks (slices) of range(length), the calling thread taking the first;
+    returns when every block is done (and raises what a block raised)."""
+    workers = max(1, min(workers, length))
+    if workers == 1:
+        fn(slice(0, length))
+        return
+    bounds = [length * i // workers for i in range(workers + 1)]
+    blocks = [slice(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+    helpers = [thread_pool().submit(fn, block) for block in blocks[1:]]
+    try:
+        fn(blocks[0])
+    finally:
+        for helper in helpers:
+            helper.result()
+
+
+_WORKERS = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 8)
+_POOL = {}  # process id -> executor: a forked child (a data-loading worker) must not reuse the parent's

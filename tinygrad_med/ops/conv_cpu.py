@@ -22,14 +22,12 @@ The GPU takes none of these paths: it runs the reference with kernels/conv.cu's 
 """
 
 import math
-import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy
 
 from .. import backend
-from ..cpu_threads import ThreadpoolController, one_blas_thread
+from ..cpu_threads import ThreadpoolController, one_blas_thread, split_over_workers, thread_pool, worker_count
 from .conv_index import batch_first, by_group, channels_first, column_shape, offset_slices, patches
 from .conv_rows import conv_rows_into, empty_scratch, weight_grad_part, weight_rows
 
@@ -445,13 +443,8 @@ def _on_workers(fn, length, size):
     with one_blas_thread():
         if workers <= 1:
             fn(slice(None))
-            return
-        bounds = [length * i // workers for i in range(workers + 1)]
-        blocks = [slice(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
-        helpers = [thread_pool().submit(fn, block) for block in blocks[1:]]
-        fn(blocks[0])
-        for helper in helpers:
-            helper.result()
+        else:
+            split_over_workers(fn, length, workers)
 
 
 # ----------------------------------------------------------------------------- threads and buffers
@@ -507,22 +500,8 @@ def empty_cache():
 _PADDED = {}  # (shape, padding, dtype) -> a zero-bordered buffer for im2col's padded input (_padded)
 
 
-_THREADS = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 8)
+_THREADS = worker_count()  # workers for the convolution's chunks and copies (tests set fewer or more)
 _CHUNK_BYTES = 1 << 23  # im2col column block of one chunk (row_blocks copies 1/K0 of it): fits the L3 share of a core
 _CHUNKED_MIN_BYTES = 1 << 24  # column matrices below this are made and multiplied whole
 _PARALLEL_MIN_SIZE = 1 << 20  # elements; below this, thread start-up costs more than it saves
 _IN_CHUNKS = threading.local()  # .active: this thread is one of over_chunks' workers
-_POOL = {}  # process id -> executor: a forked child (a data-loading worker) must not reuse the parent's
-
-
-def worker_count():
-    """How many threads the CPU convolution's work is shared out to (the cores, at most 8)."""
-    return _THREADS
-
-
-def thread_pool():
-    """The CPU convolution's worker threads (worker_count() of them), made once per process."""
-    if os.getpid() not in _POOL:
-        _POOL.clear()
-        _POOL[os.getpid()] = ThreadPoolExecutor(_THREADS, thread_name_prefix="tgm-conv")
-    return _POOL[os.getpid()]

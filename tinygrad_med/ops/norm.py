@@ -161,8 +161,8 @@ class BatchNorm(Function):
             self.inv_std = 1.0 / xp.sqrt(var + x.dtype.type(eps))  # (C,)
             y, self.x_hat = fwd(x3, mean, self.inv_std, self.gamma, beta, keep_x_hat)
         if relu:  # batch_norm_relu: y is this op's own fresh array; its positive entries are the ReLU's mask
-            xp.maximum(y, 0, out=y)
-            self.y = y
+            self.relu_fwd, self.relu_bwd = path(x3, _RELU, norm_fast.RELU, _RELU)
+            self.y = self.relu_fwd(y)
         return y.reshape(x.shape)
 
     def backward(self, gy):
@@ -171,7 +171,7 @@ class BatchNorm(Function):
             return xp.zeros(self.x_shape, gy.dtype), xp.zeros(self.C, gy.dtype), xp.zeros(self.C, gy.dtype)
         gy3 = backend.get_xp(gy).ascontiguousarray(gy).reshape(self.shape3)
         if self.relu:  # the ReLU's adjoint first: gy where y > 0
-            gy3 = gy3 * (self.y > 0)
+            gy3 = self.relu_bwd(gy3, self.y)
         gx, g_gamma, g_beta = self.bwd(gy3, self.x_hat, self.gamma, self.inv_std, self.training)
         return gx.reshape(self.x_shape), g_gamma, g_beta
 
@@ -409,3 +409,17 @@ def _batch_norm_bwd_gpu(gy3, x_hat, gamma, inv_std, training):
 
 _REFERENCE = (_batch_norm_train_fwd_cpu, _batch_norm_fwd_cpu, _batch_norm_bwd_cpu)  # the slide's formulas
 _GPU = (_batch_norm_train_fwd_gpu, _batch_norm_fwd_gpu, _batch_norm_bwd_gpu)  # kernels/norm.cu
+
+
+def _relu_(y):
+    """batch_norm_relu's ReLU, in place on the op's own output: y = max(0, y)."""
+    backend.get_xp(y).maximum(y, 0, out=y)
+    return y
+
+
+def _relu_grad(gy, y):
+    """The ReLU's adjoint: gy where y > 0, else 0."""
+    return gy * (y > 0)
+
+
+_RELU = (_relu_, _relu_grad)  # the reference (and the GPU: CuPy runs the same lines); norm_fast.RELU on the CPU

@@ -21,9 +21,18 @@ squares; x_hat kept), as does sum gy x - mu_B sum gy in the backward with it.
 
 import numpy
 
-from ..cpu_threads import one_blas_thread
+from ..cpu_threads import one_blas_thread, split_over_workers, worker_count
 
-__all__ = ["batch_norm_train_fwd", "centred_train_fwd", "batch_norm_fwd", "batch_norm_bwd", "PATHS"]
+__all__ = [
+    "batch_norm_train_fwd",
+    "centred_train_fwd",
+    "batch_norm_fwd",
+    "batch_norm_bwd",
+    "relu_",
+    "relu_grad",
+    "PATHS",
+    "RELU",
+]
 
 _CANCEL = 16.0  # the fused statistics run while mu_B^2 <= _CANCEL sigma2_B in every channel (|mu| <= 4 sigma)
 
@@ -61,8 +70,14 @@ def batch_norm_train_fwd(x3, gamma, beta, eps, keep_x_hat=True):
         return centred_train_fwd(x3, gamma, beta, eps)
     inv_std = 1.0 / numpy.sqrt(var + eps)
     scale = gamma * inv_std
-    y = x3 * scale[:, None]  # normalise and scale ...
-    y += (beta - mean * scale)[:, None]  # ... and shift: y = gamma (x - mu_B) inv_std + beta
+    shift = beta - mean * scale
+    y = numpy.empty_like(x3)
+
+    def normalise(n, c):  # normalise and scale, then shift: y = gamma (x - mu_B) inv_std + beta
+        numpy.multiply(x3[n, c], scale[c, None], out=y[n, c])
+        y[n, c] += shift[c, None]
+
+    _in_parallel(normalise, x3)
     return y, (x3, mean), mean, var, inv_std
 
 
@@ -120,11 +135,51 @@ def _bwd_from_x(gy3, x3, mean, gamma, inv_std):
     sum_gy = _channel_sum(gy3)
     sum_gy_xhat = inv_std * (_channel_dot(gy3, x3) - mean * sum_gy)  # sum gy x_hat
     a = inv_std * sum_gy_xhat / m  # gx / (gamma inv_std) = gy - a (x - mu_B) - sum(gy) / m
-    gx = x3 * (-a)[:, None]
-    gx += (a * mean - sum_gy / m)[:, None]
-    gx += gy3
-    gx *= (gamma * inv_std)[:, None]
+    minus_a, shift, scale = -a, a * mean - sum_gy / m, gamma * inv_std
+    gx = numpy.empty_like(gy3)
+
+    def input_grad(n, c):
+        g = gx[n, c]
+        numpy.multiply(x3[n, c], minus_a[c, None], out=g)
+        g += shift[c, None]
+        g += gy3[n, c]
+        g *= scale[c, None]
+
+    _in_parallel(input_grad, gy3)
     return gx, sum_gy_xhat, sum_gy
 
 
+def relu_(y3):
+    """ReLU in place on batch norm's fresh output y3 (N, C, S) (batch_norm_relu), in the workers."""
+    _in_parallel(lambda n, c: numpy.maximum(y3[n, c], 0, out=y3[n, c]), y3)
+    return y3
+
+
+def relu_grad(gy3, y3):
+    """gy3 where y3 > 0, else 0: the ReLU's adjoint before batch norm's (batch_norm_relu), in the workers."""
+    out = numpy.empty_like(gy3)
+    _in_parallel(lambda n, c: numpy.multiply(gy3[n, c], y3[n, c] > 0, out=out[n, c]), gy3)
+    return out
+
+
+def _in_parallel(fn, a3):
+    """fn(n, c) over blocks of a3's samples n (of its channels c where there are fewer samples than workers), in
+    the CPU workers (cpu_threads.thread_pool).
+
+    Not part of the math: every block is its own slice of the arrays, and NumPy releases the GIL inside these
+    memory-bound loops, so both cores stream memory at once.  Below _PARALLEL_MIN_SIZE elements, one thread.
+    Measured (2 cores, 2026-12-07): batch norm + ReLU forward and backward in the U-Net step at 128^2, 15.6 ->
+    12.2 ms a step; alone on 4 x 32 x 128^2 (in cache), backward 0.84 -> 0.65 ms, the ReLU's adjoint 0.54 ->
+    0.33 ms: the two cores share one memory bus, so less than twice.
+    """
+    N, C = a3.shape[:2]
+    workers = worker_count() if a3.size >= _PARALLEL_MIN_SIZE else 1
+    if N >= workers:
+        split_over_workers(lambda n: fn(n, slice(None)), N, workers)
+    else:
+        split_over_workers(lambda c: fn(slice(None), c), C, workers)
+
+
 PATHS = (batch_norm_train_fwd, batch_norm_fwd, batch_norm_bwd)  # as BatchNorm.forward picks them
+RELU = (relu_, relu_grad)  # batch_norm_relu's ReLU and its adjoint, as BatchNorm picks them
+_PARALLEL_MIN_SIZE = 1 << 18  # elements
