@@ -244,8 +244,9 @@ EXERCISES = (
         "the rectified linear unit y = max(0, x)",
         '"Convolutional neural networks - Activation function"',
         "tinygrad_med.ops.activation",
-        ("ReLU.forward", "ReLU.backward"),
-        "Keep y on self: the gradient passes where y > 0.  The CPU branch is enough (on_gpu is False).",
+        ("_relu_fwd_cpu", "_relu_bwd_cpu"),
+        "Forward returns y = max(0, x), a new array of x's dtype; backward gets that y and gy: the gradient passes "
+        "where y > 0.",
         _relu_case,
         public="relu",
     ),

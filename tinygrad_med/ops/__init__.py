@@ -17,6 +17,7 @@ gemm.py            tiled_matmul, the educational GEMM            <-> kernels/gem
 activation.py      sigmoid tanh relu leaky_relu elu gelu softplus silu maxout <-> kernels/activation.cu
 softmax.py         softmax log_softmax (re-exported by activation) <-> kernels/softmax.cu
 activation_args.py the float-tensor check shared by the two
+activation_fast.py fast CPU path of ReLU: its two passes in blocks on both cores
 loss.py            mse l1 smooth_l1 bce bce_with_logits kl_div  (array code; re-exports cross_entropy nll_loss)
 cross_entropy.py   cross_entropy nll_loss (class-index losses)  <-> kernels/cross_entropy.cu
 loss_args.py       argument checks and reductions shared by the two

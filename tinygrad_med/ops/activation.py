@@ -22,6 +22,8 @@ from .. import backend
 from ..backend import get_xp, on_gpu
 from ..errors import ShapeError, fmt
 from ..function import Function
+from ..reference import path
+from . import activation_fast  # the fast CPU path of ReLU
 from .activation_args import check_float
 from .reduce_args import one_axis
 from .softmax import LogSoftmax, Softmax, log_softmax, softmax
@@ -175,12 +177,29 @@ class ReLU(Function):
     """
 
     def forward(self, x):
-        y = _pointwise_gpu("relu_fwd", x) if on_gpu(x) else get_xp(x).maximum(x, 0).astype(x.dtype, copy=False)
-        self.y = y
-        return y
+        self.y = path(x, _relu_fwd_cpu, activation_fast.relu_fwd, _relu_fwd_gpu)(x)
+        return self.y
 
     def backward(self, gy):  # relu_bwd tests its first argument > 0: y > 0 exactly where x > 0
-        return _pointwise_gpu("relu_bwd", self.y, gy) if on_gpu(gy) else gy * (self.y > 0)
+        return path(gy, _relu_bwd_cpu, activation_fast.relu_bwd, _relu_bwd_gpu)(self.y, gy)
+
+
+def _relu_fwd_cpu(x):
+    """y = max(0, x), elementwise: a new array of x's dtype."""
+    return numpy.maximum(x, 0).astype(x.dtype, copy=False)
+
+
+def _relu_bwd_cpu(y, gy):
+    """gx = gy where y > 0, else 0 (y = max(0, x) is > 0 exactly where x > 0)."""
+    return gy * (y > 0)
+
+
+def _relu_fwd_gpu(x):
+    return _pointwise_gpu("relu_fwd", x)
+
+
+def _relu_bwd_gpu(y, gy):
+    return _pointwise_gpu("relu_bwd", y, gy)
 
 
 def leaky_relu(x, negative_slope=0.01, inplace=False):
