@@ -73,11 +73,11 @@ def module_path(name):
 
 
 def fast_paths(stem):
-    """The family's fast CPU modules (<module>_fast.py, <module>_cpu.py, <module>_winograd.py), as paths."""
+    """The family's fast CPU modules (<module> + _fast, _cpu, _rows or _winograd + .py), as paths."""
     found = []
     for name in FAMILIES[stem][1]:
         base = module_path(name)[: -len(".py")]
-        for suffix in ("_fast", "_cpu", "_winograd"):
+        for suffix in ("_fast", "_cpu", "_rows", "_winograd"):
             if os.path.exists(os.path.join(ROOT, base + suffix + ".py")):
                 found.append(base + suffix + ".py")
     return found
