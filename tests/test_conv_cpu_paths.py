@@ -235,3 +235,28 @@ def test_chunk_sums_do_not_depend_on_which_worker_takes_which_chunk(monkeypatch,
     monkeypatch.setattr(conv_cpu, "_SharedQueue", lambda items: shared_queue(items[::-1]))  # drawn last first
     for got, want in zip(grads(), first, strict=True):
         numpy.testing.assert_array_equal(got, want)
+
+
+def test_a_threads_scratch_buffers_go_with_it_and_empty_cache_drops_the_rest():
+    """Scratch buffers are per thread: a thread that ran a convolution and ended leaves none behind."""
+    import gc
+    import threading
+
+    x = numpy.zeros((1, 8, 6, 6))
+    geometry = Geometry((3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)), (6, 6), (6, 6))
+    conv_rows.im2row(x, geometry)
+    worker = threading.Thread(target=conv_rows.im2row, args=(x, geometry))
+    worker.start()
+    worker.join()
+    del worker
+    gc.collect()
+    assert len(conv_rows._SCRATCH_SETS) >= 1 and all(len(b) for b in conv_rows._SCRATCH_SETS)
+    living = len(conv_rows._SCRATCH_SETS)
+    thread = threading.Thread(target=conv_rows.im2row, args=(x, geometry))
+    thread.start()
+    thread.join()
+    del thread
+    gc.collect()
+    assert len(conv_rows._SCRATCH_SETS) == living  # the ended thread's buffers are gone
+    conv_cpu.empty_cache()
+    assert all(not b for b in conv_rows._SCRATCH_SETS)

@@ -14,6 +14,7 @@ ops/conv_cpu.py calls these per chunk of output positions, in its workers; nothi
 
 import math
 import threading
+import weakref
 
 import numpy
 from numpy.lib.stride_tricks import as_strided
@@ -149,12 +150,13 @@ def scratch(role, shape, dtype):
     """This thread's buffer for ``role``, viewed as ``shape``: grown when too small, reused from call to call.
 
     Not part of the math: each of over_chunks' workers copies and multiplies in its own few buffers (a few MB,
-    the size of its largest chunk), which stay in its core's cache from one chunk to the next.
+    the size of its largest chunk), which stay in its core's cache from one chunk to the next.  A thread's
+    buffers go with it when it ends.
     """
     buffers = getattr(_SCRATCH, "buffers", None)
     if buffers is None:
-        buffers = _SCRATCH.buffers = {}
-        _SCRATCH_SETS.append(buffers)  # empty_cache() clears every thread's
+        buffers = _SCRATCH.buffers = _Buffers()
+        _SCRATCH_SETS.add(buffers)  # empty_scratch() clears every living thread's
     size = math.prod(shape) * numpy.dtype(dtype).itemsize
     buffer = buffers.get(role)
     if buffer is None or buffer.size < size:
@@ -164,10 +166,16 @@ def scratch(role, shape, dtype):
 
 def empty_scratch():
     """Drop every thread's scratch buffers (conv_cpu.empty_cache calls it)."""
-    for buffers in _SCRATCH_SETS:
+    for buffers in list(_SCRATCH_SETS):
         buffers.clear()
 
 
+class _Buffers(dict):
+    """role -> buffer of one thread (a dict that a WeakSet can hold: compared and hashed by identity)."""
+
+    __eq__, __hash__ = object.__eq__, object.__hash__
+
+
 _CHANNEL_BLOCK = 16  # channels per copy in copy_by_channel_blocks
-_SCRATCH = threading.local()  # .buffers: role -> this thread's scratch buffer (scratch)
-_SCRATCH_SETS = []  # every thread's .buffers dict, for empty_scratch()
+_SCRATCH = threading.local()  # .buffers: this thread's _Buffers (scratch)
+_SCRATCH_SETS = weakref.WeakSet()  # every living thread's _Buffers, for empty_scratch()
