@@ -245,18 +245,15 @@ def test_a_threads_scratch_buffers_go_with_it_and_empty_cache_drops_the_rest():
     x = numpy.zeros((1, 8, 6, 6))
     geometry = Geometry((3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)), (6, 6), (6, 6))
     conv_rows.im2row(x, geometry)
-    worker = threading.Thread(target=conv_rows.im2row, args=(x, geometry))
-    worker.start()
-    worker.join()
-    del worker
-    gc.collect()
-    assert len(conv_rows._SCRATCH_SETS) >= 1 and all(len(b) for b in conv_rows._SCRATCH_SETS)
+    assert conv_rows._SCRATCH.buffers  # this thread's
     living = len(conv_rows._SCRATCH_SETS)
-    thread = threading.Thread(target=conv_rows.im2row, args=(x, geometry))
+    seen = []
+    thread = threading.Thread(target=lambda: (conv_rows.im2row(x, geometry), seen.append(len(conv_rows._SCRATCH_SETS))))
     thread.start()
     thread.join()
     del thread
     gc.collect()
-    assert len(conv_rows._SCRATCH_SETS) == living  # the ended thread's buffers are gone
+    assert seen == [living + 1]  # the thread had its own while it ran ...
+    assert len(conv_rows._SCRATCH_SETS) == living  # ... and they went with it
     conv_cpu.empty_cache()
-    assert all(not b for b in conv_rows._SCRATCH_SETS)
+    assert not any(conv_rows._SCRATCH_SETS)
