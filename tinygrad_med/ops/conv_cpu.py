@@ -152,6 +152,11 @@ def in_chunk_order(parts):
     return [merged[key] for key in sorted(merged)]
 
 
+def _sum_in_order(parts):
+    """parts[0] + parts[1] + ..., added left to right (in_chunk_order gives the order)."""
+    return sum(parts[1:], parts[0])
+
+
 def conv_by_chunks(x, W, geometry, groups):
     """y = W @ im2col(x), im2col + GEMM per chunk of output positions (each writes its block of y).
 
@@ -194,8 +199,7 @@ def weight_grad_by_rows(x, gy, W_shape, geometry):
             for n, out_rows, in_rows, chunk in chunks
         }
 
-    parts = in_chunk_order(over_chunks(weight_grad_chunks, x, geometry))
-    gW_rows = sum(parts[1:], parts[0])  # ((k, c), f), added in chunk order
+    gW_rows = _sum_in_order(in_chunk_order(over_chunks(weight_grad_chunks, x, geometry)))  # ((k, c), f)
     F, C, K = W_shape[0], W_shape[1], W_shape[2:]
     return numpy.moveaxis(gW_rows.reshape(*K, C, F), (-1, -2), (0, 1)).copy()
 
@@ -432,19 +436,14 @@ def contracted_product(a, b):
         parts[inner.start or 0] = numpy.matmul(a[..., inner], b[..., inner, :])
 
     _on_workers(block, a.shape[-1], math.prod(a.shape) + math.prod(b.shape))
-    ordered = [parts[start] for start in sorted(parts)]
-    return sum(ordered[1:], ordered[0])
+    return _sum_in_order(in_chunk_order([parts]))
 
 
 def _on_workers(fn, length, size):
     """fn(slice) over blocks of range(length): in the workers for large operands, else in this thread; BLAS on one
     thread either way."""
-    workers = min(_THREADS, length) if size >= _PARALLEL_MIN_SIZE and not getattr(_IN_CHUNKS, "active", False) else 1
     with one_blas_thread():
-        if workers <= 1:
-            fn(slice(None))
-        else:
-            split_over_workers(fn, length, workers)
+        by_channel_blocks(fn, length, size)
 
 
 # ----------------------------------------------------------------------------- threads and buffers
@@ -463,9 +462,8 @@ def by_channel_blocks(fn, C, size):
     workers = min(_THREADS, C) if size >= _PARALLEL_MIN_SIZE and not in_chunks else 1
     if workers <= 1:
         fn(slice(None))
-        return
-    bounds = [C * i // workers for i in range(workers + 1)]
-    list(thread_pool().map(fn, [slice(a, b) for a, b in zip(bounds, bounds[1:], strict=False)]))
+    else:
+        split_over_workers(fn, C, workers)
 
 
 class _SpareBuffers:
